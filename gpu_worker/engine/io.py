@@ -1,0 +1,452 @@
+"""Media I/O with PyAV: probing, frame-accurate streaming decode, encoding.
+
+Files are identified by opening them with FFmpeg (through PyAV), never by their
+extension. Every failure a technician can cause by uploading the wrong file is
+reported as a `MediaError` whose message can be shown as it is.
+
+Frame numbers are positions in presentation order (0 = first frame shown). Old films
+are often variable-frame-rate files (a transfer with dropped or repeated frames, a
+HandBrake encode of a scan), so a frame number is never turned into a time by
+multiplying with the frame rate: seeking uses the real presentation timestamps read
+from the packet index.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+
+__all__ = [
+    "MediaError",
+    "MediaInfo",
+    "DecodedFrame",
+    "probe",
+    "read_frames",
+    "iter_decoded",
+    "extract_frame",
+    "frame_pts_table",
+]
+
+MIN_SIDE = 16
+"""Smallest width or height accepted: below this there is nothing to restore, and
+such files are almost always a broken or malicious header."""
+
+# FFmpeg enum values (AVColorRange, AVColorSpace, AVColorPrimaries,
+# AVColorTransferCharacteristic) to the names ffprobe prints. Kept here rather than
+# taken from PyAV enums because PyAV exposes only some of them.
+COLOR_RANGE_NAMES = {0: "unknown", 1: "tv", 2: "pc"}
+COLOR_SPACE_NAMES = {0: "gbr", 1: "bt709", 2: "unknown", 4: "fcc", 5: "bt470bg",
+                     6: "smpte170m", 7: "smpte240m", 8: "ycgco", 9: "bt2020nc",
+                     10: "bt2020c", 14: "ictcp"}
+COLOR_PRIMARIES_NAMES = {1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg",
+                         6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
+                         10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}
+COLOR_TRC_NAMES = {1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smpte170m",
+                   7: "smpte240m", 8: "linear", 9: "log100", 10: "log316",
+                   11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1",
+                   14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 17: "smpte428",
+                   18: "arib-std-b67"}
+
+
+def _name_to_code(table: dict[int, str], name: str | None, default: int) -> int:
+    for code, n in table.items():
+        if n == name:
+            return code
+    return default
+
+
+class MediaError(Exception):
+    """A media file cannot be used; the message says why in plain words."""
+
+
+@dataclass
+class MediaInfo:
+    """What a technician (and the pipeline) needs to know about a video file."""
+
+    path: str
+    container: str
+    video_codec: str
+    width: int
+    height: int
+    fps: float
+    fps_fraction: str
+    frame_count: int
+    duration: float
+    has_audio: bool
+    audio_codec: str | None
+    pix_fmt: str
+    color_range: str
+    color_space: str
+    color_primaries: str
+    color_trc: str
+    sample_aspect_ratio: str
+    bit_rate: int | None
+    frame_count_exact: bool = False  # True when every frame was decoded and counted
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def fps_rational(self) -> Fraction:
+        return Fraction(self.fps_fraction)
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame: its number in presentation order, its timestamp and pixels."""
+
+    index: int
+    pts: int
+    time: float  # seconds from the start of the stream
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+
+
+# ---------------------------------------------------------------------------------
+# opening
+
+
+def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"file not found: {p}")
+    if p.is_dir():
+        raise MediaError(f"{p} is a folder, not a video file")
+    if p.stat().st_size == 0:
+        raise MediaError("the file is empty")
+    try:
+        return av.open(str(p), mode="r")
+    except av.error.InvalidDataError:
+        if _looks_like_mp4(p):
+            # An MP4/MOV written without "faststart" keeps its index at the end, so an
+            # interrupted copy has the header box but no index.
+            raise MediaError("the file is truncated or incomplete: it starts like an "
+                             "MP4/MOV but its index (moov atom) is missing") from None
+        raise MediaError("not a media file: FFmpeg does not recognise its contents") from None
+    except PermissionError:
+        raise MediaError(f"cannot read {p}: permission denied") from None
+    except av.error.FFmpegError as exc:
+        text = str(exc)
+        if "moov atom not found" in text:
+            raise MediaError("the file is truncated or incomplete: its index (moov atom) "
+                             "is missing") from None
+        raise MediaError(f"cannot open the file: {text}") from None
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    return len(head) == 12 and head[4:8] in (b"ftyp", b"mdat", b"wide", b"free")
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        if container.streams.audio:
+            raise MediaError("not a video: no video stream found (audio only)")
+        raise MediaError("not a video: no video stream found")
+    # A cover picture (attached_pic) is a one-frame "video" stream: skip it.
+    for stream in container.streams.video:
+        if not (stream.disposition & av.stream.Disposition.attached_pic):
+            return stream
+    raise MediaError("not a video: the only picture is a cover image")
+
+
+def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """The average frame rate, which for a variable-rate file is what players show."""
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and rate > 0:
+            return Fraction(rate.numerator, rate.denominator)
+    return Fraction(24, 1)  # nothing declared: assume film speed
+
+
+def _stream_duration(stream: av.stream.Stream, container: av.container.InputContainer
+                     ) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _rgb_colorspace(cc: Any, height: int) -> Colorspace:
+    """The YUV→RGB matrix to decode with: the tagged one, else the usual guess by size
+    (SD → BT.601, HD → BT.709), as players do."""
+    code = int(cc.colorspace or 2)
+    if code == 1:
+        return Colorspace.ITU709
+    if code in (5, 6):
+        return Colorspace.ITU601
+    if code == 7:
+        return Colorspace.SMPTE240M
+    if code in (9, 10):
+        return Colorspace.BT2020
+    if code == 4:
+        return Colorspace.FCC
+    return Colorspace.ITU709 if height >= 720 else Colorspace.ITU601
+
+
+def _rgb_range(cc: Any, pix_fmt: str) -> ColorRange:
+    if int(cc.color_range or 0) == 2 or pix_fmt.startswith("yuvj"):
+        return ColorRange.JPEG
+    return ColorRange.MPEG
+
+
+def _to_rgb(frame: av.VideoFrame, colorspace: Colorspace, color_range: ColorRange
+            ) -> np.ndarray:
+    if frame.format.name in ("rgb24",):
+        return frame.to_ndarray()
+    if frame.format.name.startswith(("yuv", "nv")):
+        return frame.to_ndarray(format="rgb24", src_colorspace=colorspace,
+                                src_color_range=color_range,
+                                dst_color_range=ColorRange.JPEG)
+    return frame.to_ndarray(format="rgb24")
+
+
+# ---------------------------------------------------------------------------------
+# packet index: presentation timestamps of every frame, without decoding
+
+
+def frame_pts_table(path: str | os.PathLike[str], upto: int | None = None) -> list[int]:
+    """Presentation timestamps of the video frames in display order.
+
+    Reads packets only (no decoding), so it is fast even for a long film. With
+    `upto`, stops once enough packets were read to know the first `upto + 1`
+    timestamps for sure (B-frames reorder at most a few packets).
+    """
+    container = _open(path)
+    try:
+        stream = _video_stream(container)
+        stamps: list[int] = []
+        margin = 64  # far above any real decoder reorder depth
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is None:
+                continue
+            stamps.append(ts)
+            if upto is not None and len(stamps) > upto + margin:
+                break
+        stamps.sort()
+        return stamps
+    except av.error.FFmpegError:
+        stamps.sort()
+        return stamps
+    finally:
+        container.close()
+
+
+# ---------------------------------------------------------------------------------
+# probe
+
+
+def probe(path: str | os.PathLike[str], *, deep: bool = False,
+          max_pixels: int = 8192 * 8192) -> MediaInfo:
+    """Identify a video file and check it can be restored.
+
+    Raises MediaError for an empty file, something that is not media, an audio-only
+    file, absurd dimensions, a codec FFmpeg cannot decode, and a truncated file (the
+    first frame and a frame near the declared end are both decoded). With
+    `deep=True` every frame is decoded (streaming, nothing kept) and `frame_count`
+    is the exact number of decodable frames.
+    """
+    container = _open(path)
+    try:
+        stream = _video_stream(container)
+        cc = stream.codec_context
+        codec = cc.name if cc is not None else None
+        if codec is None or codec == "none":
+            raise MediaError(f"unsupported video codec '{stream.codec_context.codec_tag}'")
+        width, height = int(cc.width or 0), int(cc.height or 0)
+        if width < MIN_SIDE or height < MIN_SIDE or width * height > max_pixels:
+            raise MediaError(f"absurd dimensions {width}x{height} (allowed: at least "
+                             f"{MIN_SIDE} pixels a side, at most {max_pixels} pixels)")
+        rate = _frame_rate(stream)
+        duration = _stream_duration(stream, container)
+        declared = int(stream.frames or 0)
+        frame_count = declared if declared > 0 else int(round(duration * rate))
+        audio = container.streams.audio[0] if container.streams.audio else None
+        sar = cc.sample_aspect_ratio
+        info = MediaInfo(
+            path=str(path),
+            container=container.format.name,
+            video_codec=codec,
+            width=width,
+            height=height,
+            fps=float(rate),
+            fps_fraction=f"{rate.numerator}/{rate.denominator}",
+            frame_count=frame_count,
+            duration=duration,
+            has_audio=audio is not None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            pix_fmt=cc.pix_fmt or "unknown",
+            color_range=COLOR_RANGE_NAMES.get(int(cc.color_range or 0), "unknown"),
+            color_space=COLOR_SPACE_NAMES.get(int(cc.colorspace or 2), "unknown"),
+            color_primaries=COLOR_PRIMARIES_NAMES.get(int(cc.color_primaries or 2),
+                                                      "unknown"),
+            color_trc=COLOR_TRC_NAMES.get(int(cc.color_trc or 2), "unknown"),
+            sample_aspect_ratio=(f"{sar.numerator}:{sar.denominator}" if sar else "1:1"),
+            bit_rate=int(container.bit_rate) if container.bit_rate else None,
+            audio_sample_rate=int(audio.codec_context.sample_rate) if audio else None,
+            audio_channels=int(audio.codec_context.channels) if audio else None,
+        )
+        if deep:
+            info.frame_count = _count_frames(container, stream, frame_count)
+            info.frame_count_exact = True
+        else:
+            _check_decodes(container, stream, info)
+        return info
+    finally:
+        container.close()
+
+
+def _decode_error(exc: Exception, stream: av.video.stream.VideoStream) -> MediaError:
+    name = stream.codec_context.name if stream.codec_context else "?"
+    return MediaError(f"cannot decode the video ({name}): {exc}")
+
+
+def _count_frames(container: av.container.InputContainer,
+                  stream: av.video.stream.VideoStream, expected: int) -> int:
+    count = 0
+    try:
+        for _frame in container.decode(stream):
+            count += 1
+    except av.error.FFmpegError as exc:
+        if count == 0:
+            raise _decode_error(exc, stream) from None
+        raise MediaError(f"the file is truncated or damaged: decoding stopped at frame "
+                         f"{count} of ~{expected}") from None
+    if count == 0:
+        raise MediaError("no frame could be decoded: the video stream is empty or damaged")
+    if expected > 0 and count < expected * 0.9 - 2:
+        raise MediaError(f"the file is truncated: decoding stopped at frame {count} "
+                         f"of ~{expected}")
+    return count
+
+
+def _check_decodes(container: av.container.InputContainer,
+                   stream: av.video.stream.VideoStream, info: MediaInfo) -> None:
+    """Decode the first frame, then seek near the declared end and decode there.
+
+    A file cut short (an interrupted upload) keeps its header, which still declares
+    the full length; its data ends early, so the frames near the end cannot be read.
+    """
+    first_pts: int | None = None
+    try:
+        for frame in container.decode(stream):
+            first_pts = frame.pts if frame.pts is not None else 0
+            break
+    except av.error.FFmpegError as exc:
+        raise _decode_error(exc, stream) from None
+    if first_pts is None:
+        raise MediaError("no frame could be decoded: the video stream is empty or damaged")
+    if info.frame_count <= 1 or stream.time_base is None:
+        return
+    tb = stream.time_base
+    start = stream.start_time or 0
+    # The last frame starts one frame period before the end of the stream.
+    expected_last = start + int(round((info.duration - 1.0 / info.fps) / tb))
+    target = start + int(round(max(0.0, info.duration - 2.0) / tb))
+    last_pts: int | None = None
+    try:
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            if frame.pts is not None:
+                last_pts = frame.pts
+    except av.error.FFmpegError:
+        pass  # decoding stopped early: measured below
+    tolerance = int(round(1.5 / info.fps / tb)) + 1
+    if last_pts is None or last_pts < expected_last - tolerance:
+        decodable = _decodable_frames(info.path)
+        raise MediaError(f"the file is truncated: decoding stopped at frame {decodable} "
+                         f"of ~{info.frame_count}")
+
+
+def _decodable_frames(path: str) -> int:
+    """How many frames can really be read (packets are counted, not decoded)."""
+    try:
+        return len(frame_pts_table(path))
+    except MediaError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------
+# reading
+
+
+def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | None = None
+                 ) -> Iterator[DecodedFrame]:
+    """Decode frames `start` (inclusive) to `end` (exclusive) in presentation order.
+
+    Streaming: one frame at a time. Frame-accurate: the presentation timestamp of
+    frame `start` is looked up in the packet index, the demuxer seeks to the keyframe
+    before it, and frames are decoded forward and skipped until that timestamp.
+    """
+    if start < 0:
+        raise ValueError("start must be >= 0")
+    if end is not None and end <= start:
+        return
+    target_pts: int | None = None
+    if start > 0:
+        table = frame_pts_table(path, upto=start)
+        if start >= len(table):
+            return
+        target_pts = table[start]
+    container = _open(path)
+    try:
+        stream = _video_stream(container)
+        stream.thread_type = "AUTO"  # frame threads: decode speed, same pixels
+        cc = stream.codec_context
+        colorspace = _rgb_colorspace(cc, int(cc.height or 0))
+        crange = _rgb_range(cc, cc.pix_fmt or "")
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        origin = stream.start_time or 0
+        index = start
+        if target_pts is not None:
+            container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+        try:
+            for frame in container.decode(stream):
+                pts = frame.pts if frame.pts is not None else 0
+                if target_pts is not None and pts < target_pts:
+                    continue
+                if end is not None and index >= end:
+                    break
+                yield DecodedFrame(index=index, pts=pts, time=(pts - origin) * tb,
+                                   image=_to_rgb(frame, colorspace, crange))
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"the file is truncated or damaged: decoding stopped at "
+                             f"frame {index} ({exc})") from None
+    finally:
+        container.close()
+
+
+def read_frames(path: str | os.PathLike[str], *, start: int = 0, end: int | None = None
+                ) -> Iterator[np.ndarray]:
+    """Frames `start`..`end-1` as (H, W, 3) uint8 RGB arrays, one at a time."""
+    for decoded in iter_decoded(path, start=start, end=end):
+        yield decoded.image
+
+
+def extract_frame(path: str | os.PathLike[str], frame_number: int) -> np.ndarray:
+    """One frame as (H, W, 3) uint8 RGB, e.g. a poster frame."""
+    for image in read_frames(path, start=frame_number, end=frame_number + 1):
+        return image
+    raise MediaError(f"frame {frame_number} does not exist in this file")
+
+
+def _safe_fraction(value: float) -> Fraction:
+    """A float rate as a small fraction (used when only a float is known)."""
+    if math.isclose(value, round(value)):
+        return Fraction(int(round(value)), 1)
+    return Fraction(value).limit_denominator(1001 * 1000)

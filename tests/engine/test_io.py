@@ -1,0 +1,207 @@
+"""Probing and frame-accurate decoding (gpu_worker.engine.io)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from gpu_worker.engine import io
+from tests.conftest import media_file
+
+MUYBRIDGE = "old_film/muybridge_buffalo.mp4"
+ROUNDHAY = "old_film/roundhay_garden_scene.mp4"
+COCKATOO = "clean/cockatoo_720p.mp4"
+
+
+def numbered_frame(i: int, width: int = 64, height: int = 48) -> np.ndarray:
+    """A frame whose mean brightness encodes its number, robust to lossy coding."""
+    img = np.zeros((height, width, 3), np.uint8)
+    img[...] = 20 + 6 * (i % 36)
+    img[: height // 4, : width // 4] = 255 if i % 2 else 0  # motion so it is not static
+    return img
+
+
+def frame_number_of(img: np.ndarray) -> int:
+    h, w = img.shape[:2]
+    level = float(img[h // 2:, w // 2:].mean())
+    return int(round((level - 20) / 6))
+
+
+def write_clip(path: Path, n: int, *, rate: Fraction | int = 25, width: int = 64,
+               height: int = 48, container: str | None = None, audio: bool = False,
+               gop: int = 12, frame_fn=numbered_frame) -> Path:
+    """Encode a small H.264 clip with PyAV (keyframe every `gop` frames)."""
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.options = {"crf": "10", "preset": "ultrafast", "bf": "2"}
+        astream = out.add_stream("aac", rate=48000) if audio else None
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(frame_fn(i, width, height), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        if astream is not None:
+            seconds = n / float(rate)
+            samples = int(seconds * 48000)
+            t = np.arange(samples) / 48000
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for s in range(0, samples, 1024):
+                chunk = np.stack([tone[s:s + 1024]] * 2)
+                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp",
+                                                layout="stereo")
+                af.sample_rate = 48000
+                af.pts = s
+                for packet in astream.encode(af):
+                    out.mux(packet)
+            for packet in astream.encode():
+                out.mux(packet)
+    return path
+
+
+# -- probe on real files -------------------------------------------------------------
+
+def test_probe_muybridge_real_file():
+    info = io.probe(media_file(MUYBRIDGE))
+    assert (info.width, info.height) == (400, 300)
+    assert info.fps == pytest.approx(28.47, abs=0.01)
+    assert Fraction(info.fps_fraction) == Fraction(29700000, 1043171)
+    assert info.frame_count == 330
+    assert info.has_audio and info.audio_codec == "aac"
+    assert info.video_codec == "h264"
+    assert info.duration == pytest.approx(11.59, abs=0.05)
+    assert info.to_dict()["frame_count"] == 330
+
+
+def test_probe_roundhay_without_frame_count_in_header():
+    # A fragmented MP4 declares no frame count: it is derived from duration and rate.
+    info = io.probe(media_file(ROUNDHAY))
+    assert (info.width, info.height, info.frame_count, info.has_audio) == (192, 144, 52, False)
+    assert info.audio_codec is None
+
+
+def test_probe_deep_counts_every_frame():
+    info = io.probe(media_file(ROUNDHAY), deep=True)
+    assert info.frame_count == 52 and info.frame_count_exact
+
+
+def test_probe_cockatoo():
+    info = io.probe(media_file(COCKATOO))
+    assert (info.width, info.height, info.frame_count, info.fps) == (1280, 720, 280, 20.0)
+
+
+# -- rejections ----------------------------------------------------------------------
+
+def test_rejects_empty_file(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(io.MediaError, match="empty"):
+        io.probe(path)
+
+
+def test_rejects_missing_file(tmp_path):
+    with pytest.raises(io.MediaError, match="not found"):
+        io.probe(tmp_path / "nope.mp4")
+
+
+def test_rejects_text_named_like_video(tmp_path):
+    path = tmp_path / "film.mp4"
+    path.write_text("this is not a film, only some words\n" * 20)
+    with pytest.raises(io.MediaError, match="not a media file"):
+        io.probe(path)
+
+
+def test_identifies_by_content_not_extension(tmp_path):
+    path = write_clip(tmp_path / "clip.txt", 10, container="matroska")
+    assert io.probe(path).container.startswith("matroska")
+
+
+def test_rejects_audio_only(tmp_path):
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        silence = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
+                                             layout="stereo")
+        silence.sample_rate = 48000
+        for packet in stream.encode(silence):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with pytest.raises(io.MediaError, match="audio only"):
+        io.probe(path)
+
+
+def test_rejects_tiny_dimensions(tmp_path):
+    path = write_clip(tmp_path / "tiny.mkv", 5, width=8, height=8)
+    with pytest.raises(io.MediaError, match="absurd dimensions 8x8"):
+        io.probe(path)
+
+
+def test_rejects_huge_dimensions_by_pixel_limit(tmp_path):
+    path = write_clip(tmp_path / "big.mkv", 3, width=256, height=256)
+    with pytest.raises(io.MediaError, match="absurd dimensions 256x256"):
+        io.probe(path, max_pixels=128 * 128)
+
+
+def test_rejects_truncated_mp4_without_index(tmp_path):
+    data = media_file(MUYBRIDGE).read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(io.MediaError, match="truncated"):
+        io.probe(path)
+
+
+def test_rejects_truncated_stream_whose_header_declares_more(tmp_path):
+    full = write_clip(tmp_path / "full.mkv", 100, width=64, height=48, gop=10,
+                      frame_fn=lambda i, w, h: np.random.default_rng(i).integers(
+                          0, 255, (h, w, 3), dtype=np.uint8))
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(io.MediaError, match=r"truncated: decoding stopped at frame \d+ of ~100"):
+        io.probe(cut)
+    assert io.probe(full).frame_count == 100
+
+
+# -- reading -------------------------------------------------------------------------
+
+def test_read_frames_streams_rgb_in_order(tmp_path):
+    path = write_clip(tmp_path / "c.mp4", 30)
+    frames = list(io.read_frames(path))
+    assert len(frames) == 30
+    assert frames[0].shape == (48, 64, 3) and frames[0].dtype == np.uint8
+    assert [frame_number_of(f) for f in frames] == list(range(30))
+
+
+@pytest.mark.parametrize("start,end", [(0, 5), (7, 9), (12, 13), (13, 30), (25, None)])
+def test_read_frames_is_frame_accurate_across_keyframes(tmp_path, start, end):
+    path = write_clip(tmp_path / "c.mp4", 30, gop=12)
+    got = [frame_number_of(f) for f in io.read_frames(path, start=start, end=end)]
+    assert got == list(range(start, 30 if end is None else end))
+
+
+def test_extract_frame_matches_sequential_decode_on_variable_rate_file():
+    # The Muybridge file has uneven frame durations: seeking by time would miss frames.
+    path = media_file(MUYBRIDGE)
+    sequential = list(io.read_frames(path, end=200))
+    for n in (0, 57, 199):
+        assert np.array_equal(io.extract_frame(path, n), sequential[n])
+
+
+def test_extract_frame_past_end(tmp_path):
+    path = write_clip(tmp_path / "c.mp4", 10)
+    with pytest.raises(io.MediaError, match="does not exist"):
+        io.extract_frame(path, 10)
+
+
+def test_iter_decoded_reports_timestamps(tmp_path):
+    path = write_clip(tmp_path / "c.mp4", 10, rate=Fraction(24000, 1001))
+    decoded = list(io.iter_decoded(path, start=2, end=5))
+    assert [d.index for d in decoded] == [2, 3, 4]
+    assert decoded[1].time == pytest.approx(3 * 1001 / 24000, abs=1e-3)
