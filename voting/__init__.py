@@ -1,0 +1,1 @@
+"""Voting: contests, ballots, ratings and pair selection."""
