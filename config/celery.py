@@ -1,0 +1,30 @@
+"""The site's Celery app (queues `default` and `gpu`); see gpu_worker.celery_config."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("reel_arena")
+
+
+def configure(celery_app: Celery) -> None:
+    from django.conf import settings
+
+    from gpu_worker.celery_config import celery_settings
+
+    celery_app.conf.update(celery_settings(
+        broker_url=settings.CELERY_BROKER_URL,
+        broker_dir=settings.CELERY_BROKER_DIR,
+        visibility_timeout=settings.CELERY_VISIBILITY_TIMEOUT,
+        soft_time_limit=settings.RENDER_SOFT_TIME_LIMIT,
+        time_limit=settings.RENDER_TIME_LIMIT,
+        always_eager=settings.CELERY_TASK_ALWAYS_EAGER,
+    ))
+
+
+configure(app)
+app.autodiscover_tasks(["restoration", "voting"])

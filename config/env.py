@@ -1,0 +1,136 @@
+"""Reading and validating settings from the environment.
+
+Every setting comes from an environment variable (12-factor). Values are checked when
+the settings module loads, so a typo fails at start-up with a message naming the
+variable instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def _raw(name: str, environ_map: dict[str, str] | None = None) -> str | None:
+    source = os.environ if environ_map is None else environ_map
+    return source.get(name)
+
+
+def read_bool(name: str, default: bool, environ_map: dict[str, str] | None = None) -> bool:
+    raw = _raw(name, environ_map)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use one of 1/0, true/false, yes/no, on/off")
+
+
+def read_int(name: str, default: int, *, minimum: int | None = None,
+             environ_map: dict[str, str] | None = None) -> int:
+    raw = _raw(name, environ_map)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip().replace("_", ""))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is too small: it must be at least {minimum}")
+    return value
+
+
+def read_size(name: str, default: int, environ_map: dict[str, str] | None = None) -> int:
+    """A byte size such as 20G, 512M, 1048576."""
+    raw = _raw(name, environ_map)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip().upper().removesuffix("B")
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    factor = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        value = int(float(number) * factor)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a size (examples: 20G, 512M, 1048576)") from None
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a positive size")
+    return value
+
+
+def read_list(name: str, default: list[str], environ_map: dict[str, str] | None = None) -> list[str]:
+    raw = _raw(name, environ_map)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def read_database(name: str, default: str, environ_map: dict[str, str] | None = None) -> dict:
+    raw = _raw(name, environ_map) or default
+    scheme = urlparse(raw).scheme
+    supported = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
+    if scheme not in supported:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r}: unsupported database scheme {scheme!r}; "
+            "use sqlite:////absolute/path.sqlite3 or postgres://user:password@host:5432/name")
+    try:
+        config = environ.Env.db_url_config(raw)
+    except Exception as exc:  # environ raises several types for malformed URLs
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a valid database URL: {exc}") from None
+    if scheme != "sqlite" and not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name}={raw!r} names no database (…/DATABASE_NAME at the end)")
+    return config
+
+
+def read_redis_url(name: str, environ_map: dict[str, str] | None = None) -> str | None:
+    raw = _raw(name, environ_map)
+    if raw is None or raw.strip() == "":
+        return None
+    parsed = urlparse(raw.strip())
+    if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a Redis URL: expected redis://host:6379/0 or rediss://…")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} has an invalid port") from None
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class StorageChoice:
+    backend: str  # "local" or "s3"
+    options: dict
+
+
+def read_storage(base_dir: Path, environ_map: dict[str, str] | None = None) -> StorageChoice:
+    backend = (_raw("STORAGE_BACKEND", environ_map) or "local").strip().lower()
+    if backend == "local":
+        root = _raw("MEDIA_ROOT", environ_map) or str(base_dir / "var" / "media")
+        return StorageChoice("local", {"location": root})
+    if backend == "s3":
+        bucket = _raw("S3_BUCKET", environ_map)
+        if not bucket:
+            raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        options = {
+            "bucket_name": bucket,
+            "endpoint_url": _raw("S3_ENDPOINT_URL", environ_map) or None,
+            "access_key": _raw("S3_ACCESS_KEY_ID", environ_map) or None,
+            "secret_key": _raw("S3_SECRET_ACCESS_KEY", environ_map) or None,
+            "region_name": _raw("S3_REGION", environ_map) or None,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": read_bool("S3_SIGNED_URLS", True, environ_map),
+        }
+        return StorageChoice("s3", {k: v for k, v in options.items() if v is not None})
+    raise ImproperlyConfigured(f"STORAGE_BACKEND={backend!r}: use 'local' or 's3'")

@@ -1,0 +1,207 @@
+"""Django settings for Reel Arena, all read from the environment.
+
+With no environment at all this is the embedded default: SQLite under var/, media in
+var/media, a filesystem Celery broker under var/broker and progress relayed from the
+database. Set DATABASE_URL and REDIS_URL (and storage settings) for production.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    read_bool,
+    read_database,
+    read_int,
+    read_list,
+    read_redis_url,
+    read_size,
+    read_storage,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("REEL_ARENA_VAR_DIR", BASE_DIR / "var"))
+
+DEBUG = read_bool("DEBUG", True)
+_secret = os.environ.get("SECRET_KEY", "")
+if not _secret:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    _secret = "insecure-embedded-default-key-change-me-in-production"
+SECRET_KEY = _secret
+ALLOWED_HOSTS = read_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = read_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "accounts",
+    "restoration",
+    "voting",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.auth.TokenMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------
+DATABASES = {"default": read_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'reel_arena.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default has a web process and worker processes writing to one file:
+    # WAL lets readers and one writer proceed together; the timeout waits out the
+    # short write locks instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+         "transaction_mode": "IMMEDIATE"})
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", read_int("DB_CONN_MAX_AGE", 60, minimum=0))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- static and media -----------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "/media/"
+STORAGE = read_storage(BASE_DIR)
+if STORAGE.backend == "local":
+    MEDIA_ROOT = STORAGE.options["location"]
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                        "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL}}
+else:
+    MEDIA_ROOT = str(VAR_DIR / "media")
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": STORAGE.options}
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+                    if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- uploads ------------------------------------------------------------------------
+# Request bodies above this size stream to temporary files instead of memory; chunked
+# uploads are appended to a staging folder on disk, so multi-GB files never sit in RAM.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # one upload chunk at most
+UPLOAD_STAGING_DIR = Path(os.environ.get("UPLOAD_STAGING_DIR", VAR_DIR / "uploads"))
+UPLOAD_STAGING_DIR.mkdir(parents=True, exist_ok=True)  # Django checks it exists
+FILE_UPLOAD_TEMP_DIR = str(UPLOAD_STAGING_DIR)
+MAX_UPLOAD_SIZE = read_size("MAX_UPLOAD_SIZE", 20 * 1024**3)
+UPLOAD_CHUNK_SIZE = read_size("UPLOAD_CHUNK_SIZE", 8 * 1024**2)
+MAX_VIDEO_PIXELS = read_int("MAX_VIDEO_PIXELS", 8192 * 8192, minimum=64 * 64)
+if UPLOAD_CHUNK_SIZE > DATA_UPLOAD_MAX_MEMORY_SIZE:
+    raise ImproperlyConfigured(
+        f"UPLOAD_CHUNK_SIZE={UPLOAD_CHUNK_SIZE} exceeds the largest accepted request body "
+        f"({DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)")
+
+# --- Redis, Celery, Channels ------------------------------------------------------------
+REDIS_URL = read_redis_url("REDIS_URL")
+CELERY_BROKER_DIR = VAR_DIR / "broker"
+EMBEDDED = REDIS_URL is None
+
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "reel-arena:"},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL, "KEY_PREFIX": "reel-arena"}}
+else:
+    # Embedded default: no server to install. Celery talks through a folder (kombu's
+    # filesystem transport) that every local process can reach, and the channel layer
+    # lives in the web process; workers publish live events into the database and the
+    # web process relays them (restoration.live).
+    CELERY_BROKER_URL = "filesystem://"
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One web process in the embedded default, so its rate-limit counters can live in
+    # its own memory.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "LOCATION": "reel-arena"}}
+# True when a worker's group_send reaches the web process directly.
+CHANNEL_LAYER_SHARED = REDIS_URL is not None
+
+RENDER_SOFT_TIME_LIMIT = read_int("RENDER_SOFT_TIME_LIMIT", 6 * 3600, minimum=60)
+RENDER_TIME_LIMIT = RENDER_SOFT_TIME_LIMIT + 300
+# Redis redelivers an unacknowledged task after the visibility timeout. With acks_late a
+# render is acknowledged only when it ends, so the timeout must outlast the longest
+# render, or a second worker would start the same render while the first still runs.
+CELERY_VISIBILITY_TIMEOUT = read_int("CELERY_VISIBILITY_TIMEOUT", RENDER_TIME_LIMIT + 3600, minimum=60)
+if CELERY_VISIBILITY_TIMEOUT <= RENDER_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT={CELERY_VISIBILITY_TIMEOUT}s must exceed the render time "
+        f"limit ({RENDER_TIME_LIMIT}s), or Redis would hand a running render to a second worker")
+CELERY_TASK_ALWAYS_EAGER = False  # only unit tests switch this on, through their fixtures
+
+# --- sessions, security -------------------------------------------------------------------
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if read_bool("BEHIND_TLS_PROXY", False) else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = read_bool("SECURE_COOKIES", not DEBUG)
+
+# --- engine ---------------------------------------------------------------------------
+MODELS_DIR = Path(os.environ.get("MODELS_DIR", BASE_DIR / "models"))
+DEMO_FILM_ON_START = read_bool("DEMO_FILM_ON_START", True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

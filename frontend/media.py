@@ -1,0 +1,67 @@
+"""Serving stored media from the local folder with HTTP range requests.
+
+Video players seek by asking for byte ranges; Django's own static `serve` view answers
+with the whole file, which breaks seeking and the synchronised players. In production
+media are served by S3 (signed URLs) or the web server in front of the site.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils._os import safe_join
+
+RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+BLOCK = 256 * 1024
+
+
+def _read_range(path: Path, start: int, length: int):
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            block = handle.read(min(BLOCK, remaining))
+            if not block:
+                return
+            remaining -= len(block)
+            yield block
+
+
+def serve_media(request: HttpRequest, path: str) -> HttpResponse:
+    try:
+        full = Path(safe_join(settings.MEDIA_ROOT, path))
+    except Exception:
+        raise Http404("not found") from None
+    if not full.is_file():
+        raise Http404("not found")
+    size = full.stat().st_size
+    content_type = mimetypes.guess_type(full.name)[0] or "application/octet-stream"
+    match = RANGE.match(request.headers.get("Range", ""))
+    if not match or (not match.group(1) and not match.group(2)):
+        response = FileResponse(open(full, "rb"), content_type=content_type)
+        response["Accept-Ranges"] = "bytes"
+        return response
+    first, last = match.groups()
+    if first:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    else:  # suffix range: the last N bytes
+        start = max(0, size - int(last))
+        end = size - 1
+    if start >= size or end < start:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    length = end - start + 1
+    response = StreamingHttpResponse(_read_range(full, start, length), status=206,
+                                     content_type=content_type)
+    response["Content-Length"] = str(length)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+

@@ -1,0 +1,93 @@
+/* Resumable chunked upload with a progress bar.
+   1. POST /api/uploads/ {film, filename, size} -> session (remembered per file in
+      localStorage so choosing the same file again resumes it)
+   2. PUT chunks with Content-Range; on a dropped connection, retry from the offset
+      the server reports
+   3. POST complete -> the server probes the file and answers with the clip or a
+      clear reason for rejecting it. */
+(function () {
+  "use strict";
+  var form = document.getElementById("upload-form");
+  if (!form) return;
+  var progress = document.getElementById("upload-progress");
+  var bar = progress.querySelector(".bar");
+  var label = progress.querySelector(".label");
+  var errorBox = document.getElementById("upload-error");
+  var button = document.getElementById("upload-button");
+  var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  var chunkSize = parseInt(form.dataset.chunkSize, 10);
+
+  function fail(message) {
+    errorBox.textContent = message; errorBox.hidden = false; button.disabled = false;
+  }
+  function api(method, url, body, headers) {
+    return fetch(url, {
+      method: method, body: body, credentials: "same-origin",
+      headers: Object.assign({"X-CSRFToken": csrf}, headers || {})
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        if (!response.ok) { var e = new Error(data.error || ("HTTP " + response.status)); e.data = data; e.status = response.status; throw e; }
+        return data;
+      });
+    });
+  }
+  function show(done, total, note) {
+    progress.hidden = false;
+    var pct = total ? Math.floor(100 * done / total) : 0;
+    bar.style.width = pct + "%";
+    label.textContent = note || (pct + "% (" + (done / 1048576).toFixed(1) + " of " + (total / 1048576).toFixed(1) + " MB)");
+  }
+  function keyFor(file) { return "reel-upload:" + form.dataset.film + ":" + file.name + ":" + file.size + ":" + file.lastModified; }
+
+  function sendFrom(session, file, offset, retries) {
+    if (offset >= file.size) return Promise.resolve(session);
+    var end = Math.min(offset + chunkSize, file.size);
+    return api("PUT", form.dataset.startUrl + session.id + "/", file.slice(offset, end),
+               {"Content-Range": "bytes " + offset + "-" + (end - 1) + "/" + file.size,
+                "Content-Type": "application/octet-stream"})
+      .then(function (s) { show(s.received, file.size); return sendFrom(s, file, s.received, 5); })
+      .catch(function (err) {
+        if (retries <= 0 || (err.status && err.status < 500 && err.status !== 409)) throw err;
+        // Ask where the server is and continue from there.
+        return new Promise(function (r) { setTimeout(r, 1000); })
+          .then(function () { return api("GET", form.dataset.startUrl + session.id + "/"); })
+          .then(function (s) { return sendFrom(s, file, s.received, retries - 1); });
+      });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    errorBox.hidden = true;
+    var file = document.getElementById("upload-file").files[0];
+    if (!file) return fail("Choose a file first.");
+    if (file.size === 0) return fail("The file is empty (0 bytes).");
+    if (file.size > parseInt(form.dataset.maxSize, 10)) return fail("The file is over the upload limit.");
+    button.disabled = true;
+    var key = keyFor(file);
+    var known = localStorage.getItem(key);
+    var begin = known
+      ? api("GET", form.dataset.startUrl + known + "/").catch(function () { return null; })
+      : Promise.resolve(null);
+    begin.then(function (session) {
+      if (session && session.status === "receiving") return session;
+      return api("POST", form.dataset.startUrl, JSON.stringify({
+        film: parseInt(form.dataset.film, 10), filename: file.name, size: file.size,
+        title: document.getElementById("upload-title").value
+      }), {"Content-Type": "application/json"});
+    }).then(function (session) {
+      localStorage.setItem(key, session.id);
+      show(session.received, file.size);
+      return sendFrom(session, file, session.received, 5);
+    }).then(function (session) {
+      show(file.size, file.size, "Checking the file…");
+      return api("POST", form.dataset.startUrl + session.id + "/complete/");
+    }).then(function (result) {
+      localStorage.removeItem(key);
+      show(file.size, file.size, "Uploaded.");
+      window.location.href = result.clip.url;
+    }).catch(function (err) {
+      if (err.status === 422) localStorage.removeItem(key);
+      fail("Upload rejected: " + err.message);
+    });
+  });
+})();

@@ -1,0 +1,133 @@
+"""Start the whole site on one machine with no services to install.
+
+    python manage.py run_embedded [--host 127.0.0.1] [--port 8000]
+
+Runs, as supervised child processes: the ASGI web server (daphne, HTTP and
+websockets), a Celery worker for the `default` queue (probing, analysis, bookkeeping)
+and one for the `gpu` queue (rendering). They share SQLite (WAL mode), the local media
+folder and a filesystem Celery broker under var/. Separate processes rather than
+threads: a render that crashes or is killed takes down only its worker, which the
+supervisor restarts, and Celery's late acknowledgement hands its job out again.
+On first start it creates an admin account and the demo film.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, env=self.env)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class Command(BaseCommand):
+    help = "Start web server, Celery workers and live updates on the embedded default."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-demo", action="store_true", help="skip the demo film")
+
+    def handle(self, *args, host: str, port: int, no_demo: bool, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        self._ensure_admin()
+        children = self._children(host, port)
+        for child in children:
+            child.start()
+        self.stdout.write(self.style.SUCCESS(f"Reel Arena is running at http://{host}:{port}/"))
+        if not no_demo and settings.DEMO_FILM_ON_START:
+            from restoration.services.demo import ensure_demo_film
+
+            film = ensure_demo_film()
+            if film is not None:
+                self.stdout.write(f"Demo film: http://{host}:{port}{film.get_absolute_url()}")
+        self._supervise(children)
+
+    def _ensure_admin(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+
+        User = get_user_model()
+        if User.objects.exists():
+            return
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_superuser("admin", "admin@localhost", password)
+        user.groups.add(*Group.objects.filter(name__in=["technician", "curator"]))
+        credentials = settings.VAR_DIR / "first-login.txt"
+        credentials.write_text(f"username: admin\npassword: {password}\n")
+        credentials.chmod(0o600)
+        self.stdout.write(self.style.WARNING(
+            f"Created the account admin / {password} (also in {credentials})"))
+
+    def _children(self, host: str, port: int) -> list[Child]:
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", PYTHONUNBUFFERED="1")
+        python = sys.executable
+        celery = [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                  "--without-gossip", "--without-mingle", "--pool", "prefork", "--concurrency", "1"]
+        return [
+            Child("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"],
+                  dict(env, REEL_ARENA_PROCESS="web")),
+            Child("default-worker", [*celery, "-Q", "default", "-n", "default@%h"],
+                  dict(env, REEL_ARENA_PROCESS="worker")),
+            Child("gpu-worker", [*celery, "-Q", "gpu", "-n", "gpu@%h"],
+                  dict(env, REEL_ARENA_PROCESS="worker")),
+        ]
+
+    def _supervise(self, children: list[Child]) -> None:
+        stopping = False
+
+        def stop(signum, frame) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                time.sleep(0.5)
+                for child in children:
+                    if child.running() or stopping:
+                        continue
+                    now = time.monotonic()
+                    child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+                    if len(child.restarts) > 5:
+                        self.stderr.write(f"{child.name} keeps exiting; stopping everything")
+                        stopping = True
+                        break
+                    self.stderr.write(f"{child.name} exited with {child.process.returncode}; restarting")
+                    child.start()
+        finally:
+            for child in children:
+                if child.running():
+                    child.process.terminate()
+            deadline = time.monotonic() + 15
+            for child in children:
+                if child.process is None:
+                    continue
+                try:
+                    child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.process.kill()

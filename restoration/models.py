@@ -1,0 +1,306 @@
+"""Films, their clips, presets (versioned pipeline specs), rendered variants and jobs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+
+
+def clip_source_key(instance: Clip, filename: str) -> str:
+    # A random key, never the user's filename: names can carry paths, clash, or leak.
+    return f"clips/{uuid.uuid4().hex}/source{instance.source_suffix()}"
+
+
+class Film(models.Model):
+    title = models.CharField(max_length=200)
+    year = models.PositiveIntegerField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="films")
+    created_at = models.DateTimeField(auto_now_add=True)
+    adopted_preset = models.ForeignKey("PresetVersion", null=True, blank=True,
+                                       on_delete=models.PROTECT, related_name="adopted_by_films",
+                                       help_text="The preset the full-film render uses.")
+    is_demo = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("film-detail", args=[self.pk])
+
+
+class Clip(models.Model):
+    class Status(models.TextChoices):
+        PROBING = "probing", "probing"
+        READY = "ready", "ready"
+        FAILED = "failed", "failed"
+
+    film = models.ForeignKey(Film, on_delete=models.CASCADE, related_name="clips")
+    title = models.CharField(max_length=200, blank=True)
+    source = models.FileField(upload_to=clip_source_key, max_length=300)
+    original_filename = models.CharField(max_length=255, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROBING)
+    error = models.TextField(blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                    related_name="clips")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Probed metadata (PyAV), first from the quick probe at upload, then exact.
+    container = models.CharField(max_length=64, blank=True)
+    video_codec = models.CharField(max_length=64, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    fps_fraction = models.CharField(max_length=32, blank=True)
+    frame_count = models.PositiveIntegerField(null=True, blank=True)
+    frame_count_exact = models.BooleanField(default=False)
+    duration = models.FloatField(null=True, blank=True, help_text="seconds")
+    has_audio = models.BooleanField(default=False)
+    audio_codec = models.CharField(max_length=64, blank=True)
+    pix_fmt = models.CharField(max_length=32, blank=True)
+    color_range = models.CharField(max_length=32, blank=True)
+    color_space = models.CharField(max_length=32, blank=True)
+    color_primaries = models.CharField(max_length=32, blank=True)
+    color_trc = models.CharField(max_length=32, blank=True)
+    sample_aspect_ratio = models.CharField(max_length=32, blank=True)
+    bit_rate = models.BigIntegerField(null=True, blank=True)
+    poster = models.FileField(max_length=300, blank=True)
+
+    analysis = models.JSONField(null=True, blank=True)
+    analysis_plot = models.FileField(max_length=300, blank=True)
+    analysis_status = models.CharField(max_length=16, blank=True, default="")
+
+    class Meta:
+        ordering = ["film", "created_at"]
+
+    def __str__(self) -> str:
+        return self.title or self.original_filename or f"clip {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("clip-detail", args=[self.pk])
+
+    def source_suffix(self) -> str:
+        # The suffix follows the probed container, never the uploaded name.
+        return {"mov,mp4,m4a,3gp,3g2,mj2": ".mp4", "matroska,webm": ".mkv", "avi": ".avi",
+                "mpegts": ".ts", "mxf": ".mxf", "mpeg": ".mpg", "ogg": ".ogv"}.get(self.container, ".bin")
+
+    @property
+    def resolution(self) -> str:
+        return f"{self.width}x{self.height}" if self.width and self.height else ""
+
+
+class Preset(models.Model):
+    """A named restoration recipe; its specs live in immutable-once-used versions."""
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="presets")
+    created_at = models.DateTimeField(auto_now_add=True)
+    builtin = models.BooleanField(default=False, help_text="Shipped with the engine.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def latest(self) -> PresetVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class PresetVersion(models.Model):
+    preset = models.ForeignKey(Preset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    spec = models.JSONField(help_text="Pipeline spec: {ops: [{op, params}], seed}")
+    spec_hash = models.CharField(max_length=64)
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    locked = models.BooleanField(default=False, help_text="Used by a render: no longer editable.")
+
+    class Meta:
+        ordering = ["preset", "-number"]
+        constraints = [models.UniqueConstraint(fields=["preset", "number"], name="unique_preset_version")]
+
+    def __str__(self) -> str:
+        return f"{self.preset.name} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk:
+            stored = PresetVersion.objects.filter(pk=self.pk).values("spec_hash", "locked").first()
+            if stored and stored["locked"] and stored["spec_hash"] != self.spec_hash:
+                raise ValidationError(
+                    f"{self} has been used by a render and is immutable; save a new version instead")
+        super().save(*args, **kwargs)
+
+
+class Variant(models.Model):
+    """One clip rendered (an excerpt) with one preset version plus overrides."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        QUEUED = "queued", "queued"
+        RENDERING = "rendering", "rendering"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="variants")
+    preset_version = models.ForeignKey(PresetVersion, on_delete=models.PROTECT, related_name="variants")
+    label = models.CharField(max_length=200, blank=True)
+    overrides = models.JSONField(default=dict, blank=True)
+    spec = models.JSONField(help_text="The effective spec: preset version with overrides applied.")
+    spec_hash = models.CharField(max_length=64)
+    start_frame = models.PositiveIntegerField(default=0)
+    end_frame = models.PositiveIntegerField(null=True, blank=True)
+    encode = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    output = models.FileField(max_length=300, blank=True)
+    frames = models.PositiveIntegerField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["clip", "created_at"]
+        constraints = [models.UniqueConstraint(
+            fields=["clip", "spec_hash", "start_frame", "end_frame"], name="unique_variant_render")]
+
+    def __str__(self) -> str:
+        return self.label or f"{self.clip} · {self.preset_version}"
+
+
+class RenderJob(models.Model):
+    """A unit of GPU work and its live progress: a variant excerpt or a full-film render."""
+
+    class Kind(models.TextChoices):
+        VARIANT = "variant", "variant"
+        FILM = "film", "full film"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="jobs")
+    film = models.ForeignKey(Film, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    preset_version = models.ForeignKey(PresetVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="jobs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    frames_done = models.PositiveIntegerField(default=0)
+    frames_total = models.PositiveIntegerField(default=0)
+    fps = models.FloatField(default=0.0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    cancel_requested = models.BooleanField(default=False)
+    output = models.FileField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        target = self.variant or self.film
+        return f"{self.get_kind_display()} job {self.pk} · {target}"
+
+    @property
+    def topic(self) -> str:
+        return f"job-{self.pk}"
+
+    def progress_payload(self) -> dict:
+        return {
+            "type": "render.progress", "job": self.pk, "kind": self.kind, "status": self.status,
+            "frames_done": self.frames_done, "frames_total": self.frames_total,
+            "fps": round(self.fps, 2), "eta_seconds": self.eta_seconds, "error": self.error,
+            "attempts": self.attempts, "variant": self.variant_id, "film": self.film_id,
+        }
+
+
+class RenderSegment(models.Model):
+    """A scene-aligned piece of a full-film render; finished segments survive restarts."""
+
+    job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="segments")
+    index = models.PositiveIntegerField()
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
+    start_frame = models.PositiveIntegerField()
+    end_frame = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=RenderJob.Status.choices,
+                              default=RenderJob.Status.QUEUED)
+    output = models.FileField(max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    frames = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="unique_segment_index")]
+
+
+class UploadSession(models.Model):
+    """A resumable upload: chunks are appended to a staging file outside media storage;
+    only a file that passed validation is moved into storage and becomes a Clip."""
+
+    class Status(models.TextChoices):
+        RECEIVING = "receiving", "receiving"
+        COMPLETE = "complete", "complete"
+        REJECTED = "rejected", "rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    film = models.ForeignKey(Film, on_delete=models.CASCADE, related_name="uploads")
+    filename = models.CharField(max_length=255)
+    title = models.CharField(max_length=200, blank=True)
+    size = models.BigIntegerField()
+    received = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVING)
+    error = models.TextField(blank=True)
+    clip = models.OneToOneField(Clip, null=True, blank=True, on_delete=models.SET_NULL, related_name="upload")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.filename})"
+
+    @property
+    def staging_path(self):
+        return settings.UPLOAD_STAGING_DIR / f"{self.id.hex}.part"
+
+
+class LiveEvent(models.Model):
+    """Outbox of live events for the embedded default.
+
+    Without Redis, worker processes cannot reach the web process's in-memory channel
+    layer, so they write events here and the web process relays them to websockets.
+    """
+
+    topic = models.CharField(max_length=100, db_index=True)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -1,0 +1,2 @@
+"""Business logic of the restoration app: plain functions that views, consumers and
+tasks call."""

@@ -1,0 +1,51 @@
+"""After upload: exact probe, poster frame and damage analysis of a clip."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import cv2
+from django.db import transaction
+
+from gpu_worker.engine.io import MediaError, extract_frame, probe
+from restoration import live
+from restoration.models import Clip
+from restoration.selectors import clip_payload
+from restoration.services.uploads import apply_media_info
+from restoration.storage import local_path, save_file
+
+log = logging.getLogger(__name__)
+
+
+def poster_frame_number(frame_count: int) -> int:
+    # A frame a little into the clip: first frames of old films are often leader or black.
+    return min(max(frame_count - 1, 0), max(0, frame_count // 10))
+
+
+def probe_and_poster(clip: Clip) -> Clip:
+    """Count frames exactly, store a poster JPEG and mark the clip ready (or failed)."""
+    try:
+        with local_path(clip.source.name) as source:
+            info = probe(source, deep=True)
+            apply_media_info(clip, info)
+            clip.frame_count_exact = True
+            frame = extract_frame(source, poster_frame_number(info.frame_count))
+        with tempfile.TemporaryDirectory() as tmp:
+            poster_file = Path(tmp) / "poster.jpg"
+            cv2.imwrite(str(poster_file), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 88])
+            stored = save_file(poster_file, f"{Path(clip.source.name).parent}/poster.jpg")
+        if clip.poster and clip.poster.name != stored:
+            clip.poster.storage.delete(clip.poster.name)
+        clip.poster.name = stored
+        clip.status = Clip.Status.READY
+        clip.error = ""
+    except MediaError as exc:
+        clip.status = Clip.Status.FAILED
+        clip.error = str(exc)
+    with transaction.atomic():
+        clip.save()
+    live.publish(f"clip-{clip.pk}", clip_payload(clip))
+    return clip

@@ -1,0 +1,192 @@
+"""Uploading clips: resumable chunked sessions and single-request uploads.
+
+Bytes are appended to a staging file on disk (never held in memory). When the last
+byte arrives the file is identified by probing it with PyAV, never by its extension;
+a rejected file is deleted and the session records why. Only a file that passed goes
+into media storage, under a random key, and the Clip row is created in the same
+transaction: if anything fails after the copy, the stored file is removed again, so a
+failed upload leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+
+from accounts.models import User
+from gpu_worker.engine.io import MediaError, MediaInfo, probe
+from restoration.models import Clip, Film, UploadSession
+from restoration.selectors import METADATA_FIELDS
+
+log = logging.getLogger(__name__)
+
+# Containers/codecs the engine can decode and the players can show after rendering.
+SUPPORTED_VIDEO_CODECS = {
+    "h264", "hevc", "av1", "vp8", "vp9", "mpeg4", "mpeg2video", "mpeg1video", "prores",
+    "dnxhd", "mjpeg", "ffv1", "theora", "rawvideo", "png", "qtrle", "dvvideo", "huffyuv",
+    "utvideo", "cfhd", "h263", "msmpeg4v2", "msmpeg4v3", "wmv2", "wmv3", "vc1", "cinepak",
+    "indeo3", "jpeg2000", "gif",
+}
+# Image formats FFmpeg opens as one-frame "videos" are not clips.
+IMAGE_CONTAINERS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe", "webp_pipe",
+                    "gif", "gif_pipe", "apng"}
+
+
+class UploadRejected(Exception):
+    """The upload cannot be accepted; the message is shown to the technician."""
+
+
+def _staging_dir() -> Path:
+    settings.UPLOAD_STAGING_DIR.mkdir(parents=True, exist_ok=True)
+    return settings.UPLOAD_STAGING_DIR
+
+
+def check_declared_size(size: int) -> None:
+    if size <= 0:
+        raise UploadRejected("the file is empty (0 bytes)")
+    if size > settings.MAX_UPLOAD_SIZE:
+        raise UploadRejected(
+            f"the file is {_human(size)}, over the upload limit of {_human(settings.MAX_UPLOAD_SIZE)}")
+
+
+def start_upload(*, user: User, film: Film, filename: str, size: int, title: str = "") -> UploadSession:
+    check_declared_size(size)
+    _staging_dir()
+    session = UploadSession.objects.create(
+        film=film, filename=Path(filename).name[:255] or "upload", size=size, title=title[:200],
+        created_by=user)
+    session.staging_path.touch()
+    return session
+
+
+def append_chunk(session: UploadSession, offset: int, chunks: Iterable[bytes]) -> UploadSession:
+    """Append bytes at `offset`; a client resuming after a dropped connection asks for
+    `session.received` first and sends from there."""
+    if session.status != UploadSession.Status.RECEIVING:
+        raise UploadRejected(f"this upload is {session.status}; start a new one")
+    if offset != session.received:
+        raise UploadRejected(f"expected bytes from offset {session.received}, got {offset}")
+    written = 0
+    with open(session.staging_path, "r+b") as handle:
+        handle.seek(offset)
+        for chunk in chunks:
+            if offset + written + len(chunk) > session.size:
+                handle.truncate(offset)
+                raise UploadRejected(
+                    f"more bytes than announced ({session.size}); the upload limit is "
+                    f"{_human(settings.MAX_UPLOAD_SIZE)}")
+            handle.write(chunk)
+            written += len(chunk)
+    session.received = offset + written
+    session.save(update_fields=["received", "updated_at"])
+    return session
+
+
+def finish_upload(session: UploadSession) -> Clip:
+    """Validate the complete staging file and turn it into a Clip, or reject it."""
+    if session.status == UploadSession.Status.COMPLETE and session.clip_id:
+        return session.clip  # a retried "complete" call is harmless
+    if session.received != session.size:
+        raise UploadRejected(f"the upload is incomplete: {session.received} of {session.size} bytes")
+    try:
+        clip = ingest_file(session.staging_path, film=session.film, user=session.created_by,
+                           original_filename=session.filename, title=session.title)
+    except UploadRejected as exc:
+        session.status = UploadSession.Status.REJECTED
+        session.error = str(exc)
+        session.save(update_fields=["status", "error", "updated_at"])
+        session.staging_path.unlink(missing_ok=True)
+        raise
+    session.status = UploadSession.Status.COMPLETE
+    session.clip = clip
+    session.save(update_fields=["status", "clip", "updated_at"])
+    session.staging_path.unlink(missing_ok=True)
+    return clip
+
+
+def upload_file_object(*, user: User, film: Film, handle: IO[bytes], filename: str, size: int,
+                       title: str = "") -> Clip:
+    """Single-request upload (the JSON API's multipart form). Django has already
+    streamed a large body to a temporary file; copy it to staging and validate."""
+    check_declared_size(size)
+    staging = _staging_dir() / f"{uuid.uuid4().hex}.part"
+    try:
+        with open(staging, "wb") as out:
+            shutil.copyfileobj(handle, out, length=1024 * 1024)
+        return ingest_file(staging, film=film, user=user, original_filename=filename, title=title)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def validate_media(path: Path) -> MediaInfo:
+    """Probe a file and apply the site's acceptance rules; raise UploadRejected."""
+    size = path.stat().st_size
+    check_declared_size(size)
+    try:
+        info = probe(path, max_pixels=settings.MAX_VIDEO_PIXELS)
+    except MediaError as exc:
+        raise UploadRejected(str(exc)) from None
+    if info.container in IMAGE_CONTAINERS or (info.frame_count or 0) < 2:
+        raise UploadRejected("this is a still image, not a video clip")
+    if info.video_codec not in SUPPORTED_VIDEO_CODECS:
+        raise UploadRejected(f"unsupported video codec {info.video_codec!r}")
+    return info
+
+
+def apply_media_info(clip: Clip, info: MediaInfo) -> None:
+    """Copy probed metadata onto the clip (unknown text values are stored as "")."""
+    for name in METADATA_FIELDS:
+        value = getattr(info, name)
+        setattr(clip, name, "" if value is None and isinstance(getattr(clip, name), str) else value)
+    clip.audio_codec = info.audio_codec or ""
+
+
+def ingest_file(path: Path, *, film: Film, user: User | None, original_filename: str,
+                title: str = "") -> Clip:
+    info = validate_media(path)
+    digest = _sha256(path)
+    clip = Clip(film=film, uploaded_by=user, original_filename=Path(original_filename).name[:255],
+                title=title or Path(original_filename).stem[:200], size_bytes=path.stat().st_size,
+                sha256=digest, status=Clip.Status.PROBING)
+    apply_media_info(clip, info)
+    stored_name = None
+    try:
+        with transaction.atomic():
+            with open(path, "rb") as handle:
+                clip.source.save("source", File(handle), save=False)
+            stored_name = clip.source.name
+            clip.save()
+            from restoration import tasks  # circular at import time: tasks import services
+
+            transaction.on_commit(lambda: tasks.probe_clip.delay(clip.pk))
+    except Exception:
+        if stored_name:
+            clip.source.storage.delete(stored_name)
+        raise
+    return clip
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"  # pragma: no cover

@@ -1,0 +1,1 @@
+"""Contests, pairings and ballots (see voting.ranking for the statistics)."""
