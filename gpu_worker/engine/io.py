@@ -57,6 +57,11 @@ COLOR_TRC_NAMES = {1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smp
                    18: "arib-std-b67"}
 
 
+# Decoders that FFmpeg prefers over its own, reported by the format's name.
+DECODER_CODEC_NAMES = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx": "vp8",
+                       "libvpx-vp9": "vp9"}
+
+
 def _name_to_code(table: dict[int, str], name: str | None, default: int) -> int:
     for code, n in table.items():
         if n == name:
@@ -173,6 +178,9 @@ def _stream_duration(stream: av.stream.Stream, container: av.container.InputCont
                      ) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
+    tagged = _tag_duration(stream)
+    if tagged is not None:
+        return tagged
     if container.duration is not None:
         return container.duration / av.time_base
     return 0.0
@@ -265,6 +273,7 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
         stream = _video_stream(container)
         cc = stream.codec_context
         codec = cc.name if cc is not None else None
+        codec = DECODER_CODEC_NAMES.get(codec, codec)
         if codec is None or codec == "none":
             raise MediaError(f"unsupported video codec '{stream.codec_context.codec_tag}'")
         width, height = int(cc.width or 0), int(cc.height or 0)
@@ -339,7 +348,9 @@ def _check_decodes(container: av.container.InputContainer,
     """Decode the first frame, then seek near the declared end and decode there.
 
     A file cut short (an interrupted upload) keeps its header, which still declares
-    the full length; its data ends early, so the frames near the end cannot be read.
+    the full length; its data ends early, so nothing near the declared end can be read.
+    All streams are read near the end because a container may declare only its overall
+    duration, which an audio track can make longer than the video.
     """
     first_pts: int | None = None
     try:
@@ -352,24 +363,41 @@ def _check_decodes(container: av.container.InputContainer,
         raise MediaError("no frame could be decoded: the video stream is empty or damaged")
     if info.frame_count <= 1 or stream.time_base is None:
         return
-    tb = stream.time_base
-    start = stream.start_time or 0
-    # The last frame starts one frame period before the end of the stream.
-    expected_last = start + int(round((info.duration - 1.0 / info.fps) / tb))
-    target = start + int(round(max(0.0, info.duration - 2.0) / tb))
-    last_pts: int | None = None
+    own_duration = stream.duration is not None or _tag_duration(stream) is not None
+    declared_end = (float((stream.start_time or 0) * stream.time_base) + info.duration
+                    if own_duration else (container.duration or 0) / av.time_base)
+    reached = 0.0
+    video_frames_near_end = 0
     try:
-        container.seek(target, stream=stream, backward=True, any_frame=False)
-        for frame in container.decode(stream):
-            if frame.pts is not None:
-                last_pts = frame.pts
+        container.seek(int(max(0.0, declared_end - 2.0) * av.time_base), backward=True)
+        for packet in container.demux():
+            if packet.pts is None or packet.size == 0:
+                continue
+            if own_duration and packet.stream.index != stream.index:
+                continue
+            end = float((packet.pts + (packet.duration or 0)) * packet.stream.time_base)
+            reached = max(reached, end)
+            if packet.stream.index == stream.index:
+                video_frames_near_end += len(packet.decode())
     except av.error.FFmpegError:
         pass  # decoding stopped early: measured below
-    tolerance = int(round(1.5 / info.fps / tb)) + 1
-    if last_pts is None or last_pts < expected_last - tolerance:
+    tolerance = 1.5 / info.fps + 0.05
+    if reached < declared_end - tolerance or video_frames_near_end == 0:
         decodable = _decodable_frames(info.path)
         raise MediaError(f"the file is truncated: decoding stopped at frame {decodable} "
                          f"of ~{info.frame_count}")
+
+
+def _tag_duration(stream: av.stream.Stream) -> float | None:
+    """Matroska keeps a per-stream duration as a "DURATION" tag (HH:MM:SS.fraction)."""
+    text = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
+    if not text:
+        return None
+    try:
+        h, m, sec = text.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
 
 
 def _decodable_frames(path: str) -> int:
@@ -450,3 +478,356 @@ def _safe_fraction(value: float) -> Fraction:
     if math.isclose(value, round(value)):
         return Fraction(int(round(value)), 1)
     return Fraction(value).limit_denominator(1001 * 1000)
+
+
+# ---------------------------------------------------------------------------------
+# encoding
+
+
+CODECS = {"h264": "libx264", "h265": "libx265", "av1": "libsvtav1", "prores": "prores_ks"}
+CRF_RANGE = {"h264": (0, 51), "h265": (0, 51), "av1": (0, 63)}
+DEFAULT_CRF = {"h264": 18, "h265": 20, "av1": 30}
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                "slower", "veryslow", "placebo")
+DEFAULT_PRESET = {"h264": "medium", "h265": "medium", "av1": "8"}
+DEFAULT_PIX_FMT = {"h264": "yuv420p", "h265": "yuv420p", "av1": "yuv420p",
+                   "prores": "yuv422p10le"}
+PIX_FMTS = {"h264": ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le"),
+            "h265": ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le"),
+            "av1": ("yuv420p", "yuv420p10le"),
+            "prores": ("yuv422p10le", "yuv444p10le")}
+PRORES_PROFILES = {0: "proxy", 1: "lt", 2: "standard", 3: "hq", 4: "4444", 5: "4444xq"}
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
+              ".webm": "webm"}
+
+
+class EncodeError(ValueError):
+    """Encoding settings that cannot work (bad codec, range, container mismatch)."""
+
+
+@dataclass
+class EncodeSettings:
+    """How the restored frames are encoded.
+
+    `threads` is fixed (not "auto") on purpose: x264/x265 output depends on the thread
+    count, and the same spec must give byte-identical files on every worker.
+    """
+
+    codec: str = "h264"  # h264 | h265 | av1 | prores
+    crf: int | None = None  # quality target; None = the codec's default
+    preset: str | None = None  # x264/x265 speed preset, or SVT-AV1 preset 0..13
+    pix_fmt: str | None = None
+    bit_rate: int | None = None  # bits/s; replaces crf when set (h264/h265/av1)
+    film_grain: int = 0  # AV1 only: film-grain synthesis level 0..50
+    film_grain_denoise: bool = False  # AV1 only: let the encoder denoise before coding
+    prores_profile: int = 3  # ProRes only: 0 proxy, 1 lt, 2 standard, 3 hq, 4 4444
+    threads: int = 4
+    options: dict[str, str] | None = None  # extra encoder options, passed as they are
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation / defaults ------------------------------------------------------
+    def validate(self) -> None:
+        if self.codec not in CODECS:
+            raise EncodeError(f"encode.codec: {self.codec!r} is not one of "
+                              f"{', '.join(CODECS)}")
+        if self.crf is not None:
+            if self.codec == "prores":
+                raise EncodeError("encode.crf: ProRes has no crf; choose prores_profile")
+            lo, hi = CRF_RANGE[self.codec]
+            if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not lo <= self.crf <= hi:
+                raise EncodeError(f"encode.crf: {self.crf!r} is outside the allowed range "
+                                  f"[{lo}, {hi}] for {self.codec}")
+        if self.preset is not None:
+            if self.codec in ("h264", "h265") and self.preset not in X26X_PRESETS:
+                raise EncodeError(f"encode.preset: {self.preset!r} is not one of "
+                                  f"{', '.join(X26X_PRESETS)}")
+            if self.codec == "av1" and not (str(self.preset).isdigit()
+                                            and 0 <= int(self.preset) <= 13):
+                raise EncodeError(f"encode.preset: {self.preset!r} is outside the allowed "
+                                  "range [0, 13] for av1 (SVT-AV1)")
+            if self.codec == "prores":
+                raise EncodeError("encode.preset: ProRes has no speed preset")
+        if self.pix_fmt is not None and self.pix_fmt not in PIX_FMTS[self.codec]:
+            raise EncodeError(f"encode.pix_fmt: {self.pix_fmt!r} is not one of "
+                              f"{', '.join(PIX_FMTS[self.codec])} for {self.codec}")
+        if not isinstance(self.film_grain, int) or not 0 <= self.film_grain <= 50:
+            raise EncodeError(f"encode.film_grain: {self.film_grain!r} is outside the "
+                              "allowed range [0, 50]")
+        if self.film_grain and self.codec != "av1":
+            raise EncodeError("encode.film_grain: film-grain synthesis needs codec av1")
+        if self.prores_profile not in PRORES_PROFILES:
+            raise EncodeError(f"encode.prores_profile: {self.prores_profile!r} is not one "
+                              f"of {sorted(PRORES_PROFILES)}")
+        if not isinstance(self.threads, int) or not 1 <= self.threads <= 64:
+            raise EncodeError(f"encode.threads: {self.threads!r} is outside the allowed "
+                              "range [1, 64]")
+        if self.bit_rate is not None and (not isinstance(self.bit_rate, int)
+                                          or self.bit_rate < 10_000):
+            raise EncodeError(f"encode.bit_rate: {self.bit_rate!r} must be a whole number "
+                              "of bits per second, at least 10000")
+
+    @property
+    def encoder(self) -> str:
+        return CODECS[self.codec]
+
+    @property
+    def effective_pix_fmt(self) -> str:
+        if self.pix_fmt:
+            return self.pix_fmt
+        if self.codec == "prores" and self.prores_profile >= 4:
+            return "yuv444p10le"
+        return DEFAULT_PIX_FMT[self.codec]
+
+    def codec_options(self) -> dict[str, str]:
+        """Encoder private options (what `-crf`, `-preset`, … set on the command line)."""
+        opts: dict[str, str] = {}
+        if self.codec in ("h264", "h265", "av1"):
+            if self.bit_rate is None:
+                opts["crf"] = str(self.crf if self.crf is not None else DEFAULT_CRF[self.codec])
+            opts["preset"] = str(self.preset or DEFAULT_PRESET[self.codec])
+        if self.codec == "h265":
+            # Fixed pools/frame threads: x265 otherwise sizes them from the CPU count.
+            opts["x265-params"] = f"pools={self.threads}:frame-threads=1:log-level=error"
+        if self.codec == "av1":
+            params = [f"lp={self.threads}"]
+            if self.film_grain:
+                params.append(f"film-grain={self.film_grain}")
+                params.append(f"film-grain-denoise={1 if self.film_grain_denoise else 0}")
+            opts["svtav1-params"] = ":".join(params)
+        if self.codec == "prores":
+            opts["profile"] = str(self.prores_profile)
+        opts.update({str(k): str(v) for k, v in (self.options or {}).items()})
+        return opts
+
+    def check_container(self, fmt: str) -> None:
+        if self.codec == "prores" and fmt not in ("mov", "matroska"):
+            raise EncodeError("ProRes needs a .mov or .mkv output file")
+        if fmt == "webm" and self.codec != "av1":
+            raise EncodeError("a .webm output file needs codec av1")
+
+    # -- (de)serialisation -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if not out["options"]:
+            out.pop("options")
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> EncodeSettings:
+        raw = dict(raw or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise EncodeError(f"encode: unknown setting {unknown[0]!r}; known: "
+                              f"{', '.join(sorted(known))}")
+        if "preset" in raw and raw["preset"] is not None:
+            raw["preset"] = str(raw["preset"])
+        return cls(**raw)
+
+
+def container_format(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    try:
+        return CONTAINERS[suffix]
+    except KeyError:
+        raise EncodeError(f"unsupported output file type {suffix or '(none)'!r}; use one "
+                          f"of {', '.join(CONTAINERS)}") from None
+
+
+@dataclass
+class ColourTags:
+    """Colour description carried from the source to the restored file."""
+
+    color_range: str = "tv"
+    color_space: str = "unknown"
+    color_primaries: str = "unknown"
+    color_trc: str = "unknown"
+
+    @classmethod
+    def from_info(cls, info: MediaInfo) -> ColourTags:
+        rng = info.color_range if info.color_range in ("tv", "pc") else "tv"
+        return cls(rng, info.color_space, info.color_primaries, info.color_trc)
+
+    def matrix(self, height: int) -> Colorspace:
+        code = _name_to_code(COLOR_SPACE_NAMES, self.color_space, 2)
+
+        class _CC:  # the same choice the decoder made for this tag
+            colorspace = code
+        return _rgb_colorspace(_CC, height)
+
+
+class AudioCarrier:
+    """Copies the source's first audio stream packet by packet (never re-encoded),
+    interleaved with the video as it is written, trimmed to a time range."""
+
+    def __init__(self, source: str | os.PathLike[str], out: av.container.OutputContainer,
+                 t_start: float, t_end: float | None) -> None:
+        self._in = av.open(str(source))
+        self._src = self._in.streams.audio[0]
+        self.stream = out.add_stream_from_template(self._src)
+        self._out = out
+        self._tb = self._src.time_base
+        self._offset = int(round(t_start / self._tb)) if t_start > 0 else 0
+        self._t_start = t_start
+        self._t_end = t_end
+        if t_start > 0:
+            self._in.seek(int(t_start * av.time_base), backward=True)
+        self._packets = self._in.demux(self._src)
+        self._pending: av.Packet | None = None
+        self._done = False
+        self.packets_written = 0
+
+    def pump(self, until: float | None) -> None:
+        """Write audio packets that start before `until` seconds (None: all)."""
+        if self._done:
+            return
+        while True:
+            if self._pending is not None:
+                packet = self._pending
+                self._pending = None
+            else:
+                try:
+                    packet = next(self._packets)
+                except (StopIteration, av.error.FFmpegError):
+                    self._done = True
+                    return
+            if packet.size == 0 or packet.pts is None:
+                continue
+            t = float(packet.pts * self._tb)
+            if self._t_end is not None and t >= self._t_end:
+                self._done = True
+                return
+            if until is not None and t >= until:
+                self._pending = packet
+                return
+            if self._t_start > 0 and t < self._t_start - 1e-6:
+                continue  # starts before the excerpt: dropped whole, never cut
+            packet.pts -= self._offset
+            if packet.dts is not None:
+                packet.dts -= self._offset
+            packet.stream = self.stream
+            self._out.mux(packet)
+            self.packets_written += 1
+
+    def close(self) -> None:
+        self._in.close()
+
+
+class VideoWriter:
+    """Encodes RGB frames with their original timestamps, plus the source audio.
+
+    Frames are given with their presentation timestamp and duration in the source's
+    time base, so variable frame rates, 24000/1001 and other odd rates survive exactly.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, width: int, height: int,
+                 time_base: Fraction, rate: Fraction, settings: EncodeSettings,
+                 colour: ColourTags | None = None, sample_aspect_ratio: str = "1:1",
+                 audio_source: str | os.PathLike[str] | None = None,
+                 audio_range: tuple[float, float | None] = (0.0, None),
+                 container_fmt: str | None = None) -> None:
+        self.settings = settings
+        fmt = container_fmt or container_format(path)
+        settings.check_container(fmt)
+        if settings.effective_pix_fmt.startswith("yuv420") and (width % 2 or height % 2):
+            raise EncodeError(f"{width}x{height}: 4:2:0 video needs even width and height")
+        self.colour = colour or ColourTags()
+        options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        # SVT-AV1 prints its whole configuration at info level; keep errors only.
+        os.environ.setdefault("SVT_LOG", "1")
+        self.container = av.open(str(path), mode="w", format=fmt, options=options)
+        self.time_base = time_base
+        try:
+            stream = self.container.add_stream(settings.encoder, rate=rate)
+            cc = stream.codec_context
+            stream.width, stream.height = width, height
+            stream.pix_fmt = settings.effective_pix_fmt
+            stream.time_base = time_base
+            cc.time_base = time_base
+            cc.thread_count = settings.threads
+            cc.thread_type = "FRAME" if settings.codec != "prores" else "SLICE"
+            if settings.bit_rate:
+                cc.bit_rate = settings.bit_rate
+            num, _, den = sample_aspect_ratio.partition(":")
+            if num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0:
+                cc.sample_aspect_ratio = Fraction(int(num), int(den))
+            cc.color_range = 2 if self.colour.color_range == "pc" else 1
+            cc.colorspace = _name_to_code(COLOR_SPACE_NAMES, self.colour.color_space, 2)
+            cc.color_primaries = _name_to_code(COLOR_PRIMARIES_NAMES,
+                                               self.colour.color_primaries, 2)
+            cc.color_trc = _name_to_code(COLOR_TRC_NAMES, self.colour.color_trc, 2)
+            stream.options = settings.codec_options()
+            self.stream = stream
+            self._matrix = self.colour.matrix(height)
+            self._range = ColorRange.JPEG if self.colour.color_range == "pc" else ColorRange.MPEG
+            self.audio: AudioCarrier | None = None
+            if audio_source is not None:
+                self.audio = AudioCarrier(audio_source, self.container, *audio_range)
+        except Exception:
+            self.container.close()
+            raise
+        self.frames_written = 0
+        self._durations: dict[int, int] = {}
+        self._closed = False
+
+    def write(self, image: np.ndarray, pts: int, duration: int | None = None) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame shown at `pts` (source time base)."""
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame = frame.reformat(format=self.settings.effective_pix_fmt,
+                               dst_colorspace=self._matrix,
+                               src_color_range=ColorRange.JPEG,
+                               dst_color_range=self._range)
+        frame.pts = pts
+        frame.time_base = self.time_base
+        if duration:
+            # Encoders with a delay do not always pass durations on; the muxer needs
+            # them for the last frame, so the rate survives exactly.
+            self._durations[pts] = duration
+        self._mux(self.stream.encode(frame))
+        self.frames_written += 1
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            if packet.pts is not None and packet.pts in self._durations:
+                packet.duration = self._durations.pop(packet.pts)
+            self.container.mux(packet)
+            if self.audio is not None and packet.pts is not None:
+                # Keep audio up to the video written so far, so neither the muxer's
+                # interleaving queue nor this process holds more than a few packets.
+                self.audio.pump(float(packet.pts * self.stream.time_base))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._mux(self.stream.encode(None))
+            if self.audio is not None:
+                self.audio.pump(None)
+        finally:
+            if self.audio is not None:
+                self.audio.close()
+            self.container.close()
+
+    def abort(self) -> None:
+        """Stop without finishing the file (the caller deletes it)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.audio is not None:
+                self.audio.close()
+            self.container.close()
+        except Exception:  # noqa: BLE001 - an aborted file is discarded anyway
+            pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,456 @@
+"""The render pipeline: decode → chain of operator stages on the device → encode.
+
+    render("in.mp4", "out.mp4", {"ops": [{"op": "deflicker"}, {"op": "grain"}]})
+
+Streaming. Frames are decoded one at a time, scene cuts are detected on the fly, and
+each operator runs as a *stage* that holds only the frames its temporal radius needs
+plus one batch: a stage with radius r and batch size B holds at most B + 2r frames,
+whatever the length of the film. Peak memory is the sum over stages, never the clip.
+
+Windows and scene cuts. Every frame carries the id of its scene. The window around
+output frame i is i-r..i+r clamped to the first and last frame of i's scene, so at a
+cut the edge frame of the scene is repeated and no operator ever blends two shots.
+A stage can emit frame i as soon as frame i+r has arrived or i's scene has ended.
+
+Excerpts. For `start`/`end`, the pipeline also decodes the frames that the temporal
+operators need on either side (the sum of the radii), so an excerpt shows exactly the
+pixels the same frames get in a full render (up to scene detection, which sees only
+the decoded frames). Only frames start..end-1 are encoded; the audio is trimmed to
+the same span; timestamps start at zero.
+
+Timestamps. Each frame keeps its source presentation timestamp and duration all the
+way to the encoder, so variable frame rates and rates like 24000/1001 come out as
+they went in (see io.VideoWriter).
+
+Rate-changing operators (extension point). An operator with `changes_rate=True`
+(frame interpolation) will run in a `RateStage`: its `process` receives windows as
+now, returns k frames per window (B*k rows), and a method
+`output_timestamps(pts, duration) -> list[(pts, duration)]` tells how the k frames
+share the input frame's display time (for 2× interpolation: (pts, d/2), (pts+d/2, d/2)).
+Because every `FrameItem` carries its own pts and duration, nothing after the stage
+changes: later stages see more items with the same scene ids, and the writer encodes
+whatever timestamps it is given. Two things the RateStage must do: the writer's time
+base must be fine enough for the new stamps (use source time base / k), and the
+windows stay clamped at cuts, so an interpolator sees the edge frame repeated at a cut
+and emits a held frame rather than a cross-fade. Until such an operator exists, a spec
+that contains one is refused before decoding.
+
+Determinism. Operators seed randomness from the spec seed mixed with their position
+and from absolute frame numbers, the encoder runs with a fixed thread count, and the
+muxer writes no wall-clock time: the same spec on the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import torch
+
+from gpu_worker.engine import io
+from gpu_worker.engine.device import DeviceError, pick_device
+from gpu_worker.engine.registry import OpContext, Operator, SpecError, get_operator
+from gpu_worker.engine.scenes import SceneCutDetector
+from gpu_worker.engine.spec import PipelineSpec, parse_spec
+
+__all__ = ["render", "RenderResult", "RenderCancelled", "RenderError", "build_operators",
+           "Stage", "FrameItem", "process_frames", "ProgressCallback", "DeviceError"]
+
+ProgressCallback = Callable[[int, int, float, float], None]
+"""progress(frames_done, frames_total, fps, eta_seconds)"""
+
+DEFAULT_BATCH = 8
+PROGRESS_INTERVAL = 0.5  # seconds between progress calls
+CANCEL_INTERVAL = 0.25  # seconds between should_cancel calls
+
+
+class RenderCancelled(Exception):
+    """The render was stopped by `should_cancel`; no output file was left behind."""
+
+
+class RenderError(Exception):
+    """The render cannot be done as asked (output not writable, unsupported op...)."""
+
+
+@dataclass
+class RenderResult:
+    output_path: str
+    frames: int  # frames encoded
+    fps: float  # processing speed, frames per second of wall time
+    duration: float  # seconds of video written
+    size: int  # bytes
+    seconds: float  # wall time of the render
+    width: int = 0
+    height: int = 0
+    start: int = 0
+    end: int = 0
+    spec_hash: str = ""
+    device: str = "cpu"
+    scene_cuts: list[int] = field(default_factory=list)  # absolute frame numbers
+    audio: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FrameItem:
+    """A frame travelling through the stages, with what the writer and windows need."""
+
+    index: int  # absolute frame number in the source
+    pts: int
+    duration: int
+    scene: int
+    tensor: torch.Tensor  # (3, H, W) float32 in [0, 1] on the device
+
+
+def build_operators(spec: PipelineSpec, *, width: int, height: int, fps: float,
+                    device: torch.device, models_dir: Path | None = None,
+                    assets_dir: Path | None = None) -> list[Operator]:
+    """Operator instances for a validated spec, each told its input size and seed."""
+    operators: list[Operator] = []
+    w, h = width, height
+    for i, op_spec in enumerate(spec.ops):
+        cls = get_operator(op_spec.op)
+        where = f"op #{i + 1} ({op_spec.op})"
+        if cls.changes_rate:
+            raise SpecError(f"{where}: changes the frame rate, which this pipeline does "
+                            "not support yet", op=op_spec.op, position=i + 1)
+        ctx = OpContext(device=device, seed=spec.op_seed(i), fps=fps, width=w, height=h,
+                        models_dir=models_dir, assets_dir=assets_dir)
+        try:
+            op = cls(op_spec.params, ctx)
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}", op=op_spec.op, param=exc.param,
+                            position=i + 1) from None
+        radius = int(op.temporal_radius())
+        if radius < 0:
+            raise SpecError(f"{where}: negative temporal radius {radius}", op=op_spec.op,
+                            position=i + 1)
+        new_w, new_h = op.output_size(w, h)
+        if new_w < 2 or new_h < 2:
+            raise SpecError(f"{where}: output size {new_w}x{new_h} is too small",
+                            op=op_spec.op, position=i + 1)
+        if not cls.changes_size and (new_w, new_h) != (w, h):
+            raise SpecError(f"{where}: changes the frame size but does not declare "
+                            "changes_size", op=op_spec.op, position=i + 1)
+        operators.append(op)
+        w, h = new_w, new_h
+    return operators
+
+
+class Stage:
+    """One operator over the frame stream, holding only the frames it needs.
+
+    Frames must be pushed in order with consecutive indices. `push` returns the
+    frames that became ready (possibly none); `finish` flushes the rest.
+    """
+
+    def __init__(self, op: Operator, batch_size: int = DEFAULT_BATCH) -> None:
+        self.op = op
+        self.radius = int(op.temporal_radius())
+        self.batch_size = max(1, batch_size)
+        self._buf: deque[FrameItem] = deque()
+        self._next = 0  # position in _buf of the next frame to emit
+        self.peak_frames = 0  # most frames held at once (for tests and benchmarks)
+
+    def push(self, item: FrameItem) -> list[FrameItem]:
+        self._buf.append(item)
+        self.peak_frames = max(self.peak_frames, len(self._buf))
+        out: list[FrameItem] = []
+        while self._ready(final=False) >= self.batch_size:
+            out.extend(self._run(self.batch_size))
+        return out
+
+    def finish(self) -> list[FrameItem]:
+        out: list[FrameItem] = []
+        while (n := self._ready(final=True)) > 0:
+            out.extend(self._run(min(n, self.batch_size)))
+        return out
+
+    def _ready(self, final: bool) -> int:
+        """How many frames from `_next` on have their whole window available."""
+        total = len(self._buf)
+        if final or total == self._next:
+            return total - self._next
+        last_scene = self._buf[-1].scene
+        count = 0
+        for pos in range(self._next, total):
+            # Ready if the frame r ahead has arrived, or this frame's scene has
+            # ended (its window is clamped before the cut).
+            if pos + self.radius < total or self._buf[pos].scene != last_scene:
+                count += 1
+            else:
+                break
+        return count
+
+    def _run(self, n: int) -> list[FrameItem]:
+        buf = self._buf
+        r = self.radius
+        positions = range(self._next, self._next + n)
+        rows = []
+        for pos in positions:
+            scene = buf[pos].scene
+            lo = pos
+            while lo > 0 and lo > pos - r and buf[lo - 1].scene == scene:
+                lo -= 1
+            hi = pos
+            while hi + 1 < len(buf) and hi < pos + r and buf[hi + 1].scene == scene:
+                hi += 1
+            rows.append([min(max(pos + k, lo), hi) for k in range(-r, r + 1)])
+        first = min(row[0] for row in rows)
+        last = max(row[-1] for row in rows)
+        frames = torch.stack([buf[p].tensor for p in range(first, last + 1)])
+        device = frames.device
+        windows = torch.tensor(rows, dtype=torch.int64, device=device) - first
+        numbers = torch.tensor([buf[p].index for p in positions], dtype=torch.int64,
+                               device=device)
+        with torch.inference_mode():
+            result = self.op.process(frames, windows, numbers)
+        if result.shape[0] != n or result.ndim != 4 or result.shape[1] != 3:
+            raise RenderError(f"operator {self.op.name!r} returned shape "
+                              f"{tuple(result.shape)} for {n} frames")
+        out = [FrameItem(index=buf[p].index, pts=buf[p].pts, duration=buf[p].duration,
+                         scene=buf[p].scene, tensor=result[j])
+               for j, p in enumerate(positions)]
+        self._next += n
+        # Drop frames no later window can reach (older than next - r).
+        while self._next > r and len(buf) > 0 and self._next - r > 0:
+            buf.popleft()
+            self._next -= 1
+        return out
+
+
+def process_frames(items: Iterable[FrameItem], stages: Sequence[Stage]
+                   ) -> Iterable[FrameItem]:
+    """Run items through the chain of stages, streaming; yields frames in order.
+
+    After the input ends, stages are flushed first to last: the frames a stage
+    flushes still pass through every later stage before that one is flushed.
+    """
+    for item in items:
+        yield from _feed_from(0, item, stages)
+    for level in range(len(stages)):
+        for ready in stages[level].finish():
+            yield from _feed_from(level + 1, ready, stages)
+
+
+def _feed_from(level: int, item: FrameItem, stages: Sequence[Stage]) -> Iterable[FrameItem]:
+    if level == len(stages):
+        yield item
+        return
+    for ready in stages[level].push(item):
+        yield from _feed_from(level + 1, ready, stages)
+
+
+def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(image).to(device, non_blocking=True)
+    return t.permute(2, 0, 1).float().div_(255.0)
+
+
+def _to_image(tensor: torch.Tensor) -> np.ndarray:
+    # +0.5 then truncation is rounding for the non-negative values left by clamp_.
+    t = tensor.mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
+    return t.permute(1, 2, 0).cpu().numpy()
+
+
+def _part_path(output: Path) -> Path:
+    """A temporary name beside the output: same folder (so the final rename is
+    atomic), hidden, unique per render, same suffix (so the container is clear)."""
+    return output.with_name(f".{output.stem}.{uuid.uuid4().hex[:12]}.part{output.suffix}")
+
+
+def _check_output(output: Path) -> None:
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise RenderError(f"cannot write {output}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise RenderError(f"cannot write {output}: folder {parent} is not writable")
+    if output.is_dir():
+        raise RenderError(f"cannot write {output}: it is a folder")
+
+
+def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+           spec: Any, *, start: int | None = None, end: int | None = None,
+           device: str | torch.device | None = None, batch_size: int = DEFAULT_BATCH,
+           progress: ProgressCallback | None = None,
+           should_cancel: Callable[[], bool] | None = None,
+           scene_cuts: Sequence[int] | None = None, audio: bool = True,
+           models_dir: str | os.PathLike[str] | None = None,
+           assets_dir: str | os.PathLike[str] | None = None) -> RenderResult:
+    """Restore `input_path` into `output_path` following `spec`.
+
+    spec: a PipelineSpec, dict, list of ops or JSON text (validated first).
+    start/end: frame range [start, end) to render (an excerpt or a segment).
+    device: "cpu", "cuda", "cuda:N" or None for automatic.
+    progress: called with (frames_done, frames_total, fps, eta_seconds).
+    should_cancel: polled a few times a second; True stops the render, deletes the
+        partial file and raises RenderCancelled.
+    scene_cuts: absolute frame numbers starting new scenes, when already known (the
+        analysis or the segment planner); None detects them while decoding.
+    audio: carry the source's first audio stream over (copied, not re-encoded).
+
+    Raises SpecError (bad spec), io.MediaError (bad input), RenderError (output or
+    pipeline problem), DeviceError, RenderCancelled.
+    """
+    t0 = time.monotonic()
+    parsed = parse_spec(spec)
+    output = Path(output_path)
+    try:
+        fmt = io.container_format(output)
+        parsed.encode.check_container(fmt)
+    except io.EncodeError as exc:
+        raise SpecError(str(exc), param="encode") from None
+    _check_output(output)
+    dev = pick_device(device)
+    info = io.probe(input_path)
+    total = info.frame_count
+    first = 0 if start is None else int(start)
+    last = total if end is None else int(end)
+    if first < 0 or (total and first >= total):
+        raise SpecError(f"start: frame {first} is outside the clip (0..{total - 1})",
+                        param="start")
+    if last <= first:
+        raise SpecError(f"end: frame {last} must be after start frame {first}", param="end")
+    last = min(last, total) if total else last
+
+    operators = build_operators(parsed, width=info.width, height=info.height, fps=info.fps,
+                                device=dev,
+                                models_dir=Path(models_dir) if models_dir else None,
+                                assets_dir=Path(assets_dir) if assets_dir else None)
+    out_w, out_h = info.width, info.height
+    for op in operators:
+        out_w, out_h = op.output_size(out_w, out_h)
+    if parsed.encode.effective_pix_fmt.startswith("yuv420") and (out_w % 2 or out_h % 2):
+        raise SpecError(f"the output would be {out_w}x{out_h}; {parsed.encode.codec} with "
+                        f"{parsed.encode.effective_pix_fmt} needs an even width and height "
+                        "(add a resize op with even=true)", param="encode.pix_fmt")
+    context = sum(int(op.temporal_radius()) for op in operators)
+    dec_start = max(0, first - context)
+    dec_end = last + context + 1  # +1: the frame after the range gives the last duration
+    stages = [Stage(op, batch_size) for op in operators]
+
+    container = av.open(str(input_path))
+    vstream = container.streams.video[0]
+    for s in container.streams.video:
+        if not (s.disposition & av.stream.Disposition.attached_pic):
+            vstream = s
+            break
+    time_base = vstream.time_base or Fraction(1, 90000)
+    stream_end = None
+    if vstream.duration is not None:
+        stream_end = (vstream.start_time or 0) + vstream.duration
+    container.close()
+
+    part = _part_path(output)
+    writer: io.VideoWriter | None = None
+    cuts: list[int] = []
+    frames_done = 0
+    frames_total = last - first
+    last_progress = 0.0
+    last_cancel_check = 0.0
+    known_cuts = set(int(c) for c in scene_cuts) if scene_cuts is not None else None
+    detector = SceneCutDetector() if known_cuts is None else None
+
+    def decoded_items() -> Iterable[FrameItem]:
+        """Decoded frames with their scene ids and true durations (one frame look-ahead:
+        a frame's duration is the gap to the next frame's timestamp)."""
+        scene = 0
+        prev: io.DecodedFrame | None = None
+        prev_delta: int | None = None
+        prev_scene = 0
+        for dec in io.iter_decoded(input_path, start=dec_start, end=dec_end):
+            is_cut = (detector.push(dec.image) if detector is not None
+                      else dec.index in known_cuts and dec.index != dec_start)
+            if is_cut and dec.index > dec_start:
+                cuts.append(dec.index)
+            if prev is not None:
+                prev_delta = dec.pts - prev.pts
+                yield FrameItem(prev.index, prev.pts, prev_delta, prev_scene,
+                                _to_tensor(prev.image, dev))
+            if is_cut and dec.index > dec_start:
+                scene += 1
+            prev, prev_scene = dec, scene
+        if prev is not None:
+            if stream_end is not None and stream_end > prev.pts:
+                duration = stream_end - prev.pts
+            else:
+                duration = prev_delta or max(1, int(round(1 / (info.fps * time_base))))
+            yield FrameItem(prev.index, prev.pts, duration, prev_scene,
+                            _to_tensor(prev.image, dev))
+
+    try:
+        pts_offset = None
+        for item in process_frames(decoded_items(), stages):
+            now = time.monotonic()
+            if should_cancel is not None and now - last_cancel_check >= CANCEL_INTERVAL:
+                last_cancel_check = now
+                if should_cancel():
+                    raise RenderCancelled("render cancelled")
+            if item.index < first or item.index >= last:
+                continue
+            if writer is None:
+                pts_offset = 0 if first == 0 else item.pts
+                t_start = 0.0 if first == 0 else float(item.pts * time_base)
+                writer = io.VideoWriter(
+                    part, width=out_w, height=out_h, time_base=time_base,
+                    rate=info.fps_rational, settings=parsed.encode,
+                    colour=io.ColourTags.from_info(info),
+                    sample_aspect_ratio=info.sample_aspect_ratio,
+                    audio_source=input_path if (audio and info.has_audio) else None,
+                    audio_range=(t_start, _audio_end(input_path, last, total, time_base)),
+                    container_fmt=fmt)
+            writer.write(_to_image(item.tensor), item.pts - pts_offset, item.duration)
+            frames_done += 1
+            if progress is not None and (now - last_progress >= PROGRESS_INTERVAL):
+                last_progress = now
+                elapsed = max(now - t0, 1e-6)
+                speed = frames_done / elapsed
+                progress(frames_done, frames_total, speed,
+                         max(0.0, (frames_total - frames_done) / max(speed, 1e-6)))
+        if writer is None:
+            raise RenderError("no frame could be decoded in the requested range")
+        writer.close()
+        os.replace(part, output)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        part.unlink(missing_ok=True)
+        raise
+    seconds = time.monotonic() - t0
+    if progress is not None:
+        progress(frames_done, frames_done, frames_done / max(seconds, 1e-6), 0.0)
+    return RenderResult(
+        output_path=str(output), frames=frames_done, fps=frames_done / max(seconds, 1e-6),
+        duration=_video_duration(output), size=output.stat().st_size, seconds=seconds,
+        width=out_w, height=out_h, start=first, end=first + frames_done,
+        spec_hash=parsed.spec_hash, device=str(dev), scene_cuts=sorted(cuts),
+        audio=bool(audio and info.has_audio))
+
+
+def _audio_end(path: str | os.PathLike[str], last: int, total: int,
+               time_base: Fraction) -> float | None:
+    """Time where the excerpt's audio stops: the timestamp of frame `last`."""
+    if last >= total:
+        return None
+    table = io.frame_pts_table(path, upto=last)
+    if last < len(table):
+        return float(table[last] * time_base)
+    return None
+
+
+def _video_duration(path: Path) -> float:
+    try:
+        return io.probe(path).duration
+    except io.MediaError:
+        return 0.0
+

@@ -1,0 +1,330 @@
+"""The streaming render pipeline, with tiny test-only operators."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from gpu_worker.engine import io, pipeline
+from gpu_worker.engine.pipeline import FrameItem, Stage
+from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from tests.conftest import media_file
+from tests.engine.test_io import frame_number_of, numbered_frame, write_clip
+
+# -- test-only operators -------------------------------------------------------------
+
+WINDOW_LOG: list[list[int]] = []
+
+
+@register
+class _TemporalMean(Operator):
+    name = "test_temporal_mean"
+    params = (Param("radius", "int", 1, min=0, max=6),)
+
+    def temporal_radius(self) -> int:
+        return self.p["radius"]
+
+    def process(self, frames, windows, frame_numbers):
+        return frames[windows].mean(dim=1)
+
+
+@register
+class _WindowRecorder(Operator):
+    """Records which absolute frames each window holds, passes the centre through."""
+
+    name = "test_window_recorder"
+    params = (Param("radius", "int", 2, min=0, max=6),)
+
+    def temporal_radius(self) -> int:
+        return self.p["radius"]
+
+    def process(self, frames, windows, frame_numbers):
+        # Each test frame carries its number in its pixel value (see _item).
+        numbers = (frames[:, 0, 0, 0] * 1000).round().long()
+        for row in windows:
+            WINDOW_LOG.append(numbers[row].tolist())
+        return self.centre(frames, windows)
+
+
+@register
+class _SeededNoise(Operator):
+    """Adds noise seeded by the op seed and the frame number, like a grain op."""
+
+    name = "test_seeded_noise"
+    params = (Param("amount", "float", 0.05, min=0.0, max=0.5),)
+
+    def process(self, frames, windows, frame_numbers):
+        out = self.centre(frames, windows).clone()
+        for b, n in enumerate(frame_numbers.tolist()):
+            gen = torch.Generator().manual_seed(self.ctx.seed + n)
+            noise = torch.randn(out.shape[1:], generator=gen) * self.p["amount"]
+            out[b] += noise.to(out.device)
+        return out.clamp(0, 1)
+
+
+@register
+class _Halve(Operator):
+    name = "test_halve"
+    changes_size = True
+
+    def output_size(self, width, height):
+        return width // 2, height // 2
+
+    def process(self, frames, windows, frame_numbers):
+        return torch.nn.functional.avg_pool2d(self.centre(frames, windows), 2)
+
+
+@register
+class _DoubleRate(Operator):
+    name = "test_double_rate"
+    changes_rate = True
+
+    def process(self, frames, windows, frame_numbers):  # pragma: no cover - refused
+        return self.centre(frames, windows)
+
+
+FAST = {"preset": "ultrafast", "crf": 12}
+
+
+def _item(index: int, scene: int) -> FrameItem:
+    return FrameItem(index=index, pts=index * 10, duration=10, scene=scene,
+                     tensor=torch.full((3, 4, 4), index / 1000.0))
+
+
+def _stage(op_cls, params=None, batch=4) -> Stage:
+    op = op_cls(op_cls.validate_params(params or {}), OpContext())
+    return Stage(op, batch)
+
+
+# -- stages --------------------------------------------------------------------------
+
+def test_windows_are_clamped_at_scene_cuts():
+    WINDOW_LOG.clear()
+    stage = _stage(_WindowRecorder, {"radius": 2}, batch=3)
+    scenes = [0] * 5 + [1] * 4  # cut before frame 5
+    out = []
+    for i, s in enumerate(scenes):
+        out += stage.push(_item(i, s))
+    out += stage.finish()
+    assert [o.index for o in out] == list(range(9))
+    assert WINDOW_LOG[0] == [0, 0, 0, 1, 2]  # start of the clip: edge repeated
+    assert WINDOW_LOG[4] == [2, 3, 4, 4, 4]  # last frame of scene 0: never sees 5
+    assert WINDOW_LOG[5] == [5, 5, 5, 6, 7]  # first of scene 1: never sees 4
+    assert WINDOW_LOG[8] == [6, 7, 8, 8, 8]
+    for window, scene_of_centre in zip(WINDOW_LOG, scenes, strict=True):
+        assert {scenes[n] for n in window} == {scene_of_centre}
+
+
+def test_stage_memory_is_bounded_by_radius_and_batch():
+    stage = _stage(_TemporalMean, {"radius": 3}, batch=5)
+    emitted = 0
+    for i in range(400):
+        emitted += len(stage.push(_item(i, i // 50)))
+    emitted += len(stage.finish())
+    assert emitted == 400
+    assert stage.peak_frames <= 5 + 2 * 3 + 1
+
+
+def test_output_does_not_depend_on_batch_size():
+    def run(batch: int) -> list[torch.Tensor]:
+        stage = _stage(_TemporalMean, {"radius": 2}, batch=batch)
+        rng = np.random.default_rng(1)
+        out = []
+        for i in range(23):
+            item = _item(i, 0 if i < 11 else 1)
+            item.tensor = torch.from_numpy(rng.random((3, 4, 4), dtype=np.float32))
+            out += stage.push(item)
+        return [o.tensor for o in out + stage.finish()]
+
+    a, b = run(1), run(7)
+    assert len(a) == len(b) == 23
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_chain_of_stages_keeps_order_and_count():
+    stages = [_stage(_TemporalMean, {"radius": 1}, 4), _stage(_TemporalMean, {"radius": 3}, 2)]
+    out = list(pipeline.process_frames((_item(i, i // 10) for i in range(37)), stages))
+    assert [o.index for o in out] == list(range(37))
+
+
+# -- render --------------------------------------------------------------------------
+
+@pytest.fixture
+def clip(tmp_path):
+    return write_clip(tmp_path / "in.mp4", 40, rate=Fraction(24000, 1001), audio=True)
+
+
+def test_render_copies_frames_timing_and_audio(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    calls = []
+    result = pipeline.render(clip, out, {"ops": [], "encode": FAST},
+                             progress=lambda *a: calls.append(a))
+    assert result.frames == 40 and out.is_file() and result.size == out.stat().st_size
+    info = io.probe(out)
+    assert info.fps_fraction == "24000/1001"  # exactly, not 23.976...
+    assert info.frame_count == 40 and info.has_audio and info.audio_codec == "aac"
+    got = [frame_number_of(f) for f in io.read_frames(out)]
+    assert got == list(range(40))
+    assert calls[-1][0] == calls[-1][1] == 40 and calls[-1][3] == 0.0
+    with av.open(str(out)) as c, av.open(str(clip)) as src:  # audio copied untouched
+        a_out = [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+        a_in = [bytes(p) for p in src.demux(src.streams.audio[0]) if p.size]
+    assert a_out == a_in
+
+
+def test_render_excerpt_trims_video_and_audio(clip, tmp_path):
+    out = tmp_path / "excerpt.mp4"
+    result = pipeline.render(clip, out, {"ops": [{"op": "test_temporal_mean",
+                                                   "params": {"radius": 0}}],
+                                         "encode": FAST}, start=13, end=25)
+    assert (result.start, result.end, result.frames) == (13, 25, 12)
+    assert [frame_number_of(f) for f in io.read_frames(out)] == list(range(13, 25))
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert v.start_time == 0
+        video_seconds = float(v.duration * v.time_base)
+        audio_seconds = float(a.duration * a.time_base)
+    assert video_seconds == pytest.approx(12 * 1001 / 24000, abs=1e-3)
+    assert abs(audio_seconds - video_seconds) < 0.05  # one AAC packet is ~21 ms
+
+
+def test_excerpt_matches_full_render_with_temporal_op(tmp_path):
+    clip = write_clip(tmp_path / "in.mkv", 30,
+                      frame_fn=lambda i, w, h: np.random.default_rng(i).integers(
+                          0, 255, (h, w, 3), dtype=np.uint8), width=64, height=48)
+    spec = {"ops": [{"op": "test_temporal_mean", "params": {"radius": 2}}],
+            "encode": {"preset": "ultrafast", "crf": 0, "pix_fmt": "yuv444p"}}
+    full, part = tmp_path / "full.mkv", tmp_path / "part.mkv"
+    pipeline.render(clip, full, spec, scene_cuts=[])
+    pipeline.render(clip, part, spec, start=10, end=14, scene_cuts=[])
+    full_frames = list(io.read_frames(full))[10:14]
+    part_frames = list(io.read_frames(part))
+    assert len(part_frames) == 4
+    # Context frames are decoded around the excerpt, so the windows are the same.
+    for a, b in zip(full_frames, part_frames, strict=True):
+        assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_render_is_byte_identical_for_same_seed(clip, tmp_path):
+    spec = {"ops": [{"op": "test_seeded_noise"}, {"op": "test_temporal_mean"}],
+            "seed": 42, "encode": {"preset": "fast", "crf": 20}}
+    a, b, c = tmp_path / "a.mp4", tmp_path / "b.mp4", tmp_path / "c.mp4"
+    pipeline.render(clip, a, spec, batch_size=4)
+    pipeline.render(clip, b, spec, batch_size=4)
+    pipeline.render(clip, c, {**spec, "seed": 43}, batch_size=4)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+
+
+def test_scene_cut_detected_and_never_blended(tmp_path):
+    def two_shots(i, w, h):
+        y, x = np.mgrid[0:h, 0:w]
+        if i < 12:  # a soft gradient with a bar drifting slowly to the right
+            shot = 40 + x * 2 + ((x - i) % 32 < 4) * 60
+            return np.repeat(shot.astype(np.uint8)[:, :, None], 3, axis=2)
+        pattern = ((x // 8 + y // 8) % 2 * 200 + 30).astype(np.uint8)
+        return np.repeat(pattern[:, :, None], 3, axis=2)
+
+    clip = write_clip(tmp_path / "cut.mp4", 24, frame_fn=two_shots)
+    out = tmp_path / "out.mp4"
+    spec = {"ops": [{"op": "test_temporal_mean", "params": {"radius": 3}}],
+            "encode": {"preset": "ultrafast", "crf": 0, "pix_fmt": "yuv444p"}}
+    result = pipeline.render(clip, out, spec)
+    assert result.scene_cuts == [12]
+    frames = list(io.read_frames(out))
+    checker = two_shots(12, 64, 48).astype(int)
+    # The first frame of the second shot averages only second-shot frames.
+    assert np.abs(frames[12].astype(int) - checker).mean() < 3
+    assert np.abs(frames[11].astype(int) - checker).mean() > 30
+
+
+def test_size_changing_op(clip, tmp_path):
+    out = tmp_path / "small.mp4"
+    result = pipeline.render(clip, out, {"ops": [{"op": "test_halve"}], "encode": FAST},
+                             end=5)
+    assert (result.width, result.height) == (32, 24)
+    assert (io.probe(out).width, io.probe(out).height) == (32, 24)
+
+
+def test_rate_changing_op_is_refused_before_decoding(clip, tmp_path):
+    out = tmp_path / "x.mp4"
+    with pytest.raises(SpecError, match=r"op #1 \(test_double_rate\): changes the frame rate"):
+        pipeline.render(clip, out, [{"op": "test_double_rate"}])
+    assert not out.exists()
+
+
+def test_bad_spec_fails_before_touching_input(tmp_path):
+    out = tmp_path / "x.mp4"
+    with pytest.raises(SpecError, match=r"op #2 \(test_temporal_mean\).*radius.*\[0, 6\]"):
+        pipeline.render(tmp_path / "does-not-exist.mp4", out,
+                        [{"op": "test_halve"}, {"op": "test_temporal_mean",
+                                                "params": {"radius": 9}}])
+    assert not out.exists()
+
+
+def test_cancel_leaves_no_file(clip, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "CANCEL_INTERVAL", 0.0)
+    out = tmp_path / "out" / "x.mp4"
+    out.parent.mkdir()
+    polls = []
+
+    def cancel() -> bool:
+        polls.append(1)
+        return len(polls) >= 5
+
+    with pytest.raises(pipeline.RenderCancelled):
+        pipeline.render(clip, out, {"ops": [], "encode": FAST}, should_cancel=cancel)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_unwritable_output_is_a_clear_error(clip, tmp_path):
+    with pytest.raises(pipeline.RenderError, match="does not exist"):
+        pipeline.render(clip, tmp_path / "missing" / "x.mp4", [])
+
+
+def test_frame_range_outside_clip(clip, tmp_path):
+    with pytest.raises(SpecError, match="start: frame 99"):
+        pipeline.render(clip, tmp_path / "x.mp4", [], start=99)
+
+
+@pytest.mark.parametrize("encode,suffix,codec,pix_fmt", [
+    ({"codec": "h265", "preset": "ultrafast"}, ".mkv", "hevc", "yuv420p"),
+    ({"codec": "av1", "preset": "12", "film_grain": 10}, ".mkv", "av1", "yuv420p"),
+    ({"codec": "prores", "prores_profile": 1}, ".mov", "prores", "yuv422p10le"),
+])
+def test_other_encoders(tmp_path, encode, suffix, codec, pix_fmt):
+    clip = write_clip(tmp_path / "in.mp4", 6, width=64, height=64)
+    out = tmp_path / f"out{suffix}"
+    pipeline.render(clip, out, {"ops": [], "encode": encode})
+    info = io.probe(out)
+    assert (info.video_codec, info.pix_fmt, info.frame_count) == (codec, pix_fmt, 6)
+
+
+def test_prores_in_mp4_is_refused(clip, tmp_path):
+    with pytest.raises(SpecError, match="ProRes needs a .mov"):
+        pipeline.render(clip, tmp_path / "x.mp4", {"ops": [], "encode": {"codec": "prores"}})
+
+
+def test_real_old_film_keeps_rate_and_colour_tags(tmp_path):
+    src = media_file("old_film/roundhay_garden_scene.mp4")
+    out = tmp_path / "roundhay.mp4"
+    pipeline.render(src, out, {"ops": [{"op": "test_temporal_mean"}], "encode": FAST})
+    a, b = io.probe(src), io.probe(out)
+    assert b.fps_fraction == a.fps_fraction and b.frame_count == a.frame_count == 52
+
+
+def test_variable_rate_excerpt_keeps_timestamps_and_tags(tmp_path):
+    src = media_file("old_film/muybridge_buffalo.mp4")
+    out = tmp_path / "muy.mp4"
+    pipeline.render(src, out, {"ops": [], "encode": FAST}, start=20, end=32)
+    src_pts = io.frame_pts_table(src)[20:32]
+    with av.open(str(out)) as c:
+        out_pts = sorted(p.pts for p in c.demux(c.streams.video[0]) if p.size)
+    assert out_pts == [p - src_pts[0] for p in src_pts]  # uneven gaps preserved
+    info = io.probe(out)
+    assert (info.color_space, info.color_primaries, info.color_trc, info.color_range) == (
+        "smpte170m", "smpte170m", "bt709", "tv")
