@@ -114,7 +114,8 @@ USE_TZ = True
 
 # --- static and media -----------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "/media/"
 STORAGE = read_storage(BASE_DIR)
 if STORAGE.backend == "local":
@@ -159,8 +160,11 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL], "prefix": "reel-arena:"},
         }
     }
+    # The cache may live in another Redis database (REDIS_CACHE_URL), so clearing it
+    # never touches the broker's queues.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL, "KEY_PREFIX": "reel-arena"}}
+                          "LOCATION": read_redis_url("REDIS_CACHE_URL") or REDIS_URL,
+                          "KEY_PREFIX": "reel-arena"}}
 else:
     # Embedded default: no server to install. Celery talks through a folder (kombu's
     # filesystem transport) that every local process can reach, and the channel layer

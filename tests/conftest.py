@@ -51,3 +51,37 @@ def eager_celery():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = False
+
+
+def pytest_report_header(config) -> list[str]:
+    """Say which real backends this run uses (CI has PostgreSQL and Redis)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return [
+        f"reel-arena backends: database={db['ENGINE'].rsplit('.', 1)[-1]} "
+        f"({db.get('HOST') or db.get('NAME')}), channel layer={layer}, "
+        f"cache={settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}, "
+        f"celery broker={settings.CELERY_BROKER_URL.split('://')[0]}",
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached ratings never leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layers():
+    """Each async test runs on its own event loop; a Redis channel layer keeps
+    connections bound to the loop that made them, so every test gets new layers."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

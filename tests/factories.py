@@ -20,7 +20,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         if create and extracted:
-            self.groups.add(*Group.objects.filter(name__in=extracted))
+            # get_or_create: transactional tests flush the groups the migration made.
+            self.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in extracted))
         if create:
             self.save()
 

@@ -1,0 +1,98 @@
+"""Settings validation: a bad value fails at start-up with a message naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config import env
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_booleans():
+    assert env.read_bool("X", False, {"X": "yes"}) is True
+    assert env.read_bool("X", True, {"X": "0"}) is False
+    assert env.read_bool("X", True, {}) is True
+    with pytest.raises(ImproperlyConfigured, match="X='maybe' is not a boolean"):
+        env.read_bool("X", False, {"X": "maybe"})
+
+
+def test_integers_and_sizes():
+    assert env.read_int("N", 3, environ_map={"N": "1_000"}) == 1000
+    with pytest.raises(ImproperlyConfigured, match="N='ten' is not a whole number"):
+        env.read_int("N", 3, environ_map={"N": "ten"})
+    with pytest.raises(ImproperlyConfigured, match="at least 60"):
+        env.read_int("N", 3, minimum=60, environ_map={"N": "5"})
+    assert env.read_size("S", 1, {"S": "20G"}) == 20 * 1024**3
+    assert env.read_size("S", 1, {"S": "512M"}) == 512 * 1024**2
+    with pytest.raises(ImproperlyConfigured, match="is not a size"):
+        env.read_size("S", 1, {"S": "lots"})
+    with pytest.raises(ImproperlyConfigured, match="positive"):
+        env.read_size("S", 1, {"S": "-5"})
+
+
+def test_database_urls():
+    sqlite = env.read_database("DATABASE_URL", "sqlite:////tmp/x.sqlite3", {})
+    assert sqlite["ENGINE"] == "django.db.backends.sqlite3"
+    pg = env.read_database("DATABASE_URL", "", {"DATABASE_URL": "postgres://u:p@db:5432/reel"})
+    assert pg["ENGINE"] == "django.db.backends.postgresql" and pg["NAME"] == "reel" and pg["HOST"] == "db"
+    with pytest.raises(ImproperlyConfigured, match="unsupported database scheme 'mongodb'"):
+        env.read_database("DATABASE_URL", "", {"DATABASE_URL": "mongodb://x/y"})
+    with pytest.raises(ImproperlyConfigured, match="names no database"):
+        env.read_database("DATABASE_URL", "", {"DATABASE_URL": "postgres://u@db:5432/"})
+
+
+def test_redis_urls():
+    assert env.read_redis_url("REDIS_URL", {}) is None
+    assert env.read_redis_url("REDIS_URL", {"REDIS_URL": "redis://r:6379/0"}) == "redis://r:6379/0"
+    with pytest.raises(ImproperlyConfigured, match="is not a Redis URL"):
+        env.read_redis_url("REDIS_URL", {"REDIS_URL": "http://r:6379"})
+    with pytest.raises(ImproperlyConfigured, match="invalid port"):
+        env.read_redis_url("REDIS_URL", {"REDIS_URL": "redis://r:notaport/0"})
+
+
+def test_storage_choice(tmp_path):
+    local = env.read_storage(tmp_path, {})
+    assert local.backend == "local" and local.options["location"].endswith("var/media")
+    s3 = env.read_storage(tmp_path, {"STORAGE_BACKEND": "s3", "S3_BUCKET": "reels",
+                                     "S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    assert s3.options["bucket_name"] == "reels" and s3.options["endpoint_url"] == "http://127.0.0.1:9000"
+    with pytest.raises(ImproperlyConfigured, match="needs S3_BUCKET"):
+        env.read_storage(tmp_path, {"STORAGE_BACKEND": "s3"})
+    with pytest.raises(ImproperlyConfigured, match="use 'local' or 's3'"):
+        env.read_storage(tmp_path, {"STORAGE_BACKEND": "ftp"})
+
+
+def start_django(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "REEL_ARENA_VAR_DIR": str(tmp_path)})
+    environ.update(overrides)
+    return subprocess.run([sys.executable, "-c", "import django; django.setup(); print('ok')"],
+                          cwd=REPO, env=environ, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"DEBUG": "perhaps"}, "DEBUG='perhaps' is not a boolean"),
+    ({"DEBUG": "0"}, "SECRET_KEY must be set when DEBUG is off"),
+    ({"DATABASE_URL": "oracle://x/y"}, "unsupported database scheme 'oracle'"),
+    ({"REDIS_URL": "localhost:6379"}, "is not a Redis URL"),
+    ({"MAX_UPLOAD_SIZE": "huge"}, "MAX_UPLOAD_SIZE='huge' is not a size"),
+    ({"CELERY_VISIBILITY_TIMEOUT": "600"}, "must exceed the render time limit"),
+    ({"STORAGE_BACKEND": "s3"}, "needs S3_BUCKET"),
+])
+def test_invalid_environment_fails_at_start_up_with_a_clear_message(tmp_path, overrides, message):
+    result = start_django(tmp_path, **overrides)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_empty_environment_is_the_embedded_default(tmp_path):
+    result = start_django(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -1,0 +1,119 @@
+"""The upload and clip JSON API: chunked resumable uploads, single uploads, roles."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.models import ApiToken
+from restoration.models import Clip, UploadSession
+from tests.factories import FilmFactory, UserFactory, curator, technician
+from tests.media_factory import make_video
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tech_client(client):
+    user = technician()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def put_chunk(client, session_id, data: bytes, start: int, total: int):
+    return client.put(f"/api/uploads/{session_id}/", data=data, content_type="application/octet-stream",
+                      HTTP_CONTENT_RANGE=f"bytes {start}-{start + len(data) - 1}/{total}")
+
+
+def test_chunked_upload_resumes_after_a_dropped_connection(tech_client, tmp_path, eager_celery,
+                                                          django_capture_on_commit_callbacks):
+    data = make_video(tmp_path / "reel.mp4", frames=20, audio=True).read_bytes()
+    film = FilmFactory()
+    started = tech_client.post("/api/uploads/", {"film": film.pk, "filename": "reel.mp4", "size": len(data)},
+                               content_type="application/json")
+    assert started.status_code == 201
+    session_id = started.json()["id"]
+    assert put_chunk(tech_client, session_id, data[:3000], 0, len(data)).json()["received"] == 3000
+    # The client lost its connection and lost track: it asks where to resume.
+    assert tech_client.get(f"/api/uploads/{session_id}/").json()["received"] == 3000
+    # A chunk from the wrong place is refused with the offset to use.
+    wrong = put_chunk(tech_client, session_id, data[5000:6000], 5000, len(data))
+    assert wrong.status_code == 409 and wrong.json()["received"] == 3000
+    assert put_chunk(tech_client, session_id, data[3000:], 3000, len(data)).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        done = tech_client.post(f"/api/uploads/{session_id}/complete/")
+    assert done.status_code == 201
+    clip = done.json()["clip"]
+    assert clip["metadata"]["width"] == 64 and clip["metadata"]["has_audio"] is True
+    assert Clip.objects.get(pk=clip["id"]).status == Clip.Status.READY
+
+
+def test_rejected_upload_explains_why(tech_client):
+    film = FilmFactory()
+    body = b"not a film at all" * 100
+    session_id = tech_client.post("/api/uploads/", {"film": film.pk, "filename": "x.mp4", "size": len(body)},
+                                  content_type="application/json").json()["id"]
+    put_chunk(tech_client, session_id, body, 0, len(body))
+    response = tech_client.post(f"/api/uploads/{session_id}/complete/")
+    assert response.status_code == 422
+    assert "video" in response.json()["error"] or "media" in response.json()["error"]
+    assert UploadSession.objects.get().status == UploadSession.Status.REJECTED
+    assert Clip.objects.count() == 0
+
+
+def test_bad_requests_are_answered_clearly(tech_client):
+    assert tech_client.post("/api/uploads/", "{nope", content_type="application/json").json()["error"] == \
+        "the request body is not valid JSON"
+    response = tech_client.post("/api/uploads/", {"film": 999, "filename": "a", "size": 10},
+                                content_type="application/json")
+    assert response.status_code == 400 and "no film with id 999" in response.json()["error"]
+    response = tech_client.post("/api/uploads/", {"film": FilmFactory().pk, "filename": "a", "size": "big"},
+                                content_type="application/json")
+    assert "size must be" in response.json()["error"]
+    session_id = tech_client.post("/api/uploads/", {"film": FilmFactory().pk, "filename": "a", "size": 10},
+                                  content_type="application/json").json()["id"]
+    no_range = tech_client.put(f"/api/uploads/{session_id}/", data=b"x", content_type="application/octet-stream")
+    assert no_range.status_code == 400 and "Content-Range" in no_range.json()["error"]
+
+
+def test_single_request_multipart_upload(tech_client, tmp_path):
+    data = make_video(tmp_path / "a.mp4", frames=12).read_bytes()
+    film = FilmFactory()
+    response = tech_client.post("/api/clips/", {"film": film.pk, "title": "Reel 2",
+                                                "file": SimpleUploadedFile("a.mp4", data)})
+    assert response.status_code == 201
+    assert response.json()["title"] == "Reel 2" and response.json()["metadata"]["frame_count"] == 12
+    listed = tech_client.get("/api/clips/").json()["clips"]
+    assert [c["id"] for c in listed] == [response.json()["id"]]
+
+
+def test_roles(client, tmp_path):
+    film = FilmFactory()
+    payload = {"film": film.pk, "filename": "a.mp4", "size": 10}
+    assert client.post("/api/uploads/", payload, content_type="application/json").status_code == 401
+    client.force_login(UserFactory())  # a fan with an account
+    assert client.post("/api/uploads/", payload, content_type="application/json").status_code == 403
+    assert client.get("/api/clips/").status_code == 403
+    client.force_login(curator())  # curators see clips but do not upload
+    assert client.get("/api/clips/").status_code == 200
+    assert client.post("/api/uploads/", payload, content_type="application/json").status_code == 403
+
+
+def test_token_authentication_for_scripts(client):
+    _, key = ApiToken.issue(technician())
+    film = FilmFactory()
+    response = client.post("/api/uploads/", {"film": film.pk, "filename": "a.mp4", "size": 10},
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}")
+    assert response.status_code == 201
+    bad = client.post("/api/uploads/", {"film": film.pk, "filename": "a.mp4", "size": 10},
+                      content_type="application/json", HTTP_AUTHORIZATION="Token wrong")
+    assert bad.status_code == 401
+
+
+def test_another_technicians_upload_session_is_not_visible(tech_client, client):
+    session_id = tech_client.post("/api/uploads/", {"film": FilmFactory().pk, "filename": "a", "size": 10},
+                                  content_type="application/json").json()["id"]
+    other = technician()
+    tech_client.force_login(other)
+    assert tech_client.get(f"/api/uploads/{session_id}/").status_code == 404
