@@ -1,0 +1,365 @@
+"""Image and video quality measures.
+
+Two families:
+
+* **Full-reference** (`psnr`, `ssim`): score a restoration against the clean original,
+  used with the synthetic damage model. Implemented in torch so they run where the
+  frames already are (CPU or CUDA).
+* **No-reference** (`noise_sigma`, `sharpness`, `flicker_index`, `dust_count`, ...):
+  what can be measured on a real old film with no clean version. Analysis reports and
+  benchmarks use them to say "the flicker went down" on footage nobody has a ground
+  truth for. They work on numpy frames on the CPU (OpenCV for filtering and optical
+  flow), because analysis streams a clip once and these are cheap.
+
+Intensity values are in [0, 1] units throughout (a noise sigma of 0.01 is about
+2.5 levels of 8-bit video).
+
+The motion helpers (`estimate_flow`, `warp_numpy`, `flow_grid`, `warp_torch`) live
+here because both the no-reference dust measure and the dust operator compensate
+motion the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ArrayLike = np.ndarray | torch.Tensor
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+# ----------------------------------------------------------------------------
+# conversions
+# ----------------------------------------------------------------------------
+def to_tensor(frames: ArrayLike | Sequence[np.ndarray]) -> torch.Tensor:
+    """numpy (H, W, 3) / (N, H, W, 3) uint8 or float, or a tensor -> float32 (N, 3, H, W) in [0, 1]."""
+    if isinstance(frames, torch.Tensor):
+        t = frames.float()
+        return t.unsqueeze(0) if t.ndim == 3 else t
+    arr = np.asarray(frames) if not isinstance(frames, np.ndarray) else frames
+    if arr.ndim == 3:
+        arr = arr[None]
+    scale = 255.0 if arr.dtype == np.uint8 else 1.0
+    t = torch.from_numpy(np.ascontiguousarray(arr)).float().div_(scale)
+    return t.permute(0, 3, 1, 2).contiguous()
+
+
+def gray(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB uint8/float -> (H, W) float32 luma in [0, 1] (Rec. 601 weights)."""
+    f = frame.astype(np.float32)
+    if frame.dtype == np.uint8:
+        f /= 255.0
+    if f.ndim == 2:
+        return f
+    return f @ np.array(_LUMA, dtype=np.float32)
+
+
+def luma_torch(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W) luma."""
+    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+# ----------------------------------------------------------------------------
+# full-reference
+# ----------------------------------------------------------------------------
+def psnr(a: ArrayLike, b: ArrayLike, *, mask: np.ndarray | torch.Tensor | None = None) -> float:
+    """Peak signal-to-noise ratio in dB of `a` against reference `b` (peak 1.0).
+
+    With `mask` ((H, W) bool), only the masked pixels count: the score of a repair
+    where the damage was, not diluted by the untouched rest of the frame.
+    """
+    ta, tb = to_tensor(a), to_tensor(b).to(to_tensor(a).device)
+    err = (ta - tb) ** 2
+    if mask is not None:
+        m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+        m = m.to(err.device).bool().expand_as(err[:, 0]).unsqueeze(1).expand_as(err)
+        if not bool(m.any()):
+            raise ValueError("psnr: empty mask")
+        mse = float(err[m].mean())
+    else:
+        mse = float(err.mean())
+    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
+
+
+def _gauss_kernel(size: int, sigma: float, device: torch.device) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(a: ArrayLike, b: ArrayLike, *, window: int = 11, sigma: float = 1.5) -> float:
+    """Structural similarity (Wang et al. 2004) of `a` against `b`, averaged over
+    channels and frames. Gaussian 11x11 window, sigma 1.5, K1=0.01, K2=0.03, as in the
+    paper and scikit-image's `gaussian_weights=True` mode (valid region only)."""
+    x, y = to_tensor(a), to_tensor(b)
+    y = y.to(x.device)
+    c = x.shape[1]
+    g = _gauss_kernel(window, sigma, x.device)
+    kx = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    ky = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:  # separable, 'valid' like the reference
+        return F.conv2d(F.conv2d(t, kx, groups=c), ky, groups=c)
+
+    c1, c2 = 0.01**2, 0.03**2
+    mx, my = blur(x), blur(y)
+    sxx = blur(x * x) - mx * mx
+    syy = blur(y * y) - my * my
+    sxy = blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s.mean())
+
+
+# ----------------------------------------------------------------------------
+# no-reference, per frame
+# ----------------------------------------------------------------------------
+def noise_sigma(frame: np.ndarray) -> float:
+    """Estimate of the std-dev of additive noise/grain, in [0, 1] units.
+
+    Immerkaer's fast estimator (1996): a 3x3 Laplacian-difference kernel cancels
+    smooth image structure, leaving mostly noise; its mean absolute response times
+    sqrt(pi/2)/6 is sigma for white gaussian noise. Strong edges would be counted as
+    noise, so the 10% of pixels with the largest gradient are left out.
+    """
+    g = gray(frame)
+    if min(g.shape) < 8:
+        return 0.0
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+    r = np.abs(cv2.filter2D(g, -1, k, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)[1:-1, 1:-1]
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)[1:-1, 1:-1]
+    mag = np.abs(gx) + np.abs(gy)
+    keep = mag <= np.quantile(mag, 0.9)
+    return float(np.sqrt(np.pi / 2) / 6.0 * r[keep].mean())
+
+
+def sharpness(frame: np.ndarray) -> float:
+    """Variance of the Laplacian of luma (Pech-Pacheco et al. 2000), [0, 1] units.
+
+    Higher is sharper. It also rises with noise, so compare it between versions of
+    the same footage (or read it next to `noise_sigma`), not across unrelated clips.
+    Computed after a 2x2 area reduction when the frame is large so that grain does
+    not dominate and the value does not scale with resolution as much.
+    """
+    g = gray(frame)
+    if max(g.shape) > 720:
+        g = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(g, cv2.CV_32F, ksize=3).var())
+
+
+def colour_stats(frame: np.ndarray) -> dict[str, float]:
+    """Mean luma, contrast, saturation and channel balance of one frame.
+
+    contrast: luma 98th - 2nd percentile (1.0 = full range); saturation: mean of
+    (max - min) over RGB; cast_r/cast_b: how far the red and blue means sit above the
+    green one, relative to the mean (a sepia print has cast_r > 0, cast_b < 0).
+    """
+    f = frame.astype(np.float32) / (255.0 if frame.dtype == np.uint8 else 1.0)
+    y = f @ np.array(_LUMA, dtype=np.float32)
+    lo, hi = np.percentile(y, [2, 98])
+    means = f.reshape(-1, 3).mean(0)
+    m = max(float(means.mean()), 1e-3)
+    return {
+        "luma": float(y.mean()),
+        "contrast": float(hi - lo),
+        "black": float(lo),
+        "white": float(hi),
+        "saturation": float((f.max(-1) - f.min(-1)).mean()),
+        "cast_r": float((means[0] - means[1]) / m),
+        "cast_b": float((means[2] - means[1]) / m),
+    }
+
+
+# ----------------------------------------------------------------------------
+# no-reference, over time
+# ----------------------------------------------------------------------------
+def flicker_series(luma_means: Sequence[float], cuts: Sequence[int] = (), radius: int = 2
+                   ) -> np.ndarray:
+    """Per-frame relative exposure deviation from the local temporal median.
+
+    The median of the frames within `radius` (same shot only: `cuts` are the frame
+    numbers that start a new shot) is the exposure the frame "should" have had; slow
+    changes (a cloud, a fade) move the median too and do not count as flicker.
+    """
+    m = np.asarray(luma_means, dtype=np.float64)
+    n = len(m)
+    out = np.zeros(n)
+    starts = sorted({0, *[c for c in cuts if 0 < c < n]})
+    bounds = list(zip(starts, [*starts[1:], n], strict=True))
+    for s, e in bounds:
+        for t in range(s, e):
+            # A symmetric window, shrunk near the ends of the shot: the median of a
+            # symmetric window follows a steady ramp exactly, a one-sided one lags.
+            k = min(radius, t - s, e - 1 - t)
+            if k < 1:
+                continue  # first/last frame of a shot: cannot tell flicker from content
+            ref = float(np.median(m[t - k:t + k + 1]))
+            out[t] = (m[t] - ref) / max(ref, 0.02)
+    return out
+
+
+def flicker_index(luma_means: Sequence[float], cuts: Sequence[int] = (), radius: int = 2
+                  ) -> float:
+    """Mean absolute relative exposure deviation (see `flicker_series`); 0 = steady.
+
+    About 0.005 for steady modern footage, 0.02-0.05 for visibly flickering film.
+    """
+    s = flicker_series(luma_means, cuts, radius)
+    return float(np.abs(s).mean()) if len(s) else 0.0
+
+
+# ----------------------------------------------------------------------------
+# motion compensation
+# ----------------------------------------------------------------------------
+_DIS: dict[int, cv2.DISOpticalFlow] = {}
+
+
+def estimate_flow(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """Dense optical flow (H, W, 2) float32 such that ref(x) ~ moving(x + flow(x)).
+
+    OpenCV's DIS flow (Kroeger et al. 2016) on CPU: far better than anything we would
+    write in torch at this cost, and robust to small one-frame defects because its
+    patches are larger than dust. Inputs are (H, W) luma in [0, 1] or uint8.
+    """
+    def u8(g: np.ndarray) -> np.ndarray:
+        return g if g.dtype == np.uint8 else np.clip(g * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+    dis = _DIS.get(0)
+    if dis is None:
+        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        _DIS[0] = dis
+    return dis.calc(u8(ref), u8(moving), None)
+
+
+def warp_numpy(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample `img` at x + flow(x) (bilinear, border replicated)."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def flow_grid(flow: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(H, W, 2) pixel flow -> (1, H, W, 2) normalised sampling grid for grid_sample."""
+    h, w = flow.shape[:2]
+    f = torch.from_numpy(flow).to(device)
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
+                            torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+    gx = (xs + f[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + f[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    return torch.stack([gx, gy], -1).unsqueeze(0)
+
+
+def warp_torch(img: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
+    """Warp a (C, H, W) or (1, C, H, W) tensor by a numpy flow, on the tensor's device."""
+    x = img.unsqueeze(0) if img.ndim == 3 else img
+    out = F.grid_sample(x, flow_grid(flow, x.device), mode="bilinear",
+                        padding_mode="border", align_corners=True)
+    return out[0] if img.ndim == 3 else out
+
+
+def _work_scale(h: int, w: int, target: int = 480) -> float:
+    return min(1.0, target / max(h, w))
+
+
+def spike_map(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, *,
+              threshold: float | None = None) -> np.ndarray:
+    """(H, W) bool: pixels of `cur` that differ from both motion-compensated
+    neighbours in the same direction by more than `threshold` while the neighbours
+    agree with each other (the SDI/ROD test for one-frame defects)."""
+    g0, g1, g2 = gray(prev), gray(cur), gray(nxt)
+    # Flow on a lightly blurred copy: dust must not steer the motion estimate.
+    b = lambda g: cv2.GaussianBlur(g, (0, 0), 1.5)  # noqa: E731
+    w0 = warp_numpy(g0, estimate_flow(b(g1), b(g0)))
+    w2 = warp_numpy(g2, estimate_flow(b(g1), b(g2)))
+    if threshold is None:
+        threshold = max(0.06, 4.0 * noise_sigma(cur))
+    # Compare with the 3x3 max (bright spots) / min (dark spots) of each warped
+    # neighbour: a sub-pixel flow error on a strong edge then cannot pass as a spot,
+    # while a speck absent from both neighbours still stands out.
+    k = np.ones((3, 3), np.uint8)
+    bright = np.minimum(g1 - cv2.dilate(w0, k), g1 - cv2.dilate(w2, k))
+    dark = np.minimum(cv2.erode(w0, k) - g1, cv2.erode(w2, k) - g1)
+    strength = np.maximum(bright, dark)
+    agree = np.abs(w0 - w2) < 0.5 * strength
+    return (strength > threshold) & agree
+
+
+def dust_count(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, *,
+               max_area_fraction: float = 0.002, min_area: int = 2) -> int:
+    """Number of one-frame spots (dust, dirt) in `cur`, from its two neighbours.
+
+    Connected regions of `spike_map` between `min_area` pixels and a fraction of the
+    frame; bigger regions are usually motion the flow missed, not dirt. Frames are
+    analysed at most 480 px on the long side so the count means the same at any
+    resolution.
+    """
+    h, w = cur.shape[:2]
+    s = _work_scale(h, w)
+    if s < 1.0:
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        prev, cur, nxt = (cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in (prev, cur, nxt))
+    m = spike_map(prev, cur, nxt).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    area = stats[1:, cv2.CC_STAT_AREA]
+    max_area = max(min_area, int(max_area_fraction * m.size))
+    return int(((area >= min_area) & (area <= max_area)).sum())
+
+
+def vertical_line_score(frame: np.ndarray, *, max_width: int = 3, coverage: float = 0.5
+                        ) -> np.ndarray:
+    """Per-column strength of thin vertical lines (scratches), [0, 1] units, shape (W,).
+
+    Each pixel's difference from the pixels `max_width`+1..+3 columns to its left and
+    to its right, keeping the smaller when both have the same sign (so the edge of a
+    wide object, level with one side, scores 0). A column's score is the `coverage`
+    quantile of that down the column: a line covering at least that fraction of the
+    height scores about its contrast, texture scores about 0. Positive = bright line,
+    negative = dark line.
+    """
+    g = gray(frame)
+    off = max_width + 1
+    def shift(k: int) -> np.ndarray:
+        idx = np.clip(np.arange(g.shape[1]) - k, 0, g.shape[1] - 1)
+        return g[:, idx]
+    left = 0.5 * (shift(off) + shift(off + 2))
+    right = 0.5 * (shift(-off) + shift(-off - 2))
+    dl, dr = g - left, g - right
+    d = np.clip(np.minimum(dl, dr), 0, None) + np.clip(np.maximum(dl, dr), None, 0)
+    bright = np.quantile(d, 1.0 - coverage, axis=0)
+    dark = np.quantile(d, coverage, axis=0)
+    return np.where(bright >= -dark, bright, dark)
+
+
+def scratch_count(frame: np.ndarray, *, threshold: float = 0.04, max_width: int = 3) -> int:
+    """Number of distinct thin vertical lines covering half the height with a contrast
+    above `threshold` (a no-reference count of vertical scratches)."""
+    hit = np.abs(vertical_line_score(frame, max_width=max_width)) > threshold
+    # Count runs of adjacent columns once.
+    return int(np.count_nonzero(hit[1:] & ~hit[:-1]) + int(hit[0])) if hit.size else 0
+
+
+def repeat_flags(diffs: Sequence[float], *, absolute: float = 2.0 / 255,
+                 relative: float = 0.15, radius: int = 6) -> list[bool]:
+    """Which frames repeat the previous one, from mean absolute luma differences
+    between consecutive frames (`diffs[t]` = |frame t - frame t-1|, diffs[0] unused).
+
+    A repeat differs from its predecessor by compression noise only: less than
+    `absolute` and less than `relative` times the typical difference (80th percentile) of the
+    frames around it. The relative test keeps a still shot (a title card, a static
+    landscape), whose frames all differ little, from being called repeats.
+    """
+    d = np.asarray(diffs, dtype=np.float64)
+    n = len(d)
+    out = [False] * n
+    for t in range(1, n):
+        lo, hi = max(1, t - radius), min(n, t + radius + 1)
+        typical = float(np.quantile(d[lo:hi], 0.8))
+        out[t] = bool(d[t] < absolute and d[t] < relative * typical)
+    return out

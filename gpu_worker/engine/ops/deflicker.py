@@ -1,0 +1,137 @@
+"""Deflicker: remove frame-to-frame exposure and tone fluctuation.
+
+Hand-cranked cameras and projectors, uneven development and fading make every frame
+of an old film a slightly different exposure. Content changes slowly over a few
+frames; flicker does not. So each frame's tone curve is matched to the temporal
+average over its window: the luma quantiles of every frame in the window are
+averaged (a mean of quantile functions is the tone distribution "in between" them,
+the Wasserstein barycentre in 1-D), and a monotone piecewise-linear curve maps the
+frame's own quantiles onto that average; the curve is applied to R, G and B alike,
+which keeps neutral and toned (sepia) greys on their hue. Matching quantiles rather than only the
+mean also fixes flicker that lifts the blacks or crushes the whites differently from
+the mid-tones.
+
+Flicker on old film is often uneven across the frame (a brighter corner on one frame).
+With `tiles` > 1 a smooth exposure map is added: the frame is divided into a grid,
+each cell's corrected mean is compared with the temporal median of that cell in the
+window (a median, so a figure crossing the cell does not count as flicker), and the
+ratio, blurred over the grid and interpolated bilinearly, multiplies the frame.
+
+Windows arrive clamped at scene cuts, so a cut to a darker shot is never averaged
+away. All maths is torch on `ctx.device`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gpu_worker.engine.metrics import luma_torch
+from gpu_worker.engine.registry import Operator, Param, register
+
+_LEVELS = torch.linspace(0.01, 0.99, 25)
+_STATS_SIDE = 256  # statistics are taken on a copy at most this large: plenty, and fast
+
+
+def _small(y: torch.Tensor) -> torch.Tensor:
+    h, w = y.shape[-2:]
+    s = _STATS_SIDE / max(h, w)
+    if s >= 1:
+        return y
+    return F.interpolate(y, size=(max(1, round(h * s)), max(1, round(w * s))), mode="area")
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear y(x) through (xp, fp), xp increasing; beyond the ends the curve
+    continues with slope 1 (an offset), so extremes are shifted, not clipped flat."""
+    flat = x.reshape(-1)
+    i = torch.searchsorted(xp.contiguous(), flat.contiguous()).clamp(1, len(xp) - 1)
+    x0, x1 = xp[i - 1], xp[i]
+    y0, y1 = fp[i - 1], fp[i]
+    t = ((flat - x0) / (x1 - x0).clamp(min=1e-6)).clamp(0, 1)
+    y = y0 + t * (y1 - y0)
+    y = torch.where(flat < xp[0], fp[0] + (flat - xp[0]), y)
+    y = torch.where(flat > xp[-1], fp[-1] + (flat - xp[-1]), y)
+    return y.reshape(x.shape)
+
+
+@register
+class Deflicker(Operator):
+    """Even out per-frame exposure and tone against a temporal average."""
+
+    name = "deflicker"
+    category = "tone"
+    description = ("Removes brightness flicker: each frame's tone curve is matched to the "
+                   "average of the frames around it. Real changes within a shot that last "
+                   "longer than the window are kept; scene cuts are never blended.")
+    params = (
+        Param("radius", "int", 5,
+              "Frames before and after used as the reference exposure. Larger smooths "
+              "slower flicker but follows real lighting changes less closely.",
+              min=1, max=15, unit="frames"),
+        Param("strength", "float", 1.0,
+              "How far each frame is moved towards the reference (0 = untouched).",
+              min=0.0, max=1.0, step=0.05),
+        Param("mode", "choice", "tone",
+              "tone: match the whole tone curve (blacks, mid-tones, whites); "
+              "exposure: match only the average brightness (a single gain).",
+              choices=("tone", "exposure")),
+        Param("tiles", "int", 1,
+              "Grid size for uneven flicker across the frame; 1 corrects the whole frame "
+              "at once, 3-6 also evens out flickering regions.",
+              min=1, max=8, unit="cells per side"),
+    )
+
+    def temporal_radius(self) -> int:
+        return int(self.p["radius"])
+
+    # -- per-frame statistics, computed once per distinct frame of the batch --------
+    def _stats(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Quantiles (K, L), means (K,), and tile means (K, T, T) of each frame's luma."""
+        y = _small(luma_torch(frames))  # (K, 1, h, w)
+        levels = _LEVELS.to(y.device)
+        q = torch.quantile(y.flatten(1), levels, dim=1).T.contiguous()  # (K, L)
+        # Strictly increasing knots: flat stretches (clipped whites) would divide by 0.
+        q = q + torch.arange(q.shape[1], device=y.device) * 1e-5
+        t = int(self.p["tiles"])
+        tiles = F.adaptive_avg_pool2d(y, t)[:, 0] if t > 1 else y.mean((1, 2, 3))[:, None, None]
+        return q, y.mean((1, 2, 3)), tiles
+
+    def process(self, frames: torch.Tensor, windows: torch.Tensor,
+                frame_numbers: torch.Tensor) -> torch.Tensor:
+        frames = frames.to(self.ctx.device)
+        windows = windows.to(frames.device)
+        r = windows.shape[1] // 2
+        q, means, tiles = self._stats(frames)
+        s = float(self.p["strength"])
+        n_tiles = int(self.p["tiles"])
+        out = []
+        for row in windows:
+            c = int(row[r])
+            x = frames[c]
+            if self.p["mode"] == "exposure":
+                target = means[row].mean()
+                gain = (target / means[c].clamp(min=1e-3)).clamp(0.5, 2.0)
+                curve_c = lambda v, g=gain: v * g  # noqa: E731
+                corrected = lambda j, v, g=target: v * (g / means[j].clamp(min=1e-3))  # noqa: E731
+            else:
+                target_q = q[row].mean(0)
+                curve_c = lambda v, qc=q[c], tq=target_q: _interp(v, qc, tq)  # noqa: E731
+                corrected = lambda j, v, tq=target_q: _interp(v, q[j], tq)  # noqa: E731
+            y = curve_c(x)
+            if n_tiles > 1:
+                # Each window frame's tile means after its own global correction; the
+                # median over time is the local exposure the centre should have.
+                cells = torch.stack([corrected(int(j), tiles[int(j)]) for j in row])
+                ref = cells.median(0).values
+                ratio = (ref / cells[r].clamp(min=1e-3)).clamp(0.7, 1.4)
+                # The global curve already set the overall exposure: the map may only
+                # move light around, or a jumpy median would bring flicker back.
+                ratio = ratio * (cells[r].mean() / (ratio * cells[r]).mean().clamp(min=1e-3))
+                ratio = F.avg_pool2d(F.pad(ratio[None, None], (1, 1, 1, 1), mode="replicate"),
+                                     3, stride=1)
+                gain_map = F.interpolate(ratio, size=x.shape[-2:], mode="bilinear",
+                                         align_corners=False)[0]
+                y = y * gain_map
+            out.append(x + s * (y - x))
+        return torch.stack(out).clamp_(0, 1)

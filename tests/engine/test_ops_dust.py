@@ -1,0 +1,132 @@
+"""dust: temporal, motion-compensated one-frame defect removal."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from gpu_worker.engine import metrics as M
+from gpu_worker.engine.damage import DamageConfig, damage_stream
+from gpu_worker.engine.io import read_frames
+from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from tests.conftest import media_file
+
+
+def _run(frames: torch.Tensor, cuts: tuple[int, ...] = (), **params: object) -> torch.Tensor:
+    """Apply `dust` to a short clip the way the pipeline does: windows clamped at cuts."""
+    cls = get_operator("dust")
+    op = cls(cls.validate_params(params), OpContext(seed=0))
+    n, r = len(frames), op.temporal_radius()
+    starts = [0, *cuts, n]
+    rows = []
+    for i in range(n):
+        s = max(c for c in starts[:-1] if c <= i)
+        e = min(c for c in starts[1:] if c > i)
+        rows.append([min(max(i + k, s), e - 1) for k in range(-r, r + 1)])
+    return op.process(frames, torch.tensor(rows), torch.arange(n))
+
+
+def _moving_scene(n: int = 5, h: int = 96, w: int = 128) -> list[np.ndarray]:
+    """Textured content panning 2 px per frame: the neighbours only agree once motion
+    is compensated, so this tests the flow as well as the detector."""
+    rng = np.random.default_rng(0)
+    big = cv2.GaussianBlur(rng.random((h, w + 4 * n)).astype(np.float32), (0, 0), 3)
+    big = (big - big.min()) / (big.max() - big.min())
+    out = []
+    for t in range(n):
+        g = big[:, 2 * t: 2 * t + w]
+        out.append((np.stack([g, g * 0.9, g * 0.8], -1) * 255).astype(np.uint8))
+    return out
+
+
+def test_schema() -> None:
+    cls = get_operator("dust")
+    names = [p.name for p in cls.params]
+    assert names == ["sensitivity", "max_size", "search", "grow"]
+    with pytest.raises(SpecError):
+        cls.validate_params({"max_size": 1000})
+    assert cls(cls.validate_params({"search": 2}), OpContext()).temporal_radius() == 2
+
+
+def test_removes_synthetic_dust_on_moving_content() -> None:
+    clean = _moving_scene()
+    damaged = list(damage_stream(clean, DamageConfig(dust=3000, dust_size=2.5), seed=3))
+    x = M.to_tensor(np.stack([d.frame for d in damaged]))
+    y = _run(x)
+    mid = 2
+    gt = damaged[mid].dust
+    before = M.psnr(x[mid], clean[mid], mask=gt)
+    after = M.psnr(y[mid], clean[mid], mask=gt)
+    assert after > before + 10
+    assert M.psnr(y[mid], clean[mid]) > M.psnr(x[mid], clean[mid]) + 5
+
+
+def test_clean_moving_content_is_left_alone() -> None:
+    clean = _moving_scene()
+    x = M.to_tensor(np.stack(clean))
+    y = _run(x)
+    assert M.psnr(y[2], x[2]) > 45
+
+
+def test_repeated_frames_use_the_next_distinct_frame() -> None:
+    # Each film frame appears twice, dust included (a telecine repeat); the nearest
+    # neighbour of the first copy is its repeat, which hides the dust.
+    clean = _moving_scene(4)
+    damaged = list(damage_stream(clean, DamageConfig(dust=3000, dust_size=2.5), seed=5))
+    doubled = list(itertools.chain.from_iterable((d, d) for d in damaged))
+    x = M.to_tensor(np.stack([d.frame for d in doubled]))
+    t = 2  # first copy of film frame 1
+    gt = doubled[t].dust
+    y2 = _run(x, search=2)
+    y1 = _run(x, search=1)
+    fixed = M.psnr(y2[t], clean[1], mask=gt)
+    assert fixed > M.psnr(x[t], clean[1], mask=gt) + 10
+    assert M.psnr(y1[t], x[t]) > 60  # with search=1 only the repeat is seen: untouched
+
+
+def test_frame_next_to_a_scene_cut_is_not_touched() -> None:
+    clean = _moving_scene()
+    damaged = [d.frame for d in damage_stream(clean, DamageConfig(dust=3000), seed=1)]
+    x = M.to_tensor(np.stack(damaged))
+    y = _run(x, cuts=(3,))
+    # Frame 2 ends its shot: one side only, so it cannot be judged and stays as is.
+    assert torch.equal(y[2], x[2])
+    assert not torch.equal(y[1], x[1])
+
+
+@pytest.mark.media
+def test_cockatoo_ground_truth_psnr_gain() -> None:
+    path = media_file("clean/cockatoo_720p.mp4")
+    clean = [cv2.resize(f, (256, 144), interpolation=cv2.INTER_AREA)
+             for f in read_frames(path, end=5)]
+    cfg = DamageConfig(dust=1500, blotches=0.5, blotch_size=6, grain=0.01)
+    damaged = list(damage_stream(clean, cfg, seed=1))
+    x = M.to_tensor(np.stack([d.frame for d in damaged]))
+    y = _run(x)
+    gains = [M.psnr(y[i], clean[i]) - M.psnr(x[i], clean[i]) for i in (1, 2, 3)]
+    assert min(gains) > 6, gains
+
+
+@pytest.mark.media
+def test_real_film_dust_count_drops() -> None:
+    # Muybridge's buffalo: every frame is shown twice and the sequence is dusty.
+    path = media_file("old_film/muybridge_buffalo.mp4")
+    frames = [cv2.resize(f, (200, 150), interpolation=cv2.INTER_AREA)
+              for f in read_frames(path, end=14)]
+    x = M.to_tensor(np.stack(frames))
+    y = _run(x, search=2)
+    to_np = lambda t: (t.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)  # noqa: E731
+    # Count on distinct film frames only (repeats would hide the dust from the count).
+    diffs = [0.0] + [float(np.abs(M.gray(frames[i]) - M.gray(frames[i - 1])).mean())
+                     for i in range(1, len(frames))]
+    keep = [i for i, rep in enumerate(M.repeat_flags(diffs)) if not rep]
+    before = sum(M.dust_count(frames[a], frames[b], frames[c])
+                 for a, b, c in zip(keep, keep[1:], keep[2:], strict=False))
+    after = sum(M.dust_count(to_np(y[a]), to_np(y[b]), to_np(y[c]))
+                for a, b, c in zip(keep, keep[1:], keep[2:], strict=False))
+    assert before >= 10
+    assert after < 0.5 * before, (before, after)
