@@ -1,0 +1,143 @@
+"""sharpen and resize: sizes, filter quality against OpenCV, anti-aliasing, thresholds."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gpu_worker.engine.ops.spatial import (
+    gaussian_blur,
+    resize_frames,
+    target_size,
+    unsharp_mask,
+)
+from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from tests.conftest import media_file
+
+
+def _photo(name: str = "coffee.png") -> np.ndarray:
+    img = cv2.imread(str(media_file(f"clean/{name}")), cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(img[..., ::-1])  # RGB uint8
+
+
+def _tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+
+
+def _run(op, x: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    n = x.shape[0]
+    return op.process(x, torch.arange(n)[:, None], torch.arange(n))
+
+
+def _make(name: str, **params):  # type: ignore[no-untyped-def]
+    cls = get_operator(name)
+    return cls(cls.validate_params(params), OpContext())
+
+
+# -- resize ------------------------------------------------------------------------
+def test_target_size_rules() -> None:
+    assert target_size(1280, 720, scale=0.5) == (640, 360)
+    assert target_size(1280, 720, out_width=1920) == (1920, 1080)
+    assert target_size(1280, 720, out_height=480) == (854, 480)  # 853.3 -> even 854
+    # Box smaller in height: fit inside, keep aspect.
+    assert target_size(1280, 720, out_width=1000, out_height=400) == (712, 400)
+    assert target_size(1280, 720, out_width=1000, out_height=400, keep_aspect=False) == (1000, 400)
+    assert target_size(101, 51, scale=1.0, even=False) == (101, 51)
+    assert target_size(101, 51, scale=1.0) == (100, 52)
+
+
+def test_resize_operator_declares_and_produces_its_size() -> None:
+    cls = get_operator("resize")
+    assert cls.changes_size is True
+    op = _make("resize", height=90)
+    assert op.output_size(320, 180) == (160, 90)
+    out = _run(op, torch.rand(2, 3, 180, 320))
+    assert out.shape == (2, 3, 90, 160)
+    assert out.dtype == torch.float32 and 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_resize_same_size_is_identity() -> None:
+    x = _tensor(_photo()[:64, :96])
+    assert torch.equal(resize_frames(x, 96, 64, "lanczos"), x)
+
+
+@pytest.mark.parametrize("method,cv_flag,tol", [
+    ("bicubic", cv2.INTER_CUBIC, 0.6),
+    ("lanczos", cv2.INTER_LANCZOS4, 0.6),
+    ("bilinear", cv2.INTER_LINEAR, 0.4),
+])
+def test_upscale_matches_opencv(method: str, cv_flag: int, tol: float) -> None:
+    # Upscaling needs no anti-aliasing, so our kernels must agree with OpenCV's
+    # (Lanczos-4 vs our Lanczos-3 differ slightly, hence the tolerance in code values).
+    img = _photo()[100:180, 200:300]
+    ours = resize_frames(_tensor(img), 250, 200, method)[0].permute(1, 2, 0).numpy() * 255
+    ref = cv2.resize(img, (250, 200), interpolation=cv_flag).astype(np.float32)
+    assert np.abs(ours - ref).mean() < tol
+
+
+def test_area_halving_is_exact_block_mean() -> None:
+    x = _tensor(_photo()[:64, :64])
+    out = resize_frames(x, 32, 32, "area")
+    assert torch.allclose(out, F.avg_pool2d(x, 2), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "bicubic"])
+def test_downscale_is_anti_aliased(method: str) -> None:
+    # One-pixel stripes shrunk 3x must become flat grey; plain interpolation without
+    # a low-pass (what a naive resize does) aliases them into strong false stripes.
+    stripes = (torch.arange(240) % 2).float().view(1, 1, 1, 240).expand(1, 3, 60, 240)
+    ours = resize_frames(stripes.contiguous(), 80, 20, method)
+    naive = F.interpolate(stripes, size=(20, 80), mode="bilinear", align_corners=False,
+                          antialias=False)
+    assert ours.std() < 0.05
+    assert naive.std() > 0.2
+    assert abs(float(ours.mean()) - 0.5) < 0.02
+
+
+def test_resize_rejects_bad_params() -> None:
+    with pytest.raises(SpecError, match="resize.method"):
+        get_operator("resize").validate_params({"method": "nearest"})
+    with pytest.raises(SpecError, match="outside the allowed range"):
+        get_operator("resize").validate_params({"scale": 0.0})
+
+
+# -- sharpen -------------------------------------------------------------------------
+def test_sharpen_restores_some_of_a_blur() -> None:
+    sharp = _tensor(_photo()[80:208, 160:320])
+    soft = gaussian_blur(sharp, 1.0)
+    out = unsharp_mask(soft, amount=1.0, radius=1.0, threshold=0.0)
+
+    def psnr(a: torch.Tensor) -> float:
+        return float(10 * torch.log10(1 / ((a - sharp) ** 2).mean()))
+
+    assert psnr(out) > psnr(soft) + 1.0
+
+
+def test_sharpen_threshold_leaves_grain_alone() -> None:
+    gen = torch.Generator().manual_seed(0)
+    flat = 0.5 + torch.randn(1, 3, 64, 64, generator=gen) * (1.0 / 255)  # 1 code value
+    op = _make("sharpen", amount=2.0, threshold=4.0)
+    kept = _run(op, flat)
+    boosted = _run(_make("sharpen", amount=2.0, threshold=0.0), flat)
+    assert (kept - flat).abs().max() < 1e-6
+    assert (boosted - 0.5).std() > 1.5 * (flat - 0.5).std()
+
+
+def test_sharpen_luma_only_keeps_hue() -> None:
+    # Adding the same luma detail to R, G and B never changes the R-G difference.
+    x = _tensor(_photo()[80:144, 160:240])
+    out = unsharp_mask(x, amount=1.5, radius=1.0, threshold=0.0, luma_only=True)
+    inside = (out > 0.01) & (out < 0.99)
+    ok = inside.all(dim=1, keepdim=True)
+    diff_in = (x[:, 0] - x[:, 1])[ok[:, 0]]
+    diff_out = (out[:, 0] - out[:, 1])[ok[:, 0]]
+    assert torch.allclose(diff_in, diff_out, atol=1e-5)
+    assert (out - x).abs().max() > 0.05  # and it did sharpen
+
+
+def test_sharpen_amount_zero_is_identity() -> None:
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(_run(_make("sharpen", amount=0.0), x), x)
