@@ -85,3 +85,30 @@ def _fresh_channel_layers():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database name of its own per run (test_<name>_<pid>), so two runs on one
+    PostgreSQL server never drop each other's database."""
+    from django.db import connections
+
+    for alias in connections:
+        test_settings = connections[alias].settings_dict.setdefault("TEST", {})
+        base = connections[alias].settings_dict["NAME"]
+        if connections[alias].vendor == "postgresql" and not test_settings.get("NAME"):
+            test_settings["NAME"] = f"test_{base}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's database set-up, plus: async tests reach the database from
+    helper threads whose connections outlive the test; end them before the test
+    database is dropped, or PostgreSQL refuses to drop it."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
