@@ -178,7 +178,10 @@ def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: fl
             # the lower single-frame value for motion detection, where over-reading
             # noise would mistake motion for noise and ghost.
             sigma_t = estimate_noise_temporal(frames, windows)
-            sigma = torch.minimum(torch.maximum(sigma_t, sigma), 1.3 * sigma)
+            # inf = no distinct neighbour (clamped at a cut): keep the spatial value.
+            sigma = torch.where(torch.isfinite(sigma_t),
+                                torch.minimum(torch.maximum(sigma_t, sigma), 1.3 * sigma),
+                                sigma)
     if r > 0 and strength > 0:
         out, resid_var = temporal_average(frames, windows, sigma_motion, strength)
         resid_var = resid_var * (sigma / sigma_motion).view(-1, 1, 1, 1) ** 2
