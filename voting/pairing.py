@@ -50,14 +50,14 @@ from voting.ranking import (
     outcome_probabilities,
 )
 
-Strategy = Literal["info_gain", "top_two_thompson", "uniform"]
+Strategy = Literal["top_two_thompson", "info_gain", "uniform"]
 
 
 @dataclass(frozen=True)
 class PairingConfig:
     """Selector settings; the defaults are what the simulation benchmark used."""
 
-    strategy: Strategy = "info_gain"
+    strategy: Strategy = "top_two_thompson"
     epsilon: float = 0.05
     min_per_pair: int = 1
     n_samples: int = 256
@@ -131,9 +131,9 @@ def choose_pair_from_table(
     if rng.random() < config.epsilon:
         return _place(items, allowed[rng.integers(len(allowed))], "explore", rng)
 
+    pairs = np.array(allowed)
     mean, cov, bias, eta = _posterior(table, config.model)
     samples = _draw(mean, cov, config.n_samples, rng)
-    pairs = np.array(allowed)
     if config.strategy == "top_two_thompson":
         choice = _top_two(samples, pairs)
         if choice is not None:
@@ -155,17 +155,23 @@ def _place(items: Sequence[str], pair: tuple[int, int], reason: str, rng: np.ran
     return PairChoice(items[int(i)], items[int(j)], reason)
 
 
-def _posterior(table: VoteTable, options: ModelOptions) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Laplace approximation of the strengths: mean, covariance, and the point values of
-    position bias and log tie parameter (used for predicting outcomes)."""
+def _laplace(table: VoteTable, options: ModelOptions) -> tuple[_Problem, np.ndarray, np.ndarray]:
+    """Point fit (all parameters) and the Hessian of the penalised negative log-likelihood."""
     problem = _Problem(table, options)
-    n = problem.n
     c = problem.counts_of(table.counts)[None]
     phi, _ = _newton_batch(problem, c, problem.start()[None])
     _, h = problem.grad_hess(phi, c)
-    cov = np.linalg.inv(h[0])[:n, :n]
-    eta = float(phi[0, n + 1]) if problem.has_ties else NO_TIE_ETA
-    return phi[0, :n], cov, float(phi[0, n]), eta
+    return problem, phi[0], h[0]
+
+
+def _posterior(table: VoteTable, options: ModelOptions) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Laplace approximation of the strengths: mean, covariance, and the point values of
+    position bias and log tie parameter (used for predicting outcomes)."""
+    problem, phi, h = _laplace(table, options)
+    n = problem.n
+    cov = np.linalg.inv(h)[:n, :n]
+    eta = float(phi[n + 1]) if problem.has_ties else NO_TIE_ETA
+    return phi[:n], cov, float(phi[n]), eta
 
 
 def _draw(mean: np.ndarray, cov: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -41,6 +41,9 @@ Outcome = Literal["left", "right", "same"]
 OUTCOMES: tuple[Outcome, ...] = ("left", "right", "same")
 _OUTCOME_INDEX = {name: k for k, name in enumerate(OUTCOMES)}
 
+#: Score differences below this are rounding, not evidence.
+_LEVEL = 1e-9
+
 #: log tie parameter used when no tie was ever observed: P(same) ~ 1e-13, i.e. plain BT.
 NO_TIE_ETA = -30.0
 
@@ -513,9 +516,11 @@ def rank_table(
         upper = np.quantile(th, 1 - alpha / 2, axis=0)
         # P(best) among items that have been compared at all (an uncompared item's
         # score is just the prior and says nothing).
+        # Items level with the maximum (all-ties data gives exact ties up to rounding)
+        # share that replicate's credit instead of float noise picking one.
         masked = np.where(compared[None], th, -np.inf)
-        best = masked.argmax(axis=1)
-        p_best = np.bincount(best, minlength=n) / len(best)
+        at_max = masked >= masked.max(axis=1, keepdims=True) - _LEVEL
+        p_best = (at_max / at_max.sum(axis=1, keepdims=True)).mean(axis=0)
 
     ratings = []
     for i, item in enumerate(items_t):
@@ -599,7 +604,7 @@ def decide(
             False, None, method, f"not every variant has been compared yet: {', '.join(uncompared)}", None
         )
     top, rivals = ratings[0], ratings[1:]
-    by_interval = all(top.lower > r.upper for r in rivals)
+    by_interval = all(top.lower > r.upper + _LEVEL for r in rivals)
     by_prob = top.p_best is not None and top.p_best >= rule.p_best_threshold
     fired = {"intervals": by_interval, "probability": by_prob, "either": by_interval or by_prob}[method]
 
