@@ -1,0 +1,274 @@
+"""Command line of the engine: `python -m gpu_worker restore|analyze|ops|probe|presets`.
+
+Errors a user can cause (unreadable input, unwritable output, bad spec, missing GPU)
+print one line on stderr and exit non-zero; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the input or the render failed
+EXIT_USAGE = 2  # bad arguments or spec
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gpu_worker",
+                                description="Reel Arena restoration engine.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("restore", help="restore a clip with a preset or a spec")
+    r.add_argument("input", type=Path)
+    r.add_argument("output", type=Path)
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="faithful, clean or auto")
+    src.add_argument("--spec", type=Path, help="a JSON spec file")
+    r.add_argument("--start", type=int, default=None, help="first frame (inclusive)")
+    r.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
+    r.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: auto)")
+    r.add_argument("--codec", choices=("h264", "h265", "av1", "prores"))
+    r.add_argument("--crf", type=int)
+    r.add_argument("--encoder-preset", help="x264/x265 speed preset or SVT-AV1 0..13")
+    r.add_argument("--film-grain", type=int, help="AV1 film-grain synthesis level 0..50")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--no-audio", action="store_true", help="drop the audio track")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.add_argument("--json", action="store_true", help="print the result as JSON")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    a = sub.add_parser("analyze", help="measure the damage of a clip, suggest a spec")
+    a.add_argument("input", type=Path)
+    a.add_argument("--json", type=Path, dest="json_path", help="write the report here")
+    a.add_argument("--plot", type=Path, help="write a plot of the report here (PNG/SVG)")
+
+    o = sub.add_parser("ops", help="list operators and their parameters")
+    o.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("probe", help="describe a media file")
+    pr.add_argument("input", type=Path)
+    pr.add_argument("--deep", action="store_true", help="decode every frame to count them")
+    pr.add_argument("--json", action="store_true")
+
+    ps = sub.add_parser("presets", help="list the shipped presets")
+    ps.add_argument("--json", action="store_true")
+    return p
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# -- commands ------------------------------------------------------------------------
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from gpu_worker.engine import io
+
+    info = io.probe(args.input, deep=args.deep)
+    if args.json:
+        _print_json(info.to_dict())
+        return EXIT_OK
+    audio = f"{info.audio_codec}" if info.has_audio else "none"
+    exact = "" if info.frame_count_exact else "~"
+    print(f"{info.path}\n"
+          f"  container  {info.container}\n"
+          f"  video      {info.video_codec} {info.width}x{info.height} "
+          f"{info.pix_fmt}, SAR {info.sample_aspect_ratio}\n"
+          f"  rate       {info.fps:.3f} fps ({info.fps_fraction})\n"
+          f"  frames     {exact}{info.frame_count}, {info.duration:.2f} s\n"
+          f"  colour     range {info.color_range}, matrix {info.color_space}, "
+          f"primaries {info.color_primaries}, transfer {info.color_trc}\n"
+          f"  audio      {audio}")
+    return EXIT_OK
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    from gpu_worker.engine.registry import all_operators
+
+    ops = all_operators()
+    if args.json:
+        _print_json([cls.schema() for cls in ops.values()])
+        return EXIT_OK
+    for name, cls in ops.items():
+        flags = []
+        if cls.changes_size:
+            flags.append("changes size")
+        if cls.changes_rate:
+            flags.append("changes rate")
+        print(f"{name}  [{cls.category}]" + (f"  ({', '.join(flags)})" if flags else ""))
+        if cls.description:
+            print(f"    {cls.description}")
+        for p in cls.params:
+            if p.kind == "choice":
+                allowed = "|".join(p.choices)
+            elif p.kind in ("int", "float"):
+                allowed = p.range_text()
+            else:
+                allowed = p.kind
+            print(f"    {p.name:<16} default {p.default!r:<10} {allowed}")
+    return EXIT_OK
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from gpu_worker.engine.presets import list_presets
+
+    presets = list_presets()
+    if args.json:
+        _print_json(presets)
+        return EXIT_OK
+    for p in presets:
+        ops = ", ".join(o["op"] for o in p["spec"]["ops"]) if p["spec"] else "from analysis"
+        print(f"{p['name']} v{p['version']}: {p['description']}\n    ops: {ops}")
+    return EXIT_OK
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from gpu_worker.engine import analysis, io
+
+    io.probe(args.input)  # a clear error for a bad file before any work
+    report = analysis.analyze(args.input)
+    data = report.to_dict() if hasattr(report, "to_dict") else report
+    if args.json_path:
+        _check_writable(args.json_path, overwrite=True)
+        args.json_path.write_text(json.dumps(data, indent=2, default=str))
+    if args.plot:
+        _check_writable(args.plot, overwrite=True)
+        analysis.plot_report(data, args.plot)
+    if not args.json_path:
+        _print_json(data)
+    else:
+        print(f"report written to {args.json_path}")
+    return EXIT_OK
+
+
+def _check_writable(path: Path, *, overwrite: bool) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise CliError(f"cannot write {path}: folder {parent} is not writable")
+    if path.exists() and not overwrite:
+        raise CliError(f"{path} already exists (use --overwrite to replace it)",
+                       EXIT_USAGE)
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from gpu_worker.engine import io, pipeline
+    from gpu_worker.engine.presets import preset_spec
+    from gpu_worker.engine.spec import load_spec, parse_spec
+
+    if args.spec is not None:
+        spec = load_spec(args.spec).to_dict()
+    else:
+        analysis = args.input if args.preset == "auto" else None
+        if analysis is not None:
+            io.probe(args.input)
+        spec = preset_spec(args.preset, analysis=analysis).to_dict()
+    encode = spec.setdefault("encode", {})
+    for key, value in (("codec", args.codec), ("crf", args.crf),
+                       ("preset", args.encoder_preset), ("film_grain", args.film_grain)):
+        if value is not None:
+            encode[key] = value
+    if args.codec is not None and args.crf is None:
+        encode.pop("crf", None)  # the preset's crf was chosen for its own codec
+    if args.codec not in (None, "av1"):
+        encode["film_grain"] = 0
+    if args.codec is not None and args.encoder_preset is None:
+        encode.pop("preset", None)
+    if args.seed is not None:
+        spec["seed"] = args.seed
+    parsed = parse_spec(spec)
+    _check_writable(args.output, overwrite=args.overwrite)
+
+    progress, close = _progress_reporter(quiet=args.quiet or args.json)
+    try:
+        result = pipeline.render(args.input, args.output, parsed, start=args.start,
+                                 end=args.end, device=args.device,
+                                 batch_size=args.batch_size, progress=progress,
+                                 audio=not args.no_audio)
+    finally:
+        close()
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(f"wrote {result.output_path}: {result.frames} frames, {result.width}x"
+              f"{result.height}, {result.size / 1e6:.1f} MB in {result.seconds:.1f} s "
+              f"({result.fps:.2f} fps on {result.device})")
+    return EXIT_OK
+
+
+def _progress_reporter(quiet: bool):
+    """A rich progress bar (frames, fps, ETA) on stderr, shown from the first frame
+    on (so an error found before decoding prints alone); a no-op when quiet."""
+    if quiet:
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int, fps: float, eta: float) -> None:
+        if "bar" not in state:
+            bar = Progress(TextColumn("restoring"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("frames  {task.fields[fps]:.2f} fps  "
+                                      "ETA {task.fields[eta]}"),
+                           console=Console(stderr=True))
+            state["task"] = bar.add_task("restore", total=total, fps=0.0, eta="--:--")
+            bar.start()
+            state["bar"] = bar
+        minutes, seconds = divmod(int(eta + 0.5), 60)
+        state["bar"].update(state["task"], completed=done, total=total, fps=fps,
+                            eta=f"{minutes:02d}:{seconds:02d}")
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].stop()
+
+    return update, close
+
+
+COMMANDS = {"restore": _cmd_restore, "analyze": _cmd_analyze, "ops": _cmd_ops,
+            "probe": _cmd_probe, "presets": _cmd_presets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from gpu_worker.engine.device import DeviceError
+    from gpu_worker.engine.io import EncodeError, MediaError
+    from gpu_worker.engine.pipeline import RenderCancelled, RenderError
+    from gpu_worker.engine.registry import SpecError
+
+    try:
+        return COMMANDS[args.command](args)
+    except CliError as exc:
+        return _fail(str(exc), exc.code)
+    except (SpecError, EncodeError, DeviceError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except (MediaError, RenderError) as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    except (RenderCancelled, KeyboardInterrupt):
+        return _fail("interrupted; no output was written", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # output piped into `head`: not an error
+        return EXIT_OK
+    except OSError as exc:
+        return _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "),
+                     EXIT_FAILED)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,123 @@
+"""The engine's command line (python -m gpu_worker)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gpu_worker import cli
+from tests.conftest import REPO_ROOT, media_file
+from tests.engine.test_io import write_clip
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return write_clip(tmp_path / "in.mp4", 8, width=64, height=48)
+
+
+def _one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_probe_text_and_json(capsys):
+    path = media_file("old_film/muybridge_buffalo.mp4")
+    assert cli.main(["probe", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "400x300" in out and "29700000/1043171" in out
+    assert cli.main(["probe", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frame_count"] == 330
+
+
+def test_probe_unreadable_input_is_one_line_and_non_zero(tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("nothing here")
+    assert cli.main(["probe", str(bad)]) == 1
+    assert "not a media file" in _one_line_error(capsys.readouterr().err)
+
+
+def test_restore_with_spec_file(clip, tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([{"op": "sharpen", "params": {"amount": 0.3}}]))
+    out = tmp_path / "out.mp4"
+    rc = cli.main(["restore", str(clip), str(out), "--spec", str(spec), "--quiet",
+                   "--crf", "20", "--encoder-preset", "ultrafast", "--start", "2",
+                   "--end", "6", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames"] == 4 and out.is_file()
+
+
+def test_restore_bad_spec_names_op_and_range(clip, tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([{"op": "sharpen", "params": {"amount": 9}}]))
+    rc = cli.main(["restore", str(clip), str(tmp_path / "o.mp4"), "--spec", str(spec)])
+    assert rc == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "op #1 (sharpen)" in line and "amount" in line and "[0.0, 3.0]" in line
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_restore_unwritable_output(clip, tmp_path, capsys):
+    rc = cli.main(["restore", str(clip), str(tmp_path / "no" / "o.mp4"), "--preset", "clean"])
+    assert rc == 1
+    assert "does not exist" in _one_line_error(capsys.readouterr().err)
+
+
+def test_restore_refuses_to_overwrite_without_flag(clip, tmp_path, capsys):
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"keep me")
+    rc = cli.main(["restore", str(clip), str(out), "--preset", "clean"])
+    assert rc == 2 and out.read_bytes() == b"keep me"
+    assert "--overwrite" in _one_line_error(capsys.readouterr().err)
+
+
+def test_restore_missing_input(tmp_path, capsys):
+    rc = cli.main(["restore", str(tmp_path / "none.mp4"), str(tmp_path / "o.mp4"),
+                   "--preset", "faithful"])
+    assert rc == 1
+    assert "not found" in _one_line_error(capsys.readouterr().err)
+
+
+def test_restore_bad_codec_combination(clip, tmp_path, capsys):
+    rc = cli.main(["restore", str(clip), str(tmp_path / "o.mp4"), "--preset", "clean",
+                   "--codec", "prores"])
+    assert rc == 2
+    assert "ProRes needs a .mov" in _one_line_error(capsys.readouterr().err)
+
+
+def test_ops_lists_operators_with_params(capsys):
+    assert cli.main(["ops"]) == 0
+    out = capsys.readouterr().out
+    assert "deflicker" in out and "strength" in out
+    assert cli.main(["ops", "--json"]) == 0
+    names = [o["name"] for o in json.loads(capsys.readouterr().out)]
+    assert "denoise" in names and names == sorted(names)
+
+
+def test_presets_command(capsys):
+    assert cli.main(["presets", "--json"]) == 0
+    assert [p["name"] for p in json.loads(capsys.readouterr().out)] == [
+        "faithful", "clean", "auto"]
+
+
+def test_analyze_writes_report_and_plot(tmp_path, capsys):
+    pytest.importorskip("gpu_worker.engine.analysis")
+    report, plot = tmp_path / "r.json", tmp_path / "r.png"
+    src = media_file("old_film/roundhay_garden_scene.mp4")
+    assert cli.main(["analyze", str(src), "--json", str(report), "--plot", str(plot)]) == 0
+    assert json.loads(report.read_text())
+    assert plot.stat().st_size > 1000
+
+
+def test_module_entry_point_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "gpu_worker", "probe",
+                           str(tmp_path / "missing.mp4")], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert _one_line_error(proc.stderr).startswith("error: file not found")
