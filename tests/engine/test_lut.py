@@ -97,7 +97,7 @@ def test_one_d_lut_applies_per_channel() -> None:
     lut = Lut(torch.stack([ramp ** 2, 1 - ramp, ramp], dim=1))
     on_point = apply_lut(torch.full((1, 3, 1, 1), 0.3), lut).flatten()
     assert torch.allclose(on_point, torch.tensor([0.09, 0.7, 0.3]), atol=1e-5)
-    # Half-way between entries 0.2 and 0.4 of the squared curve: (0.04 + 0.16) / 2.
+    # Half-way between entries 0.3 and 0.4 of the squared curve: (0.09 + 0.16) / 2.
     between = apply_lut(torch.full((1, 3, 1, 1), 0.35), lut).flatten()
     assert torch.allclose(between, torch.tensor([0.125, 0.65, 0.35]), atol=1e-5)
 
