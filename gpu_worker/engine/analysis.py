@@ -1,0 +1,612 @@
+"""Damage analysis of a clip, and the restoration spec it suggests.
+
+`analyze(path)` streams the clip once (never holding it in memory) and measures, per
+frame and for the whole clip: noise/grain, sharpness and fine detail, exposure and
+flicker, fading and colour cast, scene cuts, repeated and dropped frames, dust and
+blotches, vertical scratches, and faces. The report is a plain JSON-ready dict.
+
+`suggest_spec(report)` turns the findings into a pipeline spec (the engine's "auto"
+preset): each damage found gets its operator, at a strength matched to what was
+measured. `plot_report(report, path)` draws the per-frame measures over time with the
+scene cuts marked, for a technician to read.
+
+Design notes (see docs/analysis.md for what every number means):
+
+* Frames are analysed at most `ANALYSIS_SIDE` pixels on the long side: the measures
+  are then comparable across resolutions and a 4K scan costs what an SD one does.
+* Old transfers repeat frames (12-18 fps film shown at 24-30 fps). Repeats are found
+  first, and everything temporal (flicker, dust, dropped frames) is measured on the
+  distinct film frames only, or a repeat would hide the dust and halve the flicker.
+* Dust and blotches are one-frame defects: they are found by the same
+  motion-compensated spike test the dust operator uses (metrics.spike_map) on three
+  consecutive distinct frames, then sorted by size.
+* Scene cuts come from the engine's flicker-robust detector (scenes.py), so a dark
+  frame is not a cut and flicker is never measured across a cut.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from gpu_worker.engine import metrics as M
+from gpu_worker.engine.scenes import SceneCutDetector
+
+__all__ = ["analyze", "analyze_frames", "suggest_spec", "plot_report", "detect_faces",
+           "ANALYSIS_SIDE", "REPORT_VERSION"]
+
+REPORT_VERSION = 1
+ANALYSIS_SIDE = 480
+FACE_SIDE = 360  # the face cascade runs at this size: faces of ~1/15 frame height and up
+MAX_FACE_CHECKS = 12  # faces are checked on at most this many frames spread over the clip
+
+ProgressFn = Callable[[int, int | None], None]
+
+# Severity thresholds (see docs/analysis.md for how they were chosen).
+FLICKER_LEVELS = (0.008, 0.02, 0.04)  # mean relative exposure deviation
+NOISE_LEVELS = (0.006, 0.015, 0.03)  # sigma in [0, 1] units (1.5, 4, 8 levels of 8-bit)
+DUST_LEVELS = (6.0, 15.0, 40.0)  # one-frame specks per distinct frame at analysis size
+BLOTCH_LEVELS = (0.15, 0.5, 1.5)  # blotches per distinct frame
+SCRATCH_LEVELS = (0.1, 0.3, 0.6)  # fraction of frames with a vertical scratch
+LEVEL_NAMES = ("none", "mild", "moderate", "strong")
+
+
+def _level(value: float, levels: tuple[float, float, float]) -> str:
+    return LEVEL_NAMES[sum(value >= t for t in levels)]
+
+
+def _severity(value: float, levels: tuple[float, float, float]) -> float:
+    """0..1: 0 below the first threshold, 1 at twice the last."""
+    lo, hi = levels[0], 2 * levels[2]
+    return float(np.clip((value - lo) / (hi - lo), 0.0, 1.0)) if value > lo else 0.0
+
+
+def _resize_for_analysis(frame: np.ndarray, side: int = ANALYSIS_SIDE) -> np.ndarray:
+    h, w = frame.shape[:2]
+    s = side / max(h, w)
+    if s >= 1.0:
+        return frame
+    return cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))),
+                      interpolation=cv2.INTER_AREA)
+
+
+# ----------------------------------------------------------------------------
+# faces
+# ----------------------------------------------------------------------------
+_FACE_DETECTOR: Any = None
+
+
+def _face_detector() -> Any:
+    """scikit-image's LBP frontal-face cascade (OpenCV's own format, shipped inside
+    scikit-image; OpenCV 5 wheels ship neither the cascades nor a cascade runner)."""
+    global _FACE_DETECTOR
+    if _FACE_DETECTOR is None:
+        from skimage import data
+        from skimage.feature import Cascade
+
+        _FACE_DETECTOR = Cascade(data.lbp_frontal_face_cascade_filename())
+    return _FACE_DETECTOR
+
+
+def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Keep the largest of every group of boxes that overlap by half of the smaller."""
+    out: list[tuple[int, int, int, int]] = []
+    for b in sorted(boxes, key=lambda b: -b[2] * b[3]):
+        x, y, w, h = b
+        dup = False
+        for ox, oy, ow, oh in out:
+            ix = max(0, min(x + w, ox + ow) - max(x, ox))
+            iy = max(0, min(y + h, oy + oh) - max(y, oy))
+            if ix * iy > 0.5 * min(w * h, ow * oh):
+                dup = True
+                break
+        if not dup:
+            out.append(b)
+    return out
+
+
+def detect_faces(frame: np.ndarray) -> list[dict[str, int]]:
+    """Frontal faces in an (H, W, 3) RGB frame: boxes {x, y, w, h} in its pixels."""
+    h, w = frame.shape[:2]
+    s = min(1.0, FACE_SIDE / max(h, w))
+    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    if s < 1.0:
+        g = cv2.resize(g, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    # Old film is often low-contrast: equalise so the cascade sees the face structure.
+    g = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(g)
+    side = max(g.shape)
+    found = _face_detector().detect_multi_scale(
+        g.astype(np.float32) / 255.0, scale_factor=1.15, step_ratio=1.0,
+        min_size=(20, 20), max_size=(side, side), min_neighbor_number=4)
+    boxes = [(int(d["c"] / s), int(d["r"] / s), int(d["width"] / s), int(d["height"] / s))
+             for d in found]
+    return [{"x": x, "y": y, "w": bw, "h": bh} for x, y, bw, bh in _merge_boxes(boxes)]
+
+
+# ----------------------------------------------------------------------------
+# one-frame spots
+# ----------------------------------------------------------------------------
+def _spot_counts(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> tuple[int, int]:
+    """(dust, blotches) in `cur` from its distinct neighbours, at analysis size.
+
+    Dust: small specks, up to 0.04% of the frame (about 9 px across at 480x360);
+    blotches: larger one-frame patches up to 2% of the frame. Bigger one-frame
+    regions are almost always motion the optical flow could not follow.
+    """
+    m = M.spike_map(prev, cur, nxt).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    area = stats[1:, cv2.CC_STAT_AREA]
+    total = m.size
+    dust_max = max(12, int(0.0004 * total))
+    blotch_max = int(0.02 * total)
+    dust = int(((area >= 2) & (area <= dust_max)).sum())
+    blotches = int(((area > dust_max) & (area <= blotch_max)).sum())
+    return dust, blotches
+
+
+# ----------------------------------------------------------------------------
+# analysis
+# ----------------------------------------------------------------------------
+def analyze(path: str | Path, *, max_frames: int | None = None, sample_every: int = 1,
+            progress: ProgressFn | None = None, faces: bool = True) -> dict[str, Any]:
+    """Analyse a video file; returns the JSON-serialisable report (see analyze_frames).
+
+    max_frames: analyse only the first frames (None = all).
+    sample_every: measure the per-frame quantities on every n-th frame only (cuts,
+        repeats and exposure are still followed on every frame); 2-4 for long films.
+    progress: called as progress(frames_done, frames_total_or_None).
+    """
+    from gpu_worker.engine.io import probe, read_frames
+
+    info = probe(path)
+    total = info.frame_count if info.frame_count else None
+    if max_frames is not None:
+        total = min(total, max_frames) if total else max_frames
+    report = analyze_frames(read_frames(path, end=max_frames), fps=info.fps,
+                            sample_every=sample_every, progress=progress,
+                            total=total, faces=faces)
+    report["source"] = {
+        "path": str(path), "width": info.width, "height": info.height, "fps": info.fps,
+        "frame_count": info.frame_count, "duration": info.duration,
+        "has_audio": info.has_audio, "video_codec": info.video_codec,
+    }
+    return report
+
+
+def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_every: int = 1,
+                   progress: ProgressFn | None = None, total: int | None = None,
+                   faces: bool = True) -> dict[str, Any]:
+    """Analyse a stream of (H, W, 3) uint8 RGB frames (see the module docstring).
+
+    Returns {"version", "frames": [per-frame records], "summary": {...},
+    "findings": [...], "source": {...}}.
+    """
+    sample_every = max(1, int(sample_every))
+    detector = SceneCutDetector()
+    per_frame: list[dict[str, Any]] = []
+    lumas: list[float] = []
+    diffs: list[float] = [0.0]
+    prev_small: np.ndarray | None = None
+    prev_gray: np.ndarray | None = None
+    distinct: deque[tuple[int, np.ndarray]] = deque(maxlen=3)  # (frame, analysis image)
+    distinct_diffs: list[tuple[int, float]] = []  # (frame, change from previous distinct)
+    face_frames: list[dict[str, Any]] = []
+    face_every = max(1, int(round(fps * 2)))  # first pass: every 2 s, thinned below
+    size = (0, 0)
+    n = 0
+    for n, frame in enumerate(frames):
+        if frame.dtype != np.uint8:
+            frame = np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8)
+        small = _resize_for_analysis(frame)
+        size = (frame.shape[1], frame.shape[0])
+        g = M.gray(small)
+        is_cut = detector.push(small)
+        diff = float(np.abs(g - prev_gray).mean()) if prev_gray is not None else 0.0
+        if n > 0:
+            diffs.append(diff)
+        lumas.append(float(g.mean()))
+        rec: dict[str, Any] = {"frame": n, "time": round(n / fps, 4), "luma": round(lumas[-1], 5),
+                               "cut": bool(is_cut)}
+        if n % sample_every == 0:
+            noise = M.noise_sigma(small)
+            cs = M.colour_stats(small)
+            rec.update({
+                "noise": round(noise, 5),
+                "sharpness": round(M.sharpness(small), 6),
+                "detail": round(M.detail_ratio(small, noise), 4),
+                "contrast": round(cs["contrast"], 4),
+                "saturation": round(cs["saturation"], 4),
+                "cast_r": round(cs["cast_r"], 4),
+                "cast_b": round(cs["cast_b"], 4),
+                "black": round(cs["black"], 4),
+                "white": round(cs["white"], 4),
+                "scratches": M.scratch_count(small),
+            })
+        if faces and n % face_every == 0:
+            face_frames.append({"frame": n, "faces": detect_faces(frame)})
+        per_frame.append(rec)
+        # Distinct-frame bookkeeping for the temporal measures. A frame that hardly
+        # differs from its predecessor is provisionally a repeat; repeat_flags below
+        # settles it with the context of the whole clip.
+        if is_cut:
+            distinct.clear()
+        if prev_gray is None or is_cut or diff >= 2.0 / 255:
+            if distinct and not is_cut:
+                distinct_diffs.append((n, _motion_change(g, M.gray(distinct[-1][1]))))
+            distinct.append((n, small))
+            if len(distinct) == 3:
+                mid_n, mid = distinct[1]
+                if mid_n % sample_every == 0 or sample_every == 1:
+                    dust, blotches = _spot_counts(distinct[0][1], mid, distinct[2][1])
+                    per_frame[mid_n]["dust"] = dust
+                    per_frame[mid_n]["blotches"] = blotches
+        prev_gray = g
+        prev_small = small
+        if progress is not None:
+            progress(n + 1, total)
+    del prev_small
+    count = len(per_frame)
+    if count == 0:
+        raise ValueError("no frames to analyse")
+    return _summarise(per_frame, lumas, diffs, detector, distinct_diffs, face_frames,
+                      size, fps, sample_every)
+
+
+def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[float],
+               detector: SceneCutDetector, distinct_diffs: list[tuple[int, float]],
+               face_frames: list[dict[str, Any]], size: tuple[int, int], fps: float,
+               sample_every: int) -> dict[str, Any]:
+    count = len(per_frame)
+    cuts = list(detector.cuts)
+    repeats = M.repeat_flags(diffs)
+    for rec, rep in zip(per_frame, repeats, strict=True):
+        rec["repeat"] = bool(rep)
+
+    # Flicker on distinct frames, shot by shot.
+    keep = [i for i in range(count) if not repeats[i]]
+    kept_cuts = [keep.index(c) for c in cuts if c in keep]
+    series = M.flicker_series([lumas[i] for i in keep], kept_cuts, radius=2)
+    for i, dev in zip(keep, series, strict=True):
+        per_frame[i]["flicker"] = round(float(dev), 5)
+    flicker = float(np.abs(series).mean()) if len(series) else 0.0
+
+    def values(key: str) -> np.ndarray:
+        return np.array([r[key] for r in per_frame if key in r], dtype=np.float64)
+
+    def stat(key: str) -> dict[str, float]:
+        v = values(key)
+        if not len(v):
+            return {"mean": 0.0, "median": 0.0, "p90": 0.0}
+        return {"mean": round(float(v.mean()), 6), "median": round(float(np.median(v)), 6),
+                "p90": round(float(np.percentile(v, 90)), 6)}
+
+    noise = stat("noise")
+    dust_v, blotch_v = values("dust"), values("blotches")
+    dust_pf = float(dust_v.mean()) if len(dust_v) else 0.0
+    blotch_pf = float(blotch_v.mean()) if len(blotch_v) else 0.0
+    scratch_v = values("scratches")
+    scratch_frac = float((scratch_v > 0).mean()) if len(scratch_v) else 0.0
+
+    # Colour: fading (contrast, lifted blacks), saturation and channel balance.
+    sat = float(np.median(values("saturation")))
+    contrast = float(np.median(values("contrast")))
+    black = float(np.median(values("black")))
+    cast_r, cast_b = float(np.median(values("cast_r"))), float(np.median(values("cast_b")))
+    monochrome = sat < 0.03
+    cast = _cast_name(cast_r, cast_b)
+    faded = contrast < 0.6 or black > 0.12
+
+    # Repeats and their cadence (each film frame shown k times).
+    rep_frac = float(np.mean(repeats[1:])) if count > 1 else 0.0
+    cadence = int(round(1.0 / max(1e-6, 1.0 - rep_frac))) if rep_frac > 0.25 else 1
+
+    drops = _suspected_drops(distinct_diffs, cuts)
+
+    face_checks = _thin(face_frames, MAX_FACE_CHECKS)
+    face_hits = [f for f in face_checks if f["faces"]]
+
+    summary: dict[str, Any] = {
+        "frames": count,
+        "frames_measured": int(len(values("noise"))),
+        "distinct_frames": len(keep),
+        "width": size[0], "height": size[1], "fps": fps,
+        "duration": round(count / fps, 3) if fps else None,
+        "sample_every": sample_every,
+        "noise": {**noise, "level": _level(noise["median"], NOISE_LEVELS),
+                  "levels_8bit": round(noise["median"] * 255, 2)},
+        "sharpness": stat("sharpness"),
+        "detail": {**stat("detail"),
+                   "soft": bool(np.median(values("detail")) < 0.3)},
+        "flicker": {"index": round(flicker, 5), "level": _level(flicker, FLICKER_LEVELS),
+                    "max": round(float(np.abs(series).max()) if len(series) else 0.0, 5)},
+        "exposure": {"mean": round(float(np.mean(lumas)), 4),
+                     "min": round(float(np.min(lumas)), 4),
+                     "max": round(float(np.max(lumas)), 4)},
+        "colour": {"saturation": round(sat, 4), "contrast": round(contrast, 4),
+                   "black": round(black, 4), "white": round(float(np.median(values("white"))), 4),
+                   "cast_r": round(cast_r, 4), "cast_b": round(cast_b, 4),
+                   "cast": cast, "monochrome": bool(monochrome), "faded": bool(faded)},
+        "scenes": {"cuts": cuts, "count": len(cuts) + 1},
+        "repeats": {"count": int(sum(repeats)), "fraction": round(rep_frac, 4),
+                    "cadence": cadence},
+        "drops": {"suspected": drops, "count": len(drops)},
+        "dust": {"per_frame": round(dust_pf, 3), "level": _level(dust_pf, DUST_LEVELS),
+                 "frames_measured": int(len(dust_v))},
+        "blotches": {"per_frame": round(blotch_pf, 3),
+                     "level": _level(blotch_pf, BLOTCH_LEVELS)},
+        "scratches": {"frames_fraction": round(scratch_frac, 4),
+                      "per_frame": round(float(scratch_v.mean()) if len(scratch_v) else 0.0, 3),
+                      "level": _level(scratch_frac, SCRATCH_LEVELS)},
+        "faces": {"frames_checked": len(face_checks), "frames_with_faces": len(face_hits),
+                  "max_faces": max((len(f["faces"]) for f in face_checks), default=0),
+                  "detections": [{"frame": f["frame"], **b} for f in face_hits
+                                 for b in f["faces"]][:50]},
+    }
+    return {"version": REPORT_VERSION, "summary": summary,
+            "findings": _findings(summary), "frames": per_frame, "source": {}}
+
+
+def _thin(items: list[Any], k: int) -> list[Any]:
+    if len(items) <= k:
+        return items
+    idx = np.linspace(0, len(items) - 1, k).round().astype(int)
+    return [items[i] for i in idx]
+
+
+def _cast_name(cast_r: float, cast_b: float) -> str:
+    """Name the channel imbalance; 'neutral' when R, G and B means are within 4%."""
+    if max(abs(cast_r), abs(cast_b)) < 0.04:
+        return "neutral"
+    if cast_r > 0.04 and cast_b < -0.04:
+        return "sepia" if cast_r < 0.25 else "orange"
+    if cast_r > 0.04 and cast_b > 0.04:
+        return "magenta"
+    if cast_r < -0.04 and cast_b > 0.04:
+        return "cyan"
+    if cast_r < -0.04 and cast_b < -0.04:
+        return "green"
+    if cast_b < -0.04:
+        return "yellow"
+    if cast_b > 0.04:
+        return "blue"
+    return "red" if cast_r > 0 else "cyan"
+
+
+def _motion_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two luma frames after normalising each to zero mean
+    and unit contrast, so that flicker does not read as motion."""
+    za = (a - a.mean()) / max(float(a.std()), 1e-3)
+    zb = (b - b.mean()) / max(float(b.std()), 1e-3)
+    return float(np.abs(za - zb).mean())
+
+
+def _suspected_drops(distinct_diffs: list[tuple[int, float]], cuts: list[int]) -> list[int]:
+    """Frames after which film frames seem missing: within a shot, a change between
+    consecutive distinct frames 1.5 times the typical change around it, while the
+    picture is moving steadily (a gap in motion is a jump in difference)."""
+    out: list[int] = []
+    if len(distinct_diffs) < 7:
+        return out
+    frames_, d = zip(*distinct_diffs, strict=True)
+    dd = np.asarray(d)
+    cutset = set(cuts)
+    for k in range(3, len(dd) - 3):
+        ctx = np.r_[dd[k - 3:k], dd[k + 1:k + 4]]
+        typical = float(np.median(ctx))
+        steady = float(ctx.std()) < 0.35 * typical
+        if (typical > 0.05 and steady and dd[k] > 1.5 * typical
+                and frames_[k] not in cutset):
+            out.append(int(frames_[k]))
+    return out
+
+
+def _findings(s: dict[str, Any]) -> list[dict[str, Any]]:
+    """Plain-language list of what was found, most severe first."""
+    f: list[dict[str, Any]] = []
+
+    def add(kind: str, severity: float, text: str) -> None:
+        if severity > 0:
+            f.append({"kind": kind, "severity": round(severity, 3), "text": text})
+
+    fl = s["flicker"]["index"]
+    add("flicker", _severity(fl, FLICKER_LEVELS),
+        f"Exposure flicker: frames deviate by {100 * fl:.1f}% on average from their "
+        f"neighbours ({s['flicker']['level']}).")
+    dpf = s["dust"]["per_frame"]
+    add("dust", _severity(dpf, DUST_LEVELS),
+        f"Dust and specks: about {dpf:.1f} one-frame spots per film frame "
+        f"({s['dust']['level']}).")
+    bpf = s["blotches"]["per_frame"]
+    add("blotches", _severity(bpf, BLOTCH_LEVELS),
+        f"Blotches (large one-frame dirt or emulsion damage): {bpf:.2f} per film frame "
+        f"({s['blotches']['level']}).")
+    sf = s["scratches"]["frames_fraction"]
+    add("scratches", _severity(sf, SCRATCH_LEVELS),
+        f"Vertical scratches in {100 * sf:.0f}% of the frames ({s['scratches']['level']}).")
+    nz = s["noise"]["median"]
+    add("noise", _severity(nz, NOISE_LEVELS),
+        f"Grain/noise: sigma about {255 * nz:.1f} levels of 8-bit ({s['noise']['level']}).")
+    c = s["colour"]
+    if c["faded"]:
+        add("fade", float(np.clip((0.75 - c["contrast"]) / 0.5, 0.1, 1.0)),
+            f"Faded: contrast {c['contrast']:.2f} of full range, blacks at {c['black']:.2f}.")
+    if c["cast"] != "neutral":
+        strength = max(abs(c["cast_r"]), abs(c["cast_b"]))
+        add("cast", float(np.clip(strength / 0.3, 0.1, 1.0)),
+            f"Colour cast: {c['cast']} (red {c['cast_r']:+.2f}, blue {c['cast_b']:+.2f} "
+            f"relative to green)" + (", on a monochrome (toned) image." if c["monochrome"] else "."))
+    if s["detail"]["soft"]:
+        add("soft", float(np.clip((0.3 - s["detail"]["median"]) / 0.3, 0.1, 1.0)),
+            f"Soft picture: fine-detail ratio {s['detail']['median']:.2f} (sharp is 0.5+).")
+    r = s["repeats"]
+    if r["count"]:
+        add("repeats", min(1.0, r["fraction"] * 1.5),
+            f"{r['count']} repeated frames ({100 * r['fraction']:.0f}%)"
+            + (f": each film frame is shown about {r['cadence']} times." if r["cadence"] > 1 else "."))
+    if s["drops"]["count"]:
+        add("drops", min(1.0, 0.2 * s["drops"]["count"]),
+            f"{s['drops']['count']} suspected missing frames (jumps in motion).")
+    if s["scenes"]["count"] > 1:
+        f.append({"kind": "scenes", "severity": 0.0,
+                  "text": f"{s['scenes']['count']} shots (cuts at frames "
+                          f"{', '.join(map(str, s['scenes']['cuts'][:12]))})."})
+    if s["faces"]["frames_with_faces"]:
+        f.append({"kind": "faces", "severity": 0.0,
+                  "text": f"Faces in {s['faces']['frames_with_faces']} of "
+                          f"{s['faces']['frames_checked']} checked frames."})
+    f.sort(key=lambda x: -x["severity"])
+    return f
+
+
+# ----------------------------------------------------------------------------
+# suggested spec
+# ----------------------------------------------------------------------------
+def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline spec {"ops": [...]} repairing what the report found.
+
+    Order matters: exposure first (every later operator compares frames, and
+    flicker would read as difference), then one-frame defects while the grain is
+    still there to be carried into the holes, scratches, noise, colour, sharpening,
+    and finally grain to keep the film looking like film after a strong denoise.
+    """
+    s = report["summary"]
+    ops: list[dict[str, Any]] = []
+    cadence = int(s["repeats"]["cadence"])
+    width = int(s.get("width") or 640)
+
+    fl = s["flicker"]["index"]
+    if fl >= FLICKER_LEVELS[0]:
+        # Reach about 4 distinct film frames either side, whatever the repeat cadence.
+        radius = int(np.clip(4 * cadence, 3, 15))
+        ops.append({"op": "deflicker", "params": {
+            "radius": radius, "strength": 1.0, "mode": "tone",
+            "tiles": 3 if fl >= FLICKER_LEVELS[1] else 1}})
+
+    dpf, bpf = s["dust"]["per_frame"], s["blotches"]["per_frame"]
+    if dpf >= DUST_LEVELS[0] or bpf >= BLOTCH_LEVELS[0]:
+        # Blotches need a larger maximum spot size, in the clip's own pixels.
+        max_size = 24 if bpf < BLOTCH_LEVELS[0] else 48
+        max_size = int(np.clip(round(max_size * max(1.0, width / ANALYSIS_SIDE)), 8, 256))
+        sensitivity = 0.5 if dpf < DUST_LEVELS[1] else 0.65 if dpf < DUST_LEVELS[2] else 0.75
+        ops.append({"op": "dust", "params": {
+            "sensitivity": sensitivity, "max_size": max_size,
+            "search": int(np.clip(cadence + 1, 1, 6)), "grow": 1}})
+
+    if s["scratches"]["frames_fraction"] >= SCRATCH_LEVELS[0]:
+        ops.append({"op": "scratch", "params": {
+            "sensitivity": 0.5, "max_width": 3 if width <= 1280 else 5, "min_length": 0.5,
+            "persistence": 0}})
+
+    nz = float(s["noise"]["median"])
+    denoised = 0.0
+    if nz >= NOISE_LEVELS[0]:
+        denoised = float(np.clip(nz / NOISE_LEVELS[1], 0.5, 2.0))
+        ops.append({"op": "denoise", "params": {
+            "strength": round(denoised, 2), "temporal_radius": int(np.clip(cadence + 1, 2, 4)),
+            "spatial": 1.0, "noise_level": 0.0, "detail": 0.3}})
+
+    c = s["colour"]
+    if c["faded"] or c["cast"] != "neutral":
+        toned = bool(c["monochrome"]) or c["cast"] in ("sepia", "orange")
+        ops.append({"op": "colour_correct", "params": {
+            "method": "percentile",
+            # A toned monochrome print: restore its range, keep most of the toning.
+            "white_balance": 0.3 if toned else 1.0,
+            "contrast": 0.8 if c["faded"] else 0.4,
+            "clip": 0.5,
+            "saturation": 0.0 if c["monochrome"] else 0.5,
+            "temporal_radius": 6}})
+
+    if s["detail"]["soft"] and nz < NOISE_LEVELS[1]:
+        ops.append({"op": "sharpen", "params": {"amount": 0.5, "radius": 1.2,
+                                                "threshold": 3.0, "luma_only": True}})
+
+    if denoised >= 1.0:
+        # Put back a finer, lighter grain than was removed: restored, still film.
+        ops.append({"op": "grain", "params": {
+            "strength": round(float(np.clip(0.35 * nz * 255, 1.5, 8.0)), 1), "size": 1.2,
+            "chroma": 0.0 if c["monochrome"] else 0.15, "response": 1.0, "peak": 0.5,
+            "temporal": 0.0, "seed": 0}})
+    return {"ops": ops}
+
+
+# ----------------------------------------------------------------------------
+# plot
+# ----------------------------------------------------------------------------
+def plot_report(report: dict[str, Any], path: str | Path) -> Path:
+    """Draw the per-frame measures over time (scene cuts as vertical lines, repeats as
+    ticks) with a text summary; PNG or SVG by the file extension."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    s = report["summary"]
+    frames = report["frames"]
+
+    def series(key: str) -> tuple[np.ndarray, np.ndarray]:
+        pts = [(r["frame"], r[key]) for r in frames if key in r and r[key] is not None]
+        if not pts:
+            return np.zeros(0), np.zeros(0)
+        a = np.asarray(pts, dtype=np.float64)
+        return a[:, 0], a[:, 1]
+
+    fig = plt.figure(figsize=(11, 9.5), constrained_layout=True)
+    grid = fig.add_gridspec(6, 1, height_ratios=[1.5, 1, 1, 1, 1, 1.6])
+    axes = [fig.add_subplot(grid[i]) for i in range(5)]
+    for a in axes[1:]:
+        a.sharex(axes[0])
+    x, y = series("luma")
+    axes[0].plot(x, y, color="0.3", lw=1, label="mean brightness")
+    fx, fy = series("flicker")
+    ax2 = axes[0].twinx()
+    ax2.bar(fx, 100 * fy, color="tab:orange", alpha=0.6, width=1.0, label="flicker")
+    ax2.set_ylabel("flicker %")
+    axes[0].set_ylabel("brightness")
+    axes[0].set_title(f"Flicker index {100 * s['flicker']['index']:.2f}% ({s['flicker']['level']})",
+                      loc="left", fontsize=10)
+    x, y = series("noise")
+    axes[1].plot(x, 255 * y, color="tab:blue", lw=1)
+    axes[1].set_ylabel("noise σ\n(8-bit levels)")
+    x, y = series("detail")
+    axes[2].plot(x, y, color="tab:green", lw=1)
+    axes[2].axhline(0.3, color="tab:green", ls=":", lw=0.8)
+    axes[2].set_ylabel("fine detail\n(sharpness)")
+    x, y = series("dust")
+    axes[3].plot(x, y, ".", color="tab:red", ms=3, label="dust")
+    x, y = series("blotches")
+    axes[3].plot(x, y, "s", color="tab:purple", ms=3, label="blotches")
+    axes[3].set_ylabel("one-frame\nspots")
+    axes[3].legend(loc="upper right", fontsize=8)
+    x, y = series("scratches")
+    axes[4].step(x, y, where="mid", color="tab:brown", lw=1)
+    axes[4].set_ylabel("vertical\nscratches")
+    axes[4].set_xlabel("frame")
+    reps = [r["frame"] for r in frames if r.get("repeat")]
+    for a in axes:
+        for c in s["scenes"]["cuts"]:
+            a.axvline(c, color="k", ls="--", lw=0.8)
+        a.grid(alpha=0.25)
+    if reps:
+        axes[4].plot(reps, np.zeros(len(reps)), "|", color="0.5", ms=6)
+    text_ax = fig.add_subplot(grid[5])
+    text_ax.axis("off")
+    src = report.get("source") or {}
+    head = (f"{Path(src['path']).name if src.get('path') else 'clip'}: {s['width']}x{s['height']}, "
+            f"{s['fps']:.2f} fps, {s['frames']} frames, {s['scenes']['count']} shot(s) "
+            f"(dashed lines = cuts, grey ticks = repeated frames)")
+    lines = [head] + [f"• {f['text']}" for f in report.get("findings", [])[:9]]
+    ops = suggest_spec(report)["ops"]
+    lines.append("Suggested: " + (" → ".join(o["op"] for o in ops) if ops else "nothing to repair"))
+    text_ax.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace",
+                 wrap=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+

@@ -1,0 +1,158 @@
+"""Clip analysis: damage found on real old film, not on clean footage; the suggested
+spec is valid; the plot is written."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from gpu_worker.engine.analysis import (
+    analyze,
+    analyze_frames,
+    detect_faces,
+    plot_report,
+    suggest_spec,
+)
+from gpu_worker.engine.damage import DamageConfig, degrade_frames
+from gpu_worker.engine.io import read_frames
+from gpu_worker.engine.registry import all_operators
+from gpu_worker.engine.spec import parse_spec
+from tests.conftest import media_file
+
+
+def _check_spec(spec: dict) -> list[str]:
+    """Every op and parameter exists and validates; returns the op names."""
+    known = all_operators()
+    for op in spec["ops"]:
+        assert op["op"] in known, op
+        known[op["op"]].validate_params(op["params"])
+    parse_spec(spec)
+    return [op["op"] for op in spec["ops"]]
+
+
+@pytest.fixture(scope="module")
+def cockatoo() -> list[np.ndarray]:
+    path = media_file("clean/cockatoo_720p.mp4")
+    return [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA)
+            for f in read_frames(path, end=36)]
+
+
+@pytest.fixture(scope="module")
+def buffalo_report() -> dict:
+    return analyze(media_file("old_film/muybridge_buffalo.mp4"), max_frames=60)
+
+
+@pytest.fixture(scope="module")
+def roundhay_report() -> dict:
+    return analyze(media_file("old_film/roundhay_garden_scene.mp4"))
+
+
+@pytest.mark.media
+def test_buffalo_has_flicker_and_dust(buffalo_report: dict) -> None:
+    s = buffalo_report["summary"]
+    assert s["flicker"]["level"] != "none"
+    assert s["dust"]["level"] in ("moderate", "strong")
+    assert s["repeats"]["cadence"] == 2  # every film frame is shown twice
+    assert s["colour"]["monochrome"]
+    kinds = {f["kind"] for f in buffalo_report["findings"]}
+    assert {"flicker", "dust"} <= kinds
+    ops = _check_spec(suggest_spec(buffalo_report))
+    assert ops.index("deflicker") < ops.index("dust")
+    dust = next(o for o in suggest_spec(buffalo_report)["ops"] if o["op"] == "dust")
+    assert dust["params"]["search"] >= 2  # reaches past the repeat
+
+
+@pytest.mark.media
+def test_roundhay_has_flicker_and_blotches(roundhay_report: dict) -> None:
+    s = roundhay_report["summary"]
+    assert s["flicker"]["level"] in ("moderate", "strong")
+    assert s["blotches"]["level"] != "none"
+    assert s["repeats"]["cadence"] == 3
+    assert s["scenes"]["count"] == 1
+    assert roundhay_report["source"]["width"] == 192
+    names = _check_spec(suggest_spec(roundhay_report))
+    assert {"deflicker", "dust"} <= set(names)
+    json.dumps(roundhay_report)  # JSON-serialisable as promised
+
+
+@pytest.mark.media
+def test_clean_footage_shows_much_less_damage_than_degraded(cockatoo: list[np.ndarray]) -> None:
+    clean = analyze_frames(cockatoo, fps=20, faces=False)["summary"]
+    damaged_report = analyze_frames(
+        degrade_frames(cockatoo, DamageConfig.preset("moderate", fps=20), seed=1),
+        fps=20, faces=False)
+    damaged = damaged_report["summary"]
+    assert damaged["flicker"]["index"] > 5 * clean["flicker"]["index"]
+    assert damaged["dust"]["per_frame"] > 5 * max(clean["dust"]["per_frame"], 1.0)
+    assert damaged["scratches"]["frames_fraction"] > clean["scratches"]["frames_fraction"] + 0.3
+    assert damaged["colour"]["cast"] == "sepia" and clean["colour"]["cast"] != "sepia"
+    assert damaged["colour"]["faded"] and not clean["colour"]["faded"]
+    assert clean["flicker"]["level"] == "none" and clean["dust"]["level"] == "none"
+    assert _check_spec(suggest_spec({"summary": clean})) == []
+    ops = _check_spec(suggest_spec(damaged_report))
+    assert {"deflicker", "dust", "scratch", "colour_correct"} <= set(ops)
+
+
+@pytest.mark.media
+def test_repeats_and_drops_from_the_damage_model(cockatoo: list[np.ndarray]) -> None:
+    # Pan the cockatoo steadily so that a missing frame is a visible jump.
+    base = cockatoo[0]
+    panned = [np.roll(base, 3 * t, axis=1) for t in range(30)]
+    report = analyze_frames(
+        degrade_frames(panned, DamageConfig(drop=0.08, duplicate=0.1), seed=4),
+        fps=20, faces=False)
+    s = report["summary"]
+    assert s["repeats"]["count"] >= 1
+    assert s["drops"]["count"] >= 1
+    clean = analyze_frames(panned, fps=20, faces=False)["summary"]
+    assert clean["repeats"]["count"] == 0 and clean["drops"]["count"] == 0
+
+
+@pytest.mark.media
+def test_faces_found_on_astronaut_and_not_on_coffee() -> None:
+    astro = cv2.cvtColor(cv2.imread(str(media_file("clean/astronaut.png"))), cv2.COLOR_BGR2RGB)
+    faces = detect_faces(astro)
+    assert len(faces) >= 1
+    f = faces[0]
+    # Eileen Collins's face is in the upper middle of the 512x512 picture.
+    assert 150 < f["x"] + f["w"] / 2 < 300 and 50 < f["y"] + f["h"] / 2 < 220
+    coffee = cv2.cvtColor(cv2.imread(str(media_file("clean/coffee.png"))), cv2.COLOR_BGR2RGB)
+    assert detect_faces(coffee) == []
+    # In a clip: an old-looking shot of the astronaut.
+    clip = degrade_frames([astro] * 3, DamageConfig.preset("light"), seed=0)
+    summary = analyze_frames(clip, fps=1.0)["summary"]
+    assert summary["faces"]["frames_with_faces"] >= 1
+
+
+@pytest.mark.media
+def test_faces_on_an_old_portrait() -> None:
+    img = cv2.imread(str(media_file("old_photos/faded_color_h.png")), cv2.IMREAD_COLOR)
+    assert detect_faces(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+
+
+@pytest.mark.media
+def test_plot_report_writes_png_and_svg(roundhay_report: dict, tmp_path) -> None:  # noqa: ANN001
+    png = plot_report(roundhay_report, tmp_path / "report.png")
+    svg = plot_report(roundhay_report, tmp_path / "report.svg")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = cv2.imread(str(png))
+    assert img.shape[0] > 500 and img.shape[1] > 700
+    text = svg.read_text()
+    assert "<svg" in text and "Flicker index" in text
+
+
+def test_sampling_and_progress() -> None:
+    rng = np.random.default_rng(0)
+    frames = [(rng.random((60, 80, 3)) * 40 + 100).astype(np.uint8) for _ in range(12)]
+    calls: list[tuple[int, int | None]] = []
+    report = analyze_frames(frames, fps=24, sample_every=3, faces=False,
+                            progress=lambda d, t: calls.append((d, t)), total=12)
+    assert [c[0] for c in calls] == list(range(1, 13))
+    measured = [r["frame"] for r in report["frames"] if "noise" in r]
+    assert measured == [0, 3, 6, 9]
+    assert len(report["frames"]) == 12 and report["summary"]["frames_measured"] == 4
+    with pytest.raises(ValueError):
+        analyze_frames([], fps=24)
