@@ -1,0 +1,150 @@
+"""Tests for voting.pairing: exclusion, randomised sides, focus on the top, speed."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from voting.pairing import PairChoice, PairingConfig, choose_pair, choose_pair_from_table, judged_pairs
+from voting.ranking import OUTCOMES, Comparison, VoteTable, outcome_probabilities
+
+ITEMS = [f"v{k}" for k in range(6)]
+
+
+def crowd(theta: list[float], n: int, seed: int, per_rater: int = 5) -> list[Comparison]:
+    rng = np.random.default_rng(seed)
+    th = np.asarray(theta)
+    items = [f"v{k}" for k in range(len(th))]
+    out = []
+    for k in range(n):
+        i, j = rng.choice(len(th), 2, replace=False)
+        p = outcome_probabilities(th[i], th[j], 0.2, -1.0)
+        out.append(Comparison(items[i], items[j], OUTCOMES[rng.choice(3, p=p)], f"r{k // per_rater}"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def top_two_close() -> list[Comparison]:
+    """v0 and v1 close at the top, the rest clearly worse."""
+    return crowd([0.6, 0.5, -0.6, -0.8, -1.0, -1.2], 600, seed=1)
+
+
+@pytest.mark.parametrize("strategy", ["top_two_thompson", "info_gain", "uniform"])
+def test_never_repeats_a_pair_for_the_same_rater(strategy: str) -> None:
+    comps = crowd([0.5, 0.2, 0.0, -0.2], 80, seed=2)
+    items = ["v0", "v1", "v2", "v3"]
+    pairs = list(itertools.combinations(items, 2))
+    # The rater has judged all pairs but one (in both screen orders).
+    mine = [Comparison(a, b, "left", "me") if k % 2 else Comparison(b, a, "right", "me") for k, (a, b) in enumerate(pairs[:-1])]
+    config = PairingConfig(strategy=strategy, epsilon=0.0)
+    for seed in range(10):
+        choice = choose_pair(items, comps + mine, rater="me", rng=seed, config=config)
+        assert choice is not None
+        assert {choice.left, choice.right} == set(pairs[-1])
+    all_mine = mine + [Comparison(*pairs[-1], "same", "me")]
+    assert choose_pair(items, comps + all_mine, rater="me", rng=0, config=config) is None
+    # Another rater is not restricted by "me"'s ballots.
+    assert choose_pair(items, comps + all_mine, rater="someone", rng=0, config=config) is not None
+
+
+def test_explicit_exclusions_are_respected() -> None:
+    comps = crowd([0.5, 0.2, 0.0], 60, seed=3)
+    banned = {frozenset(("v0", "v1")), frozenset(("v0", "v2"))}
+    for seed in range(10):
+        choice = choose_pair(["v0", "v1", "v2"], comps, rng=seed, exclude=banned)
+        assert {choice.left, choice.right} == {"v1", "v2"}
+
+
+def test_sides_are_randomised(top_two_close: list[Comparison]) -> None:
+    table = VoteTable.from_comparisons(top_two_close, ITEMS)
+    rng = np.random.default_rng(0)
+    config = PairingConfig(epsilon=0.0)
+    picks = [choose_pair_from_table(table, (), rng, config) for _ in range(300)]
+    top = [p for p in picks if {p.left, p.right} == {"v0", "v1"}]
+    left_v0 = sum(p.left == "v0" for p in top)
+    assert len(top) > 50
+    assert 0.35 < left_v0 / len(top) < 0.65
+
+
+@pytest.mark.parametrize("strategy", ["top_two_thompson", "info_gain"])
+def test_active_selection_focuses_on_the_contenders(top_two_close: list[Comparison], strategy: str) -> None:
+    table = VoteTable.from_comparisons(top_two_close, ITEMS)
+    rng = np.random.default_rng(5)
+    picks = Counter(
+        frozenset((p.left, p.right))
+        for p in (choose_pair_from_table(table, (), rng, PairingConfig(strategy=strategy)) for _ in range(200))
+    )
+    contenders = picks[frozenset(("v0", "v1"))] / 200
+    assert contenders > 0.5  # uniform would give 1/15
+    uniform = Counter(
+        frozenset((p.left, p.right))
+        for p in (choose_pair_from_table(table, (), rng, PairingConfig(strategy="uniform")) for _ in range(200))
+    )
+    assert uniform[frozenset(("v0", "v1"))] / 200 < 0.2
+    assert len(uniform) == 15
+
+
+def test_unseen_pairs_are_covered_first() -> None:
+    comps = [c for c in crowd([0.5, 0.2, 0.0, -0.2], 200, seed=4) if {c.left, c.right} != {"v2", "v3"}]
+    for seed in range(5):
+        choice = choose_pair(["v0", "v1", "v2", "v3"], comps, rng=seed)
+        assert {choice.left, choice.right} == {"v2", "v3"}
+        assert choice.reason == "coverage"
+
+
+def test_epsilon_explores(top_two_close: list[Comparison]) -> None:
+    table = VoteTable.from_comparisons(top_two_close, ITEMS)
+    rng = np.random.default_rng(1)
+    picks = [choose_pair_from_table(table, (), rng, PairingConfig(epsilon=1.0)) for _ in range(300)]
+    assert all(p.reason == "explore" for p in picks)
+    assert len({frozenset((p.left, p.right)) for p in picks}) == 15
+
+
+def test_deterministic_given_a_seed(top_two_close: list[Comparison]) -> None:
+    def run(seed: int) -> list[PairChoice]:
+        rng = np.random.default_rng(seed)
+        return [choose_pair(ITEMS, top_two_close, rater="r3", rng=rng) for _ in range(20)]
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
+def test_first_votes_and_tiny_contests() -> None:
+    first = choose_pair(["a", "b", "c"], [], rater="new", rng=0)
+    assert {first.left, first.right} <= {"a", "b", "c"} and first.left != first.right
+    assert choose_pair(["a"], [], rng=0) is None
+    two = choose_pair(["a", "b"], [Comparison("a", "b", "left", "x")], rater="y", rng=0)
+    assert {two.left, two.right} == {"a", "b"}
+
+
+def test_judged_pairs_ignore_order() -> None:
+    comps = [Comparison("a", "b", "left", "me"), Comparison("c", "a", "same", "me"), Comparison("b", "c", "left", "other")]
+    assert judged_pairs(comps, "me") == {frozenset(("a", "b")), frozenset(("a", "c"))}
+
+
+@pytest.mark.parametrize("strategy", ["top_two_thompson", "info_gain"])
+def test_fast_for_twelve_variants_and_thousands_of_votes(strategy: str) -> None:
+    items = [f"v{k}" for k in range(12)]
+    comps = crowd(list(np.linspace(1.0, -1.0, 12)), 5000, seed=6, per_rater=8)
+    table = VoteTable.from_comparisons(comps, items)
+    rng = np.random.default_rng(0)
+    config = PairingConfig(strategy=strategy, epsilon=0.0)
+    choose_pair_from_table(table, (), rng, config)
+    start = time.perf_counter()
+    for _ in range(20):
+        choose_pair_from_table(table, (), rng, config)
+    per_call = (time.perf_counter() - start) / 20
+    assert per_call < 0.05, f"{per_call * 1e3:.1f} ms per pair"
+    start = time.perf_counter()
+    choose_pair(items, comps, rater="r10", rng=rng, config=config)
+    assert time.perf_counter() - start < 0.2
+
+
+def test_unknown_strategy_is_an_error(top_two_close: list[Comparison]) -> None:
+    table = VoteTable.from_comparisons(top_two_close, ITEMS)
+    with pytest.raises(ValueError, match="strategy"):
+        choose_pair_from_table(table, (), 0, PairingConfig(strategy="bogus", epsilon=0.0))  # type: ignore[arg-type]
