@@ -45,6 +45,7 @@ _TAG_BLOTCH = 3
 _TAG_SCRATCH = 4
 _TAG_FLICKER = 5
 _TAG_TEMPORAL = 6
+_TAG_GRAIN_POOL = 7
 
 CASTS: dict[str, tuple[float, float, float]] = {
     # Multipliers applied after converting towards a monochrome tint: what the
@@ -178,32 +179,82 @@ def _downscale(img: np.ndarray, factor: float, keep_size: bool) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def _fade_and_cast(img: np.ndarray, fade: float, cast: str, cast_strength: float) -> np.ndarray:
+def _colour_matrix(fade: float, cast: str, cast_strength: float) -> np.ndarray | None:
+    """Fading and toning as one 3x4 affine colour transform (None when both are off).
+
+    Fading pulls every pixel towards its own luma (saturation loss), then towards
+    mid-grey with lifted blacks (contrast loss); toning blends in a one-hue image of
+    the luma. All three are linear in RGB, so they compose into a single matrix that
+    OpenCV applies in one pass.
+    """
+    lw = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+    to_luma = np.tile(lw, (3, 1))  # every channel := luma
+    m = np.eye(3)
+    off = np.zeros(3)
     if fade > 0:
         fade = min(fade, 1.0)
-        y = _luma(img)[..., None]
-        img = y + (img - y) * (1.0 - fade)  # saturation loss
-        img = 0.5 + (img - 0.5) * (1.0 - 0.6 * fade) + 0.08 * fade  # contrast loss, raised blacks
+        m = to_luma + (np.eye(3) - to_luma) * (1.0 - fade)
+        k = 1.0 - 0.6 * fade
+        m = m * k
+        off = np.full(3, 0.5 * (1.0 - k) + 0.08 * fade)
     if cast != "none" and cast_strength > 0:
-        s = min(cast_strength, 1.0)
-        tint = np.array(CASTS[cast], dtype=np.float32)
-        y = _luma(img)[..., None]
-        toned = np.clip(y * tint, 0.0, 1.0)  # a toned print: one hue, the scene's luminance
-        img = img * (1.0 - s) + toned * s
-    return img
+        st = min(cast_strength, 1.0)
+        tone = np.diag(CASTS[cast]) @ to_luma
+        m = (1.0 - st) * m + st * (tone @ m)
+        off = (1.0 - st) * off + st * (tone @ off)
+    if fade <= 0 and (cast == "none" or cast_strength <= 0):
+        return None
+    return np.hstack([m, off[:, None]]).astype(np.float32)
 
 
-def _grain(img: np.ndarray, cfg: DamageConfig, rng: np.random.Generator) -> np.ndarray:
+_GRAIN_POOL: dict[tuple[int, int, int, float], list[np.ndarray]] = {}
+_GRAIN_FIELDS = 4  # distinct grain fields per clip; frames take random windows of them
+_GRAIN_PAD = 64
+
+
+def _grain_fields(seed: int, h: int, w: int, size: float) -> list[np.ndarray]:
+    """A few large normalised grain fields for a clip, made once and reused.
+
+    Drawing ~1M gaussian samples per frame dominated the cost of the damage model;
+    instead every frame takes a random window (offset and flips drawn from its own
+    seeded stream) of one of a few larger fields. Windows of a static random field are
+    as random as fresh noise to the eye and to every measure used here, and the
+    result still depends only on (seed, frame index).
+    """
+    key = (seed, h, w, size)
+    fields = _GRAIN_POOL.get(key)
+    if fields is None:
+        rng = _rng(seed, 0, _TAG_GRAIN_POOL)
+        fields = []
+        for _ in range(_GRAIN_FIELDS):
+            hh, ww = h + _GRAIN_PAD, w + _GRAIN_PAD
+            mono = rng.standard_normal((hh, ww), dtype=np.float32)
+            chroma = rng.standard_normal((hh, ww, 3), dtype=np.float32)
+            noise = mono[..., None] + 0.25 * chroma
+            if size > 0:
+                noise = cv2.GaussianBlur(noise, (0, 0), size)
+            noise /= max(float(noise.std()), 1e-6)  # keep the std at `grain` whatever the size
+            fields.append(noise)
+        if len(_GRAIN_POOL) > 8:
+            _GRAIN_POOL.clear()
+        _GRAIN_POOL[key] = fields
+    return fields
+
+
+def _grain(img: np.ndarray, cfg: DamageConfig, seed: int, index: int) -> np.ndarray:
     h, w = img.shape[:2]
     # Mostly monochrome grain with a little per-channel variation, as on a colour
     # print of black-and-white stock; stronger in the mid-tones where silver grains
     # are half developed.
-    mono = rng.standard_normal((h, w), dtype=np.float32)
-    chroma = rng.standard_normal((h, w, 3), dtype=np.float32)
-    noise = mono[..., None] + 0.25 * chroma
-    if cfg.grain_size > 0:
-        noise = cv2.GaussianBlur(noise, (0, 0), cfg.grain_size)
-        noise /= max(float(noise.std()), 1e-6)  # keep the std at `grain` whatever the size
+    rng = _rng(seed, index, _TAG_GRAIN)
+    fields = _grain_fields(seed, h, w, cfg.grain_size)
+    f = fields[int(rng.integers(len(fields)))]
+    y0, x0 = int(rng.integers(_GRAIN_PAD + 1)), int(rng.integers(_GRAIN_PAD + 1))
+    noise = f[y0:y0 + h, x0:x0 + w]
+    if rng.random() < 0.5:
+        noise = noise[::-1]
+    if rng.random() < 0.5:
+        noise = noise[:, ::-1]
     y = _luma(img)[..., None]
     response = 0.35 + 2.6 * y * (1.0 - y)  # 1.0 at mid-grey, 0.35 at black/white
     return img + cfg.grain * response * noise
@@ -306,7 +357,9 @@ def damage_frame(frame: np.ndarray, index: int, config: DamageConfig, seed: int 
     img = _downscale(img, cfg.downscale, cfg.keep_size)
     if cfg.blur > 0:
         img = cv2.GaussianBlur(img, (0, 0), cfg.blur)
-    img = _fade_and_cast(img, cfg.fade, cfg.cast, cfg.cast_strength)
+    colour = _colour_matrix(cfg.fade, cfg.cast, cfg.cast_strength)
+    if colour is not None:
+        img = cv2.transform(img, colour)
     gain = 1.0
     if cfg.flicker > 0:
         rng = _rng(seed, index, _TAG_FLICKER)
@@ -314,7 +367,7 @@ def damage_frame(frame: np.ndarray, index: int, config: DamageConfig, seed: int 
         offset = cfg.flicker * 0.3 * float(rng.standard_normal())
         img = img * gain + offset
     if cfg.grain > 0:
-        img = _grain(img, cfg, _rng(seed, index, _TAG_GRAIN))
+        img = _grain(img, cfg, seed, index)
     img = np.clip(img, 0.0, 1.0)
     h, w = img.shape[:2]
     img = np.ascontiguousarray(img)
