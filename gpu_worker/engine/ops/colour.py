@@ -283,7 +283,7 @@ LOOKS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def apply_look(frames: torch.Tensor, look: str, amount: float = 1.0) -> torch.Tensor:
     """Apply a named look from LOOKS, blended with the input by `amount`."""
-    out = LOOKS[look](frames)
+    out = LOOKS[look](frames).clamp(0.0, 1.0)
     if amount != 1.0:
         out = frames + amount * (out - frames)
     return out.clamp(0.0, 1.0)
