@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/", include("restoration.api_urls")),
+    path("vote/", include("voting.urls")),
     path("", include("frontend.urls")),
 ]

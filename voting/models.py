@@ -1,1 +1,231 @@
-"""Contests, pairings and ballots (see voting.ranking for the statistics)."""
+"""Contests, raters, pairings and ballots (see voting.ranking for the statistics).
+
+Integrity rules that the database itself enforces live here as constraints, so a race
+between two requests cannot get around them: one ballot per rater per unordered pair,
+one ballot per served pairing, blind labels unique within a contest.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from restoration.models import Clip, Variant
+
+
+def new_public_slug() -> str:
+    # Unguessable: a contest link is the only key to its voting page.
+    return secrets.token_urlsafe(9)
+
+
+class Contest(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "open"
+        CLOSED = "closed", "closed"
+        DECIDED = "decided", "decided"
+
+    class Method(models.TextChoices):
+        INTERVALS = "intervals", "interval of the leader clears the others"
+        PROBABILITY = "probability", "probability of being best above a threshold"
+        EITHER = "either", "whichever comes first"
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="contests")
+    title = models.CharField(max_length=200, blank=True)
+    variants = models.ManyToManyField(Variant, through="ContestEntry", related_name="contests")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    slug = models.CharField(max_length=32, unique=True, default=new_public_slug,
+                            help_text="Public token in the voting link and QR code.")
+
+    # Decision settings (voting.ranking.DecisionRule / RankingConfig).
+    decision_method = models.CharField(max_length=16, choices=Method.choices, default=Method.INTERVALS)
+    p_best_threshold = models.FloatField(default=0.95)
+    confidence = models.FloatField(default=0.95)
+    min_raters = models.PositiveIntegerField(default=5)
+    auto_decide = models.BooleanField(default=True, help_text="Close the contest when the rule fires.")
+    auto_adopt = models.BooleanField(default=False,
+                                     help_text="When decided, adopt the winner as the film's preset "
+                                               "and start the full-film render.")
+    # Integrity settings.
+    min_watch_seconds = models.FloatField(default=5.0,
+                                          help_text="Each side must be watched this long before a vote counts.")
+    golden_rate = models.FloatField(default=0.1, help_text="Share of golden (known-answer) pairs.")
+
+    winner = models.ForeignKey("ContestEntry", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    decision_reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    adopted_at = models.DateTimeField(null=True, blank=True)
+    adopted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    adopted_preset = models.ForeignKey("restoration.PresetVersion", null=True, blank=True,
+                                       on_delete=models.SET_NULL, related_name="+")
+    adoption_note = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="contests")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(min_watch_seconds__gte=0), name="contest_min_watch_nonnegative"),
+            models.CheckConstraint(condition=Q(golden_rate__gte=0) & Q(golden_rate__lte=0.5),
+                                   name="contest_golden_rate_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"contest {self.pk} · {self.clip}"
+
+    @property
+    def topic(self) -> str:
+        return f"contest-{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    def get_absolute_url(self) -> str:
+        return reverse("voting:vote", args=[self.slug])
+
+
+class ContestEntry(models.Model):
+    """A variant in a contest under a blind public label ("A", "B", …).
+
+    A *decoy* is a deliberately damaged copy of a competing variant: it is never ranked
+    and only appears in golden pairs, where the clean side is the right answer.
+    """
+
+    contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="entries")
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="contest_entries")
+    label = models.CharField(max_length=8)
+    decoy_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="decoys")
+
+    class Meta:
+        ordering = ["contest", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["contest", "variant"], name="unique_contest_variant"),
+            models.UniqueConstraint(fields=["contest", "label"], name="unique_contest_label"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}{' (decoy)' if self.decoy_of_id else ''} · {self.variant}"
+
+    @property
+    def is_decoy(self) -> bool:
+        return self.decoy_of_id is not None
+
+
+class Rater(models.Model):
+    """A fan, identified by a random token in a signed cookie (an account is optional).
+
+    ``weight`` and ``shadow_excluded`` come from voting.reliability after each ballot;
+    ``excluded_by_staff`` is a technician's manual call. Neither is ever shown to the
+    rater: their ballots are accepted as usual and simply weigh nothing.
+    """
+
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="raters")
+    created_at = models.DateTimeField(auto_now_add=True)
+    pow_solved_at = models.DateTimeField(null=True, blank=True)
+    pow_bits = models.PositiveSmallIntegerField(default=0)
+    reliability = models.FloatField(default=0.75)
+    weight = models.FloatField(default=1.0)
+    golden_correct = models.PositiveIntegerField(default=0)
+    golden_total = models.PositiveIntegerField(default=0)
+    flags = models.JSONField(default=list, blank=True)
+    shadow_excluded = models.BooleanField(default=False)
+    excluded_by_staff = models.BooleanField(default=False)
+    assessed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rater {self.pk}"
+
+    @property
+    def excluded(self) -> bool:
+        return self.shadow_excluded or self.excluded_by_staff
+
+
+class Pairing(models.Model):
+    """One pair served to one rater, and the watch session it collects.
+
+    Sides are drawn at random and recorded. Watch time is accumulated on the server
+    from heartbeats, each credited with at most the wall-clock time since the previous
+    one, so a client cannot claim more watching than actually elapsed.
+    """
+
+    class GoldenKind(models.TextChoices):
+        NONE = "", "not golden"
+        IDENTICAL = "identical", "identical"
+        DAMAGED = "damaged", "damaged"
+
+    contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="pairings")
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="pairings")
+    left = models.ForeignKey(ContestEntry, on_delete=models.CASCADE, related_name="+")
+    right = models.ForeignKey(ContestEntry, on_delete=models.CASCADE, related_name="+")
+    is_golden = models.BooleanField(default=False)
+    golden_kind = models.CharField(max_length=16, choices=GoldenKind.choices, default="", blank=True)
+    golden_expected = models.CharField(max_length=8, blank=True)
+    reason = models.CharField(max_length=32, blank=True, help_text="Why the pair selector chose it.")
+    served_at = models.DateTimeField(auto_now_add=True)
+    watched_left_seconds = models.FloatField(default=0.0)
+    watched_right_seconds = models.FloatField(default=0.0)
+    heartbeats = models.PositiveIntegerField(default=0)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    answered = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-served_at"]
+        indexes = [models.Index(fields=["contest", "rater", "answered"])]
+
+    def __str__(self) -> str:
+        return f"pairing {self.pk}: {self.left.label} | {self.right.label}"
+
+
+class Ballot(models.Model):
+    class Choice(models.TextChoices):
+        LEFT = "left", "left better"
+        RIGHT = "right", "right better"
+        SAME = "same", "about the same"
+
+    contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="ballots")
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="ballots")
+    pairing = models.OneToOneField(Pairing, on_delete=models.PROTECT, related_name="ballot")
+    left = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
+    right = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
+    # The unordered pair, smaller entry id first: what the uniqueness rule is about.
+    entry_low = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
+    entry_high = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    watched_left_seconds = models.FloatField()
+    watched_right_seconds = models.FloatField()
+    heartbeats = models.PositiveIntegerField(default=0)
+    served_at = models.DateTimeField()
+    cast_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ip_hash = models.CharField(max_length=32, blank=True)
+    ua_hash = models.CharField(max_length=32, blank=True)
+    is_golden = models.BooleanField(default=False)
+    golden_kind = models.CharField(max_length=16, blank=True)
+    golden_expected = models.CharField(max_length=8, blank=True)
+
+    class Meta:
+        ordering = ["cast_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["rater", "entry_low", "entry_high"],
+                                    name="one_ballot_per_rater_per_pair"),
+            models.CheckConstraint(condition=Q(entry_low__lte=F("entry_high")), name="ballot_pair_ordered"),
+        ]
+        indexes = [models.Index(fields=["contest", "cast_at"])]
+
+    def __str__(self) -> str:
+        return f"ballot {self.pk}: {self.choice}"
+
+    @property
+    def golden_correct(self) -> bool | None:
+        return (self.choice == self.golden_expected) if self.is_golden else None

@@ -1,0 +1,452 @@
+"""Voting services: contests, pairs, heartbeats, ballots and every integrity rule."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from restoration.models import PresetVersion, Variant
+from tests.factories import technician
+from tests.voting.voting_factories import make_clip, make_contest, make_variant, ready_rater, vote, watch
+from voting import integrity, ratings, rendering, services
+from voting.integrity import (
+    ContestClosed,
+    DuplicateBallot,
+    ProofOfWorkRequired,
+    RateLimited,
+    VotingError,
+    WatchTimeTooShort,
+)
+from voting.models import Ballot, Contest, Pairing, Rater
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_ratings(settings):
+    settings.VOTING_BOOTSTRAP = 40  # intervals are not what these tests are about
+
+
+# --------------------------------------------------------------------------- contests
+
+
+def test_open_contest_labels_variants_blindly_and_validates_them():
+    clip = make_clip()
+    variants = [make_variant(clip, k) for k in range(4)]
+    contest = services.open_contest(clip=clip, variants=variants, user=technician(), rng=random.Random(3))
+    entries = list(contest.entries.order_by("label"))
+    assert [e.label for e in entries] == ["A", "B", "C", "D"]
+    assert {e.variant_id for e in entries} == {v.pk for v in variants}
+    # Labels are shuffled: with this seed "A" is not simply the first variant created.
+    assert [e.variant_id for e in entries] != [v.pk for v in variants]
+    assert contest.status == Contest.Status.OPEN and len(contest.slug) >= 12
+
+    with pytest.raises(VotingError, match="between 2 and"):
+        services.open_contest(clip=clip, variants=variants[:1])
+    other = make_variant(make_clip(), 7)
+    with pytest.raises(VotingError, match="another clip"):
+        services.open_contest(clip=clip, variants=[variants[0], other])
+    unfinished = make_variant(clip, 8)
+    Variant.objects.filter(pk=unfinished.pk).update(status=Variant.Status.RENDERING)
+    unfinished.refresh_from_db()
+    with pytest.raises(VotingError, match="not finished"):
+        services.open_contest(clip=clip, variants=[variants[0], unfinished])
+    elsewhere = make_variant(clip, 9)
+    Variant.objects.filter(pk=elsewhere.pk).update(start_frame=100, end_frame=148)
+    elsewhere.refresh_from_db()
+    with pytest.raises(VotingError, match="same excerpt"):
+        services.open_contest(clip=clip, variants=[variants[0], elsewhere])
+    with pytest.raises(VotingError, match="Unknown contest settings"):
+        services.open_contest(clip=clip, variants=variants[:2], status="decided")
+
+
+def test_qr_codes_encode_the_link_as_svg_and_png():
+    contest = make_contest(2)
+    url = services.contest_url(contest, "https://arena.example.org/")
+    assert url == f"https://arena.example.org/vote/c/{contest.slug}/"
+    svg = services.qr_code(url, "svg")
+    assert svg.startswith(b"<svg") and b"<path" in svg
+    assert services.qr_code(url, "png").startswith(b"\x89PNG")
+    with pytest.raises(VotingError):
+        services.qr_code(url, "gif")
+
+
+def test_closed_contest_takes_no_pairs_or_ballots():
+    contest = make_contest(2)
+    rater = ready_rater()
+    pairing = services.next_pairing(contest, rater)
+    watch(contest, rater, pairing, 5)
+    services.close_contest(contest)
+    contest.refresh_from_db()
+    with pytest.raises(ContestClosed):
+        services.next_pairing(contest, rater)
+    with pytest.raises(ContestClosed):
+        services.cast_ballot(contest, rater, pairing.pk, "left")
+    assert not Ballot.objects.exists()
+    services.reopen_contest(contest)
+    contest.refresh_from_db()
+    assert services.cast_ballot(contest, rater, pairing.pk, "left").pk
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def test_unanswered_pair_is_served_again_and_sides_are_random_and_recorded():
+    contest = make_contest(4, golden_rate=0)
+    rater = ready_rater()
+    first = services.next_pairing(contest, rater)
+    assert services.next_pairing(contest, rater).pk == first.pk  # a reload does not re-roll
+    orders = set()
+    for _ in range(30):
+        other = ready_rater()
+        p = services.next_pairing(contest, other)
+        orders.add((p.left.label < p.right.label))
+    assert orders == {True, False}  # both screen orders occur
+    assert first.left_id != first.right_id and first.reason
+
+
+def test_a_rater_never_gets_a_pair_twice_and_is_done_after_all_pairs():
+    contest = make_contest(3, golden_rate=0)
+    rater = ready_rater()
+    seen = []
+    while (ballot := vote(contest, rater)) is not None:
+        seen.append(frozenset((ballot.left.label, ballot.right.label)))
+    assert len(seen) == 3 and len(set(seen)) == 3
+    assert services.next_pairing(contest, rater) is None
+
+
+def test_golden_pairs_are_served_among_the_first_ballots():
+    contest = make_contest(5, golden_rate=0.1, decoy=True)
+    rater = ready_rater()
+    pairings = []
+    for _ in range(4):
+        p = services.next_pairing(contest, rater, rng=np.random.default_rng(1))
+        watch(contest, rater, p, 4)
+        services.cast_ballot(contest, rater, p.pk, "same")
+        pairings.append(p)
+    golden = [p for p in pairings if p.is_golden]
+    assert golden, "GoldenPolicy.first_by guarantees a golden among the first four ballots"
+    for p in golden:
+        if p.golden_kind == Pairing.GoldenKind.IDENTICAL:
+            assert p.left_id == p.right_id and p.golden_expected == "same"
+        else:
+            clean = p.left if p.golden_expected == "left" else p.right
+            damaged = p.right if p.golden_expected == "left" else p.left
+            assert damaged.decoy_of_id == clean.pk
+    # A decoy never competes in a normal pair.
+    assert not any(p.left.is_decoy or p.right.is_decoy for p in pairings if not p.is_golden)
+
+
+# --------------------------------------------------------------------------- watch time
+
+
+def test_heartbeats_credit_server_time_capped_and_only_to_visible_playing_sides(settings):
+    settings.VOTING_HEARTBEAT_MAX_CREDIT = 2.5
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    p = services.next_pairing(contest, rater)
+    t0 = timezone.now() - timedelta(seconds=60)
+    beat = lambda dt, **kw: services.record_heartbeat(contest, rater, p.pk, now=t0 + timedelta(seconds=dt), **kw)  # noqa: E731
+    assert beat(0, visible="both", playing=True).watched_left_seconds == 0  # the first beat only starts the clock
+    p1 = beat(1, visible="both", playing=True)
+    assert (p1.watched_left_seconds, p1.watched_right_seconds) == (1.0, 1.0)
+    p2 = beat(31, visible="both", playing=True)  # the tab slept for 30 s: only the cap is credited
+    assert p2.watched_left_seconds == pytest.approx(3.5)
+    p3 = beat(32, visible="left", playing=True)  # toggle mode showing the left side
+    assert (p3.watched_left_seconds, p3.watched_right_seconds) == (4.5, 3.5)
+    p4 = beat(33, visible="both", playing=False)  # paused: nothing
+    assert (p4.watched_left_seconds, p4.watched_right_seconds) == (4.5, 3.5)
+    # A flood of heartbeats in one instant cannot add time either.
+    for _ in range(20):
+        p5 = beat(33, visible="both", playing=True)
+    assert p5.watched_right_seconds == 3.5
+    with pytest.raises(VotingError):
+        beat(34, visible="everything", playing=True)
+
+
+def test_vote_before_the_minimum_watch_time_is_rejected():
+    contest = make_contest(2, golden_rate=0, min_watch_seconds=4)
+    rater = ready_rater()
+    p = services.next_pairing(contest, rater)
+    with pytest.raises(WatchTimeTooShort, match="at least 4 s"):
+        services.cast_ballot(contest, rater, p.pk, "left")
+    watch(contest, rater, p, 6, visible="left")  # only one side watched
+    with pytest.raises(WatchTimeTooShort):
+        services.cast_ballot(contest, rater, p.pk, "left")
+    watch(contest, rater, p, 4, visible="right")
+    ballot = services.cast_ballot(contest, rater, p.pk, "left")
+    assert ballot.watched_left_seconds >= 4 and ballot.watched_right_seconds >= 4
+    assert ballot.heartbeats >= 10
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+def test_duplicate_ballot_on_the_same_pairing_is_rejected():
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    ballot = vote(contest, rater)
+    with pytest.raises(DuplicateBallot, match="already voted"):
+        services.cast_ballot(contest, rater, ballot.pairing_id, "right")
+    assert Ballot.objects.count() == 1 and Ballot.objects.get().choice == "left"
+
+
+def test_second_pairing_of_the_same_unordered_pair_hits_the_database_constraint():
+    """Even if a pair were served twice (sides swapped), the constraint keeps one ballot."""
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    first = vote(contest, rater)
+    again = Pairing.objects.create(contest=contest, rater=rater, left=first.right, right=first.left)
+    watch(contest, rater, again, 5)
+    with pytest.raises(DuplicateBallot):
+        services.cast_ballot(contest, rater, again.pk, "right")
+    assert Ballot.objects.filter(rater=rater).count() == 1
+    assert not Pairing.objects.get(pk=again.pk).answered
+
+
+def test_pairing_of_another_rater_is_not_found():
+    contest = make_contest(2, golden_rate=0)
+    owner, thief = ready_rater(), ready_rater()
+    p = services.next_pairing(contest, owner)
+    watch(contest, owner, p, 5)
+    with pytest.raises(integrity.NotFound):
+        services.cast_ballot(contest, thief, p.pk, "left")
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+def test_rate_limit_per_session(settings):
+    settings.VOTING_BALLOTS_PER_RATER = 2
+    contest = make_contest(4, golden_rate=0)
+    rater = ready_rater()
+    vote(contest, rater)
+    vote(contest, rater)
+    with pytest.raises(RateLimited, match="this browser") as err:
+        vote(contest, rater)
+    assert 0 < err.value.retry_after <= 601
+    assert Ballot.objects.filter(rater=rater).count() == 2
+    assert vote(contest, ready_rater()) is not None  # other sessions are unaffected
+
+
+def test_rate_limit_per_ip(settings):
+    settings.VOTING_BALLOTS_PER_IP = 3
+    contest = make_contest(2, golden_rate=0)
+    for _ in range(3):
+        vote(contest, ready_rater(), ip="203.0.113.7")
+    with pytest.raises(RateLimited, match="this network"):
+        vote(contest, ready_rater(), ip="203.0.113.7")
+    assert vote(contest, ready_rater(), ip="198.51.100.1") is not None
+    assert Ballot.objects.count() == 4
+
+
+def test_rate_limit_counters_are_atomic_cache_counters_per_window():
+    rule = services.conf.RateLimit(limit=3, window_seconds=60)
+    counts = [integrity.hit("t", "k", rule, now=1200.0)[0] for _ in range(4)]
+    assert counts == [1, 2, 3, 4]
+    assert integrity.hit("t", "k", rule, now=1260.0)[0] == 1  # next window starts again
+    with pytest.raises(RateLimited):
+        for _ in range(4):
+            integrity.check_rate("t2", "k", rule, "things", now=1200.0)
+
+
+# --------------------------------------------------------------------------- proof of work
+
+
+def test_proof_of_work_is_required_once_and_verified(settings):
+    settings.VOTING_POW_BITS = 10
+    contest = make_contest(3, golden_rate=0)
+    rater = Rater.objects.create()
+    p = services.next_pairing(contest, rater)
+    watch(contest, rater, p, 5)
+    with pytest.raises(ProofOfWorkRequired):
+        services.cast_ballot(contest, rater, p.pk, "left")
+
+    challenge = services.pow_challenge(rater)
+    assert challenge["bits"] == 10
+    bad = next(str(n) for n in range(10_000)
+               if integrity.leading_zero_bits(integrity.pow_digest(challenge["challenge"], str(n))) < 10)
+    with pytest.raises(ProofOfWorkRequired, match="difficulty"):
+        services.submit_pow(rater, challenge["challenge"], bad)
+    other = Rater.objects.create()
+    stolen = services.pow_challenge(other)["challenge"]
+    with pytest.raises(ProofOfWorkRequired, match="another session"):
+        services.submit_pow(rater, stolen, integrity.solve(stolen, 10))
+    with pytest.raises(ProofOfWorkRequired, match="not one this server issued"):
+        services.submit_pow(rater, challenge["challenge"][:-2] + "xx", "1")
+
+    nonce = integrity.solve(challenge["challenge"], 10)
+    services.submit_pow(rater, challenge["challenge"], nonce)
+    rater.refresh_from_db()
+    assert rater.pow_solved_at is not None and rater.pow_bits == 10
+    assert services.pow_challenge(rater) is None  # once per session
+    assert services.cast_ballot(contest, rater, p.pk, "left").pk
+
+
+# --------------------------------------------------------------------------- goldens, weights, exclusion
+
+
+def _serve_golden(contest: Contest, rater: Rater, entry) -> Pairing:
+    return Pairing.objects.create(contest=contest, rater=rater, left=entry, right=entry, is_golden=True,
+                                  golden_kind=Pairing.GoldenKind.IDENTICAL, golden_expected="same",
+                                  reason="golden")
+
+
+def test_golden_answers_score_reliability_and_a_random_clicker_is_shadow_excluded():
+    contest = make_contest(10, golden_rate=0.1)
+    honest, clicker = ready_rater(), ready_rater()
+    for entry in contest.entries.all():
+        for rater, answer in ((honest, "same"), (clicker, "left")):
+            p = _serve_golden(contest, rater, entry)
+            watch(contest, rater, p, 4)
+            services.cast_ballot(contest, rater, p.pk, answer)
+    services.contest_ratings(contest)
+    honest.refresh_from_db()
+    clicker.refresh_from_db()
+    assert (honest.golden_correct, honest.golden_total) == (10, 10)
+    assert (clicker.golden_correct, clicker.golden_total) == (0, 10)
+    assert honest.reliability > 0.9 and not honest.shadow_excluded
+    # Ten answers that are all "same" also trip the always-same pattern flag: halved, kept.
+    assert honest.flags == ["always_same"] and honest.weight == pytest.approx(0.5)
+    assert clicker.reliability < 0.3 and clicker.shadow_excluded and clicker.weight == 0.0
+    golden = Ballot.objects.filter(rater=clicker).first()
+    assert golden.is_golden and golden.golden_correct is False
+
+
+def test_shadow_excluded_ballots_are_accepted_but_weigh_nothing():
+    contest = make_contest(3, golden_rate=0, min_raters=1)
+    prefer_a = lambda p: "left" if p.left.label == "A" else ("right" if p.right.label == "A" else "same")  # noqa: E731
+    prefer_c = lambda p: "left" if p.left.label == "C" else ("right" if p.right.label == "C" else "same")  # noqa: E731
+    for _ in range(3):
+        rater = ready_rater()
+        while vote(contest, rater, chooser=prefer_a):
+            pass
+    baseline = services.contest_ratings(contest)
+    saboteurs = [ready_rater(excluded_by_staff=True) for _ in range(5)]
+    for rater in saboteurs:
+        while (ballot := vote(contest, rater, chooser=prefer_c)) is not None:
+            assert ballot.pk  # accepted exactly like anyone else's
+    assert Ballot.objects.filter(rater__in=saboteurs).count() == 15
+    after = services.contest_ratings(contest)
+    assert after["n_ballots"] == baseline["n_ballots"] + 15
+    assert after["n_comparisons"] == baseline["n_comparisons"]  # weight 0: not in the model
+    assert [i["label"] for i in after["items"]] == [i["label"] for i in baseline["items"]]
+    for a, b in zip(after["items"], baseline["items"], strict=True):
+        assert a["score"] == pytest.approx(b["score"], abs=1e-6)
+    assert after["n_excluded"] == 5
+    # Lifting the exclusion changes the result: the weights really were what kept them out.
+    for rater in saboteurs:
+        services.set_rater_excluded(rater, False)
+    lifted = services.contest_ratings(contest)
+    assert lifted["n_comparisons"] == baseline["n_comparisons"] + 15
+
+
+def test_ratings_are_cached_per_version_and_recomputed_after_a_ballot(monkeypatch):
+    contest = make_contest(2, golden_rate=0)
+    calls = []
+    real = ratings.compute
+    monkeypatch.setattr(ratings, "compute", lambda c: calls.append(c.pk) or real(c))
+    first = services.contest_ratings(contest)
+    services.contest_ratings(contest)
+    assert len(calls) == 1 and first["n_ballots"] == 0
+    vote(contest, ready_rater())
+    published = []
+    monkeypatch.setattr(ratings, "publish", lambda topic, payload: published.append((topic, payload)))
+    fresh = services.after_ballot(contest)
+    assert len(calls) == 2 and fresh["n_ballots"] == 1
+    assert published and published[-1][0] == f"contest-{contest.pk}"
+    assert services.contest_ratings(contest)["version"] == fresh["version"]
+    assert len(calls) == 2
+
+
+def test_recompute_is_single_flight(monkeypatch):
+    contest = make_contest(2, golden_rate=0)
+    from django.core.cache import cache
+
+    cache.add(f"voting:ratings-lock:{contest.pk}", 1, timeout=60)  # someone else is computing
+    assert ratings.refresh(contest.pk) is None
+
+
+# --------------------------------------------------------------------------- decision and adoption
+
+
+def _decisive_votes(contest: Contest, raters: int = 6) -> None:
+    prefer_b = lambda p: "left" if p.left.label == "B" else ("right" if p.right.label == "B" else "same")  # noqa: E731
+    for _ in range(raters):
+        rater = ready_rater()
+        while (ballot := vote(contest, rater, chooser=prefer_b)) is not None:
+            services.after_ballot(contest)
+            contest.refresh_from_db()
+            if not contest.is_open:
+                return
+            assert ballot.pk
+
+
+def test_the_decision_rule_closes_the_contest_and_auto_adopts(monkeypatch):
+    started = []
+    monkeypatch.setattr(rendering, "find_starter",
+                        lambda: lambda film, pv, user: started.append((film.pk, pv.pk, user)) or None)
+    user = technician()
+    contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
+                           p_best_threshold=0.9, auto_adopt=True)
+    Contest.objects.filter(pk=contest.pk).update(created_by=user)
+    contest.refresh_from_db()
+    _decisive_votes(contest)
+    contest.refresh_from_db()
+    assert contest.status == Contest.Status.DECIDED and contest.winner.label == "B"
+    assert "P(best)" in contest.decision_reason
+    film = contest.clip.film
+    film.refresh_from_db()
+    assert film.adopted_preset == contest.winner.variant.preset_version
+    assert started == [(film.pk, film.adopted_preset_id, user)]
+    assert contest.adopted_at is not None and "started" in contest.adoption_note
+    tally = services.contest_ratings(contest)
+    assert tally["decision"]["decided"] and tally["decision"]["winner"] == "B"
+    with pytest.raises(ContestClosed):
+        services.next_pairing(contest, ready_rater())
+
+
+def test_undecided_contest_reports_votes_still_needed():
+    contest = make_contest(3, golden_rate=0, min_raters=50)
+    _decisive_votes(contest, raters=6)  # 18 ballots: every variant compared 12 times
+    tally = services.contest_ratings(contest)
+    assert not tally["decision"]["decided"]
+    assert "at least 50 raters" in tally["decision"]["reason"]
+    assert tally["decision"]["more_votes"] is None or tally["decision"]["more_votes"] >= 0
+
+
+def test_adopting_a_winner_with_overrides_saves_its_effective_spec(monkeypatch):
+    monkeypatch.setattr(rendering, "find_starter", lambda: None)
+    clip = make_clip()
+    base = make_variant(clip, 1)
+    tuned = make_variant(clip, 2, overrides={"grain": {"strength": 0.05}},
+                         preset_version=base.preset_version)
+    contest = services.open_contest(clip=clip, variants=[base, tuned], rng=random.Random(0))
+    winner = contest.entries.get(variant=tuned)
+    services.decide_contest(contest, winner.label, "test")
+    contest = services.adopt_winner(contest, user=None)
+    version = contest.clip.film.adopted_preset
+    assert version.preset_id == base.preset_version.preset_id and version.number == 2
+    assert version.spec == tuned.spec and version.spec_hash == tuned.spec_hash
+    assert "not started" in contest.adoption_note  # no rendering service: adoption still recorded
+    assert PresetVersion.objects.filter(preset=version.preset).count() == 2
+    with pytest.raises(VotingError):
+        services.adopt_winner(make_contest(2))
+
+
+def test_export_has_every_ballot_with_its_context():
+    contest = make_contest(3, golden_rate=0)
+    rater = ready_rater()
+    while vote(contest, rater, ip="192.0.2.5"):
+        pass
+    rows = list(services.export_ballots(contest))
+    assert len(rows) == Ballot.objects.filter(contest=contest).count() == 3
+    assert set(rows[0]) == set(services.EXPORT_FIELDS)
+    row = rows[0]
+    assert row["rater"] == rater.pk and row["choice"] == "left" and row["chosen_label"] == row["left_label"]
+    assert row["ip_hash"] and "192.0.2.5" not in str(row)  # hashed, never stored in clear
+    assert row["left_preset"].startswith("preset ")

@@ -1,0 +1,154 @@
+"""Integrity helpers: rate limits, proof of work, and hashing of request context.
+
+Plain functions with no request objects, so the services and the tests can call them
+directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+
+from voting.conf import RateLimit
+
+
+class VotingError(Exception):
+    """A request the voting services refuse; ``status`` is the HTTP status views use."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ContestClosed(VotingError):
+    status, code = 410, "contest_closed"
+
+
+class ProofOfWorkRequired(VotingError):
+    status, code = 403, "proof_of_work_required"
+
+
+class WatchTimeTooShort(VotingError):
+    status, code = 409, "watch_time_too_short"
+
+
+class DuplicateBallot(VotingError):
+    status, code = 409, "duplicate_ballot"
+
+
+class RateLimited(VotingError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotFound(VotingError):
+    status, code = 404, "not_found"
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+def hit(scope: str, key: str, rule: RateLimit, *, now: float | None = None) -> tuple[int, int]:
+    """Count one event in the current fixed window; return (count, seconds left).
+
+    ``cache.add`` creates the counter only if it is missing and ``cache.incr`` is atomic
+    in Redis (INCR) and under LocMem's lock, so concurrent requests on many processes
+    never lose a count. The window index is part of the key, so counters expire on
+    their own and no read-modify-write is ever needed.
+    """
+    now = time.time() if now is None else now
+    window = int(now // rule.window_seconds)
+    cache_key = f"voting:rl:{scope}:{key}:{window}"
+    cache.add(cache_key, 0, timeout=rule.window_seconds + 5)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # evicted between add and incr: start the window again
+        cache.add(cache_key, 0, timeout=rule.window_seconds + 5)
+        count = cache.incr(cache_key)
+    left = int(rule.window_seconds - (now - window * rule.window_seconds)) + 1
+    return count, left
+
+
+def check_rate(scope: str, key: str, rule: RateLimit, what: str, *, now: float | None = None) -> None:
+    count, left = hit(scope, key, rule, now=now)
+    if count > rule.limit:
+        raise RateLimited(f"Too many {what}: at most {rule.limit} every "
+                          f"{rule.window_seconds // 60 or rule.window_seconds} "
+                          f"{'minutes' if rule.window_seconds >= 60 else 'seconds'}. "
+                          f"Try again in {left} s.", retry_after=left)
+
+
+# --------------------------------------------------------------------------- request context
+
+
+def context_hash(value: str) -> str:
+    """Keyed hash of an IP address or user agent: stable enough to spot many ballots from
+    one address in an audit, but the address itself is never stored."""
+    key = hashlib.sha256(("voting-context:" + settings.SECRET_KEY).encode()).digest()
+    return hmac.new(key, value.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
+
+
+# --------------------------------------------------------------------------- proof of work
+
+POW_SALT = "voting.pow"
+POW_MAX_AGE = 3600
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    bits = 0
+    for byte in digest:
+        if byte == 0:
+            bits += 8
+            continue
+        return bits + 8 - byte.bit_length()
+    return bits
+
+
+def pow_digest(challenge: str, nonce: str) -> bytes:
+    return hashlib.sha256(f"{challenge}:{nonce}".encode()).digest()
+
+
+def issue_challenge(rater_token: str, bits: int) -> str:
+    """A signed, time-stamped challenge bound to one rater: stateless on the server, and
+    useless to anyone else (a solution proves work for this rater only)."""
+    return signing.dumps({"r": rater_token, "b": bits, "n": secrets.token_hex(8)}, salt=POW_SALT,
+                         compress=False)
+
+
+def verify_solution(challenge: str, nonce: str, rater_token: str) -> int:
+    """Check a solution; return the difficulty it proves. Raises ProofOfWorkRequired."""
+    try:
+        data = signing.loads(challenge, salt=POW_SALT, max_age=POW_MAX_AGE)
+    except signing.SignatureExpired:
+        raise ProofOfWorkRequired("The challenge expired; a new one is on its way.") from None
+    except signing.BadSignature:
+        raise ProofOfWorkRequired("The challenge is not one this server issued.") from None
+    if data.get("r") != rater_token:
+        raise ProofOfWorkRequired("The challenge belongs to another session.")
+    if len(nonce) > 64:
+        raise ProofOfWorkRequired("The solution is malformed.")
+    bits = int(data.get("b", 0))
+    if leading_zero_bits(pow_digest(challenge, nonce)) < bits:
+        raise ProofOfWorkRequired("The solution does not meet the difficulty.")
+    return bits
+
+
+def solve(challenge: str, bits: int, limit: int = 1 << 28) -> str:
+    """Reference solver (the browser runs the same loop with crypto.subtle); used by the
+    load benchmark and tests."""
+    for nonce in range(limit):
+        if leading_zero_bits(pow_digest(challenge, str(nonce))) >= bits:
+            return str(nonce)
+    raise RuntimeError("no solution found")

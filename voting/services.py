@@ -1,0 +1,478 @@
+"""Voting business logic: contests, raters, pairs, heartbeats, ballots, decisions.
+
+Views and consumers are thin and call these functions. Every integrity rule is enforced
+here (or by a database constraint these functions translate into a clear error), never
+only in the browser:
+
+* proof of work once per rater before the first ballot        -> ``cast_ballot``
+* rate limits per rater and per IP (atomic cache counters)     -> ``cast_ballot``, ``record_heartbeat``
+* minimum watch time of both sides, from server heartbeats     -> ``record_heartbeat`` + ``cast_ballot``
+* one ballot per rater per unordered pair (DB constraint)      -> ``cast_ballot``
+* golden pairs served at a small rate, scored into weights     -> ``next_pairing`` + voting.ratings
+* shadow exclusion: accepted as usual, weight 0, never told    -> voting.ratings
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+import string
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import segno
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from restoration.live import publish
+from restoration.models import Clip, PresetVersion, Variant
+from voting import conf, ratings, rendering
+from voting.integrity import (
+    ContestClosed,
+    DuplicateBallot,
+    NotFound,
+    ProofOfWorkRequired,
+    VotingError,
+    WatchTimeTooShort,
+    check_rate,
+    context_hash,
+    issue_challenge,
+    verify_solution,
+)
+from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
+from voting.pairing import choose_pair
+from voting.ranking import Comparison, RankingResult
+from voting.reliability import GoldenPolicy, should_serve_golden
+
+log = logging.getLogger(__name__)
+
+MAX_VARIANTS = 26  # one letter each
+
+
+# --------------------------------------------------------------------------- contests
+
+
+def open_contest(*, clip: Clip, variants: Sequence[Variant], user=None, title: str = "",
+                 decoys: dict[Variant, Variant] | None = None, rng: random.Random | None = None,
+                 **settings: Any) -> Contest:
+    """Open a contest over 2..26 rendered variants of one clip (a technician's action).
+
+    The variants must be finished renders of the same excerpt (same frame range), or
+    the two players would show different moments. Labels are handed out in random
+    order so "A" says nothing about which preset came first. ``decoys`` maps a
+    competing variant to a deliberately damaged copy, used only in golden pairs.
+    ``settings`` are Contest fields (min_watch_seconds, decision_method, …).
+    """
+    variants = list(dict.fromkeys(variants))
+    decoys = dict(decoys or {})
+    if not 2 <= len(variants) <= MAX_VARIANTS:
+        raise VotingError(f"A contest needs between 2 and {MAX_VARIANTS} variants, got {len(variants)}.")
+    for v in [*variants, *decoys.values()]:
+        if v.clip_id != clip.pk:
+            raise VotingError(f"Variant {v.pk} belongs to another clip.")
+        if v.status != Variant.Status.DONE or not v.output:
+            raise VotingError(f"Variant {v.pk} has not finished rendering.")
+    ranges = {(v.start_frame, v.end_frame) for v in [*variants, *decoys.values()]}
+    if len(ranges) != 1:
+        raise VotingError("All variants must be renders of the same excerpt (same frame range).")
+    for original, decoy in decoys.items():
+        if original not in variants:
+            raise VotingError(f"Decoy {decoy.pk} copies variant {original.pk}, which is not in the contest.")
+        if decoy in variants:
+            raise VotingError(f"Variant {decoy.pk} cannot both compete and be a decoy.")
+    allowed = {f.name for f in Contest._meta.get_fields()} - {"id", "clip", "variants", "status", "slug",
+                                                              "winner", "created_by", "title"}
+    unknown = set(settings) - allowed
+    if unknown:
+        raise VotingError(f"Unknown contest settings: {', '.join(sorted(unknown))}.")
+    rng = rng or random.SystemRandom()
+    order = list(variants)
+    rng.shuffle(order)
+    with transaction.atomic():
+        contest = Contest.objects.create(clip=clip, title=title, created_by=user, **settings)
+        entries = {}
+        for letter, variant in zip(string.ascii_uppercase, order, strict=False):
+            entries[variant] = ContestEntry.objects.create(contest=contest, variant=variant, label=letter)
+        for n, (original, decoy) in enumerate(decoys.items(), start=1):
+            ContestEntry.objects.create(contest=contest, variant=decoy, label=f"~{n}",
+                                        decoy_of=entries[original])
+    log.info("opened %s over %d variants", contest, len(variants))
+    return contest
+
+
+def contest_url(contest: Contest, base_url: str) -> str:
+    """The public voting link (``base_url`` like ``https://arena.example.org``)."""
+    return base_url.rstrip("/") + contest.get_absolute_url()
+
+
+def qr_code(url: str, kind: str = "svg", scale: int = 8) -> bytes:
+    """A QR code of the voting link to print or show on a screen (segno, error level M)."""
+    qr = segno.make(url, error="m")
+    buffer = io.BytesIO()
+    if kind == "svg":
+        qr.save(buffer, kind="svg", scale=scale, border=2, xmldecl=False, title="Vote link")
+    elif kind == "png":
+        qr.save(buffer, kind="png", scale=scale, border=2)
+    else:
+        raise VotingError(f"QR codes come as svg or png, not {kind!r}.")
+    return buffer.getvalue()
+
+
+def close_contest(contest: Contest, *, user=None) -> Contest:
+    """Stop taking ballots. A decided contest stays decided."""
+    with transaction.atomic():
+        contest = Contest.objects.select_for_update().get(pk=contest.pk)
+        if contest.status == Contest.Status.OPEN:
+            contest.status = Contest.Status.CLOSED
+            contest.closed_at = timezone.now()
+            contest.save(update_fields=["status", "closed_at"])
+    publish(contest.topic, {"type": "contest.status", "contest": contest.pk, "status": contest.status})
+    return contest
+
+
+def reopen_contest(contest: Contest) -> Contest:
+    with transaction.atomic():
+        contest = Contest.objects.select_for_update().get(pk=contest.pk)
+        if contest.status == Contest.Status.CLOSED:
+            contest.status, contest.closed_at = Contest.Status.OPEN, None
+            contest.save(update_fields=["status", "closed_at"])
+    publish(contest.topic, {"type": "contest.status", "contest": contest.pk, "status": contest.status})
+    return contest
+
+
+def update_settings(contest: Contest, *, auto_adopt: bool | None = None, auto_decide: bool | None = None) -> Contest:
+    fields = []
+    if auto_adopt is not None:
+        contest.auto_adopt = auto_adopt
+        fields.append("auto_adopt")
+    if auto_decide is not None:
+        contest.auto_decide = auto_decide
+        fields.append("auto_decide")
+    if fields:
+        contest.save(update_fields=fields)
+    return contest
+
+
+def decide_contest(contest: Contest, winner_label: str, reason: str) -> bool:
+    """Declare the winner (once). Returns True if this call made the decision."""
+    with transaction.atomic():
+        locked = Contest.objects.select_for_update().get(pk=contest.pk)
+        if locked.status != Contest.Status.OPEN:
+            return False
+        locked.winner = locked.entries.get(label=winner_label)
+        locked.status = Contest.Status.DECIDED
+        locked.decision_reason = reason
+        locked.decided_at = locked.closed_at = timezone.now()
+        locked.save(update_fields=["winner", "status", "decision_reason", "decided_at", "closed_at"])
+    log.info("%s decided: %s", locked, reason)
+    notice = {"type": "contest.decided", "contest": locked.pk, "winner": winner_label, "reason": reason}
+    publish(locked.topic, notice)
+    publish(f"film-{locked.clip.film_id}", notice)  # technicians watching the film page
+    if locked.auto_adopt:
+        try:
+            adopt_winner(locked, user=locked.created_by)
+        except Exception:  # the decision stands; adoption can be retried by hand
+            log.exception("auto-adopt of %s failed", locked)
+    return True
+
+
+def apply_decision_rule(contest: Contest, result: RankingResult) -> None:
+    """Called after each recompute: close the contest when the rule fires."""
+    if contest.status == Contest.Status.OPEN and contest.auto_decide and result.decision.decided:
+        decide_contest(contest, result.decision.winner, result.decision.reason)
+
+
+def contest_ratings(contest: Contest) -> dict[str, Any]:
+    """The cached tally (recomputed when ballots changed), applying the decision rule."""
+    return ratings.get(contest, apply_decision_rule)
+
+
+def preset_version_for(variant: Variant, user=None) -> PresetVersion:
+    """The preset version that renders exactly what ``variant`` showed.
+
+    A variant is a preset version plus overrides; adopting only the preset version would
+    drop the overrides the audience voted for, so when they differ a new version of the
+    same preset is saved with the variant's effective spec (or an existing one reused).
+    """
+    base = variant.preset_version
+    if variant.spec_hash == base.spec_hash:
+        return base
+    existing = base.preset.versions.filter(spec_hash=variant.spec_hash).first()
+    if existing is not None:
+        return existing
+    number = (base.preset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    return PresetVersion.objects.create(preset=base.preset, number=number, spec=variant.spec,
+                                        spec_hash=variant.spec_hash, created_by=user,
+                                        note=f"{base} with the overrides of variant {variant.pk}")
+
+
+def adopt_winner(contest: Contest, *, user=None) -> Contest:
+    """Make the winner the film's preset and start the full-film render."""
+    contest = Contest.objects.select_related("winner__variant__preset_version__preset", "clip__film").get(pk=contest.pk)
+    if contest.status != Contest.Status.DECIDED or contest.winner is None:
+        raise VotingError("Only a decided contest has a winner to adopt.")
+    film = contest.clip.film
+    with transaction.atomic():
+        version = preset_version_for(contest.winner.variant, user)
+        film.adopted_preset = version
+        film.save(update_fields=["adopted_preset"])
+        contest.adopted_preset, contest.adopted_by, contest.adopted_at = version, user, timezone.now()
+        contest.save(update_fields=["adopted_preset", "adopted_by", "adopted_at"])
+    start = rendering.start_film_render(film, version, user)
+    contest.adoption_note = start.note
+    contest.save(update_fields=["adoption_note"])
+    publish(contest.topic, {"type": "contest.adopted", "contest": contest.pk, "note": start.note})
+    return contest
+
+
+# --------------------------------------------------------------------------- raters
+
+
+def identify_rater(token: str | None, user=None) -> tuple[Rater, bool]:
+    """The rater behind a (signed, already verified) cookie token; a new one if absent."""
+    rater = None
+    if token:
+        rater = Rater.objects.filter(token=token).first()
+    if rater is None:
+        return Rater.objects.create(user=user if user is not None and user.is_authenticated else None), True
+    if user is not None and user.is_authenticated and rater.user_id is None:
+        rater.user = user
+        rater.save(update_fields=["user"])
+    return rater, False
+
+
+def pow_challenge(rater: Rater) -> dict[str, Any] | None:
+    """A proof-of-work challenge, or None when this rater already solved one."""
+    if rater.pow_solved_at is not None:
+        return None
+    bits = conf.pow_bits()
+    return {"challenge": issue_challenge(rater.token.hex, bits), "bits": bits}
+
+
+def submit_pow(rater: Rater, challenge: str, nonce: str) -> Rater:
+    bits = verify_solution(challenge, nonce, rater.token.hex)
+    if rater.pow_solved_at is None:
+        rater.pow_solved_at, rater.pow_bits = timezone.now(), bits
+        rater.save(update_fields=["pow_solved_at", "pow_bits"])
+    return rater
+
+
+def set_rater_excluded(rater: Rater, excluded: bool) -> None:
+    """A technician's manual shadow exclusion; takes effect in every affected contest."""
+    rater.excluded_by_staff = excluded
+    rater.save(update_fields=["excluded_by_staff"])
+    for contest_id in rater.ballots.values_list("contest_id", flat=True).distinct():
+        ratings.invalidate(contest_id)
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def _open_pairing(contest: Contest, rater: Rater) -> Pairing | None:
+    cutoff = timezone.now() - timedelta(seconds=conf.pairing_expiry_seconds())
+    return (Pairing.objects.select_related("left__variant", "right__variant")
+            .filter(contest=contest, rater=rater, answered=False, served_at__gte=cutoff)
+            .order_by("-served_at").first())
+
+
+def _golden_candidates(contest: Contest, rater: Rater, entries: list[ContestEntry]) -> list[tuple]:
+    done = set(Ballot.objects.filter(contest=contest, rater=rater, is_golden=True)
+               .values_list("entry_low_id", "entry_high_id"))
+    out = []
+    for e in entries:
+        if e.is_decoy:
+            original = next(o for o in entries if o.pk == e.decoy_of_id)
+            key = (min(e.pk, original.pk), max(e.pk, original.pk))
+            if key not in done:
+                out.append((Pairing.GoldenKind.DAMAGED, original, e))
+        elif (e.pk, e.pk) not in done:
+            out.append((Pairing.GoldenKind.IDENTICAL, e, e))
+    return out
+
+
+def _weighted_comparisons(contest: Contest, labels: dict[int, str]) -> list[Comparison]:
+    rows = (Ballot.objects.filter(contest=contest, is_golden=False)
+            .values_list("left_id", "right_id", "choice", "rater_id", "rater__weight"))
+    return [Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
+            for left, right, choice, rater, weight in rows]
+
+
+def next_pairing(contest: Contest, rater: Rater, *, rng: np.random.Generator | None = None) -> Pairing | None:
+    """The pair this rater should judge next, sides already randomised; None when they
+    have judged every pair. An unanswered pairing is served again (reloading the page
+    does not re-roll it), so nobody can fish for a pair they like."""
+    if not contest.is_open:
+        raise ContestClosed("This contest is closed. Thank you for voting!")
+    existing = _open_pairing(contest, rater)
+    if existing is not None:
+        return existing
+    rng = rng if rng is not None else np.random.default_rng()
+    entries = list(contest.entries.all())
+    labels = {e.pk: e.label for e in entries}
+    by_label = {e.label: e for e in entries}
+    ranked = [e for e in entries if not e.is_decoy]
+
+    served = Pairing.objects.filter(contest=contest, rater=rater)
+    n_served, n_golden = served.count(), served.filter(is_golden=True).count()
+    if contest.golden_rate > 0 and should_serve_golden(
+            n_served, n_golden, rng, GoldenPolicy(rate=contest.golden_rate)):
+        candidates = _golden_candidates(contest, rater, entries)
+        if candidates:
+            kind, clean, other = candidates[int(rng.integers(len(candidates)))]
+            if kind == Pairing.GoldenKind.IDENTICAL:
+                left, right, expected = clean, clean, "same"
+            elif rng.random() < 0.5:
+                left, right, expected = clean, other, "left"
+            else:
+                left, right, expected = other, clean, "right"
+            return Pairing.objects.create(contest=contest, rater=rater, left=left, right=right, is_golden=True,
+                                          golden_kind=kind, golden_expected=expected, reason="golden")
+
+    comparisons = _weighted_comparisons(contest, labels)
+    choice = choose_pair([e.label for e in ranked], comparisons, rater=str(rater.pk), rng=rng)
+    if choice is None:
+        return None
+    return Pairing.objects.create(contest=contest, rater=rater, left=by_label[choice.left],
+                                  right=by_label[choice.right], reason=choice.reason)
+
+
+def get_pairing(contest: Contest, rater: Rater, pairing_id: int) -> Pairing:
+    pairing = (Pairing.objects.select_related("left", "right")
+               .filter(pk=pairing_id, contest=contest, rater=rater).first())
+    if pairing is None:
+        raise NotFound("This pair was not served to you.")
+    return pairing
+
+
+VISIBLE = {"both": (True, True), "left": (True, False), "right": (False, True), "none": (False, False)}
+
+
+def record_heartbeat(contest: Contest, rater: Rater, pairing_id: int, *, visible: str, playing: bool,
+                     now: datetime | None = None) -> Pairing:
+    """Credit watch time since the previous heartbeat to the sides on screen.
+
+    The credit is the *server's* wall-clock time since the last heartbeat, capped (a tab
+    that slept earns nothing for the gap), so no client can claim more watching than
+    actually elapsed. The client only says which sides were on screen and playing.
+    """
+    if visible not in VISIBLE:
+        raise VotingError("visible must be one of both, left, right, none.")
+    check_rate("hb-rater", str(rater.pk), conf.heartbeat_limit_per_rater(), "heartbeats")
+    now = now or timezone.now()
+    with transaction.atomic():
+        pairing = (Pairing.objects.select_for_update()
+                   .filter(pk=pairing_id, contest=contest, rater=rater).first())
+        if pairing is None:
+            raise NotFound("This pair was not served to you.")
+        if pairing.answered:
+            return pairing
+        credit = 0.0
+        if pairing.last_heartbeat_at is not None and playing:
+            elapsed = (now - pairing.last_heartbeat_at).total_seconds()
+            credit = min(max(elapsed, 0.0), conf.heartbeat_max_credit())
+        show_left, show_right = VISIBLE[visible]
+        pairing.watched_left_seconds += credit if show_left else 0.0
+        pairing.watched_right_seconds += credit if show_right else 0.0
+        pairing.heartbeats += 1
+        pairing.last_heartbeat_at = now
+        pairing.save(update_fields=["watched_left_seconds", "watched_right_seconds", "heartbeats",
+                                    "last_heartbeat_at"])
+    return pairing
+
+
+def watch_status(contest: Contest, pairing: Pairing) -> dict[str, Any]:
+    need = contest.min_watch_seconds
+    return {"watched_left": round(pairing.watched_left_seconds, 2),
+            "watched_right": round(pairing.watched_right_seconds, 2),
+            "min_watch_seconds": need,
+            "ready": min(pairing.watched_left_seconds, pairing.watched_right_seconds) >= need}
+
+
+def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *, ip: str = "",
+                user_agent: str = "") -> Ballot:
+    """Record a vote on a served pair, after every integrity check (see module doc).
+
+    A shadow-excluded rater goes through exactly the same path and gets the same answer;
+    only the ratings give their ballots weight 0.
+    """
+    if choice not in Ballot.Choice.values:
+        raise VotingError("choice must be left, right or same.")
+    if not contest.is_open:
+        raise ContestClosed("This contest is closed. Thank you for voting!")
+    # Counted before any other check, so hammering the endpoint with bad ballots is
+    # limited too.
+    check_rate("ballot-rater", str(rater.pk), conf.ballot_limit_per_rater(), "votes from this browser")
+    check_rate("ballot-ip", context_hash(ip or "unknown"), conf.ballot_limit_per_ip(),
+               "votes from this network")
+    if rater.pow_solved_at is None:
+        raise ProofOfWorkRequired("Your browser has to finish a short check before voting.")
+    pairing = get_pairing(contest, rater, pairing_id)
+    if pairing.answered:
+        raise DuplicateBallot("You already voted on this pair.")
+    watched = min(pairing.watched_left_seconds, pairing.watched_right_seconds)
+    if watched < contest.min_watch_seconds:
+        raise WatchTimeTooShort(
+            f"Watch both sides for at least {contest.min_watch_seconds:g} s before voting "
+            f"(so far {pairing.watched_left_seconds:.1f} s left, {pairing.watched_right_seconds:.1f} s right).")
+    low, high = sorted((pairing.left_id, pairing.right_id))
+    try:
+        with transaction.atomic():
+            ballot = Ballot.objects.create(
+                contest=contest, rater=rater, pairing=pairing, left_id=pairing.left_id,
+                right_id=pairing.right_id, entry_low_id=low, entry_high_id=high, choice=choice,
+                watched_left_seconds=pairing.watched_left_seconds,
+                watched_right_seconds=pairing.watched_right_seconds, heartbeats=pairing.heartbeats,
+                served_at=pairing.served_at, ip_hash=context_hash(ip) if ip else "",
+                ua_hash=context_hash(user_agent) if user_agent else "", is_golden=pairing.is_golden,
+                golden_kind=pairing.golden_kind, golden_expected=pairing.golden_expected)
+            Pairing.objects.filter(pk=pairing.pk).update(answered=True)
+    except IntegrityError:
+        # The constraint one_ballot_per_rater_per_pair (or one ballot per pairing) fired:
+        # a double submit or a second tab. The first ballot stands.
+        raise DuplicateBallot("You already voted on this pair.") from None
+    return ballot
+
+
+def after_ballot(contest: Contest) -> dict[str, Any] | None:
+    """Recompute and publish the tally (single-flight); apply the decision rule."""
+    return ratings.refresh(contest.pk, apply_decision_rule)
+
+
+# --------------------------------------------------------------------------- export
+
+
+EXPORT_FIELDS = (
+    "ballot", "contest", "cast_at", "served_at", "rater", "rater_weight", "rater_reliability",
+    "rater_excluded", "rater_flags", "pairing", "pairing_reason", "left_label", "right_label",
+    "left_variant", "right_variant", "left_preset", "right_preset", "choice", "chosen_label",
+    "is_golden", "golden_kind", "golden_expected", "golden_correct", "watched_left_seconds",
+    "watched_right_seconds", "heartbeats", "ip_hash", "ua_hash",
+)
+
+
+def export_ballots(contest: Contest) -> Iterator[dict[str, Any]]:
+    """Every ballot with its context, oldest first, for audit (technicians only)."""
+    qs = (Ballot.objects.filter(contest=contest).order_by("id")
+          .select_related("rater", "pairing", "left__variant__preset_version__preset",
+                          "right__variant__preset_version__preset"))
+    for b in qs.iterator(chunk_size=500):
+        chosen = {"left": b.left.label, "right": b.right.label, "same": ""}[b.choice]
+        yield {
+            "ballot": b.pk, "contest": contest.pk, "cast_at": b.cast_at.isoformat(),
+            "served_at": b.served_at.isoformat(), "rater": b.rater_id,
+            "rater_weight": round(b.rater.weight, 4), "rater_reliability": round(b.rater.reliability, 4),
+            "rater_excluded": b.rater.excluded, "rater_flags": " ".join(b.rater.flags),
+            "pairing": b.pairing_id, "pairing_reason": b.pairing.reason,
+            "left_label": b.left.label, "right_label": b.right.label,
+            "left_variant": b.left.variant_id, "right_variant": b.right.variant_id,
+            "left_preset": str(b.left.variant.preset_version), "right_preset": str(b.right.variant.preset_version),
+            "choice": b.choice, "chosen_label": chosen, "is_golden": b.is_golden,
+            "golden_kind": b.golden_kind, "golden_expected": b.golden_expected,
+            "golden_correct": b.golden_correct, "watched_left_seconds": round(b.watched_left_seconds, 3),
+            "watched_right_seconds": round(b.watched_right_seconds, 3), "heartbeats": b.heartbeats,
+            "ip_hash": b.ip_hash, "ua_hash": b.ua_hash,
+        }

@@ -1,0 +1,348 @@
+"""Voting pages and the small JSON API the voting page talks to. Thin: services decide.
+
+Fans are identified by a random token in a signed cookie (no account needed); the
+JSON endpoints keep Django's CSRF protection because that cookie is an ambient
+credential.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import TECHNICIAN
+from restoration.models import Clip, Variant
+from restoration.permissions import role_required
+from voting import plots, ratings, selectors, services
+from voting.integrity import RateLimited, VotingError
+from voting.models import Contest, Pairing, Rater
+
+RATER_COOKIE = "reel_rater"
+RATER_SALT = "voting.rater"
+RATER_COOKIE_AGE = 365 * 24 * 3600
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _rater(request: HttpRequest) -> tuple[Rater, bool]:
+    token = request.get_signed_cookie(RATER_COOKIE, default=None, salt=RATER_SALT)
+    try:
+        token = str(uuid.UUID(token)) if token else None
+    except ValueError:
+        token = None
+    return services.identify_rater(token, request.user)
+
+
+def _remember(response: HttpResponse, rater: Rater, created: bool) -> HttpResponse:
+    if created:
+        response.set_signed_cookie(RATER_COOKIE, rater.token.hex, salt=RATER_SALT, max_age=RATER_COOKIE_AGE,
+                                   httponly=True, samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
+    return response
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            raise VotingError("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise VotingError("The request body must be a JSON object.")
+        return data
+    return request.POST.dict()
+
+
+def _int(data: dict[str, Any], name: str) -> int:
+    try:
+        return int(data[name])
+    except (KeyError, TypeError, ValueError):
+        raise VotingError(f"{name} must be a whole number.") from None
+
+
+def json_api(view: Callable) -> Callable:
+    """Resolve the contest and the rater; turn refusals into JSON errors."""
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        contest = Contest.objects.filter(slug=slug).select_related("clip").first()
+        if contest is None:
+            return JsonResponse({"error": "No such contest.", "code": "not_found"}, status=404)
+        rater, created = _rater(request)
+        try:
+            response = view(request, contest, rater)
+        except VotingError as err:
+            response = JsonResponse({"error": err.message, "code": err.code}, status=err.status)
+            if isinstance(err, RateLimited):
+                response["Retry-After"] = str(err.retry_after)
+        return _remember(response, rater, created)
+    return wrapper
+
+
+def _client_ip(request: HttpRequest) -> str:
+    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted proxy
+    # rewrites it, and a per-IP limit that trusts it limits nothing.
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _pairing_json(contest: Contest, pairing: Pairing) -> dict[str, Any]:
+    clip = contest.clip
+    return {
+        "pairing": pairing.pk,
+        "left": {"src": pairing.left.variant.output.url},
+        "right": {"src": pairing.right.variant.output.url},
+        "fps": clip.fps or 24.0,
+        **services.watch_status(contest, pairing),
+    }
+
+
+# --------------------------------------------------------------------------- public pages
+
+
+@ensure_csrf_cookie
+@require_GET
+def vote_page(request: HttpRequest, slug: str) -> HttpResponse:
+    contest = get_object_or_404(Contest.objects.select_related("clip__film"), slug=slug)
+    rater, created = _rater(request)
+    context = {
+        "contest": contest,
+        "film": contest.clip.film,
+        "labels": [e.label for e in contest.entries.all() if not e.is_decoy],
+        "config": {
+            "slug": contest.slug,
+            "topic": contest.topic,
+            "open": contest.is_open,
+            "minWatch": contest.min_watch_seconds,
+            "fps": contest.clip.fps or 24.0,
+            "api": {
+                "pow": reverse("voting:api-pow", args=[slug]),
+                "next": reverse("voting:api-next", args=[slug]),
+                "heartbeat": reverse("voting:api-heartbeat", args=[slug]),
+                "ballot": reverse("voting:api-ballot", args=[slug]),
+                "tally": reverse("voting:api-tally", args=[slug]),
+            },
+            "resultsUrl": reverse("voting:results", args=[slug]),
+        },
+    }
+    return _remember(render(request, "voting/vote.html", context), rater, created)
+
+
+@require_GET
+def results_page(request: HttpRequest, slug: str) -> HttpResponse:
+    contest = get_object_or_404(Contest.objects.select_related("clip__film", "winner"), slug=slug)
+    tally = selectors.public_tally(services.contest_ratings(contest))
+    return render(request, "voting/results.html", {"contest": contest, "tally": tally, "staff": False})
+
+
+@require_GET
+def qr(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    contest = get_object_or_404(Contest, slug=slug)
+    url = request.build_absolute_uri(contest.get_absolute_url())
+    content_type = {"svg": "image/svg+xml", "png": "image/png"}[kind]
+    response = HttpResponse(services.qr_code(url, kind), content_type=content_type)
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="contest-{contest.pk}-qr.{kind}"'
+    return response
+
+
+PLOTS = {"ratings", "votes", "bias"}
+
+
+@require_GET
+def plot(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    if name not in PLOTS:
+        raise Http404("no such plot")
+    contest = get_object_or_404(Contest, slug=slug)
+    tally = services.contest_ratings(contest)
+    key = f"voting:plot:{contest.pk}:{name}:{tally['version']}:{contest.status}"
+    svg = cache.get(key)
+    if svg is None:
+        if name == "ratings":
+            svg = plots.ratings_plot(tally)
+        elif name == "votes":
+            svg = plots.votes_plot(selectors.votes_over_time(contest))
+        else:
+            svg = plots.position_bias_plot(tally, selectors.side_counts(contest))
+        cache.set(key, svg, timeout=3600)
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+@require_GET
+@json_api
+def api_tally(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResponse:
+    return JsonResponse(selectors.public_tally(services.contest_ratings(contest)))
+
+
+@json_api
+def api_pow(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResponse:
+    if request.method == "POST":
+        data = _body(request)
+        services.submit_pow(rater, str(data.get("challenge", "")), str(data.get("nonce", "")))
+        return JsonResponse({"solved": True})
+    challenge = services.pow_challenge(rater)
+    return JsonResponse({"solved": True} if challenge is None else {"solved": False, **challenge})
+
+
+@require_GET
+@json_api
+def api_next(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResponse:
+    pairing = services.next_pairing(contest, rater)
+    if pairing is None:
+        return JsonResponse({"done": True, "message": "You have judged every pair. Thank you!"})
+    return JsonResponse(_pairing_json(contest, pairing))
+
+
+@require_POST
+@json_api
+def api_heartbeat(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResponse:
+    data = _body(request)
+    pairing = services.record_heartbeat(contest, rater, _int(data, "pairing"),
+                                        visible=str(data.get("visible", "both")),
+                                        playing=bool(data.get("playing", False)))
+    return JsonResponse(services.watch_status(contest, pairing))
+
+
+@require_POST
+@json_api
+def api_ballot(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResponse:
+    data = _body(request)
+    ballot = services.cast_ballot(contest, rater, _int(data, "pairing"), str(data.get("choice", "")),
+                                  ip=_client_ip(request), user_agent=request.headers.get("User-Agent", ""))
+    tally = services.after_ballot(contest) or ratings.cached(contest.pk)
+    return JsonResponse({"ok": True, "ballot": ballot.pk,
+                         "tally": selectors.public_tally(tally) if tally else None})
+
+
+# --------------------------------------------------------------------------- technicians
+
+
+class ContestForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False)
+    variants = forms.ModelMultipleChoiceField(queryset=Variant.objects.none(),
+                                              widget=forms.CheckboxSelectMultiple)
+    min_watch_seconds = forms.FloatField(min_value=0, initial=5.0)
+    decision_method = forms.ChoiceField(choices=Contest.Method.choices, initial=Contest.Method.INTERVALS)
+    p_best_threshold = forms.FloatField(min_value=0.5, max_value=0.999, initial=0.95)
+    min_raters = forms.IntegerField(min_value=1, initial=5)
+    golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
+    auto_decide = forms.BooleanField(required=False, initial=True)
+    auto_adopt = forms.BooleanField(required=False, initial=False)
+
+    def __init__(self, *args, clip: Clip, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["variants"].queryset = (clip.variants.filter(status=Variant.Status.DONE).exclude(output="")
+                                            .select_related("preset_version__preset"))
+
+
+@role_required(TECHNICIAN)
+def manage_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "voting/manage_index.html", {
+        "contests": selectors.contests_for_dashboard(),
+        "clips": selectors.clips_ready_for_contest(),
+    })
+
+
+@role_required(TECHNICIAN)
+def contest_new(request: HttpRequest, clip_id: int) -> HttpResponse:
+    clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
+    form = ContestForm(request.POST or None, clip=clip)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        variants, title = list(data.pop("variants")), data.pop("title")
+        try:
+            contest = services.open_contest(clip=clip, variants=variants, user=request.user, title=title, **data)
+        except VotingError as err:
+            form.add_error(None, err.message)
+        else:
+            return redirect("voting:dashboard", contest_id=contest.pk)
+    return render(request, "voting/contest_new.html", {"clip": clip, "form": form})
+
+
+@role_required(TECHNICIAN)
+def dashboard(request: HttpRequest, contest_id: int) -> HttpResponse:
+    contest = get_object_or_404(Contest.objects.select_related("clip__film", "winner", "adopted_preset"),
+                                pk=contest_id)
+    tally = services.contest_ratings(contest)
+    contest.refresh_from_db()
+    link = request.build_absolute_uri(contest.get_absolute_url())
+    legend = selectors.entry_legend(contest)
+    return render(request, "voting/dashboard.html", {
+        "contest": contest, "tally": tally, "staff": True, "link": link,
+        "qr_svg": services.qr_code(link, "svg", scale=5).decode(),
+        "legend": legend, "legend_map": {e.label: str(e.variant.preset_version) for e in legend},
+    })
+
+
+@require_POST
+@role_required(TECHNICIAN)
+def contest_action(request: HttpRequest, contest_id: int, action: str) -> HttpResponse:
+    contest = get_object_or_404(Contest, pk=contest_id)
+    try:
+        if action == "close":
+            services.close_contest(contest, user=request.user)
+            messages.success(request, "The contest is closed.")
+        elif action == "reopen":
+            services.reopen_contest(contest)
+            messages.success(request, "The contest is open again.")
+        elif action == "adopt":
+            contest = services.adopt_winner(contest, user=request.user)
+            messages.success(request, f"Adopted {contest.adopted_preset} for {contest.clip.film}. {contest.adoption_note}.")
+        elif action == "settings":
+            services.update_settings(contest, auto_adopt=request.POST.get("auto_adopt") == "on",
+                                     auto_decide=request.POST.get("auto_decide") == "on")
+            messages.success(request, "Settings saved.")
+        else:
+            raise Http404("unknown action")
+    except VotingError as err:
+        messages.error(request, err.message)
+    return redirect("voting:dashboard", contest_id=contest.pk)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@role_required(TECHNICIAN)
+def export(request: HttpRequest, contest_id: int, fmt: str) -> HttpResponse:
+    contest = get_object_or_404(Contest, pk=contest_id)
+    rows = services.export_ballots(contest)
+    if fmt == "json":
+        response = JsonResponse({"contest": contest.pk, "title": str(contest), "clip": contest.clip_id,
+                                 "status": contest.status, "ballots": list(rows)})
+    else:
+        writer = csv.DictWriter(_Echo(), fieldnames=services.EXPORT_FIELDS)
+
+        def stream():
+            yield writer.writeheader()
+            for row in rows:
+                yield writer.writerow(row)
+
+        response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="contest-{contest.pk}-ballots.{fmt}"'
+    return response
+
