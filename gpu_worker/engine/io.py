@@ -321,7 +321,8 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
 
 def _decode_error(exc: Exception, stream: av.video.stream.VideoStream) -> MediaError:
     name = stream.codec_context.name if stream.codec_context else "?"
-    return MediaError(f"cannot decode the video ({name}): {exc}")
+    why = getattr(exc, "strerror", None) or str(exc)
+    return MediaError(f"cannot decode the video ({name}): {why}")
 
 
 def _count_frames(container: av.container.InputContainer,

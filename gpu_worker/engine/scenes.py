@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["SceneCutDetector", "detect_cuts", "thumbnail", "scene_ranges"]
+__all__ = ["SceneCutDetector", "detect_cuts", "thumbnail", "scene_ranges", "plan_segments"]
 
 THUMB_WIDTH = 48
 
@@ -141,3 +141,41 @@ def scene_ranges(cuts: Iterable[int], frame_count: int) -> Iterator[tuple[int, i
             start = cut
     if start < frame_count:
         yield start, frame_count
+
+
+def plan_segments(cuts: Iterable[int], frame_count: int, *, min_frames: int = 240,
+                  max_frames: int = 2400) -> list[tuple[int, int]]:
+    """Split a film into render segments for parallel workers.
+
+    Segments start at scene cuts where possible: consecutive short scenes are merged
+    until a segment holds at least `min_frames`, and a scene longer than `max_frames`
+    is split evenly. A split inside a scene is still seamless when each segment is
+    rendered with `render(..., start, end, scene_cuts=cuts)`: the pipeline decodes the
+    operators' temporal context on both sides of a range, so the windows at a segment
+    edge are those of a full render.
+    """
+    if frame_count <= 0:
+        return []
+    if min_frames < 1 or max_frames < min_frames:
+        raise ValueError("need 1 <= min_frames <= max_frames")
+    segments: list[tuple[int, int]] = []
+    start = 0
+    for s_start, s_end in scene_ranges(cuts, frame_count):
+        length = s_end - s_start
+        if length > max_frames:
+            if s_start > start:
+                segments.append((start, s_start))
+            pieces = -(-length // max_frames)
+            bounds = [s_start + length * k // pieces for k in range(pieces + 1)]
+            segments.extend(zip(bounds[:-1], bounds[1:], strict=True))
+            start = s_end
+        elif s_end - start >= min_frames:
+            segments.append((start, s_end))
+            start = s_end
+    if start < frame_count:
+        if segments and frame_count - start < min_frames and \
+                segments[-1][1] - segments[-1][0] + frame_count - start <= max_frames:
+            segments[-1] = (segments[-1][0], frame_count)  # a short tail joins the last
+        else:
+            segments.append((start, frame_count))
+    return segments

@@ -149,6 +149,23 @@ def test_rejects_huge_dimensions_by_pixel_limit(tmp_path):
         io.probe(path, max_pixels=128 * 128)
 
 
+def test_rejects_undecodable_video(tmp_path):
+    # A valid container whose video packets are noise: opens, but nothing decodes.
+    path = tmp_path / "noise.mkv"
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
+        for i in range(20):
+            packet = av.Packet(rng.integers(0, 255, 500, dtype=np.uint8).tobytes())
+            packet.stream, packet.pts, packet.dts = stream, i, i
+            packet.time_base = Fraction(1, 25)
+            out.mux(packet)
+    with pytest.raises(io.MediaError, match=r"cannot decode the video \(mpeg4\)"):
+        io.probe(path)
+
+
 def test_rejects_truncated_mp4_without_index(tmp_path):
     data = media_file(MUYBRIDGE).read_bytes()
     path = tmp_path / "cut.mp4"

@@ -67,3 +67,20 @@ def test_black_frames_are_not_cuts_among_themselves():
 def test_scene_ranges():
     assert list(scenes.scene_ranges([30, 10, 0, 50], 40)) == [(0, 10), (10, 30), (30, 40)]
     assert list(scenes.scene_ranges([], 5)) == [(0, 5)]
+
+
+def test_plan_segments_follows_cuts_merges_short_scenes_and_splits_long_ones():
+    plan = scenes.plan_segments([100, 150, 700, 3700], 4000, min_frames=200,
+                                max_frames=1000)
+    assert plan[0] == (0, 700)  # 0-100 and 100-150 are too short alone: merged
+    assert plan[1:4] == [(700, 1700), (1700, 2700), (2700, 3700)]  # 3000 frames in 3
+    assert plan[-1] == (3700, 4000)
+    # Contiguous, complete, within bounds.
+    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))
+    assert plan[0][0] == 0 and plan[-1][1] == 4000
+    assert all(e - s <= 1000 for s, e in plan)
+
+
+def test_plan_segments_short_tail_joins_previous():
+    assert scenes.plan_segments([300], 350, min_frames=200, max_frames=1000) == [(0, 350)]
+    assert scenes.plan_segments([], 0) == []
