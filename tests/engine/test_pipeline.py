@@ -328,3 +328,16 @@ def test_variable_rate_excerpt_keeps_timestamps_and_tags(tmp_path):
     info = io.probe(out)
     assert (info.color_space, info.color_primaries, info.color_trc, info.color_range) == (
         "smpte170m", "smpte170m", "bt709", "tv")
+
+
+def test_device_choice():
+    from gpu_worker.engine.device import DeviceError, pick_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pick_device(None).type == expected
+    assert pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(DeviceError, match="unsupported device|unknown device"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA GPU is available"):
+            pick_device("cuda")
