@@ -217,6 +217,8 @@ class RenderJob(models.Model):
     output = models.FileField(max_length=300, blank=True)
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
+    task_ids = models.JSONField(default=list, blank=True,
+                                help_text="Celery task ids dispatched for this job (to revoke on cancel).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -257,6 +259,9 @@ class RenderSegment(models.Model):
     output = models.FileField(max_length=300, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     frames = models.PositiveIntegerField(null=True, blank=True)
+    frames_done = models.PositiveIntegerField(default=0)
+    fps = models.FloatField(default=0.0)
+    result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

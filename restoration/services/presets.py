@@ -1,0 +1,292 @@
+"""Presets: named, versioned pipeline specs composed from the engine's operator registry.
+
+A PresetVersion stores the canonical spec (every default filled in) and its hash, so
+two versions that would render the same pixels are recognisably the same. A version
+is locked the moment a render uses it and can never change afterwards: a vote, a
+variant or a film render always refers to exactly what was rendered. Editing a
+preset therefore always saves a *new* version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from gpu_worker.engine.registry import SpecError, get_operator, operator_schemas
+from gpu_worker.engine.spec import PipelineSpec, parse_spec
+from restoration.models import Clip, Preset, PresetVersion
+
+EXPORT_FORMAT = "reel-arena-preset"
+EXPORT_FORMAT_VERSION = 1
+STARTS = ("auto", "faithful", "clean")
+MAX_IMPORT_BYTES = 256 * 1024
+
+
+class PresetError(ValueError):
+    """A preset cannot be saved, imported or used as asked; the message says why."""
+
+
+def validate_spec(raw: Any) -> PipelineSpec:
+    """The engine's validation, with its message kept as it is (it names op and param)."""
+    try:
+        return parse_spec(raw)
+    except SpecError as exc:
+        raise PresetError(f"invalid spec: {exc}") from None
+
+
+def operator_catalog() -> list[dict[str, Any]]:
+    """Every operator's schema (name, category, help, params with ranges and units)."""
+    return operator_schemas()
+
+
+# --- built-in presets ---------------------------------------------------------------
+
+def ensure_builtin_presets() -> list[PresetVersion]:
+    """Create the engine's static presets in the database; idempotent.
+
+    When the engine ships a new spec for a preset, it becomes a new version; versions
+    already used stay as they were. "auto" has no fixed spec (it is built per clip
+    from the analysis), so it is offered as a starting point, not stored here.
+    """
+    from gpu_worker.engine.presets import list_presets
+
+    versions = []
+    for shipped in list_presets():
+        if shipped["needs_analysis"]:
+            continue
+        preset, _ = Preset.objects.get_or_create(
+            name=shipped["name"], defaults={"description": shipped["description"], "builtin": True})
+        versions.append(save_version(preset, shipped["spec"], user=None,
+                                     note=f"engine preset {shipped['name']} v{shipped['version']}"))
+    return versions
+
+
+# --- composing ----------------------------------------------------------------------
+
+def starting_spec(start: str, clip: Clip | None = None) -> dict[str, Any]:
+    """The spec the editor opens with: a shipped preset, or "auto" from a clip's analysis."""
+    from gpu_worker.engine.presets import get_preset
+
+    if start not in STARTS:
+        raise PresetError(f"unknown starting point {start!r}; choose one of {', '.join(STARTS)}")
+    if start != "auto":
+        return get_preset(start)
+    if clip is None or not clip.analysis:
+        raise PresetError("the auto preset is built from a clip's analysis: open it from a "
+                          "clip whose analysis has finished")
+    try:
+        return get_preset("auto", analysis=clip.analysis)
+    except SpecError as exc:
+        raise PresetError(f"the analysis of {clip} gave no usable spec: {exc}") from None
+    except Exception as exc:  # the analysis format is the engine's; report, don't crash
+        raise PresetError(f"could not build the auto preset from the analysis of {clip}: {exc}") from None
+
+
+def _coerce(kind: str, raw: str | None, where: str) -> Any:
+    """A form field's text as the type the operator's parameter schema asks for."""
+    if kind == "bool":
+        return raw not in (None, "", "0", "false", "off")
+    if raw is None:
+        raise PresetError(f"{where}: missing value")
+    text = raw.strip()
+    if kind in ("float", "int"):
+        try:
+            number = float(text)
+        except ValueError:
+            raise PresetError(f"{where}: {raw!r} is not a number") from None
+        if kind == "int":
+            if not number.is_integer():
+                raise PresetError(f"{where}: {raw!r} is not a whole number")
+            return int(number)
+        return number
+    return text
+
+
+def spec_from_form(data: Mapping[str, str]) -> dict[str, Any]:
+    """Build a spec from the editor's POST data.
+
+    Fields: op_count; per op i: op-i-op (name), op-i-keep (checkbox), op-i-order, and
+    op-i-<param> for each parameter in the operator's schema; add_op (append an
+    operator with its defaults); seed; encode-codec, encode-crf.
+    """
+    try:
+        count = int(data.get("op_count", "0"))
+    except ValueError:
+        raise PresetError("op_count must be a number") from None
+    rows = []
+    for i in range(count):
+        name = data.get(f"op-{i}-op", "")
+        if not data.get(f"op-{i}-keep"):
+            continue
+        try:
+            cls = get_operator(name)
+        except SpecError as exc:
+            raise PresetError(str(exc)) from None
+        params = {}
+        for param in cls.params:
+            params[param.name] = _coerce(param.kind, data.get(f"op-{i}-{param.name}"),
+                                         f"op #{i + 1} ({name}).{param.name}")
+        try:
+            order = float(data.get(f"op-{i}-order", i))
+        except ValueError:
+            order = i
+        rows.append((order, i, {"op": name, "params": params}))
+    rows.sort(key=lambda row: (row[0], row[1]))
+    ops = [row[2] for row in rows]
+    if data.get("add_op"):
+        try:
+            get_operator(data["add_op"])
+        except SpecError as exc:
+            raise PresetError(str(exc)) from None
+        ops.append({"op": data["add_op"], "params": {}})
+    spec: dict[str, Any] = {"ops": ops, "seed": _coerce("int", data.get("seed", "0") or "0", "seed")}
+    encode: dict[str, Any] = {}
+    if data.get("encode-codec"):
+        encode["codec"] = data["encode-codec"]
+    if data.get("encode-crf"):
+        encode["crf"] = _coerce("int", data["encode-crf"], "encode.crf")
+    if encode:
+        spec["encode"] = encode
+    return spec
+
+
+def editor_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The spec's ops joined with their schemas, for rendering the editor form."""
+    parsed = validate_spec(spec)
+    rows = []
+    for i, op in enumerate(parsed.ops):
+        schema = get_operator(op.op).schema()
+        params = [{**p, "value": op.params.get(p["name"], p["default"])} for p in schema["params"]]
+        rows.append({"index": i, "op": op.op, "schema": schema, "params": params})
+    return rows
+
+
+# --- versions -----------------------------------------------------------------------
+
+def save_version(preset: Preset, spec: Any, *, user: Any, note: str = "") -> PresetVersion:
+    """Save `spec` as the next version of `preset` (validated and canonical).
+
+    Saving the same spec as the latest version returns that version instead of a
+    duplicate, so the idempotent built-in seeding and double form submits are safe.
+    """
+    parsed = validate_spec(spec)
+    canonical, spec_hash = parsed.to_dict(), parsed.spec_hash
+    for _ in range(3):  # two saves racing for the same number: the loser retries
+        latest = preset.versions.order_by("-number").first()
+        if latest is not None and latest.spec_hash == spec_hash:
+            return latest
+        number = (preset.versions.aggregate(m=Max("number"))["m"] or 0) + 1
+        try:
+            with transaction.atomic():
+                return PresetVersion.objects.create(
+                    preset=preset, number=number, spec=canonical, spec_hash=spec_hash,
+                    note=note[:300], created_by=user if getattr(user, "pk", None) else None)
+        except IntegrityError:
+            continue
+    raise PresetError(f"could not save a new version of {preset.name}: too many concurrent saves")
+
+
+def create_preset(name: str, spec: Any, *, user: Any, description: str = "",
+                  note: str = "") -> PresetVersion:
+    name = (name or "").strip()
+    if not name:
+        raise PresetError("a preset needs a name")
+    if Preset.objects.filter(name=name).exists():
+        raise PresetError(f"a preset named {name!r} exists already: save a new version of it, "
+                          "or choose another name")
+    validate_spec(spec)  # before creating the preset row
+    with transaction.atomic():
+        preset = Preset.objects.create(name=name, description=description,
+                                       created_by=user if getattr(user, "pk", None) else None)
+        return save_version(preset, spec, user=user, note=note or "first version")
+
+
+def lock_version(version: PresetVersion) -> PresetVersion:
+    """Mark a version as used by a render: from now on it can never change."""
+    if not version.locked:
+        PresetVersion.objects.filter(pk=version.pk).update(locked=True)
+        version.locked = True
+    return version
+
+
+def edit_version(version: PresetVersion, spec: Any) -> PresetVersion:
+    """Change an unused version in place (a locked one refuses: save a new version)."""
+    version.refresh_from_db(fields=["locked"])
+    if version.locked:
+        raise PresetError(f"{version} has been used by a render and is immutable; save a new "
+                          "version instead")
+    parsed = validate_spec(spec)
+    version.spec, version.spec_hash = parsed.to_dict(), parsed.spec_hash
+    version.save()
+    return version
+
+
+# --- import / export ------------------------------------------------------------------
+
+def export_preset(version: PresetVersion) -> dict[str, Any]:
+    return {
+        "format": EXPORT_FORMAT, "format_version": EXPORT_FORMAT_VERSION,
+        "name": version.preset.name, "description": version.preset.description,
+        "version": version.number, "note": version.note,
+        "spec": version.spec, "spec_hash": version.spec_hash,
+    }
+
+
+def import_preset(raw: str | bytes | Mapping[str, Any], *, user: Any,
+                  name: str | None = None) -> PresetVersion:
+    """Import an exported preset (or a bare spec) as a new preset or a new version.
+
+    A name that exists gets a new version (unless the spec is identical to its latest);
+    built-in presets cannot be extended by import. Errors say what is wrong and where.
+    """
+    if isinstance(raw, (bytes, bytearray)):
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise PresetError(f"the file is too large for a preset ({len(raw)} bytes; at most "
+                              f"{MAX_IMPORT_BYTES})")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PresetError("the file is not UTF-8 text (a preset is a JSON file)") from None
+    if isinstance(raw, str):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise PresetError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    else:
+        data = dict(raw)
+    if not isinstance(data, dict):
+        raise PresetError("a preset file must be a JSON object")
+    if "format" in data:
+        if data["format"] != EXPORT_FORMAT:
+            raise PresetError(f"unknown format {data['format']!r}; expected {EXPORT_FORMAT!r}")
+        if data.get("format_version") != EXPORT_FORMAT_VERSION:
+            raise PresetError(f"format_version {data.get('format_version')!r} is not supported "
+                              f"(this site reads version {EXPORT_FORMAT_VERSION})")
+        if "spec" not in data:
+            raise PresetError("the preset file has no \"spec\"")
+        spec = data["spec"]
+    elif "spec" in data:
+        spec = data["spec"]
+    else:  # a bare spec, {"ops": [...], ...}, perhaps with a name beside it
+        spec = {k: v for k, v in data.items() if k not in ("name", "description")}
+    parsed = validate_spec(spec)
+    if "spec_hash" in data and data["spec_hash"] != parsed.spec_hash:
+        # Not an error: the engine may fill in new defaults since the export.
+        note_suffix = " (spec hash differs from the exported one: engine defaults changed)"
+    else:
+        note_suffix = ""
+    name = (name or data.get("name") or "").strip()
+    if not name:
+        raise PresetError("the preset has no name: give one")
+    preset = Preset.objects.filter(name=name).first()
+    note = f"imported{note_suffix}"
+    if preset is None:
+        return create_preset(name, parsed.to_dict(), user=user,
+                             description=str(data.get("description", ""))[:2000], note=note)
+    if preset.builtin:
+        raise PresetError(f"{name!r} is a built-in preset; import under another name")
+    return save_version(preset, parsed.to_dict(), user=user, note=note)

@@ -1,0 +1,127 @@
+"""Presets: built-ins seeded, versions immutable once used, JSON import/export, the form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from restoration.models import Preset, PresetVersion
+from restoration.services import presets
+from tests.factories import technician
+
+pytestmark = pytest.mark.django_db
+
+GRAIN = {"ops": [{"op": "grain", "params": {"strength": 0.3}}], "seed": 1}
+
+
+def test_builtin_presets_are_seeded_and_seeding_is_idempotent():
+    first = presets.ensure_builtin_presets()
+    again = presets.ensure_builtin_presets()
+    assert [v.pk for v in first] == [v.pk for v in again]
+    assert set(Preset.objects.filter(builtin=True).values_list("name", flat=True)) == {"faithful", "clean"}
+    faithful = Preset.objects.get(name="faithful").latest
+    assert faithful.spec["ops"][0]["op"] == "deflicker" and len(faithful.spec_hash) == 64
+
+
+def test_saving_a_spec_makes_a_canonical_new_version():
+    user = technician()
+    v1 = presets.create_preset("Warm grain", GRAIN, user=user)
+    assert v1.number == 1 and v1.spec["ops"][0]["params"]["size"] is not None  # defaults filled in
+    same = presets.save_version(v1.preset, GRAIN, user=user)
+    assert same.pk == v1.pk  # unchanged spec: no duplicate version
+    v2 = presets.save_version(v1.preset, {**GRAIN, "seed": 2}, user=user, note="new seed")
+    assert v2.number == 2 and v2.spec_hash != v1.spec_hash and v1.preset.latest == v2
+
+
+def test_a_used_version_is_immutable():
+    version = presets.create_preset("P", GRAIN, user=None)
+    presets.edit_version(version, {**GRAIN, "seed": 5})  # unused: editable
+    presets.lock_version(version)
+    with pytest.raises(presets.PresetError, match="immutable"):
+        presets.edit_version(version, {**GRAIN, "seed": 6})
+    stored = PresetVersion.objects.get(pk=version.pk)
+    stored.spec_hash = "0" * 64
+    with pytest.raises(ValidationError, match="immutable"):
+        stored.save()  # the model refuses too, whatever path a change takes
+    assert PresetVersion.objects.get(pk=version.pk).spec["seed"] == 5
+
+
+def test_invalid_specs_are_refused_with_the_engines_message():
+    with pytest.raises(presets.PresetError, match="grain.strength"):
+        presets.create_preset("Bad", {"ops": [{"op": "grain", "params": {"strength": -1}}]}, user=None)
+    with pytest.raises(presets.PresetError, match="unknown operator 'nope'"):
+        presets.create_preset("Bad", {"ops": [{"op": "nope"}]}, user=None)
+    assert not Preset.objects.filter(name="Bad").exists()
+    with pytest.raises(presets.PresetError, match="needs a name"):
+        presets.create_preset("  ", GRAIN, user=None)
+
+
+def test_export_then_import_roundtrips():
+    version = presets.create_preset("Roundtrip", GRAIN, user=None, description="d")
+    exported = json.dumps(presets.export_preset(version))
+    Preset.objects.filter(name="Roundtrip").delete()
+    imported = presets.import_preset(exported, user=None)
+    assert imported.preset.name == "Roundtrip" and imported.spec_hash == version.spec_hash
+    assert imported.preset.description == "d"
+    # Importing again into an existing preset: same spec → same version; new spec → v2.
+    assert presets.import_preset(exported, user=None).pk == imported.pk
+    changed = json.loads(exported)
+    changed["spec"]["seed"] = 99
+    assert presets.import_preset(changed, user=None).number == 2
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    (json.dumps({"format": "other"}).encode(), "unknown format"),
+    (json.dumps({"format": "reel-arena-preset", "format_version": 9, "spec": {}}).encode(), "format_version"),
+    (json.dumps({"format": "reel-arena-preset", "format_version": 1, "name": "x"}).encode(), "no \"spec\""),
+    (json.dumps({"format": "reel-arena-preset", "format_version": 1, "name": "x",
+                 "spec": {"ops": [{"op": "grain", "params": {"grit": 1}}]}}).encode(), "unknown parameter 'grit'"),
+    (json.dumps({"ops": []}).encode(), "no name"),
+    (b"\xff\xfe", "not UTF-8"),
+])
+def test_import_errors_are_clear(payload, message):
+    with pytest.raises(presets.PresetError, match=message):
+        presets.import_preset(payload, user=None)
+
+
+def test_import_cannot_extend_a_builtin():
+    presets.ensure_builtin_presets()
+    with pytest.raises(presets.PresetError, match="built-in"):
+        presets.import_preset({"name": "faithful", "ops": []}, user=None)
+
+
+def test_spec_from_form_follows_the_operator_schema():
+    from gpu_worker.engine.registry import get_operator
+
+    data = {f"op-0-{p.name}": str(p.default) for p in get_operator("grain").params}
+    data.update({"op_count": "3", "seed": "4",
+            "op-0-op": "grain", "op-0-keep": "on", "op-0-order": "2", "op-0-strength": "0.5",
+            "op-1-op": "sharpen", "op-1-order": "1",  # not kept: removed
+            "op-2-op": "colour_scheme", "op-2-keep": "on", "op-2-order": "1", "op-2-look": "sepia",
+            "op-2-amount": "0.5", "add_op": "denoise"})
+    spec = presets.spec_from_form(data)
+    assert [o["op"] for o in spec["ops"]] == ["colour_scheme", "grain", "denoise"]
+    assert spec["ops"][1]["params"]["strength"] == 0.5 and spec["seed"] == 4
+    presets.validate_spec(spec)
+    with pytest.raises(presets.PresetError, match="not a number"):
+        presets.spec_from_form({**data, "op-0-strength": "lots"})
+
+
+def test_editor_rows_and_catalog_expose_ranges_units_and_help():
+    rows = presets.editor_rows(GRAIN)
+    strength = next(p for p in rows[0]["params"] if p["name"] == "strength")
+    assert strength["value"] == 0.3 and "min" in strength and strength["description"]
+    names = {op["name"] for op in presets.operator_catalog()}
+    assert {"grain", "denoise", "deflicker", "colour_scheme"} <= names
+
+
+def test_starting_points():
+    assert presets.starting_spec("faithful")["ops"]
+    with pytest.raises(presets.PresetError, match="analysis"):
+        presets.starting_spec("auto", None)
+    with pytest.raises(presets.PresetError, match="unknown starting point"):
+        presets.starting_spec("vintage")
