@@ -1,0 +1,259 @@
+"""Voting pages and JSON API through Django's test client: cookies, CSRF, status codes,
+what the public sees and what only technicians see."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from tests.factories import UserFactory, technician
+from tests.voting.voting_factories import make_clip, make_contest, make_variant
+from voting import integrity
+from voting.models import Ballot, Contest, Pairing, Rater
+from voting.views import RATER_COOKIE
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.VOTING_BOOTSTRAP = 40
+    settings.VOTING_POW_BITS = 8
+
+
+class Fan:
+    """A browser: its own cookies, CSRF token and rater cookie."""
+
+    def __init__(self, contest: Contest, ip: str = "10.1.1.1") -> None:
+        self.client = Client(enforce_csrf_checks=True, REMOTE_ADDR=ip, HTTP_USER_AGENT="pytest-fan")
+        self.contest = contest
+        self.base = f"/vote/c/{contest.slug}/"
+        page = self.client.get(self.base)
+        assert page.status_code == 200
+        self.csrf = self.client.cookies["csrftoken"].value
+
+    @property
+    def rater(self) -> Rater:
+        value = self.client.cookies[RATER_COOKIE].value
+        token = value.split(":")[0]
+        return Rater.objects.get(token=token)
+
+    def get(self, path: str):
+        return self.client.get(self.base + path)
+
+    def post(self, path: str, data: dict, csrf: bool = True):
+        headers = {"HTTP_X_CSRFTOKEN": self.csrf} if csrf else {}
+        return self.client.post(self.base + path, data=json.dumps(data), content_type="application/json", **headers)
+
+    def solve_pow(self) -> None:
+        challenge = self.get("api/pow/").json()
+        assert challenge["solved"] is False
+        nonce = integrity.solve(challenge["challenge"], challenge["bits"])
+        assert self.post("api/pow/", {"challenge": challenge["challenge"], "nonce": nonce}).json() == {"solved": True}
+
+    def watch(self, pairing: int, seconds: int) -> dict:
+        # Heartbeats arrive a second apart; the test moves the server's last-beat clock
+        # back instead of sleeping.
+        status = None
+        for _ in range(seconds + 1):
+            Pairing.objects.filter(pk=pairing, last_heartbeat_at__isnull=False).update(
+                last_heartbeat_at=timezone.now() - timedelta(seconds=1))
+            status = self.post("api/heartbeat/", {"pairing": pairing, "visible": "both", "playing": True}).json()
+        return status
+
+
+def test_voting_page_is_public_blind_and_sets_a_signed_rater_cookie():
+    contest = make_contest(3)
+    fan = Fan(contest)
+    page = fan.client.get(fan.base).content.decode()
+    assert "Left is better" in page and "About the same" in page and "Right is better" in page
+    for entry in contest.entries.select_related("variant__preset_version__preset"):
+        assert entry.variant.preset_version.preset.name not in page  # blind: no preset names
+    assert 'id="vote-config"' in page and f"contest-{contest.pk}" in page
+    cookie = fan.client.cookies[RATER_COOKIE]
+    assert cookie["httponly"] and ":" in cookie.value  # signed
+    assert Rater.objects.count() == 1
+    fan.client.get(fan.base)
+    assert Rater.objects.count() == 1  # same browser, same rater
+
+
+def test_a_forged_rater_cookie_is_ignored():
+    contest = make_contest(2)
+    victim = Fan(contest)
+    forger = Client()
+    forger.cookies[RATER_COOKIE] = str(victim.rater.token)  # unsigned
+    forger.get(f"/vote/c/{contest.slug}/")
+    assert Rater.objects.count() == 2
+
+
+def test_full_vote_flow_with_csrf_pow_heartbeats_and_tally():
+    contest = make_contest(3, min_watch_seconds=3)
+    fan = Fan(contest)
+    pair = fan.get("api/next/").json()
+    assert pair["left"]["src"].startswith("/media/") and pair["right"]["src"] != pair["left"]["src"]
+    assert pair["ready"] is False and pair["min_watch_seconds"] == 3
+    early = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
+    assert early.status_code == 403 and early.json()["code"] == "proof_of_work_required"
+    fan.solve_pow()
+    early = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
+    assert early.status_code == 409 and early.json()["code"] == "watch_time_too_short"
+    assert fan.watch(pair["pairing"], 4)["ready"] is True
+    no_csrf = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"}, csrf=False)
+    assert no_csrf.status_code == 403 and not Ballot.objects.exists()
+    cast = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
+    assert cast.status_code == 200, cast.content
+    body = cast.json()
+    assert body["ok"] and body["tally"]["n_ballots"] == 1
+    assert "n_excluded" not in body["tally"]  # technician-only figure
+    again = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "right"})
+    assert again.status_code == 409 and again.json()["code"] == "duplicate_ballot"
+    assert "already voted" in again.json()["error"]
+    ballot = Ballot.objects.get()
+    assert ballot.ip_hash and ballot.ua_hash and ballot.ip_hash != "10.1.1.1"
+    assert fan.get("api/tally/").json()["n_ballots"] == 1
+    assert fan.get("api/next/").json()["pairing"] != pair["pairing"]
+
+
+def test_rate_limited_ballot_answers_429_with_retry_after(settings):
+    settings.VOTING_BALLOTS_PER_RATER = 1
+    contest = make_contest(3, min_watch_seconds=1)
+    fan = Fan(contest)
+    fan.solve_pow()
+    for expected in (200, 429):
+        pair = fan.get("api/next/").json()
+        fan.watch(pair["pairing"], 2)
+        response = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "same"})
+        assert response.status_code == expected
+    assert int(response["Retry-After"]) > 0 and response.json()["code"] == "rate_limited"
+
+
+def test_excluded_rater_is_never_told():
+    """The same requests get the same kind of answers whether or not the rater is excluded."""
+    contest = make_contest(2, min_watch_seconds=1, golden_rate=0)
+    answers = []
+    for excluded in (False, True):
+        fan = Fan(contest, ip=f"10.9.9.{int(excluded)}")
+        fan.solve_pow()
+        Rater.objects.filter(pk=fan.rater.pk).update(excluded_by_staff=excluded, shadow_excluded=excluded)
+        pair = fan.get("api/next/").json()
+        fan.watch(pair["pairing"], 2)
+        response = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
+        body = response.json()
+        answers.append((response.status_code, sorted(body), sorted(body["tally"])))
+        assert "exclu" not in response.content.decode().lower()
+    assert answers[0] == answers[1]
+    assert Ballot.objects.count() == 2
+
+
+def test_closed_contest_answers_410_and_the_page_says_so():
+    contest = make_contest(2)
+    fan = Fan(contest)
+    Contest.objects.filter(pk=contest.pk).update(status=Contest.Status.CLOSED)
+    assert fan.get("api/next/").status_code == 410
+    assert "This contest is closed" in fan.client.get(fan.base).content.decode()
+
+
+def test_unknown_contest_is_404():
+    assert Client().get("/vote/c/nope/").status_code == 404
+    assert Client().get("/vote/c/nope/api/next/").json()["code"] == "not_found"
+
+
+def test_qr_codes_and_results_page_with_plots_are_public():
+    contest = make_contest(3)
+    client = Client()
+    svg = client.get(f"/vote/c/{contest.slug}/qr.svg")
+    assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
+    png = client.get(f"/vote/c/{contest.slug}/qr.png?download=1")
+    assert png.content.startswith(b"\x89PNG") and "attachment" in png["Content-Disposition"]
+    assert client.get(f"/vote/c/{contest.slug}/qr.gif").status_code == 404
+    results = client.get(f"/vote/c/{contest.slug}/results/").content.decode()
+    assert "Ratings with" in results and f"contest-{contest.pk}" in results
+    for name in ("ratings", "votes", "bias"):
+        plot = client.get(f"/vote/c/{contest.slug}/plot/{name}.svg")
+        assert plot.status_code == 200 and b"<svg" in plot.content[:400] and plot.content.rstrip().endswith(b"</svg>")
+    assert client.get(f"/vote/c/{contest.slug}/plot/secrets.svg").status_code == 404
+
+
+def test_technician_pages_need_the_role():
+    contest = make_contest(2)
+    anonymous = Client()
+    assert anonymous.get(f"/vote/manage/{contest.pk}/").status_code == 302  # to the login page
+    fan = Client()
+    fan.force_login(UserFactory())
+    assert fan.get(f"/vote/manage/{contest.pk}/").status_code == 403
+    assert fan.get(f"/vote/manage/{contest.pk}/export.csv").status_code == 403
+    assert fan.post(f"/vote/manage/{contest.pk}/close/").status_code == 403
+
+
+def test_technician_opens_a_contest_from_the_form_and_sees_the_dashboard():
+    tech = Client()
+    tech.force_login(technician())
+    clip = make_clip()
+    variants = [make_variant(clip, k) for k in range(3)]
+    assert f"/vote/manage/clips/{clip.pk}/new/" in tech.get("/vote/manage/").content.decode()
+    response = tech.post(f"/vote/manage/clips/{clip.pk}/new/", {
+        "title": "Grain strength", "variants": [v.pk for v in variants], "min_watch_seconds": 4,
+        "decision_method": "either", "p_best_threshold": 0.95, "min_raters": 5, "golden_rate": 0.1,
+        "auto_decide": "on"})
+    assert response.status_code == 302
+    contest = Contest.objects.get(title="Grain strength")
+    assert contest.entries.count() == 3 and contest.min_watch_seconds == 4 and not contest.auto_adopt
+    page = tech.get(response["Location"]).content.decode()
+    assert contest.slug in page and "<svg" in page  # link and inline QR code
+    for v in variants:
+        assert str(v.preset_version) in page  # technicians see which label is which
+    too_few = tech.post(f"/vote/manage/clips/{clip.pk}/new/", {
+        "variants": [variants[0].pk], "min_watch_seconds": 4, "decision_method": "either",
+        "p_best_threshold": 0.95, "min_raters": 5, "golden_rate": 0.1})
+    assert too_few.status_code == 200 and "between 2 and" in too_few.content.decode()
+
+
+def test_close_adopt_and_settings_actions(monkeypatch):
+    from voting import rendering
+
+    monkeypatch.setattr(rendering, "find_starter", lambda: None)
+    tech = Client()
+    tech.force_login(technician())
+    contest = make_contest(2)
+    tech.post(f"/vote/manage/{contest.pk}/settings/", {"auto_adopt": "on", "auto_decide": "on"})
+    contest.refresh_from_db()
+    assert contest.auto_adopt
+    response = tech.post(f"/vote/manage/{contest.pk}/adopt/", follow=True)
+    assert "Only a decided contest" in response.content.decode()
+    from voting import services
+
+    services.decide_contest(contest, "A", "A wins: test")  # auto_adopt on: adopts here
+    contest.refresh_from_db()
+    assert contest.adopted_at is not None and contest.clip.film.adopted_preset_id
+    page = tech.get(f"/vote/manage/{contest.pk}/").content.decode()
+    assert "Adopted" in page and "not started" in page
+    other = make_contest(2)
+    tech.post(f"/vote/manage/{other.pk}/close/")
+    other.refresh_from_db()
+    assert other.status == Contest.Status.CLOSED
+
+
+def test_exports_csv_and_json_have_every_ballot():
+    from tests.voting.voting_factories import ready_rater, vote
+
+    contest = make_contest(3, golden_rate=0)
+    for _ in range(2):
+        rater = ready_rater()
+        while vote(contest, rater):
+            pass
+    tech = Client()
+    tech.force_login(technician())
+    response = tech.get(f"/vote/manage/{contest.pk}/export.csv")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 6 and {r["ballot"] for r in rows} == {str(b.pk) for b in Ballot.objects.all()}
+    data = tech.get(f"/vote/manage/{contest.pk}/export.json").json()
+    assert len(data["ballots"]) == 6 and data["ballots"][0]["left_preset"]
+    assert re.search(r"contest-\d+-ballots\.json", response["Content-Disposition"].replace("csv", "json"))
