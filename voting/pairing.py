@@ -20,9 +20,11 @@ the selector spends votes where they move the probability of being best:
    ``top_two_thompson``: leader = argmax of one posterior sample, challenger = argmax of
    the first later sample that disagrees (Russo 2016); a cheaper alternative.
    ``uniform``: uniform over the allowed pairs (the baseline the simulation compares to).
-3. Exploration: with probability ``epsilon`` a uniformly random allowed pair, and any
-   pair seen fewer than ``min_per_pair`` times overall is served first, so every variant
-   stays connected to the rest and a model error cannot starve a variant forever.
+3. Exploration: any pair seen fewer than ``min_per_pair`` times overall is served first,
+   then any variant with fewer than ``min_per_item`` ballots (matching the decision
+   rule's floor, ``DecisionRule.min_comparisons``), then with probability ``epsilon`` a
+   uniformly random allowed pair; so every variant stays connected to the rest and a
+   model error cannot starve a variant forever.
 4. When the posterior samples already agree on the best (entropy 0, EIG 0 everywhere)
    the selector falls back to the leader against the rival whose gap is smallest in
    standard errors (an LUCB-style choice), which is what the interval rule still needs.
@@ -60,6 +62,7 @@ class PairingConfig:
     strategy: Strategy = "top_two_thompson"
     epsilon: float = 0.05
     min_per_pair: int = 1
+    min_per_item: int = 10
     n_samples: int = 256
     model: ModelOptions = ModelOptions()
 
@@ -128,6 +131,12 @@ def choose_pair_from_table(
     if seen.min() < config.min_per_pair:
         least = np.flatnonzero(seen == seen.min())
         return _place(items, allowed[least[rng.integers(len(least))]], "coverage", rng)
+    per_item = pair_counts.sum(axis=1)
+    starved = [k for k, (i, j) in enumerate(allowed) if min(per_item[i], per_item[j]) < config.min_per_item]
+    if starved:
+        lowest = min(min(per_item[allowed[k][0]], per_item[allowed[k][1]]) for k in starved)
+        starved = [k for k in starved if min(per_item[allowed[k][0]], per_item[allowed[k][1]]) == lowest]
+        return _place(items, allowed[starved[rng.integers(len(starved))]], "coverage", rng)
     if rng.random() < config.epsilon:
         return _place(items, allowed[rng.integers(len(allowed))], "explore", rng)
 

@@ -94,7 +94,7 @@ def test_good_rater_full_weight_bad_rater_shadow_excluded() -> None:
     assert out["bad"].weight == 0.0 and out["bad"].excluded
     assert out["bad"].golden_total == 10 and out["bad"].golden_correct == 1
     assert out["bad"].p_below_chance > 0.95
-    # Two wrong answers out of eight are suspicious but not yet proof: down-weighted only.
+    # Two right answers out of eight are suspicious but not yet proof: down-weighted only.
     unsure = assess_raters([golden("unsure", k % 4 == 0, k) for k in range(8)])["unsure"]
     assert not unsure.excluded and unsure.weight == pytest.approx(0.1)
 
