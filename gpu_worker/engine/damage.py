@@ -158,10 +158,10 @@ def _to_float(frame: np.ndarray) -> np.ndarray:
 
 
 def _from_float(img: np.ndarray, like: np.ndarray) -> np.ndarray:
-    img = np.clip(img, 0.0, 1.0)
     if like.dtype == np.uint8:
-        return (img * 255.0 + 0.5).astype(np.uint8)
-    return img.astype(like.dtype, copy=False)
+        # OpenCV's saturating conversion rounds and clips in one pass.
+        return cv2.convertScaleAbs(np.maximum(img, 0.0, out=img), alpha=255.0)
+    return np.clip(img, 0.0, 1.0).astype(like.dtype, copy=False)
 
 
 def _luma(img: np.ndarray) -> np.ndarray:
