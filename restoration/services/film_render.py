@@ -55,9 +55,11 @@ class FilmRenderError(RuntimeError):
 
 # --- planning ---------------------------------------------------------------------------
 
-def plan_segments(total: int, cuts: list[int], *, min_frames: int = SEGMENT_MIN_FRAMES,
-                  max_frames: int = SEGMENT_MAX_FRAMES) -> list[tuple[int, int]]:
+def plan_segments(total: int, cuts: list[int], *, min_frames: int | None = None,
+                  max_frames: int | None = None) -> list[tuple[int, int]]:
     """[start, end) ranges covering 0..total, cut at scene cuts, merged and split by size."""
+    min_frames = SEGMENT_MIN_FRAMES if min_frames is None else min_frames
+    max_frames = SEGMENT_MAX_FRAMES if max_frames is None else max_frames
     if total <= 0:
         return []
     bounds = [0, *sorted({c for c in cuts if 0 < c < total}), total]
@@ -68,7 +70,8 @@ def plan_segments(total: int, cuts: list[int], *, min_frames: int = SEGMENT_MIN_
         else:
             merged.append([start, end])
     if len(merged) > 1 and merged[-1][1] - merged[-1][0] < min_frames:
-        merged[-2][1] = merged.pop()[1]
+        last = merged.pop()
+        merged[-1][1] = last[1]
     out: list[tuple[int, int]] = []
     for start, end in merged:
         parts = max(1, math.ceil((end - start) / max_frames))

@@ -11,7 +11,7 @@ import pytest
 from gpu_worker import storage, tasks
 from tests.media_factory import make_video
 
-SPEC = {"ops": [{"op": "grain", "params": {"strength": 0.3}}], "seed": 3,
+SPEC = {"ops": [{"op": "colour_scheme", "params": {"look": "sepia"}}], "seed": 3,
         "encode": {"codec": "h264", "crf": 23, "preset": "ultrafast"}}
 
 

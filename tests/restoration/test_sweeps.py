@@ -39,25 +39,26 @@ def test_expand_cap_has_a_clear_message():
 
 
 def test_parse_values_uses_the_parameter_types(version):
-    assert sweeps.parse_values(version.spec, "grain.strength", "0, 1.5,3") == [0, 1.5, 3]
+    assert sweeps.parse_values(version.spec, "colour_scheme.amount", "0, 0.5,1") == [0, 0.5, 1]
     assert sweeps.parse_values(version.spec, "colour_scheme.look", "neutral,sepia") == ["neutral", "sepia"]
     with pytest.raises(sweeps.SweepError, match="not a number"):
-        sweeps.parse_values(version.spec, "grain.strength", "much")
+        sweeps.parse_values(version.spec, "colour_scheme.amount", "much")
     with pytest.raises(sweeps.SweepError, match="no 'denoise' operator"):
         sweeps.parse_values(version.spec, "denoise.strength", "1")
     with pytest.raises(sweeps.SweepError, match="same for every variant"):
         sweeps.parse_values(version.spec, "encode.crf", "18,20")
     keys = {row["key"] for row in sweeps.sweepable_parameters(version.spec)}
-    assert {"seed", "grain.strength", "colour_scheme.look"} <= keys
+    assert {"seed", "colour_scheme.amount", "colour_scheme.look"} <= keys
 
 
 def test_create_sweep_makes_one_variant_per_combination(clip, version):
-    axes = {"grain.strength": [0.0, 3.0], "colour_scheme.look": ["neutral", "warm_period"]}
+    axes = {"colour_scheme.amount": [0.0, 0.5], "colour_scheme.look": ["neutral", "warm_period"]}
     variants = sweeps.create_sweep(clip, version, axes, start=5, end=17, dispatch=False)
     assert len(variants) == 4 and len({v.spec_hash for v in variants}) == 4
     assert all((v.start_frame, v.end_frame) == (5, 17) for v in variants)
     assert len({str(v.encode) for v in variants}) == 1  # identical encode settings
-    assert variants[1].spec["ops"][1]["params"]["look"] == "warm_period"
+    assert variants[1].spec["ops"][0]["params"]["look"] == "warm_period"
+    assert variants[2].spec["ops"][0]["params"]["amount"] == 0.5
     version.refresh_from_db()
     assert version.locked  # used by variants: immutable from now on
     again = sweeps.create_sweep(clip, version, axes, start=5, end=17, dispatch=False)
@@ -65,10 +66,10 @@ def test_create_sweep_makes_one_variant_per_combination(clip, version):
 
 
 def test_invalid_values_create_nothing(clip, version):
-    with pytest.raises(sweeps.SweepError, match="grain.strength"):
-        sweeps.create_sweep(clip, version, {"grain.strength": [1.0, -5.0]}, start=0, end=5)
+    with pytest.raises(sweeps.SweepError, match="colour_scheme.amount"):
+        sweeps.create_sweep(clip, version, {"colour_scheme.amount": [1.0, -5.0]}, start=0, end=5)
     with pytest.raises(sweeps.SweepError, match="within the clip"):
-        sweeps.create_sweep(clip, version, {"grain.strength": [1.0]}, start=20, end=40)
+        sweeps.create_sweep(clip, version, {"colour_scheme.amount": [1.0]}, start=20, end=40)
     assert not Variant.objects.exists() and not RenderJob.objects.exists()
 
 
