@@ -11,7 +11,7 @@ from restoration.services.uploads import ingest_file
 
 log = logging.getLogger(__name__)
 
-DEMO_TITLE = "The Lighthouse Keeper (demo)"
+DEMO_TITLE = "A Sunday in the Country (demo)"
 
 
 def ensure_demo_film(*, seconds: float = 8.0) -> Film | None:
@@ -26,7 +26,7 @@ def ensure_demo_film(*, seconds: float = 8.0) -> Film | None:
                                            "on first start so there is something to restore.")
     with tempfile.TemporaryDirectory() as tmp:
         path = make_demo_film(Path(tmp) / "demo.mp4", seconds=seconds)
-        ingest_file(path, film=film, user=None, original_filename="lighthouse_keeper_demo.mp4",
+        ingest_file(path, film=film, user=None, original_filename="sunday_in_the_country_demo.mp4",
                     title="Reel 1")
     log.info("created the demo film %s", film.pk)
     return film

@@ -18,7 +18,7 @@ def test_demo_film_is_there_on_first_start(embedded_site, browser, artifacts):
     page = browser.new_page()
     log_in(page, embedded_site, user, password)
     page.goto(embedded_site.url + "/")
-    page.get_by_text("The Lighthouse Keeper (demo)").click()
+    page.get_by_text("A Sunday in the Country (demo)").click()
     page.get_by_role("link", name="Reel 1").click()
     page.wait_for_selector("#clip-status:text('ready')", timeout=60_000)
     assert page.locator("[data-field=resolution]").inner_text() == "640x480"
