@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gpu_worker.engine.ops.spatial import box_blur, gaussian_blur
+from gpu_worker.engine.ops.spatial import box_blur
 from gpu_worker.engine.registry import Operator, Param, register
 
 # Immerkaer's high-pass: the Laplacian difference of two Laplacians cancels smooth
@@ -81,16 +81,16 @@ def estimate_noise_temporal(frames: torch.Tensor, windows: torch.Tensor,
 
 
 def temporal_average(frames: torch.Tensor, windows: torch.Tensor, sigma: torch.Tensor,
-                     strength: float, patch_sigma: float = 1.5
+                     strength: float, patch_radius: int = 2
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Motion-aware average of each window; returns (average, residual variance map).
 
     sigma: (B,) noise std of the centre frames. For every neighbour k the mean squared
-    difference to the centre over a Gaussian patch, d_k, is compared with 2 sigma^2 (what
+    difference to the centre over a patch, d_k, is compared with 2 sigma^2 (what
     two noisy copies of the same static content differ by); the excess is converted to a
     weight exp(-excess / (strength * 2 sigma^2)). A neighbour that is off by about one
     noise sigma everywhere in the patch keeps about 60% weight at strength 1; one that
-    differs by 3 sigma (motion) gets ~1%.
+    differs by 3 sigma (motion) gets ~1%. The patch is a (2 r + 1)^2 box.
     """
     r = windows.shape[1] // 2
     centre = frames[windows[:, r]]
@@ -105,7 +105,7 @@ def temporal_average(frames: torch.Tensor, windows: torch.Tensor, sigma: torch.T
         idx = windows[:, k]
         same = idx == windows[:, r]  # clamped at a cut: the centre frame repeated
         nb = frames[idx]
-        d = gaussian_blur(((nb - centre) ** 2).mean(dim=1, keepdim=True), patch_sigma)
+        d = box_blur(((nb - centre) ** 2).mean(dim=1, keepdim=True), patch_radius)
         excess = (d / (2.0 * var) - 1.0).clamp(min=0.0)
         wk = torch.exp(-excess / max(strength, 1e-3))
         # A repeated centre frame brings no new information: weight 0, not 1, or it
@@ -123,46 +123,62 @@ def nl_means(x: torch.Tensor, noise_var: torch.Tensor, h: float, search: int = 3
              patch: int = 1) -> torch.Tensor:
     """Non-local means of (B, C, H, W) with a per-pixel noise variance map (B, 1, H, W).
 
-    For each of the (2*search+1)^2 offsets the patch distance (mean squared difference
-    over a (2*patch+1)^2 patch and the channels) is computed with one box filter, so the
-    cost is a few whole-image operations per offset, never a loop over pixels. The
-    weight is exp(-max(D - 2 var, 0) / (h^2 var)): D up to 2 var is what noise alone
-    gives, so only the excess counts as a real difference (Buades et al.).
+    For each offset o in the (2*search+1)^2 window the patch distance (mean squared
+    difference over a (2*patch+1)^2 patch and the channels) is one box filter over a
+    difference image, so the cost is a few whole-image operations per offset, never a
+    loop over pixels. The distance is symmetric, D_-o(p) = D_o(p - o), so each map
+    serves the offsets o and -o: half the offsets are computed. The weight is
+    exp(-max(D - 2 var, 0) / (h^2 var)): D up to 2 var is what noise alone gives, so
+    only the excess counts as a real difference (Buades et al.).
     """
     if h <= 0:
         return x
     b, c, hh, ww = x.shape
-    pad = search
+    s, p = search, patch
+    pad = s + p
     mode = "reflect" if min(hh, ww) > pad else "replicate"
     xp = F.pad(x, (pad, pad, pad, pad), mode=mode)
-    var = noise_var.clamp(min=1e-8)
-    denom = (h * h) * var
+    var2 = 2.0 * noise_var.clamp(min=1e-8)
+    inv_denom = 1.0 / ((h * h) * noise_var.clamp(min=1e-8))
     acc = torch.zeros_like(x)
     wsum = torch.zeros_like(x[:, :1])
     wmax = torch.zeros_like(wsum)
-    for dy in range(-search, search + 1):
-        for dx in range(-search, search + 1):
-            if dy == 0 and dx == 0:
-                continue
-            shifted = xp[:, :, pad + dy:pad + dy + hh, pad + dx:pad + dx + ww]
-            dist = box_blur(((shifted - x) ** 2).mean(dim=1, keepdim=True), patch)
-            w = torch.exp(-(dist - 2.0 * var).clamp(min=0.0) / denom)
-            acc += w * shifted
-            wsum += w
-            wmax = torch.maximum(wmax, w)
+
+    def accumulate(dist: torch.Tensor, nb: torch.Tensor) -> None:
+        w = torch.exp_((dist - var2).clamp_(min=0.0).mul_(inv_denom).neg_())
+        acc.addcmul_(w, nb)
+        wsum.add_(w)
+        torch.maximum(wmax, w, out=wmax)
+
+    for dy in range(0, s + 1):
+        for dx in range(-s, s + 1):
+            if dy == 0 and dx <= 0:
+                continue  # the other half-plane is covered by symmetry
+            mx = max(dx, 0)
+            # Region of patch centres q needed for both p + o and p - o, plus the
+            # patch margin for the box filter.
+            r0, r1 = pad - dy - p, pad + hh + p
+            c0, c1 = pad - mx - p, pad + ww - min(dx, 0) + p
+            diff = xp[:, :, r0:r1, c0:c1] - xp[:, :, r0 + dy:r1 + dy, c0 + dx:c1 + dx]
+            d = F.avg_pool2d(diff.square_().mean(dim=1, keepdim=True), 2 * p + 1, stride=1)
+            accumulate(d[:, :, dy:dy + hh, mx:mx + ww],
+                       xp[:, :, pad + dy:pad + dy + hh, pad + dx:pad + dx + ww])
+            accumulate(d[:, :, 0:hh, mx - dx:mx - dx + ww],
+                       xp[:, :, pad - dy:pad - dy + hh, pad - dx:pad - dx + ww])
     # The centre pixel gets the largest weight any neighbour got (the usual NLM
     # convention): weight 1 would over-trust it where no similar patch exists.
-    wmax = wmax.clamp(min=1e-3)
+    wmax.clamp_(min=1e-3)
     return (acc + wmax * x) / (wsum + wmax)
 
 
 def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: float = 1.0,
                     spatial: float = 1.0, noise_level: float = 0.0,
-                    detail: float = 0.0) -> torch.Tensor:
+                    detail: float = 0.0, search: int = 3) -> torch.Tensor:
     """Denoise the centre frame of every window; see the module docstring.
 
     noise_level: noise std in [0, 1] units, 0 = estimate it from each centre frame.
     detail: fraction of the removed signal to put back (keeps a little texture).
+    search: radius in pixels of the spatial filter's search window.
     """
     r = windows.shape[1] // 2
     centre = frames[windows[:, r]]
@@ -191,7 +207,7 @@ def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: fl
     if spatial > 0 and strength > 0:
         # Smooth the map a little: a pixel's neighbours share its motion state.
         resid_var = box_blur(resid_var, 2)
-        out = nl_means(out, resid_var, h=spatial * math.sqrt(strength))
+        out = nl_means(out, resid_var, h=spatial * math.sqrt(strength), search=search)
     if detail > 0:
         out = out + detail * (centre - out)
     return out.clamp(0.0, 1.0)
@@ -214,6 +230,9 @@ class Denoise(Operator):
         Param("spatial", "float", 1.0, "Strength of the spatial (within-frame) pass. It "
               "mostly acts where the temporal pass could not help, e.g. on moving parts.",
               min=0.0, max=3.0, step=0.05),
+        Param("search", "int", 3, "Radius of the area the spatial pass looks in for similar "
+              "patches. Larger cleans flat areas better but is slower (time grows with the "
+              "square of the radius).", min=1, max=7, unit="px"),
         Param("noise_level", "float", 0.0, "Noise standard deviation if you want to set it "
               "by hand; 0 = measure it in every frame.", min=0.0, max=60.0,
               unit="8-bit code values", step=0.5),
@@ -229,4 +248,4 @@ class Denoise(Operator):
         return denoise_windows(frames, windows, strength=self.p["strength"],
                                spatial=self.p["spatial"],
                                noise_level=self.p["noise_level"] / 255.0,
-                               detail=self.p["detail"])
+                               detail=self.p["detail"], search=self.p["search"])

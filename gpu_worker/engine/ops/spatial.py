@@ -63,11 +63,16 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 square around each pixel, reflect-padded borders."""
+    """Mean over a (2r+1)^2 square around each pixel, reflect-padded borders.
+
+    avg_pool2d is several times faster than a convolution for this on the CPU.
+    """
     if radius <= 0:
         return x
-    k = torch.full((2 * radius + 1,), 1.0 / (2 * radius + 1), device=x.device)
-    return separable_filter(x, k)
+    h, w = x.shape[-2:]
+    mode = "reflect" if min(h, w) > radius else "replicate"
+    xp = F.pad(x, (radius, radius, radius, radius), mode=mode)
+    return F.avg_pool2d(xp, 2 * radius + 1, stride=1)
 
 
 # ----------------------------------------------------------------------------------
