@@ -90,3 +90,6 @@ class UploadSessionAdmin(admin.ModelAdmin):
 class LiveEventAdmin(admin.ModelAdmin):
     list_display = ("id", "topic", "created_at")
     readonly_fields = ("topic", "payload", "created_at")
+
+
+from restoration import admin_publishing  # noqa: E402,F401  (curation models)

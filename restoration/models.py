@@ -309,3 +309,6 @@ class LiveEvent(models.Model):
     topic = models.CharField(max_length=100, db_index=True)
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+from restoration.models_publishing import Publication, Review, ReviewEvent, ReviewNote  # noqa: E402,F401
