@@ -51,4 +51,7 @@ def film_detail(request: HttpRequest, film_id: int) -> HttpResponse:
 @role_required(TECHNICIAN, CURATOR)
 def clip_detail(request: HttpRequest, clip_id: int) -> HttpResponse:
     clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
-    return render(request, "frontend/clip_detail.html", {"clip": clip, "metadata": clip_metadata(clip)})
+    from frontend.render_views import clip_render_context
+
+    return render(request, "frontend/clip_detail.html", {"clip": clip, "metadata": clip_metadata(clip),
+                                                         **clip_render_context(clip)})
