@@ -4,10 +4,15 @@ The question a contest has to answer is "which variant is best", not the full or
 the selector spends votes where they move the probability of being best:
 
 1. Fit the rating model (:mod:`voting.ranking`) and take its Laplace approximation
-   ``theta ~ N(theta_hat, Sigma)``; draw ``S`` posterior samples (one Newton fit and a
-   Cholesky factor: about a millisecond for 12 variants).
-2. ``info_gain`` (default): for every pair the fan has not judged yet, the expected
-   reduction in the entropy of ``argmax(theta)`` after one more ballot on that pair::
+   ``theta ~ N(theta_hat, Sigma)``; draw ``S`` posterior samples (one Newton fit and an
+   eigen-decomposition: a few milliseconds for 12 variants).
+2. ``top_two_thompson`` (default): leader = argmax of one posterior sample, challenger =
+   argmax of the first later sample that disagrees and whose pair with the leader the
+   fan has not judged (Russo 2016, top-two Thompson sampling for best-arm
+   identification). Votes go to the leader against whoever could still beat it, in
+   proportion to how plausible that is; it did best in the simulation.
+   ``info_gain``: for every pair the fan has not judged yet, the expected reduction in
+   the entropy of ``argmax(theta)`` after one more ballot on that pair::
 
        EIG(i, j) = H[best] - sum_o P(o) * H[best | o]
 
@@ -15,17 +20,14 @@ the selector spends votes where they move the probability of being best:
    drawn at random after the choice), ``P(o)`` is the posterior predictive and
    ``P(best | o)`` re-weights the same samples by the likelihood of ``o`` (importance
    re-weighting; the samples are shared across pairs so their noise cancels when pairs
-   are compared). This favours leader-vs-challenger pairs while the top is open and
-   moves on as soon as a challenger is ruled out.
-   ``top_two_thompson``: leader = argmax of one posterior sample, challenger = argmax of
-   the first later sample that disagrees (Russo 2016); a cheaper alternative.
+   are compared).
    ``uniform``: uniform over the allowed pairs (the baseline the simulation compares to).
 3. Exploration: any pair seen fewer than ``min_per_pair`` times overall is served first,
    then any variant with fewer than ``min_per_item`` ballots (matching the decision
    rule's floor, ``DecisionRule.min_comparisons``), then with probability ``epsilon`` a
    uniformly random allowed pair; so every variant stays connected to the rest and a
    model error cannot starve a variant forever.
-4. When the posterior samples already agree on the best (entropy 0, EIG 0 everywhere)
+4. When the posterior samples already agree on the best (no challenger, EIG 0)
    the selector falls back to the leader against the rival whose gap is smallest in
    standard errors (an LUCB-style choice), which is what the interval rule still needs.
 

@@ -9,7 +9,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from voting.pairing import PairChoice, PairingConfig, choose_pair, choose_pair_from_table, judged_pairs
+from voting.pairing import (
+    PairChoice,
+    PairingConfig,
+    choose_pair,
+    choose_pair_from_table,
+    judged_pairs,
+)
 from voting.ranking import OUTCOMES, Comparison, VoteTable, outcome_probabilities
 
 ITEMS = [f"v{k}" for k in range(6)]

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from voting.ranking import DecisionRule
-from voting.simulation import SCENARIOS, FanModel, RunResult, SimConfig, run_many, simulate_run, summarise
+from voting.simulation import (
+    SCENARIOS,
+    FanModel,
+    RunResult,
+    SimConfig,
+    run_many,
+    simulate_run,
+    summarise,
+)
 
 FAST = SimConfig(max_votes=1500, check_every=20, n_bootstrap=60, rule=DecisionRule("probability"))
 
