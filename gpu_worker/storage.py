@@ -188,6 +188,23 @@ def publish_file(local: Path, uri: str) -> None:
     s3_client().upload_file(str(local), loc.bucket, loc.path)
 
 
+def remove_stale_partials(uri: str) -> int:
+    """Delete temporary files a killed render left beside a file target (the engine's
+    `.<stem>.<id>.part<suffix>` and ours): they are never published, but would pile up.
+    Only called when no render of this output can be running (a new attempt of it)."""
+    loc = parse_uri(uri)
+    if loc.scheme != "file":
+        return 0  # S3 has nothing half-written: uploads appear whole or not at all
+    target = Path(loc.path)
+    if not target.parent.is_dir():
+        return 0
+    removed = 0
+    for leftover in target.parent.glob(f".{target.stem}.*.part{target.suffix}"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 @contextmanager
 def local_output(uri: str) -> Iterator[Path]:
     """A local path to write the output of `uri` to; published when the block succeeds.

@@ -189,6 +189,11 @@ def run_job(job: dict[str, Any], notify: Notify) -> dict[str, Any]:
             error=f"gave up after {max_attempts} attempts: the render crashed or was "
                   f"interrupted every time (see the GPU worker's log)"))
 
+    # Only one delivery of a job runs at a time (late ack + prefetch 1), so whatever
+    # an earlier, killed attempt left half-written can go.
+    if storage.remove_stale_partials(job["output_uri"]):
+        log.info("job %s: removed partial files of an interrupted attempt", job["job_id"])
+
     from gpu_worker.engine import io
     from gpu_worker.engine.device import DeviceError
     from gpu_worker.engine.pipeline import RenderCancelled, RenderError, render

@@ -135,7 +135,13 @@ def dispatch_variant(variant: Variant, *, user: Any = None) -> RenderJob:
 # --- bookkeeping from workers ------------------------------------------------------------
 
 def _publish(job: RenderJob) -> None:
-    live.publish(job.topic, job.progress_payload())
+    payload = job.progress_payload()
+    live.publish(job.topic, payload)
+    if job.variant_id:
+        # The clip page also hears about its variants' renders (one socket for all rows).
+        clip_id = job.variant.clip_id if job.variant else None
+        if clip_id:
+            live.publish(f"clip-{clip_id}", payload)
 
 
 def record_progress(data: dict[str, Any]) -> RenderJob | None:

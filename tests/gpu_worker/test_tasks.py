@@ -219,3 +219,14 @@ def test_worker_app_needs_only_the_broker(monkeypatch):
     assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"] == 900
     with pytest.raises(RuntimeError, match="REDIS_URL"):
         settings_from_env({})
+
+
+def test_partial_files_of_a_killed_attempt_are_removed(source, tmp_path):
+    job = make_job(source, tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / ".v.0123abcd.part.mp4").write_bytes(b"half")  # SIGKILL left it behind
+    (out_dir / ".other.0123abcd.part.mp4").write_bytes(b"not ours")
+    result = tasks.run_job(job, Recorder())
+    assert result["status"] == "done"
+    assert sorted(p.name for p in out_dir.iterdir()) == [".other.0123abcd.part.mp4", "v.mp4"]
