@@ -290,7 +290,7 @@ def compose(fns: Iterable[ColourFn]) -> ColourFn:
 
 
 def _build_op(item: Any, ctx: Any) -> Any:
-    from gpu_worker.engine.registry import Operator, OpContext, get_operator
+    from gpu_worker.engine.registry import OpContext, Operator, get_operator
 
     if isinstance(item, Operator):
         return item

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from gpu_worker.engine.lut import ColourFn, Lut, LutError, apply_lut, lut_from_function, read_cube
 from gpu_worker.engine.ops.spatial import LUMA_WEIGHTS, luma
-from gpu_worker.engine.registry import Operator, OpContext, Param, SpecError, register
+from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
 
 
 def _lerp(a: torch.Tensor | float, b: torch.Tensor | float, t: float | torch.Tensor
@@ -467,7 +467,7 @@ class ColourTransfer(Operator):
 
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
-        self.lut = self._fit()
+        self.lut = self._fit().to(ctx.device)
 
     def _pairs(self) -> list[tuple[Path, Path]]:
         pairs = []
@@ -536,8 +536,7 @@ class ColourTransfer(Operator):
         return lut
 
     def colour_map(self, reference: torch.Tensor | None = None) -> ColourFn:
-        lut = self.lut.to(self.ctx.device)
-        amount = self.p["amount"]
+        lut, amount = self.lut, self.p["amount"]
         return lambda x: apply_lut(x, lut if x.device == lut.table.device else lut.to(x.device),
                                    amount)
 

@@ -61,8 +61,8 @@ def estimate_noise_temporal(frames: torch.Tensor, windows: torch.Tensor,
     grain's spatial correlation (which fools single-frame estimators). The 10th
     percentile of the squared difference (chi-square(1) quantile 0.0158) comes from
     flat or static areas even when most of the frame moves; the neighbour that moved
-    least is used. Returns inf where the window has no distinct
-    neighbour (a one-frame shot) so callers fall back to the spatial estimate.
+    least is used. Returns inf where the window has no distinct neighbour (a one-frame
+    shot, or a window clamped at a cut) so callers fall back to the spatial estimate.
     """
     r = windows.shape[1] // 2
     b = windows.shape[0]
@@ -87,8 +87,8 @@ def temporal_average(frames: torch.Tensor, windows: torch.Tensor, sigma: torch.T
 
     sigma: (B,) noise std of the centre frames. For every neighbour k the mean squared
     difference to the centre over a patch, d_k, is compared with 2 sigma^2 (what
-    two noisy copies of the same static content differ by); the excess is converted to a
-    weight exp(-excess / (strength * 2 sigma^2)). A neighbour that is off by about one
+    two noisy copies of the same static content differ by); the excess, in units of
+    2 sigma^2, becomes the weight exp(-max(d_k / (2 sigma^2) - 1, 0) / strength). A neighbour that is off by about one
     noise sigma everywhere in the patch keeps about 60% weight at strength 1; one that
     differs by 3 sigma (motion) gets ~1%. The patch is a (2 r + 1)^2 box.
     """

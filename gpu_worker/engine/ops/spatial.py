@@ -182,7 +182,7 @@ def _resample_taps(in_size: int, out_size: int, method: str,
     taps = int(math.ceil(2 * reach)) + 2
     first = torch.floor(centres - reach)
     idx = first.unsqueeze(1) + torch.arange(taps, dtype=torch.float64, device=device)
-    weights = kernel(((idx - centres.unsqueeze(1)) / stretch)).to(torch.float64)
+    weights = kernel((idx - centres.unsqueeze(1)) / stretch).to(torch.float64)
     weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-12)
     idx = idx.clamp(0, in_size - 1).long()
     return idx, weights.to(torch.float32)
