@@ -72,3 +72,10 @@ def pairing_expiry_seconds() -> int:
     """An unanswered pairing is served again on reload (no re-rolling for a nicer pair)
     until it is this old."""
     return int(_value("VOTING_PAIRING_EXPIRY", 1800))
+
+
+def ratings_cooldown() -> float:
+    """Least time between two recomputes of one contest's ratings. Under a flood of
+    ballots this caps the CPU spent on bootstraps; a trailing recompute picks up what
+    arrived in between. 0 recomputes after every ballot."""
+    return _value("VOTING_RATINGS_COOLDOWN", 1.0)

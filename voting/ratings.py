@@ -10,6 +10,7 @@ releasing it, so a ballot committed while a recompute ran is never left out.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -115,20 +116,23 @@ def compute(contest: Contest) -> tuple[RankingResult, dict[str, Any]]:
 
 
 def _store_assessments(assessments: dict[str, RaterAssessment], staff_excluded: set[int]) -> None:
+    """Write the new reliability figures, but only for raters whose figures changed:
+    between two recomputes most raters' assessments stay the same, and one UPDATE per
+    changed rater is far cheaper than a bulk CASE over every rater of the contest."""
     if not assessments:
         return
     now = timezone.now()
-    raters = list(Rater.objects.filter(pk__in=[int(k) for k in assessments]))
-    for rater in raters:
+    fields = ["reliability", "weight", "golden_correct", "golden_total", "flags", "shadow_excluded"]
+    changed = []
+    for rater in Rater.objects.filter(pk__in=[int(k) for k in assessments]).only("pk", *fields):
         a = assessments[str(rater.pk)]
-        rater.reliability = a.reliability
-        rater.weight = rater_weight(a, rater.pk in staff_excluded)
-        rater.golden_correct, rater.golden_total = a.golden_correct, a.golden_total
-        rater.flags = list(a.flags)
-        rater.shadow_excluded = a.excluded
-        rater.assessed_at = now
-    Rater.objects.bulk_update(raters, ["reliability", "weight", "golden_correct", "golden_total",
-                                       "flags", "shadow_excluded", "assessed_at"])
+        new = {"reliability": round(a.reliability, 6), "weight": round(rater_weight(a, rater.pk in staff_excluded), 6),
+               "golden_correct": a.golden_correct, "golden_total": a.golden_total, "flags": list(a.flags),
+               "shadow_excluded": a.excluded}
+        if any(getattr(rater, k) != v for k, v in new.items()):
+            changed.append((rater.pk, new))
+    for pk, new in changed:
+        Rater.objects.filter(pk=pk).update(assessed_at=now, **new)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -183,12 +187,41 @@ def _with_contest_state(contest: Contest, payload: dict[str, Any]) -> dict[str, 
 OnResult = Callable[[Contest, RankingResult], None]
 
 
+def _cooldown_key(contest_id: int) -> str:
+    return f"voting:ratings-cooldown:{contest_id}"
+
+
+def refresh_soon(contest_id: int, on_result: OnResult | None = None) -> dict[str, Any] | None:
+    """After a ballot: recompute now unless one ran less than the cool-down ago; then
+    make sure one runs when the cool-down ends, so the last ballot of a burst still
+    reaches the live tally. Returns the new tally when it computed one."""
+    cooldown = conf.ratings_cooldown()
+    if cooldown <= 0 or cache.add(_cooldown_key(contest_id), 1, timeout=cooldown):
+        return refresh(contest_id, on_result)
+    if cache.add(f"voting:ratings-trailing:{contest_id}", 1, timeout=cooldown + 5):
+        def trailing() -> None:
+            from django.db import connections
+
+            try:
+                cache.delete(f"voting:ratings-trailing:{contest_id}")
+                refresh(contest_id, on_result)
+            except Exception:
+                log.exception("trailing ratings refresh of contest %s failed", contest_id)
+            finally:
+                connections.close_all()  # this thread's own connection
+
+        timer = threading.Timer(cooldown, trailing)
+        timer.daemon = True
+        timer.start()
+    return None
+
+
 def refresh(contest_id: int, on_result: OnResult | None = None) -> dict[str, Any] | None:
     """Recompute if stale, single-flight; publish the new tally. Returns the payload it
     computed, or None when another process holds the lock (it will include our ballot:
     see the module docstring)."""
     latest = None
-    for _ in range(5):  # bounded: under a flood, later ballots are picked up by later calls
+    for _ in range(3):  # bounded: under a flood, later ballots are picked up by later calls
         if not cache.add(_lock_key(contest_id), 1, timeout=LOCK_SECONDS):
             return latest
         try:

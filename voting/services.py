@@ -294,11 +294,23 @@ def _golden_candidates(contest: Contest, rater: Rater, entries: list[ContestEntr
     return out
 
 
+#: Per process: contest id -> (ballot version, weighted comparisons). The pair selector
+#: needs every ballot of the contest; between two ballots they do not change, and
+#: rebuilding them for each of hundreds of fans asking for a pair is wasted work.
+_comparisons_cache: dict[int, tuple[str, list[Comparison]]] = {}
+
+
 def _weighted_comparisons(contest: Contest, labels: dict[int, str]) -> list[Comparison]:
+    version = ratings.current_version(contest.pk)
+    cached = _comparisons_cache.get(contest.pk)
+    if cached is not None and cached[0] == version:
+        return cached[1]
     rows = (Ballot.objects.filter(contest=contest, is_golden=False)
             .values_list("left_id", "right_id", "choice", "rater_id", "rater__weight"))
-    return [Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
-            for left, right, choice, rater, weight in rows]
+    comparisons = [Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
+                   for left, right, choice, rater, weight in rows]
+    _comparisons_cache[contest.pk] = (version, comparisons)
+    return comparisons
 
 
 def next_pairing(contest: Contest, rater: Rater, *, rng: np.random.Generator | None = None) -> Pairing | None:
@@ -438,8 +450,9 @@ def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *,
 
 
 def after_ballot(contest: Contest) -> dict[str, Any] | None:
-    """Recompute and publish the tally (single-flight); apply the decision rule."""
-    return ratings.refresh(contest.pk, apply_decision_rule)
+    """Recompute and publish the tally (single-flight, at most once per cool-down, with a
+    trailing recompute); apply the decision rule."""
+    return ratings.refresh_soon(contest.pk, apply_decision_rule)
 
 
 # --------------------------------------------------------------------------- export

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fast_ratings(settings):
     settings.VOTING_BOOTSTRAP = 40  # intervals are not what these tests are about
+    settings.VOTING_RATINGS_COOLDOWN = 0  # recompute after every ballot, in this thread
 
 
 # --------------------------------------------------------------------------- contests
@@ -450,3 +451,26 @@ def test_export_has_every_ballot_with_its_context():
     assert row["rater"] == rater.pk and row["choice"] == "left" and row["chosen_label"] == row["left_label"]
     assert row["ip_hash"] and "192.0.2.5" not in str(row)  # hashed, never stored in clear
     assert row["left_preset"].startswith("preset ")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recomputes_are_spaced_by_a_cooldown_and_the_last_ballot_still_arrives(settings, monkeypatch):
+    """Under a burst only one recompute per cool-down runs; a trailing one (on a timer)
+    includes the ballots that arrived in between and publishes them."""
+    settings.VOTING_RATINGS_COOLDOWN = 3
+    published = []
+    monkeypatch.setattr(ratings, "publish", lambda topic, payload: published.append(payload["n_ballots"]))
+    contest = make_contest(3, golden_rate=0)
+    vote(contest, ready_rater())
+    assert services.after_ballot(contest)["n_ballots"] == 1
+    vote(contest, ready_rater())
+    vote(contest, ready_rater())
+    assert services.after_ballot(contest) is None  # cooling down: no recompute in this request
+    assert services.after_ballot(contest) is None
+    import time
+
+    deadline = time.monotonic() + 10
+    while (not published or published[-1] != 3) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert published == [1, 3]  # one trailing recompute, with both later ballots
+    assert ratings.cached(contest.pk)["n_ballots"] == 3

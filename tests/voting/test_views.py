@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 def _settings(settings):
     settings.VOTING_BOOTSTRAP = 40
     settings.VOTING_POW_BITS = 8
+    settings.VOTING_RATINGS_COOLDOWN = 0
 
 
 class Fan:

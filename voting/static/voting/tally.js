@@ -10,7 +10,7 @@
     var d = t.decision || {};
     if (t.status === "closed" && !d.decided) return "Closed without a decision.";
     if (d.decided) return "Winner: " + d.winner + " — " + (d.reason || "");
-    var more = (d.more_votes === null || d.more_votes === undefined) ? "" :
+    var more = !d.more_votes ? "" :
       " — about " + d.more_votes + " more vote" + (d.more_votes === 1 ? "" : "s") + " needed";
     return "Not decided" + more + (d.reason ? " (" + d.reason + ")" : "");
   }
