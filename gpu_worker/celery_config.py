@@ -19,9 +19,11 @@ GPU_QUEUE = "gpu"
 def filesystem_broker_options(broker_dir: Path) -> dict[str, Any]:
     """kombu's filesystem transport: a folder any local process can reach (embedded default)."""
     queue_dir, processed_dir = broker_dir / "queue", broker_dir / "processed"
-    queue_dir.mkdir(parents=True, exist_ok=True)
-    processed_dir.mkdir(parents=True, exist_ok=True)
+    control_dir = broker_dir / "control"  # exchange bindings; kombu's default is the cwd
+    for folder in (queue_dir, processed_dir, control_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     return {
+        "control_folder": str(control_dir),
         "data_folder_in": str(queue_dir),
         "data_folder_out": str(queue_dir),
         "processed_folder": str(processed_dir),
