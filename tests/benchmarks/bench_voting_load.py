@@ -263,7 +263,8 @@ def check_database(contest_id: int, results: Results) -> Check:
                  pairs_unique=per_pair == 0, pairings_answered_once=answered == len(stored_ids))
 
 
-def summary(results: Results, wall: float, check: Check, voters: int, ballots: int) -> dict:
+def summary(results: Results, wall: float, check: Check, voters: int, ballots: int,
+            load: tuple[float, float] | None = None) -> dict:
     all_latencies = [x for values in results.latencies.values() for x in values]
     ballot_ok = results.latencies["ballot"]
     return {
@@ -281,6 +282,7 @@ def summary(results: Results, wall: float, check: Check, voters: int, ballots: i
         "statuses": {kind: dict(v) for kind, v in results.statuses.items()},
         "errors": results.errors[:10], "n_errors": len(results.errors),
         "check": check.__dict__,
+        "load_average_before_after": load,
     }
 
 
@@ -329,6 +331,8 @@ after the answer and sends its second ballot twice at the same moment.
 - ballot POST latency: **p50 {figures['ballot_latency_ms']['p50']} ms, p99 {figures['ballot_latency_ms']['p99']} ms**
   (includes the single-flight ratings recompute for the request that wins the lock)
 - failed fans / unexpected answers: {figures['n_errors']}
+- machine load (1-minute load average before / after the run): {figures['load_average_before_after']}
+  on {machine}: the fans' threads run on the same cores as the server
 
 | request | n | p50 ms | p99 ms | max ms |
 |---|---|---|---|---|
@@ -373,9 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         contest_id, slug = seed_contest(args.min_watch)
         server = start_server(env, log_dir / "bench_voting_server.log", pool=not args.no_pool)
         print(f"server {server.url}, contest {contest_id}; {args.voters} fans x {args.ballots} ballots ...")
+        load_before = os.getloadavg()[0]
         results, wall = run_fans(server.url, slug, args.voters, args.ballots)
+        load_after = os.getloadavg()[0]
         check = check_database(contest_id, results)
-        figures = summary(results, wall, check, args.voters, args.ballots)
+        figures = summary(results, wall, check, args.voters, args.ballots, (load_before, load_after))
         print(json.dumps(figures, indent=2))
         (log_dir / "bench_voting_load.json").write_text(json.dumps(figures, indent=2))
         if args.write:
