@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.urls import path, re_path
 
-from frontend import media, render_views, views
+from frontend import media, render_views, urls_curation, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,6 +25,9 @@ urlpatterns = [
     path("films/<int:film_id>/render/", render_views.film_render_page, name="film-render"),
     path("jobs/<int:job_id>/resume/", render_views.film_render_resume, name="film-render-resume"),
 ]
+
+# review, publishing, gallery, dashboard, film look (frontend/views_curation.py)
+urlpatterns += urls_curation.urlpatterns
 
 if settings.STORAGE.backend == "local":
     urlpatterns.append(re_path(r"^media/(?P<path>.+)$", media.serve_media, name="media"))
