@@ -1,9 +1,10 @@
 """Adapter to the restoration app's full-film render service.
 
-Adopting a contest winner starts the full-film render. That service belongs to the
-restoration app; this adapter finds it by name at call time, so voting neither imports
-rendering internals at module load nor breaks while that service is being built: when
-it is not available the adoption still happens and says the render was not started.
+Adopting a contest winner starts the full-film render
+(``restoration.services.film_render.start_film_render``). The adapter finds it by name
+at call time, so voting does not import rendering internals at module load, and a
+render that cannot start (no service, a clip not probed yet, another render under way)
+never undoes the adoption: the reason is returned and shown to the technician.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 #: Where the starter may live, first match wins: (module, function name).
 CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("restoration.services.film_render", "start_film_render"),
     ("restoration.services.rendering", "start_film_render"),
     ("restoration.services.render", "start_film_render"),
     ("restoration.services.films", "start_film_render"),
@@ -45,13 +47,17 @@ def find_starter() -> Callable[..., Any] | None:
 
 
 def start_film_render(film, preset_version, user) -> RenderStart:
-    """Start the full-film render of ``film`` with ``preset_version``; never raises for a
-    missing service (the adoption itself must not be lost), but does for a failing one."""
+    """Start the full-film render of ``film`` with ``preset_version``; never raises (the
+    adoption itself must not be lost), says why when the render did not start."""
     starter = find_starter()
     if starter is None:
-        note = "full-film render not started: the rendering service is not available yet"
+        note = "full-film render not started: the rendering service is not available"
         log.warning("%s (film %s)", note, film.pk)
         return RenderStart(False, None, note)
-    job = starter(film, preset_version, user)
+    try:
+        job = starter(film, preset_version, user)
+    except Exception as err:  # e.g. FilmRenderError: a clip not probed, a render under way
+        log.warning("full-film render of film %s not started: %s", film.pk, err)
+        return RenderStart(False, None, f"full-film render not started: {err}")
     job_id = getattr(job, "pk", None)
     return RenderStart(True, job, f"full-film render started (job {job_id})" if job_id else "full-film render started")

@@ -474,3 +474,26 @@ def test_recomputes_are_spaced_by_a_cooldown_and_the_last_ballot_still_arrives(s
         time.sleep(0.05)
     assert published == [1, 3]  # one trailing recompute, with both later ballots
     assert ratings.cached(contest.pk)["n_ballots"] == 3
+
+
+def test_adoption_starts_the_real_full_film_render():
+    from restoration.models import RenderJob
+
+    contest = make_contest(2, golden_rate=0)
+    contest.clip.frame_count = 48
+    contest.clip.save(update_fields=["frame_count"])
+    services.decide_contest(contest, "B", "B wins: test")
+    contest = services.adopt_winner(contest, user=technician())
+    job = RenderJob.objects.get(film=contest.clip.film, kind=RenderJob.Kind.FILM)
+    assert job.preset_version == contest.adopted_preset == contest.winner.variant.preset_version
+    assert f"job {job.pk}" in contest.adoption_note
+    # A second adoption while that render runs reuses it rather than starting another.
+    assert services.adopt_winner(contest).adoption_note.endswith(f"(job {job.pk})")
+
+
+def test_a_render_that_cannot_start_does_not_undo_the_adoption():
+    contest = make_contest(2, golden_rate=0)  # its clip has no frame count: not probed
+    services.decide_contest(contest, "A", "A wins: test")
+    contest = services.adopt_winner(contest)
+    assert contest.clip.film.adopted_preset == contest.winner.variant.preset_version
+    assert contest.adoption_note.startswith("full-film render not started:")
