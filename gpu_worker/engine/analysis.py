@@ -144,7 +144,7 @@ def _spot_counts(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> tuple[in
     total = m.size
     dust_max = max(12, int(0.0004 * total))
     blotch_max = int(0.02 * total)
-    dust = int(((area >= 2) & (area <= dust_max)).sum())
+    dust = int(((area >= 3) & (area <= dust_max)).sum())
     blotches = int(((area > dust_max) & (area <= blotch_max)).sum())
     return dust, blotches
 

@@ -268,18 +268,37 @@ def _work_scale(h: int, w: int, target: int = 480) -> float:
     return min(1.0, target / max(h, w))
 
 
+def match_exposure(src: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """`src` luma with its mean and contrast (std-dev) set to those of `ref`."""
+    ms, ss = float(src.mean()), float(src.std())
+    mr, sr = float(ref.mean()), float(ref.std())
+    return ((src - ms) * (sr / max(ss, 1e-4)) + mr).astype(np.float32)
+
+
+def difference_sigma(d: np.ndarray) -> float:
+    """Robust std-dev (1.4826 x median absolute deviation) of a difference image: the
+    grain, noise and small misregistration any two frames differ by, which a
+    one-frame defect must clearly exceed. Robust, so the defects themselves and
+    moving objects do not inflate it."""
+    med = float(np.median(d))
+    return 1.4826 * float(np.median(np.abs(d - med)))
+
+
 def spike_map(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, *,
               threshold: float | None = None) -> np.ndarray:
     """(H, W) bool: pixels of `cur` that differ from both motion-compensated
     neighbours in the same direction by more than `threshold` while the neighbours
     agree with each other (the SDI/ROD test for one-frame defects)."""
-    g0, g1, g2 = gray(prev), gray(cur), gray(nxt)
+    g1 = gray(cur)
+    # Flickering film: bring the neighbours to this frame's exposure first, or a
+    # brighter frame would be "brighter than both neighbours" everywhere.
+    g0, g2 = match_exposure(gray(prev), g1), match_exposure(gray(nxt), g1)
     # Flow on a lightly blurred copy: dust must not steer the motion estimate.
     b = lambda g: cv2.GaussianBlur(g, (0, 0), 1.5)  # noqa: E731
     w0 = warp_numpy(g0, estimate_flow(b(g1), b(g0)))
     w2 = warp_numpy(g2, estimate_flow(b(g1), b(g2)))
     if threshold is None:
-        threshold = max(0.06, 4.0 * noise_sigma(cur))
+        threshold = max(0.06, 3.0 * difference_sigma(g1 - w0))
     # Compare with the 3x3 max (bright spots) / min (dark spots) of each warped
     # neighbour: a sub-pixel flow error on a strong edge then cannot pass as a spot,
     # while a speck absent from both neighbours still stands out.

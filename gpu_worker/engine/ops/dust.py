@@ -79,14 +79,22 @@ def _min3(x: torch.Tensor) -> torch.Tensor:
     return -F.max_pool2d(-x, 3, stride=1, padding=1)
 
 
-def _noise_sigma(y: torch.Tensor) -> float:
-    """Noise std-dev of a (1, 1, H, W) luma tensor: Immerkaer's kernel (its response has
-    std 6*sigma on white noise) with a median instead of a mean, so edges do not count."""
-    k = torch.tensor([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=y.dtype, device=y.device)
-    r = F.conv2d(y, k.view(1, 1, 3, 3)).abs()
-    if r.numel() == 0:
-        return 0.0
-    return float(r.median()) / (0.6745 * 6.0)
+def _match_exposure(x: torch.Tensor, y_ref: torch.Tensor) -> torch.Tensor:
+    """RGB (1, 3, H, W) `x` with a gain and offset making its luma mean and std-dev
+    those of the reference luma (1, 1, H, W)."""
+    y = luma_torch(x)
+    gain = y_ref.std() / y.std().clamp(min=1e-4)
+    return (x - y.mean()) * gain + y_ref.mean()
+
+
+def _difference_sigma(d: torch.Tensor) -> float:
+    """Robust std-dev (1.4826 x MAD) of a difference image: the grain, noise and small
+    misregistration two frames differ by anyway (see metrics.difference_sigma)."""
+    flat = d.flatten()
+    if flat.numel() > 250_000:
+        flat = flat[:: flat.numel() // 250_000 + 1]
+    med = flat.median()
+    return 1.4826 * float((flat - med).abs().median())
 
 
 def detect_spots(cur: torch.Tensor, prev_w: torch.Tensor, next_w: torch.Tensor, *,
@@ -148,10 +156,11 @@ class Dust(Operator):
     def temporal_radius(self) -> int:
         return int(self.p["search"])
 
-    def threshold(self, noise: float) -> float:
-        """Minimum one-frame difference (luma, [0, 1]) that seeds a spot."""
+    def threshold(self, diff_sigma: float) -> float:
+        """Minimum one-frame difference (luma, [0, 1]) that seeds a spot: set by the
+        sensitivity, and never within 3 sigma of how much frames differ anyway."""
         base = 0.03 + 0.14 * (1.0 - float(self.p["sensitivity"]))
-        return max(base, 4.0 * noise)
+        return max(base, 3.0 * diff_sigma)
 
     def _neighbour(self, frames: torch.Tensor, lumas: dict[int, torch.Tensor], row: torch.Tensor,
                    r: int, step: int) -> int | None:
@@ -172,9 +181,12 @@ class Dust(Operator):
 
         Returns (restored frame, mask of repaired pixels (1, 1, H, W) bool)."""
         yc = luma_torch(cur)
+        # Flicker: bring each neighbour to this frame's exposure (a gain and an offset
+        # on RGB matching luma mean and contrast) before comparing or filling.
+        prev, nxt = _match_exposure(prev, yc), _match_exposure(nxt, yc)
         prev_w = warp_torch(prev, _flow(yc[0], luma_torch(prev)[0]))
         next_w = warp_torch(nxt, _flow(yc[0], luma_torch(nxt)[0]))
-        thr = self.threshold(_noise_sigma(yc))
+        thr = self.threshold(_difference_sigma(yc - luma_torch(prev_w)))
         mask = detect_spots(cur, prev_w, next_w, threshold=thr, max_size=int(self.p["max_size"]))
         g = int(self.p["grow"])
         if g > 0:
