@@ -67,7 +67,8 @@ class VariantAdmin(admin.ModelAdmin):
 
 class RenderSegmentInline(admin.TabularInline):
     model = RenderSegment
-    fields = ("index", "clip", "start_frame", "end_frame", "status", "attempts", "frames")
+    fields = ("index", "clip", "start_frame", "end_frame", "status", "attempts", "frames",
+              "frames_done", "fps", "error")
     readonly_fields = fields
     extra = 0
 
@@ -77,6 +78,7 @@ class RenderJobAdmin(admin.ModelAdmin):
     list_display = ("__str__", "kind", "status", "frames_done", "frames_total", "attempts",
                     "created_at", "finished_at")
     list_filter = ("kind", "status")
+    readonly_fields = ("task_ids", "result")
     inlines = [RenderSegmentInline]
 
 
