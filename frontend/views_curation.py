@@ -99,8 +99,8 @@ def review_index(request: HttpRequest) -> HttpResponse:
         "renders": sel.reviewable_renders(), "reviews": sel.dashboard_reviews()[:100]})
 
 
-@require_POST
 @role_required(CURATOR)
+@require_POST
 def review_open(request: HttpRequest, kind: str, target_id: int) -> HttpResponse:
     if kind == "job":
         target = get_object_or_404(RenderJob, pk=target_id)
@@ -161,8 +161,8 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     })
 
 
-@require_POST
 @role_required(CURATOR)
+@require_POST
 def review_note_add(request: HttpRequest, review_id: int) -> HttpResponse:
     review = get_object_or_404(Review, pk=review_id)
     try:
@@ -176,8 +176,8 @@ def review_note_add(request: HttpRequest, review_id: int) -> HttpResponse:
     return redirect("review-detail", review_id=review.pk)
 
 
-@require_POST
 @role_required(TECHNICIAN, CURATOR)
+@require_POST
 def review_note_resolve(request: HttpRequest, note_id: int) -> HttpResponse:
     note = get_object_or_404(ReviewNote, pk=note_id)
     try:
@@ -191,8 +191,8 @@ def review_note_resolve(request: HttpRequest, note_id: int) -> HttpResponse:
     return redirect("review-detail", review_id=note.review_id)
 
 
-@require_POST
 @role_required(TECHNICIAN, CURATOR)
+@require_POST
 def review_status(request: HttpRequest, review_id: int) -> HttpResponse:
     review = get_object_or_404(Review, pk=review_id)
     try:
@@ -205,8 +205,8 @@ def review_status(request: HttpRequest, review_id: int) -> HttpResponse:
     return redirect("review-detail", review_id=review.pk)
 
 
-@require_POST
 @role_required(CURATOR)
+@require_POST
 def review_excerpt(request: HttpRequest, review_id: int) -> HttpResponse:
     """Cut the before/after excerpt again, at another clip of the film."""
     review = get_object_or_404(_review_queryset(), pk=review_id)
@@ -217,8 +217,8 @@ def review_excerpt(request: HttpRequest, review_id: int) -> HttpResponse:
     return redirect("review-detail", review_id=review.pk)
 
 
-@require_POST
 @role_required(CURATOR)
+@require_POST
 def review_publish(request: HttpRequest, review_id: int) -> HttpResponse:
     review = get_object_or_404(_review_queryset(), pk=review_id)
     form = PublishForm(request.POST)
@@ -235,8 +235,8 @@ def review_publish(request: HttpRequest, review_id: int) -> HttpResponse:
     return redirect(publication.get_absolute_url())
 
 
-@require_POST
 @role_required(CURATOR)
+@require_POST
 def publication_unpublish(request: HttpRequest, publication_id: int) -> HttpResponse:
     publication = get_object_or_404(Publication, pk=publication_id)
     try:
@@ -248,8 +248,8 @@ def publication_unpublish(request: HttpRequest, publication_id: int) -> HttpResp
     return redirect("review-detail", review_id=publication.review_id)
 
 
-@require_GET
 @api_role_required(TECHNICIAN, CURATOR)
+@require_GET
 def review_json(request: HttpRequest, review_id: int) -> HttpResponse:
     """A review's status and notes for scripts (token auth) and tools."""
     review = get_object_or_404(Review, pk=review_id)
@@ -280,8 +280,8 @@ def film_look(request: HttpRequest, film_id: int) -> HttpResponse:
     return render(request, "frontend/film_look.html", {"film": film, **sel.film_look(film)})
 
 
-@require_GET
 @role_required(TECHNICIAN, CURATOR)
+@require_GET
 def film_look_plot(request: HttpRequest, film_id: int) -> HttpResponse:
     film = get_object_or_404(Film, pk=film_id)
     response = HttpResponse(sel.look_plot_svg(sel.film_look(film)), content_type="image/svg+xml")
