@@ -196,6 +196,9 @@ def refresh_soon(contest_id: int, on_result: OnResult | None = None) -> dict[str
     make sure one runs when the cool-down ends, so the last ballot of a burst still
     reaches the live tally. Returns the new tally when it computed one."""
     cooldown = conf.ratings_cooldown()
+    if cooldown > 0:
+        # Adaptive: never spend more than about a tenth of a core on recomputes.
+        cooldown = max(cooldown, 10 * cache.get(f"voting:ratings-cost:{contest_id}", 0.0))
     if cooldown <= 0 or cache.add(_cooldown_key(contest_id), 1, timeout=cooldown):
         return refresh(contest_id, on_result)
     if cache.add(f"voting:ratings-trailing:{contest_id}", 1, timeout=cooldown + 5):
@@ -232,7 +235,9 @@ def refresh(contest_id: int, on_result: OnResult | None = None) -> dict[str, Any
                 on_result(contest, result)
                 contest.refresh_from_db()
             payload = _with_contest_state(contest, payload)
-            payload["compute_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            cost = time.perf_counter() - started
+            payload["compute_ms"] = round(cost * 1000, 1)
+            cache.set(f"voting:ratings-cost:{contest_id}", cost, timeout=3600)
             cache.set(_key(contest_id), payload, timeout=24 * 3600)
         finally:
             cache.delete(_lock_key(contest_id))

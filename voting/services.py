@@ -44,8 +44,8 @@ from voting.integrity import (
     verify_solution,
 )
 from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
-from voting.pairing import choose_pair
-from voting.ranking import Comparison, RankingResult
+from voting.pairing import choose_pair_from_table
+from voting.ranking import Comparison, RankingResult, VoteTable
 from voting.reliability import GoldenPolicy, should_serve_golden
 
 log = logging.getLogger(__name__)
@@ -294,23 +294,30 @@ def _golden_candidates(contest: Contest, rater: Rater, entries: list[ContestEntr
     return out
 
 
-#: Per process: contest id -> (ballot version, weighted comparisons). The pair selector
-#: needs every ballot of the contest; between two ballots they do not change, and
-#: rebuilding them for each of hundreds of fans asking for a pair is wasted work.
-_comparisons_cache: dict[int, tuple[str, list[Comparison]]] = {}
+#: Per process: contest id -> (ballot version, weighted vote table). The pair selector
+#: needs every ballot of the contest aggregated; between two ballots that does not
+#: change, and rebuilding it for each of hundreds of fans asking for a pair is wasted.
+_table_cache: dict[int, tuple[str, VoteTable]] = {}
 
 
-def _weighted_comparisons(contest: Contest, labels: dict[int, str]) -> list[Comparison]:
+def _vote_table(contest: Contest, labels: dict[int, str], items: list[str]) -> VoteTable:
     version = ratings.current_version(contest.pk)
-    cached = _comparisons_cache.get(contest.pk)
-    if cached is not None and cached[0] == version:
+    cached = _table_cache.get(contest.pk)
+    if cached is not None and cached[0] == version and cached[1].items == tuple(items):
         return cached[1]
     rows = (Ballot.objects.filter(contest=contest, is_golden=False)
             .values_list("left_id", "right_id", "choice", "rater_id", "rater__weight"))
-    comparisons = [Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
-                   for left, right, choice, rater, weight in rows]
-    _comparisons_cache[contest.pk] = (version, comparisons)
-    return comparisons
+    table = VoteTable.from_comparisons(
+        (Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
+         for left, right, choice, rater, weight in rows), items)
+    _table_cache[contest.pk] = (version, table)
+    return table
+
+
+def _judged(contest: Contest, rater: Rater, labels: dict[int, str]) -> set[frozenset[str]]:
+    """Pairs this rater has already voted on (goldens aside: they are served separately)."""
+    rows = Ballot.objects.filter(contest=contest, rater=rater, is_golden=False).values_list("left_id", "right_id")
+    return {frozenset((labels[left], labels[right])) for left, right in rows}
 
 
 def next_pairing(contest: Contest, rater: Rater, *, rng: np.random.Generator | None = None) -> Pairing | None:
@@ -344,8 +351,8 @@ def next_pairing(contest: Contest, rater: Rater, *, rng: np.random.Generator | N
             return Pairing.objects.create(contest=contest, rater=rater, left=left, right=right, is_golden=True,
                                           golden_kind=kind, golden_expected=expected, reason="golden")
 
-    comparisons = _weighted_comparisons(contest, labels)
-    choice = choose_pair([e.label for e in ranked], comparisons, rater=str(rater.pk), rng=rng)
+    items = [e.label for e in ranked]
+    choice = choose_pair_from_table(_vote_table(contest, labels, items), _judged(contest, rater, labels), rng=rng)
     if choice is None:
         return None
     return Pairing.objects.create(contest=contest, rater=rater, left=by_label[choice.left],

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -166,8 +165,8 @@ def fan(base: str, slug: str, ballots: int, results: Results, start: threading.B
             if k == 1:
                 # Two tabs (or a double tap) sending the same ballot at the same moment.
                 with ThreadPoolExecutor(2) as pool:
-                    answers_ = list(pool.map(lambda _: call("ballot", "POST", "api/ballot/",
-                                                            {"pairing": pid, "choice": choice}), range(2)))
+                    answers_ = list(pool.map(lambda _, pid=pid, choice=choice: call(
+                        "ballot", "POST", "api/ballot/", {"pairing": pid, "choice": choice}), range(2)))
             else:
                 answers_ = [call("ballot", "POST", "api/ballot/", {"pairing": pid, "choice": choice})]
                 if k == 0:  # the double submit after the answer came back
@@ -198,6 +197,13 @@ def run_fans(base: str, slug: str, voters: int, ballots: int) -> tuple[Results, 
     for t in threads:
         t.join(timeout=600)
     return results, time.perf_counter() - t0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report the server's cost per
+    request independently of how busy the machine is."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -264,8 +270,9 @@ def check_database(contest_id: int, results: Results) -> Check:
 
 
 def summary(results: Results, wall: float, check: Check, voters: int, ballots: int,
-            load: tuple[float, float] | None = None) -> dict:
+            load: tuple[float, float] | None = None, server_cpu: float | None = None) -> dict:
     all_latencies = [x for values in results.latencies.values() for x in values]
+    n_requests = len(all_latencies)
     ballot_ok = results.latencies["ballot"]
     return {
         "voters": voters, "ballots_per_voter": ballots, "wall_seconds": round(wall, 2),
@@ -283,6 +290,10 @@ def summary(results: Results, wall: float, check: Check, voters: int, ballots: i
         "errors": results.errors[:10], "n_errors": len(results.errors),
         "check": check.__dict__,
         "load_average_before_after": load,
+        "server_cpu_seconds": round(server_cpu, 2) if server_cpu is not None else None,
+        "server_cpu_ms_per_request": round(1000 * server_cpu / n_requests, 2) if server_cpu and n_requests else None,
+        "server_cpu_ms_per_ballot_cycle": (round(1000 * server_cpu / check.accepted, 1)
+                                           if server_cpu and check.accepted else None),
     }
 
 
@@ -331,8 +342,13 @@ after the answer and sends its second ballot twice at the same moment.
 - ballot POST latency: **p50 {figures['ballot_latency_ms']['p50']} ms, p99 {figures['ballot_latency_ms']['p99']} ms**
   (includes the single-flight ratings recompute for the request that wins the lock)
 - failed fans / unexpected answers: {figures['n_errors']}
+- server CPU: **{figures['server_cpu_ms_per_request']} ms per request**, {figures['server_cpu_ms_per_ballot_cycle']} ms per
+  accepted ballot including its page share, proof of work, next pair and heartbeats
+  ({figures['server_cpu_seconds']} CPU-s in all); this does not depend on how busy the machine is
 - machine load (1-minute load average before / after the run): {figures['load_average_before_after']}
-  on {machine}: the fans' threads run on the same cores as the server
+  on {machine}; the fans' threads run on the same cores as the server and other jobs shared
+  the machine, so the latencies above are mostly queueing for a CPU: at the CPU cost per request
+  above, one core serves about {round(1000 / figures['server_cpu_ms_per_request']) if figures['server_cpu_ms_per_request'] else '?'} requests/s
 
 | request | n | p50 ms | p99 ms | max ms |
 |---|---|---|---|---|
@@ -377,11 +393,11 @@ def main(argv: list[str] | None = None) -> int:
         contest_id, slug = seed_contest(args.min_watch)
         server = start_server(env, log_dir / "bench_voting_server.log", pool=not args.no_pool)
         print(f"server {server.url}, contest {contest_id}; {args.voters} fans x {args.ballots} ballots ...")
-        load_before = os.getloadavg()[0]
+        load_before, cpu_before = os.getloadavg()[0], cpu_seconds(server.process.pid)
         results, wall = run_fans(server.url, slug, args.voters, args.ballots)
-        load_after = os.getloadavg()[0]
+        load_after, cpu_used = os.getloadavg()[0], cpu_seconds(server.process.pid) - cpu_before
         check = check_database(contest_id, results)
-        figures = summary(results, wall, check, args.voters, args.ballots, (load_before, load_after))
+        figures = summary(results, wall, check, args.voters, args.ballots, (round(load_before, 1), round(load_after, 1)), cpu_used)
         print(json.dumps(figures, indent=2))
         (log_dir / "bench_voting_load.json").write_text(json.dumps(figures, indent=2))
         if args.write:

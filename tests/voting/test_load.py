@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 from django.conf import settings as django_settings
 
-from tests.benchmarks.bench_voting_load import check_database, run_fans, seed_contest, server_env, start_server
+from tests.benchmarks.bench_voting_load import (
+    check_database,
+    run_fans,
+    seed_contest,
+    server_env,
+    start_server,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -13,6 +13,7 @@ from restoration import selectors as topics
 from tests.voting.voting_factories import make_contest, ready_rater, vote
 from voting import selectors, services
 
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_anyone_may_watch_an_existing_contest_and_gets_tallies(settings, monkeypatch):

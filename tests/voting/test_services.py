@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from restoration.models import PresetVersion, Variant
 from tests.factories import technician
-from tests.voting.voting_factories import make_clip, make_contest, make_variant, ready_rater, vote, watch
+from tests.voting.voting_factories import (
+    make_clip,
+    make_contest,
+    make_variant,
+    ready_rater,
+    vote,
+    watch,
+)
 from voting import integrity, ratings, rendering, services
 from voting.integrity import (
     ContestClosed,
@@ -105,7 +112,7 @@ def test_unanswered_pair_is_served_again_and_sides_are_random_and_recorded():
     for _ in range(30):
         other = ready_rater()
         p = services.next_pairing(contest, other)
-        orders.add((p.left.label < p.right.label))
+        orders.add(p.left.label < p.right.label)
     assert orders == {True, False}  # both screen orders occur
     assert first.left_id != first.right_id and first.reason
 
