@@ -48,6 +48,11 @@ class Experiment:
     fans: FanModel
     config: SimConfig
     strategies: tuple[str, ...] = (ACTIVE, UNIFORM)
+    #: per-strategy decision rule overriding ``config.rule`` (equal-error comparisons)
+    rules: tuple[tuple[str, DecisionRule], ...] = ()
+
+    def config_for(self, strategy: str) -> SimConfig:
+        return replace(self.config, rule=dict(self.rules).get(strategy, self.config.rule))
 
 
 def experiments(scale: float) -> list[Experiment]:
@@ -74,6 +79,14 @@ def experiments(scale: float) -> list[Experiment]:
             n(10),
             FanModel(ballots_mean=1.0),
             replace(base, rule=DecisionRule("probability", p_best_threshold=0.95)),
+        ),
+        Experiment(
+            "Equal error rate: active at P(best) >= 0.95 against uniform at P(best) >= 0.99; ~5 ballots per fan",
+            ("close_top_two", "three_contenders"),
+            n(20),
+            FanModel(),
+            replace(base, rule=DecisionRule("probability", p_best_threshold=0.95)),
+            rules=((UNIFORM, DecisionRule("probability", p_best_threshold=0.99)),),
         ),
     ]
 
@@ -119,13 +132,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few seeds only; does not write the doc")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-pairing.md")
+    parser.add_argument(
+        "--only", type=int, action="append",
+        help="run only experiment K (0-based; repeatable); its section replaces the one in --out",
+    )
     args = parser.parse_args()
     scale = 0.1 if args.quick else 1.0
 
     started = time.perf_counter()
+    chosen = [e for k, e in enumerate(experiments(scale)) if args.only is None or k in args.only]
     sections: list[str] = []
-    for exp in experiments(scale):
-        jobs = [(sc, st, seed, exp.fans, exp.config) for sc in exp.scenarios for st in exp.strategies for seed in range(exp.seeds)]
+    if args.only and args.out.exists():
+        kept = read_sections(args.out)
+        sections = [kept[e.title] for e in experiments(scale) if e.title in kept and e not in chosen]
+    for exp in chosen:
+        jobs = [
+            (sc, st, seed, exp.fans, exp.config_for(st))
+            for sc in exp.scenarios for st in exp.strategies for seed in range(exp.seeds)
+        ]
         t0 = time.perf_counter()
         with Pool(args.processes) as pool:
             results = pool.map(_job, jobs, chunksize=1)
@@ -141,6 +165,15 @@ def main() -> None:
     if not args.quick:
         write_doc(args.out, sections, total, args.processes, done=True)
         print(f"wrote {args.out}")
+
+
+def read_sections(path: Path) -> dict[str, str]:
+    """The experiment sections ("### title" blocks) of an existing benchmark doc."""
+    out = {}
+    for block in path.read_text().split("\n### ")[1:]:
+        title = block.split("\n", 1)[0].strip()
+        out[title] = "### " + block.strip()
+    return out
 
 
 def write_doc(out: Path, sections: list[str], total: float, processes: int, done: bool) -> None:
