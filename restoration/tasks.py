@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 import gpu_worker.tasks  # noqa: F401  registers gpu_worker.tasks.render_job on the site's app
@@ -16,7 +17,7 @@ def probe_clip(clip_id: int) -> None:
     if clip is None:  # deleted before the task ran
         return
     clip = clips.probe_and_poster(clip)
-    if clip.status == Clip.Status.READY:
+    if clip.status == Clip.Status.READY and getattr(settings, "ANALYZE_AFTER_PROBE", True):
         # The damage analysis decodes the whole clip: its own task, so the clip is
         # usable (ready, with a poster) while it runs.
         from restoration.services.clip_analysis import AnalysisStatus

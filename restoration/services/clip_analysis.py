@@ -19,6 +19,16 @@ log = logging.getLogger(__name__)
 
 MAX_STORED_FRAME_RECORDS = 4000  # longer clips keep an evenly thinned per-frame series
 EXCERPT_SECONDS = 2.0
+FULLY_MEASURED_FRAMES = 96  # clips up to this long get every frame measured
+
+
+def sample_every(frame_count: int | None) -> int:
+    """How often the costly per-frame measures run (cuts, repeats and exposure are
+    still followed on every frame): every frame for short clips, up to every 8th for
+    long ones, which keeps the analysis of a reel a background job of minutes."""
+    if not frame_count or frame_count <= FULLY_MEASURED_FRAMES:
+        return 1
+    return min(8, -(-frame_count // FULLY_MEASURED_FRAMES))
 
 
 class AnalysisStatus:
@@ -53,7 +63,7 @@ def analyze_clip(clip: Clip) -> Clip:
     _set_status(clip, AnalysisStatus.RUNNING)
     try:
         with local_path(clip.source.name) as source:
-            report = analysis.analyze(source)
+            report = analysis.analyze(source, sample_every=sample_every(clip.frame_count))
         report.get("source", {}).pop("path", None)  # a temporary path means nothing later
         with tempfile.TemporaryDirectory() as tmp:
             plot = analysis.plot_report(report, Path(tmp) / "analysis.png")

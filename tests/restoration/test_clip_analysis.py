@@ -52,6 +52,27 @@ def test_failed_analysis_is_recorded_not_raised(tmp_path, monkeypatch, published
     assert clip.analysis_status == "failed" and "no frames" in clip.analysis["error"]
 
 
+def test_long_clips_are_sampled():
+    assert clip_analysis.sample_every(50) == 1 and clip_analysis.sample_every(330) == 4
+    assert clip_analysis.sample_every(200_000) == 8
+
+
+def test_analysis_after_probe_can_be_switched_off(tmp_path, eager_celery, settings, published):
+    settings.ANALYZE_AFTER_PROBE = False
+    from django.core.files import File
+
+    from tests.factories import FilmFactory
+
+    path = make_video(tmp_path / "a.mp4", frames=10, width=64, height=48)
+    clip = Clip(film=FilmFactory(), status=Clip.Status.PROBING, container="mov,mp4,m4a,3gp,3g2,mj2")
+    with open(path, "rb") as handle:
+        clip.source.save("source", File(handle), save=False)
+    clip.save()
+    probe_clip.delay(clip.pk)
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.READY and clip.analysis_status == "" and clip.analysis is None
+
+
 def test_thin_report_keeps_long_series_bounded():
     report = {"summary": {}, "frames": [{"frame": i} for i in range(10_000)]}
     thinned = clip_analysis.thin_report(report, limit=100)
