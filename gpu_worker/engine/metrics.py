@@ -217,9 +217,6 @@ def flicker_index(luma_means: Sequence[float], cuts: Sequence[int] = (), radius:
 # ----------------------------------------------------------------------------
 # motion compensation
 # ----------------------------------------------------------------------------
-_DIS: dict[int, cv2.DISOpticalFlow] = {}
-
-
 def estimate_flow(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
     """Dense optical flow (H, W, 2) float32 such that ref(x) ~ moving(x + flow(x)).
 
@@ -230,10 +227,9 @@ def estimate_flow(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
     def u8(g: np.ndarray) -> np.ndarray:
         return g if g.dtype == np.uint8 else np.clip(g * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-    dis = _DIS.get(0)
-    if dis is None:
-        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        _DIS[0] = dis
+    # A fresh instance per call: a reused DIS object carries state from earlier
+    # calls (other frame sizes), which made results depend on call history.
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     return dis.calc(u8(ref), u8(moving), None)
 
 
