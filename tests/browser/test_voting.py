@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 FPS = 24
@@ -149,4 +151,15 @@ def test_fan_votes_on_a_phone_and_a_second_browser_sees_the_tally_live(embedded_
     page.wait_for_selector("#done-note:not([hidden])", timeout=20_000)
     assert errors == [], errors
     phone.close()
+
+    # The technician's dashboard: the same live tally, plus which label is which preset.
+    user, password = embedded_site.add_user("vera", "technician")
+    tech = watcher.new_page()
+    log_in(tech, embedded_site, user, password)
+    tech.goto(f"{embedded_site.url}/vote/manage/{contest['id']}/")
+    tech.wait_for_selector("#tally[data-socket=open]", timeout=20_000)
+    assert tech.locator('[data-tally="n_ballots"]').inner_text() == "1"
+    assert "voting-browser-" in tech.locator("#tally tbody").inner_text()  # the legend column
+    assert tech.locator(".qr svg").count() == 1
+    tech.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
     watcher.close()
