@@ -46,7 +46,7 @@ def test_failed_analysis_is_recorded_not_raised(tmp_path, monkeypatch, published
     clip = ready_clip(make_video(tmp_path / "a.mp4", frames=10, width=64, height=48))
     import gpu_worker.engine.analysis as analysis
 
-    monkeypatch.setattr(analysis, "analyze", lambda path: (_ for _ in ()).throw(ValueError("no frames")))
+    monkeypatch.setattr(analysis, "analyze", lambda path, **kw: (_ for _ in ()).throw(ValueError("no frames")))
     clip_analysis.analyze_clip(clip)
     clip.refresh_from_db()
     assert clip.analysis_status == "failed" and "no frames" in clip.analysis["error"]
