@@ -120,7 +120,7 @@ def temporal_average(frames: torch.Tensor, windows: torch.Tensor, sigma: torch.T
 
 
 def nl_means(x: torch.Tensor, noise_var: torch.Tensor, h: float, search: int = 3,
-             patch: int = 1) -> torch.Tensor:
+             patch: int = 2) -> torch.Tensor:
     """Non-local means of (B, C, H, W) with a per-pixel noise variance map (B, 1, H, W).
 
     For each offset o in the (2*search+1)^2 window the patch distance (mean squared
@@ -129,7 +129,9 @@ def nl_means(x: torch.Tensor, noise_var: torch.Tensor, h: float, search: int = 3
     loop over pixels. The distance is symmetric, D_-o(p) = D_o(p - o), so each map
     serves the offsets o and -o: half the offsets are computed. The weight is
     exp(-max(D - 2 var, 0) / (h^2 var)): D up to 2 var is what noise alone gives, so
-    only the excess counts as a real difference (Buades et al.).
+    only the excess counts as a real difference (Buades et al.). 5x5 patches (patch=2)
+    tell texture from grain more reliably than 3x3 at film-grain noise levels, for
+    little extra cost.
     """
     if h <= 0:
         return x
