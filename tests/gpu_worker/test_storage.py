@@ -8,33 +8,12 @@ import pytest
 
 from gpu_worker import storage, tasks
 from tests.media_factory import make_video
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """A real HTTP S3 endpoint (moto), reached through boto3 like a remote worker would."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+from tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def s3_env(s3_server, monkeypatch):
-    monkeypatch.setenv("S3_ENDPOINT_URL", s3_server)
-    monkeypatch.setenv("S3_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("S3_REGION", "us-east-1")
-    client = storage.s3_client()
-    bucket = f"reel-{abs(hash(s3_server)) % 10**8}"
-    try:
-        client.create_bucket(Bucket=bucket)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    return bucket
+def s3_env(s3_bucket):
+    return s3_bucket
 
 
 def test_parse_uri_refuses_what_it_cannot_reach():

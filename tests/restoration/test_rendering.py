@@ -11,6 +11,7 @@ from restoration.models import RenderJob, Variant
 from restoration.services import presets, rendering, sweeps
 from tests.media_factory import make_video
 from tests.restoration.clip_helpers import cheap_spec, ready_clip
+from tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +135,36 @@ def test_rerender_refuses_busy_or_done_variants(variant, monkeypatch):
     variant.refresh_from_db()
     job = rendering.rerender_variant(variant)
     assert job.variant_id == variant.pk and job.status == RenderJob.Status.QUEUED
+
+
+def test_variant_render_through_s3_storage(tmp_path, settings, s3_bucket, s3_endpoint, eager_celery,
+                                           published, django_capture_on_commit_callbacks):
+    """The same code with media on S3-compatible storage: the site stores through
+    django-storages, the job carries s3:// URIs, the worker reads and writes the bucket."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": s3_bucket, "endpoint_url": s3_endpoint, "access_key": "testing",
+                    "secret_key": "testing", "region_name": "us-east-1", "location": "media",
+                    "file_overwrite": False, "default_acl": None}}}
+    storages._storages.pop("default", None)
+    from django.core.files.storage import default_storage as s3
+
+    clip = ready_clip(make_video(tmp_path / "c.mp4", frames=20, width=64, height=48, audio=True))
+    assert clip.source.name.startswith("clips/") and s3.exists(clip.source.name)
+    version = presets.create_preset("S3 base", cheap_spec(), user=None)
+    variant = sweeps.create_sweep(clip, version, {}, start=2, end=12, dispatch=False)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        job = rendering.dispatch_variant(variant)
+    job.refresh_from_db()
+    variant.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    assert job.result["output_uri"] == f"s3://{s3_bucket}/media/{variant.output.name}"
+    assert s3.exists(variant.output.name) and variant.frames == 10
+    from restoration.storage import local_path
+
+    with local_path(variant.output.name) as local:
+        with av.open(str(local)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 10
+    storages._storages.pop("default", None)
