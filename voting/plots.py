@@ -64,11 +64,15 @@ def votes_plot(times: Sequence[tuple[datetime, bool]]) -> bytes:
     contest_times = [t for t, golden in times if not golden]
     golden_times = [t for t, golden in times if golden]
     if contest_times:
-        ax.step(contest_times, range(1, len(contest_times) + 1), where="post", color=INK, label="contest pairs")
+        ax.step(contest_times, range(1, len(contest_times) + 1), where="post", color=INK, label="contest pairs",
+                marker="o" if len(contest_times) < 30 else None, ms=3)
     if golden_times:
-        ax.step(golden_times, range(1, len(golden_times) + 1), where="post", color=ACCENT, label="golden pairs")
+        ax.step(golden_times, range(1, len(golden_times) + 1), where="post", color=ACCENT, label="golden pairs",
+                marker="o" if len(golden_times) < 30 else None, ms=3)
     ax.set_ylabel("ballots")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    ax.set_ylim(bottom=0)
+    span = (times[-1][0] - times[0][0]).total_seconds()
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S" if span < 600 else "%d %b %H:%M"))
     ax.legend(frameon=False, loc="upper left")
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
