@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from gpu_worker import storage, tasks
@@ -12,7 +10,7 @@ from tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def s3_env(s3_bucket):
+def s3_env(s3_bucket):  # noqa: F811  (the imported fixture)
     return s3_bucket
 
 

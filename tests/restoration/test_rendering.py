@@ -137,8 +137,8 @@ def test_rerender_refuses_busy_or_done_variants(variant, monkeypatch):
     assert job.variant_id == variant.pk and job.status == RenderJob.Status.QUEUED
 
 
-def test_variant_render_through_s3_storage(tmp_path, settings, s3_bucket, s3_endpoint, eager_celery,
-                                           published, django_capture_on_commit_callbacks):
+def test_variant_render_through_s3_storage(tmp_path, settings, s3_bucket, s3_endpoint,  # noqa: F811
+                                           eager_celery, published, django_capture_on_commit_callbacks):
     """The same code with media on S3-compatible storage: the site stores through
     django-storages, the job carries s3:// URIs, the worker reads and writes the bucket."""
     from django.core.files.storage import storages
