@@ -122,3 +122,16 @@ def test_film_render_page_starts_a_render(tech_client, clip, no_dispatch,
     job = RenderJob.objects.get(kind="film")
     assert job.film_id == clip.film_id and job.frames_total == 30 and no_dispatch == [job.pk]
     assert f'data-job="{job.pk}"' in tech_client.get(url).content.decode()
+
+
+def test_clip_page_shows_the_analysis_and_auto_starts_from_it(tech_client, clip):
+    from restoration.services.clip_analysis import analyze_clip
+
+    analyze_clip(clip)
+    clip.refresh_from_db()
+    assert clip.analysis_status == "done"
+    page = tech_client.get(clip.get_absolute_url()).content.decode()
+    assert 'id="analysis-plot"' in page and clip.analysis_plot.url in page
+    assert "Compose a preset from this analysis" in page and "Shots" in page
+    editor = tech_client.get(reverse("preset-new") + f"?start=auto&clip={clip.pk}")
+    assert editor.status_code == 200 and "New preset (from auto)" in editor.content.decode()
