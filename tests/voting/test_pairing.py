@@ -140,14 +140,16 @@ def test_fast_for_twelve_variants_and_thousands_of_votes(strategy: str) -> None:
     rng = np.random.default_rng(0)
     config = PairingConfig(strategy=strategy, epsilon=0.0)
     choose_pair_from_table(table, (), rng, config)
-    start = time.perf_counter()
+    # CPU time, not wall time: the test machine is shared and a busy neighbour must not
+    # fail a speed test (measured: ~9 ms per call on an idle core).
+    start = time.process_time()
     for _ in range(20):
         choose_pair_from_table(table, (), rng, config)
-    per_call = (time.perf_counter() - start) / 20
-    assert per_call < 0.05, f"{per_call * 1e3:.1f} ms per pair"
-    start = time.perf_counter()
+    per_call = (time.process_time() - start) / 20
+    assert per_call < 0.05, f"{per_call * 1e3:.1f} ms CPU per pair"
+    start = time.process_time()
     choose_pair(items, comps, rater="r10", rng=rng, config=config)
-    assert time.perf_counter() - start < 0.2
+    assert time.process_time() - start < 0.2
 
 
 def test_unknown_strategy_is_an_error(top_two_close: list[Comparison]) -> None:

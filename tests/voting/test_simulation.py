@@ -31,11 +31,12 @@ def test_active_pairing_needs_fewer_votes_than_uniform() -> None:
 
 
 def test_a_run_is_reproducible_and_uses_goldens() -> None:
-    a = simulate_run(SCENARIOS["one_bad_rest_close"], "top_two_thompson", 3, FanModel(), FAST)
-    b = simulate_run(SCENARIOS["one_bad_rest_close"], "top_two_thompson", 3, FanModel(), FAST)
+    short = SimConfig(max_votes=200, check_every=20, n_bootstrap=30, rule=DecisionRule("probability"))
+    a = simulate_run(SCENARIOS["one_bad_rest_close"], "top_two_thompson", 3, FanModel(), short)
+    b = simulate_run(SCENARIOS["one_bad_rest_close"], "top_two_thompson", 3, FanModel(), short)
     assert (a.votes, a.winner, a.golden_ballots) == (b.votes, b.winner, b.golden_ballots)
     assert a.golden_ballots > 0
-    assert a.votes % FAST.check_every == 0 or not a.decided
+    assert a.votes % short.check_every == 0 or not a.decided
 
 
 def test_undecided_runs_stop_at_the_budget() -> None:
