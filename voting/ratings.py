@@ -20,6 +20,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from restoration.live import publish
+from restoration.models import LiveEvent
 from voting import conf
 from voting.models import Ballot, Contest, Rater
 from voting.ranking import Comparison, DecisionRule, RankingConfig, RankingResult, rank
@@ -207,7 +208,7 @@ def refresh_soon(contest_id: int, on_result: OnResult | None = None) -> dict[str
 
             try:
                 cache.delete(f"voting:ratings-trailing:{contest_id}")
-                refresh(contest_id, on_result)
+                refresh(contest_id, on_result, publisher=_publish_from_thread)
             except Exception:
                 log.exception("trailing ratings refresh of contest %s failed", contest_id)
             finally:
@@ -219,7 +220,20 @@ def refresh_soon(contest_id: int, on_result: OnResult | None = None) -> dict[str
     return None
 
 
-def refresh(contest_id: int, on_result: OnResult | None = None) -> dict[str, Any] | None:
+def _publish_from_thread(topic: str, payload: dict[str, Any]) -> None:
+    """Publish from a plain thread (the trailing timer). With a shared (Redis) layer that
+    is just publish(); the embedded default's in-memory layer belongs to the web
+    process's event loop, so the event goes through the outbox its relay forwards."""
+    from django.conf import settings
+
+    if settings.CHANNEL_LAYER_SHARED:
+        publish(topic, payload)
+    else:
+        LiveEvent.objects.create(topic=topic, payload=payload)
+
+
+def refresh(contest_id: int, on_result: OnResult | None = None,
+            publisher: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
     """Recompute if stale, single-flight; publish the new tally. Returns the payload it
     computed, or None when another process holds the lock (it will include our ballot:
     see the module docstring)."""
@@ -241,7 +255,7 @@ def refresh(contest_id: int, on_result: OnResult | None = None) -> dict[str, Any
             cache.set(_key(contest_id), payload, timeout=24 * 3600)
         finally:
             cache.delete(_lock_key(contest_id))
-        publish(contest.topic, payload)
+        (publisher or publish)(contest.topic, payload)
         latest = payload
         if current_version(contest_id) == payload["version"]:
             return latest
