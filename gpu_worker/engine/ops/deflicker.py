@@ -106,19 +106,22 @@ class Deflicker(Operator):
         s = float(self.p["strength"])
         n_tiles = int(self.p["tiles"])
         out = []
+        exposure_only = self.p["mode"] == "exposure"
         for row in windows:
             c = int(row[r])
             x = frames[c]
-            if self.p["mode"] == "exposure":
-                target = means[row].mean()
-                gain = (target / means[c].clamp(min=1e-3)).clamp(0.5, 2.0)
-                curve_c = lambda v, g=gain: v * g  # noqa: E731
-                corrected = lambda j, v, g=target: v * (g / means[j].clamp(min=1e-3))  # noqa: E731
-            else:
-                target_q = q[row].mean(0)
-                curve_c = lambda v, qc=q[c], tq=target_q: _interp(v, qc, tq)  # noqa: E731
-                corrected = lambda j, v, tq=target_q: _interp(v, q[j], tq)  # noqa: E731
-            y = curve_c(x)
+            target_mean = means[row].mean()
+            target_q = q[row].mean(0)
+
+            def corrected(j: int, v: torch.Tensor, target_mean: torch.Tensor = target_mean,
+                          target_q: torch.Tensor = target_q) -> torch.Tensor:
+                """Values `v` of frame j mapped to the window's reference exposure."""
+                if exposure_only:
+                    gain = (target_mean / means[j].clamp(min=1e-3)).clamp(0.5, 2.0)
+                    return v * gain
+                return _interp(v, q[j], target_q)
+
+            y = corrected(c, x)
             if n_tiles > 1:
                 # Each window frame's tile means after its own global correction; the
                 # median over time is the local exposure the centre should have.

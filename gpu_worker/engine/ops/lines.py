@@ -126,8 +126,12 @@ class Scratch(Operator):
         mw = int(self.p["max_width"])
         bright, dark = column_scores(y, mw, float(self.p["min_length"]))
         thr = self.threshold()
-        # A frame full of fine vertical texture must show lines above its own spread.
-        spread = lambda s: 1.4826 * (s - s.median(1, keepdim=True).values).abs().median(1, keepdim=True).values  # noqa: E731
+        def spread(s: torch.Tensor) -> torch.Tensor:
+            """Robust spread (1.4826 x MAD) of each frame's column scores: a frame full
+            of fine vertical texture must show lines well above its own spread."""
+            dev = (s - s.median(1, keepdim=True).values).abs()
+            return 1.4826 * dev.median(1, keepdim=True).values
+
         out = torch.zeros_like(bright, dtype=torch.int8)
         for sign, s in ((1, bright), (-1, dark)):
             hit = (s > thr) & (s > 5.0 * spread(s))
