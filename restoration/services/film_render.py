@@ -138,7 +138,7 @@ def start_film_render(film: Film, preset_version: PresetVersion, user: Any = Non
 
 
 def segment_output_name(job: RenderJob, index: int) -> str:
-    return f"renders/films/film-{job.film_id}/job-{job.pk}/seg-{index:05d}.mp4"
+    return f"renders/films/film-{job.film_id}/job-{rendering.job_key(job)}/seg-{index:05d}.mp4"
 
 
 def plan_and_dispatch(job: RenderJob) -> list[RenderSegment]:
@@ -406,7 +406,7 @@ def check_film_output(path: Path, *, frames: int, duration: float, audio: bool,
 
 
 def film_output_name(job: RenderJob) -> str:
-    return f"renders/films/film-{job.film_id}/film-{job.film_id}-job-{job.pk}.mp4"
+    return f"renders/films/film-{job.film_id}/film-{job.film_id}-job-{rendering.job_key(job)}.mp4"
 
 
 def assemble_film(job: RenderJob) -> RenderJob:

@@ -55,16 +55,28 @@ def storage_uri(name: str, storage: Storage = default_storage) -> str:
     return f"s3://{bucket}/{key.strip('/')}{slash}"
 
 
+def job_key(job: RenderJob) -> str:
+    """A name for the job's files that no other database's job can share.
+
+    Row ids restart with a fresh database while the media folder or bucket may stay
+    (tests, a reinstalled site): a marker or output named by id alone could then be
+    taken for this job's (a stale "cancel", an old output "reused"). The creation
+    time in microseconds makes the name unique and stays the same for every delivery
+    of the job.
+    """
+    return f"{job.pk}-{int(job.created_at.timestamp() * 1_000_000):x}"
+
+
 def control_name(job: RenderJob, segment: RenderSegment | None = None) -> str:
     """Folder (storage name prefix) of one job's markers: attempts, cancel, result.json."""
-    base = f"renders/control/job-{job.pk}"
+    base = f"renders/control/job-{job_key(job)}"
     return f"{base}/seg-{segment.index:05d}/" if segment is not None else f"{base}/"
 
 
 def variant_output_name(job: RenderJob) -> str:
     variant = job.variant
     return (f"renders/variants/clip-{variant.clip_id}/"
-            f"job-{job.pk}-{variant.spec_hash[:12]}-{variant.start_frame}-{variant.end_frame}.mp4")
+            f"job-{job_key(job)}-{variant.spec_hash[:12]}-{variant.start_frame}-{variant.end_frame}.mp4")
 
 
 def build_job(job: RenderJob, *, input_name: str, output_name: str, spec: dict[str, Any],

@@ -52,7 +52,9 @@ def test_job_payload_uses_storage_uris(variant):
     payload = rendering.build_job(job, input_name=variant.clip.source.name, output_name="renders/x.mp4",
                                   spec=variant.spec, start=4, end=16, audio=True)
     assert payload["input_uri"] == "file://" + default_storage.path(variant.clip.source.name)
-    assert payload["control_uri"].endswith(f"/renders/control/job-{job.pk}/")
+    assert payload["control_uri"].endswith(f"/renders/control/job-{rendering.job_key(job)}/")
+    later = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant, frames_total=12)
+    assert rendering.control_name(later) != rendering.control_name(job)
     assert rendering.storage_name_from_uri(payload["output_uri"]) == "renders/x.mp4"
 
 
@@ -117,7 +119,7 @@ def test_cancel_writes_the_marker_and_revokes(variant, published, monkeypatch):
     job.task_ids = ["render-1-abc"]
     job.save()
     rendering.cancel_job(job)
-    assert default_storage.exists(f"renders/control/job-{job.pk}/cancel")
+    assert default_storage.exists(f"renders/control/job-{rendering.job_key(job)}/cancel")
     assert revoked == ["render-1-abc"] and job.status == "cancelled" and job.cancel_requested
     assert Variant.objects.get(pk=variant.pk).status == Variant.Status.CANCELLED
     # The worker's own "cancelled" result afterwards changes nothing.
