@@ -195,3 +195,16 @@ def test_manual_noise_level_and_detail() -> None:
     assert psnr(tiny, ref) < psnr(manual, ref) - 3
     half = denoise_windows(noisy, win, detail=0.5)
     assert torch.allclose(half, (auto + 0.5 * (noisy[2:3] - auto)).clamp(0, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 1, 40), (3, 3, 2, 2), (3, 3, 24, 24)])
+def test_noise_free_and_tiny_frames(shape: tuple[int, ...]) -> None:
+    # A noise-free flat clip (estimated sigma 0) and slivers thinner than the filters
+    # must come back unchanged and finite, not NaN.
+    win = _windows(3, centres=range(3))
+    flat = torch.full(shape, 0.25)
+    assert torch.allclose(denoise_windows(flat, win), flat, atol=1e-6)
+    gen = torch.Generator().manual_seed(2)
+    rnd = torch.rand(shape, generator=gen)
+    out = denoise_windows(rnd, win)
+    assert out.shape == rnd.shape and bool(torch.isfinite(out).all())

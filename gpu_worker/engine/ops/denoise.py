@@ -46,6 +46,8 @@ def estimate_noise(frames: torch.Tensor, max_pixels: int = 1 << 18) -> torch.Ten
         ch, cw = min(h, side), min(w, max_pixels // min(h, side))
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         frames = frames[:, :, y0:y0 + ch, x0:x0 + cw]
+    if min(frames.shape[-2:]) < 3:  # a sliver too thin for the 3x3 mask
+        frames = F.pad(frames, (1, 1, 1, 1), mode="replicate")
     k = frames.new_tensor(_IMMERKAER).view(1, 1, 3, 3)
     hp = F.conv2d(frames.reshape(-1, 1, *frames.shape[-2:]), k)
     med = hp.abs().flatten(1).median(dim=1).values.view(n, c)
@@ -202,7 +204,11 @@ def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: fl
                                 sigma)
     if r > 0 and strength > 0:
         out, resid_var = temporal_average(frames, windows, sigma_motion, strength)
-        resid_var = resid_var * (sigma / sigma_motion).view(-1, 1, 1, 1) ** 2
+        # temporal_average floors sigma at one code value; use the same floor here so
+        # a noise-free frame (sigma 0) cannot give 0 / 0.
+        floor = 1.0 / 255.0
+        ratio = sigma.clamp(min=floor) / sigma_motion.clamp(min=floor)
+        resid_var = resid_var * ratio.view(-1, 1, 1, 1) ** 2
     else:
         out = centre
         resid_var = (sigma ** 2).view(-1, 1, 1, 1).expand_as(centre[:, :1]).contiguous()
