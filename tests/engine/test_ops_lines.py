@@ -45,7 +45,7 @@ def _scratched(clean: list[np.ndarray], seed: int = 1):  # noqa: ANN202
 def test_scratch_schema() -> None:
     cls = get_operator("scratch")
     assert [p.name for p in cls.params] == ["sensitivity", "max_width", "min_length",
-                                            "persistence"]
+                                            "persistence", "texture"]
     assert _op("scratch", persistence=2).temporal_radius() == 2
     with pytest.raises(SpecError):
         cls.validate_params({"min_length": 0.0})
@@ -80,6 +80,24 @@ def test_fill_horizontal_interpolates_between_sides() -> None:
     mask[:, 4:7] = True
     damaged = torch.where(mask, torch.zeros_like(x), x)
     assert torch.allclose(fill_horizontal(damaged, mask), x, atol=1e-6)
+
+
+def test_scratch_texture_keeps_the_grain_in_the_repair() -> None:
+    rng = np.random.default_rng(3)
+    grainy = np.clip(0.5 + 0.04 * rng.standard_normal((64, 96, 1)), 0, 1).repeat(3, -1)
+    scratched = grainy.copy()
+    scratched[:, 40:42] = 0.95
+    x = M.to_tensor(scratched.astype(np.float32))
+
+    def grain_in_repair(t: torch.Tensor) -> float:
+        cols = t[0, 0, :, 40:42]
+        return float((cols - cols.mean()).std())
+
+    smooth = _run(_op("scratch"), x)
+    textured = _run(_op("scratch", texture=True), x)
+    assert grain_in_repair(smooth) < 0.7 * 0.04  # interpolation averages the grain away
+    assert grain_in_repair(textured) > 0.8 * 0.04
+    assert abs(float(textured[0, :, :, 40:42].mean()) - 0.5) < 0.02  # and the line is gone
 
 
 @pytest.mark.media

@@ -75,9 +75,15 @@ def column_scores(y: torch.Tensor, max_width: int, min_length: float
     return bright, dark
 
 
-def fill_horizontal(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def fill_horizontal(x: torch.Tensor, mask: torch.Tensor, *, texture: bool = False
+                    ) -> torch.Tensor:
     """Fill masked pixels of (C, H, W) `x` by linear interpolation, along each row,
-    between the nearest unmasked pixels to the left and right (mask (H, W) bool)."""
+    between the nearest unmasked pixels to the left and right (mask (H, W) bool).
+
+    texture: also copy the fine detail (grain) of the pixels mirrored across the
+    left edge of the gap (the right edge where there is no room on the left), so a
+    repaired scratch on grainy film is not a smooth, grainless streak.
+    """
     c, h, w = x.shape
     cols = torch.arange(w, device=x.device).expand(h, w)
     left = torch.where(mask, torch.full_like(cols, -1), cols).cummax(1).values
@@ -90,6 +96,16 @@ def fill_horizontal(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     t = ((cols - left).float() / span).clamp(0, 1)
     both = vl + (vr - vl) * t
     fill = torch.where(has_l & has_r, both, torch.where(has_l, vl, vr))
+    if texture:
+        # Detail = the pixel minus its horizontal 5-tap mean; taken from clean pixels.
+        detail = x - F.avg_pool1d(F.pad(x.reshape(c * h, 1, w), (2, 2), mode="replicate"),
+                                  5, stride=1).reshape(c, h, w)
+        src = 2 * left - cols  # mirror across the left edge of the gap
+        src = torch.where(src >= 0, src, 2 * right - cols)
+        src = src.clamp(0, w - 1)
+        ok = ~mask.gather(1, src)  # the mirrored pixel must itself be clean
+        fill = fill + torch.where(ok, detail.gather(2, src.expand(c, h, w)),
+                                  torch.zeros_like(fill))
     return torch.where(mask, fill, x)
 
 
@@ -113,6 +129,10 @@ class Scratch(Operator):
               "Frames before and after in which the scratch must also be found "
               "(0 = judge each frame alone). Raise when real thin verticals are hit.",
               min=0, max=6, unit="frames"),
+        Param("texture", "bool", False,
+              "Carry the film grain beside the scratch into the repair, so it does not "
+              "leave a smooth streak on grainy film (slightly less faithful pixel for "
+              "pixel, more natural to the eye)."),
     )
 
     def temporal_radius(self) -> int:
@@ -179,7 +199,7 @@ class Scratch(Operator):
             mask = on & colmask
             # Anti-aliased edges of the line sit in the adjacent columns.
             mask = F.max_pool2d(mask.float()[None, None], (1, 3), 1, (0, 1))[0, 0] > 0
-            out.append(fill_horizontal(frames[c], mask))
+            out.append(fill_horizontal(frames[c], mask, texture=bool(self.p["texture"])))
         return torch.stack(out).clamp_(0, 1)
 
 
