@@ -269,6 +269,38 @@ def check_database(contest_id: int, results: Results) -> Check:
                  pairs_unique=per_pair == 0, pairings_answered_once=answered == len(stored_ids))
 
 
+def in_process_cpu(slug: str, repeats: int = 40) -> dict[str, float]:
+    """CPU ms per request of the same endpoints through Django's test client in this
+    process: the cost of Django and the voting code without the ASGI server."""
+    from django.test import Client
+
+    from voting.integrity import solve
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    base = f"/vote/c/{slug}/"
+    client.get(base)
+    challenge = client.get(base + "api/pow/").json()
+    client.post(base + "api/pow/", json.dumps({"challenge": challenge["challenge"],
+                                               "nonce": solve(challenge["challenge"], challenge["bits"])}),
+                content_type="application/json")
+    pairing = client.get(base + "api/next/").json()["pairing"]
+    calls = {
+        "page": lambda: client.get(base),
+        "next (pair already served)": lambda: client.get(base + "api/next/"),
+        "heartbeat": lambda: client.post(base + "api/heartbeat/", json.dumps(
+            {"pairing": pairing, "visible": "both", "playing": True}), content_type="application/json"),
+        "tally": lambda: client.get(base + "api/tally/"),
+    }
+    out = {}
+    for name, call in calls.items():
+        call()
+        t0 = time.process_time()
+        for _ in range(repeats):
+            call()
+        out[name] = round(1000 * (time.process_time() - t0) / repeats, 2)
+    return out
+
+
 def summary(results: Results, wall: float, check: Check, voters: int, ballots: int,
             load: tuple[float, float] | None = None, server_cpu: float | None = None) -> dict:
     all_latencies = [x for values in results.latencies.values() for x in values]
@@ -344,11 +376,16 @@ after the answer and sends its second ballot twice at the same moment.
 - failed fans / unexpected answers: {figures['n_errors']}
 - server CPU: **{figures['server_cpu_ms_per_request']} ms per request**, {figures['server_cpu_ms_per_ballot_cycle']} ms per
   accepted ballot including its page share, proof of work, next pair and heartbeats
-  ({figures['server_cpu_seconds']} CPU-s in all); this does not depend on how busy the machine is
+  ({figures['server_cpu_seconds']} CPU-s in all); unlike the latencies this hardly depends on how busy the
+  machine is (contention inflates it a little: cache misses, context switches)
 - machine load (1-minute load average before / after the run): {figures['load_average_before_after']}
   on {machine}; the fans' threads run on the same cores as the server and other jobs shared
   the machine, so the latencies above are mostly queueing for a CPU: at the CPU cost per request
   above, one core serves about {round(1000 / figures['server_cpu_ms_per_request']) if figures['server_cpu_ms_per_request'] else '?'} requests/s
+- the same endpoints through Django's test client in one process (no ASGI server), CPU ms per
+  request: `{json.dumps(figures.get('in_process_cpu_ms'))}`; the difference to the figure above is
+  daphne's share (HTTP parsing, a thread per synchronous request under ASGI) plus the pair
+  selection for new pairs and the ratings recomputes
 
 | request | n | p50 ms | p99 ms | max ms |
 |---|---|---|---|---|
@@ -398,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         load_after, cpu_used = os.getloadavg()[0], cpu_seconds(server.process.pid) - cpu_before
         check = check_database(contest_id, results)
         figures = summary(results, wall, check, args.voters, args.ballots, (round(load_before, 1), round(load_after, 1)), cpu_used)
+        figures["in_process_cpu_ms"] = in_process_cpu(slug)
         print(json.dumps(figures, indent=2))
         (log_dir / "bench_voting_load.json").write_text(json.dumps(figures, indent=2))
         if args.write:
