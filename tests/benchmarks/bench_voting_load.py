@@ -342,6 +342,20 @@ def _setup_django(database_url: str, redis_db: int) -> None:
     django.setup()
 
 
+#: Kept in the report: what the same load did before the pool (first run, 2026-11-23).
+NO_POOL_NOTE = """
+## Without a connection pool
+
+`--no-pool` serves `config.asgi` with the project's settings unchanged (`CONN_MAX_AGE=60`, one
+PostgreSQL connection per request thread). The first run of this benchmark did that, and with 200
+fans arriving at once PostgreSQL (max_connections 100) refused connections: HTTP 500 on 61 of 200
+page loads, 120 of 304 proof-of-work calls, 53 of 224 pair requests, 36 of 284 heartbeats and 31
+ballot posts ("sorry, too many clients already"). Integrity still held in that run (93 ballots
+accepted, 93 stored, no duplicate), but fans were turned away. Serving with Django's psycopg pool
+(`OPTIONS["pool"]`, `CONN_MAX_AGE=0`, `tests/benchmarks/bench_asgi.py`) removed every error.
+"""
+
+
 def write_markdown(path: Path, figures: dict, machine: str) -> None:
     lat = figures["latency_ms"]
     rows = "\n".join(f"| {kind} | {v['n']} | {v['p50']} | {v['p99']} | {v['max']} |" for kind, v in lat.items())
@@ -392,7 +406,7 @@ after the answer and sends its second ballot twice at the same moment.
 {rows}
 
 HTTP statuses: `{json.dumps(figures['statuses'])}`
-""")
+""" + NO_POOL_NOTE)
 
 
 def main(argv: list[str] | None = None) -> int:
