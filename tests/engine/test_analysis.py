@@ -156,3 +156,46 @@ def test_sampling_and_progress() -> None:
     assert len(report["frames"]) == 12 and report["summary"]["frames_measured"] == 4
     with pytest.raises(ValueError):
         analyze_frames([], fps=24)
+
+
+def _summary_of_smooth_clip() -> dict:
+    yy, xx = np.mgrid[0:72, 0:96].astype(np.float32)
+    frames = [(np.stack([0.5 + 0.3 * np.sin((xx + 2 * t) / 9) * np.cos(yy / 7)] * 3, -1) * 255
+               ).astype(np.uint8) for t in range(10)]
+    return analyze_frames(frames, fps=24, faces=False)
+
+
+def test_suggest_spec_branches_all_validate() -> None:
+    report = _summary_of_smooth_clip()
+    s = report["summary"]
+    # A smooth synthetic grey gradient reads as faded and soft; start from a clean state.
+    assert s["colour"]["faded"] and s["detail"]["soft"]
+    s["colour"].update(faded=False, cast="neutral", monochrome=True)
+    s["detail"]["soft"] = False
+    assert suggest_spec(report)["ops"] == []
+    # Grainy, soft? Sharpening would amplify the grain: denoise, then grain put back.
+    s["noise"]["median"] = 0.035
+    s["detail"]["soft"] = True
+    s["repeats"]["cadence"] = 2
+    names = _check_spec(suggest_spec(report))
+    assert names == ["denoise", "grain"]
+    assert suggest_spec(report)["ops"][1]["params"]["chroma"] == 0.0  # monochrome film
+    den = suggest_spec(report)["ops"][0]["params"]
+    assert den["strength"] == 2.0 and den["temporal_radius"] == 3
+    # Clean but soft and faded with a magenta cast: colour, then sharpen.
+    s["noise"]["median"] = 0.002
+    s["colour"].update(faded=True, cast="magenta", monochrome=False)
+    names = _check_spec(suggest_spec(report))
+    assert names == ["colour_correct", "sharpen"]
+    assert suggest_spec(report)["ops"][0]["params"]["white_balance"] == 1.0
+    # Everything at once keeps the documented order.
+    s["flicker"]["index"] = 0.05
+    s["dust"]["per_frame"] = 50.0
+    s["blotches"]["per_frame"] = 2.0
+    s["scratches"]["frames_fraction"] = 0.5
+    s["noise"]["median"] = 0.02
+    names = _check_spec(suggest_spec(report))
+    assert names == ["deflicker", "dust", "scratch", "denoise", "colour_correct", "grain"]
+    ops = {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}
+    assert ops["deflicker"]["radius"] == 8 and ops["deflicker"]["tiles"] == 3
+    assert ops["dust"]["search"] == 3 and ops["dust"]["max_size"] == 48
