@@ -227,6 +227,9 @@ def estimate_flow(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
     def u8(g: np.ndarray) -> np.ndarray:
         return g if g.dtype == np.uint8 else np.clip(g * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
+    if min(ref.shape[:2]) < 16:
+        # Too small for DIS's 8-px patches and pyramid: assume no motion.
+        return np.zeros((*ref.shape[:2], 2), np.float32)
     # A fresh instance per call: a reused DIS object carries state from earlier
     # calls (other frame sizes), which made results depend on call history.
     dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
