@@ -105,6 +105,11 @@ def test_transfer_errors_name_the_parameter(tmp_path: Path) -> None:
     assert e.value.param == "fixed"
     with pytest.raises(SpecError, match="must have the same framing"):
         _make("colour_transfer", ctx, original="o.png", fixed="crop.png")
+    # A problem in the second pair is reported against the second pair's parameter.
+    with pytest.raises(SpecError, match="colour_transfer.fixed_2: cannot read image") as e:
+        _make("colour_transfer", ctx, original="o.png", fixed="o.png", original_2="o.png",
+              fixed_2="gone.png")
+    assert e.value.param == "fixed_2"
 
 
 # -- colour_correct -----------------------------------------------------------------

@@ -469,7 +469,7 @@ class ColourTransfer(Operator):
         super().__init__(params, ctx)
         self.lut = self._fit().to(ctx.device)
 
-    def _pairs(self) -> list[tuple[Path, Path]]:
+    def _pairs(self) -> list[tuple[Path, Path, str, str]]:
         pairs = []
         for o_name, f_name in _PAIR_PARAMS:
             o, f = self.p[o_name], self.p[f_name]
@@ -479,7 +479,7 @@ class ColourTransfer(Operator):
                 missing = o_name if not o else f_name
                 raise SpecError(f"{self.name}.{missing}: give both frames of a pair "
                                 f"({o_name} and {f_name})", op=self.name, param=missing)
-            pairs.append((self.ctx.resolve_path(o), self.ctx.resolve_path(f)))
+            pairs.append((self.ctx.resolve_path(o), self.ctx.resolve_path(f), o_name, f_name))
         if not pairs:
             raise SpecError(f"{self.name}.original: needs at least one pair of frames "
                             f"(original and fixed)", op=self.name, param="original")
@@ -490,7 +490,7 @@ class ColourTransfer(Operator):
 
         pairs = self._pairs()
         key_parts: list[Any] = [self.p["model"], self.p["smoothness"]]
-        for o, f in pairs:
+        for o, f, _, _ in pairs:
             for p in (o, f):
                 try:
                     key_parts.append((str(p), p.stat().st_mtime_ns))
@@ -501,7 +501,7 @@ class ColourTransfer(Operator):
             if key in _FIT_CACHE:
                 return _FIT_CACHE[key]
         srcs, dsts = [], []
-        for (o, f), (o_name, f_name) in zip(pairs, _PAIR_PARAMS, strict=False):
+        for o, f, o_name, f_name in pairs:
             try:
                 orig = load_image(o)
             except FileNotFoundError as exc:
