@@ -154,6 +154,15 @@ def bench_quality(clips: list[Clip], work: Path) -> list[dict]:
         result = pipeline.render(degraded, out, spec)
         eng_p, eng_s, n = score(out, clip.frames)
 
+        others = {}
+        for name in ("faithful", "clean"):
+            static = presets.get_preset(name)
+            static["encode"] = dict(LOSSLESS)
+            out = work / f"{clip.name}_{name}.mkv"
+            r = pipeline.render(degraded, out, static)
+            p, s, _ = score(out, clip.frames)
+            others[name] = {"psnr": p, "ssim": s, "seconds": r.seconds}
+
         chains = {}
         for name, chain in FFMPEG_CHAINS.items():
             dst = work / f"{clip.name}_ff_{name}.mkv"
@@ -168,6 +177,7 @@ def bench_quality(clips: list[Clip], work: Path) -> list[dict]:
             "engine_auto": {"psnr": eng_p, "ssim": eng_s, "seconds": result.seconds,
                             "analysis_seconds": t_an,
                             "ops": [o["op"] for o in spec["ops"]]},
+            "engine_presets": others,
             "ffmpeg_best": {"chain": best, **chains[best]},
             "ffmpeg_all": chains,
         })
@@ -203,9 +213,27 @@ def bench_speed(src: Path, frames: int, best_chain: str, work: Path) -> dict:
 
 # -- (c) memory ----------------------------------------------------------------------
 
-MEMORY_SPEC = {"ops": [{"op": "deflicker", "params": {"radius": 5}},
-                       {"op": "grain", "params": {"strength": 4.0}}],
+MEMORY_SPEC = {"ops": [{"op": "deflicker", "params": {"radius": 3}},
+                       {"op": "sharpen", "params": {}}],
                "encode": {"preset": "veryfast"}}
+
+
+def _watch_peak_rss(proc: subprocess.Popen) -> int:
+    """Peak resident set (kB) of a running child, from /proc/PID/status VmHWM.
+
+    Not getrusage: a child's ru_maxrss also counts the pages it shared with this
+    (large) process between fork and exec, which would hide the child's own peak.
+    """
+    peak = 0
+    while proc.poll() is None:
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return peak
 
 
 def bench_memory(work: Path, seconds_list: tuple[int, ...], size: str) -> list[dict]:
@@ -222,11 +250,11 @@ def bench_memory(work: Path, seconds_list: tuple[int, ...], size: str) -> list[d
                                  str(dst), "--spec", str(spec_path), "--quiet",
                                  "--overwrite", "--device", "cpu"], cwd=REPO)
         t = time.perf_counter()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            raise SystemExit(f"memory run failed for {seconds}s (status {status})")
+        peak_kb = _watch_peak_rss(proc)
+        if proc.returncode != 0:
+            raise SystemExit(f"memory run failed for {seconds}s (status {proc.returncode})")
         rows.append({"seconds": seconds, "frames": io.probe(dst).frame_count, "size": size,
-                     "peak_rss_mb": usage.ru_maxrss / 1024.0,
+                     "peak_rss_mb": peak_kb / 1024.0,
                      "wall_seconds": time.perf_counter() - t})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -256,6 +284,14 @@ def markdown(quality: list[dict], speed: dict, memory: list[dict], meta: dict) -
                      f"{d['ssim']:.3f} | {e['psnr']:.2f} / {e['ssim']:.3f} | "
                      f"{f['psnr']:.2f} / {f['ssim']:.3f} ({f['chain']}) | "
                      f"{e['psnr'] - f['psnr']:+.2f} dB | {e['ssim'] - f['ssim']:+.3f} |")
+    with_presets = [r for r in quality if "engine_presets" in r]
+    lines += [] if not with_presets else ["", "The static presets on the same degraded input (PSNR / SSIM; `faithful` "
+              "keeps grain and toning on purpose, so it is not expected to score high):", "",
+              "| clip | faithful | clean |", "|---|---|---|"]
+    for r in with_presets:
+        f, c = r["engine_presets"]["faithful"], r["engine_presets"]["clean"]
+        lines.append(f"| {r['clip']} | {f['psnr']:.2f} / {f['ssim']:.3f} | "
+                     f"{c['psnr']:.2f} / {c['ssim']:.3f} |")
     lines += ["", "Operators chosen by the analysis (`auto`): " + "; ".join(
         f"{r['clip']}: {', '.join(r['engine_auto']['ops']) or 'none'}" for r in quality), "",
         "All ffmpeg chains tried (PSNR / SSIM):", ""]
@@ -278,9 +314,10 @@ def markdown(quality: list[dict], speed: dict, memory: list[dict], meta: dict) -
               f"{speed['engine_empty_fps']:.2f} | "
               f"{speed['engine_faithful_fps'] / speed['engine_empty_fps']:.3f} |", ""]
     lines += ["## (c) Peak memory", "",
-              "`python -m gpu_worker restore` with a temporal spec (deflicker radius 5, "
-              "grain) on synthetic clips of two lengths; peak resident set size of the "
-              "process (includes the Python interpreter, torch and the codecs).", "",
+              "`python -m gpu_worker restore` with a temporal spec (deflicker radius 3, "
+              "sharpen) on synthetic clips (ffmpeg testsrc2, 24 fps) of two lengths; peak "
+              "resident set size (VmHWM) of the process, which includes the Python "
+              "interpreter, torch and the codecs.", "",
               "| clip | frames | size | peak RSS (MB) | wall (s) |", "|---|---|---|---|---|"]
     for m in memory:
         lines.append(f"| {m['seconds']} s | {m['frames']} | {m['size']} | "
@@ -297,29 +334,40 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="tiny run to check the script")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-engine.md")
     ap.add_argument("--workdir", type=Path, default=None)
-    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--parts", default="quality,speed,memory",
+                    help="comma-separated subset of quality,speed,memory; results of "
+                    "earlier parts are kept in WORKDIR/results.json and merged")
     args = ap.parse_args()
     if args.quick:
         args.frames, args.width = 8, 160
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_engine_"))
     work.mkdir(parents=True, exist_ok=True)
+    store = work / "results.json"
+    results = json.loads(store.read_text()) if store.is_file() else {}
     clips = load_clips(args.frames, args.width)
-    quality = bench_quality(clips, work)
-    best_chain = quality[0]["ffmpeg_best"]["chain"]
-    speed = bench_speed(work / f"{clips[0].name}_degraded.mkv", len(clips[0].frames),
-                        best_chain, work)
-    memory = [] if args.skip_memory else bench_memory(
-        work, (2, 4) if args.quick else (10, 60), "160x120" if args.quick else "320x240")
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
-    text = markdown(quality, speed, memory, meta)
+    if "quality" in parts:
+        results["quality"] = bench_quality(clips, work)
+    if "speed" in parts:
+        best_chain = results["quality"][0]["ffmpeg_best"]["chain"]
+        results["speed"] = bench_speed(work / f"{clips[0].name}_degraded.mkv",
+                                       len(clips[0].frames), best_chain, work)
+    if "memory" in parts:
+        results["memory"] = bench_memory(
+            work, (2, 4) if args.quick else (10, 60), "160x120")
+    results.setdefault("meta", {}).update({
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "load": os.getloadavg()[0]})
+    store.write_text(json.dumps(results, indent=1, default=float))
+    if not all(k in results for k in ("quality", "speed", "memory")):
+        print(f"partial results in {store}; run the other parts with the same --workdir")
+        return 0
+    text = markdown(results["quality"], results["speed"], results["memory"], results["meta"])
     print(text)
     if not args.quick:
         args.out.write_text(text)
-        (work / "results.json").write_text(json.dumps(
-            {"quality": quality, "speed": speed, "memory": memory, "meta": meta},
-            indent=1, default=float))
         print(f"written {args.out}")
     return 0
 
