@@ -191,12 +191,17 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
     per_frame: list[dict[str, Any]] = []
     lumas: list[float] = []
     diffs: list[float] = [0.0]
-    prev_small: np.ndarray | None = None
     prev_gray: np.ndarray | None = None
     distinct: deque[tuple[int, np.ndarray]] = deque(maxlen=3)  # (frame, analysis image)
     distinct_diffs: list[tuple[int, float]] = []  # (frame, change from previous distinct)
     face_frames: list[dict[str, Any]] = []
-    face_every = max(1, int(round(fps * 2)))  # first pass: every 2 s, thinned below
+    # Faces: every 2 s, or sparser so that about MAX_FACE_CHECKS frames spread over the
+    # clip are checked; when the length is unknown, the interval doubles as checks
+    # pile up (keeping every other one), so a feature film costs what a reel does.
+    face_every = max(1, int(round(fps * 2)))
+    if total:
+        face_every = max(face_every, total // MAX_FACE_CHECKS)
+    distinct_seen = 0
     size = (0, 0)
     n = 0
     for n, frame in enumerate(frames):
@@ -229,6 +234,9 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
             })
         if faces and n % face_every == 0:
             face_frames.append({"frame": n, "faces": detect_faces(frame)})
+            if len(face_frames) >= 2 * MAX_FACE_CHECKS:
+                face_every *= 2
+                face_frames = [f for f in face_frames if f["frame"] % face_every == 0]
         per_frame.append(rec)
         # Distinct-frame bookkeeping for the temporal measures. A frame that hardly
         # differs from its predecessor is provisionally a repeat; repeat_flags below
@@ -239,17 +247,18 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
             if distinct and not is_cut:
                 distinct_diffs.append((n, _motion_change(g, M.gray(distinct[-1][1]))))
             distinct.append((n, small))
+            distinct_seen += 1
             if len(distinct) == 3:
                 mid_n, mid = distinct[1]
-                if mid_n % sample_every == 0 or sample_every == 1:
+                # Every n-th distinct frame (not frame number: with repeats, distinct
+                # frames may all fall on odd numbers).
+                if distinct_seen % sample_every == 0:
                     dust, blotches = _spot_counts(distinct[0][1], mid, distinct[2][1])
                     per_frame[mid_n]["dust"] = dust
                     per_frame[mid_n]["blotches"] = blotches
         prev_gray = g
-        prev_small = small
         if progress is not None:
             progress(n + 1, total)
-    del prev_small
     count = len(per_frame)
     if count == 0:
         raise ValueError("no frames to analyse")

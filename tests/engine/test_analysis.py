@@ -199,3 +199,22 @@ def test_suggest_spec_branches_all_validate() -> None:
     ops = {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}
     assert ops["deflicker"]["radius"] == 8 and ops["deflicker"]["tiles"] == 3
     assert ops["dust"]["search"] == 3 and ops["dust"]["max_size"] == 48
+
+
+def test_face_checks_stay_few_on_long_clips(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpu_worker.engine.analysis as analysis
+
+    calls: list[int] = []
+    real = analysis.detect_faces
+    monkeypatch.setattr(analysis, "detect_faces", lambda f: calls.append(1) or real(f))
+    # At 2 fps a check every 2 s is every 4th frame: 75 checks for 300 frames unless
+    # the interval grows as they pile up (length unknown: a generator, no total).
+    frames = (np.full((32, 48, 3), 120, np.uint8) for _ in range(300))
+    report = analyze_frames(frames, fps=2, total=None)
+    assert len(calls) <= 45  # 75 at a fixed interval
+    assert 6 <= report["summary"]["faces"]["frames_checked"] <= 12
+    # With the length known the interval is set up front.
+    calls.clear()
+    frames = (np.full((32, 48, 3), 120, np.uint8) for _ in range(300))
+    analyze_frames(frames, fps=2, total=300)
+    assert len(calls) <= 13
