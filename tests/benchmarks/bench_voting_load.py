@@ -461,9 +461,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
-        from django.db import connections
+        try:
+            from django.db import connections
 
-        connections.close_all()
+            connections.close_all()
+        except Exception:  # Django never got set up (e.g. the migration failed)
+            pass
         if not args.keep_db:
             with psycopg.connect(f"{PG}/test", autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
