@@ -192,8 +192,11 @@ def plot(request: HttpRequest, slug: str, name: str) -> HttpResponse:
 
 
 @require_GET
-@json_api
-def api_tally(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResponse:
+def api_tally(request: HttpRequest, slug: str) -> HttpResponse:
+    # Read-only and public: no rater identity needed (none is created for it).
+    contest = Contest.objects.filter(slug=slug).first()
+    if contest is None:
+        return JsonResponse({"error": "No such contest.", "code": "not_found"}, status=404)
     return JsonResponse(selectors.public_tally(services.contest_ratings(contest)))
 
 

@@ -161,6 +161,14 @@ def test_closed_contest_answers_410_and_the_page_says_so():
     assert "This contest is closed" in fan.client.get(fan.base).content.decode()
 
 
+def test_reading_the_tally_needs_no_identity():
+    contest = make_contest(2)
+    response = Client().get(f"/vote/c/{contest.slug}/api/tally/")
+    assert response.status_code == 200 and response.json()["type"] == "contest.tally"
+    assert RATER_COOKIE not in response.cookies and not Rater.objects.exists()
+    assert Client().get("/vote/c/nope/api/tally/").status_code == 404
+
+
 def test_unknown_contest_is_404():
     assert Client().get("/vote/c/nope/").status_code == 404
     assert Client().get("/vote/c/nope/api/next/").json()["code"] == "not_found"
