@@ -253,12 +253,27 @@ def _feed_from(level: int, item: FrameItem, stages: Sequence[Stage]) -> Iterable
 
 
 def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(H, W, 3) uint8 → (3, H, W) float32 in [0, 1] on `device`.
+
+    On the CPU the conversion is done in numpy: for one frame, torch's multi-threaded
+    element-wise kernels cost more in thread hand-off than they save, badly so when
+    other processes share the cores. On a GPU the uint8 frame is uploaded (4× less
+    data than float) and converted there.
+    """
+    if device.type == "cpu":
+        planar = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+        planar *= np.float32(1.0 / 255.0)
+        return torch.from_numpy(planar)
     t = torch.from_numpy(image).to(device, non_blocking=True)
     return t.permute(2, 0, 1).float().div_(255.0)
 
 
 def _to_image(tensor: torch.Tensor) -> np.ndarray:
-    # +0.5 then truncation is rounding for the non-negative values left by clamp_.
+    """(3, H, W) float in [0, 1] → (H, W, 3) uint8, rounding to nearest."""
+    if tensor.device.type == "cpu":
+        arr = tensor.detach().numpy().transpose(1, 2, 0) * np.float32(255.0)
+        arr += np.float32(0.5)  # +0.5 then truncation is rounding for values >= 0
+        return np.clip(arr, 0.0, 255.0).astype(np.uint8)
     t = tensor.mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
     return t.permute(1, 2, 0).cpu().numpy()
 
