@@ -196,12 +196,14 @@ class Ballot(models.Model):
 
     contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="ballots")
     rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="ballots")
-    pairing = models.OneToOneField(Pairing, on_delete=models.PROTECT, related_name="ballot")
-    left = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
-    right = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
+    # Ballots go only with their whole contest (deleting a contest is deliberate); a
+    # variant that was voted on cannot be deleted (ContestEntry.variant is PROTECT).
+    pairing = models.OneToOneField(Pairing, on_delete=models.CASCADE, related_name="ballot")
+    left = models.ForeignKey(ContestEntry, on_delete=models.CASCADE, related_name="+")
+    right = models.ForeignKey(ContestEntry, on_delete=models.CASCADE, related_name="+")
     # The unordered pair, smaller entry id first: what the uniqueness rule is about.
-    entry_low = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
-    entry_high = models.ForeignKey(ContestEntry, on_delete=models.PROTECT, related_name="+")
+    entry_low = models.ForeignKey(ContestEntry, on_delete=models.CASCADE, related_name="+")
+    entry_high = models.ForeignKey(ContestEntry, on_delete=models.CASCADE, related_name="+")
     choice = models.CharField(max_length=8, choices=Choice.choices)
     watched_left_seconds = models.FloatField()
     watched_right_seconds = models.FloatField()

@@ -76,3 +76,15 @@ def test_golden_correctness_and_rater_exclusion_properties():
     rater.excluded_by_staff = True
     assert rater.excluded and str(contest).startswith("contest")
     assert contest.get_absolute_url() == f"/vote/c/{contest.slug}/" and contest.topic == f"contest-{contest.pk}"
+
+
+def test_a_contest_is_deleted_with_its_ballots_but_its_variants_are_protected():
+    from django.db.models import ProtectedError
+
+    contest = make_contest(2)
+    a, b = contest.entries.order_by("pk")
+    _ballot(contest, ready_rater(), a, b)
+    with pytest.raises(ProtectedError), transaction.atomic():
+        a.variant.delete()  # a variant that was voted on keeps its audit trail
+    contest.delete()
+    assert not Ballot.objects.exists() and not Pairing.objects.exists()
