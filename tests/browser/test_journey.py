@@ -82,13 +82,20 @@ def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int) -> 
         if index == 0 and cast == 0:
             shots(page, "fan-watching-pair")
         side = "left" if left.endswith(preferred_src) else "right" if right.endswith(preferred_src) else "left"
-        page.click(f"#vote-{side}")
-        try:
+        for _attempt in range(5):
+            page.click(f"#vote-{side}")
             # The first ballot of a browser waits for its proof of work (16 bits by default).
             page.wait_for_function(
-                "['voted', 'closed'].includes(document.getElementById('vote-app').dataset.state)",
+                "['voted', 'closed'].includes(document.getElementById('vote-app').dataset.state)"
+                " || /Watch both sides/.test(document.getElementById('vote-message').textContent)",
                 timeout=180_000)
-        except Exception:
+            if page.locator("#vote-app").get_attribute("data-state") in ("voted", "closed"):
+                break
+            # The server has not credited the watch time yet (a heartbeat answer for the
+            # previous pair can enable the buttons early): keep watching, then vote again.
+            page.wait_for_timeout(1500)
+            page.wait_for_selector("#vote-left:enabled", timeout=60_000)
+        else:
             shots(page, f"fan-{index}-stuck")
             pytest.fail(f"fan {index}'s ballot {cast + 1} was not accepted: "
                         f"{page.locator('#vote-message').inner_text()!r}")
