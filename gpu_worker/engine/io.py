@@ -13,7 +13,6 @@ from the packet index.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -473,12 +472,6 @@ def extract_frame(path: str | os.PathLike[str], frame_number: int) -> np.ndarray
         return image
     raise MediaError(f"frame {frame_number} does not exist in this file")
 
-
-def _safe_fraction(value: float) -> Fraction:
-    """A float rate as a small fraction (used when only a float is known)."""
-    if math.isclose(value, round(value)):
-        return Fraction(int(round(value)), 1)
-    return Fraction(value).limit_denominator(1001 * 1000)
 
 
 # ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from gpu_worker.engine import io, pipeline
 from gpu_worker.engine.pipeline import FrameItem, Stage
 from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
 from tests.conftest import media_file
-from tests.engine.test_io import frame_number_of, numbered_frame, write_clip
+from tests.engine.test_io import frame_number_of, write_clip
 
 # -- test-only operators -------------------------------------------------------------
 

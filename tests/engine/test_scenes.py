@@ -76,7 +76,7 @@ def test_plan_segments_follows_cuts_merges_short_scenes_and_splits_long_ones():
     assert plan[1:4] == [(700, 1700), (1700, 2700), (2700, 3700)]  # 3000 frames in 3
     assert plan[-1] == (3700, 4000)
     # Contiguous, complete, within bounds.
-    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))
+    assert all(a[1] == b[0] for a, b in zip(plan, plan[1:], strict=False))
     assert plan[0][0] == 0 and plan[-1][1] == 4000
     assert all(e - s <= 1000 for s, e in plan)
 
