@@ -341,3 +341,13 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA GPU is available"):
             pick_device("cuda")
+
+
+def test_muybridge_full_render_keeps_its_odd_rate_exactly(tmp_path):
+    # 330 frames over 1043171/90000 s: 28.47 fps as the exact fraction, with audio.
+    src = media_file("old_film/muybridge_buffalo.mp4")
+    out = tmp_path / "muybridge.mp4"
+    pipeline.render(src, out, {"ops": [], "encode": {"preset": "ultrafast", "crf": 30}})
+    info = io.probe(out)
+    assert info.fps_fraction == "29700000/1043171" == io.probe(src).fps_fraction
+    assert (info.frame_count, info.has_audio) == (330, True)
