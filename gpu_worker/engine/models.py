@@ -1,0 +1,311 @@
+"""Neural checkpoints: where they live, how they load, how they run on big frames.
+
+Two places hold weights:
+
+* the project's own defaults, shipped in `gpu_worker/engine/weights/` (small models
+  trained by `gpu_worker.training`, each with a model card beside it);
+* a models folder of the user's (`MODELS_DIR`, or the `models_dir` a render is given),
+  where standard checkpoints a user already has (ESRGAN/Real-ESRGAN, SwinIR, SCUNet,
+  NAFNet, GFPGAN, CodeFormer, …) are dropped as `.pth`, `.pt`, `.ckpt` or
+  `.safetensors` files.
+
+Every checkpoint loads through spandrel, which recognises the architecture from the
+state dict and reports its capabilities (scale, half/bfloat16 support, tiling, size
+requirements). Nothing is ever downloaded. Pickled checkpoints are read with
+spandrel's restricted unpickler, so a hostile `.pth` cannot run code.
+
+Loading is lazy and cached per process: operators call `load_model` when a render
+builds them, inside the worker's child process, so the parent of a prefork worker
+never touches CUDA.
+
+`run_tiled` runs an image model over a frame in overlapping tiles blended with
+feathered weights, so a 4K output fits in bounded memory and no seam shows.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["BUILTIN_DIR", "CHECKPOINT_SUFFIXES", "ModelError", "ModelInfo", "LoadedModel",
+           "resolve_models_dir", "find_model", "load_model", "describe_model", "list_models",
+           "run_tiled", "clear_cache"]
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "weights"
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
+
+
+class ModelError(ValueError):
+    """A checkpoint cannot be found, read, recognised, or does not fit its use."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What spandrel recognised in a checkpoint, in plain JSON-ready fields."""
+
+    name: str  # how a spec refers to it: the file name without suffix
+    path: str
+    builtin: bool
+    architecture: str
+    purpose: str  # "SR", "FaceSR", "Restoration", "Inpaint"
+    scale: int
+    input_channels: int
+    output_channels: int
+    supports_half: bool
+    supports_bfloat16: bool
+    tiling: str  # "supported", "discouraged", "internal"
+    size_multiple_of: int
+    size_minimum: int
+    parameters: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run: on its device, in eval mode, in its working dtype."""
+
+    info: ModelInfo
+    descriptor: Any  # spandrel.ImageModelDescriptor
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def scale(self) -> int:
+        return self.info.scale
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) float in [0, 1] on any dtype → (B, C', H·s, W·s) float32."""
+        x = image.to(device=self.device, dtype=self.dtype)
+        with torch.inference_mode():
+            y = self.descriptor(x)
+        return y.float()
+
+
+def resolve_models_dir(models_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The user's models folder: the argument, else $MODELS_DIR, else none."""
+    raw = models_dir if models_dir is not None else os.environ.get("MODELS_DIR")
+    return Path(raw) if raw else None
+
+
+def _candidates(folder: Path, stem: str) -> list[Path]:
+    return [folder / f"{stem}{suffix}" for suffix in CHECKPOINT_SUFFIXES]
+
+
+def find_model(ref: str, models_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The checkpoint file a spec's model reference names.
+
+    `ref` is a file name with or without suffix, looked up first in the user's models
+    folder (so a user can replace a default) and then among the shipped weights, or
+    an absolute path.
+    """
+    if not ref or not ref.strip():
+        raise ModelError("no model named")
+    path = Path(ref)
+    if path.is_absolute():
+        if path.is_file():
+            return path
+        raise ModelError(f"model file {path} does not exist")
+    if len(path.parts) != 1 or ref in (".", ".."):
+        raise ModelError(f"model {ref!r}: give a file name from the models folder, "
+                         "not a relative path")
+    folders = [f for f in (resolve_models_dir(models_dir), BUILTIN_DIR) if f is not None]
+    for folder in folders:
+        options = [folder / ref] if path.suffix.lower() in CHECKPOINT_SUFFIXES \
+            else _candidates(folder, ref)
+        for option in options:
+            if option.is_file():
+                return option
+    where = " or ".join(str(f) for f in folders)
+    raise ModelError(f"model {ref!r} not found in {where} (known: "
+                     f"{', '.join(m.name for m in list_models(models_dir, describe=False)) or 'none'})")
+
+
+_CACHE: dict[tuple[str, float, str, str], LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every loaded model (tests; a worker that swaps checkpoints)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _read_descriptor(path: Path, device: torch.device) -> Any:
+    import spandrel  # imported late: it pulls in every architecture it knows
+
+    try:
+        return spandrel.ModelLoader(device=device).load_from_file(str(path))
+    except spandrel.UnsupportedModelError:
+        raise ModelError(f"{path.name}: spandrel does not recognise this checkpoint's "
+                         "architecture") from None
+    except (ValueError, RuntimeError, OSError, EOFError, KeyError) as exc:
+        raise ModelError(f"{path.name}: cannot read the checkpoint ({exc})") from None
+    except Exception as exc:  # a hostile pickle is refused by the restricted unpickler
+        raise ModelError(f"{path.name}: cannot read the checkpoint "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def _info_from_descriptor(path: Path, descriptor: Any) -> ModelInfo:
+    size = descriptor.size_requirements
+    tiling = getattr(descriptor.tiling, "name", str(descriptor.tiling)).lower()
+    return ModelInfo(
+        name=path.stem, path=str(path), builtin=path.parent == BUILTIN_DIR,
+        architecture=str(descriptor.architecture.name), purpose=str(descriptor.purpose),
+        scale=int(descriptor.scale), input_channels=int(descriptor.input_channels),
+        output_channels=int(descriptor.output_channels),
+        supports_half=bool(descriptor.supports_half),
+        supports_bfloat16=bool(descriptor.supports_bfloat16), tiling=tiling,
+        size_multiple_of=int(size.multiple_of), size_minimum=int(size.minimum),
+        parameters=sum(p.numel() for p in descriptor.model.parameters()))
+
+
+def describe_model(path: str | os.PathLike[str]) -> ModelInfo:
+    """Recognise a checkpoint without keeping it loaded."""
+    p = Path(path)
+    return _info_from_descriptor(p, _read_descriptor(p, torch.device("cpu")))
+
+
+def _working_dtype(info: ModelInfo, device: torch.device, precision: str) -> torch.dtype:
+    """float16 on CUDA where the architecture supports it (then bfloat16), float32
+    on the CPU, where half precision is slower and less exact."""
+    if precision == "float32" or device.type != "cuda":
+        return torch.float32
+    if precision in ("auto", "float16") and info.supports_half:
+        return torch.float16
+    if precision in ("auto", "bfloat16") and info.supports_bfloat16:
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_model(ref: str, *, device: torch.device | str = "cpu",
+               models_dir: str | os.PathLike[str] | None = None,
+               purpose: tuple[str, ...] | None = None, scale: int | None = None,
+               channels: int = 3, precision: str = "auto") -> LoadedModel:
+    """Load (once per process) the checkpoint `ref` names and check it fits the use.
+
+    purpose: the spandrel purposes the caller can use (e.g. ("SR",)); scale: the
+    scale the caller needs; channels: input and output channels (3 = RGB).
+    Raises ModelError with a sentence a technician can act on.
+    """
+    dev = torch.device(device)
+    path = find_model(ref, models_dir)
+    key = (str(path.resolve()), path.stat().st_mtime, str(dev), precision)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    if cached is None:
+        descriptor = _read_descriptor(path, dev)
+        info = _info_from_descriptor(path, descriptor)
+        dtype = _working_dtype(info, dev, precision)
+        descriptor.eval()
+        if dtype != torch.float32:
+            descriptor.to(dtype)
+        cached = LoadedModel(info=info, descriptor=descriptor, device=dev, dtype=dtype)
+        with _CACHE_LOCK:
+            _CACHE[key] = cached
+    info = cached.info
+    if purpose is not None and info.purpose not in purpose:
+        raise ModelError(f"model {info.name!r} is a {info.purpose} model "
+                         f"({info.architecture}); this operator needs {' or '.join(purpose)}")
+    if scale is not None and info.scale != scale:
+        raise ModelError(f"model {info.name!r} upscales {info.scale}x; this operator "
+                         f"asked for {scale}x")
+    if info.input_channels != channels or info.output_channels != channels:
+        raise ModelError(f"model {info.name!r} takes {info.input_channels} and gives "
+                         f"{info.output_channels} channels; RGB video needs {channels}")
+    return cached
+
+
+def list_models(models_dir: str | os.PathLike[str] | None = None, *,
+                describe: bool = True) -> list[ModelInfo]:
+    """Every checkpoint in the user's folder and the shipped weights (user's first).
+
+    With describe=False only names and paths are filled in (no file is read).
+    Files spandrel cannot read are left out.
+    """
+    out: list[ModelInfo] = []
+    seen: set[str] = set()
+    for folder in (resolve_models_dir(models_dir), BUILTIN_DIR):
+        if folder is None or not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() not in CHECKPOINT_SUFFIXES or path.stem in seen:
+                continue
+            if describe:
+                try:
+                    info = describe_model(path)
+                except ModelError:
+                    continue
+            else:
+                info = ModelInfo(name=path.stem, path=str(path),
+                                 builtin=folder == BUILTIN_DIR, architecture="",
+                                 purpose="", scale=0, input_channels=0, output_channels=0,
+                                 supports_half=False, supports_bfloat16=False, tiling="",
+                                 size_multiple_of=1, size_minimum=0, parameters=0)
+            seen.add(path.stem)
+            out.append(info)
+    return out
+
+
+def _ramp(length: int, overlap: int, at_start: bool, at_end: bool,
+          device: torch.device) -> torch.Tensor:
+    """1-D blending weight of a tile: rises over `overlap` pixels on each side that
+    meets another tile, flat (1) on sides at the frame's edge."""
+    w = torch.ones(length, device=device)
+    if overlap > 0:
+        ramp = (torch.arange(overlap, device=device, dtype=torch.float32) + 0.5) / overlap
+        if not at_start:
+            w[:overlap] = ramp[: min(overlap, length)]
+        if not at_end:
+            w[-overlap:] = torch.minimum(w[-overlap:], ramp.flip(0)[-min(overlap, length):])
+    return w
+
+
+def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, size - tile, stride))
+    starts.append(size - tile)
+    return starts
+
+
+def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *,
+              scale: int, tile: int = 256, overlap: int = 16) -> torch.Tensor:
+    """Run `fn` (an image model) over `image` (B, C, H, W) in overlapping tiles.
+
+    Each tile is `tile` pixels square at the input (smaller at the frame's edge) and
+    overlaps its neighbours by `overlap` pixels; outputs are blended with linear
+    ramps over the overlap, so tile borders (where a convolution sees padding) never
+    show. `tile=0` runs the whole frame at once. Memory: one tile's activations.
+    """
+    b, c, h, w = image.shape
+    if tile <= 0 or (h <= tile and w <= tile):
+        return fn(image)
+    overlap = max(0, min(overlap, tile // 2))
+    out: torch.Tensor | None = None
+    weight = torch.zeros(1, 1, h * scale, w * scale, device=image.device)
+    ys, xs = _tile_starts(h, tile, overlap), _tile_starts(w, tile, overlap)
+    for y in ys:
+        th = min(tile, h - y)
+        wy = _ramp(th * scale, overlap * scale, y == 0, y + th == h, image.device)
+        for x in xs:
+            tw = min(tile, w - x)
+            piece = fn(image[:, :, y:y + th, x:x + tw]).to(image.device, torch.float32)
+            if out is None:
+                out = torch.zeros(b, piece.shape[1], h * scale, w * scale,
+                                  device=image.device)
+            wx = _ramp(tw * scale, overlap * scale, x == 0, x + tw == w, image.device)
+            mask = (wy[:, None] * wx[None, :])[None, None]
+            ys_, xs_ = slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale)
+            out[:, :, ys_, xs_] += piece * mask
+            weight[:, :, ys_, xs_] += mask
+    assert out is not None
+    return out / weight.clamp_min(1e-8)
