@@ -66,6 +66,13 @@ def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int) -> 
     page = context.new_page()
     accepted = []  # ballots the server accepted (the page may close on the decision first)
     page.on("response", lambda r: accepted.append(r.url) if "/api/ballot/" in r.url and r.ok else None)
+    # The decision reaches the page over its websocket and can close it while a ballot is
+    # still on its way: that ballot counts if the server took it, so its answer is awaited
+    # before the browser context goes away.
+    sent, settled = [], []
+    page.on("request", lambda r: sent.append(r) if "/api/ballot/" in r.url else None)
+    page.on("requestfinished", lambda r: settled.append(r) if "/api/ballot/" in r.url else None)
+    page.on("requestfailed", lambda r: settled.append(r) if "/api/ballot/" in r.url else None)
     page.goto(vote_url)
     cast = 0
     deadline = time.monotonic() + 180
@@ -105,6 +112,10 @@ def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int) -> 
         if index == 0 and cast == 1:
             shots(page, "fan-after-vote-tally")
         page.click("#next-pair")
+    settle_deadline = time.monotonic() + 60
+    while len(settled) < len(sent) and time.monotonic() < settle_deadline:
+        page.wait_for_timeout(200)
+    assert len(settled) == len(sent), f"fan {index}: a ballot request never finished"
     context.close()
     assert len(accepted) >= cast
     return len(accepted)
