@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["BUILTIN_DIR", "CHECKPOINT_SUFFIXES", "ModelError", "ModelInfo", "LoadedModel",
            "resolve_models_dir", "find_model", "load_model", "describe_model", "list_models",
@@ -361,7 +362,8 @@ def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
 
 
 def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *,
-              scale: int, tile: int = 256, overlap: int = 32) -> torch.Tensor:
+              scale: int, tile: int = 256, overlap: int = 32,
+              edge_pad: int = 0) -> torch.Tensor:
     """Run `fn` (an image model) over `image` (B, C, H, W) in overlapping tiles.
 
     Each tile is at most `tile` x `tile` input pixels and overlaps its neighbours by
@@ -371,7 +373,17 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *
     at most overlap/4, tiled output equals untiled output up to float rounding.
     `tile=0` runs the whole frame at once. Peak memory: one tile's activations plus
     the float32 output frame and a one-channel weight plane.
+
+    `edge_pad` extends the frame by reflection on every side before running (and
+    crops the result), so at the frame's edges the network sees picture rather than
+    its convolutions' zero padding, as it does between tiles.
     """
+    if edge_pad > 0:
+        p = min(edge_pad, image.shape[2] - 1, image.shape[3] - 1)
+        if p > 0:
+            padded = F.pad(image, (p, p, p, p), mode="reflect")
+            out = run_tiled(fn, padded, scale=scale, tile=tile, overlap=overlap)
+            return out[:, :, p * scale:-p * scale, p * scale:-p * scale]
     b, c, h, w = image.shape
     if tile <= 0 or (h <= tile and w <= tile):
         return fn(image).float()

@@ -3,11 +3,11 @@
 The split is fixed by name, so what a model was trained on and what the benchmarks
 score never overlap:
 
-* **training**: stills that scikit-image and matplotlib ship (`TRAIN_STILLS`), a few
-  frames of the project's drawn demo film, and frames 0–177 (every third) of the clean
-  camera clip `clean/cockatoo_720p.mp4` from ../shared/media when it is present;
-* **validation** (chosen while training, never trained on): scikit-image's `rocket`
-  and cockatoo frames 195 and 205;
+* **training**: stills that scikit-image ships (`TRAIN_STILLS`), a few frames of the
+  project's drawn demo film, and frames 0–177 (every third) of the clean camera clip
+  `clean/cockatoo_720p.mp4` from ../shared/media when it is present;
+* **validation** (chosen while training, never trained on): scikit-image's `rocket`,
+  matplotlib's photograph of Grace Hopper, and cockatoo frames 195 and 205;
 * **held out** (scored by the benchmarks, never seen in training or validation): the
   four clean stills of ../shared/media/clean (astronaut, chelsea, coffee, Hubble deep
   field; scikit-image ships the same pictures, so those are excluded from training
@@ -75,9 +75,9 @@ TRAIN_STILLS: dict[str, Callable[[], np.ndarray]] = {
         "camera", "brick", "grass", "gravel", "coins", "moon", "page", "text",
         "immunohistochemistry", "retina", "motorcycle_left", "motorcycle_right",
         "cell", "checkerboard", "colorwheel", "shepp_logan_phantom")},
-    "grace_hopper": _matplotlib("grace_hopper.jpg"),
 }
-VALIDATION_STILLS: dict[str, Callable[[], np.ndarray]] = {"rocket": _skimage("rocket")}
+VALIDATION_STILLS: dict[str, Callable[[], np.ndarray]] = {
+    "rocket": _skimage("rocket"), "grace_hopper": _matplotlib("grace_hopper.jpg")}
 
 COCKATOO = "clean/cockatoo_720p.mp4"
 COCKATOO_TRAIN_FRAMES = tuple(range(0, 180, 3))
@@ -252,13 +252,21 @@ class PatchSampler:
     patches whatever its number of images (sixty near-identical video frames must not
     outweigh twenty different photographs); within a group, images are drawn in
     proportion to their area. Crops get random flips and 90-degree turns.
+
+    The LR patch carries `context` extra pixels of real picture on every side and the
+    HR patch covers only its centre: the loss is taken where the network saw real
+    neighbours, as it does inside a frame (at the frame's edges the operator extends
+    the picture by reflection), so no capacity is spent on zero-padded borders.
     """
 
     GROUP_SHARE = {"stills": 0.6, "demo": 0.1, "video": 0.3}
 
     def __init__(self, images: Sequence[CleanImage], *, scale: int, patch: int,
-                 degradation: Degradation = Degradation(), seed: int = 0) -> None:
-        usable = [im for im in images if min(im.image.shape[:2]) >= (patch + 8) * scale]
+                 context: int = 0, degradation: Degradation = Degradation(),
+                 seed: int = 0) -> None:
+        self.context = context
+        usable = [im for im in images
+                  if min(im.image.shape[:2]) >= (patch + 2 * (4 + context)) * scale]
         if not usable:
             raise ValueError("no training image is large enough for this patch size")
         self.images = [im.image.astype(np.float32) / 255.0 for im in usable]
@@ -275,9 +283,9 @@ class PatchSampler:
         self.rng = np.random.default_rng(seed)
 
     def pair(self) -> tuple[np.ndarray, np.ndarray]:
-        rng, s, p = self.rng, self.scale, self.patch
+        rng, s, p, c = self.rng, self.scale, self.patch, self.context
         img = self.images[int(rng.choice(len(self.images), p=self.probs))]
-        pad = 4  # LR pixels of context around the crop, so blurs see real neighbours
+        pad = 4 + c  # LR pixels around the patch: 4 so blurs see real neighbours, + context
         size = (p + 2 * pad) * s
         h, w = img.shape[:2]
         y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
@@ -290,10 +298,12 @@ class PatchSampler:
         if rng.random() < self.degradation.mono_prob:
             hr = _to_mono(hr)
         lr = degrade(hr, s, rng, self.degradation)
-        return lr[pad:pad + p, pad:pad + p], hr[pad * s:(pad + p) * s, pad * s:(pad + p) * s]
+        lo = pad - c
+        return (lr[lo:pad + p + c, lo:pad + p + c],
+                hr[pad * s:(pad + p) * s, pad * s:(pad + p) * s])
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(n, 3, p, p) LR and (n, 3, p·s, p·s) HR float32 tensors."""
+        """(n, 3, p + 2·context, same) LR and (n, 3, p·s, p·s) HR float32 tensors."""
         pairs = [self.pair() for _ in range(n)]
         lr = torch.from_numpy(np.stack([a for a, _ in pairs])).permute(0, 3, 1, 2)
         hr = torch.from_numpy(np.stack([b for _, b in pairs])).permute(0, 3, 1, 2)

@@ -314,6 +314,23 @@ def test_run_tiled_bounds_the_tile_size():
     assert seen == [(270, 480)]
 
 
+def test_edge_pad_treats_the_frame_edge_like_the_inside():
+    """With the frame extended by reflection, a model whose zero padding darkens a
+    tile's border leaves no dark rim at the frame's edge."""
+
+    def darkens_borders(x: torch.Tensor) -> torch.Tensor:
+        k = torch.full((3, 1, 3, 3), 1 / 9)
+        return F.interpolate(F.conv2d(x, k, padding=1, groups=3), scale_factor=2)
+
+    image = torch.full((1, 3, 40, 60), 0.5)
+    plain = models.run_tiled(darkens_borders, image, scale=2, tile=0)
+    padded = models.run_tiled(darkens_borders, image, scale=2, tile=24, overlap=8,
+                              edge_pad=4)
+    assert float(plain[..., 0, :].mean()) < 0.45  # the rim the zero padding leaves
+    assert padded.shape == plain.shape
+    assert torch.allclose(padded, torch.full_like(padded, 0.5), atol=1e-6)
+
+
 def test_run_tiled_rejects_a_model_of_another_scale():
     with pytest.raises(ModelError, match="expected 2x"):
         models.run_tiled(lambda x: F.interpolate(x, scale_factor=4), torch.rand(1, 3, 50, 50),

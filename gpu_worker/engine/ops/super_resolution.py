@@ -88,7 +88,8 @@ class SuperResolution(Operator):
               "memory on big frames. 0 = the whole frame at once.", min=0, max=4096,
               unit="px"),
         Param("overlap", "int", 48, "Pixels shared by neighbouring tiles; their outer "
-              "quarter is dropped and the rest cross-faded, so no seam shows.", min=0,
+              "quarter is dropped and the rest cross-faded, so no seam shows (the frame's "
+              "edges are extended by reflection by a quarter of it, likewise).", min=0,
               max=256, unit="px"),
         Param("detail", "float", 0.5, "Lanczos method only: detail enhancement (unsharp "
               "mask) after resampling; 0 = plain Lanczos.", min=0.0, max=2.0, step=0.05),
@@ -133,8 +134,11 @@ class SuperResolution(Operator):
             # ~1.5 code values) is not boosted.
             return unsharp_mask(up, self.p["detail"], 0.5 * s + 0.3, 1.5 / 255.0)
         tile = 0 if self.model.info.tiling == "internal" else self.p["tile"]
+        # The frame's edges are extended by reflection by a quarter of the overlap, the
+        # context a tile border gets, so edges are treated like the inside of the frame.
         outs = [run_tiled(self.model, frames[i:i + 1], scale=s, tile=tile,
-                          overlap=self.p["overlap"]).to(frames.device)
+                          overlap=self.p["overlap"],
+                          edge_pad=self.p["overlap"] // 4).to(frames.device)
                 for i in range(frames.shape[0])]
         return torch.cat(outs).clamp_(0.0, 1.0)
 
