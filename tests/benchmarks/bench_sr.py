@@ -387,9 +387,9 @@ def main() -> int:
         return 1
     if args.quick:
         held = [h for h in held if h.name in ("coffee", "sintel_frame_0020", "cockatoo_250")]
-    quality = bench_quality(held, (2, 4), not args.no_ncnn, x4plus_limit=1 if args.quick else 4)
+    quality = bench_quality(held, (2, 4), not args.no_ncnn, x4plus_limit=1 if args.quick else 3)
     media = data.shared_media_dir()
-    n_clip = 6 if args.quick else 16
+    n_clip = 6 if args.quick else 12
     clip = list(io.read_frames(media / data.COCKATOO, start=220, end=220 + n_clip))
     sintel = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
               for p in sorted((media / data.HELD_OUT_SEQUENCE).glob("*.png"))]
