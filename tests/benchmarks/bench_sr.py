@@ -364,7 +364,7 @@ def markdown(quality: dict, temporal: dict, speed: dict, meta: dict) -> str:
             lines.append(f"| {row['scale']}x | {row['input']} → {row['output']} | {m} | "
                          f"{row[m]:.2f} | {row['encode_fps']:.2f} | "
                          f"{row[m] / row['encode_fps']:.3f} |")
-    lines += ["", "For scale, published figures for 960x540 → 3840x2160 on an H100 in "
+    lines += ["", "For scale (figures given for comparison, not measured here), 960x540 → 3840x2160 on an H100 in "
               "float16: a Real-ESRGAN x4plus-sized network (RRDB, 16.7 M parameters) about "
               "6 fps; a 16-layer compact network (64 features, 0.6 M parameters) about "
               "190 fps. The shipped defaults are compact networks of "
