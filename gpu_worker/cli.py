@@ -1,4 +1,4 @@
-"""Command line of the engine: `python -m gpu_worker restore|analyze|ops|probe|presets`.
+"""Command line of the engine: `python -m gpu_worker restore|analyze|ops|probe|presets|models`.
 
 Errors a user can cause (unreadable input, unwritable output, bad spec, missing GPU)
 print one line on stderr and exit non-zero; tracebacks are for bugs only.
@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser("presets", help="list the shipped presets")
     ps.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("models", help="list neural checkpoints and their capabilities")
+    m.add_argument("--models-dir", type=Path, default=None,
+                   help="the user's models folder (default: $MODELS_DIR)")
+    m.add_argument("--json", action="store_true")
     return p
 
 
@@ -133,6 +138,33 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     for p in presets:
         ops = ", ".join(o["op"] for o in p["spec"]["ops"]) if p["spec"] else "from analysis"
         print(f"{p['name']} v{p['version']}: {p['description']}\n    ops: {ops}")
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from gpu_worker.engine.models import list_models, resolve_models_dir
+
+    folder = resolve_models_dir(args.models_dir)
+    if folder is not None and not folder.is_dir():
+        raise CliError(f"models folder {folder} does not exist", EXIT_USAGE)
+    infos = list_models(folder, include_unreadable=True)
+    if args.json:
+        _print_json([info.to_dict() for info in infos])
+        return EXIT_OK
+    if not infos:
+        print("no models found")
+        return EXIT_OK
+    for info in infos:
+        where = "shipped" if info.builtin else info.path
+        if info.error:
+            print(f"{info.name}  ({where})\n    unusable: {info.error}")
+            continue
+        precision = ", ".join(n for n, ok in (("float16", info.supports_half),
+                                              ("bfloat16", info.supports_bfloat16)) if ok)
+        print(f"{info.name}  [{info.purpose} {info.scale}x]  ({where})\n"
+              f"    {info.architecture}, {info.parameters:,} parameters, "
+              f"{info.input_channels}->{info.output_channels} channels, "
+              f"half precision: {precision or 'no'}, tiling {info.tiling}")
     return EXIT_OK
 
 
@@ -242,7 +274,7 @@ def _progress_reporter(quiet: bool):
 
 
 COMMANDS = {"restore": _cmd_restore, "analyze": _cmd_analyze, "ops": _cmd_ops,
-            "probe": _cmd_probe, "presets": _cmd_presets}
+            "probe": _cmd_probe, "presets": _cmd_presets, "models": _cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

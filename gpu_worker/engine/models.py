@@ -25,13 +25,17 @@ feathered weights, so a 4K output fits in bounded memory and no seam shows.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["BUILTIN_DIR", "CHECKPOINT_SUFFIXES", "ModelError", "ModelInfo", "LoadedModel",
            "resolve_models_dir", "find_model", "load_model", "describe_model", "list_models",
@@ -63,6 +67,7 @@ class ModelInfo:
     size_multiple_of: int
     size_minimum: int
     parameters: int
+    error: str = ""  # why the file cannot be used (list_models(include_unreadable=True))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,19 +143,77 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
+def _refusal(exc: BaseException) -> str:
+    """A short reason from torch's weights-only unpickler (its message is a page long)."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (f"it holds Python objects besides tensors ({found.group(1)}), and "
+                "unpickling them could run code; only plain state dicts are loaded")
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    detail = found.group(1).strip() if found else (text.splitlines()[0][:200] if text
+                                                  else type(exc).__name__)
+    return f"not a plain tensor checkpoint ({detail})"
+
+
+def _read_state_dict(path: Path, device: torch.device) -> dict[str, Any]:
+    """The tensors of a checkpoint file, read without running any code it contains.
+
+    Pickled formats go through torch's weights-only unpickler, which accepts tensors,
+    containers and numbers and refuses every other global, so a hostile `.pth` (a
+    `__reduce__` payload) fails before anything in it runs. TorchScript archives are
+    refused outright: they carry code.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device=str(device))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"{path.name}: not a readable safetensors file ({exc})") from None
+    if suffix not in CHECKPOINT_SUFFIXES:
+        raise ModelError(f"{path.name}: unsupported checkpoint type {suffix!r}; use "
+                         f"{', '.join(CHECKPOINT_SUFFIXES)}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pickle-protocol chatter from torch
+            state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelError(f"{path.name}: refused: {_refusal(exc)}") from None
+    except RuntimeError as exc:
+        if "TorchScript" in str(exc):
+            raise ModelError(f"{path.name}: refused: a TorchScript archive carries code; "
+                             "export the model's state dict instead") from None
+        raise ModelError(f"{path.name}: not a readable checkpoint "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+    except Exception as exc:  # truncated or random bytes fail in many ways
+        raise ModelError(f"{path.name}: not a readable checkpoint "
+                         f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{path.name}: holds a {type(state).__name__}, not a state dict")
+    return state
+
+
 def _read_descriptor(path: Path, device: torch.device) -> Any:
     import spandrel  # imported late: it pulls in every architecture it knows
 
+    state = spandrel.canonicalize_state_dict(_read_state_dict(path, torch.device("cpu")))
+    if not any(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path.name}: holds no weights")
     try:
-        return spandrel.ModelLoader(device=device).load_from_file(str(path))
+        descriptor = spandrel.MAIN_REGISTRY.load(state)
     except spandrel.UnsupportedModelError:
         raise ModelError(f"{path.name}: spandrel does not recognise this checkpoint's "
                          "architecture") from None
-    except (ValueError, RuntimeError, OSError, EOFError, KeyError) as exc:
-        raise ModelError(f"{path.name}: cannot read the checkpoint ({exc})") from None
-    except Exception as exc:  # a hostile pickle is refused by the restricted unpickler
-        raise ModelError(f"{path.name}: cannot read the checkpoint "
-                         f"({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # a known architecture with inconsistent tensors
+        raise ModelError(f"{path.name}: cannot build the model "
+                         f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(descriptor, spandrel.ImageModelDescriptor):
+        raise ModelError(f"{path.name}: a {descriptor.purpose} model "
+                         f"({descriptor.architecture.name}) needs a mask; not supported")
+    return descriptor.to(device)
 
 
 def _info_from_descriptor(path: Path, descriptor: Any) -> ModelInfo:
@@ -223,48 +286,69 @@ def load_model(ref: str, *, device: torch.device | str = "cpu",
     return cached
 
 
-def list_models(models_dir: str | os.PathLike[str] | None = None, *,
-                describe: bool = True) -> list[ModelInfo]:
-    """Every checkpoint in the user's folder and the shipped weights (user's first).
+def _placeholder(path: Path, *, builtin: bool, error: str = "") -> ModelInfo:
+    return ModelInfo(name=path.stem, path=str(path), builtin=builtin, architecture="",
+                     purpose="", scale=0, input_channels=0, output_channels=0,
+                     supports_half=False, supports_bfloat16=False, tiling="",
+                     size_multiple_of=1, size_minimum=0, parameters=0, error=error)
 
-    With describe=False only names and paths are filled in (no file is read).
-    Files spandrel cannot read are left out.
+
+def list_models(models_dir: str | os.PathLike[str] | None = None, *,
+                describe: bool = True, include_unreadable: bool = False) -> list[ModelInfo]:
+    """Every model name a spec can use, with the file `find_model` picks for it.
+
+    The user's folder comes first and hides a shipped model of the same name; within a
+    folder, suffixes are tried in `CHECKPOINT_SUFFIXES` order, as `find_model` does.
+    With describe=False only names and paths are filled in (no file is read). Files
+    that cannot be used are left out, or listed with `error` set when
+    `include_unreadable`.
     """
     out: list[ModelInfo] = []
     seen: set[str] = set()
+    order = {suffix: i for i, suffix in enumerate(CHECKPOINT_SUFFIXES)}
     for folder in (resolve_models_dir(models_dir), BUILTIN_DIR):
         if folder is None or not folder.is_dir():
             continue
-        for path in sorted(folder.iterdir()):
-            if path.suffix.lower() not in CHECKPOINT_SUFFIXES or path.stem in seen:
+        files = [f for f in folder.iterdir()
+                 if f.suffix.lower() in order and f.is_file() and not f.name.startswith(".")]
+        files.sort(key=lambda f: (f.stem, order[f.suffix.lower()]))
+        builtin = folder == BUILTIN_DIR
+        for path in files:
+            if path.stem in seen:
                 continue
-            if describe:
-                try:
-                    info = describe_model(path)
-                except ModelError:
-                    continue
-            else:
-                info = ModelInfo(name=path.stem, path=str(path),
-                                 builtin=folder == BUILTIN_DIR, architecture="",
-                                 purpose="", scale=0, input_channels=0, output_channels=0,
-                                 supports_half=False, supports_bfloat16=False, tiling="",
-                                 size_multiple_of=1, size_minimum=0, parameters=0)
-            seen.add(path.stem)
-            out.append(info)
+            seen.add(path.stem)  # a broken file still hides a same-named one below it
+            if not describe:
+                out.append(_placeholder(path, builtin=builtin))
+                continue
+            try:
+                out.append(describe_model(path))
+            except ModelError as exc:
+                if include_unreadable:
+                    out.append(_placeholder(path, builtin=builtin, error=str(exc)))
     return out
 
 
-def _ramp(length: int, overlap: int, at_start: bool, at_end: bool,
-          device: torch.device) -> torch.Tensor:
-    """1-D blending weight of a tile: rises over `overlap` pixels on each side that
-    meets another tile, flat (1) on sides at the frame's edge."""
+def _blend_weight(length: int, overlap: int, at_start: bool, at_end: bool,
+                  device: torch.device) -> torch.Tensor:
+    """1-D blending weight of a tile along one axis (output pixels).
+
+    On a side that meets another tile, the outer quarter of the overlap gets weight 0
+    (those pixels saw the zero padding of the tile's border, the cause of seams), the
+    middle half ramps linearly up to 1, so two neighbours cross-fade over pixels both
+    computed with real context. Sides at the frame's edge are flat (weight 1).
+    """
     w = torch.ones(length, device=device)
-    if overlap > 0:
-        ramp = (torch.arange(overlap, device=device, dtype=torch.float32) + 0.5) / overlap
-        if not at_start:
-            w[:overlap] = ramp[: min(overlap, length)]
-        if not at_end:
-            w[-overlap:] = torch.minimum(w[-overlap:], ramp.flip(0)[-min(overlap, length):])
+    if overlap <= 0:
+        return w
+    margin = overlap // 4
+    ramp_len = max(1, overlap - 2 * margin)
+    ramp = (torch.arange(ramp_len, device=device, dtype=torch.float32) + 0.5) / ramp_len
+    rise = torch.cat([torch.zeros(margin, device=device), ramp])[:length]
+    if not at_start:
+        w[:rise.numel()] = rise
+    if not at_end:
+        fall = rise.flip(0)
+        w[length - fall.numel():] = torch.minimum(w[length - fall.numel():], fall)
     return w
 
 
@@ -278,34 +362,52 @@ def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
 
 
 def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *,
-              scale: int, tile: int = 256, overlap: int = 16) -> torch.Tensor:
+              scale: int, tile: int = 256, overlap: int = 32,
+              edge_pad: int = 0) -> torch.Tensor:
     """Run `fn` (an image model) over `image` (B, C, H, W) in overlapping tiles.
 
-    Each tile is `tile` pixels square at the input (smaller at the frame's edge) and
-    overlaps its neighbours by `overlap` pixels; outputs are blended with linear
-    ramps over the overlap, so tile borders (where a convolution sees padding) never
-    show. `tile=0` runs the whole frame at once. Memory: one tile's activations.
+    Each tile is at most `tile` x `tile` input pixels and overlaps its neighbours by
+    `overlap` pixels. In each overlap, the quarter nearest a tile's border is dropped
+    and the middle half cross-fades linearly, so tile borders (where a convolution
+    sees padding) never show: for a convolutional network whose receptive radius is
+    at most overlap/4, tiled output equals untiled output up to float rounding.
+    `tile=0` runs the whole frame at once. Peak memory: one tile's activations plus
+    the float32 output frame and a one-channel weight plane.
+
+    `edge_pad` extends the frame by reflection on every side before running (and
+    crops the result), so at the frame's edges the network sees picture rather than
+    its convolutions' zero padding, as it does between tiles.
     """
+    if edge_pad > 0:
+        p = min(edge_pad, image.shape[2] - 1, image.shape[3] - 1)
+        if p > 0:
+            padded = F.pad(image, (p, p, p, p), mode="reflect")
+            out = run_tiled(fn, padded, scale=scale, tile=tile, overlap=overlap)
+            return out[:, :, p * scale:-p * scale, p * scale:-p * scale]
     b, c, h, w = image.shape
     if tile <= 0 or (h <= tile and w <= tile):
-        return fn(image)
+        return fn(image).float()
     overlap = max(0, min(overlap, tile // 2))
     out: torch.Tensor | None = None
     weight = torch.zeros(1, 1, h * scale, w * scale, device=image.device)
     ys, xs = _tile_starts(h, tile, overlap), _tile_starts(w, tile, overlap)
     for y in ys:
         th = min(tile, h - y)
-        wy = _ramp(th * scale, overlap * scale, y == 0, y + th == h, image.device)
+        wy = _blend_weight(th * scale, overlap * scale, y == 0, y + th == h, image.device)
         for x in xs:
             tw = min(tile, w - x)
             piece = fn(image[:, :, y:y + th, x:x + tw]).to(image.device, torch.float32)
+            if piece.shape[-2:] != (th * scale, tw * scale):
+                raise ModelError(f"the model returned {tuple(piece.shape[-2:])} for a "
+                                 f"{th}x{tw} tile; expected {scale}x that")
             if out is None:
                 out = torch.zeros(b, piece.shape[1], h * scale, w * scale,
                                   device=image.device)
-            wx = _ramp(tw * scale, overlap * scale, x == 0, x + tw == w, image.device)
+            wx = _blend_weight(tw * scale, overlap * scale, x == 0, x + tw == w,
+                               image.device)
             mask = (wy[:, None] * wx[None, :])[None, None]
             ys_, xs_ = slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale)
-            out[:, :, ys_, xs_] += piece * mask
+            out[:, :, ys_, xs_].addcmul_(piece, mask)
             weight[:, :, ys_, xs_] += mask
     assert out is not None
-    return out / weight.clamp_min(1e-8)
+    return out.div_(weight.clamp_min_(1e-8))

@@ -106,6 +106,31 @@ def test_presets_command(capsys):
         "faithful", "clean", "auto"]
 
 
+def test_models_command_lists_user_and_shipped_checkpoints(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from tests.engine.test_models import compact_state
+
+    save_file(compact_state(4), str(tmp_path / "mine-x4.safetensors"))
+    (tmp_path / "broken.pth").write_bytes(b"junk")
+    assert cli.main(["models", "--models-dir", str(tmp_path), "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    mine = listed["mine-x4"]
+    assert (mine["scale"], mine["purpose"], mine["builtin"]) == (4, "SR", False)
+    assert mine["architecture"] == "RealESRGAN Compact" and mine["supports_half"]
+    assert listed["broken"]["error"] and listed["reel-sr-x2"]["builtin"]
+    assert listed["reel-sr-x2"]["scale"] == 2 and listed["reel-sr-x4"]["scale"] == 4
+    assert cli.main(["models", "--models-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "mine-x4  [SR 4x]" in out and "unusable: broken.pth" in out
+    assert "reel-sr-x2  [SR 2x]  (shipped)" in out
+
+
+def test_models_command_missing_folder_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["models", "--models-dir", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in _one_line_error(capsys.readouterr().err)
+
+
 def test_analyze_writes_report_and_plot(tmp_path, capsys):
     pytest.importorskip("gpu_worker.engine.analysis")
     report, plot = tmp_path / "r.json", tmp_path / "r.png"

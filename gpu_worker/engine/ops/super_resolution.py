@@ -1,0 +1,151 @@
+"""Super-resolution: 2x or 4x upscaling with a neural network, or Lanczos as a fallback.
+
+The network is any spandrel super-resolution checkpoint of the right scale: the
+project's own defaults (`reel-sr-x2`, `reel-sr-x4`, small Real-ESRGAN-compact
+networks trained by `gpu_worker.training.sr`, shipped in gpu_worker/engine/weights)
+or a checkpoint the user dropped in the models folder (Real-ESRGAN, SwinIR, HAT, ...).
+It is loaded when the operator is built, so a missing or unsuitable model is a
+SpecError before any frame is decoded. It runs in overlapping tiles (bounded memory
+at 4K output, no seams), in float16 on CUDA where the architecture allows it.
+
+Temporal stabilisation. A network upscales each frame on its own, so grain and noise
+that change from frame to frame come out as shimmering texture on things that do not
+move. Before upscaling, each frame is therefore blended with its two neighbours where
+they agree with it (static areas, after a blur that removes grain from the
+comparison) and left alone where they differ (motion), so static areas reach the
+network nearly identical from frame to frame. The effect is measured in
+docs/benchmarks-sr.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from gpu_worker.engine.models import ModelError, load_model, run_tiled
+from gpu_worker.engine.ops.spatial import gaussian_blur, luma, resize_frames, unsharp_mask
+from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+
+SCALES = (2, 4)
+DEFAULT_MODELS = {2: "reel-sr-x2", 4: "reel-sr-x4"}
+
+# Neighbours count fully while the blurred luma difference is well below this, and
+# not at all beyond about twice it: about 6 code values, above what film grain leaves
+# after the blur, below almost any real motion.
+STATIC_THRESHOLD = 6.0 / 255.0
+COMPARE_BLUR = 1.5  # px: removes grain from the comparison, keeps object edges
+
+
+def stabilise(frames: torch.Tensor, windows: torch.Tensor, strength: float) -> torch.Tensor:
+    """Blend each window's centre with its neighbours where they are static.
+
+    frames (K, 3, H, W), windows (B, 3) indices (previous, centre, next). Weight of a
+    neighbour: strength * exp(-(d / threshold)^2), d = |blurred luma difference|, so the
+    result is a plain temporal mean of 3 frames on static areas at strength 1, and the
+    centre frame unchanged wherever anything moved.
+    """
+    centre = frames[windows[:, 1]]
+    if strength <= 0 or windows.shape[1] < 3:
+        return centre
+    ref = gaussian_blur(luma(centre), COMPARE_BLUR)
+    total = centre.clone()
+    weight_sum = torch.ones_like(ref)
+    for col in (0, 2):
+        idx = windows[:, col]
+        same = idx == windows[:, 1]  # the edge of a scene repeats the centre frame
+        if bool(same.all()):
+            continue
+        other = frames[idx]
+        diff = gaussian_blur(luma(other), COMPARE_BLUR) - ref
+        w = strength * torch.exp(-(diff / STATIC_THRESHOLD) ** 2)
+        w = w * (~same).to(w.dtype).view(-1, 1, 1, 1)
+        total.addcmul_(other, w)
+        weight_sum += w
+    return total / weight_sum
+
+
+@register
+class SuperResolution(Operator):
+    name = "super_resolution"
+    category = "size"
+    description = ("Upscales 2x or 4x with a neural network (the project's own default or "
+                   "a super-resolution checkpoint from the models folder), in tiles so 4K "
+                   "output fits in memory, steadied over time so grain does not shimmer; "
+                   "or with Lanczos and detail enhancement, without a network.")
+    changes_size = True
+    params = (
+        Param("scale", "int", 2, "Upscaling factor: 2 or 4.", min=2, max=4, unit="x"),
+        Param("method", "choice", "model", "model: a neural network; lanczos: Lanczos "
+              "resampling plus detail enhancement (fast, no network).",
+              choices=("model", "lanczos")),
+        Param("model", "str", "", "Checkpoint to use: empty for the project's default of "
+              "this scale (reel-sr-x2 / reel-sr-x4), or the file name of a spandrel "
+              "super-resolution checkpoint in the models folder (e.g. "
+              "RealESRGAN_x4plus.pth), which must upscale by `scale`."),
+        Param("tile", "int", 512, "Tile size for the network, in input pixels: bounds "
+              "memory on big frames. 0 = the whole frame at once.", min=0, max=4096,
+              unit="px"),
+        Param("overlap", "int", 48, "Pixels shared by neighbouring tiles; their outer "
+              "quarter is dropped and the rest cross-faded, so no seam shows (the frame's "
+              "edges are extended by reflection by a quarter of it, likewise).", min=0,
+              max=256, unit="px"),
+        Param("detail", "float", 0.5, "Lanczos method only: detail enhancement (unsharp "
+              "mask) after resampling; 0 = plain Lanczos.", min=0.0, max=2.0, step=0.05),
+        Param("temporal", "float", 0.5, "Temporal stabilisation: how strongly static "
+              "areas are steadied with the previous and next frame before upscaling, so "
+              "grain does not shimmer (0 = off; moving areas are never blended).",
+              min=0.0, max=1.0, step=0.05),
+        Param("precision", "choice", "auto", "Number format of the network: auto = float16 "
+              "on a GPU where the model supports it (else bfloat16), float32 on the CPU.",
+              choices=("auto", "float16", "bfloat16", "float32")),
+    )
+
+    def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
+        super().__init__(params, ctx)
+        scale = self.p["scale"]
+        if scale not in SCALES:
+            raise SpecError(f"{self.name}.scale: {scale} is not one of 2, 4",
+                            op=self.name, param="scale")
+        self.model = None
+        if self.p["method"] == "model":
+            ref = self.p["model"].strip() or DEFAULT_MODELS[scale]
+            try:
+                self.model = load_model(ref, device=ctx.device, models_dir=ctx.models_dir,
+                                        purpose=("SR",), scale=scale,
+                                        precision=self.p["precision"])
+            except ModelError as exc:
+                raise SpecError(f"{self.name}.model: {exc}", op=self.name,
+                                param="model") from None
+
+    def temporal_radius(self) -> int:
+        return 1 if self.p["temporal"] > 0 else 0
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return width * self.p["scale"], height * self.p["scale"]
+
+    def upscale(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 3, H·s, W·s), one frame at a time (bounded memory)."""
+        s = self.p["scale"]
+        if self.model is None:
+            up = resize_frames(frames, frames.shape[3] * s, frames.shape[2] * s, "lanczos")
+            # Detail at the scale of the lost resolution; grain-level detail (below
+            # ~1.5 code values) is not boosted.
+            return unsharp_mask(up, self.p["detail"], 0.5 * s + 0.3, 1.5 / 255.0)
+        tile = 0 if self.model.info.tiling == "internal" else self.p["tile"]
+        # The frame's edges are extended by reflection by a quarter of the overlap, the
+        # context a tile border gets, so edges are treated like the inside of the frame.
+        outs = [run_tiled(self.model, frames[i:i + 1], scale=s, tile=tile,
+                          overlap=self.p["overlap"],
+                          edge_pad=self.p["overlap"] // 4).to(frames.device)
+                for i in range(frames.shape[0])]
+        return torch.cat(outs).clamp_(0.0, 1.0)
+
+    def process(self, frames: torch.Tensor, windows: torch.Tensor,
+                frame_numbers: torch.Tensor) -> torch.Tensor:
+        if self.temporal_radius() > 0:
+            x = stabilise(frames, windows, self.p["temporal"])
+        else:
+            x = self.centre(frames, windows)
+        return self.upscale(x)
