@@ -1,0 +1,1 @@
+"""Training of the project's own default weights (no Django, no downloads)."""
