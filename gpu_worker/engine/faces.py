@@ -29,9 +29,11 @@ Everything is deterministic: the same frames give the same boxes and the same id
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import threading
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +41,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["Box", "HaarCascade", "load_cascade", "detect_faces", "merge_boxes",
+__all__ = ["Box", "HaarCascade", "load_cascade", "detect_faces", "detect_faces_cached",
+           "merge_boxes",
            "FaceTracker", "TrackState", "SmoothTrack", "smooth_tracks", "CASCADE_DIR",
            "grey_for_detection"]
 
@@ -494,15 +497,22 @@ def detect_faces(image: np.ndarray, *, work_side: int = 400, min_face: float = 0
         return out
 
     default = boxes("frontal", grey, "frontal")
-    alt2 = boxes("frontal_alt2", grey, "frontal")
     frontal: list[Box] = []
-    for b in default:
-        agree = [a for a in alt2 if a.iou(b) > 0.3]
-        if agree or b.score >= strong_neighbors:
-            frontal.append(b)
-            frontal.extend(agree)
-    used = set(id(b) for b in frontal)
-    frontal.extend(a for a in alt2 if id(a) not in used and a.score >= strong_neighbors)
+    if default:
+        # alt2 only confirms: run it around each default detection, not over the frame.
+        for b in default:
+            m = 0.5 * b.w
+            x0, y0 = max(0, int(b.x - m)), max(0, int(b.y - m))
+            x1, y1 = min(gw, int(b.x + b.w + m) + 1), min(gh, int(b.y + b.h + m) + 1)
+            near = [a.shifted(x0, y0) for a in boxes(
+                "frontal_alt2", np.ascontiguousarray(grey[y0:y1, x0:x1]), "frontal")]
+            agree = [a for a in near if a.iou(b) > 0.3]
+            if agree or b.score >= strong_neighbors:
+                frontal.append(b)
+                frontal.extend(agree)
+    else:
+        frontal = [a for a in boxes("frontal_alt2", grey, "frontal")
+                   if a.score >= strong_neighbors]
     found = merge_boxes(frontal)
     if profile:
         prof = boxes("profile", grey, "profile") + boxes(
@@ -511,6 +521,32 @@ def detect_faces(image: np.ndarray, *, work_side: int = 400, min_face: float = 0
                 and not any(p.overlap_small(f) > 0.3 for f in found)]
         found = merge_boxes(found + prof)
     return [b.scaled(1.0 / s) for b in found]
+
+
+_DETECTIONS: OrderedDict[tuple[bytes, int, float, bool], list[Box]] = OrderedDict()
+_DETECTIONS_LOCK = threading.Lock()
+DETECTION_CACHE = 256  # frames
+
+
+def detect_faces_cached(image: np.ndarray, *, work_side: int = 400,
+                        min_face: float = 0.05, profile: bool = True) -> list[Box]:
+    """`detect_faces` remembered by the image's content (a hash of its bytes): a
+    temporal operator sees every frame in several windows, and the region masks and
+    face restoration of one render look at the same frames. Pass small images (a
+    detection thumbnail): hashing is per byte."""
+    key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+           + str(image.shape).encode("ascii"), work_side, float(min_face), bool(profile))
+    with _DETECTIONS_LOCK:
+        found = _DETECTIONS.get(key)
+        if found is not None:
+            _DETECTIONS.move_to_end(key)
+            return list(found)
+    found = detect_faces(image, work_side=work_side, min_face=min_face, profile=profile)
+    with _DETECTIONS_LOCK:
+        _DETECTIONS[key] = found
+        while len(_DETECTIONS) > DETECTION_CACHE:
+            _DETECTIONS.popitem(last=False)
+    return list(found)
 
 
 # ----------------------------------------------------------------------------------

@@ -30,8 +30,6 @@ after a resize gets a resized mask).
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gpu_worker.engine.faces import Box, detect_faces, smooth_tracks
+from gpu_worker.engine.faces import Box, detect_faces_cached, smooth_tracks
 from gpu_worker.engine.registry import OpContext, Operator
 from gpu_worker.engine.spec import REGIONS
 
@@ -50,7 +48,6 @@ __all__ = ["REGIONS", "RegionMasks", "RegionMasker", "RegionAnnotator", "face_ma
 MASK_SIDE = 256  # masks are computed at most this long
 DETECT_SIDE = 400
 DEFAULT_RADIUS = 3  # frames on either side used to track and smooth the face boxes
-CACHE_FRAMES = 64
 
 
 @dataclass
@@ -172,20 +169,12 @@ class RegionMasker:
         self.profile = profile
         self.radius = radius
         self.refine = refine
-        self._detections: OrderedDict[bytes, list[Box]] = OrderedDict()
 
     def detect(self, thumb: np.ndarray) -> list[Box]:
-        """Faces in a detection thumbnail (cached by content)."""
-        key = hashlib.blake2b(thumb.tobytes(), digest_size=16).digest() + bytes(
-            str(thumb.shape), "ascii")
-        found = self._detections.get(key)
-        if found is None:
-            found = detect_faces(thumb, work_side=DETECT_SIDE, min_face=self.min_face,
-                                 profile=self.profile)
-            self._detections[key] = found
-            while len(self._detections) > CACHE_FRAMES:
-                self._detections.popitem(last=False)
-        return found
+        """Faces in a detection thumbnail (cached by content, shared with the
+        face_restore operator)."""
+        return detect_faces_cached(thumb, work_side=DETECT_SIDE, min_face=self.min_face,
+                                   profile=self.profile)
 
     def masks(self, thumbs: list[np.ndarray], centre: int, frame_size: tuple[int, int],
               seed: int = 0) -> RegionMasks:

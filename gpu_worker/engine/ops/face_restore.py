@@ -30,7 +30,6 @@ missing or unsuitable checkpoint is a SpecError naming the parameter.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import OrderedDict
 from typing import Any
 
@@ -39,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from gpu_worker.engine import models
-from gpu_worker.engine.faces import Box, detect_faces, smooth_tracks
+from gpu_worker.engine.faces import Box, detect_faces_cached, smooth_tracks
 from gpu_worker.engine.ops.spatial import box_blur, gaussian_blur, luma
 from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
 
@@ -104,15 +103,15 @@ def classical_restore(crop: torch.Tensor) -> torch.Tensor:
     k = crop.new_tensor(((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0)))
     hp = F.conv2d(y, k.view(1, 1, 3, 3))
     sigma = hp.abs().flatten(1).median(dim=1).values / (0.6745 * 6.0)
-    eps = ((1.5 * sigma) ** 2 + 1e-6).view(-1, 1, 1, 1)
-    r = max(1, round(crop.shape[-1] / 128))
+    eps = ((2.0 * sigma) ** 2 + 1e-6).view(-1, 1, 1, 1)
+    r = max(1, round(crop.shape[-1] / 96))
     mean = box_blur(y, r)
     var = (box_blur(y * y, r) - mean * mean).clamp_min(0)
     a = var / (var + eps)
     b = mean - a * mean
     smooth = box_blur(a, r) * y + box_blur(b, r)
-    radius = max(0.8, crop.shape[-1] / 200)
-    sharp = smooth + 0.8 * (smooth - gaussian_blur(smooth, radius))
+    radius = max(1.0, crop.shape[-1] / 128)
+    sharp = smooth + 0.6 * (smooth - gaussian_blur(smooth, radius))
     return (crop + (sharp - y)).clamp(0.0, 1.0)
 
 
@@ -163,7 +162,7 @@ class FaceRestore(Operator):
         Param("expand", "float", 1.8, "Size of the square cut around a face, relative "
               "to the detected face (the model sees hair, ears and chin too).",
               min=1.2, max=3.0, step=0.1),
-        Param("feather", "float", 0.3, "Softness of the blend back into the frame, as "
+        Param("feather", "float", 0.25, "Softness of the blend back into the frame, as "
               "a fraction of the face's radius.", min=0.05, max=0.8, step=0.05),
         Param("profile", "bool", True, "Also find faces seen from the side."),
         Param("keep_colour", "bool", True, "Transfer only the detail the model adds; "
@@ -182,7 +181,6 @@ class FaceRestore(Operator):
             except models.ModelError as exc:
                 raise SpecError(f"{self.name}.model: {exc} (or use 'classical')",
                                 op=self.name, param="model") from None
-        self._detections: OrderedDict[bytes, list[Box]] = OrderedDict()
         self._restored: OrderedDict[tuple[Any, ...], torch.Tensor] = OrderedDict()
 
     def temporal_radius(self) -> int:
@@ -192,17 +190,10 @@ class FaceRestore(Operator):
     def _detect(self, frame: torch.Tensor) -> tuple[bytes, list[Box]]:
         thumb = _thumbnail(frame, DETECT_SIDE)
         key = _fingerprint(thumb)
-        found = self._detections.get(key)
-        if found is None:
-            h, w = frame.shape[-2:]
-            s = w / thumb.shape[1]
-            found = [b.scaled(s) for b in detect_faces(
-                thumb, work_side=DETECT_SIDE, min_face=self.p["min_face"],
-                profile=self.p["profile"])]
-            self._detections[key] = found
-            while len(self._detections) > CACHE_FRAMES:
-                self._detections.popitem(last=False)
-        return key, found
+        s = frame.shape[-1] / thumb.shape[1]
+        found = detect_faces_cached(thumb, work_side=DETECT_SIDE,
+                                    min_face=self.p["min_face"], profile=self.p["profile"])
+        return key, [b.scaled(s) for b in found]
 
     def _geometry(self, box: Box) -> tuple[int, int, int]:
         """(x0, y0, side) of the square cut around a face, in whole pixels."""
@@ -210,12 +201,15 @@ class FaceRestore(Operator):
         return int(round(box.cx - side / 2)), int(round(box.cy - side / 2)), side
 
     def _work_size(self, side: int) -> int:
+        """Side of the square the model sees. FaceSR models (GFPGAN, RestoreFormer)
+        need their 512 px; other models see the face at its own size (no resampling,
+        so what the model removes is removed exactly), larger faces are reduced to
+        MAX_WORK."""
         info = self.model.info if self.model is not None else None
         if info is not None and info.purpose == "FaceSR":
             return FACE_SR_SIZE
-        size = min(MAX_WORK, max(64, side))
-        multiple = max(16, info.size_multiple_of if info is not None else 1)
-        return int(math.ceil(size / multiple) * multiple)
+        minimum = info.size_minimum if info is not None else 0
+        return int(min(MAX_WORK, max(side, minimum, 16)))
 
     def _restore(self, key: bytes, frame: torch.Tensor, geom: tuple[int, int, int]
                  ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,8 +239,8 @@ class FaceRestore(Operator):
         delta = resize_square((crop - original)[None], side)[0]
         # The ellipse covers the face with forehead and chin (a Haar box runs from the
         # brows to the mouth) but stays inside the cut.
-        ax = min(0.75 * box.w, 0.49 * side)
-        ay = min(0.95 * box.h, 0.49 * side)
+        ax = min(0.8 * box.w, 0.49 * side)
+        ay = min(1.0 * box.h, 0.49 * side)
         cy = box.cy + 0.05 * box.h - y0
         mask = ellipse_mask(side, box.cx - x0, cy, ax, ay, self.p["feather"], out.device)
         ya, yb = max(0, y0), min(h, y0 + side)
@@ -289,8 +283,8 @@ class FaceRestore(Operator):
                         continue
                     _o, other = self._restore(keys[row[j]], frames[row[j]],
                                               self._geometry(track.boxes[j]))
-                    if other.shape != restored.shape:
-                        continue
+                    if other.shape != restored.shape:  # the face's size changed a little
+                        other = resize_square(other[None], restored.shape[-1])[0]
                     # Agreement weight: neighbours that differ (motion, a wrong cut)
                     # fade out instead of ghosting.
                     diff = (other - restored).abs().mean(0, keepdim=True)
