@@ -35,6 +35,12 @@ windows stay clamped at cuts, so an interpolator sees the edge frame repeated at
 and emits a held frame rather than a cross-fade. Until such an operator exists, a spec
 that contains one is refused before decoding.
 
+Regions. An op whose spec carries a `region` (face, person, background) has its output
+blended with its input through that region's mask (see regions.py). When any op has
+one, a `RegionStage` runs first: it computes each frame's masks once, from the decoded
+frames, and they travel with the frame (`FrameItem.regions`) to every stage; its
+temporal radius counts in the decoding context like any operator's.
+
 Determinism. Operators seed randomness from the spec seed mixed with their position
 and from absolute frame numbers, the encoder runs with a fixed thread count, and the
 muxer writes no wall-clock time: the same spec on the same input gives the same bytes.
