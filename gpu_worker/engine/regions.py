@@ -77,7 +77,19 @@ class RegionMasks:
         if m.shape[-2:] != (height, width):
             m = F.interpolate(m, size=(height, width), mode="bilinear",
                               align_corners=False)
-        return m[0].clamp(0.0, 1.0)
+        return _snap(m[0])
+
+
+def _snap(m: torch.Tensor | np.ndarray) -> Any:
+    """Clamp to [0, 1] and snap values within 0.1 % of 0 or 1 to exactly 0 or 1:
+    filtering leaves 0.9999994 inside a region, and only an exact 0 or 1 lets the
+    pixels outside (or deep inside) a region come through bit for bit."""
+    if isinstance(m, torch.Tensor):
+        m = m.clamp(0.0, 1.0)
+        return torch.where(m < 1e-3, torch.zeros_like(m),
+                           torch.where(m > 1 - 1e-3, torch.ones_like(m), m))
+    m = np.clip(m, 0.0, 1.0)
+    return np.where(m < 1e-3, 0.0, np.where(m > 1 - 1e-3, 1.0, m)).astype(np.float32)
 
 
 def _ellipse(shape: tuple[int, int], cx: float, cy: float, ax: float, ay: float,
@@ -153,7 +165,7 @@ def person_mask(image: np.ndarray, faces: list[Box], *, refine: bool = True,
             except cv2.error:
                 pass  # degenerate colour model (a flat frame): keep the template
     sigma = max(1.0, 0.015 * max(shape))
-    return np.clip(cv2.GaussianBlur(soft, (0, 0), sigma), 0.0, 1.0)
+    return _snap(cv2.GaussianBlur(soft, (0, 0), sigma))
 
 
 class RegionMasker:
