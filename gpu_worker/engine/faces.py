@@ -1,13 +1,10 @@
 """Faces: detection with OpenCV's Haar cascades, tracking across frames, smoothing.
 
-Detection. OpenCV 5 wheels ship neither the Haar cascade files (`cv2.data` is empty)
-nor a cascade classifier, so the three classic cascades (frontal "default", frontal
-"alt2", profile; Intel licence, text inside each file) are shipped gzipped in
-`gpu_worker/engine/cascades/` and run by `HaarCascade`, a numpy implementation of
-OpenCV's evaluator: integral images, variance-normalised Haar features, stumps and
-small trees, stage thresholds, the same scale pyramid, sliding step and window
-grouping as `cv2.CascadeClassifier.detectMultiScale`. It was checked against
-OpenCV 4.10's classifier (same boxes on the test images, see docs/faces.md).
+Detection. OpenCV's own `cv2.CascadeClassifier` runs the three classic cascades that
+the opencv-python wheels ship in `cv2.data.haarcascades` (frontal "default", frontal
+"alt2", profile). OpenCV 5 dropped both the classifier and the files from its
+wheels, hence the `opencv-python-headless<5` pin. Each classifier is loaded once per
+process, on first use.
 
 `detect_faces` runs the cascades on a downscaled, contrast-equalised grey copy of the
 frame (old film is low in contrast and the cascades reject windows flatter than 10
@@ -28,11 +25,9 @@ Everything is deterministic: the same frames give the same boxes and the same id
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import math
 import threading
-import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -41,19 +36,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["Box", "HaarCascade", "load_cascade", "detect_faces", "detect_faces_cached",
-           "merge_boxes",
-           "FaceTracker", "TrackState", "SmoothTrack", "smooth_tracks", "CASCADE_DIR",
-           "grey_for_detection"]
+__all__ = ["Box", "Cascade", "CASCADES", "cascade_path", "load_cascade", "detect_faces",
+           "detect_faces_cached", "merge_boxes", "FaceTracker", "TrackState",
+           "SmoothTrack", "smooth_tracks", "grey_for_detection"]
 
-CASCADE_DIR = Path(__file__).resolve().parent / "cascades"
 CASCADES = {
-    "frontal": "haarcascade_frontalface_default.xml.gz",
-    "frontal_alt2": "haarcascade_frontalface_alt2.xml.gz",
-    "profile": "haarcascade_profileface.xml.gz",
+    "frontal": "haarcascade_frontalface_default.xml",
+    "frontal_alt2": "haarcascade_frontalface_alt2.xml",
+    "profile": "haarcascade_profileface.xml",
 }
-THRESHOLD_EPS = 1e-5  # OpenCV subtracts this from every stage threshold
-MAX_GATHER = 400_000  # candidate x node pairs evaluated at once (bounds memory)
 
 
 # ----------------------------------------------------------------------------------
@@ -116,319 +107,78 @@ def _blend(a: Box, b: Box, t: float) -> Box:
 
 
 # ----------------------------------------------------------------------------------
-# Haar cascade evaluator
+# cascades
 # ----------------------------------------------------------------------------------
-@dataclass
-class _Stage:
-    threshold: float
-    node_feature: np.ndarray  # (M,) feature index of every node of the stage
-    node_threshold: np.ndarray  # (M,)
-    node_left: np.ndarray  # (M,) >0: node (relative to its tree root), <=0: leaf -value
-    node_right: np.ndarray
-    tree_root: np.ndarray  # (T,) index of each tree's first node in the stage's nodes
-    tree_leaf: np.ndarray  # (T,) index of each tree's first leaf in `leaves`
-    leaves: np.ndarray
-    depth: int
-    entry_rect: np.ndarray | None = None  # (E, 4) x, y, w, h of every weighted rectangle
-    entry_matrix: np.ndarray | None = None  # (E, M) weight of rectangle e in node m
+def cascade_path(name: str) -> Path:
+    """The file of one of the cascades ("frontal", "frontal_alt2", "profile") in the
+    installed OpenCV's `cv2.data.haarcascades` folder."""
+    try:
+        filename = CASCADES[name]
+    except KeyError:
+        raise ValueError(f"unknown cascade {name!r}; known: {', '.join(CASCADES)}") from None
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if not folder:
+        raise FileNotFoundError(
+            f"OpenCV {cv2.__version__} has no cv2.data.haarcascades folder, so the face "
+            f"cascade {filename} cannot be found; install opencv-python-headless>=4.10,<5")
+    path = Path(folder) / filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"face cascade {filename} is missing from {folder} (OpenCV "
+            f"{cv2.__version__}); install opencv-python-headless>=4.10,<5, whose wheels "
+            "ship it")
+    return path
 
 
-class HaarCascade:
-    """An OpenCV Haar cascade (the XML format of opencv_traincascade) run with numpy.
+class Cascade:
+    """One of OpenCV's Haar cascades, run by `cv2.CascadeClassifier`."""
 
-    Faithful to OpenCV's evaluator: features are rectangle sums of the integral image
-    weighted as stored, divided by the window's standard deviation times its inner
-    area ((W-2)·(H-2) pixels, a one-pixel border left out); windows whose deviation is
-    under 10 grey levels are rejected outright; a stage passes when the sum of its
-    trees' leaves reaches its threshold.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        p = Path(path)
-        raw = p.read_bytes()
-        if p.suffix == ".gz":
-            raw = gzip.decompress(raw)
-        root = ET.fromstring(raw)
-        cascade = root.find("cascade")
-        if cascade is None:
-            cascade = root[0]
-        if (cascade.findtext("featureType") or "").strip().upper() != "HAAR":
-            raise ValueError(f"{p.name}: not a Haar cascade")
-        self.name = p.name.split(".")[0]
-        self.width = int(cascade.findtext("width") or 0)
-        self.height = int(cascade.findtext("height") or 0)
-        features = []
-        for feat in cascade.find("features") or []:
-            if int((feat.findtext("tilted") or "0").strip() or 0):
-                raise ValueError(f"{p.name}: tilted features are not supported")
-            rects = []
-            for r in feat.find("rects") or []:
-                vals = [float(v) for v in (r.text or "").split()]
-                rects.append(vals[:5])
-            while len(rects) < 3:
-                rects.append([0, 0, 0, 0, 0.0])
-            features.append(rects[:3])
-        feats = np.array(features, dtype=np.float64)  # (F, 3, 5)
-        self._rects = feats[:, :, :4].astype(np.int64)
-        self._weights = feats[:, :, 4]
-        self.stages: list[_Stage] = []
-        for st in cascade.find("stages") or []:
-            thr = float(st.findtext("stageThreshold") or 0.0) - THRESHOLD_EPS
-            nf, nt, nl, nr, roots, leaf_starts, leaves = [], [], [], [], [], [], []
-            depth = 1
-            for weak in st.find("weakClassifiers") or []:
-                nodes = [float(v) for v in (weak.findtext("internalNodes") or "").split()]
-                leaf = [float(v) for v in (weak.findtext("leafValues") or "").split()]
-                roots.append(len(nf))
-                leaf_starts.append(len(leaves))
-                count = len(nodes) // 4
-                depth = max(depth, count)
-                for k in range(count):
-                    left, right, fi, t = nodes[4 * k:4 * k + 4]
-                    nl.append(int(left))
-                    nr.append(int(right))
-                    nf.append(int(fi))
-                    nt.append(t)
-                leaves.extend(leaf)
-            self.stages.append(_Stage(thr, np.array(nf, np.int64), np.array(nt),
-                                      np.array(nl, np.int64), np.array(nr, np.int64),
-                                      np.array(roots, np.int64),
-                                      np.array(leaf_starts, np.int64),
-                                      np.array(leaves), depth))
-        for stage in self.stages:
-            rects, rows, cols, wts = [], [], [], []
-            for k, fi in enumerate(stage.node_feature.tolist()):
-                for r, wt in zip(self._rects[fi].tolist(), self._weights[fi].tolist(),
-                                 strict=True):
-                    if wt != 0.0:
-                        rows.append(len(rects))
-                        rects.append(r)
-                        cols.append(k)
-                        wts.append(wt)
-            mat = np.zeros((len(rects), stage.node_feature.size))
-            mat[rows, cols] = wts
-            stage.entry_rect = np.array(rects, np.int64).reshape(-1, 4)
-            stage.entry_matrix = mat
-        self._offsets_for: dict[tuple[int, int], np.ndarray] = {}
-
-    # -- one scale ------------------------------------------------------------------
-    def _offsets(self, stage_no: int, stride: int) -> np.ndarray:
-        """(E, 4) flat offsets of the corners of each weighted rectangle of a stage in
-        an integral image with row length `stride`: top-left, top-right, bottom-left,
-        bottom-right."""
-        key = (stage_no, stride)
-        off = self._offsets_for.get(key)
-        if off is None:
-            r = self.stages[stage_no].entry_rect
-            assert r is not None
-            x, y, w, h = r[:, 0], r[:, 1], r[:, 2], r[:, 3]
-            off = np.stack([y * stride + x, y * stride + x + w, (y + h) * stride + x,
-                            (y + h) * stride + x + w], axis=-1)
-            self._offsets_for[key] = off
-        return off
-
-    def _stage_sums(self, stage: _Stage, vals: np.ndarray) -> np.ndarray:
-        """Sum of the stage's tree leaves for node values `vals` (n, M)."""
-        below = vals < stage.node_threshold[None]
-        n = vals.shape[0]
-        cur = np.broadcast_to(stage.tree_root, (n, stage.tree_root.size)).copy()
-        leaf = np.zeros_like(cur)
-        done = np.zeros(cur.shape, bool)
-        rows = np.arange(n)[:, None]
-        for _ in range(stage.depth):
-            go_left = below[rows, cur]
-            nxt = np.where(go_left, stage.node_left[cur], stage.node_right[cur])
-            is_leaf = (nxt <= 0) & ~done
-            leaf = np.where(is_leaf, -nxt, leaf)
-            done |= is_leaf
-            if done.all():
-                break
-            cur = np.where(done, cur, stage.tree_root[None] + np.maximum(nxt, 0))
-        return stage.leaves[stage.tree_leaf[None] + leaf].sum(1)
-
-    def _dense_values(self, ii: np.ndarray, stage: _Stage, gh: int, gw: int,
-                      step: int) -> np.ndarray:
-        """Node values of a stage at every grid position, by slicing the integral
-        image (much cheaper than gathering while most windows are still alive):
-        (gh*gw, M), not yet variance-normalised."""
-        out = np.empty((gh * gw, stage.node_feature.size))
-        ys, ye = 0, (gh - 1) * step + 1
-        xs, xe = 0, (gw - 1) * step + 1
-        for k, fi in enumerate(stage.node_feature.tolist()):
-            acc = np.zeros((gh, gw))
-            for (x, y, w, h), wt in zip(self._rects[fi].tolist(),
-                                        self._weights[fi].tolist(), strict=True):
-                if wt == 0.0:
-                    continue
-                s = (ii[y + ys:y + ye:step, x + xs:x + xe:step]
-                     - ii[y + ys:y + ye:step, x + w + xs:x + w + xe:step]
-                     - ii[y + h + ys:y + h + ye:step, x + xs:x + xe:step]
-                     + ii[y + h + ys:y + h + ye:step, x + w + xs:x + w + xe:step])
-                acc += wt * s
-            out[:, k] = acc.ravel()
-        return out
-
-    def _run_scale(self, img: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-left corners (xs, ys) of the windows of `img` (uint8) that pass."""
-        h, w = img.shape
-        ww, wh = self.width, self.height
-        if w <= ww or h <= wh:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        ii, sq = cv2.integral2(img, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
-        stride = ii.shape[1]
-        flat = ii.ravel()
-        gh, gw = len(range(0, h - wh, step)), len(range(0, w - ww, step))
-        ys, xs = np.mgrid[0:h - wh:step, 0:w - ww:step]
-        ys, xs = ys.ravel(), xs.ravel()
-        base = ys * stride + xs
-        # Variance normalisation over the inner window (x+1, y+1, W-2, H-2).
-        a = base + stride + 1
-        b = a + (ww - 2)
-        c = a + (wh - 2) * stride
-        d = c + (ww - 2)
-        sqf = sq.ravel()
-        s = flat[a] - flat[b] - flat[c] + flat[d]
-        s2 = sqf[a] - sqf[b] - sqf[c] + sqf[d]
-        area = float((ww - 2) * (wh - 2))
-        nf = area * s2 - s * s
-        alive = nf > 0
-        nf = np.sqrt(np.where(alive, nf, 1.0))
-        alive &= area / nf < 0.1  # flat windows (std-dev < 10 grey levels) are rejected
-        grid = np.arange(base.size)
-        dense = True
-        idx = grid[alive]
-        for stage_no, stage in enumerate(self.stages):
-            if idx.size == 0:
-                break
-            if dense and idx.size > 0.25 * grid.size:
-                vals = self._dense_values(ii, stage, gh, gw, step)[idx] / nf[idx, None]
-                total = self._stage_sums(stage, vals)
-            else:
-                # Sparse: gather the corners of every weighted rectangle at the
-                # surviving windows, then one matrix product gives every node's value.
-                dense = False
-                off = self._offsets(stage_no, stride)  # (E, 4)
-                e = off.shape[0]
-                total = np.empty(idx.size)
-                chunk = max(1, MAX_GATHER // max(e, 1))
-                for lo in range(0, idx.size, chunk):
-                    sel = idx[lo:lo + chunk]
-                    corners = flat[base[sel, None, None] + off[None]]  # (n, E, 4)
-                    rect_sums = (corners[..., 0] - corners[..., 1] - corners[..., 2]
-                                 + corners[..., 3])
-                    vals = (rect_sums @ stage.entry_matrix) / nf[sel, None]
-                    total[lo:lo + chunk] = self._stage_sums(stage, vals)
-            idx = idx[total >= stage.threshold]
-        return xs[idx], ys[idx]
+    def __init__(self, name: str) -> None:
+        path = cascade_path(name)
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise RuntimeError(
+                f"OpenCV {cv2.__version__} has no CascadeClassifier (OpenCV 5 removed "
+                "it); install opencv-python-headless>=4.10,<5")
+        classifier = cv2.CascadeClassifier(str(path))
+        if classifier.empty():
+            raise RuntimeError(f"OpenCV could not load the face cascade {path}")
+        self.name = name
+        self.path = path
+        self.width, self.height = (int(v) for v in classifier.getOriginalWindowSize())
+        self._classifier = classifier
+        # A classifier keeps per-call scratch data: one call at a time (the call
+        # itself runs on OpenCV's threads).
+        self._lock = threading.Lock()
 
     def detect_multi_scale(self, grey: np.ndarray, *, scale_factor: float = 1.1,
                            min_neighbors: int = 3, min_size: int = 0,
                            max_size: int = 0) -> list[tuple[int, int, int, int, int]]:
-        """Like OpenCV's detectMultiScale: (x, y, w, h, neighbours) of grouped windows."""
+        """`detectMultiScale2`: (x, y, w, h, neighbours) of the grouped windows, sorted
+        (OpenCV collects windows from its worker threads in no fixed order)."""
         if grey.dtype != np.uint8 or grey.ndim != 2:
             raise ValueError("detect_multi_scale needs a 2-D uint8 image")
-        h, w = grey.shape
-        raw: list[tuple[int, int, int, int]] = []
-        factor = 1.0
-        while True:
-            win_w = round(self.width * factor)
-            win_h = round(self.height * factor)
-            sw, sh = round(w / factor), round(h / factor)
-            if sw - self.width <= 0 or sh - self.height <= 0:
-                break
-            if max_size and (win_w > max_size or win_h > max_size):
-                break
-            if not (min_size and (win_w < min_size or win_h < min_size)):
-                scaled = grey if factor == 1.0 else cv2.resize(
-                    grey, (sw, sh), interpolation=cv2.INTER_LINEAR_EXACT)
-                step = 1 if factor >= 2.0 else 2
-                xs, ys = self._run_scale(scaled, step)
-                raw.extend((round(x * factor), round(y * factor), win_w, win_h)
-                           for x, y in zip(xs.tolist(), ys.tolist(), strict=True))
-            factor *= scale_factor
-        return group_rectangles(raw, min_neighbors)
+        with self._lock:
+            rects, counts = self._classifier.detectMultiScale2(
+                np.ascontiguousarray(grey), scaleFactor=scale_factor,
+                minNeighbors=min_neighbors, minSize=(min_size, min_size),
+                maxSize=(max_size, max_size))
+        return sorted((int(x), int(y), int(w), int(h), int(n))
+                      for (x, y, w, h), n in zip(rects, counts, strict=True))
 
 
-def group_rectangles(rects: Sequence[tuple[int, int, int, int]], group_threshold: int,
-                     eps: float = 0.2) -> list[tuple[int, int, int, int, int]]:
-    """OpenCV's groupRectangles: cluster similar windows, average each cluster, keep
-    clusters of more than `group_threshold` windows, drop a cluster lying inside a
-    stronger one. Returns (x, y, w, h, count)."""
-    n = len(rects)
-    if n == 0:
-        return []
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    arr = np.array(rects, dtype=np.float64)
-    for i in range(n):
-        x1, y1, w1, h1 = arr[i]
-        # Vectorised similarity against the later rectangles.
-        rest = arr[i + 1:]
-        if rest.size == 0:
-            continue
-        delta = eps * (np.minimum(w1, rest[:, 2]) + np.minimum(h1, rest[:, 3])) * 0.5
-        sim = ((np.abs(x1 - rest[:, 0]) <= delta) & (np.abs(y1 - rest[:, 1]) <= delta)
-               & (np.abs(x1 + w1 - rest[:, 0] - rest[:, 2]) <= delta)
-               & (np.abs(y1 + h1 - rest[:, 1] - rest[:, 3]) <= delta))
-        for j in np.nonzero(sim)[0]:
-            ri, rj = find(i), find(i + 1 + int(j))
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    labels = [find(i) for i in range(n)]
-    classes = sorted(set(labels))
-    sums = {c: np.zeros(4) for c in classes}
-    counts = dict.fromkeys(classes, 0)
-    for lab, r in zip(labels, arr, strict=True):
-        sums[lab] += r
-        counts[lab] += 1
-    avg = {c: tuple(int(round(v / counts[c])) for v in sums[c]) for c in classes}
-    out = []
-    for c in classes:
-        n1 = counts[c]
-        if n1 <= group_threshold:
-            continue
-        x1, y1, w1, h1 = avg[c]
-        inside = False
-        for c2 in classes:
-            n2 = counts[c2]
-            if c2 == c or n2 <= group_threshold:
-                continue
-            x2, y2, w2, h2 = avg[c2]
-            dx, dy = round(w2 * eps), round(h2 * eps)
-            if (x1 >= x2 - dx and y1 >= y2 - dy and x1 + w1 <= x2 + w2 + dx
-                    and y1 + h1 <= y2 + h2 + dy and (n2 > max(3, n1) or n1 < 3)):
-                inside = True
-                break
-        if not inside:
-            out.append((x1, y1, w1, h1, n1))
-    return out
-
-
-_CASCADE_CACHE: dict[str, HaarCascade] = {}
+_CASCADE_CACHE: dict[str, Cascade] = {}
 _CASCADE_LOCK = threading.Lock()
 
 
-def load_cascade(name: str) -> HaarCascade:
-    """One of the shipped cascades ("frontal", "frontal_alt2", "profile"), parsed once
-    per process."""
+def load_cascade(name: str) -> Cascade:
+    """One of the cascades ("frontal", "frontal_alt2", "profile"), loaded once per
+    process, on first use."""
     with _CASCADE_LOCK:
         cascade = _CASCADE_CACHE.get(name)
         if cascade is None:
-            try:
-                filename = CASCADES[name]
-            except KeyError:
-                raise ValueError(f"unknown cascade {name!r}; known: "
-                                 f"{', '.join(CASCADES)}") from None
-            cascade = HaarCascade(CASCADE_DIR / filename)
+            cascade = Cascade(name)
             _CASCADE_CACHE[name] = cascade
     return cascade
-
 
 # ----------------------------------------------------------------------------------
 # detection
