@@ -101,6 +101,21 @@ def test_detects_the_face_in_a_faded_colour_photo() -> None:
 
 
 @pytest.mark.media
+def test_detection_does_not_depend_on_opencv_threads() -> None:
+    # OpenCV's threads report windows in no fixed order; the boxes must not care.
+    img = _rgb("old_photos/scratched_d.png")  # two faces
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        single = detect_faces(img)
+        cv2.setNumThreads(4)
+        assert [detect_faces(img) for _ in range(3)] == [single] * 3
+    finally:
+        cv2.setNumThreads(threads)
+    assert len(single) == 2
+
+
+@pytest.mark.media
 def test_min_face_excludes_small_faces() -> None:
     img = _rgb("clean/astronaut.png")
     assert detect_faces(img, min_face=0.4, profile=False) == []
