@@ -35,6 +35,12 @@ windows stay clamped at cuts, so an interpolator sees the edge frame repeated at
 and emits a held frame rather than a cross-fade. Until such an operator exists, a spec
 that contains one is refused before decoding.
 
+Regions. An op whose spec carries a `region` (face, person, background) has its output
+blended with its input through that region's mask (see regions.py). When any op has
+one, a `RegionStage` runs first: it computes each frame's masks once, from the decoded
+frames, and they travel with the frame (`FrameItem.regions`) to every stage; its
+temporal radius counts in the decoding context like any operator's.
+
 Determinism. Operators seed randomness from the spec seed mixed with their position
 and from absolute frame numbers, the encoder runs with a fixed thread count, and the
 muxer writes no wall-clock time: the same spec on the same input gives the same bytes.
@@ -58,12 +64,13 @@ import torch
 
 from gpu_worker.engine import io
 from gpu_worker.engine.device import DeviceError, pick_device
+from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError, get_operator
 from gpu_worker.engine.scenes import SceneCutDetector
 from gpu_worker.engine.spec import PipelineSpec, parse_spec
 
 __all__ = ["render", "RenderResult", "RenderCancelled", "RenderError", "build_operators",
-           "Stage", "FrameItem", "process_frames", "ProgressCallback", "DeviceError"]
+           "Stage", "RegionStage", "build_stages", "FrameItem", "process_frames", "ProgressCallback", "DeviceError"]
 
 ProgressCallback = Callable[[int, int, float, float], None]
 """progress(frames_done, frames_total, fps, eta_seconds)"""
@@ -111,6 +118,7 @@ class FrameItem:
     duration: int
     scene: int
     tensor: torch.Tensor  # (3, H, W) float32 in [0, 1] on the device
+    regions: RegionMasks | None = None  # face/person masks, when the spec uses regions
 
 
 def build_operators(spec: PipelineSpec, *, width: int, height: int, fps: float,
@@ -155,8 +163,10 @@ class Stage:
     frames that became ready (possibly none); `finish` flushes the rest.
     """
 
-    def __init__(self, op: Operator, batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(self, op: Operator, batch_size: int = DEFAULT_BATCH,
+                 region: str = "all") -> None:
         self.op = op
+        self.region = region  # blend the op's output in only there (regions.py)
         self.radius = int(op.temporal_radius())
         self.batch_size = max(1, batch_size)
         self._buf: deque[FrameItem] = deque()
@@ -219,8 +229,14 @@ class Stage:
         if result.shape[0] != n or result.ndim != 4 or result.shape[1] != 3:
             raise RenderError(f"operator {self.op.name!r} returned shape "
                               f"{tuple(result.shape)} for {n} frames")
+        if self.region != "all":
+            masks = [buf[p].regions for p in positions]
+            if any(m is None for m in masks):
+                raise RenderError(f"operator {self.op.name!r} is limited to the "
+                                  f"{self.region} region but no masks were computed")
+            result = apply_region(frames[windows[:, r]], result, masks, self.region)
         out = [FrameItem(index=buf[p].index, pts=buf[p].pts, duration=buf[p].duration,
-                         scene=buf[p].scene, tensor=result[j])
+                         scene=buf[p].scene, tensor=result[j], regions=buf[p].regions)
                for j, p in enumerate(positions)]
         self._next += n
         # Drop frames no later window can reach (older than next - r).
@@ -228,6 +244,33 @@ class Stage:
             buf.popleft()
             self._next -= 1
         return out
+
+
+class RegionStage(Stage):
+    """The first stage when a spec limits ops to regions: frames pass unchanged and
+    leave with their face/person masks (computed from the decoded frames, once)."""
+
+    def __init__(self, batch_size: int = DEFAULT_BATCH,
+                 annotator: RegionAnnotator | None = None) -> None:
+        self.annotator = annotator or RegionAnnotator()
+        super().__init__(self.annotator, batch_size)
+
+    def _run(self, n: int) -> list[FrameItem]:
+        out = super()._run(n)
+        for item, masks in zip(out, self.annotator.last_masks, strict=True):
+            item.regions = masks
+        return out
+
+
+def build_stages(spec: PipelineSpec, operators: Sequence[Operator],
+                 batch_size: int = DEFAULT_BATCH) -> list[Stage]:
+    """One stage per operator, each with its op's region, preceded by a RegionStage
+    when any op is limited to a region."""
+    stages: list[Stage] = [Stage(op, batch_size, o.region)
+                           for op, o in zip(operators, spec.ops, strict=True)]
+    if spec.uses_regions:
+        stages.insert(0, RegionStage(batch_size))
+    return stages
 
 
 def process_frames(items: Iterable[FrameItem], stages: Sequence[Stage]
@@ -349,10 +392,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         raise SpecError(f"the output would be {out_w}x{out_h}; {parsed.encode.codec} with "
                         f"{parsed.encode.effective_pix_fmt} needs an even width and height "
                         "(add a resize op with even=true)", param="encode.pix_fmt")
-    context = sum(int(op.temporal_radius()) for op in operators)
+    stages = build_stages(parsed, operators, batch_size)
+    context = sum(stage.radius for stage in stages)
     dec_start = max(0, first - context)
     dec_end = last + context + 1  # +1: the frame after the range gives the last duration
-    stages = [Stage(op, batch_size) for op in operators]
 
     container = av.open(str(input_path))
     vstream = container.streams.video[0]

@@ -30,7 +30,10 @@ __all__ = ["OpSpec", "PipelineSpec", "parse_spec", "load_spec", "mix_seed",
            "apply_overrides", "SpecError", "SPEC_KEYS"]
 
 SPEC_KEYS = ("ops", "seed", "encode")
-OP_KEYS = ("op", "params")
+OP_KEYS = ("op", "params", "region")
+# Where in the picture an op acts (see gpu_worker.engine.regions): "all" is the whole
+# frame and is left out of the canonical form, so specs without regions keep their hash.
+REGIONS = ("all", "face", "person", "background")
 MAX_SEED = 2**63 - 1
 MAX_OPS = 64
 
@@ -46,9 +49,13 @@ def mix_seed(seed: int, index: int) -> int:
 class OpSpec:
     op: str
     params: dict[str, Any] = field(default_factory=dict)
+    region: str = "all"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "params": dict(self.params)}
+        out: dict[str, Any] = {"op": self.op, "params": dict(self.params)}
+        if self.region != "all":
+            out["region"] = self.region
+        return out
 
 
 @dataclass
@@ -66,6 +73,10 @@ class PipelineSpec:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"),
                           ensure_ascii=True, allow_nan=False)
+
+    @property
+    def uses_regions(self) -> bool:
+        return any(o.region != "all" for o in self.ops)
 
     @property
     def spec_hash(self) -> str:
@@ -112,7 +123,19 @@ def _parse_op(raw: Any, position: int) -> OpSpec:
     except SpecError as exc:
         raise SpecError(f"{_where(position, name)}: {exc}", op=name, param=exc.param,
                         position=position) from None
-    return OpSpec(op=name, params=validated)
+    region = raw.get("region", "all")
+    if region is None:
+        region = "all"
+    if region not in REGIONS:
+        raise SpecError(f"{_where(position, name)}: region {region!r} is not one of "
+                        f"{', '.join(REGIONS)}", op=name, param="region", position=position)
+    if region != "all" and (cls.changes_size or cls.changes_rate):
+        what = "frame size" if cls.changes_size else "frame rate"
+        raise SpecError(f"{_where(position, name)}: {name} changes the {what}, so it "
+                        f"cannot be limited to a region (region {region!r}); only ops "
+                        "that keep size and rate can", op=name, param="region",
+                        position=position)
+    return OpSpec(op=name, params=validated, region=region)
 
 
 def parse_spec(raw: Any) -> PipelineSpec:
@@ -174,7 +197,8 @@ def apply_overrides(spec: Any, overrides: Mapping[str, Any]) -> PipelineSpec:
     """A variant: `spec` with some values replaced, then validated again.
 
     Keys are "OP.PARAM" (the first op of that name), "#N.PARAM" (the op at 1-based
-    position N), "encode.SETTING" or "seed".
+    position N), "encode.SETTING" or "seed"; "OP.region" / "#N.region" set an op's
+    region.
     """
     base = parse_spec(spec).to_dict()
     out = copy.deepcopy(base)
@@ -199,5 +223,8 @@ def apply_overrides(spec: Any, overrides: Mapping[str, Any]) -> PipelineSpec:
                 raise SpecError(f"override {key!r}: the spec has no {target!r} op",
                                 op=target)
             index = matches[0]
-        out["ops"][index]["params"][name] = value
+        if name == "region":
+            out["ops"][index]["region"] = value
+        else:
+            out["ops"][index]["params"][name] = value
     return parse_spec(out)

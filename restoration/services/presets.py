@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from gpu_worker.engine.registry import SpecError, get_operator, operator_schemas
-from gpu_worker.engine.spec import PipelineSpec, parse_spec
+from gpu_worker.engine.spec import REGIONS, PipelineSpec, parse_spec
 from restoration.models import Clip, Preset, PresetVersion
 
 EXPORT_FORMAT = "reel-arena-preset"
@@ -109,9 +109,10 @@ def _coerce(kind: str, raw: str | None, where: str) -> Any:
 def spec_from_form(data: Mapping[str, str]) -> dict[str, Any]:
     """Build a spec from the editor's POST data.
 
-    Fields: op_count; per op i: op-i-op (name), op-i-keep (checkbox), op-i-order, and
-    op-i-<param> for each parameter in the operator's schema; add_op (append an
-    operator with its defaults); seed; encode-codec, encode-crf.
+    Fields: op_count; per op i: op-i-op (name), op-i-keep (checkbox), op-i-order,
+    op-i-region (all, face, person or background; absent means all), and op-i-<param>
+    for each parameter in the operator's schema; add_op (append an operator with its
+    defaults); seed; encode-codec, encode-crf.
     """
     try:
         count = int(data.get("op_count", "0"))
@@ -134,7 +135,14 @@ def spec_from_form(data: Mapping[str, str]) -> dict[str, Any]:
             order = float(data.get(f"op-{i}-order", i))
         except ValueError:
             order = i
-        rows.append((order, i, {"op": name, "params": params}))
+        row: dict[str, Any] = {"op": name, "params": params}
+        region = data.get(f"op-{i}-region") or "all"
+        if region not in REGIONS:
+            raise PresetError(f"op #{i + 1} ({name}).region: {region!r} is not one of "
+                              f"{', '.join(REGIONS)}")
+        if region != "all":
+            row["region"] = region
+        rows.append((order, i, row))
     rows.sort(key=lambda row: (row[0], row[1]))
     ops = [row[2] for row in rows]
     if data.get("add_op"):
@@ -161,7 +169,11 @@ def editor_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     for i, op in enumerate(parsed.ops):
         schema = get_operator(op.op).schema()
         params = [{**p, "value": op.params.get(p["name"], p["default"])} for p in schema["params"]]
-        rows.append({"index": i, "op": op.op, "schema": schema, "params": params})
+        # Ops that change the frame size or rate cannot be limited to a region.
+        regions = list(REGIONS) if not (schema["changes_size"] or schema["changes_rate"]) \
+            else ["all"]
+        rows.append({"index": i, "op": op.op, "schema": schema, "params": params,
+                     "region": op.region, "regions": regions})
     return rows
 
 

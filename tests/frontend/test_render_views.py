@@ -135,3 +135,29 @@ def test_clip_page_shows_the_analysis_and_auto_starts_from_it(tech_client, clip)
     assert "Compose a preset from this analysis" in page and "Shots" in page
     editor = tech_client.get(reverse("preset-new") + f"?start=auto&clip={clip.pk}")
     assert editor.status_code == 200 and "New preset (from auto)" in editor.content.decode()
+
+
+def test_editor_offers_a_region_per_op_and_saves_it(tech_client):
+    page = tech_client.get(reverse("preset-new") + "?start=clean").content.decode()
+    # Every op of "clean" keeps size and rate, so each has a region selector.
+    assert 'name="op-0-region"' in page and '<option value="background">' in page
+    data = {"op_count": "2", "seed": "0", "name": "Faces crisp", "action": "save",
+            "op-0-op": "sharpen", "op-0-keep": "on", "op-0-order": "0", "op-0-region": "face",
+            "op-0-amount": "1.0", "op-0-radius": "1.2", "op-0-threshold": "3",
+            "op-0-luma_only": "on",
+            "op-1-op": "resize", "op-1-keep": "on", "op-1-order": "1", "op-1-width": "0",
+            "op-1-height": "0", "op-1-scale": "1", "op-1-method": "lanczos",
+            "op-1-keep_aspect": "on", "op-1-even": "on"}
+    response = tech_client.post(reverse("preset-new") + "?start=clean", data)
+    preset = Preset.objects.get(name="Faces crisp")
+    assert response.status_code == 302
+    assert preset.latest.spec["ops"][0]["region"] == "face"
+    assert "region" not in preset.latest.spec["ops"][1]
+    edit = tech_client.get(reverse("preset-version-edit", args=[preset.latest.pk])).content.decode()
+    assert '<option value="face" selected>' in edit
+    assert 'name="op-1-region"' not in edit  # resize changes the size: no selector
+    # A region on an op that changes the size is refused with the engine's message.
+    bad = tech_client.post(reverse("preset-version-edit", args=[preset.latest.pk]),
+                           {**data, "op-1-region": "face"})
+    assert bad.status_code == 200 and "cannot be limited to a region" in bad.content.decode()
+    assert preset.versions.count() == 1

@@ -125,3 +125,21 @@ def test_starting_points():
         presets.starting_spec("auto", None)
     with pytest.raises(presets.PresetError, match="unknown starting point"):
         presets.starting_spec("vintage")
+
+
+def test_spec_from_form_and_editor_rows_carry_regions():
+    from gpu_worker.engine.registry import get_operator
+
+    data = {f"op-0-{p.name}": str(p.default) for p in get_operator("grain").params}
+    data.update({"op_count": "2", "seed": "0", "op-0-op": "grain", "op-0-keep": "on",
+                 "op-0-region": "background", "op-1-op": "sharpen", "op-1-keep": "on",
+                 "op-1-region": "all", "op-1-amount": "0.6", "op-1-radius": "1.2",
+                 "op-1-threshold": "3", "op-1-luma_only": "on"})
+    spec = presets.spec_from_form(data)
+    assert spec["ops"][0]["region"] == "background" and "region" not in spec["ops"][1]
+    rows = presets.editor_rows(spec)
+    assert rows[0]["region"] == "background" and rows[1]["region"] == "all"
+    assert rows[0]["regions"] == ["all", "face", "person", "background"]
+    assert presets.editor_rows({"ops": [{"op": "resize"}]})[0]["regions"] == ["all"]
+    with pytest.raises(presets.PresetError, match="region: 'sky' is not one of"):
+        presets.spec_from_form({**data, "op-0-region": "sky"})
