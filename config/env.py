@@ -92,6 +92,25 @@ def read_database(name: str, default: str, environ_map: dict[str, str] | None = 
     return config
 
 
+def use_connection_pool(database: dict, size: int) -> dict:
+    """Serve ``database`` through a psycopg connection pool of at most ``size`` connections.
+
+    Under ASGI every synchronous request runs in a thread of its own with a connection
+    of its own, so a crowd arriving at once (a QR code shown at a screening) can exceed
+    PostgreSQL's ``max_connections``; a pool bounds the connections per web process.
+    Django requires ``CONN_MAX_AGE = 0`` with a pool. ``size`` 0 leaves ``database`` as is.
+    """
+    if size <= 0:
+        return database
+    if not database["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured(
+            f"DB_POOL_SIZE={size}: a connection pool needs PostgreSQL (DATABASE_URL=postgres://…)")
+    database["CONN_MAX_AGE"] = 0
+    database.setdefault("OPTIONS", {})["pool"] = {"min_size": min(4, size), "max_size": size,
+                                                  "timeout": 30}
+    return database
+
+
 def read_redis_url(name: str, environ_map: dict[str, str] | None = None) -> str | None:
     raw = _raw(name, environ_map)
     if raw is None or raw.strip() == "":

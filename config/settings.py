@@ -20,6 +20,7 @@ from config.env import (
     read_redis_url,
     read_size,
     read_storage,
+    use_connection_pool,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -95,6 +96,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", read_int("DB_CONN_MAX_AGE", 60, minimum=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Checked for every backend so that asking SQLite for a pool fails at start-up.
+use_connection_pool(DATABASES["default"], read_int("DB_POOL_SIZE", 0, minimum=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

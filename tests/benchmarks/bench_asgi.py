@@ -3,9 +3,10 @@ load benchmark (``--no-pool`` serves ``config.asgi`` unchanged).
 
 Under ASGI, Django runs each synchronous request in a thread of its own, and each of
 those threads opens its own database connection: 200 fans arriving at once means 200
-connections, past PostgreSQL's default max_connections of 100. Django 5.1+ can share a
-psycopg pool instead (``OPTIONS["pool"]``; it requires CONN_MAX_AGE = 0). The settings
-are patched before the first connection is made.
+connections, past PostgreSQL's default max_connections of 100. Production sets
+``DB_POOL_SIZE`` (``config.env.use_connection_pool``); this module applies the same
+function with ``BENCH_POOL_SIZE`` (default 30) before the first connection is made, so
+the benchmark can compare with and without a pool from one environment.
 """
 
 import os
@@ -14,10 +15,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from django.conf import settings  # noqa: E402
 
+from config.env import use_connection_pool  # noqa: E402
+
 _db = settings.DATABASES["default"]
-if _db["ENGINE"].endswith("postgresql"):
-    _db["CONN_MAX_AGE"] = 0
-    _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 4, "max_size": int(os.environ.get("BENCH_POOL_SIZE", "30")),
-                                             "timeout": 30}
+if _db["ENGINE"].endswith("postgresql") and "pool" not in _db.get("OPTIONS", {}):
+    use_connection_pool(_db, int(os.environ.get("BENCH_POOL_SIZE", "30")))
 
 from config.asgi import application  # noqa: E402,F401

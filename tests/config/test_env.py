@@ -48,6 +48,19 @@ def test_database_urls():
         env.read_database("DATABASE_URL", "", {"DATABASE_URL": "postgres://u@db:5432/"})
 
 
+def test_connection_pool_for_postgres():
+    db = env.read_database("DATABASE_URL", "", {"DATABASE_URL": "postgres://u@db:5432/reel"})
+    db["CONN_MAX_AGE"] = 60
+    env.use_connection_pool(db, 20)
+    assert db["CONN_MAX_AGE"] == 0  # Django refuses persistent connections beside a pool
+    assert db["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 20, "timeout": 30}
+    unpooled = env.read_database("DATABASE_URL", "", {"DATABASE_URL": "postgres://u@db:5432/reel"})
+    assert "pool" not in env.use_connection_pool(unpooled, 0).get("OPTIONS", {})
+    sqlite = env.read_database("DATABASE_URL", "sqlite:////tmp/x.sqlite3", {})
+    with pytest.raises(ImproperlyConfigured, match="a connection pool needs PostgreSQL"):
+        env.use_connection_pool(sqlite, 5)
+
+
 def test_redis_urls():
     assert env.read_redis_url("REDIS_URL", {}) is None
     assert env.read_redis_url("REDIS_URL", {"REDIS_URL": "redis://r:6379/0"}) == "redis://r:6379/0"
@@ -85,6 +98,8 @@ def start_django(tmp_path: Path, **overrides: str) -> subprocess.CompletedProces
     ({"MAX_UPLOAD_SIZE": "huge"}, "MAX_UPLOAD_SIZE='huge' is not a size"),
     ({"CELERY_VISIBILITY_TIMEOUT": "600"}, "must exceed the render time limit"),
     ({"STORAGE_BACKEND": "s3"}, "needs S3_BUCKET"),
+    ({"DB_POOL_SIZE": "8"}, "a connection pool needs PostgreSQL"),
+    ({"DB_POOL_SIZE": "-1"}, "DB_POOL_SIZE=-1 is too small"),
 ])
 def test_invalid_environment_fails_at_start_up_with_a_clear_message(tmp_path, overrides, message):
     result = start_django(tmp_path, **overrides)
@@ -96,3 +111,28 @@ def test_empty_environment_is_the_embedded_default(tmp_path):
     result = start_django(tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.integration
+def test_pooled_connections_serve_queries_from_threads(tmp_path):
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("needs PostgreSQL in DATABASE_URL")
+    script = (
+        "import django, threading; django.setup()\n"
+        "from django.db import connection, connections\n"
+        "answers = []\n"
+        "def ask():\n"
+        "    with connections['default'].cursor() as c:\n"
+        "        c.execute('SELECT 41 + 1'); answers.append(c.fetchone()[0])\n"
+        "    connections.close_all()\n"
+        "threads = [threading.Thread(target=ask) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(answers.count(42), connection.pool.get_stats()['pool_max'])\n")
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings",
+               "REEL_ARENA_VAR_DIR": str(tmp_path), "DB_POOL_SIZE": "3"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=environ,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # Eight threads were served by a pool that never grew past three connections.
+    assert result.stdout.split() == ["8", "3"]
