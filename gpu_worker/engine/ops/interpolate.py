@@ -1,0 +1,308 @@
+"""Frame interpolation: raise the frame rate by a multiplier or to a target rate.
+
+Each new frame at phase t between frames I0 and I1 (0 < t < 1) is made in five steps:
+
+1. Optical flow both ways, F01 and F10, with OpenCV's DIS (default; Farneback as
+   an option), on luma at a reduced size for large frames (`flow_size`).
+2. Forward-backward consistency: c0(x) = |F01(x) + F10(x + F01(x))| is small where
+   the pixel x of I0 is seen again in I1, large where it is covered in I1 (and the
+   same for c1). It measures occlusion and unreliable flow at once.
+3. The flows at time t are obtained by *splatting* (pushing) the flows forward: a
+   pixel x of I0 lands at x + t·F01(x) and says "I0 is at -t·F01, I1 is at
+   (1-t)·F01 from here"; I1's pixels do the same from the other side. Every vote is
+   weighted by its consistency (and its closeness in time), so where a foreground
+   and the background it covers land on the same place, the pixel whose flow is
+   confirmed both ways wins. Places no pixel reaches get the linear estimate from
+   the flows there.
+4. I0 and I1 are warped to time t (bilinear `grid_sample`, on the frames' device).
+5. Occlusion-aware blending: the two warped frames are mixed with weights
+   (1-t)·g(c1) and t·g(c0), both consistencies read where the samples come from, so
+   a region about to be covered in I1 comes from I0 and a region just uncovered in
+   I1 comes from I1; where neither is trusted the mix falls back to the plain
+   temporal blend. A frame whose flow is mostly unreliable (a flash, a whip pan)
+   is not warped at all: the nearer source frame is repeated (`fallback`).
+
+Scene cuts: the pipeline clamps windows at cuts, so the last frame of a scene is
+its own next frame and is held (duplicated) rather than blended with the next shot.
+Everything is deterministic: DIS is given a fresh instance per pair, and nothing is
+random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gpu_worker.engine.rate import target_rate
+from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+
+MAX_RATIO = 8
+DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+               "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+# Consistency scale (pixels at flow resolution): a vote's weight is exp(-(c/σ)²).
+CONSISTENCY_SIGMA = 1.0
+# A pixel counts as unreliable beyond this inconsistency (pixels at flow resolution).
+UNRELIABLE_PX = 3.0
+# Weight of the linear flow estimate, which only matters where no splat lands.
+HOLE_WEIGHT = 1e-3
+
+
+def _luma_u8(frame: torch.Tensor, size: tuple[int, int] | None) -> np.ndarray:
+    """(3, H, W) float RGB -> (h, w) uint8 luma at `size` (w, h), area-averaged."""
+    rgb = frame.detach().to("cpu", torch.float32)
+    y = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]).numpy()
+    if size is not None and (size[0], size[1]) != (y.shape[1], y.shape[0]):
+        y = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
+    return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def flow_pair(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward flow ((h, w, 2) float32 each) between two uint8 lumas:
+    a(x) ~ b(x + F_ab(x)) and b(x) ~ a(x + F_ba(x))."""
+    if min(a.shape) < 16:  # too small for DIS patches and pyramids: no motion
+        zero = np.zeros((*a.shape, 2), np.float32)
+        return zero, zero.copy()
+    if method == "farneback":
+        def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+            return cv2.calcOpticalFlowFarneback(p, q, None, 0.5, 5, 15, 3, 5, 1.2, 0)
+    else:
+        def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+            # A fresh instance per call: a reused one keeps state between calls.
+            dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
+            return dis.calc(p, q, None)
+    return calc(a, b), calc(b, a)
+
+
+def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
+                            torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+    return torch.stack([xs, ys])  # (2, h, w): x then y
+
+
+def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample (N, C, H, W) `img` at x + flow(x); flow (N, 2, H, W) in pixels."""
+    n, _, h, w = img.shape
+    grid = _base_grid(h, w, img.device).unsqueeze(0) + flow
+    gx = grid[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
+    gy = grid[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
+    return F.grid_sample(img, torch.stack([gx, gy], -1), mode="bilinear",
+                         padding_mode="border", align_corners=True)
+
+
+def consistency(f_ab: torch.Tensor, f_ba: torch.Tensor) -> torch.Tensor:
+    """|F_ab(x) + F_ba(x + F_ab(x))| per pixel: (N, 1, h, w); 0 = confirmed both ways."""
+    back = backward_warp(f_ba, f_ab)
+    return (f_ab + back).norm(dim=1, keepdim=True)
+
+
+def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bilinear forward splatting: pixel x adds `values` (C, h, w) times `weight`
+    (h, w) at x + flow(x) (flow (2, h, w)). Returns (sum of weighted values, sum of
+    weights), (C, h, w) and (h, w)."""
+    c, h, w = values.shape
+    pos = _base_grid(h, w, flow.device) + flow
+    x0 = torch.floor(pos[0])
+    y0 = torch.floor(pos[1])
+    fx = pos[0] - x0
+    fy = pos[1] - y0
+    x0 = x0.long()
+    y0 = y0.long()
+    num = values.new_zeros(c, h * w)
+    den = values.new_zeros(h * w)
+    flat_vals = values.reshape(c, -1)
+    for dx, dy, bw in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
+                       (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        xi = x0 + dx
+        yi = y0 + dy
+        ok = ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)).reshape(-1)
+        idx = (yi * w + xi).reshape(-1)[ok]
+        ww = (bw * weight).reshape(-1)[ok]
+        num.index_add_(1, idx, flat_vals[:, ok] * ww)
+        den.index_add_(0, idx, ww)
+    return num.view(c, h, w), den.view(h, w)
+
+
+@register
+class Interpolate(Operator):
+    name = "interpolate"
+    category = "temporal"
+    description = ("Raises the frame rate (a multiplier or a target rate) with new frames "
+                   "made by optical flow both ways, warped to their time and blended where "
+                   "each source frame can be trusted (occlusions come from the frame that "
+                   "shows them). A scene's last frame is held, never blended with the next "
+                   "shot; the picture keeps its length, so the sound stays in sync.")
+    changes_rate = True
+    params = (
+        Param("multiplier", "int", 2, "New frames per source frame: 2 doubles the rate. "
+              "Used when fps is 0.", min=2, max=MAX_RATIO, unit="x"),
+        Param("fps", "float", 0.0, "Target frame rate instead of a multiplier (e.g. 60, or "
+              "59.94 for 60000/1001); 0 = use the multiplier. Must be at least the source "
+              "rate and at most 8x it.", min=0.0, max=480.0, unit="fps", step=0.001),
+        Param("method", "choice", "dis", "Optical flow: dis = OpenCV's DIS (fast, "
+              "accurate); farneback = OpenCV's Farneback (smoother, slower).",
+              choices=("dis", "farneback")),
+        Param("quality", "choice", "medium", "DIS preset: ultrafast, fast or medium (more "
+              "iterations, better on fine motion).", choices=tuple(DIS_PRESETS)),
+        Param("flow_size", "int", 960, "Optical flow is computed on frames scaled down to "
+              "this longer side (faster on HD and 4K; motion is then scaled back up). "
+              "0 = full size.", min=0, max=8192, unit="px"),
+        Param("occlusion", "float", 1.0, "How strongly forward-backward consistency decides "
+              "which frame a pixel comes from (0 = plain blend of the two warped frames).",
+              min=0.0, max=4.0, step=0.1),
+        Param("fallback", "choice", "nearest", "What a new frame becomes when most of its "
+              "motion is unreliable (flash, whip pan): nearest = repeat the nearer "
+              "source frame; blend = cross-fade the two.", choices=("nearest", "blend")),
+        Param("max_unreliable", "float", 0.5, "Share of inconsistent flow above which a "
+              "new frame uses the fallback instead of warping.", min=0.0, max=1.0,
+              step=0.05),
+    )
+
+    @classmethod
+    def validate_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = super().validate_params(raw)
+        raw = dict(raw or {})
+        if out["fps"] > 0 and "multiplier" in raw and out["multiplier"] != 2:
+            raise SpecError(f"{cls.name}: give either fps ({out['fps']}) or multiplier "
+                            f"({out['multiplier']}), not both", op=cls.name, param="fps")
+        if 0 < out["fps"] < 1:
+            raise SpecError(f"{cls.name}.fps: {out['fps']} is too low; give a target rate "
+                            "of at least 1 fps, or 0 to use the multiplier", op=cls.name,
+                            param="fps")
+        return out
+
+    @classmethod
+    def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
+        if not params.get("fps"):
+            return Fraction(int(params.get("multiplier", 2)))
+        target = target_rate(params["fps"])
+        ratio = target / Fraction(fps)
+        if ratio < 1:
+            raise SpecError(f"{cls.name}.fps: the target {float(target):.3f} fps is below the "
+                            f"source's {float(fps):.3f} fps; interpolation only raises the "
+                            "rate", op=cls.name, param="fps")
+        if ratio > MAX_RATIO:
+            raise SpecError(f"{cls.name}.fps: the target {float(target):.3f} fps is more than "
+                            f"{MAX_RATIO}x the source's {float(fps):.3f} fps", op=cls.name,
+                            param="fps")
+        return ratio
+
+    def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
+        super().__init__(params, ctx)
+        self.ratio = self.rate_ratio(self.p, ctx.rate if ctx.rate is not None
+                                     else target_rate(ctx.fps))
+
+    def temporal_radius(self) -> int:
+        return 1
+
+    def process(self, frames: torch.Tensor, windows: torch.Tensor,
+                frame_numbers: torch.Tensor) -> torch.Tensor:
+        # Used at the source rate only (every output at phase 0): the frames as they are.
+        return self.centre(frames, windows)
+
+    # -- rate ---------------------------------------------------------------------
+    def process_rate(self, frames: torch.Tensor, windows: torch.Tensor,
+                     rows: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+        r = windows.shape[1] // 2
+        centre = windows[:, r]
+        nxt = windows[:, r + 1]
+        out = frames[centre[rows]].clone()
+        phase_list = phases.tolist()
+        row_list = rows.tolist()
+        by_row: dict[int, list[int]] = {}
+        for k, (row, t) in enumerate(zip(row_list, phase_list, strict=True)):
+            if t > 0 and int(nxt[row]) != int(centre[row]):
+                by_row.setdefault(row, []).append(k)
+        for row, ks in by_row.items():
+            a = frames[int(centre[row])].unsqueeze(0)
+            b = frames[int(nxt[row])].unsqueeze(0)
+            ts = [phase_list[k] for k in ks]
+            out[ks] = self.interpolate_pair(a, b, ts)
+        return out
+
+    def interpolate_pair(self, a: torch.Tensor, b: torch.Tensor, ts: list[float]) -> torch.Tensor:
+        """Frames at phases `ts` (each in (0, 1)) between (1, 3, H, W) frames a and b."""
+        _, _, h, w = a.shape
+        device = a.device
+        limit = self.p["flow_size"]
+        scale = 1.0
+        if limit and max(h, w) > limit:
+            scale = limit / max(h, w)
+        fw, fh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+        size = (fw, fh) if (fw, fh) != (w, h) else None
+        la, lb = _luma_u8(a[0], size), _luma_u8(b[0], size)
+        f_ab, f_ba = flow_pair(la, lb, self.p["method"], self.p["quality"])
+        f01 = torch.from_numpy(f_ab).permute(2, 0, 1).unsqueeze(0).to(device)
+        f10 = torch.from_numpy(f_ba).permute(2, 0, 1).unsqueeze(0).to(device)
+        c0 = consistency(f01, f10)  # per pixel of a (flow resolution)
+        c1 = consistency(f10, f01)
+        unreliable = float(((c0 > UNRELIABLE_PX).float().mean()
+                            + (c1 > UNRELIABLE_PX).float().mean()) / 2)
+        g0 = torch.exp(-(c0 / CONSISTENCY_SIGMA) ** 2)
+        g1 = torch.exp(-(c1 / CONSISTENCY_SIGMA) ** 2)
+        outs = []
+        for t in ts:
+            if unreliable > self.p["max_unreliable"]:
+                if self.p["fallback"] == "blend":
+                    outs.append((1 - t) * a[0] + t * b[0])
+                else:
+                    outs.append(a[0] if t < 0.5 else b[0])
+                continue
+            ft0, ft1 = self._flows_at(f01, f10, g0, g1, t)
+            if size is not None:  # back to full size, in full-size pixels
+                ft0 = F.interpolate(ft0, size=(h, w), mode="bilinear", align_corners=False)
+                ft1 = F.interpolate(ft1, size=(h, w), mode="bilinear", align_corners=False)
+                ft0[:, 0] *= w / fw
+                ft0[:, 1] *= h / fh
+                ft1[:, 0] *= w / fw
+                ft1[:, 1] *= h / fh
+            wa = backward_warp(a, ft0)
+            wb = backward_warp(b, ft1)
+            weight_a = torch.full_like(wa[:, :1], 1 - t)
+            weight_b = torch.full_like(wb[:, :1], t)
+            strength = self.p["occlusion"]
+            if strength > 0:
+                # Consistency where each sample comes from: a pixel of a that is covered
+                # in b (c0 high) must come from a, so it lowers b's weight, and back.
+                c0_at = self._at(c0, ft0, (h, w), size is not None)
+                c1_at = self._at(c1, ft1, (h, w), size is not None)
+                weight_a = weight_a * (torch.exp(-(c1_at / CONSISTENCY_SIGMA) ** 2 * strength)
+                                       + 1e-3)
+                weight_b = weight_b * (torch.exp(-(c0_at / CONSISTENCY_SIGMA) ** 2 * strength)
+                                       + 1e-3)
+            blended = (wa * weight_a + wb * weight_b) / (weight_a + weight_b)
+            outs.append(blended[0].clamp_(0.0, 1.0))
+        return torch.stack(outs)
+
+    @staticmethod
+    def _at(c: torch.Tensor, flow_full: torch.Tensor, size: tuple[int, int],
+            resized: bool) -> torch.Tensor:
+        """Consistency map (flow resolution) read at x + flow(x) of the full frame."""
+        if resized:
+            c = F.interpolate(c, size=size, mode="bilinear", align_corners=False)
+        return backward_warp(c, flow_full)
+
+    @staticmethod
+    def _flows_at(f01: torch.Tensor, f10: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
+                  t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backward flows from time t to a and to b, (1, 2, h, w) each, by splatting
+        both flows to time t (see the module docstring, step 3)."""
+        fa, fb = f01[0], f10[0]
+        # From a's pixels: a is at -t·F01, b at (1-t)·F01. From b's: a at t·F10, b at
+        # -(1-t)·F10. Votes from the nearer frame in time count more.
+        num_a, den_a = splat(torch.cat([-t * fa, (1 - t) * fa]), t * fa, g0[0, 0] * (1 - t))
+        num_b, den_b = splat(torch.cat([t * fb, -(1 - t) * fb]), (1 - t) * fb, g1[0, 0] * t)
+        # Where nothing lands: the linear estimate (Super SloMo's) from the flows there.
+        linear = torch.cat([-(1 - t) * t * fa + t * t * fb,
+                            (1 - t) * (1 - t) * fa - t * (1 - t) * fb])
+        num = num_a + num_b + HOLE_WEIGHT * linear
+        den = den_a + den_b + HOLE_WEIGHT
+        flows = num / den
+        return flows[:2].unsqueeze(0), flows[2:].unsqueeze(0)
