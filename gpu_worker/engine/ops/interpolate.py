@@ -56,8 +56,8 @@ HOLE_WEIGHT = 1e-3
 
 def _luma_u8(frame: torch.Tensor, size: tuple[int, int] | None) -> np.ndarray:
     """(3, H, W) float RGB -> (h, w) uint8 luma at `size` (w, h), area-averaged."""
-    rgb = frame.detach().to("cpu", torch.float32)
-    y = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]).numpy()
+    weights = frame.new_tensor((0.299, 0.587, 0.114)).view(3, 1, 1)
+    y = (frame.detach() * weights).sum(0).to("cpu", torch.float32).numpy()
     if size is not None and (size[0], size[1]) != (y.shape[1], y.shape[0]):
         y = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
     return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -87,8 +87,23 @@ def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
 
 
 def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample (N, C, H, W) `img` at x + flow(x); flow (N, 2, H, W) in pixels."""
-    n, _, h, w = img.shape
+    """Sample (N, C, H, W) `img` at x + flow(x) (bilinear, edges replicated); flow
+    (N, 2, H, W) in pixels.
+
+    On the CPU this is OpenCV's remap (several times faster than grid_sample there,
+    within 1/32 px); elsewhere torch's grid_sample with the same conventions.
+    """
+    n, c, h, w = img.shape
+    if img.device.type == "cpu":
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        out = np.empty((n, h, w, c), np.float32)
+        for k in range(n):
+            fl = flow[k].detach().float().numpy()
+            src = np.ascontiguousarray(img[k].detach().float().numpy().transpose(1, 2, 0))
+            warped = cv2.remap(src, gx + fl[0], gy + fl[1], cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+            out[k] = warped.reshape(h, w, c)
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
     grid = _base_grid(h, w, img.device).unsqueeze(0) + flow
     gx = grid[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
     gy = grid[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
@@ -111,23 +126,28 @@ def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
     pos = _base_grid(h, w, flow.device) + flow
     x0 = torch.floor(pos[0])
     y0 = torch.floor(pos[1])
-    fx = pos[0] - x0
-    fy = pos[1] - y0
-    x0 = x0.long()
-    y0 = y0.long()
-    num = values.new_zeros(c, h * w)
-    den = values.new_zeros(h * w)
-    flat_vals = values.reshape(c, -1)
+    fx = (pos[0] - x0).reshape(-1)
+    fy = (pos[1] - y0).reshape(-1)
+    x0 = x0.long().reshape(-1)
+    y0 = y0.long().reshape(-1)
+    wt = weight.reshape(-1)
+    idx_parts, w_parts = [], []
     for dx, dy, bw in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
                        (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
         xi = x0 + dx
         yi = y0 + dy
-        ok = ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)).reshape(-1)
-        idx = (yi * w + xi).reshape(-1)[ok]
-        ww = (bw * weight).reshape(-1)[ok]
-        num.index_add_(1, idx, flat_vals[:, ok] * ww)
-        den.index_add_(0, idx, ww)
-    return num.view(c, h, w), den.view(h, w)
+        ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        # Off-frame votes get weight 0 at a clamped index rather than being
+        # filtered out: one bincount over all corners is much faster than masking.
+        idx_parts.append(yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1))
+        w_parts.append(bw * wt * ok)
+    idx = torch.cat(idx_parts)
+    ww = torch.cat(w_parts)
+    den = torch.bincount(idx, weights=ww, minlength=h * w)
+    flat_vals = values.reshape(c, -1).repeat(1, 4)
+    num = torch.stack([torch.bincount(idx, weights=flat_vals[k] * ww, minlength=h * w)
+                       for k in range(c)])
+    return num.view(c, h, w).to(values.dtype), den.view(h, w).to(values.dtype)
 
 
 @register
