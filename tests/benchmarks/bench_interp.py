@@ -14,8 +14,10 @@ Methods:
 * ffmpeg minterpolate, mi_mode=blend (a cross-fade) and mi_mode=mci with
   mc_mode=aobmc, me_mode=bidir, vsbmc=1 (motion-compensated), run as a subprocess on
   raw frames through pipes (yuv444p inside, so chroma is not subsampled).
-* the `interpolate` operator (DIS medium: the default; DIS fast; Farneback), called
-  on the frames in memory as the pipeline's RateStage calls it.
+* the `interpolate` operator: its defaults (DIS medium, flow at full size for these
+  frames), flow computed at 320 px with DIS medium, fast and ultrafast, and
+  Farneback; called on the frames in memory as the pipeline's RateStage calls it
+  (including the float conversion and the rounding back to 8 bits).
 
 Speed is output frames per second of wall time for the whole 2x rebuild (the kept
 frames cost nothing for any method), measured in the same process one method after
@@ -75,12 +77,14 @@ def ffmpeg_rebuild(kept: list[np.ndarray], vf: str) -> tuple[list[np.ndarray], f
            "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "10", "-i", "pipe:0",
            "-vf", f"format=yuv444p,{vf.format(fps=20)},format=rgb24",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
-    data = b"".join(np.ascontiguousarray(k).tobytes() for k in kept)
+    # minterpolate emits nothing after the last input frame's own output; one repeat
+    # of it lets the frame between the last two kept frames out.
+    data = b"".join(np.ascontiguousarray(k).tobytes() for k in [*kept, kept[-1]])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, input=data, capture_output=True, check=True)
     seconds = time.perf_counter() - t0
     out = np.frombuffer(proc.stdout, np.uint8).reshape(-1, h, w, 3)
-    return list(out), seconds
+    return list(out[:2 * len(kept)]), seconds
 
 
 def ours_rebuild(kept: list[np.ndarray], **params) -> tuple[list[np.ndarray], float]:  # type: ignore[no-untyped-def]
@@ -90,8 +94,11 @@ def ours_rebuild(kept: list[np.ndarray], **params) -> tuple[list[np.ndarray], fl
     out: list[np.ndarray] = []
     with torch.inference_mode():
         tensors = [metrics.to_tensor(k) for k in kept]
+        rows, phases = torch.tensor([0, 0]), torch.tensor([0.0, 0.5])
+        windows = torch.tensor([[0, 0, 1]])
         for a, b, img in zip(tensors, tensors[1:], kept, strict=False):
-            mid = op.interpolate_pair(a, b, [0.5])[0]
+            # As the RateStage calls it: the source frame (phase 0) and the new one.
+            mid = op.process_rate(torch.cat([a, b]), windows, rows, phases)[1]
             out.append(img)
             out.append((mid.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy())
         out.append(kept[-1])
@@ -109,8 +116,8 @@ def score(frames: list[np.ndarray], rebuilt: list[np.ndarray]) -> tuple[float, f
     """Mean PSNR and SSIM over the dropped frames that lie between two kept ones."""
     ps, ss = [], []
     for i in range(1, len(frames) - 1, 2):
-        if i + 1 >= len(frames) or i >= len(rebuilt):
-            break
+        if i >= len(rebuilt):
+            raise RuntimeError(f"rebuilt clip has {len(rebuilt)} frames; frame {i} is missing")
         ps.append(metrics.psnr(rebuilt[i], frames[i]))
         ss.append(metrics.ssim(rebuilt[i], frames[i]))
     return float(np.mean(ps)), float(np.mean(ss)), len(ps)
@@ -125,8 +132,12 @@ def run_clip(name: str, frames: list[np.ndarray]) -> list[dict]:
         ("repeat previous frame", lambda: repeat_rebuild(kept)),
         ("ffmpeg minterpolate blend", lambda: ffmpeg_rebuild(kept, BLEND)),
         ("ffmpeg minterpolate mci", lambda: ffmpeg_rebuild(kept, MCI)),
-        ("interpolate (DIS medium, default)", lambda: ours_rebuild(kept)),
-        ("interpolate (DIS fast)", lambda: ours_rebuild(kept, quality="fast")),
+        ("interpolate (default: DIS medium)", lambda: ours_rebuild(kept)),
+        ("interpolate (DIS medium, flow at 320 px)", lambda: ours_rebuild(kept, flow_size=320)),
+        ("interpolate (DIS fast, flow at 320 px)",
+         lambda: ours_rebuild(kept, quality="fast", flow_size=320)),
+        ("interpolate (DIS ultrafast, flow at 320 px)",
+         lambda: ours_rebuild(kept, quality="ultrafast", flow_size=320)),
         ("interpolate (Farneback)", lambda: ours_rebuild(kept, method="farneback")),
     ]
     rows = []
