@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gpu_worker.engine import io, metrics  # noqa: E402
+from gpu_worker.engine.pipeline import _to_image, _to_tensor  # noqa: E402
 from gpu_worker.engine.registry import OpContext, get_operator  # noqa: E402
 
 MEDIA = Path(os.environ.get("REEL_ARENA_SHARED_MEDIA", REPO.parent / "shared" / "media"))
@@ -93,14 +94,15 @@ def ours_rebuild(kept: list[np.ndarray], **params) -> tuple[list[np.ndarray], fl
     t0 = time.perf_counter()
     out: list[np.ndarray] = []
     with torch.inference_mode():
-        tensors = [metrics.to_tensor(k) for k in kept]
+        # The pipeline's own conversions (numpy on the CPU), as a render does them.
+        tensors = [_to_tensor(k, torch.device("cpu")).unsqueeze(0) for k in kept]
         rows, phases = torch.tensor([0, 0]), torch.tensor([0.0, 0.5])
         windows = torch.tensor([[0, 0, 1]])
         for a, b, img in zip(tensors, tensors[1:], kept, strict=False):
             # As the RateStage calls it: the source frame (phase 0) and the new one.
             mid = op.process_rate(torch.cat([a, b]), windows, rows, phases)[1]
             out.append(img)
-            out.append((mid.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy())
+            out.append(_to_image(mid))
         out.append(kept[-1])
         out.append(kept[-1])
     return out, time.perf_counter() - t0
@@ -172,10 +174,20 @@ def markdown(all_rows: list[dict], args: argparse.Namespace, clips: dict[str, tu
         lines += [f"## {name} ({w}x{h}, {n} source frames)", "",
                   "| method | PSNR | Δ vs mci | SSIM | fps | speed vs mci |",
                   "|---|---:|---:|---:|---:|---:|"]
-        for r in (r for r in all_rows if r["clip"] == name):
+        rows = [r for r in all_rows if r["clip"] == name]
+        for r in rows:
             lines.append(f"| {r['method']} | {r['psnr']:.2f} | {r['d_psnr']:+.2f} | "
                          f"{r['ssim']:.4f} | {r['fps']:.1f} | {r['speed_ratio']:.1f}x |")
         lines.append("")
+        ours = [r for r in rows if r["method"].startswith("interpolate")]
+        met = [r for r in ours if r["d_psnr"] >= TARGET_DB and r["speed_ratio"] >= TARGET_SPEED]
+        best = max(ours, key=lambda r: r["d_psnr"])
+        fastest = max(ours, key=lambda r: r["speed_ratio"])
+        verdict = ("met by " + ", ".join(r["method"] for r in met)) if met else "not met"
+        lines += [f"Target on this clip: {verdict}. Best quality: {best['method']} "
+                  f"({best['d_psnr']:+.2f} dB at {best['speed_ratio']:.1f}x); fastest: "
+                  f"{fastest['method']} ({fastest['d_psnr']:+.2f} dB at "
+                  f"{fastest['speed_ratio']:.1f}x).", ""]
     return "\n".join(lines)
 
 

@@ -14,13 +14,15 @@ Each new frame at phase t between frames I0 and I1 (0 < t < 1) is made in five s
    and the background it covers land on the same place, the pixel whose flow is
    confirmed both ways wins. Places no pixel reaches get the linear estimate from
    the flows there.
-4. I0 and I1 are warped to time t (bilinear `grid_sample`, on the frames' device).
-5. Occlusion-aware blending: the two warped frames are mixed with weights
-   (1-t)·g(c1) and t·g(c0), both consistencies read where the samples come from, so
-   a region about to be covered in I1 comes from I0 and a region just uncovered in
-   I1 comes from I1; where neither is trusted the mix falls back to the plain
-   temporal blend. A frame whose flow is mostly unreliable (a flash, a whip pan)
-   is not warped at all: the nearer source frame is repeated (`fallback`).
+4. I0 and I1 are warped to time t (OpenCV remap on the CPU, `grid_sample` elsewhere;
+   bilinear by default, bicubic as an option).
+5. Occlusion-aware blending: the splatting of step 3 also says how much confirmed
+   content of each frame lands at each place at time t (its visibility). A region
+   about to be covered in I1 is reached from I0 only, a region just uncovered from I1
+   only, so the mix of the two warped frames, (1-t)·V0 and t·V1, takes each from the
+   frame that shows it; where both are visible it is the plain temporal blend. A
+   frame whose flow is mostly unreliable (a flash, a whip pan) is not warped at all:
+   the nearer source frame is repeated (`fallback`).
 
 Scene cuts: the pipeline clamps windows at cuts, so the last frame of a scene is
 its own next frame and is held (duplicated) rather than blended with the next shot.
