@@ -64,15 +64,16 @@ import numpy as np
 import torch
 
 from gpu_worker.engine import io
-from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, expected_output_frames, output_range
 from gpu_worker.engine.device import DeviceError, pick_device
+from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, expected_output_frames, output_range
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError, get_operator
 from gpu_worker.engine.scenes import SceneCutDetector
 from gpu_worker.engine.spec import PipelineSpec, parse_spec
 
 __all__ = ["render", "RenderResult", "RenderCancelled", "RenderError", "build_operators",
-           "Stage", "RateStage", "RegionStage", "expected_output_frames", "build_stages", "FrameItem", "process_frames", "ProgressCallback", "DeviceError"]
+           "Stage", "RateStage", "RegionStage", "expected_output_frames", "build_stages",
+           "FrameItem", "process_frames", "ProgressCallback", "DeviceError"]
 
 ProgressCallback = Callable[[int, int, float, float], None]
 """progress(frames_done, frames_total, fps, eta_seconds)"""

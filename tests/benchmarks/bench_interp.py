@@ -20,9 +20,9 @@ Methods:
   (including the float conversion and the rounding back to 8 bits).
 
 Speed is output frames per second of wall time for the whole 2x rebuild (the kept
-frames cost nothing for any method), measured in the same process one method after
-the other, so machine load affects all alike; the ratios to minterpolate mci are the
-figures to read.
+frames cost nothing for any method), the best of three runs, measured in the same
+process one method after the other, so machine load affects all alike; the ratios to
+minterpolate mci are the figures to read.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from gpu_worker.engine.registry import OpContext, get_operator  # noqa: E402
 MEDIA = Path(os.environ.get("REEL_ARENA_SHARED_MEDIA", REPO.parent / "shared" / "media"))
 TARGET_DB = 1.0
 TARGET_SPEED = 5.0
+REPEATS = 3
 MCI = "minterpolate=fps={fps}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
 BLEND = "minterpolate=fps={fps}:mi_mode=blend"
 
@@ -144,7 +145,11 @@ def run_clip(name: str, frames: list[np.ndarray]) -> list[dict]:
     ]
     rows = []
     for label, fn in methods:
+        # The best of a few runs: the machine is shared, and a burst of other work
+        # during one run says nothing about the method.
         out, seconds = fn()
+        for _ in range(REPEATS - 1):
+            seconds = min(seconds, fn()[1])
         p, s, n = score(frames, out)
         # Sanity: the kept frames come back (nearly) unchanged, so frames are aligned.
         kept_psnr = metrics.psnr(out[2], frames[2]) if len(out) > 2 else float("nan")
@@ -166,7 +171,7 @@ def markdown(all_rows: list[dict], args: argparse.Namespace, clips: dict[str, tu
              f"(`--width {args.width} --frames {args.frames}`). Every other frame of clean "
              "footage is dropped and rebuilt at 2x; PSNR (dB) and SSIM are measured on the "
              "rebuilt frames only, against the dropped originals. Speed: output frames per "
-             "second of wall time for the whole 2x rebuild, every method in the same run; "
+             "second of wall time for the whole 2x rebuild (best of 3 runs), every method in the same run; "
              "ratios are to ffmpeg `minterpolate` mci (mc_mode=aobmc, me_mode=bidir, vsbmc=1).",
              "", f"Target: at least +{TARGET_DB:.0f} dB over minterpolate mci at at least "
              f"{TARGET_SPEED:.0f}x its speed.", ""]
