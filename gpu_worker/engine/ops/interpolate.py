@@ -203,7 +203,8 @@ class Interpolate(Operator):
         Param("sampling", "choice", "bilinear", "How the source frames are resampled "
               "along the motion: bicubic (sharper) or bilinear (a little faster).",
               choices=("bicubic", "bilinear")),
-        Param("occlusion", "float", 1.0, "How strongly forward-backward consistency decides "
+        Param("occlusion", "float", 1.0, "How strongly visibility (where each frame's motion, "
+              "confirmed both ways, lands) decides "
               "which frame a pixel comes from (0 = plain blend of the two warped frames).",
               min=0.0, max=4.0, step=0.1),
         Param("fallback", "choice", "nearest", "What a new frame becomes when most of its "
