@@ -129,30 +129,31 @@ def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
     (h, w) at x + flow(x) (flow (2, h, w)). Returns (sum of weighted values, sum of
     weights), (C, h, w) and (h, w)."""
     c, h, w = values.shape
+    n = h * w
     pos = _base_grid(h, w, flow.device) + flow
     x0 = torch.floor(pos[0])
     y0 = torch.floor(pos[1])
     fx = (pos[0] - x0).reshape(-1)
     fy = (pos[1] - y0).reshape(-1)
+    gx, gy = 1 - fx, 1 - fy
     x0 = x0.long().reshape(-1)
     y0 = y0.long().reshape(-1)
     wt = weight.reshape(-1)
-    idx_parts, w_parts = [], []
-    for dx, dy, bw in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                       (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+    vals = values.reshape(c, -1)
+    # bincount sums in float64: no loss where many votes land on one place.
+    den = torch.zeros(n, dtype=torch.float64, device=values.device)
+    num = torch.zeros(c, n, dtype=torch.float64, device=values.device)
+    for dx, dy, bw in ((0, 0, gx * gy), (1, 0, fx * gy), (0, 1, gx * fy), (1, 1, fx * fy)):
         xi = x0 + dx
         yi = y0 + dy
         ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
         # Off-frame votes get weight 0 at a clamped index rather than being
-        # filtered out: one bincount over all corners is much faster than masking.
-        idx_parts.append(yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1))
-        w_parts.append(bw * wt * ok)
-    idx = torch.cat(idx_parts)
-    ww = torch.cat(w_parts)
-    den = torch.bincount(idx, weights=ww, minlength=h * w)
-    flat_vals = values.reshape(c, -1).repeat(1, 4)
-    num = torch.stack([torch.bincount(idx, weights=flat_vals[k] * ww, minlength=h * w)
-                       for k in range(c)])
+        # filtered out: masking copies every array, a zero weight costs nothing.
+        idx = yi.clamp_(0, h - 1).mul_(w).add_(xi.clamp_(0, w - 1))
+        ww = bw.mul_(wt).mul_(ok)
+        den += torch.bincount(idx, weights=ww, minlength=n)
+        for k in range(c):
+            num[k] += torch.bincount(idx, weights=vals[k] * ww, minlength=n)
     return num.view(c, h, w).to(values.dtype), den.view(h, w).to(values.dtype)
 
 
@@ -345,15 +346,16 @@ class Interpolate(Operator):
         both flows to time t (see the module docstring, step 3)."""
         fa, fb = f01[0], f10[0]
         # From a's pixels: a is at -t·F01, b at (1-t)·F01. From b's: a at t·F10, b at
-        # -(1-t)·F10. Votes from the nearer frame in time count more.
-        num_a, den_a = splat(torch.cat([-t * fa, (1 - t) * fa]), t * fa, g0[0, 0] * (1 - t))
-        num_b, den_b = splat(torch.cat([t * fb, -(1 - t) * fb]), (1 - t) * fb, g1[0, 0] * t)
-        # Where nothing lands: the linear estimate (Super SloMo's) from the flows there.
-        linear = torch.cat([-(1 - t) * t * fa + t * t * fb,
-                            (1 - t) * (1 - t) * fa - t * (1 - t) * fb])
-        num = num_a + num_b + HOLE_WEIGHT * linear
+        # -(1-t)·F10. Votes from the nearer frame in time count more. Both votes of a
+        # pixel are multiples of its flow, so only the flow itself is splatted.
+        sum_a, den_a = splat(fa, t * fa, g0[0, 0] * (1 - t))
+        sum_b, den_b = splat(fb, (1 - t) * fb, g1[0, 0] * t)
         den = den_a + den_b + HOLE_WEIGHT
-        flows = num / den
+        # Where nothing lands: the linear estimate (Super SloMo's) from the flows there.
+        to_a = (-t * sum_a + t * sum_b
+                + HOLE_WEIGHT * (-(1 - t) * t * fa + t * t * fb)) / den
+        to_b = ((1 - t) * sum_a - (1 - t) * sum_b
+                + HOLE_WEIGHT * ((1 - t) * (1 - t) * fa - t * (1 - t) * fb)) / den
         vis_a = (den_a / max(1 - t, 1e-6)).view(1, 1, *den.shape)
         vis_b = (den_b / max(t, 1e-6)).view(1, 1, *den.shape)
-        return flows[:2].unsqueeze(0), flows[2:].unsqueeze(0), vis_a, vis_b
+        return to_a.unsqueeze(0), to_b.unsqueeze(0), vis_a, vis_b
