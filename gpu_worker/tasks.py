@@ -141,16 +141,24 @@ def _probe_result(job: dict[str, Any], attempt: int) -> dict[str, Any]:
                         if path.exists() else 0)
 
 
-def _sample_metrics(input_path: Any, output_path: Any, start: int, frames: int) -> dict[str, Any]:
-    """No-reference measures on a few frames before/after, for the technician's table."""
+def _sample_metrics(input_path: Any, output_path: Any, start: int, frames: int,
+                   source_frames: int | None = None) -> dict[str, Any]:
+    """No-reference measures on a few frames before/after, for the technician's table.
+
+    `source_frames`: input frames the `frames` output frames were made from, when a
+    spec changed the frame rate; output frame i then shows the time of input frame
+    start + i·source_frames/frames.
+    """
     from gpu_worker.engine import io, metrics
 
     if frames <= 0:
         return {}
+    source_frames = source_frames or frames
     picks = sorted({0, frames // 2, frames - 1})
-    before = [metrics.noise_sigma(io.extract_frame(input_path, start + i)) for i in picks]
+    inputs = [start + min(source_frames - 1, i * source_frames // frames) for i in picks]
+    before = [metrics.noise_sigma(io.extract_frame(input_path, n)) for n in inputs]
     after = [metrics.noise_sigma(io.extract_frame(output_path, i)) for i in picks]
-    sharp_b = [metrics.sharpness(io.extract_frame(input_path, start + i)) for i in picks]
+    sharp_b = [metrics.sharpness(io.extract_frame(input_path, n)) for n in inputs]
     sharp_a = [metrics.sharpness(io.extract_frame(output_path, i)) for i in picks]
     mean = lambda xs: float(sum(xs) / len(xs))  # noqa: E731
     return {"noise_sigma_before": round(mean(before), 5), "noise_sigma_after": round(mean(after), 5),
@@ -242,7 +250,8 @@ def run_job(job: dict[str, Any], notify: Notify) -> dict[str, Any]:
                                   should_cancel=should_cancel, audio=bool(job.get("audio", True)),
                                   scene_cuts=job.get("scene_cuts"), models_dir=models_dir)
                 try:
-                    measured = _sample_metrics(source, target, job["start"], rendered.frames)
+                    measured = _sample_metrics(source, target, job["start"], rendered.frames,
+                                               rendered.end - rendered.start)
                 except Exception:  # measures are a nicety; never fail a render for them
                     log.warning("metrics failed for job %s", job["job_id"], exc_info=True)
                     measured = {}

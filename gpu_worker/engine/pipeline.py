@@ -22,18 +22,19 @@ Timestamps. Each frame keeps its source presentation timestamp and duration all 
 way to the encoder, so variable frame rates and rates like 24000/1001 come out as
 they went in (see io.VideoWriter).
 
-Rate-changing operators (extension point). An operator with `changes_rate=True`
-(frame interpolation) will run in a `RateStage`: its `process` receives windows as
-now, returns k frames per window (B*k rows), and a method
-`output_timestamps(pts, duration) -> list[(pts, duration)]` tells how the k frames
-share the input frame's display time (for 2× interpolation: (pts, d/2), (pts+d/2, d/2)).
-Because every `FrameItem` carries its own pts and duration, nothing after the stage
-changes: later stages see more items with the same scene ids, and the writer encodes
-whatever timestamps it is given. Two things the RateStage must do: the writer's time
-base must be fine enough for the new stamps (use source time base / k), and the
-windows stay clamped at cuts, so an interpolator sees the edge frame repeated at a cut
-and emits a held frame rather than a cross-fade. Until such an operator exists, a spec
-that contains one is refused before decoding.
+Rate-changing operators. An operator with `changes_rate=True` (frame interpolation)
+runs in a `RateStage`. It multiplies the rate by r = p/q >= 1 (`Operator.rate_ratio`);
+output frame m is made from input frame floor(m/r) and the next one at phase
+m/r - floor(m/r) (see rate.py), so the outputs of input frames [a, b) are
+[ceil(a·r), ceil(b·r)) whatever the batching, an excerpt or a film segment has a
+frame count known in advance (`rate.expected_output_frames`) and segments tile the
+whole render exactly. An output's timestamp is its input frame's plus the phase
+times that frame's duration, in a time base p times finer than the source's, so the
+picture lasts exactly as long as the source and the audio (copied as it is) stays in
+sync. The windows stay clamped at cuts: the last frame of a scene has itself as its
+next frame, so the operator holds it instead of blending two shots. Later stages see
+output frame numbers as frame indices (consecutive), the scene ids of their source
+frames, and the masks of the nearer source frame.
 
 Regions. An op whose spec carries a `region` (face, person, background) has its output
 blended with its input through that region's mask (see regions.py). When any op has
@@ -64,13 +65,15 @@ import torch
 
 from gpu_worker.engine import io
 from gpu_worker.engine.device import DeviceError, pick_device
+from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, expected_output_frames, output_range
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError, get_operator
 from gpu_worker.engine.scenes import SceneCutDetector
 from gpu_worker.engine.spec import PipelineSpec, parse_spec
 
 __all__ = ["render", "RenderResult", "RenderCancelled", "RenderError", "build_operators",
-           "Stage", "RegionStage", "build_stages", "FrameItem", "process_frames", "ProgressCallback", "DeviceError"]
+           "Stage", "RateStage", "RegionStage", "expected_output_frames", "build_stages",
+           "FrameItem", "process_frames", "ProgressCallback", "DeviceError"]
 
 ProgressCallback = Callable[[int, int, float, float], None]
 """progress(frames_done, frames_total, fps, eta_seconds)"""
@@ -119,22 +122,37 @@ class FrameItem:
     scene: int
     tensor: torch.Tensor  # (3, H, W) float32 in [0, 1] on the device
     regions: RegionMasks | None = None  # face/person masks, when the spec uses regions
+    source: int | None = None  # source frame number, when a rate stage renumbered frames
+
+    @property
+    def source_index(self) -> int:
+        return self.index if self.source is None else self.source
 
 
 def build_operators(spec: PipelineSpec, *, width: int, height: int, fps: float,
                     device: torch.device, models_dir: Path | None = None,
-                    assets_dir: Path | None = None) -> list[Operator]:
-    """Operator instances for a validated spec, each told its input size and seed."""
+                    assets_dir: Path | None = None,
+                    rate: Fraction | str | None = None) -> list[Operator]:
+    """Operator instances for a validated spec, each told its input size, frame rate
+    (`rate`: the exact source rate when known, else `fps`) and seed."""
     operators: list[Operator] = []
     w, h = width, height
+    current = as_rate(rate if rate is not None else fps)
     for i, op_spec in enumerate(spec.ops):
         cls = get_operator(op_spec.op)
         where = f"op #{i + 1} ({op_spec.op})"
+        ctx = OpContext(device=device, seed=spec.op_seed(i), fps=float(current), rate=current,
+                        width=w, height=h, models_dir=models_dir, assets_dir=assets_dir)
         if cls.changes_rate:
-            raise SpecError(f"{where}: changes the frame rate, which this pipeline does "
-                            "not support yet", op=op_spec.op, position=i + 1)
-        ctx = OpContext(device=device, seed=spec.op_seed(i), fps=fps, width=w, height=h,
-                        models_dir=models_dir, assets_dir=assets_dir)
+            try:
+                ratio = cls.rate_ratio(op_spec.params, current)
+            except SpecError as exc:
+                raise SpecError(f"{where}: {exc}", op=op_spec.op, param=exc.param,
+                                position=i + 1) from None
+            if ratio < 1:
+                raise SpecError(f"{where}: lowers the frame rate (ratio {ratio}), which "
+                                "is not supported", op=op_spec.op, position=i + 1)
+            current = current * ratio
         try:
             op = cls(op_spec.params, ctx)
         except SpecError as exc:
@@ -203,10 +221,11 @@ class Stage:
                 break
         return count
 
-    def _run(self, n: int) -> list[FrameItem]:
+    def _windows(self, positions: range) -> tuple[torch.Tensor, torch.Tensor]:
+        """The distinct frames the windows of `positions` need, and the windows as
+        indices into them, clamped to each frame's scene."""
         buf = self._buf
         r = self.radius
-        positions = range(self._next, self._next + n)
         rows = []
         for pos in positions:
             scene = buf[pos].scene
@@ -220,8 +239,24 @@ class Stage:
         first = min(row[0] for row in rows)
         last = max(row[-1] for row in rows)
         frames = torch.stack([buf[p].tensor for p in range(first, last + 1)])
+        windows = torch.tensor(rows, dtype=torch.int64, device=frames.device) - first
+        return frames, windows
+
+    def _release(self, n: int) -> None:
+        """Mark n frames emitted and drop those no later window can reach."""
+        buf = self._buf
+        r = self.radius
+        self._next += n
+        while self._next > r and len(buf) > 0 and self._next - r > 0:
+            buf.popleft()
+            self._next -= 1
+
+    def _run(self, n: int) -> list[FrameItem]:
+        buf = self._buf
+        r = self.radius
+        positions = range(self._next, self._next + n)
+        frames, windows = self._windows(positions)
         device = frames.device
-        windows = torch.tensor(rows, dtype=torch.int64, device=device) - first
         numbers = torch.tensor([buf[p].index for p in positions], dtype=torch.int64,
                                device=device)
         with torch.inference_mode():
@@ -238,11 +273,75 @@ class Stage:
         out = [FrameItem(index=buf[p].index, pts=buf[p].pts, duration=buf[p].duration,
                          scene=buf[p].scene, tensor=result[j], regions=buf[p].regions)
                for j, p in enumerate(positions)]
-        self._next += n
-        # Drop frames no later window can reach (older than next - r).
-        while self._next > r and len(buf) > 0 and self._next - r > 0:
-            buf.popleft()
-            self._next -= 1
+        self._release(n)
+        return out
+
+
+class RateStage(Stage):
+    """A rate-changing operator over the stream (see rate.py for the numbering).
+
+    Input frame i leaves as output frames m in [ceil(i·r), ceil((i+1)·r)), numbered
+    m, with timestamps in a time base `pts_scale` (= p of r = p/q) times finer than
+    its input's. An output lasts until the next output's timestamp; the outputs of
+    the last frame of the stream end with it, so the picture lasts as long as the
+    source. The stage always sees one frame ahead (radius >= 1).
+    """
+
+    def __init__(self, op: Operator, ratio: Fraction, batch_size: int = DEFAULT_BATCH) -> None:
+        super().__init__(op, batch_size)
+        self.ratio = Fraction(ratio)
+        if self.ratio < 1:
+            raise RenderError(f"operator {op.name!r}: rate ratio {self.ratio} is below 1")
+        self.radius = max(1, self.radius)
+        self.pts_scale = self.ratio.numerator
+
+    def _run(self, n: int) -> list[FrameItem]:
+        buf = self._buf
+        ratio = self.ratio
+        p, q = ratio.numerator, ratio.denominator
+        positions = range(self._next, self._next + n)
+        frames, windows = self._windows(positions)
+        device = frames.device
+        rows: list[int] = []
+        phases: list[float] = []
+        stamps: list[tuple[int, int, int, int]] = []  # (m, position, pts, duration)
+        for j, pos in enumerate(positions):
+            item = buf[pos]
+            i = item.index
+            m0, m1 = output_range(i, i + 1, ratio)
+            nxt = buf[pos + 1] if pos + 1 < len(buf) else None
+            if nxt is not None and nxt.index != i + 1:
+                raise RenderError(f"frames {i} and {nxt.index} are not consecutive")
+            for m in range(m0, m1):
+                pts = item.pts * p + (m * q - i * p) * item.duration
+                if m + 1 < m1:
+                    end = item.pts * p + ((m + 1) * q - i * p) * item.duration
+                elif nxt is not None:
+                    end = nxt.pts * p + ((m + 1) * q - (i + 1) * p) * nxt.duration
+                else:  # the end of the stream: the last output ends with its frame
+                    end = (item.pts + item.duration) * p
+                rows.append(j)
+                phases.append(float(Fraction(m * q - i * p, p)))
+                stamps.append((m, pos, pts, max(1, end - pts)))
+        out: list[FrameItem] = []
+        if rows:
+            rows_t = torch.tensor(rows, dtype=torch.int64, device=device)
+            phases_t = torch.tensor(phases, dtype=torch.float32, device=device)
+            with torch.inference_mode():
+                result = self.op.process_rate(frames, windows, rows_t, phases_t)
+            if result.ndim != 4 or result.shape[0] != len(rows) or result.shape[1] != 3:
+                raise RenderError(f"operator {self.op.name!r} returned shape "
+                                  f"{tuple(result.shape)} for {len(rows)} frames")
+            for k, (m, pos, pts, duration) in enumerate(stamps):
+                item = buf[pos]
+                regions = item.regions
+                if (phases[k] >= 0.5 and pos + 1 < len(buf)
+                        and buf[pos + 1].scene == item.scene):
+                    regions = buf[pos + 1].regions  # the nearer source frame's masks
+                out.append(FrameItem(index=m, pts=pts, duration=duration, scene=item.scene,
+                                     tensor=result[k], regions=regions,
+                                     source=item.source_index))
+        self._release(n)
         return out
 
 
@@ -264,10 +363,15 @@ class RegionStage(Stage):
 
 def build_stages(spec: PipelineSpec, operators: Sequence[Operator],
                  batch_size: int = DEFAULT_BATCH) -> list[Stage]:
-    """One stage per operator, each with its op's region, preceded by a RegionStage
-    when any op is limited to a region."""
-    stages: list[Stage] = [Stage(op, batch_size, o.region)
-                           for op, o in zip(operators, spec.ops, strict=True)]
+    """One stage per operator, each with its op's region (a RateStage for an op that
+    changes the rate), preceded by a RegionStage when any op is limited to a region."""
+    stages: list[Stage] = []
+    for op, o in zip(operators, spec.ops, strict=True):
+        if op.changes_rate:
+            rate = op.ctx.rate if op.ctx.rate is not None else as_rate(op.ctx.fps)
+            stages.append(RateStage(op, op.rate_ratio(op.p, rate), batch_size))
+        else:
+            stages.append(Stage(op, batch_size, o.region))
     if spec.uses_regions:
         stages.insert(0, RegionStage(batch_size))
     return stages
@@ -381,10 +485,12 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         raise SpecError(f"end: frame {last} must be after start frame {first}", param="end")
     last = min(last, total) if total else last
 
+    source_rate = _source_rate(info)
     operators = build_operators(parsed, width=info.width, height=info.height, fps=info.fps,
                                 device=dev,
                                 models_dir=Path(models_dir) if models_dir else None,
-                                assets_dir=Path(assets_dir) if assets_dir else None)
+                                assets_dir=Path(assets_dir) if assets_dir else None,
+                                rate=source_rate)
     out_w, out_h = info.width, info.height
     for op in operators:
         out_w, out_h = op.output_size(out_w, out_h)
@@ -393,6 +499,16 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
                         f"{parsed.encode.effective_pix_fmt} needs an even width and height "
                         "(add a resize op with even=true)", param="encode.pix_fmt")
     stages = build_stages(parsed, operators, batch_size)
+    # Rate stages renumber frames: the range to write, in output frame numbers, and
+    # the time base of their timestamps (see rate.py).
+    out_first, out_last, pts_scale, out_rate = first, last, 1, source_rate
+    for stage in stages:
+        if isinstance(stage, RateStage):
+            out_first, out_last = output_range(out_first, out_last, stage.ratio)
+            pts_scale *= stage.pts_scale
+            out_rate *= stage.ratio
+    # Rate stages only raise the rate, so later radii (in output frames) need no more
+    # source frames than their count.
     context = sum(stage.radius for stage in stages)
     dec_start = max(0, first - context)
     dec_end = last + context + 1  # +1: the frame after the range gives the last duration
@@ -408,12 +524,21 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     if vstream.duration is not None:
         stream_end = (vstream.start_time or 0) + vstream.duration
     container.close()
+    item_time_base = time_base / pts_scale
+    write_time_base = (item_time_base if item_time_base.denominator <= MAX_TIME_BASE_DEN
+                       else Fraction(1, 1_000_000))
+
+    def write_pts(pts: int) -> int:
+        if write_time_base == item_time_base:
+            return pts
+        return round(pts * item_time_base / write_time_base)
 
     part = _part_path(output)
     writer: io.VideoWriter | None = None
     cuts: list[int] = []
     frames_done = 0
-    frames_total = last - first
+    frames_total = out_last - out_first
+    last_source = first - 1
     last_progress = 0.0
     last_cancel_check = 0.0
     known_cuts = set(int(c) for c in scene_cuts) if scene_cuts is not None else None
@@ -454,21 +579,24 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
                 last_cancel_check = now
                 if should_cancel():
                     raise RenderCancelled("render cancelled")
-            if item.index < first or item.index >= last:
+            if item.index < out_first or item.index >= out_last:
                 continue
             if writer is None:
                 pts_offset = 0 if first == 0 else item.pts
-                t_start = 0.0 if first == 0 else float(item.pts * time_base)
+                t_start = 0.0 if first == 0 else float(item.pts * item_time_base)
                 writer = io.VideoWriter(
-                    part, width=out_w, height=out_h, time_base=time_base,
-                    rate=info.fps_rational, settings=parsed.encode,
+                    part, width=out_w, height=out_h, time_base=write_time_base,
+                    rate=out_rate, settings=parsed.encode,
                     colour=io.ColourTags.from_info(info),
                     sample_aspect_ratio=info.sample_aspect_ratio,
                     audio_source=input_path if (audio and info.has_audio) else None,
                     audio_range=(t_start, _audio_end(input_path, last, total, time_base)),
                     container_fmt=fmt)
-            writer.write(_to_image(item.tensor), item.pts - pts_offset, item.duration)
+            start_pts = write_pts(item.pts - pts_offset)
+            writer.write(_to_image(item.tensor), start_pts,
+                         write_pts(item.pts - pts_offset + item.duration) - start_pts)
             frames_done += 1
+            last_source = max(last_source, item.source_index)
             if progress is not None and (now - last_progress >= PROGRESS_INTERVAL):
                 last_progress = now
                 elapsed = max(now - t0, 1e-6)
@@ -490,9 +618,20 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     return RenderResult(
         output_path=str(output), frames=frames_done, fps=frames_done / max(seconds, 1e-6),
         duration=_video_duration(output), size=output.stat().st_size, seconds=seconds,
-        width=out_w, height=out_h, start=first, end=first + frames_done,
+        width=out_w, height=out_h, start=first, end=last_source + 1,
         spec_hash=parsed.spec_hash, device=str(dev), scene_cuts=sorted(cuts),
         audio=bool(audio and info.has_audio))
+
+
+def _source_rate(info: io.MediaInfo) -> Fraction:
+    """The source's exact frame rate (its rational rate, else the float one)."""
+    try:
+        rate = info.fps_rational
+        if rate > 0:
+            return rate
+    except (ValueError, ZeroDivisionError):
+        pass
+    return as_rate(info.fps if info.fps > 0 else 24.0)
 
 
 def _audio_end(path: str | os.PathLike[str], last: int, total: int,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -122,6 +123,7 @@ class OpContext:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0  # already mixed with the operator's position in the pipeline
     fps: float = 24.0
+    rate: Fraction | None = None  # exact input frame rate of this operator, when known
     width: int = 0  # input size of this operator
     height: int = 0
     models_dir: Path | None = None
@@ -156,6 +158,26 @@ class Operator:
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """Size of the frames this operator emits for a given input size."""
         return width, height
+
+    @classmethod
+    def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
+        """Output frame rate / input frame rate (>= 1) for validated `params` and an
+        input at `fps`; only operators with `changes_rate` return anything but 1.
+        Raises SpecError when the params do not fit this input rate."""
+        return Fraction(1)
+
+    def process_rate(self, frames: torch.Tensor, windows: torch.Tensor,
+                     rows: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+        """Rate-changing operators only: make the output frames of a batch.
+
+        frames, windows: as for `process` (windows clamped at scene cuts, so a window
+            whose next frame is its centre marks the last frame of a scene).
+        rows: (M,) int64, the window each output frame belongs to.
+        phases: (M,) float32 in [0, 1): where the output sits between its window's
+            centre (0) and the next frame (1).
+        Returns (M, 3, H, W) float32 in [0, 1].
+        """
+        raise NotImplementedError
 
     # -- work ----------------------------------------------------------------
     def process(self, frames: torch.Tensor, windows: torch.Tensor,

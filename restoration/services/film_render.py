@@ -122,13 +122,18 @@ def start_film_render(film: Film, preset_version: PresetVersion, user: Any = Non
             return active
         raise FilmRenderError(f"a full-film render with {active.preset_version} is under way; "
                               "cancel it first")
+    try:
+        frames_total = sum(rendering.expected_frames(preset_version.spec, c, 0, c.frame_count)
+                           for c in clips)
+    except rendering.RenderingError as exc:
+        raise FilmRenderError(str(exc)) from None
     lock_version(preset_version)
     with transaction.atomic():
         Film.objects.filter(pk=film.pk).update(adopted_preset=preset_version)
         film.adopted_preset = preset_version
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.FILM, film=film, preset_version=preset_version,
-            frames_total=sum(c.frame_count for c in clips),
+            frames_total=frames_total,
             created_by=user if getattr(user, "pk", None) else None)
         from restoration.tasks import plan_film_render
 
@@ -156,9 +161,16 @@ def plan_and_dispatch(job: RenderJob) -> list[RenderSegment]:
         with transaction.atomic():
             if not job.segments.exists():  # a redelivered plan task: keep the first plan
                 RenderSegment.objects.bulk_create(rows)
-                job.frames_total = sum(r.end_frame - r.start_frame for r in rows)
+                job.frames_total = sum(segment_frames(job, r) for r in rows)
                 job.save(update_fields=["frames_total", "updated_at"])
     return dispatch_pending_segments(job)
+
+
+def segment_frames(job: RenderJob, segment: RenderSegment) -> int:
+    """Frames the render of a segment writes (more than its source frames when the
+    spec raises the frame rate; the segments of a clip add up to the whole clip's)."""
+    return rendering.expected_frames(job.preset_version.spec, segment.clip, segment.start_frame,
+                                     segment.end_frame)
 
 
 def _segment_payload(job: RenderJob, segment: RenderSegment, cuts: list[int]) -> dict[str, Any]:
@@ -242,7 +254,7 @@ def record_segment_result(data: dict[str, Any]) -> RenderJob | None:
         status = data.get("status")
         segment.attempts = max(segment.attempts, int(data.get("attempt") or 0))
         segment.result = data
-        expected = segment.end_frame - segment.start_frame
+        expected = segment_frames(job, segment)
         if status == "done" and int(data.get("frames") or 0) != expected:
             status = "failed"
             data = {**data, "error": f"segment has {data.get('frames')} frames; {expected} expected"}
@@ -426,7 +438,8 @@ def assemble_film(job: RenderJob) -> RenderJob:
                 times = stream_times(source)
                 info = probe(source)
                 clip_rows.append((source, times.video_duration, info.has_audio))
-                frames += times.frames
+                # A spec that raises the frame rate writes more frames in the same time.
+                frames += rendering.expected_frames(job.preset_version.spec, clip, 0, times.frames)
                 duration += times.video_duration
                 fps = fps or times.fps or info.fps
                 if info.has_audio and times.audio_duration is not None and len(clips) == 1:

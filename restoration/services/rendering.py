@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from fractions import Fraction
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from gpu_worker.tasks import DEFAULT_MAX_ATTEMPTS, JOB_VERSION, render_job
 from restoration import live
-from restoration.models import RenderJob, RenderSegment, Variant
+from restoration.models import Clip, RenderJob, RenderSegment, Variant
 from restoration.services.presets import lock_version
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,32 @@ def build_job(job: RenderJob, *, input_name: str, output_name: str, spec: dict[s
     }
 
 
+def clip_rate(clip: Clip) -> Fraction:
+    """A clip's exact frame rate as probed (its rational form when known)."""
+    from gpu_worker.engine.rate import as_rate
+
+    for value in (clip.fps_fraction, clip.fps):
+        try:
+            if value:
+                return as_rate(value)
+        except (ValueError, ZeroDivisionError):
+            continue
+    return Fraction(24)
+
+
+def expected_frames(spec: dict[str, Any], clip: Clip, start: int, end: int) -> int:
+    """Frames a render of clip frames [start, end) with `spec` writes: end - start,
+    or more when the spec raises the frame rate (frame interpolation). Ranges that
+    tile a clip give counts that add up to the whole clip's."""
+    from gpu_worker.engine.rate import expected_output_frames
+    from gpu_worker.engine.registry import SpecError
+
+    try:
+        return expected_output_frames(spec, end - start, clip_rate(clip), start=start)
+    except SpecError as exc:
+        raise RenderingError(f"the spec cannot render {clip}: {exc}") from None
+
+
 def new_task_id(job: RenderJob, segment: RenderSegment | None = None) -> str:
     # Fresh per dispatch: an id revoked by an earlier cancel would be dropped by workers.
     part = f"-seg{segment.index}" if segment is not None else ""
@@ -123,11 +150,13 @@ def dispatch_variant(variant: Variant, *, user: Any = None) -> RenderJob:
     if variant.end_frame is None or variant.end_frame <= variant.start_frame:
         raise RenderingError(f"variant {variant.pk}: the excerpt [{variant.start_frame}, "
                              f"{variant.end_frame}) is empty")
+    frames_total = expected_frames(variant.spec, variant.clip, variant.start_frame,
+                                   variant.end_frame)
     lock_version(variant.preset_version)
     with transaction.atomic():
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.VARIANT, variant=variant, preset_version=variant.preset_version,
-            frames_total=variant.end_frame - variant.start_frame,
+            frames_total=frames_total,
             created_by=user if getattr(user, "pk", None) else None)
         output = variant_output_name(job)
         spec = dict(variant.spec)

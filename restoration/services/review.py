@@ -198,11 +198,41 @@ def film_offsets(job: RenderJob) -> list[tuple[Clip, int]]:
     full-film render joins clips in (restoration.services.film_render.film_clips)."""
     from restoration.services.film_render import film_clips
 
+    spec = job.preset_version.spec if job.preset_version_id else None
     out, offset = [], 0
     for clip in film_clips(job.film):
         out.append((clip, offset))
-        offset += clip.frame_count or 0
+        offset += _rendered_frames(spec, clip, 0, clip.frame_count or 0)
     return out
+
+
+def _rendered_frames(spec: dict[str, Any] | None, clip: Clip, start: int, end: int) -> int:
+    """Frames a render of clip frames [start, end) has: more than end - start when the
+    spec raises the frame rate (frame interpolation)."""
+    from restoration.services.rendering import RenderingError, expected_frames
+
+    if spec is None or end <= start:
+        return max(0, end - start)
+    try:
+        return expected_frames(spec, clip, start, end)
+    except RenderingError:
+        return end - start
+
+
+def _rendered_fps(spec: dict[str, Any] | None, clip: Clip) -> float:
+    """Frame rate of a render of `clip` with `spec`."""
+    fps = clip.fps or 24.0
+    if spec is None:
+        return fps
+    from gpu_worker.engine.rate import output_frame_rate
+    from gpu_worker.engine.registry import SpecError
+    from restoration.services.rendering import clip_rate
+
+    try:
+        rate = clip_rate(clip)
+        return fps * float(output_frame_rate(spec, rate) / rate)
+    except SpecError:
+        return fps
 
 
 def cut_excerpt(source: Path, output: Path, *, fps: float, start: int, frames: int,
@@ -266,9 +296,16 @@ def prepare_excerpts(review: Review, clip: Clip | None = None, *, force: bool = 
                 cut_excerpt(source, before, fps=fps, start=start, frames=frames, audio=film_clip.has_audio)
             with local_path(restored_name) as restored:
                 # A variant's output starts at its first frame; a film render has the
-                # clip at its offset within the film.
-                restored_start = 0 if review.variant_id else offset + start
-                cut_excerpt(restored, after, fps=fps, start=restored_start, frames=frames,
+                # clip at its offset within the film. A spec that raises the frame rate
+                # has more frames for the same time.
+                spec = (review.variant.spec if review.variant_id
+                        else review.render_job.preset_version.spec
+                        if review.render_job.preset_version_id else None)
+                restored_start = 0 if review.variant_id else offset + _rendered_frames(
+                    spec, film_clip, 0, start)
+                cut_excerpt(restored, after, fps=_rendered_fps(spec, film_clip),
+                            start=restored_start,
+                            frames=_rendered_frames(spec, film_clip, start, end),
                             audio=film_clip.has_audio)
             review.before_excerpt.name = save_file(before, f"{base}/before-{film_clip.pk}.mp4")
             review.after_excerpt.name = save_file(after, f"{base}/after-{film_clip.pk}.mp4")

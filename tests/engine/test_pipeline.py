@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import av
@@ -79,12 +80,29 @@ class _Halve(Operator):
 
 
 @register
-class _DoubleRate(Operator):
-    name = "test_double_rate"
-    changes_rate = True
+class _LinearRate(Operator):
+    """Raises the rate by `ratio`, each new frame the linear mix of its two neighbours
+    at its phase, so pixel values tell which frames and phase made each output."""
 
-    def process(self, frames, windows, frame_numbers):  # pragma: no cover - refused
-        return self.centre(frames, windows)
+    name = "test_linear_rate"
+    changes_rate = True
+    params = (Param("ratio", "choice", "2", choices=("2", "3", "5/2", "1001/400", "1/2")),)
+
+    @classmethod
+    def rate_ratio(cls, params, fps):
+        return Fraction(params["ratio"])
+
+    def temporal_radius(self) -> int:
+        return 1
+
+    def process(self, frames, windows, frame_numbers):  # pragma: no cover - not called
+        raise AssertionError("a rate op runs through process_rate")
+
+    def process_rate(self, frames, windows, rows, phases):
+        a = frames[windows[rows, 1]]
+        b = frames[windows[rows, 2]]
+        t = phases.view(-1, 1, 1, 1)
+        return a * (1 - t) + b * t
 
 
 FAST = {"preset": "ultrafast", "crf": 12}
@@ -250,11 +268,106 @@ def test_size_changing_op(clip, tmp_path):
     assert (io.probe(out).width, io.probe(out).height) == (32, 24)
 
 
-def test_rate_changing_op_is_refused_before_decoding(clip, tmp_path):
+def _rate_stage(ratio: str, batch: int = 3) -> pipeline.RateStage:
+    op = _LinearRate(_LinearRate.validate_params({"ratio": ratio}), OpContext())
+    return pipeline.RateStage(op, Fraction(ratio), batch)
+
+
+@pytest.mark.parametrize("ratio", ["2", "3", "5/2", "1001/400"])
+def test_rate_stage_numbers_phases_and_timestamps(ratio):
+    r = Fraction(ratio)
+    stage = _rate_stage(ratio)
+    out = list(pipeline.process_frames((_item(i, 0) for i in range(10)), [stage]))
+    assert [o.index for o in out] == list(range(math.ceil(10 * r)))
+    p = r.numerator
+    for o in out:
+        position = Fraction(o.index) / r  # on the input frame axis
+        i = math.floor(position)
+        assert o.source == i
+        # Input frame i is at pts 10·i (duration 10), in a time base p times finer.
+        assert Fraction(o.pts, p) == 10 * position
+        if i < 9:  # the last input frame has no next frame: held
+            assert float(o.tensor[0, 0, 0]) == pytest.approx(float(position) / 1000, abs=1e-6)
+        else:
+            assert float(o.tensor[0, 0, 0]) == pytest.approx(9 / 1000, abs=1e-6)
+    # Outputs follow each other without gap or overlap and end with the last input.
+    for a, b in zip(out, out[1:], strict=False):
+        assert a.pts + a.duration == b.pts
+    assert out[-1].pts + out[-1].duration == 100 * p
+
+
+def test_rate_stage_holds_the_last_frame_of_a_scene():
+    stage = _rate_stage("2", batch=2)
+    scenes = [0] * 4 + [1] * 4
+    out = list(pipeline.process_frames((_item(i, s) for i, s in enumerate(scenes)), [stage]))
+    values = [round(float(o.tensor[0, 0, 0]) * 1000, 3) for o in out]
+    assert values[6:10] == [3.0, 3.0, 4.0, 4.5]  # frame 3 held, never mixed with 4
+    assert [o.scene for o in out] == [s for s in scenes for _ in range(2)]
+
+
+def test_rate_stage_output_does_not_depend_on_batch_size():
+    def run(batch):
+        return [(o.index, o.pts, o.duration, float(o.tensor.sum()))
+                for o in pipeline.process_frames((_item(i, i // 7) for i in range(20)),
+                                                 [_rate_stage("5/2", batch)])]
+
+    assert run(1) == run(4) == run(9)
+
+
+def test_rate_stage_then_temporal_stage_keeps_order():
+    stages = [_rate_stage("3", 4), _stage(_TemporalMean, {"radius": 2}, 3)]
+    out = list(pipeline.process_frames((_item(i, i // 6) for i in range(13)), stages))
+    assert [o.index for o in out] == list(range(39))
+
+
+def test_rate_lowering_op_is_refused_before_decoding(clip, tmp_path):
     out = tmp_path / "x.mp4"
-    with pytest.raises(SpecError, match=r"op #1 \(test_double_rate\): changes the frame rate"):
-        pipeline.render(clip, out, [{"op": "test_double_rate"}])
+    with pytest.raises(SpecError, match=r"op #1 \(test_linear_rate\): lowers the frame rate"):
+        pipeline.render(clip, out, [{"op": "test_linear_rate", "params": {"ratio": "1/2"}}])
     assert not out.exists()
+
+
+def test_render_with_rate_op_keeps_duration_and_audio(clip, tmp_path):
+    out = tmp_path / "fast.mp4"
+    spec = {"ops": [{"op": "test_linear_rate", "params": {"ratio": "5/2"}}], "encode": FAST}
+    assert pipeline.expected_output_frames(spec, 40, Fraction(24000, 1001)) == 100
+    result = pipeline.render(clip, out, spec)
+    assert result.frames == 100 and (result.start, result.end) == (0, 40)
+    info = io.probe(out)
+    assert Fraction(info.fps_fraction) == Fraction(60000, 1001)
+    assert info.frame_count == 100
+    src = io.probe(clip)
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        video_seconds = float(v.duration * v.time_base)
+        audio_seconds = float(a.duration * a.time_base)
+        times = [float(pk.pts * v.time_base) for pk in c.demux(v) if pk.pts is not None]
+    assert video_seconds == pytest.approx(40 * 1001 / 24000, abs=1e-4)
+    assert audio_seconds == pytest.approx(src.duration, abs=0.05)
+    assert sorted(times) == pytest.approx([m * 1001 / 60000 for m in range(100)], abs=1e-6)
+
+
+def test_render_excerpt_with_rate_op_is_the_same_frames_as_the_full_render(clip, tmp_path):
+    spec = {"ops": [{"op": "test_linear_rate", "params": {"ratio": "5/2"}}],
+            "encode": {"preset": "ultrafast", "crf": 0, "pix_fmt": "yuv444p"}}
+    full, part = tmp_path / "full.mkv", tmp_path / "part.mkv"
+    pipeline.render(clip, full, spec, scene_cuts=[])
+    result = pipeline.render(clip, part, spec, start=13, end=25, scene_cuts=[])
+    # Outputs ceil(13·2.5)=33 .. ceil(25·2.5)=63 (exclusive).
+    assert result.frames == 30 == pipeline.expected_output_frames(spec, 12, Fraction(24000, 1001),
+                                                                   start=13)
+    full_frames = list(io.read_frames(full))[33:63]
+    part_frames = list(io.read_frames(part))
+    assert len(part_frames) == 30
+    for a, b in zip(full_frames, part_frames, strict=True):
+        assert np.abs(a.astype(int) - b).max() <= 1
+    with av.open(str(part)) as c:
+        v = c.streams.video[0]
+        ends = [(pk.pts, pk.pts + pk.duration) for pk in c.demux(v) if pk.pts is not None]
+    # 30 outputs of 1/(60000/1001) s each, from zero (mkv stores milliseconds).
+    assert min(e[0] for e in ends) == 0
+    assert float(max(e[1] for e in ends) * v.time_base) == pytest.approx(30 * 1001 / 60000,
+                                                                         abs=2e-3)
 
 
 def test_bad_spec_fails_before_touching_input(tmp_path):

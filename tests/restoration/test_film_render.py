@@ -140,6 +140,32 @@ def test_full_film_render_of_two_multi_scene_clips(film, small_segments, eager_c
     assert max(abs(b - f) for b, f in zip(beeps, flashes, strict=True)) < 1 / FPS
 
 
+def test_full_film_render_with_interpolation_doubles_frames_and_keeps_sync(
+        film, small_segments, eager_celery, django_capture_on_commit_callbacks):
+    spec = {**cheap_spec(seed=3), "ops": [*cheap_spec()["ops"],
+                                          {"op": "interpolate", "params": {"multiplier": 2}}]}
+    version = presets.create_preset("Smooth film", spec, user=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = film_render.start_film_render(film, version, user=None)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    assert job.frames_total == 220
+    segments = list(job.segments.order_by("index"))
+    assert [s.frames for s in segments] == [60, 60, 50, 50]
+    output = Path(default_storage.path(job.output.name))
+    times = film_render.stream_times(output)
+    # Twice the frames in the same time: the picture lasts as long as the sources.
+    assert times.frames == 220 and abs(times.video_duration - 110 / FPS) < 1 / FPS
+    assert abs(times.fps - 2 * FPS) < 0.01
+    assert job.result["check"]["expected_frames"] == 220
+    # Sync: each beep still has a flash frame within one source frame.
+    flashes = flash_times(output)
+    beeps = beep_onsets(output)
+    assert len(beeps) == 4
+    for beep in beeps:
+        assert min(abs(beep - f) for f in flashes) < 1 / FPS
+
+
 def test_finished_segments_are_not_redone_after_a_failure(film, small_segments, eager_celery,
                                                           django_capture_on_commit_callbacks, monkeypatch):
     import gpu_worker.engine.pipeline as pipeline

@@ -210,6 +210,27 @@ def test_film_excerpt_is_cut_at_the_clip(film_job):
     assert _frames(review.before_excerpt) == _frames(review.after_excerpt) == 24
 
 
+def test_interpolated_variant_excerpt_covers_the_same_time(clip, tmp_path):
+    spec = {"ops": [{"op": "interpolate", "params": {"multiplier": 2}}], "seed": 0}
+    video = make_video(tmp_path / "smooth.mp4", frames=48, fps=2 * round(clip.fps),
+                       width=64, height=48, audio=True)
+    variant = _variant(clip, video, spec=spec, base=_version(BASE_SPEC), overrides={},
+                       label="smooth")
+    review = rv.prepare_excerpts(rv.open_review(variant, curator()))
+    assert review.excerpt_error == ""
+    assert _frames(review.before_excerpt) == 24 and _frames(review.after_excerpt) == 48
+
+
+def test_film_offsets_count_the_frames_an_interpolating_render_writes(clip, tmp_path):
+    second = ready_clip(make_video(tmp_path / "b.mp4", frames=24, width=64, height=48),
+                        clip.film, title="Reel 2")
+    job = RenderJob.objects.create(
+        kind=RenderJob.Kind.FILM, film=clip.film, status=RenderJob.Status.DONE,
+        preset_version=_version({"ops": [{"op": "interpolate", "params": {"multiplier": 3}}]},
+                                "smooth film"))
+    assert rv.film_offsets(job) == [(clip, 0), (second, 72)]
+
+
 def test_broken_output_is_reported_not_raised(variants):
     variants[0].output.save("broken.mp4", File(open(__file__, "rb")), save=True)
     review = rv.prepare_excerpts(rv.open_review(variants[0], curator()))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import av
 import pytest
 from django.core.files.storage import default_storage
@@ -45,6 +48,51 @@ def test_variant_renders_end_to_end_in_process(variant, eager_celery, published,
     statuses = [p["status"] for topic, p in published if topic == job.topic]
     assert statuses[0] == "running" and statuses[-1] == "done"
     assert variant.metrics["render_fps"] > 0
+
+
+def interpolating_variant(tmp_path, fps: float = 59.94):
+    clip = ready_clip(make_video(tmp_path / "c.mp4", frames=24, width=64, height=48, audio=True))
+    spec = {**cheap_spec(), "ops": [*cheap_spec()["ops"],
+                                    {"op": "interpolate", "params": {"fps": fps}}]}
+    version = presets.create_preset("Smooth motion", spec, user=None)
+    return sweeps.create_sweep(clip, version, {}, start=4, end=16, dispatch=False)[0]
+
+
+def test_interpolating_variant_expects_and_accepts_the_higher_frame_count(
+        tmp_path, eager_celery, published, django_capture_on_commit_callbacks):
+    variant = interpolating_variant(tmp_path)
+    rate = rendering.clip_rate(variant.clip)
+    # 12 source frames at the clip's rate, brought to 59.94 fps.
+    expected = math.ceil(16 * Fraction(60000, 1001) / rate) - math.ceil(4 * Fraction(60000, 1001) / rate)
+    assert expected > 12
+    with django_capture_on_commit_callbacks(execute=True):
+        job = rendering.dispatch_variant(variant)
+    job.refresh_from_db()
+    variant.refresh_from_db()
+    assert job.frames_total == expected
+    assert job.status == RenderJob.Status.DONE, job.error
+    assert variant.frames == expected
+    with av.open(default_storage.path(variant.output.name)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == expected
+        assert abs(float(container.streams.video[0].average_rate) - 59.94) < 0.01
+
+
+def test_interpolating_variant_with_the_source_frame_count_fails(tmp_path, published):
+    variant = interpolating_variant(tmp_path)
+    job = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant,
+                                   frames_total=rendering.expected_frames(
+                                       variant.spec, variant.clip, 4, 16))
+    rendering.record_result({"job_id": job.pk, "segment": None, "status": "done", "frames": 12,
+                             "output_uri": "file:///x.mp4", "attempt": 1})
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.FAILED
+    assert f"12 frames; {job.frames_total} were asked" in job.error
+
+
+def test_a_target_rate_below_the_clip_rate_cannot_be_dispatched(tmp_path):
+    variant = interpolating_variant(tmp_path, fps=5)
+    with pytest.raises(rendering.RenderingError, match="below the source"):
+        rendering.dispatch_variant(variant)
 
 
 def test_job_payload_uses_storage_uris(variant):

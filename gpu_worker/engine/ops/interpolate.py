@@ -1,0 +1,361 @@
+"""Frame interpolation: raise the frame rate by a multiplier or to a target rate.
+
+Each new frame at phase t between frames I0 and I1 (0 < t < 1) is made in five steps:
+
+1. Optical flow both ways, F01 and F10, with OpenCV's DIS (default; Farneback as
+   an option), on luma at a reduced size for large frames (`flow_size`).
+2. Forward-backward consistency: c0(x) = |F01(x) + F10(x + F01(x))| is small where
+   the pixel x of I0 is seen again in I1, large where it is covered in I1 (and the
+   same for c1). It measures occlusion and unreliable flow at once.
+3. The flows at time t are obtained by *splatting* (pushing) the flows forward: a
+   pixel x of I0 lands at x + t·F01(x) and says "I0 is at -t·F01, I1 is at
+   (1-t)·F01 from here"; I1's pixels do the same from the other side. Every vote is
+   weighted by its consistency (and its closeness in time), so where a foreground
+   and the background it covers land on the same place, the pixel whose flow is
+   confirmed both ways wins. Places no pixel reaches get the linear estimate from
+   the flows there.
+4. I0 and I1 are warped to time t (OpenCV remap on the CPU, `grid_sample` elsewhere;
+   bilinear by default, bicubic as an option).
+5. Occlusion-aware blending: the splatting of step 3 also says how much confirmed
+   content of each frame lands at each place at time t (its visibility). A region
+   about to be covered in I1 is reached from I0 only, a region just uncovered from I1
+   only, so the mix of the two warped frames, (1-t)·V0 and t·V1, takes each from the
+   frame that shows it; where both are visible it is the plain temporal blend. A
+   frame whose flow is mostly unreliable (a flash, a whip pan) is not warped at all:
+   the nearer source frame is repeated (`fallback`).
+
+Scene cuts: the pipeline clamps windows at cuts, so the last frame of a scene is
+its own next frame and is held (duplicated) rather than blended with the next shot.
+Everything is deterministic: DIS is given a fresh instance per pair, and nothing is
+random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from fractions import Fraction
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gpu_worker.engine.rate import target_rate
+from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+
+MAX_RATIO = 8
+DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+               "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+# Consistency scale (pixels at flow resolution): a vote's weight is exp(-(c/σ)²).
+CONSISTENCY_SIGMA = 1.0
+# A pixel counts as unreliable beyond this inconsistency (pixels at flow resolution).
+UNRELIABLE_PX = 3.0
+# Keeps a frame's weight above zero where its visibility is nil (plain blend there).
+VISIBILITY_FLOOR = 0.02
+# Weight of the linear flow estimate, which only matters where no splat lands.
+HOLE_WEIGHT = 1e-3
+
+
+def _luma_u8(frame: torch.Tensor, size: tuple[int, int] | None) -> np.ndarray:
+    """(3, H, W) float RGB -> (h, w) uint8 luma at `size` (w, h), area-averaged."""
+    weights = frame.new_tensor((0.299, 0.587, 0.114)).view(3, 1, 1)
+    y = (frame.detach() * weights).sum(0).to("cpu", torch.float32).numpy()
+    if size is not None and (size[0], size[1]) != (y.shape[1], y.shape[0]):
+        y = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
+    return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def flow_pair(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward flow ((h, w, 2) float32 each) between two uint8 lumas:
+    a(x) ~ b(x + F_ab(x)) and b(x) ~ a(x + F_ba(x))."""
+    if min(a.shape) < 16:  # too small for DIS patches and pyramids: no motion
+        zero = np.zeros((*a.shape, 2), np.float32)
+        return zero, zero.copy()
+    if method == "farneback":
+        def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+            return cv2.calcOpticalFlowFarneback(p, q, None, 0.5, 5, 15, 3, 5, 1.2, 0)
+    else:
+        def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+            # A fresh instance per call: a reused one keeps state between calls.
+            dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
+            return dis.calc(p, q, None)
+    return calc(a, b), calc(b, a)
+
+
+def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
+                            torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
+    return torch.stack([xs, ys])  # (2, h, w): x then y
+
+
+def backward_warp(img: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Sample (N, C, H, W) `img` at x + flow(x) (bilinear or bicubic, edges
+    replicated); flow (N, 2, H, W) in pixels.
+
+    On the CPU this is OpenCV's remap (several times faster than grid_sample there,
+    within 1/32 px); elsewhere torch's grid_sample with the same conventions.
+    """
+    interpolation = cv2.INTER_CUBIC if mode == "bicubic" else cv2.INTER_LINEAR
+    n, c, h, w = img.shape
+    if img.device.type == "cpu":
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        out = np.empty((n, h, w, c), np.float32)
+        for k in range(n):
+            fl = flow[k].detach().float().numpy()
+            src = np.ascontiguousarray(img[k].detach().float().numpy().transpose(1, 2, 0))
+            warped = cv2.remap(src, gx + fl[0], gy + fl[1], interpolation,
+                               borderMode=cv2.BORDER_REPLICATE)
+            out[k] = warped.reshape(h, w, c)
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
+    grid = _base_grid(h, w, img.device).unsqueeze(0) + flow
+    gx = grid[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
+    gy = grid[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
+    return F.grid_sample(img, torch.stack([gx, gy], -1), mode=mode,
+                         padding_mode="border", align_corners=True)
+
+
+def consistency(f_ab: torch.Tensor, f_ba: torch.Tensor) -> torch.Tensor:
+    """|F_ab(x) + F_ba(x + F_ab(x))| per pixel: (N, 1, h, w); 0 = confirmed both ways."""
+    back = backward_warp(f_ba, f_ab)
+    return (f_ab + back).norm(dim=1, keepdim=True)
+
+
+def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bilinear forward splatting: pixel x adds `values` (C, h, w) times `weight`
+    (h, w) at x + flow(x) (flow (2, h, w)). Returns (sum of weighted values, sum of
+    weights), (C, h, w) and (h, w)."""
+    c, h, w = values.shape
+    n = h * w
+    pos = _base_grid(h, w, flow.device) + flow
+    x0 = torch.floor(pos[0])
+    y0 = torch.floor(pos[1])
+    fx = (pos[0] - x0).reshape(-1)
+    fy = (pos[1] - y0).reshape(-1)
+    gx, gy = 1 - fx, 1 - fy
+    x0 = x0.long().reshape(-1)
+    y0 = y0.long().reshape(-1)
+    wt = weight.reshape(-1)
+    vals = values.reshape(c, -1)
+    # bincount sums in float64: no loss where many votes land on one place.
+    den = torch.zeros(n, dtype=torch.float64, device=values.device)
+    num = torch.zeros(c, n, dtype=torch.float64, device=values.device)
+    for dx, dy, bw in ((0, 0, gx * gy), (1, 0, fx * gy), (0, 1, gx * fy), (1, 1, fx * fy)):
+        xi = x0 + dx
+        yi = y0 + dy
+        ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        # Off-frame votes get weight 0 at a clamped index rather than being
+        # filtered out: masking copies every array, a zero weight costs nothing.
+        idx = yi.clamp_(0, h - 1).mul_(w).add_(xi.clamp_(0, w - 1))
+        ww = bw.mul_(wt).mul_(ok)
+        den += torch.bincount(idx, weights=ww, minlength=n)
+        for k in range(c):
+            num[k] += torch.bincount(idx, weights=vals[k] * ww, minlength=n)
+    return num.view(c, h, w).to(values.dtype), den.view(h, w).to(values.dtype)
+
+
+@contextmanager
+def _single_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run torch's CPU kernels on one thread for the duration.
+
+    The tensors here are one frame at a time; torch's intra-op threads cost more in
+    hand-off than they save, catastrophically when other processes share the cores
+    (measured: 12 s instead of 0.8 s for the same 4 frames on a loaded 2-core
+    machine). OpenCV keeps its own threads for the optical flow.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@register
+class Interpolate(Operator):
+    name = "interpolate"
+    category = "temporal"
+    description = ("Raises the frame rate (a multiplier or a target rate) with new frames "
+                   "made by optical flow both ways, warped to their time and blended where "
+                   "each source frame can be trusted (occlusions come from the frame that "
+                   "shows them). A scene's last frame is held, never blended with the next "
+                   "shot; the picture keeps its length, so the sound stays in sync.")
+    changes_rate = True
+    params = (
+        Param("multiplier", "int", 2, "New frames per source frame: 2 doubles the rate. "
+              "Used when fps is 0.", min=2, max=MAX_RATIO, unit="x"),
+        Param("fps", "float", 0.0, "Target frame rate instead of a multiplier (e.g. 60, or "
+              "59.94 for 60000/1001); 0 = use the multiplier. Must be at least the source "
+              "rate and at most 8x it.", min=0.0, max=480.0, unit="fps", step=0.001),
+        Param("method", "choice", "dis", "Optical flow: dis = OpenCV's DIS (fast, "
+              "accurate); farneback = OpenCV's Farneback (smoother, slower).",
+              choices=("dis", "farneback")),
+        Param("quality", "choice", "medium", "DIS preset: ultrafast, fast or medium (more "
+              "iterations, better on fine motion).", choices=tuple(DIS_PRESETS)),
+        Param("flow_size", "int", 960, "Optical flow is computed on frames scaled down to "
+              "this longer side (faster on HD and 4K; motion is then scaled back up). "
+              "0 = full size.", min=0, max=8192, unit="px"),
+        Param("sampling", "choice", "bilinear", "How the source frames are resampled "
+              "along the motion: bicubic (sharper) or bilinear (a little faster).",
+              choices=("bicubic", "bilinear")),
+        Param("occlusion", "float", 1.0, "How strongly visibility (where each frame's motion, "
+              "confirmed both ways, lands) decides "
+              "which frame a pixel comes from (0 = plain blend of the two warped frames).",
+              min=0.0, max=4.0, step=0.1),
+        Param("fallback", "choice", "nearest", "What a new frame becomes when most of its "
+              "motion is unreliable (flash, whip pan): nearest = repeat the nearer "
+              "source frame; blend = cross-fade the two.", choices=("nearest", "blend")),
+        Param("max_unreliable", "float", 0.5, "Share of inconsistent flow above which a "
+              "new frame uses the fallback instead of warping.", min=0.0, max=1.0,
+              step=0.05),
+    )
+
+    @classmethod
+    def validate_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = super().validate_params(raw)
+        raw = dict(raw or {})
+        if out["fps"] > 0 and "multiplier" in raw and out["multiplier"] != 2:
+            raise SpecError(f"{cls.name}: give either fps ({out['fps']}) or multiplier "
+                            f"({out['multiplier']}), not both", op=cls.name, param="fps")
+        if 0 < out["fps"] < 1:
+            raise SpecError(f"{cls.name}.fps: {out['fps']} is too low; give a target rate "
+                            "of at least 1 fps, or 0 to use the multiplier", op=cls.name,
+                            param="fps")
+        return out
+
+    @classmethod
+    def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
+        if not params.get("fps"):
+            return Fraction(int(params.get("multiplier", 2)))
+        target = target_rate(params["fps"])
+        ratio = target / Fraction(fps)
+        if ratio < 1:
+            raise SpecError(f"{cls.name}.fps: the target {float(target):.3f} fps is below the "
+                            f"source's {float(fps):.3f} fps; interpolation only raises the "
+                            "rate", op=cls.name, param="fps")
+        if ratio > MAX_RATIO:
+            raise SpecError(f"{cls.name}.fps: the target {float(target):.3f} fps is more than "
+                            f"{MAX_RATIO}x the source's {float(fps):.3f} fps", op=cls.name,
+                            param="fps")
+        return ratio
+
+    def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
+        super().__init__(params, ctx)
+        self.ratio = self.rate_ratio(self.p, ctx.rate if ctx.rate is not None
+                                     else target_rate(ctx.fps))
+
+    def temporal_radius(self) -> int:
+        return 1
+
+    def process(self, frames: torch.Tensor, windows: torch.Tensor,
+                frame_numbers: torch.Tensor) -> torch.Tensor:
+        # Used at the source rate only (every output at phase 0): the frames as they are.
+        return self.centre(frames, windows)
+
+    # -- rate ---------------------------------------------------------------------
+    def process_rate(self, frames: torch.Tensor, windows: torch.Tensor,
+                     rows: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+        with _single_cpu_thread(frames.device):
+            return self._process_rate(frames, windows, rows, phases)
+
+    def _process_rate(self, frames: torch.Tensor, windows: torch.Tensor,
+                      rows: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+        r = windows.shape[1] // 2
+        centre = windows[:, r]
+        nxt = windows[:, r + 1]
+        out = frames[centre[rows]].clone()
+        phase_list = phases.tolist()
+        row_list = rows.tolist()
+        by_row: dict[int, list[int]] = {}
+        for k, (row, t) in enumerate(zip(row_list, phase_list, strict=True)):
+            if t > 0 and int(nxt[row]) != int(centre[row]):
+                by_row.setdefault(row, []).append(k)
+        for row, ks in by_row.items():
+            a = frames[int(centre[row])].unsqueeze(0)
+            b = frames[int(nxt[row])].unsqueeze(0)
+            ts = [phase_list[k] for k in ks]
+            out[ks] = self.interpolate_pair(a, b, ts)
+        return out
+
+    def interpolate_pair(self, a: torch.Tensor, b: torch.Tensor, ts: list[float]) -> torch.Tensor:
+        """Frames at phases `ts` (each in (0, 1)) between (1, 3, H, W) frames a and b."""
+        _, _, h, w = a.shape
+        device = a.device
+        limit = self.p["flow_size"]
+        scale = 1.0
+        if limit and max(h, w) > limit:
+            scale = limit / max(h, w)
+        fw, fh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+        size = (fw, fh) if (fw, fh) != (w, h) else None
+        la, lb = _luma_u8(a[0], size), _luma_u8(b[0], size)
+        f_ab, f_ba = flow_pair(la, lb, self.p["method"], self.p["quality"])
+        f01 = torch.from_numpy(f_ab).permute(2, 0, 1).unsqueeze(0).to(device)
+        f10 = torch.from_numpy(f_ba).permute(2, 0, 1).unsqueeze(0).to(device)
+        c0 = consistency(f01, f10)  # per pixel of a (flow resolution)
+        c1 = consistency(f10, f01)
+        unreliable = float(((c0 > UNRELIABLE_PX).float().mean()
+                            + (c1 > UNRELIABLE_PX).float().mean()) / 2)
+        g0 = torch.exp(-(c0 / CONSISTENCY_SIGMA) ** 2)
+        g1 = torch.exp(-(c1 / CONSISTENCY_SIGMA) ** 2)
+        outs = []
+        for t in ts:
+            if unreliable > self.p["max_unreliable"]:
+                if self.p["fallback"] == "blend":
+                    outs.append((1 - t) * a[0] + t * b[0])
+                else:
+                    outs.append(a[0] if t < 0.5 else b[0])
+                continue
+            ft0, ft1, vis_a, vis_b = self._flows_at(f01, f10, g0, g1, t)
+            if size is not None:  # back to full size, in full-size pixels
+                ft0 = F.interpolate(ft0, size=(h, w), mode="bilinear", align_corners=False)
+                ft1 = F.interpolate(ft1, size=(h, w), mode="bilinear", align_corners=False)
+                ft0[:, 0] *= w / fw
+                ft0[:, 1] *= h / fh
+                ft1[:, 0] *= w / fw
+                ft1[:, 1] *= h / fh
+            wa = backward_warp(a, ft0, self.p["sampling"])
+            wb = backward_warp(b, ft1, self.p["sampling"])
+            weight_a = torch.full_like(wa[:, :1], 1 - t)
+            weight_b = torch.full_like(wb[:, :1], t)
+            strength = self.p["occlusion"]
+            if strength > 0:
+                # Visibility at time t: how much of each frame's confirmed content
+                # lands here. Content about to be covered is reached from a only, content
+                # just uncovered from b only; elsewhere both reach it and the temporal
+                # blend stands.
+                vis = torch.cat([vis_a, vis_b], 1)
+                if size is not None:
+                    vis = F.interpolate(vis, size=(h, w), mode="bilinear", align_corners=False)
+                vis = vis.clamp(0.0, 1.0) ** strength + VISIBILITY_FLOOR
+                weight_a = weight_a * vis[:, :1]
+                weight_b = weight_b * vis[:, 1:]
+            blended = (wa * weight_a + wb * weight_b) / (weight_a + weight_b)
+            outs.append(blended[0].clamp_(0.0, 1.0))
+        return torch.stack(outs)
+
+    @staticmethod
+    def _flows_at(f01: torch.Tensor, f10: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
+                  t: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Backward flows from time t to a and to b, (1, 2, h, w) each, by splatting
+        both flows to time t (see the module docstring, step 3)."""
+        fa, fb = f01[0], f10[0]
+        # From a's pixels: a is at -t·F01, b at (1-t)·F01. From b's: a at t·F10, b at
+        # -(1-t)·F10. Votes from the nearer frame in time count more. Both votes of a
+        # pixel are multiples of its flow, so only the flow itself is splatted.
+        sum_a, den_a = splat(fa, t * fa, g0[0, 0] * (1 - t))
+        sum_b, den_b = splat(fb, (1 - t) * fb, g1[0, 0] * t)
+        den = den_a + den_b + HOLE_WEIGHT
+        # Where nothing lands: the linear estimate (Super SloMo's) from the flows there.
+        to_a = (-t * sum_a + t * sum_b
+                + HOLE_WEIGHT * (-(1 - t) * t * fa + t * t * fb)) / den
+        to_b = ((1 - t) * sum_a - (1 - t) * sum_b
+                + HOLE_WEIGHT * ((1 - t) * (1 - t) * fa - t * (1 - t) * fb)) / den
+        vis_a = (den_a / max(1 - t, 1e-6)).view(1, 1, *den.shape)
+        vis_b = (den_b / max(t, 1e-6)).view(1, 1, *den.shape)
+        return to_a.unsqueeze(0), to_b.unsqueeze(0), vis_a, vis_b
