@@ -34,6 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gpu_worker.engine import faces as face_detection
 from gpu_worker.engine import metrics as M
 from gpu_worker.engine.scenes import SceneCutDetector
 
@@ -42,7 +43,7 @@ __all__ = ["analyze", "analyze_frames", "suggest_spec", "plot_report", "detect_f
 
 REPORT_VERSION = 1
 ANALYSIS_SIDE = 480
-FACE_SIDE = 360  # the face cascade runs at this size: faces of ~1/15 frame height and up
+FACE_SIDE = 360  # the face cascades run at this size: faces of 1/20 of the short side and up
 MAX_FACE_CHECKS = 12  # faces are checked on at most this many frames spread over the clip
 
 ProgressFn = Callable[[int, int | None], None]
@@ -78,54 +79,17 @@ def _resize_for_analysis(frame: np.ndarray, side: int = ANALYSIS_SIDE) -> np.nda
 # ----------------------------------------------------------------------------
 # faces
 # ----------------------------------------------------------------------------
-_FACE_DETECTOR: Any = None
-
-
-def _face_detector() -> Any:
-    """scikit-image's LBP frontal-face cascade (OpenCV's own format, shipped inside
-    scikit-image; OpenCV 5 wheels ship neither the cascades nor a cascade runner)."""
-    global _FACE_DETECTOR
-    if _FACE_DETECTOR is None:
-        from skimage import data
-        from skimage.feature import Cascade
-
-        _FACE_DETECTOR = Cascade(data.lbp_frontal_face_cascade_filename())
-    return _FACE_DETECTOR
-
-
-def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Keep the largest of every group of boxes that overlap by half of the smaller."""
-    out: list[tuple[int, int, int, int]] = []
-    for b in sorted(boxes, key=lambda b: -b[2] * b[3]):
-        x, y, w, h = b
-        dup = False
-        for ox, oy, ow, oh in out:
-            ix = max(0, min(x + w, ox + ow) - max(x, ox))
-            iy = max(0, min(y + h, oy + oh) - max(y, oy))
-            if ix * iy > 0.5 * min(w * h, ow * oh):
-                dup = True
-                break
-        if not dup:
-            out.append(b)
-    return out
-
-
 def detect_faces(frame: np.ndarray) -> list[dict[str, int]]:
-    """Frontal faces in an (H, W, 3) RGB frame: boxes {x, y, w, h} in its pixels."""
-    h, w = frame.shape[:2]
-    s = min(1.0, FACE_SIDE / max(h, w))
-    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    if s < 1.0:
-        g = cv2.resize(g, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    # Old film is often low-contrast: equalise so the cascade sees the face structure.
-    g = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(g)
-    side = max(g.shape)
-    found = _face_detector().detect_multi_scale(
-        g.astype(np.float32) / 255.0, scale_factor=1.15, step_ratio=1.0,
-        min_size=(20, 20), max_size=(side, side), min_neighbor_number=4)
-    boxes = [(int(d["c"] / s), int(d["r"] / s), int(d["width"] / s), int(d["height"] / s))
-             for d in found]
-    return [{"x": x, "y": y, "w": bw, "h": bh} for x, y, bw, bh in _merge_boxes(boxes)]
+    """Faces in an (H, W, 3) RGB frame: boxes {x, y, w, h} in its pixels.
+
+    OpenCV's Haar cascades through the engine's face module (faces.detect_faces: both
+    frontal cascades must agree unless one is very sure, profiles in both directions,
+    on a CLAHE-equalised copy `FACE_SIDE` pixels on the long side), so the analysis
+    reports the faces the face operators and region masks will work on.
+    """
+    found = face_detection.detect_faces(frame, work_side=FACE_SIDE)
+    return [{"x": int(round(b.x)), "y": int(round(b.y)), "w": int(round(b.w)),
+             "h": int(round(b.h))} for b in found]
 
 
 # ----------------------------------------------------------------------------

@@ -53,6 +53,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -63,7 +64,7 @@ import numpy as np
 import torch
 
 from gpu_worker.engine import io
-from gpu_worker.engine.device import DeviceError, pick_device
+from gpu_worker.engine.device import DeviceError, pick_device, render_threads, torch_threads
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError, get_operator
 from gpu_worker.engine.scenes import SceneCutDetector
@@ -446,6 +447,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             yield FrameItem(prev.index, prev.pts, duration, prev_scene,
                             _to_tensor(prev.image, dev))
 
+    # Operators run with the render's torch thread count (one on the CPU, see
+    # device.render_threads); the caller's setting comes back afterwards.
+    threads = ExitStack()
+    threads.enter_context(torch_threads(render_threads(dev)))
     try:
         pts_offset = None
         for item in process_frames(decoded_items(), stages):
@@ -484,6 +489,8 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             writer.abort()
         part.unlink(missing_ok=True)
         raise
+    finally:
+        threads.close()
     seconds = time.monotonic() - t0
     if progress is not None:
         progress(frames_done, frames_done, frames_done / max(seconds, 1e-6), 0.0)
