@@ -61,8 +61,11 @@ def gray(frame: np.ndarray) -> np.ndarray:
 
 def luma_torch(x: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) -> (N, 1, H, W) luma."""
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    # Three scaled adds: no (N, 3, H, W) temporary and no reduction kernel, several
+    # times faster than (x * w).sum(1) on the CPU; same sum, same order.
+    out = x[:, 0:1] * _LUMA[0]
+    out.add_(x[:, 1:2] * _LUMA[1])
+    return out.add_(x[:, 2:3] * _LUMA[2])
 
 
 # ----------------------------------------------------------------------------
