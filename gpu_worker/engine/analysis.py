@@ -210,6 +210,14 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
         if prev_gray is None or is_cut or diff >= 2.0 / 255:
             if distinct and not is_cut:
                 distinct_diffs.append((n, _motion_change(g, M.gray(distinct[-1][1]))))
+                if "noise" in rec:
+                    # Grain is fresh on each film frame: the difference to the previous
+                    # distinct frame also measures the correlated grain the
+                    # single-frame estimate misses. The larger of the two counts.
+                    temporal = M.temporal_noise_sigma(small, distinct[-1][1])
+                    rec["noise_spatial"] = rec["noise"]
+                    rec["noise_temporal"] = round(temporal, 5)
+                    rec["noise"] = round(max(rec["noise"], temporal), 5)
             distinct.append((n, small))
             distinct_seen += 1
             if len(distinct) == 3:

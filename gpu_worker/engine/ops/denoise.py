@@ -348,16 +348,25 @@ def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: fl
     else:
         sigma = sigma_motion = estimate_noise(centre)
         if neighbours:
-            # The single-frame estimate misses part of spatially correlated grain; the
-            # temporal one over-reads where alignment fails. Trust the temporal one
-            # within [1, 1.3] x the single-frame one for the spatial pass, but keep
-            # the lower single-frame value for motion detection, where over-reading
-            # noise would mistake motion for noise and ghost.
+            # The single-frame estimate misses most of spatially correlated grain
+            # (clumps a few pixels across pass for picture detail): on film grain it
+            # can read a fifth of the true sigma. The temporal one sees all of it.
             sigma_t = estimate_noise_temporal(centre, neighbours, valid)
-            # inf = no distinct neighbour (clamped at a cut): keep the spatial value.
-            sigma = torch.where(torch.isfinite(sigma_t),
-                                torch.minimum(torch.maximum(sigma_t, sigma), 1.3 * sigma),
-                                sigma)
+            finite = torch.isfinite(sigma_t)  # inf: no distinct neighbour (a cut)
+            if align:
+                # Motion-compensated neighbours: the well-matched 10 % of pixels are
+                # the static and tracked picture, so the temporal value is the noise;
+                # it drives both passes.
+                sigma = sigma_motion = torch.where(finite, torch.maximum(sigma_t, sigma),
+                                                   sigma)
+            else:
+                # Without alignment moving pixels inflate it: trust it within [1, 1.3]
+                # x the single-frame value for the spatial pass, and keep the lower
+                # single-frame value for motion detection, where over-reading noise
+                # would mistake motion for noise and ghost.
+                sigma = torch.where(finite,
+                                    torch.minimum(torch.maximum(sigma_t, sigma), 1.3 * sigma),
+                                    sigma)
     if neighbours:
         out, resid_var = temporal_average(centre, neighbours, valid, sigma_motion, strength)
         # temporal_average floors sigma at one code value; use the same floor here so
