@@ -54,6 +54,7 @@ NOISE_LEVELS = (0.006, 0.015, 0.03)  # sigma in [0, 1] units (1.5, 4, 8 levels o
 DUST_LEVELS = (6.0, 15.0, 40.0)  # one-frame specks per distinct frame at analysis size
 BLOTCH_LEVELS = (0.15, 0.5, 1.5)  # blotches per distinct frame
 SCRATCH_LEVELS = (0.1, 0.3, 0.6)  # fraction of frames with a vertical scratch
+FREE_CHROMA_TONED = 0.009  # below: colour explained by brightness alone (a toned print)
 LEVEL_NAMES = ("none", "mild", "moderate", "strong")
 
 
@@ -190,6 +191,7 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
                 "detail": round(M.detail_ratio(small, noise), 4),
                 "contrast": round(cs["contrast"], 4),
                 "saturation": round(cs["saturation"], 4),
+                "free_chroma": round(cs["free_chroma"], 4),
                 "cast_r": round(cs["cast_r"], 4),
                 "cast_b": round(cs["cast_b"], 4),
                 "black": round(cs["black"], 4),
@@ -280,6 +282,13 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
     cast_r, cast_b = float(np.median(values("cast_r"))), float(np.median(values("cast_b")))
     monochrome = sat < 0.03
     cast = _cast_name(cast_r, cast_b)
+    # Toned: one colour per brightness (a sepia or tinted black-and-white print),
+    # which white balance would strip; a colour film under a cast keeps hues of its
+    # own. FREE_CHROMA_TONED sits between toned prints (real ones and the damage
+    # model's sepia on grey footage: 0.002-0.008) and colour footage under the same
+    # sepia (0.010-0.021).
+    free_chroma = float(np.median(values("free_chroma"))) if len(values("free_chroma")) else 0.0
+    toned = bool(monochrome or free_chroma < FREE_CHROMA_TONED)
     faded = contrast < 0.6 or black > 0.12
 
     # Repeats and their cadence (each film frame shown k times).
@@ -311,7 +320,8 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
         "colour": {"saturation": round(sat, 4), "contrast": round(contrast, 4),
                    "black": round(black, 4), "white": round(float(np.median(values("white"))), 4),
                    "cast_r": round(cast_r, 4), "cast_b": round(cast_b, 4),
-                   "cast": cast, "monochrome": bool(monochrome), "faded": bool(faded)},
+                   "cast": cast, "monochrome": bool(monochrome), "faded": bool(faded),
+                   "free_chroma": round(free_chroma, 4), "toned": toned},
         "scenes": {"cuts": cuts, "count": len(cuts) + 1},
         "repeats": {"count": int(sum(repeats)), "fraction": round(rep_frac, 4),
                     "cadence": cadence},
@@ -489,16 +499,20 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
         denoised = float(np.clip(nz / NOISE_LEVELS[1], 0.5, 2.0))
         ops.append({"op": "denoise", "params": {
             "strength": round(denoised, 2), "temporal_radius": int(np.clip(cadence + 1, 2, 4)),
-            "spatial": 1.0, "noise_level": 0.0, "detail": 0.3}})
+            "spatial": 1.0, "noise_level": 0.0, "detail": 0.15}})
 
     c = s["colour"]
     if c["faded"] or c["cast"] != "neutral":
-        toned = bool(c["monochrome"]) or c["cast"] in ("sepia", "orange")
+        # Reports from before "toned" was measured: judge by the cast's hue.
+        toned = bool(c.get("toned", bool(c["monochrome"]) or c["cast"] in ("sepia", "orange")))
         ops.append({"op": "colour_correct", "params": {
             "method": "percentile",
-            # A toned monochrome print: restore its range, keep most of the toning.
+            # A toned monochrome print: restore its range, keep most of the toning. A
+            # colour film under a cast: neutralise it.
             "white_balance": 0.3 if toned else 1.0,
-            "contrast": 0.8 if c["faded"] else 0.4,
+            # Half-way back to full range: how far the print's own range reached is
+            # unknown, and a full stretch also stretches what grain is left.
+            "contrast": 0.4 if c["faded"] else 0.2,
             "clip": 0.5,
             "saturation": 0.0 if c["monochrome"] else 0.5,
             "temporal_radius": 6}})

@@ -161,13 +161,27 @@ def colour_stats(frame: np.ndarray) -> dict[str, float]:
 
     contrast: luma 98th - 2nd percentile (1.0 = full range); saturation: mean of
     (max - min) over RGB; cast_r/cast_b: how far the red and blue means sit above the
-    green one, relative to the mean (a sepia print has cast_r > 0, cast_b < 0).
+    green one, relative to the mean (a sepia print has cast_r > 0, cast_b < 0);
+    free_chroma: the colour not explained by brightness: the chroma (RGB minus luma)
+    of a lightly blurred copy (so grain does not count), less the mean chroma of
+    pixels of the same brightness (32 luma bins), as the mean spread over RGB. A
+    toned black-and-white print (sepia, even split-toned) has one colour per
+    brightness, so it reads near 0; a colour film under a cast keeps hues of its own.
     """
     f = frame.astype(np.float32) / (255.0 if frame.dtype == np.uint8 else 1.0)
     y = f @ np.array(_LUMA, dtype=np.float32)
     lo, hi = np.percentile(y, [2, 98])
     means = f.reshape(-1, 3).mean(0)
     m = max(float(means.mean()), 1e-3)
+    soft = cv2.GaussianBlur(f, (0, 0), 1.5)
+    ys = soft @ np.array(_LUMA, dtype=np.float32)
+    chroma = (soft - ys[..., None]).reshape(-1, 3)
+    bins = np.clip((ys * 32).astype(np.int64), 0, 31).ravel()
+    count = np.maximum(np.bincount(bins, minlength=32), 1)
+    free = np.empty_like(chroma)
+    for ch in range(3):
+        mean_by_luma = np.bincount(bins, weights=chroma[:, ch], minlength=32) / count
+        free[:, ch] = chroma[:, ch] - mean_by_luma[bins]
     return {
         "luma": float(y.mean()),
         "contrast": float(hi - lo),
@@ -176,6 +190,7 @@ def colour_stats(frame: np.ndarray) -> dict[str, float]:
         "saturation": float((f.max(-1) - f.min(-1)).mean()),
         "cast_r": float((means[0] - means[1]) / m),
         "cast_b": float((means[2] - means[1]) / m),
+        "free_chroma": float((free.max(-1) - free.min(-1)).mean()),
     }
 
 
