@@ -503,21 +503,28 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
 
     c = s["colour"]
     if c["faded"] or c["cast"] != "neutral":
-        # Reports from before "toned" was measured: judge by the cast's hue.
-        toned = bool(c.get("toned", bool(c["monochrome"]) or c["cast"] in ("sepia", "orange")))
+        warm = c["cast"] in ("sepia", "orange")
+        # A warm cast is toning (sepia) or a colour film gone brown; reports from
+        # before "toned" was measured count every warm cast as toning.
+        toned = bool(c["monochrome"]) or (warm and bool(c.get("toned", True)))
+        # A toned print: restore its range, keep most of the toning. A colour film
+        # under a warm cast: remove most of it (some warmth is often the film's own).
+        # Other casts (magenta, cyan...) are faded dyes: neutralise them.
+        white_balance = 0.3 if toned else 0.7 if warm else 1.0
         ops.append({"op": "colour_correct", "params": {
             "method": "percentile",
-            # A toned monochrome print: restore its range, keep most of the toning. A
-            # colour film under a cast: neutralise it.
-            "white_balance": 0.3 if toned else 1.0,
+            "white_balance": white_balance,
             # Half-way back to full range: how far the print's own range reached is
             # unknown, and a full stretch also stretches what grain is left.
-            "contrast": 0.4 if c["faded"] else 0.2,
+            "contrast": 0.5 if c["faded"] else 0.2,
             "clip": 0.5,
             "saturation": 0.0 if c["monochrome"] else 0.5,
             "temporal_radius": 6}})
 
-    if s["detail"]["soft"] and nz < NOISE_LEVELS[1]:
+    # Grain reads as fine detail, so on grainy film the "soft" measure cannot be
+    # trusted; after a strong denoise (which also softens edges a little) a light
+    # sharpen is applied either way.
+    if (s["detail"]["soft"] and nz < NOISE_LEVELS[1]) or denoised >= 1.0:
         ops.append({"op": "sharpen", "params": {"amount": 0.5, "radius": 1.2,
                                                 "threshold": 3.0, "luma_only": True}})
 

@@ -173,13 +173,14 @@ def test_suggest_spec_branches_all_validate() -> None:
     s["colour"].update(faded=False, cast="neutral", monochrome=True)
     s["detail"]["soft"] = False
     assert suggest_spec(report)["ops"] == []
-    # Grainy, soft? Sharpening would amplify the grain: denoise, then grain put back.
+    # Grainy, soft? Sharpening before denoising would amplify the grain: denoise, a
+    # light sharpen of what is left (denoising softens edges), then grain put back.
     s["noise"]["median"] = 0.035
     s["detail"]["soft"] = True
     s["repeats"]["cadence"] = 2
     names = _check_spec(suggest_spec(report))
-    assert names == ["denoise", "grain"]
-    assert suggest_spec(report)["ops"][1]["params"]["chroma"] == 0.0  # monochrome film
+    assert names == ["denoise", "sharpen", "grain"]
+    assert suggest_spec(report)["ops"][2]["params"]["chroma"] == 0.0  # monochrome film
     den = suggest_spec(report)["ops"][0]["params"]
     assert den["strength"] == 2.0 and den["temporal_radius"] == 3
     # Clean but soft and faded with a magenta cast: colour, then sharpen.
@@ -195,7 +196,8 @@ def test_suggest_spec_branches_all_validate() -> None:
     s["scratches"]["frames_fraction"] = 0.5
     s["noise"]["median"] = 0.02
     names = _check_spec(suggest_spec(report))
-    assert names == ["deflicker", "dust", "scratch", "denoise", "colour_correct", "grain"]
+    assert names == ["deflicker", "dust", "scratch", "denoise", "colour_correct", "sharpen",
+                     "grain"]
     ops = {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}
     assert ops["deflicker"]["radius"] == 8 and ops["deflicker"]["tiles"] == 3
     assert ops["dust"]["search"] == 3 and ops["dust"]["max_size"] == 48
