@@ -94,9 +94,31 @@ def test_clean_footage_shows_much_less_damage_than_degraded(cockatoo: list[np.nd
     assert _check_spec(suggest_spec({"summary": clean})) == []
     ops = _check_spec(suggest_spec(damaged_report))
     assert {"deflicker", "dust", "scratch", "colour_correct"} <= set(ops)
+    # The damage model's grain is coarse (clumps about a pixel across): the
+    # frame-to-frame estimate must see it, so the grain gets removed.
+    assert clean["noise"]["level"] == "none"
+    assert damaged["noise"]["level"] in ("moderate", "strong")
+    assert "denoise" in ops and ops.index("denoise") < ops.index("colour_correct")
+    # Sepia over colour footage is a cast to remove, not a toning to keep.
+    assert not damaged["colour"]["toned"]
+    cc = next(o for o in suggest_spec(damaged_report)["ops"] if o["op"] == "colour_correct")
+    assert cc["params"]["white_balance"] >= 0.7
 
 
 @pytest.mark.media
+@pytest.mark.media
+def test_a_sepia_toned_black_and_white_print_keeps_its_toning(cockatoo: list[np.ndarray]
+                                                               ) -> None:
+    grey = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=-1)
+            for f in cockatoo[:12]]
+    report = analyze_frames(degrade_frames(grey, DamageConfig.preset("moderate", fps=20),
+                                           seed=1), fps=20, faces=False)
+    c = report["summary"]["colour"]
+    assert c["cast"] == "sepia" and not c["monochrome"] and c["toned"]
+    cc = next(o for o in suggest_spec(report)["ops"] if o["op"] == "colour_correct")
+    assert cc["params"]["white_balance"] <= 0.3
+
+
 def test_repeats_and_drops_from_the_damage_model(cockatoo: list[np.ndarray]) -> None:
     # Pan the cockatoo steadily so that a missing frame is a visible jump.
     base = cockatoo[0]
