@@ -390,9 +390,10 @@ def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: fl
 class Denoise(Operator):
     name = "denoise"
     category = "cleanup"
-    description = ("Removes grain and video noise: averages matching pixels of "
-                   "neighbouring frames (skipping anything that moved, so nothing ghosts), "
-                   "then an edge-preserving spatial filter cleans what is left.")
+    description = ("Removes grain and video noise: follows the motion to neighbouring "
+                   "frames and averages the pixels that match (skipping anything the motion "
+                   "estimate missed, so nothing ghosts), then an edge-preserving spatial "
+                   "filter cleans what is left.")
     params = (
         Param("strength", "float", 1.0, "How hard to denoise, relative to the noise "
               "measured in each frame. 1 removes most noise; lower keeps more texture, "
