@@ -34,6 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gpu_worker.engine import faces as face_detection
 from gpu_worker.engine import metrics as M
 from gpu_worker.engine.scenes import SceneCutDetector
 
@@ -42,7 +43,7 @@ __all__ = ["analyze", "analyze_frames", "suggest_spec", "plot_report", "detect_f
 
 REPORT_VERSION = 1
 ANALYSIS_SIDE = 480
-FACE_SIDE = 360  # the face cascade runs at this size: faces of ~1/15 frame height and up
+FACE_SIDE = 360  # the face cascades run at this size: faces of 1/20 of the short side and up
 MAX_FACE_CHECKS = 12  # faces are checked on at most this many frames spread over the clip
 
 ProgressFn = Callable[[int, int | None], None]
@@ -53,6 +54,7 @@ NOISE_LEVELS = (0.006, 0.015, 0.03)  # sigma in [0, 1] units (1.5, 4, 8 levels o
 DUST_LEVELS = (6.0, 15.0, 40.0)  # one-frame specks per distinct frame at analysis size
 BLOTCH_LEVELS = (0.15, 0.5, 1.5)  # blotches per distinct frame
 SCRATCH_LEVELS = (0.1, 0.3, 0.6)  # fraction of frames with a vertical scratch
+FREE_CHROMA_TONED = 0.009  # below: colour explained by brightness alone (a toned print)
 LEVEL_NAMES = ("none", "mild", "moderate", "strong")
 
 
@@ -78,54 +80,17 @@ def _resize_for_analysis(frame: np.ndarray, side: int = ANALYSIS_SIDE) -> np.nda
 # ----------------------------------------------------------------------------
 # faces
 # ----------------------------------------------------------------------------
-_FACE_DETECTOR: Any = None
-
-
-def _face_detector() -> Any:
-    """scikit-image's LBP frontal-face cascade (OpenCV's own format, shipped inside
-    scikit-image; OpenCV 5 wheels ship neither the cascades nor a cascade runner)."""
-    global _FACE_DETECTOR
-    if _FACE_DETECTOR is None:
-        from skimage import data
-        from skimage.feature import Cascade
-
-        _FACE_DETECTOR = Cascade(data.lbp_frontal_face_cascade_filename())
-    return _FACE_DETECTOR
-
-
-def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Keep the largest of every group of boxes that overlap by half of the smaller."""
-    out: list[tuple[int, int, int, int]] = []
-    for b in sorted(boxes, key=lambda b: -b[2] * b[3]):
-        x, y, w, h = b
-        dup = False
-        for ox, oy, ow, oh in out:
-            ix = max(0, min(x + w, ox + ow) - max(x, ox))
-            iy = max(0, min(y + h, oy + oh) - max(y, oy))
-            if ix * iy > 0.5 * min(w * h, ow * oh):
-                dup = True
-                break
-        if not dup:
-            out.append(b)
-    return out
-
-
 def detect_faces(frame: np.ndarray) -> list[dict[str, int]]:
-    """Frontal faces in an (H, W, 3) RGB frame: boxes {x, y, w, h} in its pixels."""
-    h, w = frame.shape[:2]
-    s = min(1.0, FACE_SIDE / max(h, w))
-    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    if s < 1.0:
-        g = cv2.resize(g, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    # Old film is often low-contrast: equalise so the cascade sees the face structure.
-    g = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(g)
-    side = max(g.shape)
-    found = _face_detector().detect_multi_scale(
-        g.astype(np.float32) / 255.0, scale_factor=1.15, step_ratio=1.0,
-        min_size=(20, 20), max_size=(side, side), min_neighbor_number=4)
-    boxes = [(int(d["c"] / s), int(d["r"] / s), int(d["width"] / s), int(d["height"] / s))
-             for d in found]
-    return [{"x": x, "y": y, "w": bw, "h": bh} for x, y, bw, bh in _merge_boxes(boxes)]
+    """Faces in an (H, W, 3) RGB frame: boxes {x, y, w, h} in its pixels.
+
+    OpenCV's Haar cascades through the engine's face module (faces.detect_faces: both
+    frontal cascades must agree unless one is very sure, profiles in both directions,
+    on a CLAHE-equalised copy `FACE_SIDE` pixels on the long side), so the analysis
+    reports the faces the face operators and region masks will work on.
+    """
+    found = face_detection.detect_faces(frame, work_side=FACE_SIDE)
+    return [{"x": int(round(b.x)), "y": int(round(b.y)), "w": int(round(b.w)),
+             "h": int(round(b.h))} for b in found]
 
 
 # ----------------------------------------------------------------------------
@@ -226,6 +191,7 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
                 "detail": round(M.detail_ratio(small, noise), 4),
                 "contrast": round(cs["contrast"], 4),
                 "saturation": round(cs["saturation"], 4),
+                "free_chroma": round(cs["free_chroma"], 4),
                 "cast_r": round(cs["cast_r"], 4),
                 "cast_b": round(cs["cast_b"], 4),
                 "black": round(cs["black"], 4),
@@ -246,6 +212,14 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
         if prev_gray is None or is_cut or diff >= 2.0 / 255:
             if distinct and not is_cut:
                 distinct_diffs.append((n, _motion_change(g, M.gray(distinct[-1][1]))))
+                if "noise" in rec:
+                    # Grain is fresh on each film frame: the difference to the previous
+                    # distinct frame also measures the correlated grain the
+                    # single-frame estimate misses. The larger of the two counts.
+                    temporal = M.temporal_noise_sigma(small, distinct[-1][1])
+                    rec["noise_spatial"] = rec["noise"]
+                    rec["noise_temporal"] = round(temporal, 5)
+                    rec["noise"] = round(max(rec["noise"], temporal), 5)
             distinct.append((n, small))
             distinct_seen += 1
             if len(distinct) == 3:
@@ -308,6 +282,13 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
     cast_r, cast_b = float(np.median(values("cast_r"))), float(np.median(values("cast_b")))
     monochrome = sat < 0.03
     cast = _cast_name(cast_r, cast_b)
+    # Toned: one colour per brightness (a sepia or tinted black-and-white print),
+    # which white balance would strip; a colour film under a cast keeps hues of its
+    # own. FREE_CHROMA_TONED sits between toned prints (real ones and the damage
+    # model's sepia on grey footage: 0.002-0.008) and colour footage under the same
+    # sepia (0.010-0.021).
+    free_chroma = float(np.median(values("free_chroma"))) if len(values("free_chroma")) else 0.0
+    toned = bool(monochrome or free_chroma < FREE_CHROMA_TONED)
     faded = contrast < 0.6 or black > 0.12
 
     # Repeats and their cadence (each film frame shown k times).
@@ -339,7 +320,8 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
         "colour": {"saturation": round(sat, 4), "contrast": round(contrast, 4),
                    "black": round(black, 4), "white": round(float(np.median(values("white"))), 4),
                    "cast_r": round(cast_r, 4), "cast_b": round(cast_b, 4),
-                   "cast": cast, "monochrome": bool(monochrome), "faded": bool(faded)},
+                   "cast": cast, "monochrome": bool(monochrome), "faded": bool(faded),
+                   "free_chroma": round(free_chroma, 4), "toned": toned},
         "scenes": {"cuts": cuts, "count": len(cuts) + 1},
         "repeats": {"count": int(sum(repeats)), "fraction": round(rep_frac, 4),
                     "cadence": cadence},
@@ -517,21 +499,32 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
         denoised = float(np.clip(nz / NOISE_LEVELS[1], 0.5, 2.0))
         ops.append({"op": "denoise", "params": {
             "strength": round(denoised, 2), "temporal_radius": int(np.clip(cadence + 1, 2, 4)),
-            "spatial": 1.0, "noise_level": 0.0, "detail": 0.3}})
+            "spatial": 1.0, "noise_level": 0.0, "detail": 0.15}})
 
     c = s["colour"]
     if c["faded"] or c["cast"] != "neutral":
-        toned = bool(c["monochrome"]) or c["cast"] in ("sepia", "orange")
+        warm = c["cast"] in ("sepia", "orange")
+        # A warm cast is toning (sepia) or a colour film gone brown; reports from
+        # before "toned" was measured count every warm cast as toning.
+        toned = bool(c["monochrome"]) or (warm and bool(c.get("toned", True)))
+        # A toned print: restore its range, keep most of the toning. A colour film
+        # under a warm cast: remove most of it (some warmth is often the film's own).
+        # Other casts (magenta, cyan...) are faded dyes: neutralise them.
+        white_balance = 0.3 if toned else 0.7 if warm else 1.0
         ops.append({"op": "colour_correct", "params": {
             "method": "percentile",
-            # A toned monochrome print: restore its range, keep most of the toning.
-            "white_balance": 0.3 if toned else 1.0,
-            "contrast": 0.8 if c["faded"] else 0.4,
+            "white_balance": white_balance,
+            # Half-way back to full range: how far the print's own range reached is
+            # unknown, and a full stretch also stretches what grain is left.
+            "contrast": 0.5 if c["faded"] else 0.2,
             "clip": 0.5,
             "saturation": 0.0 if c["monochrome"] else 0.5,
             "temporal_radius": 6}})
 
-    if s["detail"]["soft"] and nz < NOISE_LEVELS[1]:
+    # Grain reads as fine detail, so on grainy film the "soft" measure cannot be
+    # trusted; after a strong denoise (which also softens edges a little) a light
+    # sharpen is applied either way.
+    if (s["detail"]["soft"] and nz < NOISE_LEVELS[1]) or denoised >= 1.0:
         ops.append({"op": "sharpen", "params": {"amount": 0.5, "radius": 1.2,
                                                 "threshold": 3.0, "luma_only": True}})
 

@@ -54,6 +54,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -64,7 +65,7 @@ import numpy as np
 import torch
 
 from gpu_worker.engine import io
-from gpu_worker.engine.device import DeviceError, pick_device
+from gpu_worker.engine.device import DeviceError, pick_device, render_threads, torch_threads
 from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, expected_output_frames, output_range
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError, get_operator
@@ -571,6 +572,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             yield FrameItem(prev.index, prev.pts, duration, prev_scene,
                             _to_tensor(prev.image, dev))
 
+    # Operators run with the render's torch thread count (one on the CPU, see
+    # device.render_threads); the caller's setting comes back afterwards.
+    threads = ExitStack()
+    threads.enter_context(torch_threads(render_threads(dev)))
     try:
         pts_offset = None
         for item in process_frames(decoded_items(), stages):
@@ -612,6 +617,8 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             writer.abort()
         part.unlink(missing_ok=True)
         raise
+    finally:
+        threads.close()
     seconds = time.monotonic() - t0
     if progress is not None:
         progress(frames_done, frames_done, frames_done / max(seconds, 1e-6), 0.0)

@@ -94,9 +94,31 @@ def test_clean_footage_shows_much_less_damage_than_degraded(cockatoo: list[np.nd
     assert _check_spec(suggest_spec({"summary": clean})) == []
     ops = _check_spec(suggest_spec(damaged_report))
     assert {"deflicker", "dust", "scratch", "colour_correct"} <= set(ops)
+    # The damage model's grain is coarse (clumps about a pixel across): the
+    # frame-to-frame estimate must see it, so the grain gets removed.
+    assert clean["noise"]["level"] == "none"
+    assert damaged["noise"]["level"] in ("moderate", "strong")
+    assert "denoise" in ops and ops.index("denoise") < ops.index("colour_correct")
+    # Sepia over colour footage is a cast to remove, not a toning to keep.
+    assert not damaged["colour"]["toned"]
+    cc = next(o for o in suggest_spec(damaged_report)["ops"] if o["op"] == "colour_correct")
+    assert cc["params"]["white_balance"] >= 0.7
 
 
 @pytest.mark.media
+@pytest.mark.media
+def test_a_sepia_toned_black_and_white_print_keeps_its_toning(cockatoo: list[np.ndarray]
+                                                               ) -> None:
+    grey = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=-1)
+            for f in cockatoo[:12]]
+    report = analyze_frames(degrade_frames(grey, DamageConfig.preset("moderate", fps=20),
+                                           seed=1), fps=20, faces=False)
+    c = report["summary"]["colour"]
+    assert c["cast"] == "sepia" and not c["monochrome"] and c["toned"]
+    cc = next(o for o in suggest_spec(report)["ops"] if o["op"] == "colour_correct")
+    assert cc["params"]["white_balance"] <= 0.3
+
+
 def test_repeats_and_drops_from_the_damage_model(cockatoo: list[np.ndarray]) -> None:
     # Pan the cockatoo steadily so that a missing frame is a visible jump.
     base = cockatoo[0]
@@ -173,13 +195,14 @@ def test_suggest_spec_branches_all_validate() -> None:
     s["colour"].update(faded=False, cast="neutral", monochrome=True)
     s["detail"]["soft"] = False
     assert suggest_spec(report)["ops"] == []
-    # Grainy, soft? Sharpening would amplify the grain: denoise, then grain put back.
+    # Grainy, soft? Sharpening before denoising would amplify the grain: denoise, a
+    # light sharpen of what is left (denoising softens edges), then grain put back.
     s["noise"]["median"] = 0.035
     s["detail"]["soft"] = True
     s["repeats"]["cadence"] = 2
     names = _check_spec(suggest_spec(report))
-    assert names == ["denoise", "grain"]
-    assert suggest_spec(report)["ops"][1]["params"]["chroma"] == 0.0  # monochrome film
+    assert names == ["denoise", "sharpen", "grain"]
+    assert suggest_spec(report)["ops"][2]["params"]["chroma"] == 0.0  # monochrome film
     den = suggest_spec(report)["ops"][0]["params"]
     assert den["strength"] == 2.0 and den["temporal_radius"] == 3
     # Clean but soft and faded with a magenta cast: colour, then sharpen.
@@ -195,7 +218,8 @@ def test_suggest_spec_branches_all_validate() -> None:
     s["scratches"]["frames_fraction"] = 0.5
     s["noise"]["median"] = 0.02
     names = _check_spec(suggest_spec(report))
-    assert names == ["deflicker", "dust", "scratch", "denoise", "colour_correct", "grain"]
+    assert names == ["deflicker", "dust", "scratch", "denoise", "colour_correct", "sharpen",
+                     "grain"]
     ops = {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}
     assert ops["deflicker"]["radius"] == 8 and ops["deflicker"]["tiles"] == 3
     assert ops["dust"]["search"] == 3 and ops["dust"]["max_size"] == 48

@@ -80,6 +80,36 @@ def test_colour_stats_see_sepia_and_fade() -> None:
     assert s2["contrast"] < s0["contrast"] and s2["saturation"] < s0["saturation"]
 
 
+def test_free_chroma_tells_a_toned_print_from_colour_film_under_a_cast() -> None:
+    a = (_image(96, 128, seed=5) * 255).astype(np.uint8)
+    grey = np.repeat(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=-1)
+    cast = DamageConfig(cast="sepia", cast_strength=0.5)
+    toned = M.colour_stats(degrade_frame(grey, 0, cast))
+    colour = M.colour_stats(degrade_frame(a, 0, cast))
+    # Both look sepia; only the colour film has hues brightness does not explain.
+    assert toned["cast_r"] > 0.04 and colour["cast_r"] > 0.04
+    assert toned["saturation"] > 0.03
+    assert toned["free_chroma"] < 0.005 < 0.02 < colour["free_chroma"]
+
+
+@pytest.mark.parametrize("grain", [0.01, 0.03])
+def test_temporal_noise_sigma_sees_correlated_grain_under_motion(grain: float) -> None:
+    base = (_image(160, 200, seed=6) * 255).astype(np.uint8)
+    cfg = DamageConfig(grain=grain, grain_size=1.2)
+    # Two film frames of a panning shot, each with its own grain, the second brighter.
+    f0 = degrade_frame(base[:, 4:164], 0, cfg, seed=2).astype(np.float32) / 255
+    f1 = degrade_frame(base[:, 7:167], 1, cfg, seed=2).astype(np.float32) / 255 * 1.1
+    true_sigma = float(np.std(f0 - base[:, 4:164].astype(np.float32) / 255))
+    est = M.temporal_noise_sigma(f0, f1)
+    assert est == pytest.approx(true_sigma, rel=0.15), (est, true_sigma)
+    # The single-frame estimate misses much of grain this coarse.
+    assert M.noise_sigma(f0) < 0.3 * est
+    # A clean pair of the same pan reads (almost) no noise.
+    clean0 = base[:, 4:164].astype(np.float32) / 255
+    clean1 = base[:, 7:167].astype(np.float32) / 255
+    assert M.temporal_noise_sigma(clean0, clean1) < 0.25 * true_sigma
+
+
 def test_flicker_index_ignores_slow_change_and_cuts() -> None:
     ramp = np.linspace(0.3, 0.6, 30)
     assert M.flicker_index(ramp) < 0.002

@@ -238,6 +238,19 @@ def test_render_is_byte_identical_for_same_seed(clip, tmp_path):
     assert a.read_bytes() != c.read_bytes()
 
 
+def test_cpu_render_runs_on_one_torch_thread_and_restores_the_setting(clip, tmp_path,
+                                                                     monkeypatch):
+    from gpu_worker.engine.device import CPU_THREADS_ENV
+
+    monkeypatch.delenv(CPU_THREADS_ENV, raising=False)
+    before = torch.get_num_threads()
+    seen = []
+    pipeline.render(clip, tmp_path / "t.mp4", {"ops": [{"op": "test_temporal_mean"}]},
+                    device="cpu", progress=lambda *a: seen.append(torch.get_num_threads()))
+    assert seen[0] == 1  # the first progress call comes from inside the frame loop
+    assert torch.get_num_threads() == before
+
+
 def test_scene_cut_detected_and_never_blended(tmp_path):
     def two_shots(i, w, h):
         y, x = np.mgrid[0:h, 0:w]

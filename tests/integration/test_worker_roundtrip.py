@@ -37,7 +37,7 @@ def test_real_worker_probes_a_real_clip_through_redis(celery_worker_process):
     assert clip.status == Clip.Status.READY, clip.error
     assert (clip.width, clip.height, clip.frame_count, clip.has_audio) == (400, 300, 330, True)
     assert clip.frame_count_exact and clip.poster.name.endswith("poster.jpg")
-    assert f"Task restoration.tasks.probe_clip[" in celery_worker_process.log()
+    assert "Task restoration.tasks.probe_clip[" in celery_worker_process.log()
 
 
 @pytest.mark.asyncio

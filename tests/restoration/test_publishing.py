@@ -15,7 +15,8 @@ from django.urls import reverse
 from restoration.models import Film, Preset, PresetVersion, RenderJob, Variant
 from restoration.models_publishing import Publication, Review, ReviewNote
 from restoration.selectors_publishing import ClipLook, dashboard_films, film_look, flag_outliers
-from restoration.services import publishing, review as rv
+from restoration.services import publishing
+from restoration.services import review as rv
 from restoration.services.review import ReviewError
 from tests.factories import FilmFactory, UserFactory, curator, technician
 from tests.media_factory import make_video

@@ -23,6 +23,7 @@ away. All maths is torch on `ctx.device`.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -44,6 +45,17 @@ def _small(y: torch.Tensor) -> torch.Tensor:
 def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear y(x) through (xp, fp), xp increasing; beyond the ends the curve
     continues with slope 1 (an offset), so extremes are shifted, not clipped flat."""
+    if x.device.type == "cpu":
+        # numpy's interp is one pass in C, many times faster than the torch version's
+        # searchsorted, gathers and selects. Two far knots on slope-1 lines give the
+        # same offset continuation beyond the ends (values stay well within +-4).
+        xs = xp.double().numpy()
+        fs = fp.double().numpy()
+        xs = np.concatenate(([xs[0] - 4.0], xs, [xs[-1] + 4.0]))
+        fs = np.concatenate(([fs[0] - 4.0], fs, [fs[-1] + 4.0]))
+        flat_np = x.contiguous().numpy().reshape(-1)
+        y_np = np.interp(flat_np, xs, fs).astype(np.float32)
+        return torch.from_numpy(y_np.reshape(tuple(x.shape)))
     flat = x.reshape(-1)
     i = torch.searchsorted(xp.contiguous(), flat.contiguous()).clamp(1, len(xp) - 1)
     x0, x1 = xp[i - 1], xp[i]

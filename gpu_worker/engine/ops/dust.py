@@ -71,12 +71,25 @@ def _flow(ref: torch.Tensor, moving: torch.Tensor) -> np.ndarray:
     return flow
 
 
+def _morph(x: torch.Tensor, size: int, op: int) -> torch.Tensor | None:
+    """OpenCV dilate/erode of a (1, 1, H, W) CPU float tensor with a size x size square
+    (its border counts as -inf / +inf, like max_pool2d's padding); None elsewhere."""
+    if x.device.type != "cpu" or x.shape[0] * x.shape[1] != 1 or x.dtype != torch.float32:
+        return None
+    plane = np.ascontiguousarray(x[0, 0].numpy())
+    kernel = np.ones((size, size), np.uint8)
+    out = cv2.dilate(plane, kernel) if op == cv2.MORPH_DILATE else cv2.erode(plane, kernel)
+    return torch.from_numpy(out)[None, None]
+
+
 def _max3(x: torch.Tensor) -> torch.Tensor:
-    return F.max_pool2d(x, 3, stride=1, padding=1)
+    fast = _morph(x, 3, cv2.MORPH_DILATE)
+    return fast if fast is not None else F.max_pool2d(x, 3, stride=1, padding=1)
 
 
 def _min3(x: torch.Tensor) -> torch.Tensor:
-    return -F.max_pool2d(-x, 3, stride=1, padding=1)
+    fast = _morph(x, 3, cv2.MORPH_ERODE)
+    return fast if fast is not None else -F.max_pool2d(-x, 3, stride=1, padding=1)
 
 
 def _match_exposure(x: torch.Tensor, y_ref: torch.Tensor) -> torch.Tensor:
@@ -190,7 +203,10 @@ class Dust(Operator):
         mask = detect_spots(cur, prev_w, next_w, threshold=thr, max_size=int(self.p["max_size"]))
         g = int(self.p["grow"])
         if g > 0:
-            mask = F.max_pool2d(mask.float(), 2 * g + 1, stride=1, padding=g) > 0
+            grown = _morph(mask.float(), 2 * g + 1, cv2.MORPH_DILATE)
+            if grown is None:
+                grown = F.max_pool2d(mask.float(), 2 * g + 1, stride=1, padding=g)
+            mask = grown > 0
         fill = 0.5 * (prev_w + next_w)
         m = mask.float()
         return cur * (1 - m) + fill * m, mask

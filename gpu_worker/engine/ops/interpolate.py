@@ -32,8 +32,7 @@ random.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gpu_worker.engine.device import render_threads, torch_threads
 from gpu_worker.engine.rate import target_rate
 from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
 
@@ -157,26 +157,6 @@ def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
     return num.view(c, h, w).to(values.dtype), den.view(h, w).to(values.dtype)
 
 
-@contextmanager
-def _single_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run torch's CPU kernels on one thread for the duration.
-
-    The tensors here are one frame at a time; torch's intra-op threads cost more in
-    hand-off than they save, catastrophically when other processes share the cores
-    (measured: 12 s instead of 0.8 s for the same 4 frames on a loaded 2-core
-    machine). OpenCV keeps its own threads for the optical flow.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @register
 class Interpolate(Operator):
     name = "interpolate"
@@ -261,7 +241,9 @@ class Interpolate(Operator):
     # -- rate ---------------------------------------------------------------------
     def process_rate(self, frames: torch.Tensor, windows: torch.Tensor,
                      rows: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
-        with _single_cpu_thread(frames.device):
+        # Inside a render the pipeline has set this already; the op used on its own gets
+        # the same setting (one thread on the CPU: see device.render_threads).
+        with torch_threads(render_threads(frames.device)):
             return self._process_rate(frames, windows, rows, phases)
 
     def _process_rate(self, frames: torch.Tensor, windows: torch.Tensor,
