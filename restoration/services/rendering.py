@@ -198,7 +198,9 @@ def record_progress(data: dict[str, Any]) -> RenderJob | None:
     if data.get("segment") is None:
         job.status = RenderJob.Status.RUNNING
         job.frames_done = int(data.get("frames_done") or 0)
-        job.frames_total = int(data.get("frames_total") or job.frames_total)
+        # The site's count (from the spec: interpolation writes more frames than it
+        # reads) is the one the result is checked against; a worker's count only fills in.
+        job.frames_total = job.frames_total or int(data.get("frames_total") or 0)
         job.fps = float(data.get("fps") or 0.0)
         job.eta_seconds = data.get("eta")
         job.attempts = max(job.attempts, attempt)

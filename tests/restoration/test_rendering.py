@@ -77,6 +77,18 @@ def test_interpolating_variant_expects_and_accepts_the_higher_frame_count(
         assert abs(float(container.streams.video[0].average_rate) - 59.94) < 0.01
 
 
+def test_progress_keeps_the_interpolating_variants_frame_total(tmp_path, published):
+    variant = interpolating_variant(tmp_path)
+    expected = rendering.expected_frames(variant.spec, variant.clip, 4, 16)
+    job = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant, frames_total=expected)
+    # A worker's first message counts source frames (it has not opened the clip yet).
+    rendering.record_progress({"job_id": job.pk, "segment": None, "status": "running",
+                               "frames_done": 0, "frames_total": 12, "attempt": 1})
+    job.refresh_from_db()
+    assert expected > 12 and job.frames_total == expected
+    assert published[-1][1]["frames_total"] == expected
+
+
 def test_interpolating_variant_with_the_source_frame_count_fails(tmp_path, published):
     variant = interpolating_variant(tmp_path)
     job = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant,
