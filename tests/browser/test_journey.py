@@ -145,6 +145,9 @@ def test_whole_journey(embedded_site, browser, artifacts):
     tech.wait_for_selector("#clip-status:text('ready')", timeout=120_000)
     poll(tech, lambda: tech.locator("#analysis-status").inner_text().strip() == "done",
          what="the clip's damage analysis", timeout=420)
+    # The page reloads itself when the live "done" arrives (the server draws the report and
+    # plot), so the status can read "done" a moment before the reloaded page shows the plot.
+    tech.wait_for_selector("#analysis-plot", timeout=30_000)
     assert tech.locator("#analysis-plot").count() == 1
     shots(tech, "clip-analysis")
     film_url = tech.locator(".crumbs a").first.get_attribute("href")
