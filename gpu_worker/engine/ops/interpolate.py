@@ -32,6 +32,8 @@ random.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -85,6 +87,15 @@ def flow_pair(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> tuple[n
     return calc(a, b), calc(b, a)
 
 
+@functools.lru_cache(maxsize=8)
+def _numpy_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (x, y), (h, w) float32 each; cached (read-only) per size."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.setflags(write=False)
+    gy.setflags(write=False)
+    return gx, gy
+
+
 def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
                             torch.arange(w, device=device, dtype=torch.float32), indexing="ij")
@@ -101,7 +112,7 @@ def backward_warp(img: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear")
     interpolation = cv2.INTER_CUBIC if mode == "bicubic" else cv2.INTER_LINEAR
     n, c, h, w = img.shape
     if img.device.type == "cpu":
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        gx, gy = _numpy_grid(h, w)
         out = np.empty((n, h, w, c), np.float32)
         for k in range(n):
             fl = flow[k].detach().float().numpy()
@@ -123,6 +134,42 @@ def consistency(f_ab: torch.Tensor, f_ba: torch.Tensor) -> torch.Tensor:
     return (f_ab + back).norm(dim=1, keepdim=True)
 
 
+def _splat_numpy(values: np.ndarray, flow: np.ndarray, weight: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """`splat` on the CPU: numpy's bincount over the four corners of every pixel at
+    once (about twice as fast as torch's ops there); sums in float64."""
+    c, h, w = values.shape
+    n = h * w
+    gx, gy = _numpy_grid(h, w)
+    px = (gx + flow[0]).reshape(-1)
+    py = (gy + flow[1]).reshape(-1)
+    x0 = np.floor(px)
+    y0 = np.floor(py)
+    fx = px - x0
+    fy = py - y0
+    x0 = x0.astype(np.int64)
+    y0 = y0.astype(np.int64)
+    wt = weight.reshape(-1)
+    idx = np.empty(4 * n, np.int64)
+    ww = np.empty(4 * n, np.float32)
+    for k, (dx, dy) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+        xi = x0 + dx
+        yi = y0 + dy
+        bx = fx if dx else 1 - fx
+        by = fy if dy else 1 - fy
+        ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        # Off-frame votes get weight 0 at a clamped index (cheaper than masking).
+        np.clip(xi, 0, w - 1, out=xi)
+        np.clip(yi, 0, h - 1, out=yi)
+        idx[k * n:(k + 1) * n] = yi * w + xi
+        ww[k * n:(k + 1) * n] = bx * by * wt * ok
+    den = np.bincount(idx, weights=ww, minlength=n)
+    vals = values.reshape(c, -1)
+    num = np.stack([np.bincount(idx, weights=ww * np.tile(vals[j], 4), minlength=n)
+                    for j in range(c)])
+    return num.astype(np.float32), den.astype(np.float32)
+
+
 def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Bilinear forward splatting: pixel x adds `values` (C, h, w) times `weight`
@@ -130,31 +177,42 @@ def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
     weights), (C, h, w) and (h, w)."""
     c, h, w = values.shape
     n = h * w
-    pos = _base_grid(h, w, flow.device) + flow
-    x0 = torch.floor(pos[0])
-    y0 = torch.floor(pos[1])
-    fx = (pos[0] - x0).reshape(-1)
-    fy = (pos[1] - y0).reshape(-1)
+    dtype = values.dtype
+    if values.device.type == "cpu":
+        num_np, den_np = _splat_numpy(values.detach().float().numpy(),
+                                      flow.detach().float().numpy(),
+                                      weight.detach().float().numpy())
+        return (torch.from_numpy(num_np).reshape(c, h, w).to(dtype),
+                torch.from_numpy(den_np).reshape(h, w).to(dtype))
+    pos = _base_grid(h, w, flow.device) + flow.to(torch.float32)
+    x0 = torch.floor(pos[0]).reshape(-1)
+    y0 = torch.floor(pos[1]).reshape(-1)
+    fx = pos[0].reshape(-1) - x0
+    fy = pos[1].reshape(-1) - y0
     gx, gy = 1 - fx, 1 - fy
-    x0 = x0.long().reshape(-1)
-    y0 = y0.long().reshape(-1)
-    wt = weight.reshape(-1)
-    vals = values.reshape(c, -1)
-    # bincount sums in float64: no loss where many votes land on one place.
-    den = torch.zeros(n, dtype=torch.float64, device=values.device)
-    num = torch.zeros(c, n, dtype=torch.float64, device=values.device)
+    x0 = x0.long()
+    y0 = y0.long()
+    wt = weight.reshape(-1).to(torch.float32)
+    # One row per vote: the weight, then the weighted values; the four corners of all
+    # pixels are accumulated by a single index_add_ (sequential on the CPU, so
+    # deterministic), much cheaper than a bincount per corner and channel.
+    rows = torch.cat([torch.ones(1, n, device=values.device),
+                      values.reshape(c, -1).to(torch.float32)]).t()  # (n, 1 + C)
+    idx_parts, w_parts = [], []
     for dx, dy, bw in ((0, 0, gx * gy), (1, 0, fx * gy), (0, 1, gx * fy), (1, 1, fx * fy)):
         xi = x0 + dx
         yi = y0 + dy
         ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
         # Off-frame votes get weight 0 at a clamped index rather than being
         # filtered out: masking copies every array, a zero weight costs nothing.
-        idx = yi.clamp_(0, h - 1).mul_(w).add_(xi.clamp_(0, w - 1))
-        ww = bw.mul_(wt).mul_(ok)
-        den += torch.bincount(idx, weights=ww, minlength=n)
-        for k in range(c):
-            num[k] += torch.bincount(idx, weights=vals[k] * ww, minlength=n)
-    return num.view(c, h, w).to(values.dtype), den.view(h, w).to(values.dtype)
+        idx_parts.append(yi.clamp_(0, h - 1).mul_(w).add_(xi.clamp_(0, w - 1)))
+        w_parts.append(bw.mul_(wt).mul_(ok))
+    idx = torch.cat(idx_parts)
+    ww = torch.cat(w_parts)
+    acc = torch.zeros(n, 1 + c, dtype=torch.float32, device=values.device)
+    acc.index_add_(0, idx, rows.repeat(4, 1).mul_(ww[:, None]))
+    acc = acc.t()
+    return acc[1:].reshape(c, h, w).to(dtype), acc[0].reshape(h, w).to(dtype)
 
 
 @register
