@@ -51,8 +51,8 @@ MAX_RATIO = 8
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
-# Finest DIS pyramid level (0 = full size of the frames the flow is computed on).
-FINEST_SCALE = 0
+# DIS searches down to the first pyramid level whose longer side is at most this.
+FINEST_LEVEL_PX = 400
 # Consistency scale (pixels at flow resolution): a vote's weight is exp(-(c/σ)²).
 CONSISTENCY_SIGMA = 1.0
 # A pixel counts as unreliable beyond this inconsistency (pixels at flow resolution).
@@ -78,6 +78,10 @@ def flow_pair(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> tuple[n
     if min(a.shape) < 16:  # too small for DIS patches and pyramids: no motion
         zero = np.zeros((*a.shape, 2), np.float32)
         return zero, zero.copy()
+    # The finest level searched: the first one no larger than FINEST_LEVEL_PX.
+    finest = 0
+    while max(a.shape) / 2 ** finest > FINEST_LEVEL_PX:
+        finest += 1
     if method == "farneback":
         def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
             return cv2.calcOpticalFlowFarneback(p, q, None, 0.5, 5, 15, 3, 5, 1.2, 0)
@@ -85,11 +89,11 @@ def flow_pair(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> tuple[n
         def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
             # A fresh instance per call: a reused one keeps state between calls.
             dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
-            # OpenCV's presets stop two or one pyramid levels above full size (tuned
-            # for large frames); the flow here is computed on frames already scaled
-            # down (`flow_size`), where the finest level is worth its cost: on the
-            # benchmark's Sintel frames it is worth over 1 dB for ultrafast at 320 px.
-            dis.setFinestScale(FINEST_SCALE)
+            # OpenCV's presets stop one or two pyramid levels above full size (tuned
+            # for large frames). On frames already scaled down (`flow_size`) the
+            # finest levels are worth their cost: going down to full size at 320 px
+            # is worth about 1.9 dB for ultrafast on the benchmark's Sintel frames.
+            dis.setFinestScale(finest)
             return dis.calc(p, q, None)
     return calc(a, b), calc(b, a)
 
@@ -101,6 +105,14 @@ def _numpy_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     gx.setflags(write=False)
     gy.setflags(write=False)
     return gx, gy
+
+
+@functools.lru_cache(maxsize=8)
+def _numpy_grid_xy(h: int, w: int) -> np.ndarray:
+    """Pixel coordinates as one (h, w, 2) float32 array; cached (read-only) per size."""
+    grid = np.ascontiguousarray(np.stack(_numpy_grid(h, w), -1))
+    grid.setflags(write=False)
+    return grid
 
 
 def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -352,6 +364,7 @@ class Interpolate(Operator):
         g0 = torch.exp(-(c0 / CONSISTENCY_SIGMA) ** 2)
         g1 = torch.exp(-(c1 / CONSISTENCY_SIGMA) ** 2)
         outs = []
+        a_hwc = b_hwc = None
         for t in ts:
             if unreliable > self.p["max_unreliable"]:
                 if self.p["fallback"] == "blend":
@@ -360,6 +373,12 @@ class Interpolate(Operator):
                     outs.append(a[0] if t < 0.5 else b[0])
                 continue
             ft0, ft1, vis_a, vis_b = self._flows_at(f01, f10, g0, g1, t)
+            if device.type == "cpu":
+                if a_hwc is None:  # once per pair, shared by all its phases
+                    a_hwc = np.ascontiguousarray(a[0].detach().float().numpy().transpose(1, 2, 0))
+                    b_hwc = np.ascontiguousarray(b[0].detach().float().numpy().transpose(1, 2, 0))
+                outs.append(self._warp_blend_numpy(a_hwc, b_hwc, ft0, ft1, vis_a, vis_b, t))
+                continue
             if size is not None:  # back to full size, in full-size pixels
                 ft0 = F.interpolate(ft0, size=(h, w), mode="bilinear", align_corners=False)
                 ft1 = F.interpolate(ft1, size=(h, w), mode="bilinear", align_corners=False)
@@ -386,6 +405,46 @@ class Interpolate(Operator):
             blended = (wa * weight_a + wb * weight_b) / (weight_a + weight_b)
             outs.append(blended[0].clamp_(0.0, 1.0))
         return torch.stack(outs)
+
+    def _warp_blend_numpy(self, a_hwc: np.ndarray, b_hwc: np.ndarray, ft0: torch.Tensor,
+                          ft1: torch.Tensor, vis_a: torch.Tensor, vis_b: torch.Tensor,
+                          t: float) -> torch.Tensor:
+        """Steps 4 and 5 on the CPU, in OpenCV and numpy on (H, W, 3) frames: the same
+        warps and blend as the torch path (flows and visibility scaled up bilinearly,
+        half-pixel centres) without its layout conversions. Returns (3, H, W)."""
+        h, w = a_hwc.shape[:2]
+        fh, fw = ft0.shape[-2:]
+        grid = _numpy_grid_xy(h, w)
+        interpolation = cv2.INTER_CUBIC if self.p["sampling"] == "bicubic" else cv2.INTER_LINEAR
+        warped = []
+        for img, flow in ((a_hwc, ft0), (b_hwc, ft1)):
+            fl = np.ascontiguousarray(flow[0].detach().float().numpy().transpose(1, 2, 0))
+            if (fh, fw) != (h, w):
+                fl = cv2.resize(fl, (w, h), interpolation=cv2.INTER_LINEAR)
+                fl *= np.array((w / fw, h / fh), np.float32)
+            fl += grid  # sampling positions, one (x, y) map as remap takes it
+            warped.append(cv2.remap(img, fl, None, interpolation,
+                                    borderMode=cv2.BORDER_REPLICATE))
+        wa, wb = warped
+        weight_a = np.float32(1 - t)
+        weight_b = np.float32(t)
+        strength = self.p["occlusion"]
+        if strength > 0:
+            vis = torch.cat([vis_a, vis_b], 1)[0].detach().float().numpy().transpose(1, 2, 0)
+            if (fh, fw) != (h, w):
+                vis = cv2.resize(vis, (w, h), interpolation=cv2.INTER_LINEAR)
+            vis = np.clip(vis, 0.0, 1.0)
+            if strength != 1.0:
+                vis **= np.float32(strength)
+            vis += np.float32(VISIBILITY_FLOOR)
+            weight_a = weight_a * vis[..., 0]
+            weight_b = weight_b * vis[..., 1]
+        share_b = np.asarray(weight_b / (weight_a + weight_b), np.float32)
+        if share_b.ndim == 2:
+            share_b = share_b[..., None]
+        blended = wa + share_b * (wb - wa)
+        np.clip(blended, 0.0, 1.0, out=blended)
+        return torch.from_numpy(blended).permute(2, 0, 1)
 
     @staticmethod
     def _flows_at(f01: torch.Tensor, f10: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
