@@ -203,6 +203,16 @@ def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
                                       weight.detach().float().numpy())
         return (torch.from_numpy(num_np).reshape(c, h, w).to(dtype),
                 torch.from_numpy(den_np).reshape(h, w).to(dtype))
+    return _splat_torch(values, flow, weight)
+
+
+def _splat_torch(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`splat` with torch ops, on any device: the four corners of all pixels
+    accumulated by one index_add_."""
+    c, h, w = values.shape
+    n = h * w
+    dtype = values.dtype
     pos = _base_grid(h, w, flow.device) + flow.to(torch.float32)
     x0 = torch.floor(pos[0]).reshape(-1)
     y0 = torch.floor(pos[1]).reshape(-1)
