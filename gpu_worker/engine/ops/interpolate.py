@@ -33,7 +33,6 @@ random.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -195,7 +194,6 @@ def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
     (h, w) at x + flow(x) (flow (2, h, w)). Returns (sum of weighted values, sum of
     weights), (C, h, w) and (h, w)."""
     c, h, w = values.shape
-    n = h * w
     dtype = values.dtype
     if values.device.type == "cpu":
         num_np, den_np = _splat_numpy(values.detach().float().numpy(),
