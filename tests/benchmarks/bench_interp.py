@@ -14,8 +14,8 @@ Methods:
 * ffmpeg minterpolate, mi_mode=blend (a cross-fade) and mi_mode=mci with
   mc_mode=aobmc, me_mode=bidir, vsbmc=1 (motion-compensated), run as a subprocess on
   raw frames through pipes (yuv444p inside, so chroma is not subsampled).
-* the `interpolate` operator: its defaults (DIS medium, flow at full size for these
-  frames), flow computed at 320 px with DIS medium, fast and ultrafast, and
+* the `interpolate` operator: its defaults (DIS ultrafast, flow at 320 px), DIS fast
+  and medium at 320 px, DIS medium with the flow at full size, and
   Farneback; called on the frames in memory as the pipeline's RateStage calls it
   (including the float conversion and the rounding back to 8 bits).
 
@@ -139,13 +139,14 @@ def run_clip(name: str, frames: list[np.ndarray]) -> list[dict]:
         ("repeat previous frame", lambda: repeat_rebuild(kept)),
         ("ffmpeg minterpolate blend", lambda: ffmpeg_rebuild(kept, BLEND)),
         ("ffmpeg minterpolate mci", lambda: ffmpeg_rebuild(kept, MCI)),
-        ("interpolate (default: DIS medium)", lambda: ours_rebuild(kept)),
-        ("interpolate (DIS medium, flow at 320 px)", lambda: ours_rebuild(kept, flow_size=320)),
-        ("interpolate (DIS fast, flow at 320 px)",
-         lambda: ours_rebuild(kept, quality="fast", flow_size=320)),
-        ("interpolate (DIS ultrafast, flow at 320 px)",
-         lambda: ours_rebuild(kept, quality="ultrafast", flow_size=320)),
-        ("interpolate (Farneback)", lambda: ours_rebuild(kept, method="farneback")),
+        ("interpolate (default: DIS ultrafast, flow at 320 px)", lambda: ours_rebuild(kept)),
+        ("interpolate (DIS fast, flow at 320 px)", lambda: ours_rebuild(kept, quality="fast")),
+        ("interpolate (DIS medium, flow at 320 px)",
+         lambda: ours_rebuild(kept, quality="medium")),
+        ("interpolate (DIS medium, flow at full size)",
+         lambda: ours_rebuild(kept, quality="medium", flow_size=0)),
+        ("interpolate (Farneback, flow at 320 px)",
+         lambda: ours_rebuild(kept, method="farneback")),
     ]
     rows = []
     for label, fn in methods:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gpu_worker.engine import io, metrics, pipeline
-from gpu_worker.engine.ops.interpolate import Interpolate, consistency, splat
+from gpu_worker.engine.ops.interpolate import Interpolate, _splat_torch, consistency, splat
 from gpu_worker.engine.pipeline import FrameItem, RateStage
 from gpu_worker.engine.rate import as_rate, expected_output_frames
 from gpu_worker.engine.registry import OpContext, SpecError
@@ -96,6 +96,17 @@ def test_splat_moves_values_and_conserves_weight():
     num, den = splat(values, flow, torch.ones(4, 4))
     assert torch.equal(den[:, 0], torch.zeros(4)) and torch.equal(den[:, 1:], torch.ones(4, 3))
     assert torch.equal(num[0, :, 1:], values[0, :, :3])
+
+
+def test_splat_on_the_cpu_matches_the_torch_splat_used_on_other_devices():
+    gen = torch.Generator().manual_seed(3)
+    values = torch.rand(2, 20, 30, generator=gen)
+    flow = torch.randn(2, 20, 30, generator=gen) * 4  # fractional, some off the frame
+    weight = torch.rand(20, 30, generator=gen)
+    num, den = splat(values, flow, weight)
+    num_t, den_t = _splat_torch(values, flow, weight)
+    assert float(den.sum()) > 100
+    assert torch.allclose(num, num_t, atol=1e-4) and torch.allclose(den, den_t, atol=1e-4)
 
 
 def test_process_rate_holds_at_a_cut_and_keeps_phase_zero_frames():

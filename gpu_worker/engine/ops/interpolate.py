@@ -32,6 +32,7 @@ random.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -49,6 +50,8 @@ MAX_RATIO = 8
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+# DIS searches down to the first pyramid level whose longer side is at most this.
+FINEST_LEVEL_PX = 400
 # Consistency scale (pixels at flow resolution): a vote's weight is exp(-(c/σ)²).
 CONSISTENCY_SIGMA = 1.0
 # A pixel counts as unreliable beyond this inconsistency (pixels at flow resolution).
@@ -74,6 +77,10 @@ def flow_pair(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> tuple[n
     if min(a.shape) < 16:  # too small for DIS patches and pyramids: no motion
         zero = np.zeros((*a.shape, 2), np.float32)
         return zero, zero.copy()
+    # The finest level searched: the first one no larger than FINEST_LEVEL_PX.
+    finest = 0
+    while max(a.shape) / 2 ** finest > FINEST_LEVEL_PX:
+        finest += 1
     if method == "farneback":
         def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
             return cv2.calcOpticalFlowFarneback(p, q, None, 0.5, 5, 15, 3, 5, 1.2, 0)
@@ -81,8 +88,30 @@ def flow_pair(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> tuple[n
         def calc(p: np.ndarray, q: np.ndarray) -> np.ndarray:
             # A fresh instance per call: a reused one keeps state between calls.
             dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
+            # OpenCV's presets stop one or two pyramid levels above full size (tuned
+            # for large frames). On frames already scaled down (`flow_size`) the
+            # finest levels are worth their cost: going down to full size at 320 px
+            # is worth about 1.9 dB for ultrafast on the benchmark's Sintel frames.
+            dis.setFinestScale(finest)
             return dis.calc(p, q, None)
     return calc(a, b), calc(b, a)
+
+
+@functools.lru_cache(maxsize=8)
+def _numpy_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (x, y), (h, w) float32 each; cached (read-only) per size."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.setflags(write=False)
+    gy.setflags(write=False)
+    return gx, gy
+
+
+@functools.lru_cache(maxsize=8)
+def _numpy_grid_xy(h: int, w: int) -> np.ndarray:
+    """Pixel coordinates as one (h, w, 2) float32 array; cached (read-only) per size."""
+    grid = np.ascontiguousarray(np.stack(_numpy_grid(h, w), -1))
+    grid.setflags(write=False)
+    return grid
 
 
 def _base_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -101,7 +130,7 @@ def backward_warp(img: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear")
     interpolation = cv2.INTER_CUBIC if mode == "bicubic" else cv2.INTER_LINEAR
     n, c, h, w = img.shape
     if img.device.type == "cpu":
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        gx, gy = _numpy_grid(h, w)
         out = np.empty((n, h, w, c), np.float32)
         for k in range(n):
             fl = flow[k].detach().float().numpy()
@@ -123,38 +152,94 @@ def consistency(f_ab: torch.Tensor, f_ba: torch.Tensor) -> torch.Tensor:
     return (f_ab + back).norm(dim=1, keepdim=True)
 
 
+def _splat_numpy(values: np.ndarray, flow: np.ndarray, weight: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """`splat` on the CPU: numpy's bincount over the four corners of every pixel at
+    once (about twice as fast as torch's ops there); sums in float64."""
+    c, h, w = values.shape
+    n = h * w
+    gx, gy = _numpy_grid(h, w)
+    px = (gx + flow[0]).reshape(-1)
+    py = (gy + flow[1]).reshape(-1)
+    x0 = np.floor(px)
+    y0 = np.floor(py)
+    fx = px - x0
+    fy = py - y0
+    x0 = x0.astype(np.int64)
+    y0 = y0.astype(np.int64)
+    wt = weight.reshape(-1)
+    idx = np.empty(4 * n, np.int64)
+    ww = np.empty(4 * n, np.float32)
+    for k, (dx, dy) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+        xi = x0 + dx
+        yi = y0 + dy
+        bx = fx if dx else 1 - fx
+        by = fy if dy else 1 - fy
+        ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        # Off-frame votes get weight 0 at a clamped index (cheaper than masking).
+        np.clip(xi, 0, w - 1, out=xi)
+        np.clip(yi, 0, h - 1, out=yi)
+        idx[k * n:(k + 1) * n] = yi * w + xi
+        ww[k * n:(k + 1) * n] = bx * by * wt * ok
+    den = np.bincount(idx, weights=ww, minlength=n)
+    vals = values.reshape(c, -1)
+    num = np.stack([np.bincount(idx, weights=ww * np.tile(vals[j], 4), minlength=n)
+                    for j in range(c)])
+    return num.astype(np.float32), den.astype(np.float32)
+
+
 def splat(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Bilinear forward splatting: pixel x adds `values` (C, h, w) times `weight`
     (h, w) at x + flow(x) (flow (2, h, w)). Returns (sum of weighted values, sum of
     weights), (C, h, w) and (h, w)."""
     c, h, w = values.shape
+    dtype = values.dtype
+    if values.device.type == "cpu":
+        num_np, den_np = _splat_numpy(values.detach().float().numpy(),
+                                      flow.detach().float().numpy(),
+                                      weight.detach().float().numpy())
+        return (torch.from_numpy(num_np).reshape(c, h, w).to(dtype),
+                torch.from_numpy(den_np).reshape(h, w).to(dtype))
+    return _splat_torch(values, flow, weight)
+
+
+def _splat_torch(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`splat` with torch ops, on any device: the four corners of all pixels
+    accumulated by one index_add_."""
+    c, h, w = values.shape
     n = h * w
-    pos = _base_grid(h, w, flow.device) + flow
-    x0 = torch.floor(pos[0])
-    y0 = torch.floor(pos[1])
-    fx = (pos[0] - x0).reshape(-1)
-    fy = (pos[1] - y0).reshape(-1)
+    dtype = values.dtype
+    pos = _base_grid(h, w, flow.device) + flow.to(torch.float32)
+    x0 = torch.floor(pos[0]).reshape(-1)
+    y0 = torch.floor(pos[1]).reshape(-1)
+    fx = pos[0].reshape(-1) - x0
+    fy = pos[1].reshape(-1) - y0
     gx, gy = 1 - fx, 1 - fy
-    x0 = x0.long().reshape(-1)
-    y0 = y0.long().reshape(-1)
-    wt = weight.reshape(-1)
-    vals = values.reshape(c, -1)
-    # bincount sums in float64: no loss where many votes land on one place.
-    den = torch.zeros(n, dtype=torch.float64, device=values.device)
-    num = torch.zeros(c, n, dtype=torch.float64, device=values.device)
+    x0 = x0.long()
+    y0 = y0.long()
+    wt = weight.reshape(-1).to(torch.float32)
+    # One row per vote: the weight, then the weighted values; the four corners of all
+    # pixels are accumulated by a single index_add_ (sequential on the CPU, so
+    # deterministic), much cheaper than a bincount per corner and channel.
+    rows = torch.cat([torch.ones(1, n, device=values.device),
+                      values.reshape(c, -1).to(torch.float32)]).t()  # (n, 1 + C)
+    idx_parts, w_parts = [], []
     for dx, dy, bw in ((0, 0, gx * gy), (1, 0, fx * gy), (0, 1, gx * fy), (1, 1, fx * fy)):
         xi = x0 + dx
         yi = y0 + dy
         ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
         # Off-frame votes get weight 0 at a clamped index rather than being
         # filtered out: masking copies every array, a zero weight costs nothing.
-        idx = yi.clamp_(0, h - 1).mul_(w).add_(xi.clamp_(0, w - 1))
-        ww = bw.mul_(wt).mul_(ok)
-        den += torch.bincount(idx, weights=ww, minlength=n)
-        for k in range(c):
-            num[k] += torch.bincount(idx, weights=vals[k] * ww, minlength=n)
-    return num.view(c, h, w).to(values.dtype), den.view(h, w).to(values.dtype)
+        idx_parts.append(yi.clamp_(0, h - 1).mul_(w).add_(xi.clamp_(0, w - 1)))
+        w_parts.append(bw.mul_(wt).mul_(ok))
+    idx = torch.cat(idx_parts)
+    ww = torch.cat(w_parts)
+    acc = torch.zeros(n, 1 + c, dtype=torch.float32, device=values.device)
+    acc.index_add_(0, idx, rows.repeat(4, 1).mul_(ww[:, None]))
+    acc = acc.t()
+    return acc[1:].reshape(c, h, w).to(dtype), acc[0].reshape(h, w).to(dtype)
 
 
 @register
@@ -176,11 +261,12 @@ class Interpolate(Operator):
         Param("method", "choice", "dis", "Optical flow: dis = OpenCV's DIS (fast, "
               "accurate); farneback = OpenCV's Farneback (smoother, slower).",
               choices=("dis", "farneback")),
-        Param("quality", "choice", "medium", "DIS preset: ultrafast, fast or medium (more "
-              "iterations, better on fine motion).", choices=tuple(DIS_PRESETS)),
-        Param("flow_size", "int", 960, "Optical flow is computed on frames scaled down to "
-              "this longer side (faster on HD and 4K; motion is then scaled back up). "
-              "0 = full size.", min=0, max=8192, unit="px"),
+        Param("quality", "choice", "ultrafast", "DIS preset: ultrafast, fast or medium "
+              "(more iterations: slower, a little better on fine motion).",
+              choices=tuple(DIS_PRESETS)),
+        Param("flow_size", "int", 320, "Optical flow is computed on frames scaled down to "
+              "this longer side (motion is then scaled back up); larger follows small "
+              "detail better but costs more. 0 = full size.", min=0, max=8192, unit="px"),
         Param("sampling", "choice", "bilinear", "How the source frames are resampled "
               "along the motion: bicubic (sharper) or bilinear (a little faster).",
               choices=("bicubic", "bilinear")),
@@ -286,6 +372,7 @@ class Interpolate(Operator):
         g0 = torch.exp(-(c0 / CONSISTENCY_SIGMA) ** 2)
         g1 = torch.exp(-(c1 / CONSISTENCY_SIGMA) ** 2)
         outs = []
+        a_hwc = b_hwc = None
         for t in ts:
             if unreliable > self.p["max_unreliable"]:
                 if self.p["fallback"] == "blend":
@@ -294,6 +381,12 @@ class Interpolate(Operator):
                     outs.append(a[0] if t < 0.5 else b[0])
                 continue
             ft0, ft1, vis_a, vis_b = self._flows_at(f01, f10, g0, g1, t)
+            if device.type == "cpu":
+                if a_hwc is None:  # once per pair, shared by all its phases
+                    a_hwc = np.ascontiguousarray(a[0].detach().float().numpy().transpose(1, 2, 0))
+                    b_hwc = np.ascontiguousarray(b[0].detach().float().numpy().transpose(1, 2, 0))
+                outs.append(self._warp_blend_numpy(a_hwc, b_hwc, ft0, ft1, vis_a, vis_b, t))
+                continue
             if size is not None:  # back to full size, in full-size pixels
                 ft0 = F.interpolate(ft0, size=(h, w), mode="bilinear", align_corners=False)
                 ft1 = F.interpolate(ft1, size=(h, w), mode="bilinear", align_corners=False)
@@ -320,6 +413,46 @@ class Interpolate(Operator):
             blended = (wa * weight_a + wb * weight_b) / (weight_a + weight_b)
             outs.append(blended[0].clamp_(0.0, 1.0))
         return torch.stack(outs)
+
+    def _warp_blend_numpy(self, a_hwc: np.ndarray, b_hwc: np.ndarray, ft0: torch.Tensor,
+                          ft1: torch.Tensor, vis_a: torch.Tensor, vis_b: torch.Tensor,
+                          t: float) -> torch.Tensor:
+        """Steps 4 and 5 on the CPU, in OpenCV and numpy on (H, W, 3) frames: the same
+        warps and blend as the torch path (flows and visibility scaled up bilinearly,
+        half-pixel centres) without its layout conversions. Returns (3, H, W)."""
+        h, w = a_hwc.shape[:2]
+        fh, fw = ft0.shape[-2:]
+        grid = _numpy_grid_xy(h, w)
+        interpolation = cv2.INTER_CUBIC if self.p["sampling"] == "bicubic" else cv2.INTER_LINEAR
+        warped = []
+        for img, flow in ((a_hwc, ft0), (b_hwc, ft1)):
+            fl = np.ascontiguousarray(flow[0].detach().float().numpy().transpose(1, 2, 0))
+            if (fh, fw) != (h, w):
+                fl = cv2.resize(fl, (w, h), interpolation=cv2.INTER_LINEAR)
+                fl *= np.array((w / fw, h / fh), np.float32)
+            fl += grid  # sampling positions, one (x, y) map as remap takes it
+            warped.append(cv2.remap(img, fl, None, interpolation,
+                                    borderMode=cv2.BORDER_REPLICATE))
+        wa, wb = warped
+        weight_a = np.float32(1 - t)
+        weight_b = np.float32(t)
+        strength = self.p["occlusion"]
+        if strength > 0:
+            vis = torch.cat([vis_a, vis_b], 1)[0].detach().float().numpy().transpose(1, 2, 0)
+            if (fh, fw) != (h, w):
+                vis = cv2.resize(vis, (w, h), interpolation=cv2.INTER_LINEAR)
+            vis = np.clip(vis, 0.0, 1.0)
+            if strength != 1.0:
+                vis **= np.float32(strength)
+            vis += np.float32(VISIBILITY_FLOOR)
+            weight_a = weight_a * vis[..., 0]
+            weight_b = weight_b * vis[..., 1]
+        share_b = np.asarray(weight_b / (weight_a + weight_b), np.float32)
+        if share_b.ndim == 2:
+            share_b = share_b[..., None]
+        blended = wa + share_b * (wb - wa)
+        np.clip(blended, 0.0, 1.0, out=blended)
+        return torch.from_numpy(blended).permute(2, 0, 1)
 
     @staticmethod
     def _flows_at(f01: torch.Tensor, f10: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
