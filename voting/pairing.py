@@ -178,11 +178,12 @@ def choose_pair_from_table(
 
 
 def fit_posterior(
-    table: VoteTable, options: ModelOptions = ModelOptions(), start: Posterior | None = None
+    table: VoteTable, options: ModelOptions | None = None, start: Posterior | None = None
 ) -> Posterior:
-    """Laplace approximation of the strengths, warm-started at ``start`` when given
-    (the previous posterior of the same contest: a ballot moves the optimum a little)."""
-    problem = _Problem(table, options)
+    """Laplace approximation of the strengths (model priors ``options``, by default
+    :class:`~voting.ranking.ModelOptions`), warm-started at ``start`` when given (the
+    previous posterior of the same contest: a ballot moves the optimum a little)."""
+    problem = _Problem(table, options if options is not None else ModelOptions())
     n = problem.n
     phi0 = problem.start()
     if start is not None and len(start.phi) == problem.p:

@@ -9,7 +9,7 @@ Two comparisons, both seeded (see ``voting.simulation``) and so reproducible on 
 machine; only the seconds depend on the hardware:
 
 1. Matched error rate (the headline). Every run goes to a fixed budget of contest
-   ballots; every 20 ballots an oracle check asks whether the fitted leader is the true
+   ballots; every 40 ballots an oracle check asks whether the fitted leader is the true
    best. For each strategy, ``N95`` = the fewest ballots from which at least 95 % of the
    runs have the true best in front (until the budget). Both strategies are judged at
    the same 5 % error rate, with no decision rule in between. The ratio's 95 % interval
@@ -86,7 +86,7 @@ def experiments(scale: float) -> list[BudgetExperiment | RuleExperiment]:
              ("three_contenders", b(2400)), ("one_bad_rest_close", b(1600))),
             n(100),
             FanModel(),
-            base,
+            replace(base, check_every=40),
         ),
         RuleExperiment(
             "Same decision rule for both: P(best) >= 0.95; ~5 ballots per fan",
@@ -94,6 +94,13 @@ def experiments(scale: float) -> list[BudgetExperiment | RuleExperiment]:
             n(20),
             FanModel(),
             replace(base, rule=DecisionRule("probability", p_best_threshold=0.95)),
+        ),
+        RuleExperiment(
+            "Same decision rule for both: 95 % intervals clear (the site's default rule); ~5 ballots per fan",
+            ("clear_winner", "close_top_two"),
+            n(20),
+            FanModel(),
+            replace(base, rule=DecisionRule("intervals")),
         ),
     ]
 
@@ -130,8 +137,8 @@ def _settled(traces: list[BudgetTrace], budget: int) -> np.ndarray:
     return np.array([t.settled_at if t.settled_at is not None else budget + 20 for t in traces], dtype=float)
 
 
-def _fmt(v: float) -> str:
-    return f"> {v:.0f}" if math.isinf(v) else f"{v:.0f}"
+def _fmt(v: float, budget: int) -> str:
+    return f"> {budget}" if math.isinf(v) else f"{v:.0f}"
 
 
 def _ratio_interval(active: list[BudgetTrace], uniform: list[BudgetTrace], seed: int) -> tuple[float, float]:
@@ -166,7 +173,7 @@ def budget_table(traces: list[BudgetTrace], budgets: dict[str, int]) -> tuple[li
         ratio_txt = f"**{ratio:.2f}** ({lo:.2f}–{hi:.2f})" if math.isfinite(ratio) else (
             f"< {na / budget:.2f}" if math.isfinite(na) else "n/a")
         lines.append(
-            f"| {sc} | {budget} | {len(a)} | {_fmt(nu)} | {_fmt(na)} | {ratio_txt} | {cu:.0%} / {ca:.0%} | "
+            f"| {sc} | {budget} | {len(a)} | {_fmt(nu, budget)} | {_fmt(na, budget)} | {ratio_txt} | {cu:.0%} / {ca:.0%} | "
             f"{su.mean():.0f} / {sa.mean():.0f} | {np.median(su):.0f} / {np.median(sa):.0f} | "
             f"{sa.mean() / su.mean():.2f} | {np.median(sa) / np.median(su):.2f} |"
         )
@@ -214,9 +221,13 @@ def main() -> None:
     scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
 
     started = time.perf_counter()
-    sections: list[str] = []
+    # With --only, the other experiments' sections of an existing doc are kept.
+    kept = read_sections(args.out) if args.only and args.out.exists() else {}
+    sections: dict[str, str] = {}
     for k, exp in enumerate(experiments(scale)):
         if args.only is not None and k not in args.only:
+            if exp.title in kept:
+                sections[exp.title] = kept[exp.title]
             continue
         t0 = time.perf_counter()
         if isinstance(exp, BudgetExperiment):
@@ -240,17 +251,30 @@ def main() -> None:
         took = time.perf_counter() - t0
         print(f"\n## {exp.title}  ({len(jobs)} runs, {took:.0f} s)")
         print("\n".join(rows), flush=True)
-        sections.append(
+        sections[exp.title] = (
             f"### {exp.title}\n\n{len(jobs)} runs, seeds 0..{exp.seeds - 1} per cell, {took / 60:.0f} min.\n\n"
             + "\n".join(rows) + (f"\n\n{extra}" if extra else "")
         )
         if not args.quick:  # written after every experiment, so an interrupted run leaves its tables
-            write_doc(args.out, sections, time.perf_counter() - started, args.processes, done=False)
+            write_doc(args.out, _ordered(sections, scale), time.perf_counter() - started, args.processes, done=False)
     total = time.perf_counter() - started
     print(f"\ntotal {total:.0f} s")
     if not args.quick:
-        write_doc(args.out, sections, total, args.processes, done=True)
+        write_doc(args.out, _ordered(sections, scale), total, args.processes, done=True)
         print(f"wrote {args.out}")
+
+
+def _ordered(sections: dict[str, str], scale: float) -> list[str]:
+    return [sections[e.title] for e in experiments(scale) if e.title in sections]
+
+
+def read_sections(path: Path) -> dict[str, str]:
+    """The experiment sections ("### title" blocks) of an existing benchmark doc."""
+    out = {}
+    for block in path.read_text().split("\n### ")[1:]:
+        title = block.split("\n", 1)[0].strip()
+        out[title] = "### " + block.strip()
+    return out
 
 
 def write_doc(out: Path, sections: list[str], total: float, processes: int, done: bool) -> None:
@@ -269,7 +293,8 @@ Davidson model with position bias {fans.position_bias} (log-odds towards the lef
 parameter nu = {math.exp(fans.tie_log_nu):.2f}; {fans.random_share:.0%} of fans are random clickers
 (left/right/same with probabilities {fans.random_probs}, watching ~{fans.random_watch_seconds} s).
 Golden pairs are mixed in (10 %, at least one by a fan's 4th ballot) and rater weights
-come from `voting.reliability`, recomputed every 20 contest ballots. "votes"/"ballots"
+come from `voting.reliability`, recomputed at every check (every 40 contest ballots in
+the fixed-budget experiment, every 20 in the decision-rule one). "votes"/"ballots"
 count contest ballots only. Active = `{pc.strategy}` (`voting.pairing` defaults: min
 {pc.min_per_pair} vote per pair, min {pc.min_per_item} per variant, epsilon {pc.epsilon}); uniform = a
 uniformly random pair among those the fan has not judged. A seed gives both strategies

@@ -179,11 +179,11 @@ def test_ballot_information_is_the_fisher_information_of_one_ballot() -> None:
     pairs = np.array([[0, 1], [1, 2], [0, 2]])
     f = ballot_information(post, pairs)
     h = 1e-5
-    for (i, j), fk in zip(pairs, f):
+    for (i, j), fk in zip(pairs, f, strict=True):
         # information about t in theta + t (e_i - e_j): sum_o p_o (d log p_o / dt)^2, sides averaged
         info_t = 0.0
-        for left, right, sign in ((i, j, 1.0), (j, i, -1.0)):
-            def logp(t: float, left=left, right=right, sign=sign) -> np.ndarray:
+        for left, right in ((i, j), (j, i)):
+            def logp(t: float, i=i, j=j, left=left, right=right) -> np.ndarray:
                 th = post.mean.copy()
                 th[i] += t
                 th[j] -= t

@@ -8,8 +8,8 @@ import numpy as np
 from voting.ranking import DecisionRule
 from voting.simulation import (
     SCENARIOS,
-    FanModel,
     BudgetTrace,
+    FanModel,
     RunResult,
     SimConfig,
     run_many,
