@@ -4,13 +4,23 @@ Fans arrive one after another and cast a few ballots each (the bootstrap is clus
 rater, so this matters). Honest fans answer from the Davidson model with a position
 bias; a share of fans are random clickers (fast, mostly a random side, sometimes
 "same"). Golden pairs are mixed in, rater weights come from :mod:`voting.reliability`,
-pairs come from :mod:`voting.pairing` (active or uniform), and every ``check_every``
-contest ballots :func:`voting.ranking.rank_table` applies the decision rule. A run ends
-when the rule fires (recording the vote count and whether the declared winner is the
-true best) or at ``max_votes``.
+and pairs come from :mod:`voting.pairing` (active or uniform; the active selector's
+posterior is refitted warm-started after every ballot, as the web service does).
 
-Everything derives from one integer seed, so a run is reproducible; the active and
-uniform runs with the same seed see the same fans (same types and ballot counts).
+Two ways to run a contest:
+
+* :func:`simulate_run`: every ``check_every`` contest ballots
+  :func:`voting.ranking.rank_table` applies the decision rule; the run ends when it
+  fires (recording the vote count and whether the declared winner is the true best) or
+  at ``max_votes``.
+* :func:`simulate_budget`: a fixed number of ballots with no decision rule; every
+  ``check_every`` ballots an oracle check records whether the fitted leader is the true
+  best. Over many seeds, :func:`votes_for_accuracy` gives the ballots a strategy needs
+  until 95 % of contests have the right leader, which compares strategies at the same
+  error rate.
+
+Everything derives from one integer seed, so a run is reproducible; runs with the same
+seed see the same fans (same types and ballot counts) whatever the strategy.
 """
 
 from __future__ import annotations
