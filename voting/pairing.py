@@ -1,38 +1,45 @@
 """Active pair selection: which two variants to show the next fan.
 
-The question a contest has to answer is "which variant is best", not the full order, so
-the selector spends votes where they move the probability of being best:
+A contest has to answer "which variant is best", not the full order, so the selector
+spends votes on the comparisons that most sharpen that answer. It is an optimal-design
+rule on the strengths' Laplace posterior:
 
-1. Fit the rating model (:mod:`voting.ranking`) and take its Laplace approximation
-   ``theta ~ N(theta_hat, Sigma)``; draw ``S`` posterior samples (one Newton fit and an
-   eigen-decomposition: a few milliseconds for 12 variants).
-2. ``top_two_thompson`` (default): leader = argmax of one posterior sample, challenger =
-   argmax of the first later sample that disagrees and whose pair with the leader the
-   fan has not judged (Russo 2016, top-two Thompson sampling for best-arm
-   identification). Votes go to the leader against whoever could still beat it, in
-   proportion to how plausible that is; it did best in the simulation.
-   ``info_gain``: for every pair the fan has not judged yet, the expected reduction in
-   the entropy of ``argmax(theta)`` after one more ballot on that pair::
+1. Posterior. Fit the rating model (:mod:`voting.ranking`) and take its Laplace
+   approximation ``theta ~ N(m, Sigma)`` (the strengths block of the inverse Hessian of
+   the penalised negative log-likelihood). :func:`fit_posterior` warm-starts the Newton
+   fit from the previous posterior, so after one more ballot it takes one or two steps;
+   the web service caches the posterior per contest version.
+2. What matters. For every contrast ``theta_k - theta_c`` (all unordered pairs) with
+   ``z = |m_k - m_c| / sd(theta_k - theta_c)``, its weight is
 
-       EIG(i, j) = H[best] - sum_o P(o) * H[best | o]
+       w_kc = (P(best = k) + P(best = c)) * phi(z) * max(z, 1)
 
-   where ``o`` is "i better", "j better" or "same" (sides averaged, because the side is
-   drawn at random after the choice), ``P(o)`` is the posterior predictive and
-   ``P(best | o)`` re-weights the same samples by the likelihood of ``o`` (importance
-   re-weighting; the samples are shared across pairs so their noise cancels when pairs
-   are compared).
-   ``uniform``: uniform over the allowed pairs (the baseline the simulation compares to).
-3. Exploration: any pair seen fewer than ``min_per_pair`` times overall is served first,
+   ``P(best)`` comes from posterior samples: a contrast only matters if one of its two
+   variants may be the best. ``phi(z) * z`` is the derivative of ``Phi(-z)`` (the
+   Gaussian chance that the contrast has the wrong sign) with respect to the log of its
+   variance, i.e. how much one unit of relative variance reduction lowers the error
+   bound; ``z`` is floored at 1 because at ``z = 0`` (two variants level at the top) the
+   bound is flat, yet those are exactly the pairs that need votes.
+3. Choice. One ballot on pair ``a = e_i - e_j`` adds Fisher information ``f_ij a a^T``
+   (``f_ij`` from the Davidson model at the point estimate, sides averaged, times the
+   mean rater weight), which shrinks every contrast ``b`` by Sherman-Morrison::
+
+       Var'(b) = Var(b) - f (b' Sigma a)^2 / (1 + f a' Sigma a)
+
+   The selector returns the allowed pair maximising ``sum_b w_b log(Var(b) / Var'(b))``
+   (``reason="best_contrasts"``): the leader against whoever could still beat it,
+   weighted by how plausibly and how closely, plus indirect comparisons when the direct
+   one is used up for this fan.
+4. Exploration: any pair seen fewer than ``min_per_pair`` times overall is served first,
    then any variant with fewer than ``min_per_item`` ballots (matching the decision
    rule's floor, ``DecisionRule.min_comparisons``), then with probability ``epsilon`` a
    uniformly random allowed pair; so every variant stays connected to the rest and a
    model error cannot starve a variant forever.
-4. When the posterior samples already agree on the best (no challenger, EIG 0)
-   the selector falls back to the leader against the rival whose gap is smallest in
-   standard errors (an LUCB-style choice), which is what the interval rule still needs.
 
-The left/right sides of the chosen pair are drawn at random and returned with it.
-Everything is driven by the ``numpy.random.Generator`` (or seed) passed in.
+``uniform`` (a uniformly random allowed pair) is the baseline the benchmark compares to.
+A fan never sees the same unordered pair twice. The left/right sides of the chosen pair
+are drawn at random and returned with it. Everything is driven by the
+``numpy.random.Generator`` (or seed) passed in.
 """
 
 from __future__ import annotations
@@ -51,17 +58,16 @@ from voting.ranking import (
     VoteTable,
     _newton_batch,
     _Problem,
-    outcome_probabilities,
 )
 
-Strategy = Literal["top_two_thompson", "info_gain", "uniform"]
+Strategy = Literal["best_contrasts", "uniform"]
 
 
 @dataclass(frozen=True)
 class PairingConfig:
     """Selector settings; the defaults are what the simulation benchmark used."""
 
-    strategy: Strategy = "top_two_thompson"
+    strategy: Strategy = "best_contrasts"
     epsilon: float = 0.05
     min_per_pair: int = 1
     min_per_item: int = 10
@@ -73,13 +79,31 @@ class PairingConfig:
 class PairChoice:
     """The pair to show, already in its (random) screen positions.
 
-    ``reason`` says which rule picked it ("coverage", "explore", "info_gain",
-    "top_two_thompson", "closest_rival", "uniform"), for the audit trail.
+    ``reason`` says which rule picked it ("coverage", "explore", "best_contrasts",
+    "uniform"), for the audit trail.
     """
 
     left: str
     right: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Laplace approximation of the strengths for one vote table.
+
+    ``mean``/``cov``: the strengths' posterior mean and covariance; ``bias`` and ``eta``:
+    point values of the position bias and log tie parameter (for predicting outcomes);
+    ``phi``: the full parameter vector, the warm start of the next fit; ``mean_weight``:
+    the average rater weight per ballot (what one more ballot is expected to carry).
+    """
+
+    mean: np.ndarray
+    cov: np.ndarray
+    bias: float
+    eta: float
+    phi: np.ndarray
+    mean_weight: float
 
 
 def judged_pairs(comparisons: Iterable[Comparison], rater: str) -> set[frozenset[str]]:
@@ -113,8 +137,13 @@ def choose_pair_from_table(
     judged: Collection[frozenset[str]] = (),
     rng: np.random.Generator | int | None = None,
     config: PairingConfig = PairingConfig(),
+    posterior: Posterior | None = None,
 ) -> PairChoice | None:
-    """:func:`choose_pair` on an aggregated :class:`~voting.ranking.VoteTable`."""
+    """:func:`choose_pair` on an aggregated :class:`~voting.ranking.VoteTable`.
+
+    ``posterior`` is :func:`fit_posterior` of this very table, for callers that cache
+    it; it is fitted here when missing (and only when the strategy needs it).
+    """
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     items = table.items
     judged = set(judged)
@@ -125,38 +154,100 @@ def choose_pair_from_table(
     ]
     if not allowed:
         return None
-    pair_counts = table.pair_counts()
-    seen = np.array([pair_counts[i, j] for i, j in allowed])
-
+    if config.strategy not in ("best_contrasts", "uniform"):
+        raise ValueError(f"unknown strategy {config.strategy!r}")
     if config.strategy == "uniform":
         return _place(items, allowed[rng.integers(len(allowed))], "uniform", rng)
+    pair_counts = table.pair_counts()
+    seen = np.array([pair_counts[i, j] for i, j in allowed])
     if seen.min() < config.min_per_pair:
         least = np.flatnonzero(seen == seen.min())
         return _place(items, allowed[least[rng.integers(len(least))]], "coverage", rng)
     per_item = pair_counts.sum(axis=1)
-    starved = [k for k, (i, j) in enumerate(allowed) if min(per_item[i], per_item[j]) < config.min_per_item]
-    if starved:
-        lowest = min(min(per_item[allowed[k][0]], per_item[allowed[k][1]]) for k in starved)
-        starved = [k for k in starved if min(per_item[allowed[k][0]], per_item[allowed[k][1]]) == lowest]
+    thinnest = np.array([min(per_item[i], per_item[j]) for i, j in allowed])
+    if thinnest.min() < config.min_per_item:
+        starved = np.flatnonzero(thinnest == thinnest.min())
         return _place(items, allowed[starved[rng.integers(len(starved))]], "coverage", rng)
     if rng.random() < config.epsilon:
         return _place(items, allowed[rng.integers(len(allowed))], "explore", rng)
 
-    pairs = np.array(allowed)
-    mean, cov, bias, eta = _posterior(table, config.model)
-    samples = _draw(mean, cov, config.n_samples, rng)
-    if config.strategy == "top_two_thompson":
-        choice = _top_two(samples, pairs)
-        if choice is not None:
-            return _place(items, allowed[choice], "top_two_thompson", rng)
-    elif config.strategy == "info_gain":
-        gain = _info_gain(samples, pairs, bias, eta)
-        if gain.max() > 1e-12:
-            best = np.flatnonzero(gain >= gain.max() - 1e-12)
-            return _place(items, allowed[best[rng.integers(len(best))]], "info_gain", rng)
-    else:
-        raise ValueError(f"unknown strategy {config.strategy!r}")
-    return _place(items, allowed[_closest_rival(mean, cov, pairs)], "closest_rival", rng)
+    post = posterior if posterior is not None else fit_posterior(table, config.model)
+    gain = contrast_gain(post, np.array(allowed), rng, config.n_samples)
+    best = np.flatnonzero(gain >= gain.max() * (1 - 1e-9))
+    return _place(items, allowed[best[rng.integers(len(best))]], "best_contrasts", rng)
+
+
+def fit_posterior(
+    table: VoteTable, options: ModelOptions | None = None, start: Posterior | None = None
+) -> Posterior:
+    """Laplace approximation of the strengths (model priors ``options``, by default
+    :class:`~voting.ranking.ModelOptions`), warm-started at ``start`` when given (the
+    previous posterior of the same contest: a ballot moves the optimum a little)."""
+    problem = _Problem(table, options if options is not None else ModelOptions())
+    n = problem.n
+    phi0 = problem.start()
+    if start is not None and len(start.phi) == problem.p:
+        phi0 = np.where(problem.free, start.phi, problem.fixed_value)
+        if problem.has_ties and start.eta <= NO_TIE_ETA:
+            phi0[n + 1] = problem.mu0[n + 1]  # ties just appeared: leave the no-tie limit
+    c = problem.counts_of(table.counts)[None]
+    phi, _ = _newton_batch(problem, c, phi0[None], tol=1e-5)
+    _, h = problem.grad_hess(phi, c)
+    cov = np.linalg.inv(h[0])[:n, :n]
+    raw = int(table.raw.sum())
+    return Posterior(
+        mean=phi[0, :n],
+        cov=(cov + cov.T) / 2,
+        bias=float(phi[0, n]),
+        eta=float(phi[0, n + 1]) if problem.has_ties else NO_TIE_ETA,
+        phi=phi[0],
+        mean_weight=table.total_weight / raw if raw else 1.0,
+    )
+
+
+def p_best(post: Posterior, rng: np.random.Generator, n_samples: int = 256) -> np.ndarray:
+    """Posterior probability that each variant is the best (Monte Carlo, Laplace)."""
+    w, v = np.linalg.eigh(post.cov)
+    root = v * np.sqrt(np.clip(w, 0.0, None))
+    samples = post.mean + rng.standard_normal((n_samples, len(post.mean))) @ root.T
+    return np.bincount(samples.argmax(axis=1), minlength=len(post.mean)) / n_samples
+
+
+def ballot_information(post: Posterior, pairs: np.ndarray) -> np.ndarray:
+    """Expected Fisher information about ``theta_i - theta_j`` from one ballot on each
+    pair (Davidson model at the point estimate, either side on the left with
+    probability 1/2). The score's gradient is ``(e_i - e_j) s / 2`` with ``s`` = +1 (i
+    better), -1 (j better) or 0 (same: a tie moves both strengths alike), so the
+    information matrix is ``f a a^T`` with ``f = Var(s) / 4 = (P(i) + P(j) - (P(i) - P(j))^2) / 4``."""
+    ti, tj = post.mean[pairs[:, 0]], post.mean[pairs[:, 1]]
+    left = np.concatenate([ti, tj])
+    right = np.concatenate([tj, ti])
+    u = np.stack([left + post.bias, right, post.eta + (left + post.bias + right) / 2])
+    p = np.exp(u - u.max(axis=0))
+    p /= p.sum(axis=0)
+    info = p[0] + p[1] - (p[0] - p[1]) ** 2
+    return 0.125 * (info[: len(pairs)] + info[len(pairs):])
+
+
+def contrast_gain(
+    post: Posterior, pairs: np.ndarray, rng: np.random.Generator, n_samples: int = 256
+) -> np.ndarray:
+    """The selection criterion (module doc, steps 2-3) for each candidate pair."""
+    n = len(post.mean)
+    k, c = np.triu_indices(n, 1)
+    sigma = post.cov
+    var_b = sigma[k, k] + sigma[c, c] - 2 * sigma[k, c]
+    z = np.abs(post.mean[k] - post.mean[c]) / np.sqrt(np.clip(var_b, 1e-12, None))
+    pb = p_best(post, rng, n_samples)
+    weight = (pb[k] + pb[c]) * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi) * np.maximum(z, 1.0)
+    i, j = pairs[:, 0], pairs[:, 1]
+    # b' Sigma a for every contrast b (rows) and candidate a (columns)
+    cross = sigma[k][:, i] - sigma[k][:, j] - sigma[c][:, i] + sigma[c][:, j]
+    var_a = sigma[i, i] + sigma[j, j] - 2 * sigma[i, j]
+    f = ballot_information(post, pairs) * post.mean_weight
+    shrink = f * cross**2 / (1 + f * var_a)
+    ratio = np.clip(1 - shrink / np.clip(var_b, 1e-12, None)[:, None], 1e-12, None)
+    return -(weight[:, None] * np.log(ratio)).sum(axis=0)
 
 
 def _place(items: Sequence[str], pair: tuple[int, int], reason: str, rng: np.random.Generator) -> PairChoice:
@@ -164,77 +255,3 @@ def _place(items: Sequence[str], pair: tuple[int, int], reason: str, rng: np.ran
     if rng.random() < 0.5:
         i, j = j, i
     return PairChoice(items[int(i)], items[int(j)], reason)
-
-
-def _laplace(table: VoteTable, options: ModelOptions) -> tuple[_Problem, np.ndarray, np.ndarray]:
-    """Point fit (all parameters) and the Hessian of the penalised negative log-likelihood."""
-    problem = _Problem(table, options)
-    c = problem.counts_of(table.counts)[None]
-    phi, _ = _newton_batch(problem, c, problem.start()[None])
-    _, h = problem.grad_hess(phi, c)
-    return problem, phi[0], h[0]
-
-
-def _posterior(table: VoteTable, options: ModelOptions) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Laplace approximation of the strengths: mean, covariance, and the point values of
-    position bias and log tie parameter (used for predicting outcomes)."""
-    problem, phi, h = _laplace(table, options)
-    n = problem.n
-    cov = np.linalg.inv(h)[:n, :n]
-    eta = float(phi[n + 1]) if problem.has_ties else NO_TIE_ETA
-    return phi[:n], cov, float(phi[n]), eta
-
-
-def _draw(mean: np.ndarray, cov: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    cov = (cov + cov.T) / 2
-    w, v = np.linalg.eigh(cov)
-    root = v * np.sqrt(np.clip(w, 0.0, None))
-    return mean + rng.standard_normal((size, len(mean))) @ root.T
-
-
-def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log(p), 0.0)
-    return terms.sum(axis=axis)
-
-
-def _info_gain(samples: np.ndarray, pairs: np.ndarray, bias: float, eta: float) -> np.ndarray:
-    """Expected entropy reduction of argmax(theta) per candidate pair (see module doc)."""
-    s, n = samples.shape
-    best = np.eye(n)[samples.argmax(axis=1)]  # (S, n) one-hot
-    h0 = _entropy(best.mean(axis=0))
-    ti = samples[:, pairs[:, 0]].T  # (P, S)
-    tj = samples[:, pairs[:, 1]].T
-    # Side is random: average "i on the left" and "j on the left"; outcomes re-mapped to
-    # (i better, j better, same).
-    p_il = outcome_probabilities(ti, tj, bias, eta)
-    p_jl = outcome_probabilities(tj, ti, bias, eta)
-    lik = 0.5 * (p_il + p_jl[..., [1, 0, 2]])  # (P, S, 3)
-    pred = lik.mean(axis=1)  # (P, 3)
-    mass = np.einsum("pso,sk->pok", lik, best) / (lik.sum(axis=1)[..., None])  # (P, 3, n)
-    return h0 - (pred * _entropy(mass)).sum(axis=1)
-
-
-def _top_two(samples: np.ndarray, pairs: np.ndarray) -> int | None:
-    leaders = samples.argmax(axis=1)
-    allowed = {(int(i), int(j)): k for k, (i, j) in enumerate(pairs)}
-    first = int(leaders[0])
-    for other in leaders[1:]:
-        other = int(other)
-        if other != first:
-            key = (min(first, other), max(first, other))
-            if key in allowed:
-                return allowed[key]
-    return None
-
-
-def _closest_rival(mean: np.ndarray, cov: np.ndarray, pairs: np.ndarray) -> int:
-    """Among allowed pairs, the one whose strengths are least separated in standard
-    errors, preferring pairs that include the current leader."""
-    leader = int(mean.argmax())
-    i, j = pairs[:, 0], pairs[:, 1]
-    var = cov[i, i] + cov[j, j] - 2 * cov[i, j]
-    z = np.abs(mean[i] - mean[j]) / np.sqrt(np.clip(var, 1e-12, None))
-    has_leader = (i == leader) | (j == leader)
-    z = np.where(has_leader, z, z + 1e6)
-    return int(z.argmin())

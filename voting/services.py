@@ -44,7 +44,7 @@ from voting.integrity import (
     verify_solution,
 )
 from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
-from voting.pairing import choose_pair_from_table
+from voting.pairing import PairingConfig, Posterior, choose_pair_from_table, fit_posterior
 from voting.ranking import Comparison, RankingResult, VoteTable
 from voting.reliability import GoldenPolicy, should_serve_golden
 
@@ -294,24 +294,28 @@ def _golden_candidates(contest: Contest, rater: Rater, entries: list[ContestEntr
     return out
 
 
-#: Per process: contest id -> (ballot version, weighted vote table). The pair selector
-#: needs every ballot of the contest aggregated; between two ballots that does not
-#: change, and rebuilding it for each of hundreds of fans asking for a pair is wasted.
-_table_cache: dict[int, tuple[str, VoteTable]] = {}
+#: Per process: contest id -> (ballot version, weighted vote table, posterior). The pair
+#: selector needs every ballot of the contest aggregated and the model's Laplace
+#: posterior; between two ballots neither changes, and rebuilding them for each of
+#: hundreds of fans asking for a pair is wasted. After a ballot the posterior is refitted
+#: warm-started from the cached one (one or two Newton steps).
+_table_cache: dict[int, tuple[str, VoteTable, Posterior | None]] = {}
 
 
-def _vote_table(contest: Contest, labels: dict[int, str], items: list[str]) -> VoteTable:
+def _vote_table(contest: Contest, labels: dict[int, str], items: list[str]) -> tuple[VoteTable, Posterior]:
     version = ratings.current_version(contest.pk)
     cached = _table_cache.get(contest.pk)
-    if cached is not None and cached[0] == version and cached[1].items == tuple(items):
-        return cached[1]
+    if cached is not None and cached[0] == version and cached[1].items == tuple(items) and cached[2] is not None:
+        return cached[1], cached[2]
     rows = (Ballot.objects.filter(contest=contest, is_golden=False)
             .values_list("left_id", "right_id", "choice", "rater_id", "rater__weight"))
     table = VoteTable.from_comparisons(
         (Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
          for left, right, choice, rater, weight in rows), items)
-    _table_cache[contest.pk] = (version, table)
-    return table
+    start = cached[2] if cached is not None and cached[1].items == tuple(items) else None
+    posterior = fit_posterior(table, PairingConfig().model, start)
+    _table_cache[contest.pk] = (version, table, posterior)
+    return table, posterior
 
 
 def _judged(contest: Contest, rater: Rater, labels: dict[int, str]) -> set[frozenset[str]]:
@@ -352,7 +356,8 @@ def next_pairing(contest: Contest, rater: Rater, *, rng: np.random.Generator | N
                                           golden_kind=kind, golden_expected=expected, reason="golden")
 
     items = [e.label for e in ranked]
-    choice = choose_pair_from_table(_vote_table(contest, labels, items), _judged(contest, rater, labels), rng=rng)
+    table, posterior = _vote_table(contest, labels, items)
+    choice = choose_pair_from_table(table, _judged(contest, rater, labels), rng=rng, posterior=posterior)
     if choice is None:
         return None
     return Pairing.objects.create(contest=contest, rater=rater, left=by_label[choice.left],

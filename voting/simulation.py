@@ -4,13 +4,23 @@ Fans arrive one after another and cast a few ballots each (the bootstrap is clus
 rater, so this matters). Honest fans answer from the Davidson model with a position
 bias; a share of fans are random clickers (fast, mostly a random side, sometimes
 "same"). Golden pairs are mixed in, rater weights come from :mod:`voting.reliability`,
-pairs come from :mod:`voting.pairing` (active or uniform), and every ``check_every``
-contest ballots :func:`voting.ranking.rank_table` applies the decision rule. A run ends
-when the rule fires (recording the vote count and whether the declared winner is the
-true best) or at ``max_votes``.
+and pairs come from :mod:`voting.pairing` (active or uniform; the active selector's
+posterior is refitted warm-started after every ballot, as the web service does).
 
-Everything derives from one integer seed, so a run is reproducible; the active and
-uniform runs with the same seed see the same fans (same types and ballot counts).
+Two ways to run a contest:
+
+* :func:`simulate_run`: every ``check_every`` contest ballots
+  :func:`voting.ranking.rank_table` applies the decision rule; the run ends when it
+  fires (recording the vote count and whether the declared winner is the true best) or
+  at ``max_votes``.
+* :func:`simulate_budget`: a fixed number of ballots with no decision rule; every
+  ``check_every`` ballots an oracle check records whether the fitted leader is the true
+  best. Over many seeds, :func:`votes_for_accuracy` gives the ballots a strategy needs
+  until 95 % of contests have the right leader, which compares strategies at the same
+  error rate.
+
+Everything derives from one integer seed, so a run is reproducible; runs with the same
+seed see the same fans (same types and ballot counts) whatever the strategy.
 """
 
 from __future__ import annotations
@@ -22,12 +32,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from voting.pairing import PairingConfig, Strategy, choose_pair_from_table
+from voting.pairing import PairingConfig, Posterior, Strategy, choose_pair_from_table, fit_posterior
 from voting.ranking import (
     DecisionRule,
     ModelOptions,
     RankingConfig,
     VoteTable,
+    fit_bt,
     outcome_probabilities,
     rank_table,
 )
@@ -115,6 +126,104 @@ class RunResult:
     seconds: float
 
 
+class _Contest:
+    """One simulated contest in progress: the crowd, the vote table, the weights.
+
+    :meth:`vote` casts the next contest ballot (serving goldens and new fans as they
+    come); :meth:`refresh` recomputes reliability weights, as the live site does after
+    ballots arrive.
+    """
+
+    def __init__(self, scenario: Scenario, strategy: Strategy, seed: int, fans: FanModel, config: SimConfig) -> None:
+        self.scenario, self.fans, self.config = scenario, fans, config
+        self.n = len(scenario.strengths)
+        self.items = tuple(f"v{k}" for k in range(self.n))
+        self.theta = np.asarray(scenario.strengths, dtype=float)
+        # Separate streams: the fans (types, ballot counts) do not depend on which pairs
+        # the selector picks, so active and uniform runs face the same crowd.
+        self.crowd_rng = np.random.default_rng([seed, 1])
+        self.answer_rng = np.random.default_rng([seed, 2])
+        self.pick_rng = np.random.default_rng([seed, 3])
+        self.pairing = replace(config.pairing, strategy=strategy, model=config.model)
+        self.table = VoteTable.empty(self.items)
+        self.posterior: Posterior | None = None
+        self.raw_by_rater: dict[str, np.ndarray] = {}
+        self.weights: dict[str, float] = {}
+        self.default_weight = (
+            base_weight(golden_posterior(0, 0, config.reliability)[0], config.reliability)
+            if config.use_reliability else 1.0
+        )
+        self.records: list[BallotRecord] = []
+        self.votes = self.goldens = 0
+        self.fan_no = 0
+        self._fan_left = 0  # ballots the current fan still casts
+
+    def _next_fan(self) -> None:
+        self.rater = f"fan{self.fan_no}"
+        self.fan_no += 1
+        self.is_random = self.crowd_rng.random() < self.fans.random_share
+        self._fan_left = 1 + int(self.crowd_rng.poisson(self.fans.ballots_mean - 1))
+        self.judged: set[frozenset[str]] = set()
+        self.served = self.golden_here = 0
+        self.raw_by_rater[self.rater] = np.zeros((self.n, self.n, 3))
+        self.weights.setdefault(self.rater, self.default_weight)
+
+    def vote(self) -> None:
+        """Cast contest ballots until one more has been counted."""
+        fans, rng = self.fans, self.answer_rng
+        while True:
+            if self._fan_left == 0:
+                self._next_fan()
+            self._fan_left -= 1
+            if self.config.use_reliability and should_serve_golden(
+                self.served, self.golden_here, rng, self.config.golden
+            ):
+                self.served += 1
+                self.golden_here += 1
+                self.goldens += 1
+                v = self.items[int(rng.integers(self.n))]
+                damaged = None if rng.random() < 0.5 else v + "~damaged"
+                g = make_golden_pair(v, damaged, rng)
+                ans = _golden_answer(g.expected, g.kind, self.is_random, fans, rng)
+                self.records.append(
+                    BallotRecord(self.rater, g.left, g.right, ans, _watch(self.is_random, fans, rng), g.expected)
+                )
+                continue
+            if self.pairing.strategy != "uniform" and self.votes >= self.n * self.pairing.min_per_item // 2:
+                # Past the coverage phase the selector needs the posterior: refit it
+                # warm-started from the previous one, as the web service does.
+                self.posterior = fit_posterior(self.table, self.config.model, self.posterior)
+            choice = choose_pair_from_table(self.table, self.judged, self.pick_rng, self.pairing, self.posterior)
+            if choice is None:
+                self._fan_left = 0
+                continue
+            self.served += 1
+            i, j = self.items.index(choice.left), self.items.index(choice.right)
+            self.judged.add(frozenset((choice.left, choice.right)))
+            if self.is_random:
+                o = int(rng.choice(3, p=fans.random_probs))
+            else:
+                p = outcome_probabilities(self.theta[i], self.theta[j], fans.position_bias, fans.tie_log_nu)
+                o = int(rng.choice(3, p=p))
+            self.table.add(i, j, o, self.weights[self.rater])
+            self.raw_by_rater[self.rater][i, j, o] += 1
+            self.records.append(
+                BallotRecord(self.rater, choice.left, choice.right, OUTCOME_NAMES[o], _watch(self.is_random, fans, rng))
+            )
+            self.votes += 1
+            return
+
+    def refresh(self) -> None:
+        """Recompute the rater weights from everything so far and rebuild the table."""
+        if self.config.use_reliability:
+            self.weights.update({r: a.weight for r, a in assess_raters(self.records, self.config.reliability).items()})
+            self.table = _rebuild(self.items, self.raw_by_rater, self.weights)
+
+    def per_rater(self) -> np.ndarray:
+        raters = [r for r in self.raw_by_rater if self.weights[r] > 0 and self.raw_by_rater[r].any()]
+        return np.array([self.raw_by_rater[r] * self.weights[r] for r in raters]).reshape(-1, self.n, self.n, 3)
+
+
 def simulate_run(
     scenario: Scenario,
     strategy: Strategy,
@@ -124,80 +233,89 @@ def simulate_run(
 ) -> RunResult:
     """One contest from first vote to decision (or ``max_votes``)."""
     t0 = time.perf_counter()
-    n = len(scenario.strengths)
-    items = tuple(f"v{k}" for k in range(n))
-    theta = np.asarray(scenario.strengths, dtype=float)
-    # Separate streams: the fans (types, ballot counts, answers) do not depend on which
-    # pairs the selector picks, so active and uniform runs face the same crowd.
-    crowd_rng = np.random.default_rng([seed, 1])
-    answer_rng = np.random.default_rng([seed, 2])
-    pick_rng = np.random.default_rng([seed, 3])
-    pairing = replace(config.pairing, strategy=strategy, model=config.model)
+    contest = _Contest(scenario, strategy, seed, fans, config)
     ranking_cfg = RankingConfig(model=config.model, n_bootstrap=config.n_bootstrap, seed=seed)
+    while contest.votes < config.max_votes:
+        contest.vote()
+        if contest.votes % config.check_every == 0:
+            contest.refresh()
+            result = rank_table(contest.table, contest.per_rater(), ranking_cfg, config.rule)
+            if result.decision.decided:
+                winner = result.decision.winner
+                return RunResult(
+                    scenario.name, strategy, seed, True, contest.votes, contest.goldens, winner,
+                    winner == contest.items[scenario.best], time.perf_counter() - t0,
+                )
+    return RunResult(
+        scenario.name, strategy, seed, False, contest.votes, contest.goldens, None, False, time.perf_counter() - t0
+    )
 
-    table = VoteTable.empty(items)
-    raw_by_rater: dict[str, np.ndarray] = {}
-    weights: dict[str, float] = {}
-    default_weight = base_weight(golden_posterior(0, 0, config.reliability)[0], config.reliability)
-    records: list[BallotRecord] = []
-    votes = goldens = 0
-    fan_no = 0
-    next_check = config.check_every
 
-    while votes < config.max_votes:
-        rater = f"fan{fan_no}"
-        fan_no += 1
-        is_random = crowd_rng.random() < fans.random_share
-        n_ballots = 1 + crowd_rng.poisson(fans.ballots_mean - 1)
-        judged: set[frozenset[str]] = set()
-        served = golden_here = 0
-        raw_by_rater[rater] = np.zeros((n, n, 3))
-        weights.setdefault(rater, default_weight if config.use_reliability else 1.0)
-        for _ in range(n_ballots):
-            if config.use_reliability and should_serve_golden(served, golden_here, answer_rng, config.golden):
-                served += 1
-                golden_here += 1
-                goldens += 1
-                v = items[int(answer_rng.integers(n))]
-                damaged = None if answer_rng.random() < 0.5 else v + "~damaged"
-                g = make_golden_pair(v, damaged, answer_rng)
-                ans = _golden_answer(g.expected, g.kind, is_random, fans, answer_rng)
-                records.append(BallotRecord(rater, g.left, g.right, ans, _watch(is_random, fans, answer_rng), g.expected))
-                continue
-            choice = choose_pair_from_table(table, judged, pick_rng, pairing)
-            if choice is None:
-                break
-            served += 1
-            i, j = items.index(choice.left), items.index(choice.right)
-            judged.add(frozenset((choice.left, choice.right)))
-            if is_random:
-                o = int(answer_rng.choice(3, p=fans.random_probs))
-            else:
-                p = outcome_probabilities(theta[i], theta[j], fans.position_bias, fans.tie_log_nu)
-                o = int(answer_rng.choice(3, p=p))
-            table.add(i, j, o, weights[rater])
-            raw_by_rater[rater][i, j, o] += 1
-            records.append(
-                BallotRecord(rater, choice.left, choice.right, OUTCOME_NAMES[o], _watch(is_random, fans, answer_rng))
-            )
-            votes += 1
-            if votes >= next_check:
-                next_check += config.check_every
-                if config.use_reliability:
-                    weights.update({r: a.weight for r, a in assess_raters(records, config.reliability).items()})
-                    table = _rebuild(items, raw_by_rater, weights)
-                raters = [r for r in raw_by_rater if weights[r] > 0 and raw_by_rater[r].any()]
-                per_rater = np.array([raw_by_rater[r] * weights[r] for r in raters]).reshape(-1, n, n, 3)
-                result = rank_table(table, per_rater, ranking_cfg, config.rule)
-                if result.decision.decided:
-                    winner = result.decision.winner
-                    return RunResult(
-                        scenario.name, strategy, seed, True, votes, goldens, winner,
-                        winner == items[scenario.best], time.perf_counter() - t0,
-                    )
-            if votes >= config.max_votes:
-                break
-    return RunResult(scenario.name, strategy, seed, False, votes, goldens, None, False, time.perf_counter() - t0)
+@dataclass(frozen=True)
+class BudgetTrace:
+    """One contest run to a fixed budget. ``correct[k]`` says whether the fitted leader
+    (the point estimate's best variant) after ``checkpoints[k]`` contest ballots is the
+    true best: the "oracle check" that needs no decision rule."""
+
+    scenario: str
+    strategy: str
+    seed: int
+    checkpoints: tuple[int, ...]
+    correct: tuple[bool, ...]
+    golden_ballots: int
+    seconds: float
+
+    @property
+    def settled_at(self) -> int | None:
+        """Ballots after which the leader is the true best at every later checkpoint
+        (``None`` if it is wrong at the budget)."""
+        if not self.correct or not self.correct[-1]:
+            return None
+        k = len(self.correct)
+        while k > 0 and self.correct[k - 1]:
+            k -= 1
+        return self.checkpoints[k] if k < len(self.checkpoints) else None
+
+
+def simulate_budget(
+    scenario: Scenario,
+    strategy: Strategy,
+    seed: int,
+    budget: int,
+    fans: FanModel = FanModel(),
+    config: SimConfig = SimConfig(),
+) -> BudgetTrace:
+    """Run a contest for ``budget`` contest ballots, checking every
+    ``config.check_every`` whether the fitted leader is the true best."""
+    t0 = time.perf_counter()
+    contest = _Contest(scenario, strategy, seed, fans, config)
+    checkpoints: list[int] = []
+    correct: list[bool] = []
+    while contest.votes < budget:
+        contest.vote()
+        if contest.votes % config.check_every == 0:
+            contest.refresh()
+            fit = fit_bt(contest.table, options=config.model)
+            checkpoints.append(contest.votes)
+            correct.append(int(np.argmax(fit.scores)) == scenario.best)
+    return BudgetTrace(
+        scenario.name, strategy, seed, tuple(checkpoints), tuple(correct), contest.goldens, time.perf_counter() - t0
+    )
+
+
+def votes_for_accuracy(traces: Sequence[BudgetTrace], target: float = 0.95) -> int | None:
+    """Fewest ballots from which the share of runs whose fitted leader is the true best
+    stays at or above ``target`` up to the budget (``None``: not reached within it).
+    All traces must share their checkpoints."""
+    if not traces:
+        return None
+    rate = np.mean([t.correct for t in traces], axis=0)
+    if rate[-1] < target:
+        return None
+    k = len(rate)
+    while k > 0 and rate[k - 1] >= target:
+        k -= 1
+    return traces[0].checkpoints[k]
 
 
 def _rebuild(items: Sequence[str], raw_by_rater: dict[str, np.ndarray], weights: dict[str, float]) -> VoteTable:

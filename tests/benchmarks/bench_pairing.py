@@ -1,13 +1,22 @@
 """Benchmark: votes needed to identify the best variant, active vs uniform pair selection.
 
-Run from the repository root (takes several minutes on two cores)::
+Run from the repository root (nice it on a shared machine)::
 
-    .venv/bin/python tests/benchmarks/bench_pairing.py            # full run, writes the doc
-    .venv/bin/python tests/benchmarks/bench_pairing.py --quick    # a smoke run, no doc
+    nice -n 10 .venv/bin/python tests/benchmarks/bench_pairing.py --processes 2   # writes the doc
+    .venv/bin/python tests/benchmarks/bench_pairing.py --quick                    # smoke run, no doc
 
-Prints a table per experiment and writes ``docs/benchmarks-pairing.md``. Every run is
-seeded (see ``voting.simulation``), so the numbers are reproducible on any machine; only
-the seconds column depends on the hardware.
+Two comparisons, both seeded (see ``voting.simulation``) and so reproducible on any
+machine; only the seconds depend on the hardware:
+
+1. Matched error rate (the headline). Every run goes to a fixed budget of contest
+   ballots; every 40 ballots an oracle check asks whether the fitted leader is the true
+   best. For each strategy, ``N95`` = the fewest ballots from which at least 95 % of the
+   runs have the true best in front (until the budget). Both strategies are judged at
+   the same 5 % error rate, with no decision rule in between. The ratio's 95 % interval
+   comes from resampling seeds (paired: a seed gives both strategies the same crowd).
+   Per run, "settled" = the ballots after which that run's leader stays the true best.
+2. Same decision rule for both: votes until "P(best) >= 0.95" (rater bootstrap) fires,
+   with the wrong-winner rate of each strategy.
 """
 
 from __future__ import annotations
@@ -22,76 +31,86 @@ from dataclasses import dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from voting.pairing import PairingConfig  # noqa: E402
 from voting.ranking import DecisionRule  # noqa: E402
 from voting.simulation import (  # noqa: E402
     SCENARIOS,
+    BudgetTrace,
     FanModel,
     RunResult,
     SimConfig,
     Summary,
+    simulate_budget,
     simulate_run,
     summarise,
+    votes_for_accuracy,
 )
 
-ACTIVE = "top_two_thompson"
+ACTIVE = "best_contrasts"
 UNIFORM = "uniform"
+TARGET = 0.95
+N_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
-class Experiment:
+class BudgetExperiment:
+    title: str
+    budgets: tuple[tuple[str, int], ...]  # scenario -> ballots per run
+    seeds: int
+    fans: FanModel
+    config: SimConfig
+
+
+@dataclass(frozen=True)
+class RuleExperiment:
     title: str
     scenarios: tuple[str, ...]
     seeds: int
     fans: FanModel
     config: SimConfig
-    strategies: tuple[str, ...] = (ACTIVE, UNIFORM)
-    #: per-strategy decision rule overriding ``config.rule`` (equal-error comparisons)
-    rules: tuple[tuple[str, DecisionRule], ...] = ()
-
-    def config_for(self, strategy: str) -> SimConfig:
-        return replace(self.config, rule=dict(self.rules).get(strategy, self.config.rule))
 
 
-def experiments(scale: float) -> list[Experiment]:
+def experiments(scale: float) -> list[BudgetExperiment | RuleExperiment]:
     base = SimConfig(max_votes=3000, check_every=20, n_bootstrap=100)
-    n = lambda k: max(2, int(round(k * scale)))  # noqa: E731
+    n = lambda k: max(3, int(round(k * scale)))  # noqa: E731
+    b = lambda k: max(200, int(round(k * min(1.0, 3 * scale) / 20)) * 20)  # noqa: E731
     return [
-        Experiment(
-            "Rule P(best) >= 0.95; fans cast 5 ballots on average (one per pair)",
+        BudgetExperiment(
+            "Matched error rate: ballots until 95 % of runs have the true best in front; ~5 ballots per fan",
+            (("clear_winner", b(800)), ("close_top_two", b(1600)),
+             ("three_contenders", b(2400)), ("one_bad_rest_close", b(1600))),
+            n(100),
+            FanModel(),
+            replace(base, check_every=40),
+        ),
+        RuleExperiment(
+            "Same decision rule for both: P(best) >= 0.95; ~5 ballots per fan",
             tuple(SCENARIOS),
             n(20),
             FanModel(),
             replace(base, rule=DecisionRule("probability", p_best_threshold=0.95)),
         ),
-        Experiment(
-            "Rule: 95 % intervals clear (the default rule); fans cast 5 ballots on average",
+        RuleExperiment(
+            "Same decision rule for both: 95 % intervals clear (the site's default rule); ~5 ballots per fan",
             ("clear_winner", "close_top_two"),
-            n(10),
-            FanModel(),
-            replace(base, rule=DecisionRule("intervals")),
-        ),
-        Experiment(
-            "Rule P(best) >= 0.95; every fan casts one ballot (no one-ballot-per-pair limit in play)",
-            ("clear_winner", "close_top_two"),
-            n(10),
-            FanModel(ballots_mean=1.0),
-            replace(base, rule=DecisionRule("probability", p_best_threshold=0.95)),
-        ),
-        Experiment(
-            "Equal error rate: active at P(best) >= 0.95 against uniform at P(best) >= 0.99; ~5 ballots per fan",
-            ("close_top_two", "three_contenders"),
             n(20),
             FanModel(),
-            replace(base, rule=DecisionRule("probability", p_best_threshold=0.95)),
-            rules=((UNIFORM, DecisionRule("probability", p_best_threshold=0.99)),),
+            replace(base, rule=DecisionRule("intervals")),
         ),
     ]
 
 
-def _job(args: tuple[str, str, int, FanModel, SimConfig]) -> RunResult:
+def _budget_job(args: tuple[str, str, int, int, FanModel, SimConfig]) -> BudgetTrace:
+    scenario, strategy, seed, budget, fans, config = args
+    return simulate_budget(SCENARIOS[scenario], strategy, seed, budget, fans, config)  # type: ignore[arg-type]
+
+
+def _rule_job(args: tuple[str, str, int, FanModel, SimConfig]) -> RunResult:
     scenario, strategy, seed, fans, config = args
     return simulate_run(SCENARIOS[scenario], strategy, seed, fans, config)  # type: ignore[arg-type]
 
@@ -107,7 +126,76 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def table(summaries: list[Summary]) -> list[str]:
+def _n95(traces: list[BudgetTrace]) -> float:
+    v = votes_for_accuracy(traces, TARGET)
+    return float("inf") if v is None else float(v)
+
+
+def _settled(traces: list[BudgetTrace], budget: int) -> np.ndarray:
+    """Per run: ballots after which the leader stays right; runs wrong at the budget
+    count as budget + 20 (a floor, which flatters the slower strategy)."""
+    return np.array([t.settled_at if t.settled_at is not None else budget + 20 for t in traces], dtype=float)
+
+
+def _fmt(v: float, budget: int) -> str:
+    return f"> {budget}" if math.isinf(v) else f"{v:.0f}"
+
+
+def _ratio_interval(
+    active: list[BudgetTrace], uniform: list[BudgetTrace], budget: int, seed: int
+) -> tuple[float, float]:
+    """95 % percentile interval of the N95 ratio over paired seed resamples. A resample
+    in which uniform stays below 95 % until the budget counts its N95 as the budget
+    (flattering uniform); one in which active does counts as an infinite ratio."""
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(N_RESAMPLES)
+    for r in range(N_RESAMPLES):
+        pick = rng.integers(len(active), size=len(active))
+        a, u = _n95([active[k] for k in pick]), _n95([uniform[k] for k in pick])
+        ratios[r] = a / min(u, budget)
+    return (float(np.quantile(ratios, 0.025, method="inverted_cdf")),
+            float(np.quantile(ratios, 0.975, method="inverted_cdf")))
+
+
+def budget_table(traces: list[BudgetTrace], budgets: dict[str, int]) -> tuple[list[str], dict[str, dict[str, float]]]:
+    lines = [
+        "| scenario | budget | runs | N95 uniform | N95 active | **active/uniform at 95 %** (95% CI) | "
+        "correct at budget (uniform / active) | settled mean (u / a) | settled median (u / a) | "
+        "mean ratio | median ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    figures: dict[str, dict[str, float]] = {}
+    for k, (sc, budget) in enumerate(budgets.items()):
+        a = sorted((t for t in traces if t.scenario == sc and t.strategy == ACTIVE), key=lambda t: t.seed)
+        u = sorted((t for t in traces if t.scenario == sc and t.strategy == UNIFORM), key=lambda t: t.seed)
+        na, nu = _n95(a), _n95(u)
+        ratio = na / nu if math.isfinite(nu) else float("nan")
+        lo, hi = _ratio_interval(a, u, budget, seed=k)
+        sa, su = _settled(a, budget), _settled(u, budget)
+        ca = float(np.mean([t.correct[-1] for t in a]))
+        cu = float(np.mean([t.correct[-1] for t in u]))
+        ci = f"({lo:.2f}–{hi:.2f})" if math.isfinite(hi) else f"({lo:.2f}–unbounded)"
+        ratio_txt = f"**{ratio:.2f}** {ci}" if math.isfinite(ratio) else (
+            f"< {na / budget:.2f}" if math.isfinite(na) else "n/a")
+        lines.append(
+            f"| {sc} | {budget} | {len(a)} | {_fmt(nu, budget)} | {_fmt(na, budget)} | {ratio_txt} | {cu:.0%} / {ca:.0%} | "
+            f"{su.mean():.0f} / {sa.mean():.0f} | {np.median(su):.0f} / {np.median(sa):.0f} | "
+            f"{sa.mean() / su.mean():.2f} | {np.median(sa) / np.median(su):.2f} |"
+        )
+        figures[sc] = {"ratio": ratio, "lo": lo, "hi": hi, "mean_ratio": sa.mean() / su.mean(),
+                       "median_ratio": float(np.median(sa) / np.median(su))}
+    ratios = [f["ratio"] for f in figures.values() if math.isfinite(f["ratio"])]
+    if ratios:
+        lines.append("")
+        lines.append(
+            f"Across scenarios: N95 ratio mean {np.mean(ratios):.2f}, median {np.median(ratios):.2f}; "
+            f"per-run settled ratios: mean-of-means {np.mean([f['mean_ratio'] for f in figures.values()]):.2f}, "
+            f"mean-of-medians {np.mean([f['median_ratio'] for f in figures.values()]):.2f}."
+        )
+    return lines, figures
+
+
+def rule_table(summaries: list[Summary]) -> list[str]:
     by = {(s.scenario, s.strategy): s for s in summaries}
     lines = [
         "| scenario | strategy | runs | decided | wrong (rate, 95% CI) | mean votes | median votes | mean goldens | active/uniform mean | active/uniform median |",
@@ -130,41 +218,59 @@ def table(summaries: list[Summary]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few seeds only; does not write the doc")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--scale", type=float, default=None, help="seeds as a share of the full run")
+    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-pairing.md")
-    parser.add_argument(
-        "--only", type=int, action="append",
-        help="run only experiment K (0-based; repeatable); its section replaces the one in --out",
-    )
+    parser.add_argument("--only", type=int, action="append", help="run only experiment K (0-based; repeatable)")
     args = parser.parse_args()
-    scale = 0.1 if args.quick else 1.0
+    scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
 
     started = time.perf_counter()
-    chosen = [e for k, e in enumerate(experiments(scale)) if args.only is None or k in args.only]
-    sections: list[str] = []
-    if args.only and args.out.exists():
-        kept = read_sections(args.out)
-        sections = [kept[e.title] for e in experiments(scale) if e.title in kept and e not in chosen]
-    for exp in chosen:
-        jobs = [
-            (sc, st, seed, exp.fans, exp.config_for(st))
-            for sc in exp.scenarios for st in exp.strategies for seed in range(exp.seeds)
-        ]
+    # With --only, the other experiments' sections of an existing doc are kept.
+    kept = read_sections(args.out) if args.only and args.out.exists() else {}
+    sections: dict[str, str] = {}
+    for k, exp in enumerate(experiments(scale)):
+        if args.only is not None and k not in args.only:
+            if exp.title in kept:
+                sections[exp.title] = kept[exp.title]
+            continue
         t0 = time.perf_counter()
-        with Pool(args.processes) as pool:
-            results = pool.map(_job, jobs, chunksize=1)
-        rows = table(summarise(results))
-        print(f"\n## {exp.title}  ({len(jobs)} runs, {time.perf_counter() - t0:.0f} s)")
+        if isinstance(exp, BudgetExperiment):
+            jobs = [
+                (sc, st, seed, budget, exp.fans, exp.config)
+                for sc, budget in exp.budgets for st in (ACTIVE, UNIFORM) for seed in range(exp.seeds)
+            ]
+            with Pool(args.processes) as pool:
+                traces = pool.map(_budget_job, jobs, chunksize=1)
+            rows, _ = budget_table(traces, dict(exp.budgets))
+            secs = {st: np.mean([t.seconds for t in traces if t.strategy == st]) for st in (ACTIVE, UNIFORM)}
+            extra = (f"Mean seconds per run: active {secs[ACTIVE]:.1f}, uniform {secs[UNIFORM]:.1f}; "
+                     f"mean goldens per run {np.mean([t.golden_ballots for t in traces]):.0f}.")
+        else:
+            jobs = [(sc, st, seed, exp.fans, exp.config) for sc in exp.scenarios
+                    for st in (ACTIVE, UNIFORM) for seed in range(exp.seeds)]
+            with Pool(args.processes) as pool:
+                results = pool.map(_rule_job, jobs, chunksize=1)
+            rows = rule_table(summarise(results))
+            extra = ""
+        took = time.perf_counter() - t0
+        print(f"\n## {exp.title}  ({len(jobs)} runs, {took:.0f} s)")
         print("\n".join(rows), flush=True)
-        sections.append(f"### {exp.title}\n\n{len(jobs)} runs, seeds 0..{exp.seeds - 1} per cell.\n\n" + "\n".join(rows))
-
+        sections[exp.title] = (
+            f"### {exp.title}\n\n{len(jobs)} runs, seeds 0..{exp.seeds - 1} per cell, {took / 60:.0f} min.\n\n"
+            + "\n".join(rows) + (f"\n\n{extra}" if extra else "")
+        )
         if not args.quick:  # written after every experiment, so an interrupted run leaves its tables
-            write_doc(args.out, sections, time.perf_counter() - started, args.processes, done=False)
+            write_doc(args.out, _ordered(sections, scale), time.perf_counter() - started, args.processes, done=False)
     total = time.perf_counter() - started
     print(f"\ntotal {total:.0f} s")
     if not args.quick:
-        write_doc(args.out, sections, total, args.processes, done=True)
+        write_doc(args.out, _ordered(sections, scale), total, args.processes, done=True)
         print(f"wrote {args.out}")
+
+
+def _ordered(sections: dict[str, str], scale: float) -> list[str]:
+    return [sections[e.title] for e in experiments(scale) if e.title in sections]
 
 
 def read_sections(path: Path) -> dict[str, str]:
@@ -179,25 +285,27 @@ def read_sections(path: Path) -> dict[str, str]:
 def write_doc(out: Path, sections: list[str], total: float, processes: int, done: bool) -> None:
     scen = "\n".join(f"- `{s.name}`: strengths {s.strengths} ({s.description})" for s in SCENARIOS.values())
     fans = FanModel()
+    pc = PairingConfig()
     status = "" if done else "\n**Incomplete: the run was still going when this was written.**\n"
     doc = f"""# Pair selection benchmark
 
-Generated by `tests/benchmarks/bench_pairing.py` ({total / 60:.0f} min on {processes} processes,
-Python {platform.python_version()}). Method and discussion: `docs/ranking.md`.
+Generated by `tests/benchmarks/bench_pairing.py` on {processes} processes (each section
+gives its run time; {total / 60:.0f} min for the last invocation), Python
+{platform.python_version()}, a shared two-core machine. Method and discussion:
+`docs/ranking.md` §4 and §6.
 {status}
 Each run is one simulated contest of 6 variants. Fans arrive one by one; each casts
-1 + Poisson(mean - 1) ballots, never the same pair twice. Honest fans answer from the
+1 + Poisson(4) ballots, never the same pair twice. Honest fans answer from the
 Davidson model with position bias {fans.position_bias} (log-odds towards the left) and tie
 parameter nu = {math.exp(fans.tie_log_nu):.2f}; {fans.random_share:.0%} of fans are random clickers
 (left/right/same with probabilities {fans.random_probs}, watching ~{fans.random_watch_seconds} s).
-Golden pairs are mixed in (10 %, at least one by a fan's 4th ballot, never more than a
-quarter of a fan's ballots, so never a fan's first ballot and none in the one-ballot
-experiment) and rater weights come from `voting.reliability`. The decision rule is checked every 20 contest votes with
-a 100-replicate rater bootstrap; a run stops when it fires (or at 3000 votes). "votes"
-counts contest ballots only; goldens are listed separately. "wrong" = the declared
-winner is not the true best. Active = top-two Thompson sampling (`voting.pairing`
-defaults: min 1 vote per pair, min 10 per variant, epsilon 0.05); uniform = a uniformly
-random pair among those the fan has not judged.
+Golden pairs are mixed in (10 %, at least one by a fan's 4th ballot) and rater weights
+come from `voting.reliability`, recomputed at every check (every 40 contest ballots in
+the fixed-budget experiment, every 20 in the decision-rule one). "votes"/"ballots"
+count contest ballots only. Active = `{pc.strategy}` (`voting.pairing` defaults: min
+{pc.min_per_pair} vote per pair, min {pc.min_per_item} per variant, epsilon {pc.epsilon}); uniform = a
+uniformly random pair among those the fan has not judged. A seed gives both strategies
+the same crowd (fan types and ballot counts).
 
 Scenarios (true log-strengths):
 

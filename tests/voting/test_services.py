@@ -127,6 +127,22 @@ def test_a_rater_never_gets_a_pair_twice_and_is_done_after_all_pairs():
     assert services.next_pairing(contest, rater) is None
 
 
+def test_pair_selection_posterior_is_cached_per_version_and_warm_started(monkeypatch):
+    contest = make_contest(4, golden_rate=0)
+    fits = []
+    real = services.fit_posterior
+    monkeypatch.setattr(services, "fit_posterior",
+                        lambda table, options, start: fits.append((int(table.raw.sum()), start)) or
+                        real(table, options, start))
+    services.next_pairing(contest, ready_rater())
+    services.next_pairing(contest, ready_rater())  # no new ballot: the cached posterior serves
+    assert fits == [(0, None)]
+    vote(contest, ready_rater())  # serves a pair (cached), then one ballot arrives
+    services.next_pairing(contest, ready_rater())
+    assert len(fits) == 2 and fits[1][0] == 1
+    assert fits[1][1] is not None  # refitted from the previous posterior
+
+
 def test_golden_pairs_are_served_among_the_first_ballots():
     contest = make_contest(5, golden_rate=0.1, decoy=True)
     rater = ready_rater()
