@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.backends import BaseBackend
 from django.http import HttpRequest
 from django.utils import timezone
 

@@ -24,7 +24,8 @@ from restoration import selectors_publishing as sel
 from restoration.models import Clip, Film, RenderJob, Variant
 from restoration.models_publishing import Publication, Review, ReviewNote
 from restoration.permissions import api_role_required, role_required
-from restoration.services import publishing, review as review_service
+from restoration.services import publishing
+from restoration.services import review as review_service
 from restoration.services.review import ReviewError
 
 ANON_CACHE_SECONDS = 120
