@@ -42,6 +42,8 @@ import cv2
 import numpy as np
 import torch
 
+from gpu_worker.engine.device import pick_device
+
 ARCH = {"img_channel": 3, "width": 16, "middle_blk_num": 2, "enc_blk_nums": [1, 1, 2],
         "dec_blk_nums": [1, 1, 1]}
 SHARED_CLEAN = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "clean"
@@ -228,8 +230,9 @@ def evaluate(model: torch.nn.Module, vset: list[tuple[str, str, np.ndarray, np.n
     per_level: dict[str, dict[str, list[float]]] = {}
     with torch.no_grad():
         for _name, level, bad, clean in vset:
-            x = torch.from_numpy(bad).permute(2, 0, 1)[None]
-            y = model(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+            device = next(model.parameters()).device
+            x = torch.from_numpy(bad).permute(2, 0, 1)[None].to(device)
+            y = model(x).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
             row = per_level.setdefault(level, {"psnr_in": [], "psnr_out": [], "ssim_in": [],
                                                "ssim_out": []})
             row["psnr_in"].append(psnr(bad, clean))
@@ -248,20 +251,23 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous().cpu().clone() for k, v in model.state_dict().items()}
     tmp = path.with_suffix(".tmp")
     save_file(state, str(tmp), metadata={"arch": "NAFNet", "config": json.dumps(ARCH)})
     os.replace(tmp, path)
 
 
 def train(out: Path, *, minutes: float, max_steps: int, batch: int, patch: int,
-          lr: float, seed: int, val_every: int, threads: int) -> dict[str, Any]:
+          lr: float, seed: int, val_every: int, threads: int,
+          device: str = "cpu") -> dict[str, Any]:
+    dev = pick_device(device)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     train_images, val_images = load_images()
     vset = validation_set(val_images)
-    model = build_model()
+    # Batches are drawn on the CPU (numpy) and moved to the training device.
+    model = build_model().to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
     t0 = time.monotonic()
     budget = minutes * 60.0
@@ -276,7 +282,7 @@ def train(out: Path, *, minutes: float, max_steps: int, batch: int, patch: int,
     base = evaluate(model, vset)
     print(json.dumps({"step": 0, "val": base}), flush=True)
     while step < max_steps and time.monotonic() - t0 < budget:
-        x, y = make_batch(train_images, batch, patch, rng)
+        x, y = (t.to(dev, non_blocking=True) for t in make_batch(train_images, batch, patch, rng))
         progress = min(1.0, step / max(expected, 1))
         for g in opt.param_groups:
             g["lr"] = 1e-5 + 0.5 * (lr - 1e-5) * (1 + math.cos(math.pi * progress))
@@ -308,7 +314,7 @@ def train(out: Path, *, minutes: float, max_steps: int, batch: int, patch: int,
         "arch": "NAFNet", "config": ARCH,
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": step, "batch": batch, "patch": patch, "lr": lr, "seed": seed,
-        "seconds": round(time.monotonic() - t0, 1), "threads": threads,
+        "seconds": round(time.monotonic() - t0, 1), "threads": threads, "device": str(dev),
         "train_images": [n for n, _ in train_images],
         "val_images": [n for n, _ in val_images],
         "val_before_training": base, "val_final": final,
@@ -330,9 +336,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu",
+                    help="cpu, cuda, cuda:N or auto (the first GPU when there is one)")
     a = ap.parse_args(argv)
     train(a.out, minutes=a.minutes, max_steps=a.steps, batch=a.batch, patch=a.patch,
-          lr=a.lr, seed=a.seed, val_every=a.val_every, threads=a.threads)
+          lr=a.lr, seed=a.seed, val_every=a.val_every, threads=a.threads, device=a.device)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gpu_worker.engine.device import pick_device
 from gpu_worker.engine.models import BUILTIN_DIR
 from gpu_worker.training import data
 
@@ -176,7 +177,9 @@ def save_checkpoint(model: torch.nn.Module, path: Path, meta: dict[str, Any]) ->
     os.replace(tmp, path)
 
 
-def _hardware() -> str:
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)} (torch {torch.__version__})"
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -266,6 +269,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else BUILTIN_DIR / f"reel-sr-x{args.scale}.safetensors"
+    device = pick_device(args.device)
     model = build_model(args.scale, args.features, args.convs)
     init_names: list[str] = []
     if not args.init:
@@ -273,6 +277,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     else:
         init_names = load_init(model, Path(args.init))
         print(f"initialised {len(init_names)} tensors from {args.init}", flush=True)
+    # Samples are drawn on the CPU (numpy); the model, its average and each batch live
+    # on the training device. Checkpoints are written from CPU copies.
+    model.to(device)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -284,6 +291,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     val_images = data.validation_images()
     val_lr, val_hr = data.fixed_validation_pairs(val_images, args.scale,
                                                  size=192 // args.scale)
+    val_lr, val_hr = val_lr.to(device), val_hr.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
     budget = args.minutes * 60.0 if args.minutes else math.inf
     start = time.monotonic()
@@ -301,7 +309,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        lr_batch, hr_batch = sampler.batch(args.batch)
+        lr_batch, hr_batch = (t.to(device, non_blocking=True) for t in sampler.batch(args.batch))
         pred = model(lr_batch)
         if crop:
             pred = pred[..., crop:-crop, crop:-crop]
@@ -342,7 +350,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "steps": int(best["step"]), "steps_run": step, "batch": args.batch,
         "patch": args.patch, "context": args.context, "lr": args.lr, "ema": args.ema, "ssim_weight": args.ssim_weight,
-        "wall_minutes": wall, "hardware": _hardware(),
+        "wall_minutes": wall, "hardware": _hardware(device),
         "init": Path(args.init).name if args.init else "",
         "command": "nice -n 10 python -m gpu_worker.training.sr " + " ".join(args.argv),
         "train_stills": list(data.TRAIN_STILLS),
@@ -375,6 +383,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init", default="", help="a Compact .safetensors to start from")
     p.add_argument("--out", default="", help="default: the shipped weights folder")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda, cuda:N or auto (the first GPU when there is one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--val-every", type=int, default=500)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from gpu_worker.engine import models
+from gpu_worker.engine.device import DeviceError
 from gpu_worker.training import data, sr
 
 
@@ -31,6 +33,16 @@ def test_a_short_run_writes_a_spandrel_compact_checkpoint_and_card(tmp_path, mon
     assert info.parameters == facts["parameters"]
     card = out.with_suffix(".md").read_text()
     assert "Held out" in card and "camera" in card and "Lanczos" in card
+    assert facts["hardware"].startswith("CPU only")  # --device defaults to the CPU
+
+
+def test_asking_for_a_missing_gpu_fails_before_training(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeviceError, match="CUDA"):
+        sr.train(sr.parse_args(["--scale", "2", "--steps", "1", "--device", "cuda",
+                                "--out", str(tmp_path / "x.safetensors")]))
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def test_init_copies_every_matching_tensor(tmp_path):
