@@ -111,7 +111,9 @@ def as_rgb(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[..., :3])
 
 
-def _video_frames(path: Path, indices: Sequence[int]) -> list[np.ndarray]:
+def video_frames(path: Path, indices: Sequence[int]) -> list[np.ndarray]:
+    """The frames of a video at `indices` (ascending), as RGB uint8; decoding stops at
+    the last one asked for."""
     from gpu_worker.engine.io import read_frames
 
     wanted = set(indices)
@@ -122,6 +124,24 @@ def _video_frames(path: Path, indices: Sequence[int]) -> list[np.ndarray]:
     return out
 
 
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"cannot read {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _cockatoo_images(root: Path, frames: Sequence[int]) -> list[CleanImage]:
+    """Frames of the clean cockatoo clip under `root`; none when it is absent."""
+    video = root / COCKATOO
+    if not video.is_file() or not frames:
+        return []
+    picks = sorted(frames)
+    return [CleanImage(f"cockatoo_{i}", "video", f)
+            for i, f in zip(picks, video_frames(video, picks), strict=True)]
+
+
 def training_images(shared_media: Path | None = None) -> list[CleanImage]:
     """The clean training material (see the module docstring for the split)."""
     from gpu_worker.engine.demo import demo_frames
@@ -129,21 +149,13 @@ def training_images(shared_media: Path | None = None) -> list[CleanImage]:
     out = [CleanImage(name, "stills", as_rgb(load())) for name, load in TRAIN_STILLS.items()]
     demo = list(demo_frames(seconds=2.0, fps=6, width=960, height=720, seed=3))
     out += [CleanImage(f"demo_{i}", "demo", demo[i]) for i in DEMO_FRAMES]
-    video = (shared_media or shared_media_dir()) / COCKATOO
-    if video.is_file():
-        frames = _video_frames(video, COCKATOO_TRAIN_FRAMES)
-        out += [CleanImage(f"cockatoo_{i}", "video", f)
-                for i, f in zip(COCKATOO_TRAIN_FRAMES, frames, strict=True)]
+    out += _cockatoo_images(shared_media or shared_media_dir(), COCKATOO_TRAIN_FRAMES)
     return out
 
 
 def validation_images(shared_media: Path | None = None) -> list[CleanImage]:
     out = [CleanImage(name, "stills", as_rgb(load())) for name, load in VALIDATION_STILLS.items()]
-    video = (shared_media or shared_media_dir()) / COCKATOO
-    if video.is_file():
-        frames = _video_frames(video, COCKATOO_VALIDATION_FRAMES)
-        out += [CleanImage(f"cockatoo_{i}", "video", f)
-                for i, f in zip(COCKATOO_VALIDATION_FRAMES, frames, strict=True)]
+    out += _cockatoo_images(shared_media or shared_media_dir(), COCKATOO_VALIDATION_FRAMES)
     return out
 
 
@@ -155,20 +167,14 @@ def held_out_images(shared_media: Path | None = None, *,
     for rel in HELD_OUT_STILLS:
         path = root / rel
         if path.is_file():
-            img = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            out.append(CleanImage(path.stem, "stills", img))
+            out.append(CleanImage(path.stem, "stills", read_rgb(path)))
     seq = root / HELD_OUT_SEQUENCE
     if seq.is_dir():
         for path in sorted(seq.glob("*.png")):
-            img = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            out.append(CleanImage(f"sintel_{path.stem}", "sequence", img))
-    video = root / COCKATOO
-    if video.is_file() and cockatoo_frames:
-        if not set(cockatoo_frames) <= set(COCKATOO_HELD_OUT_FRAMES):
-            raise ValueError("cockatoo frames outside the held-out range 220-279")
-        frames = _video_frames(video, sorted(cockatoo_frames))
-        out += [CleanImage(f"cockatoo_{i}", "video", f)
-                for i, f in zip(sorted(cockatoo_frames), frames, strict=True)]
+            out.append(CleanImage(f"sintel_{path.stem}", "sequence", read_rgb(path)))
+    if (root / COCKATOO).is_file() and not set(cockatoo_frames) <= set(COCKATOO_HELD_OUT_FRAMES):
+        raise ValueError("cockatoo frames outside the held-out range 220-279")
+    out += _cockatoo_images(root, cockatoo_frames)
     return out
 
 

@@ -43,10 +43,10 @@ import numpy as np
 import torch
 
 from gpu_worker.engine.device import pick_device
+from gpu_worker.training import data as training_data
 
 ARCH = {"img_channel": 3, "width": 16, "middle_blk_num": 2, "enc_blk_nums": [1, 1, 2],
         "dec_blk_nums": [1, 1, 1]}
-SHARED_CLEAN = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "clean"
 SKIMAGE_TRAIN = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "brick",
                  "grass", "gravel", "clock", "coins", "moon", "retina",
                  "immunohistochemistry", "cell")
@@ -62,32 +62,7 @@ def build_model() -> torch.nn.Module:
 # ----------------------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------------------
-def _rgb(img: np.ndarray) -> np.ndarray:
-    if img.dtype == bool:
-        img = img.astype(np.uint8) * 255
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
-
-
-def _read(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise OSError(f"cannot read {path}")
-    return np.ascontiguousarray(img[..., ::-1])
-
-
-def _video_frames(path: Path, picks: list[int]) -> list[np.ndarray]:
-    from gpu_worker.engine.io import read_frames
-
-    out = []
-    for i, frame in enumerate(read_frames(path)):
-        if i in picks:
-            out.append(np.ascontiguousarray(frame))
-    return out
-
-
-def load_images(shared: Path = SHARED_CLEAN) -> tuple[list[tuple[str, np.ndarray]],
+def load_images(shared: Path | None = None) -> tuple[list[tuple[str, np.ndarray]],
                                                      list[tuple[str, np.ndarray]]]:
     """(training, validation) lists of (name, RGB uint8) clean images."""
     from skimage import data
@@ -95,20 +70,20 @@ def load_images(shared: Path = SHARED_CLEAN) -> tuple[list[tuple[str, np.ndarray
     train: list[tuple[str, np.ndarray]] = []
     val: list[tuple[str, np.ndarray]] = []
     for name in SKIMAGE_TRAIN:
-        train.append((f"skimage:{name}", _rgb(getattr(data, name)())))
+        train.append((f"skimage:{name}", training_data.as_rgb(getattr(data, name)())))
     for name in SKIMAGE_VAL:
-        val.append((f"skimage:{name}", _rgb(getattr(data, name)())))
-    shared = shared.resolve()
+        val.append((f"skimage:{name}", training_data.as_rgb(getattr(data, name)())))
+    shared = (shared or training_data.shared_media_dir() / "clean").resolve()
     if shared.is_dir():
         sintel = sorted((shared / "sintel_frames").glob("frame_*.png"))
         for p in sintel[:-1]:
-            train.append((f"sintel:{p.name}", _read(p)))
+            train.append((f"sintel:{p.name}", training_data.read_rgb(p)))
         if sintel:
-            val.append((f"sintel:{sintel[-1].name}", _read(sintel[-1])))
+            val.append((f"sintel:{sintel[-1].name}", training_data.read_rgb(sintel[-1])))
         video = shared / "cockatoo_720p.mp4"
         if video.is_file():
             picks = list(range(0, 260, 26))
-            frames = _video_frames(video, [*picks, 279])
+            frames = training_data.video_frames(video, [*picks, 279])
             for i, f in zip(picks, frames[:-1], strict=True):
                 train.append((f"cockatoo:{i}", f))
             val.append(("cockatoo:279", frames[-1]))
