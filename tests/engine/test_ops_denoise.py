@@ -14,6 +14,7 @@ import torch
 
 from gpu_worker.engine.damage import DamageConfig, degrade_frame
 from gpu_worker.engine.metrics import psnr
+from gpu_worker.engine.ops import denoise as denoise_module
 from gpu_worker.engine.ops.denoise import denoise_windows, estimate_noise
 from gpu_worker.engine.registry import OpContext, get_operator
 from tests.conftest import media_file
@@ -226,3 +227,19 @@ def test_motion_compensation_cleans_a_panning_shot() -> None:
     p_noisy, p_al, p_un = psnr(noisy[2:3], ref), psnr(aligned, ref), psnr(unaligned, ref)
     assert p_al > p_un + 1.0, (p_al, p_un)
     assert p_al > p_noisy + 2.5, (p_al, p_noisy)
+
+
+@pytest.mark.parametrize(("search", "patch"), [(3, 2), (2, 1)])
+def test_cpu_and_torch_non_local_means_agree(search: int, patch: int) -> None:
+    # The CPU runs an OpenCV/numpy copy of the torch kernel GPUs run; both must give
+    # the same picture (the noise map varies per pixel, as the operator's does).
+    rng = np.random.default_rng(4)
+    clean = cv2.resize(cv2.imread(str(media_file("clean/astronaut.png")))[:, :, ::-1],
+                       (96, 80), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    noisy = np.clip(clean + rng.normal(0, 0.04, clean.shape), 0, 1).astype(np.float32)
+    x = torch.from_numpy(np.stack([noisy, clean])).permute(0, 3, 1, 2).contiguous()
+    noise_var = torch.from_numpy(rng.uniform(0.5, 1.5, (2, 1, 80, 96)).astype(np.float32)) * 0.04**2
+    cpu = denoise_module.nl_means(x, noise_var, h=0.6, search=search, patch=patch)
+    reference = denoise_module._nl_means_torch(x, noise_var, 0.6, search, patch)
+    assert torch.allclose(cpu, reference, atol=1e-5), float((cpu - reference).abs().max())
+    assert psnr(cpu[0].permute(1, 2, 0).numpy(), clean) > psnr(noisy, clean) + 1  # it denoised

@@ -26,6 +26,7 @@ same maths runs in torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -208,6 +209,29 @@ def temporal_average(centre: torch.Tensor, neighbours: list[torch.Tensor],
     return avg, resid_var
 
 
+def _half_plane_offsets(search: int, patch: int, height: int, width: int
+                        ) -> Iterator[tuple[int, int, int, tuple[slice, slice],
+                                            tuple[slice, slice]]]:
+    """Non-local-means offsets (dy, dx) of one half-plane, each with mx = max(dx, 0),
+    the (rows, cols) of the padded image (padding search + patch) holding the patch
+    centres needed for both p + o and p - o plus the patch margin for the box filter,
+    and the same region moved by the offset.
+
+    The patch distance is symmetric, D_-o(p) = D_o(p - o), so the other half-plane's
+    maps are slices of these.
+    """
+    pad = search + patch
+    for dy in range(0, search + 1):
+        for dx in range(-search, search + 1):
+            if dy == 0 and dx <= 0:
+                continue
+            mx = max(dx, 0)
+            r0, r1 = pad - dy - patch, pad + height + patch
+            c0, c1 = pad - mx - patch, pad + width - min(dx, 0) + patch
+            yield (dy, dx, mx, (slice(r0, r1), slice(c0, c1)),
+                   (slice(r0 + dy, r1 + dy), slice(c0 + dx, c1 + dx)))
+
+
 def _nl_means_numpy(x: np.ndarray, noise_var: np.ndarray, h: float, s: int, p: int
                     ) -> np.ndarray:
     """nl_means of one (C, H, W) float32 frame with its (H, W) variance map, on
@@ -242,24 +266,16 @@ def _nl_means_numpy(x: np.ndarray, noise_var: np.ndarray, h: float, s: int, p: i
         wsum.__iadd__(w)
         np.maximum(wmax, w, out=wmax)
 
-    for dy in range(0, s + 1):
-        for dx in range(-s, s + 1):
-            if dy == 0 and dx <= 0:
-                continue  # the other half-plane is covered by symmetry
-            mx = max(dx, 0)
-            r0, r1 = pad - dy - p, pad + hh + p
-            c0, c1 = pad - mx - p, pad + ww - min(dx, 0) + p
-            sq = np.zeros((r1 - r0, c1 - c0), np.float32)
-            for ch in range(c):
-                diff = cv2.subtract(xp[ch, r0:r1, c0:c1],
-                                    xp[ch, r0 + dy:r1 + dy, c0 + dx:c1 + dx])
-                cv2.accumulateSquare(diff, sq)
-            # Box sums over the patch (valid region only, as avg_pool2d does).
-            d = cv2.boxFilter(sq, -1, (k, k), normalize=True,
-                              borderType=cv2.BORDER_CONSTANT)[p:sq.shape[0] - p,
-                                                              p:sq.shape[1] - p]
-            accumulate(d[dy:dy + hh, mx:mx + ww], dy, dx)
-            accumulate(d[0:hh, mx - dx:mx - dx + ww], -dy, -dx)
+    for dy, dx, mx, region, moved in _half_plane_offsets(s, p, hh, ww):
+        sq = np.zeros(xp[0][region].shape, np.float32)
+        for ch in range(c):
+            cv2.accumulateSquare(cv2.subtract(xp[ch][region], xp[ch][moved]), sq)
+        # Box sums over the patch (valid region only, as avg_pool2d does).
+        d = cv2.boxFilter(sq, -1, (k, k), normalize=True,
+                          borderType=cv2.BORDER_CONSTANT)[p:sq.shape[0] - p,
+                                                          p:sq.shape[1] - p]
+        accumulate(d[dy:dy + hh, mx:mx + ww], dy, dx)
+        accumulate(d[0:hh, mx - dx:mx - dx + ww], -dy, -dx)
     np.maximum(wmax, 1e-3, out=wmax)
     out = acc + wmax * x
     out /= (wsum + wmax)
@@ -288,6 +304,12 @@ def nl_means(x: torch.Tensor, noise_var: torch.Tensor, h: float, search: int = 3
             np.ascontiguousarray(x[i].detach().float().numpy()),
             np.ascontiguousarray(nv[i, 0].numpy()), h, search, patch))
             for i in range(x.shape[0])])
+    return _nl_means_torch(x, noise_var, h, search, patch)
+
+
+def _nl_means_torch(x: torch.Tensor, noise_var: torch.Tensor, h: float, search: int,
+                    patch: int) -> torch.Tensor:
+    """`nl_means` in torch, for GPUs (and patch 0 on the CPU)."""
     b, c, hh, ww = x.shape
     s, p = search, patch
     pad = s + p
@@ -305,21 +327,13 @@ def nl_means(x: torch.Tensor, noise_var: torch.Tensor, h: float, search: int = 3
         wsum.add_(w)
         torch.maximum(wmax, w, out=wmax)
 
-    for dy in range(0, s + 1):
-        for dx in range(-s, s + 1):
-            if dy == 0 and dx <= 0:
-                continue  # the other half-plane is covered by symmetry
-            mx = max(dx, 0)
-            # Region of patch centres q needed for both p + o and p - o, plus the
-            # patch margin for the box filter.
-            r0, r1 = pad - dy - p, pad + hh + p
-            c0, c1 = pad - mx - p, pad + ww - min(dx, 0) + p
-            diff = xp[:, :, r0:r1, c0:c1] - xp[:, :, r0 + dy:r1 + dy, c0 + dx:c1 + dx]
-            d = F.avg_pool2d(diff.square_().mean(dim=1, keepdim=True), 2 * p + 1, stride=1)
-            accumulate(d[:, :, dy:dy + hh, mx:mx + ww],
-                       xp[:, :, pad + dy:pad + dy + hh, pad + dx:pad + dx + ww])
-            accumulate(d[:, :, 0:hh, mx - dx:mx - dx + ww],
-                       xp[:, :, pad - dy:pad - dy + hh, pad - dx:pad - dx + ww])
+    for dy, dx, mx, region, moved in _half_plane_offsets(s, p, hh, ww):
+        diff = xp[(..., *region)] - xp[(..., *moved)]
+        d = F.avg_pool2d(diff.square_().mean(dim=1, keepdim=True), 2 * p + 1, stride=1)
+        accumulate(d[:, :, dy:dy + hh, mx:mx + ww],
+                   xp[:, :, pad + dy:pad + dy + hh, pad + dx:pad + dx + ww])
+        accumulate(d[:, :, 0:hh, mx - dx:mx - dx + ww],
+                   xp[:, :, pad - dy:pad - dy + hh, pad - dx:pad - dx + ww])
     # The centre pixel gets the largest weight any neighbour got (the usual NLM
     # convention): weight 1 would over-trust it where no similar patch exists.
     wmax.clamp_(min=1e-3)
