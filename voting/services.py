@@ -299,21 +299,22 @@ def _golden_candidates(contest: Contest, rater: Rater, entries: list[ContestEntr
 #: posterior; between two ballots neither changes, and rebuilding them for each of
 #: hundreds of fans asking for a pair is wasted. After a ballot the posterior is refitted
 #: warm-started from the cached one (one or two Newton steps).
-_table_cache: dict[int, tuple[str, VoteTable, Posterior | None]] = {}
+_table_cache: dict[int, tuple[str, VoteTable, Posterior]] = {}
 
 
 def _vote_table(contest: Contest, labels: dict[int, str], items: list[str]) -> tuple[VoteTable, Posterior]:
     version = ratings.current_version(contest.pk)
     cached = _table_cache.get(contest.pk)
-    if cached is not None and cached[0] == version and cached[1].items == tuple(items) and cached[2] is not None:
+    if cached is not None and cached[1].items != tuple(items):
+        cached = None  # another set of variants: nothing to reuse
+    if cached is not None and cached[0] == version:
         return cached[1], cached[2]
     rows = (Ballot.objects.filter(contest=contest, is_golden=False)
             .values_list("left_id", "right_id", "choice", "rater_id", "rater__weight"))
     table = VoteTable.from_comparisons(
         (Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
          for left, right, choice, rater, weight in rows), items)
-    start = cached[2] if cached is not None and cached[1].items == tuple(items) else None
-    posterior = fit_posterior(table, PairingConfig().model, start)
+    posterior = fit_posterior(table, PairingConfig().model, cached[2] if cached else None)
     _table_cache[contest.pk] = (version, table, posterior)
     return table, posterior
 
