@@ -14,9 +14,7 @@ import secrets
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-TECHNICIAN = "technician"
-CURATOR = "curator"
-ROLES = (TECHNICIAN, CURATOR)
+from accounts.roles import CURATOR, TECHNICIAN
 
 
 class User(AbstractUser):

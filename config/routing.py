@@ -1,6 +1,6 @@
 from django.urls import path
 
-from restoration.consumers import LiveConsumer
+from frontend.live.consumer import LiveConsumer
 
 websocket_urlpatterns = [
     path("ws/live/<str:topic>/", LiveConsumer.as_asgi()),

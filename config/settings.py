@@ -46,10 +46,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # The project's apps, lowest layer first: each imports only those above it here.
     "accounts",
+    "frontend",
     "restoration",
     "voting",
-    "frontend",
+    "restoration.curation",
 ]
 
 MIDDLEWARE = [
@@ -172,7 +174,7 @@ else:
     # Embedded default: no server to install. Celery talks through a folder (kombu's
     # filesystem transport) that every local process can reach, and the channel layer
     # lives in the web process; workers publish live events into the database and the
-    # web process relays them (restoration.live).
+    # web process relays them (frontend.live).
     CELERY_BROKER_URL = "filesystem://"
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     # One web process in the embedded default, so its rate-limit counters can live in

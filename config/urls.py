@@ -7,4 +7,6 @@ urlpatterns = [
     path("api/", include("restoration.api_urls")),
     path("vote/", include("voting.urls")),
     path("", include("frontend.urls")),
+    path("", include("restoration.curation.urls")),
+    path("", include("restoration.urls")),
 ]

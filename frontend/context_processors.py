@@ -1,4 +1,4 @@
-from accounts.models import CURATOR, TECHNICIAN
+from accounts.roles import CURATOR, TECHNICIAN
 
 
 def roles(request):

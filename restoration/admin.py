@@ -3,7 +3,6 @@ from django.contrib import admin
 from restoration.models import (
     Clip,
     Film,
-    LiveEvent,
     Preset,
     PresetVersion,
     RenderJob,
@@ -86,12 +85,3 @@ class RenderJobAdmin(admin.ModelAdmin):
 class UploadSessionAdmin(admin.ModelAdmin):
     list_display = ("id", "filename", "film", "size", "received", "status", "created_at")
     list_filter = ("status",)
-
-
-@admin.register(LiveEvent)
-class LiveEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "topic", "created_at")
-    readonly_fields = ("topic", "payload", "created_at")
-
-
-from restoration import admin_publishing  # noqa: E402,F401  (curation models)

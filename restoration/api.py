@@ -11,9 +11,8 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import CURATOR, TECHNICIAN
+from accounts.roles import CURATOR, TECHNICIAN, api_role_required
 from restoration.models import Clip, Film, UploadSession
-from restoration.permissions import api_role_required
 from restoration.selectors import clip_payload
 from restoration.services import uploads
 from restoration.services.uploads import UploadRejected

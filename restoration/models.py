@@ -297,18 +297,3 @@ class UploadSession(models.Model):
     @property
     def staging_path(self):
         return settings.UPLOAD_STAGING_DIR / f"{self.id.hex}.part"
-
-
-class LiveEvent(models.Model):
-    """Outbox of live events for the embedded default.
-
-    Without Redis, worker processes cannot reach the web process's in-memory channel
-    layer, so they write events here and the web process relays them to websockets.
-    """
-
-    topic = models.CharField(max_length=100, db_index=True)
-    payload = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-
-from restoration.models_publishing import Publication, Review, ReviewEvent, ReviewNote  # noqa: E402,F401

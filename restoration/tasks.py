@@ -7,11 +7,14 @@ from django.conf import settings
 from django.db import OperationalError
 
 import gpu_worker.tasks  # noqa: F401  registers gpu_worker.tasks.render_job on the site's app
-from restoration.models import Clip
-from restoration.services import clips
+from restoration import queue
+from restoration.models import Clip, RenderJob
+from restoration.rendering import assembly, film, progress, results
+from restoration.services import clip_analysis, clips
+from restoration.services.clip_analysis import AnalysisStatus
 
 
-@shared_task(name="restoration.tasks.probe_clip", acks_late=True, max_retries=3)
+@shared_task(name=queue.PROBE_CLIP, acks_late=True, max_retries=3)
 def probe_clip(clip_id: int) -> None:
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None:  # deleted before the task ran
@@ -20,60 +23,45 @@ def probe_clip(clip_id: int) -> None:
     if clip.status == Clip.Status.READY and getattr(settings, "ANALYZE_AFTER_PROBE", True):
         # The damage analysis decodes the whole clip: its own task, so the clip is
         # usable (ready, with a poster) while it runs.
-        from restoration.services.clip_analysis import AnalysisStatus
-
         Clip.objects.filter(pk=clip.pk).update(analysis_status=AnalysisStatus.QUEUED)
         analyze_clip.delay(clip.pk)
 
 
-# --- analysis and rendering bookkeeping (restoration.services.*) -----------------------
+# --- analysis and rendering bookkeeping ------------------------------------------------
 
-@shared_task(name="restoration.tasks.analyze_clip", acks_late=True, max_retries=2)
+@shared_task(name=queue.ANALYZE_CLIP, acks_late=True, max_retries=2)
 def analyze_clip(clip_id: int) -> None:
-    from restoration.services.clip_analysis import analyze_clip as run_analysis
-
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is not None:
-        run_analysis(clip)
+        clip_analysis.analyze_clip(clip)
 
 
-@shared_task(name="restoration.tasks.record_progress", acks_late=True, ignore_result=True)
+@shared_task(name=queue.RECORD_PROGRESS, acks_late=True, ignore_result=True)
 def record_progress(data: dict) -> None:
     """Sent by GPU workers (gpu_worker.tasks) a couple of times a second per render."""
-    from restoration.services.rendering import record_progress as record
-
-    record(data)
+    progress.record_progress(data)
 
 
-@shared_task(name="restoration.tasks.record_result", acks_late=True, max_retries=5,
+@shared_task(name=queue.RECORD_RESULT, acks_late=True, max_retries=5,
              autoretry_for=(OperationalError,), retry_backoff=True)
 def record_result(data: dict) -> None:
     """Sent by GPU workers when a render job ends (done, failed or cancelled)."""
-    from restoration.services.rendering import record_result as record
-
-    record(data)
+    results.record_result(data)
 
 
-@shared_task(name="restoration.tasks.plan_film_render", acks_late=True)
+@shared_task(name=queue.PLAN_FILM_RENDER, acks_late=True)
 def plan_film_render(job_id: int) -> None:
-    from restoration.models import RenderJob
-    from restoration.services.film_render import plan_and_dispatch
-
     job = RenderJob.objects.filter(pk=job_id).first()
     if job is not None:
-        plan_and_dispatch(job)
+        film.plan_and_dispatch(job)
 
 
-@shared_task(name="restoration.tasks.assemble_film", acks_late=True)
+@shared_task(name=queue.ASSEMBLE_FILM, acks_late=True)
 def assemble_film(job_id: int) -> None:
-    from restoration.models import RenderJob
-    from restoration.services.film_render import FilmRenderError
-    from restoration.services.film_render import assemble_film as assemble
-
     job = RenderJob.objects.filter(pk=job_id).first()
     if job is None:
         return
     try:
-        assemble(job)
-    except FilmRenderError:
+        assembly.assemble_film(job)
+    except film.FilmRenderError:
         pass  # recorded on the job and shown on the film page

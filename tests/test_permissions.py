@@ -23,8 +23,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from restoration.curation.models import Publication, Review, ReviewNote
 from restoration.models import PresetVersion, RenderJob, UploadSession
-from restoration.models_publishing import Publication, Review, ReviewNote
 from tests.factories import UserFactory, curator, technician
 
 pytestmark = pytest.mark.django_db

@@ -6,5 +6,9 @@ class VotingConfig(AppConfig):
     verbose_name = "Public A/B voting"
 
     def ready(self) -> None:
-        # Registers the public live topic "contest-<id>" with the websocket consumer.
-        from voting import selectors  # noqa: F401
+        # The public live topic "contest-<id>": the tally, with blind labels only.
+        from frontend.live.topics import register_topic
+        from voting import selectors
+
+        register_topic("contest", can_watch=selectors.anyone_with_the_link_may_watch,
+                       snapshot=selectors.contest_snapshot)

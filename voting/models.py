@@ -1,4 +1,4 @@
-"""Contests, raters, pairings and ballots (see voting.ranking for the statistics).
+"""Contests, raters, pairings and ballots (see voting.stats.ranking for the statistics).
 
 Integrity rules that the database itself enforces live here as constraints, so a race
 between two requests cannot get around them: one ballot per rater per unordered pair,
@@ -41,7 +41,7 @@ class Contest(models.Model):
     slug = models.CharField(max_length=32, unique=True, default=new_public_slug,
                             help_text="Public token in the voting link and QR code.")
 
-    # Decision settings (voting.ranking.DecisionRule / RankingConfig).
+    # Decision settings (voting.stats.ranking.DecisionRule / RankingConfig).
     decision_method = models.CharField(max_length=16, choices=Method.choices, default=Method.INTERVALS)
     p_best_threshold = models.FloatField(default=0.95)
     confidence = models.FloatField(default=0.95)
@@ -124,7 +124,7 @@ class ContestEntry(models.Model):
 class Rater(models.Model):
     """A fan, identified by a random token in a signed cookie (an account is optional).
 
-    ``weight`` and ``shadow_excluded`` come from voting.reliability after each ballot;
+    ``weight`` and ``shadow_excluded`` come from voting.stats.reliability after each ballot;
     ``excluded_by_staff`` is a technician's manual call. Neither is ever shown to the
     rater: their ballots are accepted as usual and simply weigh nothing.
     """

@@ -1,4 +1,4 @@
-"""Read-side queries of the voting app and its live topic.
+"""Read-side queries of the voting app and its live topic (registered in VotingConfig.ready).
 
 The topic ``contest-<id>`` is public: anyone holding the link may watch the tally,
 which carries blind labels only (no preset names, no rater data).
@@ -11,7 +11,6 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from restoration.models import Clip, Variant
-from restoration.selectors import register_topic
 from voting.models import Ballot, Contest, ContestEntry
 
 
@@ -22,8 +21,9 @@ def contest_snapshot(contest_id: int) -> dict[str, Any] | None:
     return contest_ratings(contest) if contest else None
 
 
-register_topic("contest", can_watch=lambda user, contest_id: Contest.objects.filter(pk=contest_id).exists(),
-               snapshot=contest_snapshot)
+
+def anyone_with_the_link_may_watch(_user: Any, contest_id: int) -> bool:
+    return Contest.objects.filter(pk=contest_id).exists()
 
 
 def public_tally(payload: dict[str, Any]) -> dict[str, Any]:

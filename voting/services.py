@@ -8,8 +8,8 @@ only in the browser:
 * rate limits per rater and per IP (atomic cache counters)     -> ``cast_ballot``, ``record_heartbeat``
 * minimum watch time of both sides, from server heartbeats     -> ``record_heartbeat`` + ``cast_ballot``
 * one ballot per rater per unordered pair (DB constraint)      -> ``cast_ballot``
-* golden pairs served at a small rate, scored into weights     -> ``next_pairing`` + voting.ratings
-* shadow exclusion: accepted as usual, weight 0, never told    -> voting.ratings
+* golden pairs served at a small rate, scored into weights     -> ``next_pairing`` + voting.tally
+* shadow exclusion: accepted as usual, weight 0, never told    -> voting.tally
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import segno
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from restoration.live import publish
-from restoration.models import Clip, PresetVersion, Variant
-from voting import conf, ratings, rendering
+from frontend.live.outbox import publish
+from restoration.models import Clip, Variant
+from restoration.rendering.adoption import adopt_and_render
+from voting import conf, tally
 from voting.integrity import (
     ContestClosed,
     DuplicateBallot,
@@ -44,9 +44,9 @@ from voting.integrity import (
     verify_solution,
 )
 from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
-from voting.pairing import PairingConfig, Posterior, choose_pair_from_table, fit_posterior
-from voting.ranking import Comparison, RankingResult, VoteTable
-from voting.reliability import GoldenPolicy, should_serve_golden
+from voting.stats.pairing import PairingConfig, Posterior, choose_pair_from_table, fit_posterior
+from voting.stats.ranking import Comparison, RankingResult, VoteTable
+from voting.stats.reliability import GoldenPolicy, should_serve_golden
 
 log = logging.getLogger(__name__)
 
@@ -188,26 +188,7 @@ def apply_decision_rule(contest: Contest, result: RankingResult) -> None:
 
 def contest_ratings(contest: Contest) -> dict[str, Any]:
     """The cached tally (recomputed when ballots changed), applying the decision rule."""
-    return ratings.get(contest, apply_decision_rule)
-
-
-def preset_version_for(variant: Variant, user=None) -> PresetVersion:
-    """The preset version that renders exactly what ``variant`` showed.
-
-    A variant is a preset version plus overrides; adopting only the preset version would
-    drop the overrides the audience voted for, so when they differ a new version of the
-    same preset is saved with the variant's effective spec (or an existing one reused).
-    """
-    base = variant.preset_version
-    if variant.spec_hash == base.spec_hash:
-        return base
-    existing = base.preset.versions.filter(spec_hash=variant.spec_hash).first()
-    if existing is not None:
-        return existing
-    number = (base.preset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    return PresetVersion.objects.create(preset=base.preset, number=number, spec=variant.spec,
-                                        spec_hash=variant.spec_hash, created_by=user,
-                                        note=f"{base} with the overrides of variant {variant.pk}")
+    return tally.get(contest, apply_decision_rule)
 
 
 def adopt_winner(contest: Contest, *, user=None) -> Contest:
@@ -215,17 +196,12 @@ def adopt_winner(contest: Contest, *, user=None) -> Contest:
     contest = Contest.objects.select_related("winner__variant__preset_version__preset", "clip__film").get(pk=contest.pk)
     if contest.status != Contest.Status.DECIDED or contest.winner is None:
         raise VotingError("Only a decided contest has a winner to adopt.")
-    film = contest.clip.film
-    with transaction.atomic():
-        version = preset_version_for(contest.winner.variant, user)
-        film.adopted_preset = version
-        film.save(update_fields=["adopted_preset"])
-        contest.adopted_preset, contest.adopted_by, contest.adopted_at = version, user, timezone.now()
-        contest.save(update_fields=["adopted_preset", "adopted_by", "adopted_at"])
-    start = rendering.start_film_render(film, version, user)
-    contest.adoption_note = start.note
-    contest.save(update_fields=["adoption_note"])
-    publish(contest.topic, {"type": "contest.adopted", "contest": contest.pk, "note": start.note})
+    adoption = adopt_and_render(contest.clip.film, contest.winner.variant, user=user)
+    contest.adopted_preset, contest.adopted_by, contest.adopted_at = (
+        adoption.preset_version, user, timezone.now())
+    contest.adoption_note = adoption.note
+    contest.save(update_fields=["adopted_preset", "adopted_by", "adopted_at", "adoption_note"])
+    publish(contest.topic, {"type": "contest.adopted", "contest": contest.pk, "note": adoption.note})
     return contest
 
 
@@ -266,7 +242,7 @@ def set_rater_excluded(rater: Rater, excluded: bool) -> None:
     rater.excluded_by_staff = excluded
     rater.save(update_fields=["excluded_by_staff"])
     for contest_id in rater.ballots.values_list("contest_id", flat=True).distinct():
-        ratings.invalidate(contest_id)
+        tally.invalidate(contest_id)
 
 
 # --------------------------------------------------------------------------- pairs
@@ -303,7 +279,7 @@ _table_cache: dict[int, tuple[str, VoteTable, Posterior]] = {}
 
 
 def _vote_table(contest: Contest, labels: dict[int, str], items: list[str]) -> tuple[VoteTable, Posterior]:
-    version = ratings.current_version(contest.pk)
+    version = tally.current_version(contest.pk)
     cached = _table_cache.get(contest.pk)
     if cached is not None and cached[1].items != tuple(items):
         cached = None  # another set of variants: nothing to reuse
@@ -465,7 +441,7 @@ def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *,
 def after_ballot(contest: Contest) -> dict[str, Any] | None:
     """Recompute and publish the tally (single-flight, at most once per cool-down, with a
     trailing recompute); apply the decision rule."""
-    return ratings.refresh_soon(contest.pk, apply_decision_rule)
+    return tally.refresh_soon(contest.pk, apply_decision_rule)
 
 
 # --------------------------------------------------------------------------- export

@@ -30,12 +30,12 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import TECHNICIAN
+from accounts.roles import TECHNICIAN, role_required
 from restoration.models import Clip, Variant
-from restoration.permissions import role_required
-from voting import plots, ratings, selectors, services
+from voting import plots, selectors, services
 from voting.integrity import RateLimited, VotingError
 from voting.models import Contest, Pairing, Rater
+from voting.tally import cached as cached_tally
 
 RATER_COOKIE = "reel_rater"
 RATER_SALT = "voting.rater"
@@ -235,7 +235,7 @@ def api_ballot(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResp
     data = _body(request)
     ballot = services.cast_ballot(contest, rater, _int(data, "pairing"), str(data.get("choice", "")),
                                   ip=_client_ip(request), user_agent=request.headers.get("User-Agent", ""))
-    tally = services.after_ballot(contest) or ratings.cached(contest.pk)
+    tally = services.after_ballot(contest) or cached_tally(contest.pk)
     return JsonResponse({"ok": True, "ballot": ballot.pk,
                          "tally": selectors.public_tally(tally) if tally else None})
 

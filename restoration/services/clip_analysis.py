@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from restoration import live
+from frontend.live import outbox
 from restoration.models import Clip
 from restoration.selectors import clip_payload
 from restoration.storage import local_path, save_file
@@ -41,7 +41,7 @@ class AnalysisStatus:
 def _set_status(clip: Clip, status: str) -> None:
     Clip.objects.filter(pk=clip.pk).update(analysis_status=status)
     clip.analysis_status = status
-    live.publish(f"clip-{clip.pk}", clip_payload(clip))
+    outbox.publish(f"clip-{clip.pk}", clip_payload(clip))
 
 
 def thin_report(report: dict[str, Any], limit: int = MAX_STORED_FRAME_RECORDS) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def analyze_clip(clip: Clip) -> Clip:
         clip.analysis_status = AnalysisStatus.FAILED
     with transaction.atomic():
         clip.save(update_fields=["analysis", "analysis_plot", "analysis_status"])
-    live.publish(f"clip-{clip.pk}", clip_payload(clip))
+    outbox.publish(f"clip-{clip.pk}", clip_payload(clip))
     return clip
 
 

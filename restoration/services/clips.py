@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 from django.db import transaction
 
+from frontend.live import outbox
 from gpu_worker.engine.io import MediaError, extract_frame, probe
-from restoration import live
 from restoration.models import Clip
 from restoration.selectors import clip_payload
 from restoration.services.uploads import apply_media_info
@@ -47,5 +47,5 @@ def probe_and_poster(clip: Clip) -> Clip:
         clip.error = str(exc)
     with transaction.atomic():
         clip.save()
-    live.publish(f"clip-{clip.pk}", clip_payload(clip))
+    outbox.publish(f"clip-{clip.pk}", clip_payload(clip))
     return clip

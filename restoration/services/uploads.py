@@ -24,6 +24,7 @@ from django.db import transaction
 
 from accounts.models import User
 from gpu_worker.engine.io import MediaError, MediaInfo, probe
+from restoration import queue
 from restoration.models import Clip, Film, UploadSession
 from restoration.selectors import METADATA_FIELDS
 
@@ -165,9 +166,7 @@ def ingest_file(path: Path, *, film: Film, user: User | None, original_filename:
                 clip.source.save("source", File(handle), save=False)
             stored_name = clip.source.name
             clip.save()
-            from restoration import tasks  # circular at import time: tasks import services
-
-            transaction.on_commit(lambda: tasks.probe_clip.delay(clip.pk))
+            queue.send_after_commit(queue.PROBE_CLIP, clip.pk)
     except Exception:
         if stored_name:
             clip.source.storage.delete(stored_name)

@@ -36,9 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from voting.pairing import PairingConfig  # noqa: E402
-from voting.ranking import DecisionRule  # noqa: E402
-from voting.simulation import (  # noqa: E402
+from voting.stats.pairing import PairingConfig  # noqa: E402
+from voting.stats.ranking import DecisionRule  # noqa: E402
+from voting.stats.simulation import (  # noqa: E402
     SCENARIOS,
     BudgetTrace,
     FanModel,

@@ -25,7 +25,8 @@ from django.core.files.storage import default_storage
 
 from config.asgi import application
 from restoration.models import RenderJob, Variant
-from restoration.services import presets, rendering, sweeps
+from restoration.rendering import jobs, sweeps, variants
+from restoration.services import presets
 from tests.conftest import media_file
 from tests.factories import technician
 from tests.integration.conftest import require_real_services, start_worker, wait_for
@@ -149,7 +150,7 @@ def test_killed_gpu_worker_process_is_redelivered_and_publishes_no_partial_file(
     clip = ready_clip(media_file("old_film/muybridge_buffalo.mp4"))
     version = presets.create_preset("Crash test", SPEC, user=None)
     variant = sweeps.create_sweep(clip, version, {}, start=0, end=100, dispatch=False)[0]
-    job = rendering.dispatch_variant(variant)  # autocommit: sent at once
+    job = variants.dispatch_variant(variant)  # autocommit: sent at once
     output = Path(default_storage.path(job.output.name))
     gpu = render_workers["gpu"]
 
@@ -171,7 +172,7 @@ def test_killed_gpu_worker_process_is_redelivered_and_publishes_no_partial_file(
         if output.exists() and job.status != RenderJob.Status.DONE:
             # Published before it was recorded is fine, but it must be whole already.
             seen_partial_output = decoded_frames(job.output.name) != 100
-        if job.status in rendering.TERMINAL:
+        if job.status in jobs.TERMINAL:
             break
         time.sleep(0.2)
     assert job.status == RenderJob.Status.DONE, f"{job.status}: {job.error}\n{logs(render_workers)}"

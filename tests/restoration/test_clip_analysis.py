@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.storage import default_storage
 
-from restoration import live
+from frontend.live import outbox
 from restoration.models import Clip
 from restoration.services import clip_analysis
 from restoration.tasks import probe_clip
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def published(monkeypatch):
     events = []
-    monkeypatch.setattr(live, "publish", lambda topic, payload: events.append((topic, payload)))
+    monkeypatch.setattr(outbox, "publish", lambda topic, payload: events.append((topic, payload)))
     return events
 
 

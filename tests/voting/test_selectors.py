@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from restoration import selectors as topics
+from frontend.live import topics
 from tests.voting.voting_factories import make_contest, ready_rater, vote
 from voting import selectors, services
 

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from restoration.models import PresetVersion, Variant
+from frontend.live import outbox
+from restoration.models import PresetVersion, RenderJob, Variant
+from restoration.rendering import adoption
+from restoration.rendering.film import FilmRenderError
 from tests.factories import technician
 from tests.voting.voting_factories import (
     make_clip,
@@ -19,7 +22,7 @@ from tests.voting.voting_factories import (
     vote,
     watch,
 )
-from voting import integrity, ratings, rendering, services
+from voting import integrity, services, tally
 from voting.integrity import (
     ContestClosed,
     DuplicateBallot,
@@ -29,6 +32,10 @@ from voting.integrity import (
     WatchTimeTooShort,
 )
 from voting.models import Ballot, Contest, Pairing, Rater
+
+
+def _render_cannot_start(film, preset_version, user):
+    raise FilmRenderError(f"clip of {film} is not ready")
 
 pytestmark = pytest.mark.django_db
 
@@ -372,14 +379,14 @@ def test_shadow_excluded_ballots_are_accepted_but_weigh_nothing():
 def test_ratings_are_cached_per_version_and_recomputed_after_a_ballot(monkeypatch):
     contest = make_contest(2, golden_rate=0)
     calls = []
-    real = ratings.compute
-    monkeypatch.setattr(ratings, "compute", lambda c: calls.append(c.pk) or real(c))
+    real = tally.compute
+    monkeypatch.setattr(tally, "compute", lambda c: calls.append(c.pk) or real(c))
     first = services.contest_ratings(contest)
     services.contest_ratings(contest)
     assert len(calls) == 1 and first["n_ballots"] == 0
     vote(contest, ready_rater())
     published = []
-    monkeypatch.setattr(ratings, "publish", lambda topic, payload: published.append((topic, payload)))
+    monkeypatch.setattr(tally, "publish", lambda topic, payload: published.append((topic, payload)))
     fresh = services.after_ballot(contest)
     assert len(calls) == 2 and fresh["n_ballots"] == 1
     assert published and published[-1][0] == f"contest-{contest.pk}"
@@ -392,7 +399,7 @@ def test_recompute_is_single_flight(monkeypatch):
     from django.core.cache import cache
 
     cache.add(f"voting:ratings-lock:{contest.pk}", 1, timeout=60)  # someone else is computing
-    assert ratings.refresh(contest.pk) is None
+    assert tally.refresh(contest.pk) is None
 
 
 # --------------------------------------------------------------------------- decision and adoption
@@ -412,8 +419,8 @@ def _decisive_votes(contest: Contest, raters: int = 6) -> None:
 
 def test_the_decision_rule_closes_the_contest_and_auto_adopts(monkeypatch):
     started = []
-    monkeypatch.setattr(rendering, "find_starter",
-                        lambda: lambda film, pv, user: started.append((film.pk, pv.pk, user)) or None)
+    monkeypatch.setattr(adoption, "start_film_render",
+                        lambda film, pv, user: started.append((film.pk, pv.pk, user)) or RenderJob(pk=1))
     user = technician()
     contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
                            p_best_threshold=0.9, auto_adopt=True)
@@ -444,10 +451,10 @@ def test_undecided_contest_reports_votes_still_needed():
 
 
 def test_adopting_a_winner_with_overrides_saves_its_effective_spec(monkeypatch):
-    monkeypatch.setattr(rendering, "find_starter", lambda: None)
+    monkeypatch.setattr(adoption, "start_film_render", _render_cannot_start)
     clip = make_clip()
     base = make_variant(clip, 1)
-    tuned = make_variant(clip, 2, overrides={"grain": {"strength": 0.05}},
+    tuned = make_variant(clip, 2, overrides={"grain.strength": 0.05},
                          preset_version=base.preset_version)
     contest = services.open_contest(clip=clip, variants=[base, tuned], rng=random.Random(0))
     winner = contest.entries.get(variant=tuned)
@@ -456,7 +463,7 @@ def test_adopting_a_winner_with_overrides_saves_its_effective_spec(monkeypatch):
     version = contest.clip.film.adopted_preset
     assert version.preset_id == base.preset_version.preset_id and version.number == 2
     assert version.spec == tuned.spec and version.spec_hash == tuned.spec_hash
-    assert "not started" in contest.adoption_note  # no rendering service: adoption still recorded
+    assert "not started" in contest.adoption_note  # the render could not start: adoption still recorded
     assert PresetVersion.objects.filter(preset=version.preset).count() == 2
     with pytest.raises(VotingError):
         services.adopt_winner(make_contest(2))
@@ -487,12 +494,16 @@ def test_recomputes_are_spaced_by_a_cooldown_and_the_last_ballot_still_arrives(s
 
     from django.core.cache import cache
 
-    from restoration.models import LiveEvent
+    from frontend.models import LiveEvent
 
     settings.VOTING_RATINGS_COOLDOWN = 1
     settings.CHANNEL_LAYER_SHARED = shared_layer
     published = []
-    monkeypatch.setattr(ratings, "publish", lambda topic, payload: published.append(payload["n_ballots"]))
+    def capture(topic, payload):
+        published.append(payload["n_ballots"])
+
+    monkeypatch.setattr(tally, "publish", capture)
+    monkeypatch.setattr(outbox, "publish", capture)  # the trailing recompute's thread
     contest = make_contest(3, golden_rate=0)
     vote(contest, ready_rater())
     assert services.after_ballot(contest)["n_ballots"] == 1
@@ -511,7 +522,7 @@ def test_recomputes_are_spaced_by_a_cooldown_and_the_last_ballot_still_arrives(s
     while trailing_tallies() != [3] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert published[0] == 1 and trailing_tallies() == [3]  # one trailing recompute, both ballots
-    assert ratings.cached(contest.pk)["n_ballots"] == 3
+    assert tally.cached(contest.pk)["n_ballots"] == 3
 
 
 def test_adoption_starts_the_real_full_film_render():

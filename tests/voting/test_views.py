@@ -13,11 +13,17 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from restoration.rendering import adoption
+from restoration.rendering.film import FilmRenderError
 from tests.factories import UserFactory, technician
 from tests.voting.voting_factories import make_clip, make_contest, make_variant
 from voting import integrity
 from voting.models import Ballot, Contest, Pairing, Rater
 from voting.views import RATER_COOKIE
+
+
+def _render_cannot_start(film, preset_version, user):
+    raise FilmRenderError(f"clip of {film} is not ready")
 
 pytestmark = pytest.mark.django_db
 
@@ -225,9 +231,7 @@ def test_technician_opens_a_contest_from_the_form_and_sees_the_dashboard():
 
 
 def test_close_adopt_and_settings_actions(monkeypatch):
-    from voting import rendering
-
-    monkeypatch.setattr(rendering, "find_starter", lambda: None)
+    monkeypatch.setattr(adoption, "start_film_render", _render_cannot_start)
     tech = Client()
     tech.force_login(technician())
     contest = make_contest(2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 import uuid
 from datetime import timedelta
@@ -11,6 +10,7 @@ from pathlib import Path
 from django.core.files.base import ContentFile, File
 from django.utils import timezone
 
+from gpu_worker.engine.spec import apply_overrides, parse_spec
 from restoration.models import Clip, Preset, PresetVersion, Variant
 from tests.factories import FilmFactory
 from voting import services
@@ -30,14 +30,14 @@ def make_variant(clip: Clip, n: int, video: Path | None = None, *, overrides: di
     """A finished variant render; ``video`` is a real file (browser tests) or a stub."""
     if preset_version is None:
         preset = Preset.objects.create(name=f"preset {n} {uuid.uuid4().hex[:6]}")
-        spec = {"ops": [{"op": "grain", "params": {"strength": n / 10}}], "seed": 1}
+        parsed = parse_spec({"ops": [{"op": "grain", "params": {"strength": n / 10}}], "seed": 1})
         preset_version = PresetVersion.objects.create(
-            preset=preset, number=1, spec=spec, spec_hash=hashlib.sha256(repr(spec).encode()).hexdigest())
+            preset=preset, number=1, spec=parsed.to_dict(), spec_hash=parsed.spec_hash)
     spec = dict(preset_version.spec)
     spec_hash = preset_version.spec_hash
-    if overrides:
-        spec = {**spec, "overrides": overrides}
-        spec_hash = hashlib.sha256(repr(spec).encode()).hexdigest()
+    if overrides:  # a real variant: the effective spec with the overrides applied
+        effective = apply_overrides(spec, overrides)
+        spec, spec_hash = effective.to_dict(), effective.spec_hash
     variant = Variant.objects.create(clip=clip, preset_version=preset_version, label=f"variant {n}",
                                      overrides=overrides or {}, spec=spec, spec_hash=spec_hash,
                                      start_frame=0, end_frame=48, status=Variant.Status.DONE)

@@ -1,0 +1,66 @@
+"""Progress from the GPU workers: frames done, fps and ETA of a job (a film job sums
+its segments), pushed live to the pages watching it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from restoration.models import RenderJob, RenderSegment, Variant
+from restoration.rendering.jobs import TERMINAL, publish_job
+
+
+def record_progress(data: dict[str, Any]) -> RenderJob | None:
+    """A progress message from a GPU worker: update the job (and segment), push it live.
+
+    Late messages (after the result) are ignored, so a job never goes back from done.
+    """
+    job = RenderJob.objects.filter(pk=data.get("job_id")).first()
+    if job is None or job.status in TERMINAL or job.cancel_requested:
+        return None
+    now = timezone.now()
+    attempt = int(data.get("attempt") or 0)
+    if data.get("segment") is None:
+        job.status = RenderJob.Status.RUNNING
+        job.frames_done = int(data.get("frames_done") or 0)
+        # The site's count (from the spec: interpolation writes more frames than it
+        # reads) is the one the result is checked against; a worker's count only fills in.
+        job.frames_total = job.frames_total or int(data.get("frames_total") or 0)
+        job.fps = float(data.get("fps") or 0.0)
+        job.eta_seconds = data.get("eta")
+        job.attempts = max(job.attempts, attempt)
+        job.started_at = job.started_at or now
+        job.save(update_fields=["status", "frames_done", "frames_total", "fps", "eta_seconds",
+                                "attempts", "started_at", "updated_at"])
+        if job.variant_id:
+            Variant.objects.filter(pk=job.variant_id).exclude(status__in=[
+                Variant.Status.DONE, Variant.Status.FAILED, Variant.Status.CANCELLED,
+            ]).update(status=Variant.Status.RENDERING)
+    else:
+        updated = RenderSegment.objects.filter(job=job, index=data["segment"]).exclude(
+            status__in=TERMINAL).update(
+            status=RenderJob.Status.RUNNING, frames_done=int(data.get("frames_done") or 0),
+            fps=float(data.get("fps") or 0.0), attempts=attempt)
+        if not updated:
+            return None
+        refresh_film_totals(job, started=True)
+    publish_job(job)
+    return job
+
+
+def refresh_film_totals(job: RenderJob, *, started: bool = False) -> None:
+    """A film job's progress is the sum over its segments."""
+    segments = job.segments.all()
+    done = segments.aggregate(n=Sum("frames_done"))["n"] or 0
+    running_fps = segments.filter(status=RenderJob.Status.RUNNING).aggregate(f=Sum("fps"))["f"] or 0.0
+    job.frames_done = done
+    job.fps = float(running_fps)
+    job.eta_seconds = ((job.frames_total - done) / running_fps) if running_fps > 0 else None
+    fields = ["frames_done", "fps", "eta_seconds", "updated_at"]
+    if started and job.status == RenderJob.Status.QUEUED:
+        job.status = RenderJob.Status.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        fields += ["status", "started_at"]
+    job.save(update_fields=fields)

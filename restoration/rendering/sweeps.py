@@ -1,0 +1,196 @@
+"""Sweeps: one base preset version, a few parameters varied, one Variant per combination.
+
+    create_sweep(clip, version, {"grain.strength": [0, 0.3, 0.6],
+                                 "colour_scheme.look": ["neutral", "warm_period"]})
+
+gives 6 variants, each the base spec with one combination of overrides (keys as in
+gpu_worker.engine.spec.apply_overrides: "OP.PARAM", "#N.PARAM" or "seed"). Every
+variant renders the same excerpt with the same encode settings, so they differ only
+in what is being compared. Encode settings cannot be swept for that reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from gpu_worker.engine.registry import SpecError, get_operator
+from gpu_worker.engine.spec import apply_overrides, parse_spec
+from restoration.models import Clip, PresetVersion, RenderJob, Variant
+from restoration.rendering.jobs import TERMINAL
+from restoration.rendering.variants import dispatch_variant
+from restoration.services.clip_analysis import suggest_excerpt
+from restoration.services.presets import lock_version
+
+MAX_VARIANTS = 12  # a contest of more than a dozen variants needs too many votes
+MAX_AXES = 4
+
+
+class SweepError(ValueError):
+    """A sweep cannot be made as asked; the message says why."""
+
+
+@dataclass
+class SweepPlan:
+    overrides: list[dict[str, Any]]
+    start: int
+    end: int
+
+
+def expand(axes: Mapping[str, Sequence[Any]], *, cap: int = MAX_VARIANTS) -> list[dict[str, Any]]:
+    """The cartesian product of the axes' values, as override dicts (first axis slowest)."""
+    if len(axes) > MAX_AXES:
+        raise SweepError(f"at most {MAX_AXES} parameters can be varied at once (got {len(axes)})")
+    names = list(axes)
+    values = []
+    for name in names:
+        vals = list(axes[name])
+        if not vals:
+            raise SweepError(f"{name}: give at least one value")
+        if len({json.dumps(v, sort_keys=True) for v in vals}) != len(vals):
+            raise SweepError(f"{name}: a value is listed twice")
+        values.append(vals)
+    count = 1
+    for vals in values:
+        count *= len(vals)
+    if count > cap:
+        sizes = " × ".join(str(len(v)) for v in values)
+        raise SweepError(f"this sweep makes {sizes} = {count} variants; at most {cap} are allowed. "
+                         "Vary fewer parameters or give fewer values.")
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _param_schema(spec: Mapping[str, Any], key: str) -> Any:
+    """The parameter schema an override key points at, or None for "seed"."""
+    if key == "seed":
+        return None
+    target, _, name = key.partition(".")
+    if target == "encode":
+        raise SweepError(f"{key}: encode settings are the same for every variant of a sweep")
+    ops = spec.get("ops", [])
+    if target.startswith("#") and target[1:].isdigit():
+        index = int(target[1:]) - 1
+        if not 0 <= index < len(ops):
+            raise SweepError(f"{key}: the base spec has no op #{index + 1}")
+        op_name = ops[index]["op"]
+    else:
+        if not any(o["op"] == target for o in ops):
+            raise SweepError(f"{key}: the base spec has no {target!r} operator; add it to the "
+                             "preset first")
+        op_name = target
+    for param in get_operator(op_name).params:
+        if param.name == name:
+            return param
+    raise SweepError(f"{key}: {op_name} has no parameter {name!r}")
+
+
+def parse_values(spec: Mapping[str, Any], key: str, text: str) -> list[Any]:
+    """Comma-separated form text as typed values for the parameter `key`."""
+    param = _param_schema(spec, key)
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise SweepError(f"{key}: give at least one value")
+    out: list[Any] = []
+    for item in items:
+        kind = "int" if param is None else param.kind
+        if kind in ("float", "int"):
+            try:
+                number = float(item)
+            except ValueError:
+                raise SweepError(f"{key}: {item!r} is not a number") from None
+            out.append(int(number) if kind == "int" and number.is_integer() else number)
+        elif kind == "bool":
+            if item.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise SweepError(f"{key}: {item!r} is not true or false")
+            out.append(item.lower() in ("true", "1", "yes"))
+        else:
+            out.append(item)
+    return out
+
+
+def sweepable_parameters(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every (op, param) of the base spec a sweep may vary, for the form."""
+    rows = [{"key": "seed", "label": "seed (grain and other randomness)", "kind": "int"}]
+    seen: dict[str, int] = {}
+    for i, op in enumerate(spec.get("ops", [])):
+        seen[op["op"]] = seen.get(op["op"], 0) + 1
+        prefix = op["op"] if seen[op["op"]] == 1 else f"#{i + 1}"
+        for param in get_operator(op["op"]).params:
+            if param.kind in ("path", "str"):
+                continue
+            rows.append({"key": f"{prefix}.{param.name}", "kind": param.kind,
+                         "label": f"{prefix}.{param.name} ({param.range_text() if param.min is not None else ', '.join(param.choices) or param.kind})",
+                         "current": op["params"].get(param.name)})
+    return rows
+
+
+def plan(clip: Clip, version: PresetVersion, axes: Mapping[str, Sequence[Any]], *,
+         start: int | None = None, end: int | None = None, cap: int = MAX_VARIANTS) -> SweepPlan:
+    """Validate a sweep fully (every combination's spec, the excerpt) before creating anything."""
+    if clip.status != Clip.Status.READY or not clip.frame_count:
+        raise SweepError(f"{clip} is not ready (status {clip.status})")
+    combos = expand(axes, cap=cap) if axes else [{}]
+    for key in axes:
+        _param_schema(version.spec, key)
+    for combo in combos:
+        try:
+            apply_overrides(version.spec, combo)
+        except SpecError as exc:
+            raise SweepError(f"combination {combo}: {exc}") from None
+    if start is None and end is None:
+        start, end = suggest_excerpt(clip)
+    elif start is None or end is None:
+        raise SweepError("give both the first and the last frame of the excerpt, or neither")
+    if not 0 <= start < end <= clip.frame_count:
+        raise SweepError(f"the excerpt [{start}, {end}) must lie within the clip's "
+                         f"{clip.frame_count} frames and not be empty")
+    return SweepPlan(combos, int(start), int(end))
+
+
+def _label(version: PresetVersion, combo: Mapping[str, Any]) -> str:
+    if not combo:
+        return str(version)
+    return f"{version} · " + ", ".join(f"{k}={v}" for k, v in combo.items())
+
+
+def create_sweep(clip: Clip, version: PresetVersion, axes: Mapping[str, Sequence[Any]], *,
+                 start: int | None = None, end: int | None = None, user: Any = None,
+                 dispatch: bool = True, cap: int = MAX_VARIANTS) -> list[Variant]:
+    """Create (or reuse) one Variant per combination and queue their renders.
+
+    A combination that was rendered before on the same excerpt (same effective spec
+    hash) is reused, not rendered twice; one that failed or was cancelled is queued
+    again.
+    """
+    sweep = plan(clip, version, axes, start=start, end=end, cap=cap)
+    encode = parse_spec(version.spec).encode.to_dict()
+    variants: list[Variant] = []
+    to_render: list[Variant] = []
+    with transaction.atomic():
+        lock_version(version)
+        for combo in sweep.overrides:
+            effective = apply_overrides(version.spec, combo)
+            variant, created = Variant.objects.get_or_create(
+                clip=clip, spec_hash=effective.spec_hash, start_frame=sweep.start,
+                end_frame=sweep.end,
+                defaults={"preset_version": version, "label": _label(version, combo)[:200],
+                          "overrides": combo, "spec": effective.to_dict(), "encode": encode,
+                          "created_by": user if getattr(user, "pk", None) else None})
+            variants.append(variant)
+            busy = variant.jobs.exclude(status__in=TERMINAL).exists()
+            if created or (variant.status in (Variant.Status.FAILED, Variant.Status.CANCELLED,
+                                              Variant.Status.PENDING) and not busy):
+                to_render.append(variant)
+        if dispatch:
+            for variant in to_render:
+                dispatch_variant(variant, user=user)
+    return variants
+
+
+def latest_job(variant: Variant) -> RenderJob | None:
+    return variant.jobs.order_by("-created_at").first()

@@ -1,0 +1,123 @@
+"""Variant renders: an excerpt of one clip rendered with one preset version plus
+overrides; dispatch, the result that finishes it, and rendering it again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from restoration.models import RenderJob, Variant
+from restoration.rendering.jobs import (
+    FRAME_COUNT_TOLERANCE,
+    TERMINAL,
+    RenderingError,
+    build_job,
+    expected_frames,
+    job_key,
+    new_task_id,
+    publish_job,
+    send_job,
+    storage_name_from_uri,
+)
+from restoration.services.presets import lock_version
+
+
+def variant_output_name(job: RenderJob) -> str:
+    variant = job.variant
+    return (f"renders/variants/clip-{variant.clip_id}/"
+            f"job-{job_key(job)}-{variant.spec_hash[:12]}-{variant.start_frame}-{variant.end_frame}.mp4")
+
+
+def dispatch_variant(variant: Variant, *, user: Any = None) -> RenderJob:
+    """Queue a render of a variant's excerpt; returns its RenderJob.
+
+    The preset version is locked first (a render now refers to it). The message is
+    sent after the transaction commits, so the worker's bookkeeping tasks find the rows.
+    """
+    if variant.end_frame is None or variant.end_frame <= variant.start_frame:
+        raise RenderingError(f"variant {variant.pk}: the excerpt [{variant.start_frame}, "
+                             f"{variant.end_frame}) is empty")
+    frames_total = expected_frames(variant.spec, variant.clip, variant.start_frame,
+                                   variant.end_frame)
+    lock_version(variant.preset_version)
+    with transaction.atomic():
+        job = RenderJob.objects.create(
+            kind=RenderJob.Kind.VARIANT, variant=variant, preset_version=variant.preset_version,
+            frames_total=frames_total,
+            created_by=user if getattr(user, "pk", None) else None)
+        output = variant_output_name(job)
+        spec = dict(variant.spec)
+        if variant.encode:
+            spec["encode"] = variant.encode
+        payload = build_job(job, input_name=variant.clip.source.name, output_name=output, spec=spec,
+                            start=variant.start_frame, end=variant.end_frame, audio=True)
+        task_id = new_task_id(job)
+        job.output.name = output
+        job.task_ids = [task_id]
+        job.save(update_fields=["output", "task_ids"])
+        Variant.objects.filter(pk=variant.pk).update(status=Variant.Status.QUEUED, error="")
+        transaction.on_commit(lambda: send_job(payload, task_id))
+    return job
+
+
+def record_variant_result(data: dict[str, Any]) -> RenderJob | None:
+    """A GPU worker's result for a variant render: the job and its variant finish here.
+    A result for a job already finished (a redelivered job reported again) changes nothing."""
+    with transaction.atomic():
+        job = RenderJob.objects.select_for_update().filter(pk=data.get("job_id")).first()
+        if job is None:
+            return None
+        if job.status in TERMINAL:
+            return job  # a redelivered job reported again: nothing new
+        status = data.get("status")
+        now = timezone.now()
+        job.attempts = max(job.attempts, int(data.get("attempt") or 0))
+        job.result = data
+        job.finished_at = now
+        variant = job.variant
+        if status == "done":
+            expected = job.frames_total
+            frames = int(data.get("frames") or 0)
+            name = storage_name_from_uri(data.get("output_uri") or "") or job.output.name
+            if abs(frames - expected) > FRAME_COUNT_TOLERANCE:
+                status = "failed"
+                data = {**data, "error": f"the render has {frames} frames; {expected} were asked for"}
+            else:
+                job.status = RenderJob.Status.DONE
+                job.frames_done = frames
+                job.fps = float(data.get("fps") or 0.0)
+                job.eta_seconds = 0.0
+                job.output.name = name
+                job.error = ""
+                if variant is not None:
+                    variant.status = Variant.Status.DONE
+                    variant.output.name = name
+                    variant.frames = frames
+                    variant.metrics = data.get("metrics") or {}
+                    variant.error = ""
+                    variant.finished_at = now
+        if status == "failed":
+            job.status = RenderJob.Status.FAILED
+            job.error = data.get("error") or "the render failed"
+            if variant is not None:
+                variant.status, variant.error, variant.finished_at = Variant.Status.FAILED, job.error, now
+        elif status == "cancelled":
+            job.status = RenderJob.Status.CANCELLED
+            if variant is not None:
+                variant.status, variant.finished_at = Variant.Status.CANCELLED, now
+        job.save()
+        if variant is not None:
+            variant.save()
+    publish_job(job)
+    return job
+
+
+def rerender_variant(variant: Variant, *, user: Any = None) -> RenderJob:
+    """Render a failed or cancelled variant again, as a new job (fresh attempt counter)."""
+    if variant.status in (Variant.Status.QUEUED, Variant.Status.RENDERING):
+        raise RenderingError("this variant is already being rendered")
+    if variant.status == Variant.Status.DONE:
+        raise RenderingError("this variant is already rendered")
+    return dispatch_variant(variant, user=user)

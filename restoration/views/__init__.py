@@ -1,0 +1,1 @@
+"""The restoration app's pages: films and clips, presets, sweeps and renders."""

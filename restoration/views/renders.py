@@ -1,0 +1,136 @@
+"""Pages for sweeps, render jobs and the full-film render. Thin: the work is in
+restoration.rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.roles import CURATOR, TECHNICIAN, role_required
+from restoration.models import Clip, Film, PresetVersion, RenderJob, Variant
+from restoration.rendering import film as film_render
+from restoration.rendering import jobs, sweeps, variants
+from restoration.services import presets
+
+SWEEP_AXES = 3  # rows offered by the sweep form
+
+
+# --- helpers used by the clip page -------------------------------------------------------
+
+def clip_render_context(clip: Clip) -> dict[str, Any]:
+    """What the clip page shows under the metadata: analysis and variants with their jobs."""
+    variants = list(clip.variants.select_related("preset_version__preset").order_by("-created_at"))
+    rows = [{"variant": v, "job": sweeps.latest_job(v)} for v in variants]
+    analysis = clip.analysis if isinstance(clip.analysis, dict) else None
+    return {
+        "variant_rows": rows,
+        "analysis_summary": (analysis or {}).get("summary"),
+        "analysis_findings": (analysis or {}).get("findings") or [],
+        "analysis_error": (analysis or {}).get("error"),
+    }
+
+
+# --- sweeps and variant jobs ----------------------------------------------------------------
+
+@role_required(TECHNICIAN)
+def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
+    clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
+    presets.ensure_builtin_presets()
+    versions = PresetVersion.objects.select_related("preset").order_by("preset__name", "-number")
+    chosen = versions.filter(pk=request.POST.get("version") or request.GET.get("version") or 0).first() \
+        or versions.first()
+    error = ""
+    try:
+        suggested = sweeps.suggest_excerpt(clip) if clip.frame_count else (0, 0)
+    except ValueError:
+        suggested = (0, 0)
+    if request.method == "POST" and chosen is not None and request.POST.get("action") == "create":
+        try:
+            axes = {}
+            for i in range(SWEEP_AXES):
+                key = request.POST.get(f"axis-{i}-key", "").strip()
+                text = request.POST.get(f"axis-{i}-values", "").strip()
+                if key and text:
+                    if key in axes:
+                        raise sweeps.SweepError(f"{key} is chosen twice")
+                    axes[key] = sweeps.parse_values(chosen.spec, key, text)
+            start_text, end_text = request.POST.get("start", ""), request.POST.get("end", "")
+            start = int(start_text) if start_text.strip() else None
+            end = int(end_text) if end_text.strip() else None
+            variants = sweeps.create_sweep(clip, chosen, axes, start=start, end=end, user=request.user)
+        except (sweeps.SweepError, ValueError) as exc:
+            error = str(exc)
+        else:
+            messages.success(request, f"{len(variants)} variants queued for rendering.")
+            return redirect(clip.get_absolute_url())
+    params = sweeps.sweepable_parameters(chosen.spec) if chosen else []
+    return render(request, "restoration/clip_sweep.html", {
+        "clip": clip, "versions": versions, "chosen": chosen, "params": params, "error": error,
+        "axes": range(SWEEP_AXES), "suggested": suggested, "cap": sweeps.MAX_VARIANTS,
+        "post": request.POST})
+
+
+@role_required(TECHNICIAN)
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(RenderJob, pk=job_id)
+    jobs.cancel_job(job)
+    messages.info(request, f"Render job {job.pk} cancelled.")
+    return redirect(request.POST.get("next") or "home")
+
+
+@role_required(TECHNICIAN)
+@require_POST
+def variant_rerender(request: HttpRequest, variant_id: int) -> HttpResponse:
+    variant = get_object_or_404(Variant, pk=variant_id)
+    try:
+        variants.rerender_variant(variant, user=request.user)
+    except jobs.RenderingError as exc:
+        messages.error(request, str(exc))
+    return redirect(variant.clip.get_absolute_url())
+
+
+# --- full-film render -------------------------------------------------------------------------
+
+@role_required(TECHNICIAN, CURATOR)
+def film_render_page(request: HttpRequest, film_id: int) -> HttpResponse:
+    film = get_object_or_404(Film, pk=film_id)
+    presets.ensure_builtin_presets()
+    versions = PresetVersion.objects.select_related("preset").order_by("preset__name", "-number")
+    if request.method == "POST":
+        if not request.user.has_role(TECHNICIAN):
+            raise Http404
+        version = versions.filter(pk=request.POST.get("version") or 0).first()
+        if version is None:
+            messages.error(request, "Choose a preset version.")
+        else:
+            try:
+                film_render.start_film_render(film, version, request.user)
+            except film_render.FilmRenderError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"Full-film render with {version} queued.")
+        return redirect("film-render", film_id=film.pk)
+    jobs = film.jobs.filter(kind=RenderJob.Kind.FILM).prefetch_related("segments__clip")[:5]
+    return render(request, "restoration/film_render.html", {
+        "film": film, "versions": versions, "jobs": jobs,
+        "selected": film.adopted_preset_id})
+
+
+@role_required(TECHNICIAN)
+@require_POST
+def film_render_resume(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(RenderJob, pk=job_id, kind=RenderJob.Kind.FILM)
+    try:
+        pending = film_render.resume_film_render(job)
+    except film_render.FilmRenderError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Resumed: {len(pending)} unfinished segment(s) queued again.")
+    return redirect("film-render", film_id=job.film_id)
+
+

@@ -1,0 +1,163 @@
+"""Pages for presets, sweeps, render jobs and the full-film render."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from restoration.models import Preset, RenderJob, Variant
+from restoration.services import presets
+from tests.factories import UserFactory, technician
+from tests.media_factory import make_video
+from tests.restoration.clip_helpers import cheap_spec, ready_clip
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tech_client(client):
+    client.force_login(technician())
+    return client
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return ready_clip(make_video(tmp_path / "c.mp4", frames=30, width=64, height=48))
+
+
+@pytest.fixture
+def no_dispatch(monkeypatch):
+    sent = []
+    monkeypatch.setattr("restoration.rendering.variants.send_job", lambda payload, task_id: sent.append(payload))
+    monkeypatch.setattr("restoration.tasks.plan_film_render.delay", lambda job_id: sent.append(job_id))
+    return sent
+
+
+def test_pages_need_the_staff_roles(client):
+    client.force_login(UserFactory())
+    assert client.get(reverse("preset-list")).status_code == 403
+    client.logout()
+    assert client.get(reverse("preset-list")).status_code == 302
+
+
+def test_preset_list_seeds_builtins_and_offers_import(tech_client):
+    page = tech_client.get(reverse("preset-list")).content.decode()
+    assert "faithful" in page and "clean" in page and 'id="preset-import"' in page
+
+
+def test_editor_form_is_generated_from_the_schema_and_saves(tech_client):
+    page = tech_client.get(reverse("preset-new") + "?start=faithful").content.decode()
+    assert 'name="op-0-op" value="deflicker"' in page and 'name="op-0-strength"' in page
+    assert "max=" in page and "Operator reference" in page
+    data = {"op_count": "1", "op-0-op": "colour_scheme", "op-0-keep": "on", "op-0-order": "0",
+            "op-0-look": "sepia", "op-0-amount": "0.7", "seed": "2", "encode-codec": "h264",
+            "encode-crf": "20", "name": "Sepia", "action": "save"}
+    response = tech_client.post(reverse("preset-new") + "?start=faithful", data)
+    preset = Preset.objects.get(name="Sepia")
+    assert response.status_code == 302 and response.url == reverse("preset-detail", args=[preset.pk])
+    assert preset.latest.spec["ops"][0]["params"] == {"look": "sepia", "amount": 0.7}
+    # An out-of-range value comes back with the engine's message, nothing saved.
+    bad = tech_client.post(reverse("preset-version-edit", args=[preset.latest.pk]),
+                           {**data, "op-0-amount": "7", "action": "save"})
+    assert bad.status_code == 200 and "colour_scheme.amount" in bad.content.decode()
+    assert preset.versions.count() == 1
+
+
+def test_export_and_import_through_the_pages(tech_client):
+    version = presets.create_preset("Exported", cheap_spec(), user=None)
+    response = tech_client.get(reverse("preset-version-export", args=[version.pk]))
+    assert response["Content-Disposition"].startswith("attachment")
+    exported = json.loads(response.content)
+    assert exported["spec_hash"] == version.spec_hash
+    response = tech_client.post(reverse("preset-import"), {"json": json.dumps(exported), "name": "Copy"})
+    assert Preset.objects.get(name="Copy").latest.spec_hash == version.spec_hash
+    response = tech_client.post(reverse("preset-import"), {"json": "{oops"}, follow=True)
+    assert "Import failed: not valid JSON" in response.content.decode()
+
+
+def test_sweep_page_creates_variants(tech_client, clip, no_dispatch, django_capture_on_commit_callbacks):
+    version = presets.create_preset("Base", cheap_spec(), user=None)
+    page = tech_client.get(reverse("clip-sweep", args=[clip.pk]) + f"?version={version.pk}").content.decode()
+    assert "colour_scheme.amount" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = tech_client.post(reverse("clip-sweep", args=[clip.pk]), {
+            "version": version.pk, "action": "create", "axis-0-key": "colour_scheme.amount",
+            "axis-0-values": "0, 0.5", "axis-1-key": "colour_scheme.look",
+            "axis-1-values": "neutral, sepia", "start": "2", "end": "10"})
+    assert response.status_code == 302
+    assert Variant.objects.filter(clip=clip).count() == 4 and len(no_dispatch) == 4
+    page = tech_client.get(clip.get_absolute_url()).content.decode()
+    assert page.count("ReelRender.watchJob") >= 1 and 'id="variant-table"' in page
+    job = RenderJob.objects.first()
+    assert f'id="job-{job.pk}-bar"' in page
+    too_many = tech_client.post(reverse("clip-sweep", args=[clip.pk]), {
+        "version": version.pk, "action": "create", "axis-0-key": "seed",
+        "axis-0-values": ",".join(str(i) for i in range(13))})
+    assert "at most 12 are allowed" in too_many.content.decode()
+
+
+def test_cancel_from_the_page(tech_client, clip, no_dispatch, monkeypatch):
+    from config.celery import app
+
+    monkeypatch.setattr(app.control, "revoke", lambda *a, **k: None)
+    version = presets.create_preset("Base", cheap_spec(), user=None)
+    from restoration.rendering import sweeps
+
+    variant = sweeps.create_sweep(clip, version, {}, start=0, end=5)[0]
+    job = variant.jobs.get()
+    tech_client.post(reverse("job-cancel", args=[job.pk]), {"next": clip.get_absolute_url()})
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+
+
+def test_film_render_page_starts_a_render(tech_client, clip, no_dispatch,
+                                          django_capture_on_commit_callbacks):
+    version = presets.create_preset("Film", cheap_spec(), user=None)
+    url = reverse("film-render", args=[clip.film_id])
+    assert "Render the film" in tech_client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        tech_client.post(url, {"version": version.pk})
+    job = RenderJob.objects.get(kind="film")
+    assert job.film_id == clip.film_id and job.frames_total == 30 and no_dispatch == [job.pk]
+    assert f'data-job="{job.pk}"' in tech_client.get(url).content.decode()
+
+
+def test_clip_page_shows_the_analysis_and_auto_starts_from_it(tech_client, clip):
+    from restoration.services.clip_analysis import analyze_clip
+
+    analyze_clip(clip)
+    clip.refresh_from_db()
+    assert clip.analysis_status == "done"
+    page = tech_client.get(clip.get_absolute_url()).content.decode()
+    assert 'id="analysis-plot"' in page and clip.analysis_plot.url in page
+    assert "Compose a preset from this analysis" in page and "Shots" in page
+    editor = tech_client.get(reverse("preset-new") + f"?start=auto&clip={clip.pk}")
+    assert editor.status_code == 200 and "New preset (from auto)" in editor.content.decode()
+
+
+def test_editor_offers_a_region_per_op_and_saves_it(tech_client):
+    page = tech_client.get(reverse("preset-new") + "?start=clean").content.decode()
+    # Every op of "clean" keeps size and rate, so each has a region selector.
+    assert 'name="op-0-region"' in page and '<option value="background">' in page
+    data = {"op_count": "2", "seed": "0", "name": "Faces crisp", "action": "save",
+            "op-0-op": "sharpen", "op-0-keep": "on", "op-0-order": "0", "op-0-region": "face",
+            "op-0-amount": "1.0", "op-0-radius": "1.2", "op-0-threshold": "3",
+            "op-0-luma_only": "on",
+            "op-1-op": "resize", "op-1-keep": "on", "op-1-order": "1", "op-1-width": "0",
+            "op-1-height": "0", "op-1-scale": "1", "op-1-method": "lanczos",
+            "op-1-keep_aspect": "on", "op-1-even": "on"}
+    response = tech_client.post(reverse("preset-new") + "?start=clean", data)
+    preset = Preset.objects.get(name="Faces crisp")
+    assert response.status_code == 302
+    assert preset.latest.spec["ops"][0]["region"] == "face"
+    assert "region" not in preset.latest.spec["ops"][1]
+    edit = tech_client.get(reverse("preset-version-edit", args=[preset.latest.pk])).content.decode()
+    assert '<option value="face" selected>' in edit
+    assert 'name="op-1-region"' not in edit  # resize changes the size: no selector
+    # A region on an op that changes the size is refused with the engine's message.
+    bad = tech_client.post(reverse("preset-version-edit", args=[preset.latest.pk]),
+                           {**data, "op-1-region": "face"})
+    assert bad.status_code == 200 and "cannot be limited to a region" in bad.content.decode()
+    assert preset.versions.count() == 1
