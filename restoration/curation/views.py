@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.roles import CURATOR, TECHNICIAN, api_role_required, role_required
 from restoration.curation import selectors as sel
 from restoration.curation.models import Publication, Review, ReviewNote
+from restoration.curation.services import film_look as film_look_service
 from restoration.curation.services import publishing
 from restoration.curation.services import review as review_service
 from restoration.curation.services.review import ReviewError
@@ -277,13 +278,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @role_required(TECHNICIAN, CURATOR)
 def film_look(request: HttpRequest, film_id: int) -> HttpResponse:
     film = get_object_or_404(Film, pk=film_id)
-    return render(request, "curation/film_look.html", {"film": film, **sel.film_look(film)})
+    return render(request, "curation/film_look.html", {"film": film, **film_look_service.film_look(film)})
 
 
 @role_required(TECHNICIAN, CURATOR)
 @require_GET
 def film_look_plot(request: HttpRequest, film_id: int) -> HttpResponse:
     film = get_object_or_404(Film, pk=film_id)
-    response = HttpResponse(sel.look_plot_svg(sel.film_look(film)), content_type="image/svg+xml")
+    response = HttpResponse(film_look_service.look_plot_svg(film_look_service.film_look(film)), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=60"
     return response

@@ -13,9 +13,10 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from restoration.curation.models import Publication, Review, ReviewNote
-from restoration.curation.selectors import ClipLook, dashboard_films, film_look, flag_outliers
+from restoration.curation.selectors import dashboard_films
 from restoration.curation.services import publishing
 from restoration.curation.services import review as rv
+from restoration.curation.services.film_look import ClipLook, film_look, flag_outliers
 from restoration.curation.services.review import ReviewError
 from restoration.models import Film, Preset, PresetVersion, RenderJob, Variant
 from tests.factories import FilmFactory, UserFactory, curator, technician
