@@ -5,7 +5,7 @@ Run from the repository root (nice it on a shared machine)::
     nice -n 10 .venv/bin/python tests/benchmarks/bench_pairing.py --processes 2   # writes the doc
     .venv/bin/python tests/benchmarks/bench_pairing.py --quick                    # smoke run, no doc
 
-Two comparisons, both seeded (see ``voting.simulation``) and so reproducible on any
+Two comparisons, both seeded (see ``voting.stats.simulation``) and so reproducible on any
 machine; only the seconds depend on the hardware:
 
 1. Matched error rate (the headline). Every run goes to a fixed budget of contest
@@ -300,9 +300,9 @@ Davidson model with position bias {fans.position_bias} (log-odds towards the lef
 parameter nu = {math.exp(fans.tie_log_nu):.2f}; {fans.random_share:.0%} of fans are random clickers
 (left/right/same with probabilities {fans.random_probs}, watching ~{fans.random_watch_seconds} s).
 Golden pairs are mixed in (10 %, at least one by a fan's 4th ballot) and rater weights
-come from `voting.reliability`, recomputed at every check (every 40 contest ballots in
+come from `voting.stats.reliability`, recomputed at every check (every 40 contest ballots in
 the fixed-budget experiment, every 20 in the decision-rule one). "votes"/"ballots"
-count contest ballots only. Active = `{pc.strategy}` (`voting.pairing` defaults: min
+count contest ballots only. Active = `{pc.strategy}` (`voting.stats.pairing` defaults: min
 {pc.min_per_pair} vote per pair, min {pc.min_per_item} per variant, epsilon {pc.epsilon}); uniform = a
 uniformly random pair among those the fan has not judged. A seed gives both strategies
 the same crowd (fan types and ballot counts).

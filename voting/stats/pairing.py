@@ -4,7 +4,7 @@ A contest has to answer "which variant is best", not the full order, so the sele
 spends votes on the comparisons that most sharpen that answer. It is an optimal-design
 rule on the strengths' Laplace posterior:
 
-1. Posterior. Fit the rating model (:mod:`voting.ranking`) and take its Laplace
+1. Posterior. Fit the rating model (:mod:`voting.stats.ranking`) and take its Laplace
    approximation ``theta ~ N(m, Sigma)`` (the strengths block of the inverse Hessian of
    the penalised negative log-likelihood). :func:`fit_posterior` warm-starts the Newton
    fit from the previous posterior, so after one more ballot it takes one or two steps;

@@ -3,8 +3,8 @@
 Fans arrive one after another and cast a few ballots each (the bootstrap is clustered by
 rater, so this matters). Honest fans answer from the Davidson model with a position
 bias; a share of fans are random clickers (fast, mostly a random side, sometimes
-"same"). Golden pairs are mixed in, rater weights come from :mod:`voting.reliability`,
-and pairs come from :mod:`voting.pairing` (active or uniform; the active selector's
+"same"). Golden pairs are mixed in, rater weights come from :mod:`voting.stats.reliability`,
+and pairs come from :mod:`voting.stats.pairing` (active or uniform; the active selector's
 posterior is refitted warm-started after every ballot, as the web service does).
 
 Two ways to run a contest:
