@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gpu_worker.engine.filters import box_blur
 from gpu_worker.engine.metrics import estimate_flow, luma_torch
-from gpu_worker.engine.ops.spatial import box_blur
 from gpu_worker.engine.registry import Operator, Param, register
 
 # Immerkaer's high-pass: the Laplacian difference of two Laplacians cancels smooth

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from gpu_worker.engine import models
 from gpu_worker.engine.faces import Box, detect_faces_cached, smooth_tracks
-from gpu_worker.engine.ops.spatial import box_blur, gaussian_blur, luma
+from gpu_worker.engine.filters import box_blur, gaussian_blur, luma
 from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
 
 DEFAULT_MODEL = "face_restore_v1"

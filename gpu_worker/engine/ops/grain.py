@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from gpu_worker.engine.ops.spatial import gaussian_kernel1d, luma, separable_filter
+from gpu_worker.engine.filters import gaussian_kernel1d, luma, separable_filter
 from gpu_worker.engine.registry import Operator, Param, register
 
 _MASK64 = (1 << 64) - 1

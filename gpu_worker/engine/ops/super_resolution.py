@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
+from gpu_worker.engine.filters import gaussian_blur, luma, unsharp_mask
 from gpu_worker.engine.models import ModelError, load_model, run_tiled
-from gpu_worker.engine.ops.spatial import gaussian_blur, luma, resize_frames, unsharp_mask
 from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from gpu_worker.engine.resample import resize_frames
 
 SCALES = (2, 4)
 DEFAULT_MODELS = {2: "reel-sr-x2", 4: "reel-sr-x4"}
