@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from gpu_worker.engine.colour import saturate
 from gpu_worker.engine.filters import LUMA_WEIGHTS, luma
 from gpu_worker.engine.lut import ColourFn, LutError
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.schema import ColourCorrectSchema
 
 
 def _lerp(a: torch.Tensor | float, b: torch.Tensor | float, t: float | torch.Tensor
@@ -84,33 +85,7 @@ def saturation_gain(chroma: torch.Tensor, strength: float, max_gain: float = 1.6
     return raw ** (strength * colourful)
 
 
-@register
-class ColourCorrect(Operator):
-    name = "colour_correct"
-    category = "colour"
-    description = ("Automatic fade and colour-cast correction: neutralises the cast, "
-                   "restores black and white points and faded saturation. Measured over "
-                   "several frames so the correction does not flicker.")
-    params = (
-        Param("method", "choice", "percentile", "How the cast is measured: percentile makes "
-              "the darkest and brightest tones neutral (best for toned or faded prints); "
-              "grey_world makes the average colour neutral.",
-              choices=("percentile", "grey_world")),
-        Param("white_balance", "float", 0.7, "How much of the colour cast to remove (0 = "
-              "keep it, 1 = fully neutral).", min=0.0, max=1.0, step=0.05),
-        Param("contrast", "float", 0.4, "How far to stretch faded blacks and whites back to "
-              "full range (0 = leave levels, 1 = full stretch).", min=0.0, max=1.0,
-              step=0.05),
-        Param("clip", "float", 0.5, "Share of the darkest and of the brightest pixels "
-              "allowed to clip when measuring black and white points.", min=0.0, max=5.0,
-              unit="%", step=0.1),
-        Param("saturation", "float", 0.5, "How much faded colour to restore (0 = none, 1 = "
-              "up to typical saturation). Black-and-white footage is left alone.",
-              min=0.0, max=1.0, step=0.05),
-        Param("temporal_radius", "int", 6, "Frames before and after each frame over which the "
-              "correction is measured; larger is steadier (never crosses a scene cut).",
-              min=0, max=12, unit="frames"),
-    )
+class ColourCorrect(ColourCorrectSchema, Operator):
 
     def temporal_radius(self) -> int:
         return int(self.p["temporal_radius"])

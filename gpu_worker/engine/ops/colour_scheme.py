@@ -13,7 +13,8 @@ import torch
 from gpu_worker.engine.colour import saturate
 from gpu_worker.engine.filters import luma
 from gpu_worker.engine.lut import ColourFn
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.schema import ColourSchemeSchema
 
 
 def _gains(x: torch.Tensor, r: float, g: float, b: float) -> torch.Tensor:
@@ -113,18 +114,7 @@ def apply_look(frames: torch.Tensor, look: str, amount: float = 1.0) -> torch.Te
     return out.clamp(0.0, 1.0)
 
 
-@register
-class ColourScheme(Operator):
-    name = "colour_scheme"
-    category = "colour"
-    description = "A named colour look (period print, sepia, bleach bypass, Technicolor...)."
-    params = (
-        Param("look", "choice", "neutral", "The look: neutral (no change), warm_period, "
-              "cool, sepia, bleach_bypass, technicolor_2strip, technicolor_3strip, "
-              "monochrome, teal_orange.", choices=tuple(LOOKS)),
-        Param("amount", "float", 1.0, "Blend between the original (0) and the full look (1).",
-              min=0.0, max=1.0, step=0.05),
-    )
+class ColourScheme(ColourSchemeSchema, Operator):
 
     def colour_map(self, reference: torch.Tensor | None = None) -> ColourFn:
         look, amount = self.p["look"], self.p["amount"]

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from gpu_worker.engine.lut import ColourFn, Lut, apply_lut, lut_from_function
-from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from gpu_worker.engine.registry import OpContext, Operator
+from gpu_worker.engine.schema import ColourTransferSchema, SpecError
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -143,31 +144,7 @@ _FIT_CACHE: dict[tuple[Any, ...], Lut] = {}
 _FIT_LOCK = threading.Lock()
 
 
-@register
-class ColourTransfer(Operator):
-    name = "colour_transfer"
-    category = "colour"
-    description = ("Learns a grade from frames a colourist fixed by hand (original frame + "
-                   "corrected frame) and applies the same colour mapping to every frame.")
-    params = (
-        Param("original", "path", "", "An untouched frame exported from this film (PNG/TIFF/"
-              "JPEG)."),
-        Param("fixed", "path", "", "The same frame after correcting its colour by hand, same "
-              "framing (it may be exported at another resolution)."),
-        Param("original_2", "path", "", "Optional second original frame (another scene or "
-              "other colours, for a better fit)."),
-        Param("fixed_2", "path", "", "The corrected version of the second frame."),
-        Param("original_3", "path", "", "Optional third original frame."),
-        Param("fixed_3", "path", "", "The corrected version of the third frame."),
-        Param("model", "choice", "lut", "lut learns curves and selective colour changes too; "
-              "matrix learns only overall balance and channel mixing (safer with a single, "
-              "low-colour reference).", choices=("lut", "matrix")),
-        Param("smoothness", "float", 1.0, "How smooth the learnt mapping must be; raise it if "
-              "colours absent from the references come out odd.", min=0.05, max=20.0,
-              step=0.05),
-        Param("amount", "float", 1.0, "Blend between the original (0) and the learnt grade "
-              "(1).", min=0.0, max=1.0, step=0.05),
-    )
+class ColourTransfer(ColourTransferSchema, Operator):
 
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)

@@ -8,21 +8,11 @@ from typing import Any
 import torch
 
 from gpu_worker.engine.lut import ColourFn, LutError, apply_lut, read_cube
-from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from gpu_worker.engine.registry import OpContext, Operator
+from gpu_worker.engine.schema import ApplyLutSchema, SpecError
 
 
-@register
-class ApplyLut(Operator):
-    name = "lut"
-    category = "colour"
-    description = "Applies a .cube 3-D (or 1-D) LUT from a grading tool, with trilinear " \
-        "interpolation."
-    params = (
-        Param("path", "path", "", "The .cube file (Resolve, Adobe or any tool writing the "
-              "Cube LUT format)."),
-        Param("amount", "float", 1.0, "Blend between the original (0) and the full LUT (1).",
-              min=0.0, max=1.0, step=0.05),
-    )
+class ApplyLut(ApplyLutSchema, Operator):
 
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.registry import Operator
 from gpu_worker.engine.resample import resize_frames
+from gpu_worker.engine.schema import ResizeSchema
 
 
 def _even(v: float) -> int:
@@ -38,28 +39,7 @@ def target_size(width: int, height: int, *, out_width: int = 0, out_height: int 
     return max(1, int(round(w))), max(1, int(round(h)))
 
 
-@register
-class Resize(Operator):
-    name = "resize"
-    category = "size"
-    description = ("Change the frame size by a scale factor or to a width and/or height, "
-                   "keeping the aspect ratio; anti-aliased when shrinking.")
-    changes_size = True
-    params = (
-        Param("width", "int", 0, "Target width. 0 = follow the height (or the scale factor "
-              "when the height is 0 too).", min=0, max=16384, unit="px"),
-        Param("height", "int", 0, "Target height. 0 = follow the width (or the scale factor "
-              "when the width is 0 too).", min=0, max=16384, unit="px"),
-        Param("scale", "float", 1.0, "Scale factor, used only when width and height are "
-              "both 0 (0.5 halves, 2 doubles).", min=0.05, max=8.0, unit="x", step=0.05),
-        Param("method", "choice", "lanczos", "Resampling filter: lanczos is the sharpest, "
-              "bicubic a little softer, bilinear soft, area best for big reductions.",
-              choices=("lanczos", "bicubic", "bilinear", "area")),
-        Param("keep_aspect", "bool", True, "When both width and height are set, fit inside "
-              "that box instead of stretching the picture."),
-        Param("even", "bool", True, "Round the size to even numbers (needed by most video "
-              "encoders)."),
-    )
+class Resize(ResizeSchema, Operator):
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return target_size(width, height, out_width=self.p["width"],

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from gpu_worker.engine.metrics import luma_torch
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.schema import ScratchSchema
 
 
 def _shift_cols(y: torch.Tensor, k: int) -> torch.Tensor:
@@ -94,31 +95,9 @@ def fill_horizontal(x: torch.Tensor, mask: torch.Tensor, *, texture: bool = Fals
     return torch.where(mask, fill, x)
 
 
-@register
-class Scratch(Operator):
+class Scratch(ScratchSchema, Operator):
     """Remove thin vertical scratches that persist over frames."""
 
-    name = "scratch"
-    category = "cleanup"
-    description = ("Finds thin vertical lines running down most of the frame (scratches "
-                   "along the film) and paints them out from the pixels beside them.")
-    params = (
-        Param("sensitivity", "float", 0.5,
-              "How faint a line may be and still be removed; higher also risks thin "
-              "vertical objects such as poles and ropes.", min=0.0, max=1.0, step=0.05),
-        Param("max_width", "int", 3, "Widest scratch to remove.", min=1, max=12, unit="px"),
-        Param("min_length", "float", 0.5,
-              "Fraction of the frame height a line must cover to count as a scratch.",
-              min=0.1, max=1.0, step=0.05),
-        Param("persistence", "int", 0,
-              "Frames before and after in which the scratch must also be found "
-              "(0 = judge each frame alone). Raise when real thin verticals are hit.",
-              min=0, max=6, unit="frames"),
-        Param("texture", "bool", False,
-              "Carry the film grain beside the scratch into the repair, so it does not "
-              "leave a smooth streak on grainy film (slightly less faithful pixel for "
-              "pixel, more natural to the eye)."),
-    )
 
     def temporal_radius(self) -> int:
         return int(self.p["persistence"])

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import torch
 
-from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from gpu_worker.engine.registry import OpContext, Operator
+from gpu_worker.engine.schema import SpecError, WireSchema
 
 _ANGLES = 36  # orientations tried by the line detector (5 degree steps)
 _DETECT_SIDE = 480  # automatic detection runs at most at this size
@@ -77,34 +78,9 @@ def thin_line_mask(gray_u8: np.ndarray, *, max_width: int, min_length: float,
     return cv2.dilate(mask, np.ones((3, 3), np.uint8))
 
 
-@register
-class Wire(Operator):
+class Wire(WireSchema, Operator):
     """Remove wires and thin straight lines, auto-detected or from a mask."""
 
-    name = "wire"
-    category = "cleanup"
-    description = ("Paints out wires, strings and thin straight lines: those painted white "
-                   "on a technician's mask image, and/or long thin lines found "
-                   "automatically.")
-    params = (
-        Param("mask", "path", "",
-              "Mask image (PNG, any size; white = remove), relative to the project's "
-              "assets. Empty for automatic detection only."),
-        Param("auto", "bool", True, "Also detect long thin straight lines automatically."),
-        Param("min_length", "float", 0.2,
-              "Shortest line to remove automatically, as a fraction of the frame "
-              "diagonal.", min=0.05, max=1.0, step=0.05),
-        Param("max_width", "int", 3, "Widest line to detect automatically.", min=1, max=15,
-              unit="px"),
-        Param("sensitivity", "float", 0.5,
-              "How faint a line may be and still be found automatically.", min=0.0,
-              max=1.0, step=0.05),
-        Param("grow", "int", 1, "Extra pixels painted out around every line.", min=0,
-              max=10, unit="px"),
-        Param("method", "choice", "telea",
-              "telea: fast marching (sharp, good for thin lines); ns: Navier-Stokes "
-              "(smoother, for wider masks).", choices=("telea", "ns")),
-    )
 
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
