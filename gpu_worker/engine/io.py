@@ -488,9 +488,8 @@ def extract_frame(path: str | os.PathLike[str], frame_number: int) -> np.ndarray
     raise MediaError(f"frame {frame_number} does not exist in this file")
 
 
-
 # ---------------------------------------------------------------------------------
-# encoding
+# writing (the settings themselves are in gpu_worker.engine.encoding)
 
 
 @dataclass
