@@ -86,7 +86,6 @@ def saturation_gain(chroma: torch.Tensor, strength: float, max_gain: float = 1.6
 
 
 class ColourCorrect(ColourCorrectSchema, Operator):
-
     def temporal_radius(self) -> int:
         return int(self.p["temporal_radius"])
 

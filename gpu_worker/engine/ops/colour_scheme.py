@@ -115,7 +115,6 @@ def apply_look(frames: torch.Tensor, look: str, amount: float = 1.0) -> torch.Te
 
 
 class ColourScheme(ColourSchemeSchema, Operator):
-
     def colour_map(self, reference: torch.Tensor | None = None) -> ColourFn:
         look, amount = self.p["look"], self.p["amount"]
         return lambda x: apply_look(x, look, amount)

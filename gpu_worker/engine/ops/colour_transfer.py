@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpu_worker.engine.lut import ColourFn, Lut, apply_lut, lut_from_function
+from gpu_worker.engine.lut import ColourFn, Lut, apply_lut, lut_colour_fn, lut_from_function
 from gpu_worker.engine.registry import OpContext, Operator
 from gpu_worker.engine.schema import ColourTransferSchema, SpecError
 
@@ -145,7 +145,6 @@ _FIT_LOCK = threading.Lock()
 
 
 class ColourTransfer(ColourTransferSchema, Operator):
-
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         self.lut = self._fit().to(ctx.device)
@@ -217,9 +216,7 @@ class ColourTransfer(ColourTransferSchema, Operator):
         return lut
 
     def colour_map(self, reference: torch.Tensor | None = None) -> ColourFn:
-        lut, amount = self.lut, self.p["amount"]
-        return lambda x: apply_lut(x, lut if x.device == lut.table.device else lut.to(x.device),
-                                   amount)
+        return lut_colour_fn(self.lut, self.p["amount"])
 
     def process(self, frames: torch.Tensor, windows: torch.Tensor,
                 frame_numbers: torch.Tensor) -> torch.Tensor:

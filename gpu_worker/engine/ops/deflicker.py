@@ -71,7 +71,6 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
 class Deflicker(DeflickerSchema, Operator):
     """Even out per-frame exposure and tone against a temporal average."""
 
-
     def temporal_radius(self) -> int:
         return int(self.p["radius"])
 

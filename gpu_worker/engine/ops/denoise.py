@@ -402,7 +402,6 @@ def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: fl
 
 
 class Denoise(DenoiseSchema, Operator):
-
     def temporal_radius(self) -> int:
         return int(self.p["temporal_radius"]) if self.p["strength"] > 0 else 0
 

@@ -143,7 +143,6 @@ def detect_spots(cur: torch.Tensor, prev_w: torch.Tensor, next_w: torch.Tensor, 
 class Dust(DustSchema, Operator):
     """Remove dust, dirt and small blotches that appear on a single frame."""
 
-
     def temporal_radius(self) -> int:
         return int(self.p["search"])
 

@@ -138,7 +138,6 @@ def transfer_detail(original: torch.Tensor, restored: torch.Tensor, fidelity: fl
 
 
 class FaceRestore(FaceRestoreSchema, Operator):
-
     def __init__(self, params: dict[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         self.model: models.LoadedModel | None = None

@@ -104,7 +104,6 @@ def add_grain(frames: torch.Tensor, frame_numbers: torch.Tensor, *, seed: int,
 
 
 class Grain(GrainSchema, Operator):
-
     def process(self, frames: torch.Tensor, windows: torch.Tensor,
                 frame_numbers: torch.Tensor) -> torch.Tensor:
         x = self.centre(frames, windows)

@@ -242,7 +242,6 @@ def _splat_torch(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
 
 
 class Interpolate(InterpolateSchema, Operator):
-
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         self.ratio = self.rate_ratio(self.p, ctx.rate if ctx.rate is not None

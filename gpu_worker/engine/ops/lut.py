@@ -7,13 +7,12 @@ from typing import Any
 
 import torch
 
-from gpu_worker.engine.lut import ColourFn, LutError, apply_lut, read_cube
+from gpu_worker.engine.lut import ColourFn, LutError, lut_colour_fn, read_cube
 from gpu_worker.engine.registry import OpContext, Operator
 from gpu_worker.engine.schema import ApplyLutSchema, SpecError
 
 
 class ApplyLut(ApplyLutSchema, Operator):
-
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         if not self.p["path"]:
@@ -25,9 +24,7 @@ class ApplyLut(ApplyLutSchema, Operator):
             raise SpecError(f"{self.name}.path: {exc}", op=self.name, param="path") from None
 
     def colour_map(self, reference: torch.Tensor | None = None) -> ColourFn:
-        lut, amount = self.lut, self.p["amount"]
-        return lambda x: apply_lut(x, lut if x.device == lut.table.device else lut.to(x.device),
-                                   amount)
+        return lut_colour_fn(self.lut, self.p["amount"])
 
     def process(self, frames: torch.Tensor, windows: torch.Tensor,
                 frame_numbers: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,6 @@ def target_size(width: int, height: int, *, out_width: int = 0, out_height: int 
 
 
 class Resize(ResizeSchema, Operator):
-
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return target_size(width, height, out_width=self.p["width"],
                            out_height=self.p["height"], scale=self.p["scale"],

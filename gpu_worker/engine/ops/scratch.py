@@ -98,7 +98,6 @@ def fill_horizontal(x: torch.Tensor, mask: torch.Tensor, *, texture: bool = Fals
 class Scratch(ScratchSchema, Operator):
     """Remove thin vertical scratches that persist over frames."""
 
-
     def temporal_radius(self) -> int:
         return int(self.p["persistence"])
 

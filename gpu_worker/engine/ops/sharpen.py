@@ -10,7 +10,6 @@ from gpu_worker.engine.schema import SharpenSchema
 
 
 class Sharpen(SharpenSchema, Operator):
-
     def process(self, frames: torch.Tensor, windows: torch.Tensor,
                 frame_numbers: torch.Tensor) -> torch.Tensor:
         x = self.centre(frames, windows)

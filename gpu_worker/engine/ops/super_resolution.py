@@ -69,7 +69,6 @@ def stabilise(frames: torch.Tensor, windows: torch.Tensor, strength: float) -> t
 
 
 class SuperResolution(SuperResolutionSchema, Operator):
-
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         scale = self.p["scale"]

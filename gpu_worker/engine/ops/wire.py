@@ -81,7 +81,6 @@ def thin_line_mask(gray_u8: np.ndarray, *, max_width: int, min_length: float,
 class Wire(WireSchema, Operator):
     """Remove wires and thin straight lines, auto-detected or from a mask."""
 
-
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         self._user_mask: np.ndarray | None = None
