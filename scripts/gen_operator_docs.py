@@ -77,6 +77,11 @@ def _temporal_radius(cls: type[Operator]) -> str:
         return "?"
 
 
+def _source_file(cls: type[Operator]) -> str:
+    """The operator's module as a path from the repository root."""
+    return cls.__module__.replace(".", "/") + ".py"
+
+
 def render() -> str:
     ops = all_operators()
     lines = [
@@ -89,6 +94,8 @@ def render() -> str:
         "RGB in [0, 1]; *code values* are on the 0–255 scale whatever the file's bit depth.",
         "*Temporal radius* is the number of frames needed before and after each frame with",
         "default parameters (windows never cross a scene cut).",
+        "Every operator is declared (name, parameters, size and rate changes) in",
+        "`gpu_worker/engine/schema.py` and implemented in `gpu_worker/engine/ops/<name>.py`.",
         "",
         "| operator | category | temporal radius | changes size | changes rate | what it does |",
         "|---|---|---|---|---|---|",
@@ -99,7 +106,8 @@ def render() -> str:
             f"{_temporal_radius(cls)} | {'yes' if cls.changes_size else 'no'} | "
             f"{'yes' if cls.changes_rate else 'no'} | {_cell(cls.description)} |")
     for name, cls in ops.items():
-        lines += ["", f"## {name}", "", _cell(cls.description) or "(no description)", ""]
+        lines += ["", f"## {name}", "", _cell(cls.description) or "(no description)", "",
+                  f"Implemented in `{_source_file(cls)}`.", ""]
         if not cls.params:
             lines.append("No parameters.")
             continue

@@ -24,6 +24,21 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
+from gpu_worker.engine.encoding import (  # noqa: F401  (re-exported: io is where callers found them)
+    CODECS,
+    CONTAINERS,
+    CRF_RANGE,
+    DEFAULT_CRF,
+    DEFAULT_PIX_FMT,
+    DEFAULT_PRESET,
+    PIX_FMTS,
+    PRORES_PROFILES,
+    X26X_PRESETS,
+    EncodeError,
+    EncodeSettings,
+    container_format,
+)
+
 __all__ = [
     "MediaError",
     "MediaInfo",
@@ -473,161 +488,8 @@ def extract_frame(path: str | os.PathLike[str], frame_number: int) -> np.ndarray
     raise MediaError(f"frame {frame_number} does not exist in this file")
 
 
-
 # ---------------------------------------------------------------------------------
-# encoding
-
-
-CODECS = {"h264": "libx264", "h265": "libx265", "av1": "libsvtav1", "prores": "prores_ks"}
-CRF_RANGE = {"h264": (0, 51), "h265": (0, 51), "av1": (0, 63)}
-DEFAULT_CRF = {"h264": 18, "h265": 20, "av1": 30}
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                "slower", "veryslow", "placebo")
-DEFAULT_PRESET = {"h264": "medium", "h265": "medium", "av1": "8"}
-DEFAULT_PIX_FMT = {"h264": "yuv420p", "h265": "yuv420p", "av1": "yuv420p",
-                   "prores": "yuv422p10le"}
-PIX_FMTS = {"h264": ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le"),
-            "h265": ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le"),
-            "av1": ("yuv420p", "yuv420p10le"),
-            "prores": ("yuv422p10le", "yuv444p10le")}
-PRORES_PROFILES = {0: "proxy", 1: "lt", 2: "standard", 3: "hq", 4: "4444", 5: "4444xq"}
-CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska",
-              ".webm": "webm"}
-
-
-class EncodeError(ValueError):
-    """Encoding settings that cannot work (bad codec, range, container mismatch)."""
-
-
-@dataclass
-class EncodeSettings:
-    """How the restored frames are encoded.
-
-    `threads` is fixed (not "auto") on purpose: x264/x265 output depends on the thread
-    count, and the same spec must give byte-identical files on every worker.
-    """
-
-    codec: str = "h264"  # h264 | h265 | av1 | prores
-    crf: int | None = None  # quality target; None = the codec's default
-    preset: str | None = None  # x264/x265 speed preset, or SVT-AV1 preset 0..13
-    pix_fmt: str | None = None
-    bit_rate: int | None = None  # bits/s; replaces crf when set (h264/h265/av1)
-    film_grain: int = 0  # AV1 only: film-grain synthesis level 0..50
-    film_grain_denoise: bool = False  # AV1 only: let the encoder denoise before coding
-    prores_profile: int = 3  # ProRes only: 0 proxy, 1 lt, 2 standard, 3 hq, 4 4444
-    threads: int = 4
-    options: dict[str, str] | None = None  # extra encoder options, passed as they are
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    # -- validation / defaults ------------------------------------------------------
-    def validate(self) -> None:
-        if self.codec not in CODECS:
-            raise EncodeError(f"encode.codec: {self.codec!r} is not one of "
-                              f"{', '.join(CODECS)}")
-        if self.crf is not None:
-            if self.codec == "prores":
-                raise EncodeError("encode.crf: ProRes has no crf; choose prores_profile")
-            lo, hi = CRF_RANGE[self.codec]
-            if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not lo <= self.crf <= hi:
-                raise EncodeError(f"encode.crf: {self.crf!r} is outside the allowed range "
-                                  f"[{lo}, {hi}] for {self.codec}")
-        if self.preset is not None:
-            if self.codec in ("h264", "h265") and self.preset not in X26X_PRESETS:
-                raise EncodeError(f"encode.preset: {self.preset!r} is not one of "
-                                  f"{', '.join(X26X_PRESETS)}")
-            if self.codec == "av1" and not (str(self.preset).isdigit()
-                                            and 0 <= int(self.preset) <= 13):
-                raise EncodeError(f"encode.preset: {self.preset!r} is outside the allowed "
-                                  "range [0, 13] for av1 (SVT-AV1)")
-            if self.codec == "prores":
-                raise EncodeError("encode.preset: ProRes has no speed preset")
-        if self.pix_fmt is not None and self.pix_fmt not in PIX_FMTS[self.codec]:
-            raise EncodeError(f"encode.pix_fmt: {self.pix_fmt!r} is not one of "
-                              f"{', '.join(PIX_FMTS[self.codec])} for {self.codec}")
-        if not isinstance(self.film_grain, int) or not 0 <= self.film_grain <= 50:
-            raise EncodeError(f"encode.film_grain: {self.film_grain!r} is outside the "
-                              "allowed range [0, 50]")
-        if self.film_grain and self.codec != "av1":
-            raise EncodeError("encode.film_grain: film-grain synthesis needs codec av1")
-        if self.prores_profile not in PRORES_PROFILES:
-            raise EncodeError(f"encode.prores_profile: {self.prores_profile!r} is not one "
-                              f"of {sorted(PRORES_PROFILES)}")
-        if not isinstance(self.threads, int) or not 1 <= self.threads <= 64:
-            raise EncodeError(f"encode.threads: {self.threads!r} is outside the allowed "
-                              "range [1, 64]")
-        if self.bit_rate is not None and (not isinstance(self.bit_rate, int)
-                                          or self.bit_rate < 10_000):
-            raise EncodeError(f"encode.bit_rate: {self.bit_rate!r} must be a whole number "
-                              "of bits per second, at least 10000")
-
-    @property
-    def encoder(self) -> str:
-        return CODECS[self.codec]
-
-    @property
-    def effective_pix_fmt(self) -> str:
-        if self.pix_fmt:
-            return self.pix_fmt
-        if self.codec == "prores" and self.prores_profile >= 4:
-            return "yuv444p10le"
-        return DEFAULT_PIX_FMT[self.codec]
-
-    def codec_options(self) -> dict[str, str]:
-        """Encoder private options (what `-crf`, `-preset`, … set on the command line)."""
-        opts: dict[str, str] = {}
-        if self.codec in ("h264", "h265", "av1"):
-            if self.bit_rate is None:
-                opts["crf"] = str(self.crf if self.crf is not None else DEFAULT_CRF[self.codec])
-            opts["preset"] = str(self.preset or DEFAULT_PRESET[self.codec])
-        if self.codec == "h265":
-            # Fixed pools/frame threads: x265 otherwise sizes them from the CPU count.
-            opts["x265-params"] = f"pools={self.threads}:frame-threads=1:log-level=error"
-        if self.codec == "av1":
-            params = [f"lp={self.threads}"]
-            if self.film_grain:
-                params.append(f"film-grain={self.film_grain}")
-                params.append(f"film-grain-denoise={1 if self.film_grain_denoise else 0}")
-            opts["svtav1-params"] = ":".join(params)
-        if self.codec == "prores":
-            opts["profile"] = str(self.prores_profile)
-        opts.update({str(k): str(v) for k, v in (self.options or {}).items()})
-        return opts
-
-    def check_container(self, fmt: str) -> None:
-        if self.codec == "prores" and fmt not in ("mov", "matroska"):
-            raise EncodeError("ProRes needs a .mov or .mkv output file")
-        if fmt == "webm" and self.codec != "av1":
-            raise EncodeError("a .webm output file needs codec av1")
-
-    # -- (de)serialisation -----------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if not out["options"]:
-            out.pop("options")
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> EncodeSettings:
-        raw = dict(raw or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise EncodeError(f"encode: unknown setting {unknown[0]!r}; known: "
-                              f"{', '.join(sorted(known))}")
-        if "preset" in raw and raw["preset"] is not None:
-            raw["preset"] = str(raw["preset"])
-        return cls(**raw)
-
-
-def container_format(path: str | os.PathLike[str]) -> str:
-    suffix = Path(path).suffix.lower()
-    try:
-        return CONTAINERS[suffix]
-    except KeyError:
-        raise EncodeError(f"unsupported output file type {suffix or '(none)'!r}; use one "
-                          f"of {', '.join(CONTAINERS)}") from None
+# writing (the settings themselves are in gpu_worker.engine.encoding)
 
 
 @dataclass

@@ -259,6 +259,13 @@ def apply_lut(frames: torch.Tensor, lut: Lut, amount: float = 1.0,
     return out.clamp(0.0, 1.0) if clamp else out
 
 
+def lut_colour_fn(lut: Lut, amount: float = 1.0) -> ColourFn:
+    """`apply_lut` with this LUT as a colour function, moving the LUT to whatever device
+    the frames are on (a baked chain or an operator's `colour_map` may run anywhere)."""
+    return lambda x: apply_lut(x, lut if x.device == lut.table.device else lut.to(x.device),
+                               amount)
+
+
 def lut_from_function(fn: ColourFn, size: int = 33, title: str = "",
                       device: torch.device | str = "cpu") -> Lut:
     """Sample a per-pixel colour function on the identity lattice.

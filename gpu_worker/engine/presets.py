@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_worker.engine.registry import SpecError, all_operators
+from gpu_worker.engine.schema import SpecError, all_operator_schemas
 from gpu_worker.engine.spec import PipelineSpec, parse_spec
 
 __all__ = ["Preset", "PRESETS", "get_preset", "list_presets", "preset_spec"]
@@ -130,4 +130,4 @@ def operators_used() -> set[str]:
 
 
 def missing_operators() -> set[str]:
-    return operators_used() - set(all_operators())
+    return operators_used() - set(all_operator_schemas())

@@ -86,14 +86,14 @@ def output_rate_ratio(ratios: Iterable[Fraction]) -> Fraction:
 def _spec_ratios(spec: Any, fps: Any) -> list[Fraction]:
     """The rate ratio of every rate-changing op of a spec, in order (each op sees the
     rate the ops before it produce)."""
-    from gpu_worker.engine.registry import get_operator
+    from gpu_worker.engine.schema import get_operator_schema
     from gpu_worker.engine.spec import parse_spec
 
     parsed = parse_spec(spec)
     rate = as_rate(fps)
     ratios = []
     for op_spec in parsed.ops:
-        cls = get_operator(op_spec.op)
+        cls = get_operator_schema(op_spec.op)
         if cls.changes_rate:
             r = cls.rate_ratio(op_spec.params, rate)
             ratios.append(r)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_worker.engine.io import EncodeError, EncodeSettings
-from gpu_worker.engine.registry import SpecError, get_operator
+from gpu_worker.engine.encoding import EncodeError, EncodeSettings
+from gpu_worker.engine.schema import SpecError, get_operator_schema
 
 __all__ = ["OpSpec", "PipelineSpec", "parse_spec", "load_spec", "mix_seed",
            "apply_overrides", "SpecError", "SPEC_KEYS"]
@@ -108,7 +108,7 @@ def _parse_op(raw: Any, position: int) -> OpSpec:
         raise SpecError(f"{_where(position, None)}: missing operator name (\"op\")",
                         position=position)
     try:
-        cls = get_operator(name)
+        cls = get_operator_schema(name)
     except SpecError as exc:
         raise SpecError(f"{_where(position, name)}: {exc}", op=name,
                         position=position) from None

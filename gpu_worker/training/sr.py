@@ -129,7 +129,7 @@ def psnr_db(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def lanczos_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
-    from gpu_worker.engine.ops.spatial import resize_frames
+    from gpu_worker.engine.resample import resize_frames
 
     return resize_frames(lr, lr.shape[3] * scale, lr.shape[2] * scale, "lanczos")
 

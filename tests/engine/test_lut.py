@@ -21,7 +21,7 @@ from gpu_worker.engine.lut import (
     read_cube,
     write_cube,
 )
-from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from gpu_worker.engine.registry import OpContext, get_operator
 from tests.conftest import media_file
 
 
@@ -156,19 +156,3 @@ def test_export_chain_adaptive_and_refused_operators(photo: torch.Tensor) -> Non
     direct = op.process(photo, torch.zeros(1, 1, dtype=torch.long), torch.zeros(1))
     lut = export_chain([op], reference=photo, size=33)
     assert (apply_lut(photo, lut) - direct).abs().mean() < 1.0 / 255
-
-
-def test_lut_operator(tmp_path: Path, photo: torch.Tensor) -> None:
-    (tmp_path / "swap.cube").write_text(_cube_text(3, lambda r, g, b: (g, b, r)))
-    cls = get_operator("lut")
-    ctx = OpContext(assets_dir=tmp_path)
-    op = cls(cls.validate_params({"path": "swap.cube", "amount": 0.5}), ctx)
-    out = op.process(photo, torch.zeros(1, 1, dtype=torch.long), torch.zeros(1))
-    assert torch.allclose(out, 0.5 * photo + 0.5 * photo[:, [1, 2, 0]], atol=1e-5)
-    with pytest.raises(SpecError, match="lut.path: LUT file not found"):
-        cls(cls.validate_params({"path": "nope.cube"}), ctx)
-    (tmp_path / "bad.cube").write_text("LUT_3D_SIZE 2\n0 0 0\n")
-    with pytest.raises(SpecError, match="lut.path: .*bad.cube: LUT_3D_SIZE 2 needs"):
-        cls(cls.validate_params({"path": "bad.cube"}), ctx)
-    with pytest.raises(SpecError, match="choose a .cube file"):
-        cls(cls.validate_params({}), ctx)

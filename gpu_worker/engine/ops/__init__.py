@@ -1,8 +1,33 @@
-"""Built-in operators. Every module in this package is imported, and each module
-registers its operators with `@register`; adding an operator is adding a module."""
+"""The built-in operators, listed explicitly.
 
-import importlib
-import pkgutil
+Adding an operator is declaring its schema in gpu_worker.engine.schema (and adding it
+to BUILTIN_SCHEMAS), writing its implementation in a module of this package named
+after it, and adding the class to OPERATORS below. An explicit list keeps what a
+worker can run visible in one place and lets nothing be registered by accident.
+"""
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+from __future__ import annotations
+
+from gpu_worker.engine.ops.colour_correct import ColourCorrect
+from gpu_worker.engine.ops.colour_scheme import ColourScheme
+from gpu_worker.engine.ops.colour_transfer import ColourTransfer
+from gpu_worker.engine.ops.deflicker import Deflicker
+from gpu_worker.engine.ops.denoise import Denoise
+from gpu_worker.engine.ops.dust import Dust
+from gpu_worker.engine.ops.face_restore import FaceRestore
+from gpu_worker.engine.ops.grain import Grain
+from gpu_worker.engine.ops.interpolate import Interpolate
+from gpu_worker.engine.ops.lut import ApplyLut
+from gpu_worker.engine.ops.resize import Resize
+from gpu_worker.engine.ops.scratch import Scratch
+from gpu_worker.engine.ops.sharpen import Sharpen
+from gpu_worker.engine.ops.super_resolution import SuperResolution
+from gpu_worker.engine.ops.wire import Wire
+from gpu_worker.engine.registry import Operator
+
+OPERATORS: tuple[type[Operator], ...] = (
+    ColourCorrect, ColourScheme, ColourTransfer, ApplyLut, Deflicker, Denoise, Dust,
+    FaceRestore, Grain, Interpolate, Scratch, Wire, Sharpen, Resize, SuperResolution,
+)
+
+__all__ = ["OPERATORS"]

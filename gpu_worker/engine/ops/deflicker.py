@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from gpu_worker.engine.metrics import luma_torch
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.schema import DeflickerSchema
 
 _LEVELS = torch.linspace(0.01, 0.99, 25)
 _STATS_SIDE = 256  # statistics are taken on a copy at most this large: plenty, and fast
@@ -67,32 +68,8 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
     return y.reshape(x.shape)
 
 
-@register
-class Deflicker(Operator):
+class Deflicker(DeflickerSchema, Operator):
     """Even out per-frame exposure and tone against a temporal average."""
-
-    name = "deflicker"
-    category = "tone"
-    description = ("Removes brightness flicker: each frame's tone curve is matched to the "
-                   "average of the frames around it. Real changes within a shot that last "
-                   "longer than the window are kept; scene cuts are never blended.")
-    params = (
-        Param("radius", "int", 5,
-              "Frames before and after used as the reference exposure. Larger smooths "
-              "slower flicker but follows real lighting changes less closely.",
-              min=1, max=15, unit="frames"),
-        Param("strength", "float", 1.0,
-              "How far each frame is moved towards the reference (0 = untouched).",
-              min=0.0, max=1.0, step=0.05),
-        Param("mode", "choice", "tone",
-              "tone: match the whole tone curve (blacks, mid-tones, whites); "
-              "exposure: match only the average brightness (a single gain).",
-              choices=("tone", "exposure")),
-        Param("tiles", "int", 1,
-              "Grid size for uneven flicker across the frame; 1 corrects the whole frame "
-              "at once, 3-6 also evens out flickering regions.",
-              min=1, max=8, unit="cells per side"),
-    )
 
     def temporal_radius(self) -> int:
         return int(self.p["radius"])

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gpu_worker.engine.filters import box_blur
 from gpu_worker.engine.metrics import estimate_flow, luma_torch
-from gpu_worker.engine.ops.spatial import box_blur
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.schema import DenoiseSchema
 
 # Immerkaer's high-pass: the Laplacian difference of two Laplacians cancels smooth
 # image content; its L2 norm is 6, so median(|out|) / (0.6745 * 6) estimates sigma
@@ -400,36 +401,7 @@ def denoise_windows(frames: torch.Tensor, windows: torch.Tensor, *, strength: fl
     return out.clamp(0.0, 1.0)
 
 
-@register
-class Denoise(Operator):
-    name = "denoise"
-    category = "cleanup"
-    description = ("Removes grain and video noise: follows the motion to neighbouring "
-                   "frames and averages the pixels that match (skipping anything the motion "
-                   "estimate missed, so nothing ghosts), then an edge-preserving spatial "
-                   "filter cleans what is left.")
-    params = (
-        Param("strength", "float", 1.0, "How hard to denoise, relative to the noise "
-              "measured in each frame. 1 removes most noise; lower keeps more texture, "
-              "higher also smooths faint detail.", min=0.0, max=4.0, step=0.05),
-        Param("temporal_radius", "int", 2, "Frames used before and after each frame. More "
-              "frames clean static shots better; 0 = spatial filtering only.", min=0,
-              max=5, unit="frames"),
-        Param("spatial", "float", 1.0, "Strength of the spatial (within-frame) pass. It "
-              "mostly acts where the temporal pass could not help, e.g. on moving parts.",
-              min=0.0, max=3.0, step=0.05),
-        Param("search", "int", 3, "Radius of the area the spatial pass looks in for similar "
-              "patches. Larger cleans flat areas better but is slower (time grows with the "
-              "square of the radius).", min=1, max=7, unit="px"),
-        Param("noise_level", "float", 0.0, "Noise standard deviation if you want to set it "
-              "by hand; 0 = measure it in every frame.", min=0.0, max=60.0,
-              unit="8-bit code values", step=0.5),
-        Param("detail", "float", 0.0, "Fraction of the removed grain to put back, for a "
-              "less plastic look.", min=0.0, max=1.0, step=0.05),
-        Param("align", "bool", True, "Follow motion (optical flow) before averaging "
-              "frames, so moving pictures are cleaned as well as still ones."),
-    )
-
+class Denoise(DenoiseSchema, Operator):
     def temporal_radius(self) -> int:
         return int(self.p["temporal_radius"]) if self.p["strength"] > 0 else 0
 

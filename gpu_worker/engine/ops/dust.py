@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from gpu_worker.engine.metrics import estimate_flow, luma_torch, warp_torch
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.schema import DustSchema
 
 # A neighbour is a repeat of the centre frame when their luma hardly differs: mean
 # absolute difference under 2 levels of 8-bit and the 99.9th percentile under 30
@@ -139,32 +140,8 @@ def detect_spots(cur: torch.Tensor, prev_w: torch.Tensor, next_w: torch.Tensor, 
     return torch.from_numpy(kept).to(cur.device)[None, None]
 
 
-@register
-class Dust(Operator):
+class Dust(DustSchema, Operator):
     """Remove dust, dirt and small blotches that appear on a single frame."""
-
-    name = "dust"
-    category = "cleanup"
-    description = ("Finds specks of dust and dirt that are on one frame only (the frames "
-                   "before and after, motion-compensated, agree on what is there) and fills "
-                   "them from those frames.")
-    params = (
-        Param("sensitivity", "float", 0.6,
-              "How faint a spot may be and still be removed. Higher catches fainter dust "
-              "but may touch fast motion; lower only removes obvious specks.",
-              min=0.0, max=1.0, step=0.05),
-        Param("max_size", "int", 24,
-              "Largest spot to repair (its width or height). Raise for big blotches; "
-              "larger regions are treated as motion and left alone.",
-              min=2, max=256, unit="px"),
-        Param("search", "int", 3,
-              "How many frames before and after to look for a neighbour that is not a "
-              "repeat of this frame (transfers of 12-18 fps film repeat frames).",
-              min=1, max=6, unit="frames"),
-        Param("grow", "int", 1,
-              "Extra pixels repaired around each spot, for soft edges.",
-              min=0, max=6, unit="px"),
-    )
 
     def temporal_radius(self) -> int:
         return int(self.p["search"])

@@ -39,10 +39,10 @@ import torch.nn.functional as F
 
 from gpu_worker.engine import models
 from gpu_worker.engine.faces import Box, detect_faces_cached, smooth_tracks
-from gpu_worker.engine.ops.spatial import box_blur, gaussian_blur, luma
-from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from gpu_worker.engine.filters import box_blur, gaussian_blur, luma
+from gpu_worker.engine.registry import OpContext, Operator
+from gpu_worker.engine.schema import FaceRestoreSchema, SpecError
 
-DEFAULT_MODEL = "face_restore_v1"
 CLASSICAL = "classical"
 DETECT_SIDE = 400  # detection runs on a grey copy at most this long
 FACE_SR_SIZE = 512  # GFPGAN / RestoreFormer work on 512 px aligned faces
@@ -137,38 +137,7 @@ def transfer_detail(original: torch.Tensor, restored: torch.Tensor, fidelity: fl
     return (y_in + fidelity * detail + chroma).clamp(0.0, 1.0)
 
 
-@register
-class FaceRestore(Operator):
-    name = "face_restore"
-    category = "detail"
-    description = ("Finds faces, tracks them, restores each with a model (the project's "
-                   "own by default, or a GFPGAN/RestoreFormer checkpoint from the models "
-                   "folder) and blends it back, keeping the original's colour and tone.")
-    params = (
-        Param("model", "str", DEFAULT_MODEL, "Checkpoint in the models folder (GFPGAN, "
-              "RestoreFormer or a 1x restoration model) or the shipped default; "
-              "'classical' uses an edge-preserving filter and sharpening instead."),
-        Param("fidelity", "float", 0.7, "How much of the restoration to use: 0 keeps "
-              "the original face, 1 takes the restoration in full.", min=0.0, max=1.0,
-              step=0.05),
-        Param("temporal", "int", 1, "Restored faces of this many frames on either side "
-              "are averaged in (where they agree), so detail does not flicker.",
-              min=0, max=3, unit="frames"),
-        Param("smooth", "int", 3, "Face boxes are smoothed over about this many frames "
-              "on either side, so the crop does not jitter.", min=0, max=8,
-              unit="frames"),
-        Param("min_face", "float", 0.05, "Smallest face to restore, as a fraction of "
-              "the frame's shorter side.", min=0.02, max=0.8, step=0.01),
-        Param("expand", "float", 1.8, "Size of the square cut around a face, relative "
-              "to the detected face (the model sees hair, ears and chin too).",
-              min=1.2, max=3.0, step=0.1),
-        Param("feather", "float", 0.25, "Softness of the blend back into the frame, as "
-              "a fraction of the face's radius.", min=0.05, max=0.8, step=0.05),
-        Param("profile", "bool", True, "Also find faces seen from the side."),
-        Param("keep_colour", "bool", True, "Transfer only the detail the model adds; "
-              "keep the original's colour and tone (recommended)."),
-    )
-
+class FaceRestore(FaceRestoreSchema, Operator):
     def __init__(self, params: dict[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         self.model: models.LoadedModel | None = None

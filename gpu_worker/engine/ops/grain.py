@@ -24,8 +24,9 @@ import math
 
 import torch
 
-from gpu_worker.engine.ops.spatial import gaussian_kernel1d, luma, separable_filter
-from gpu_worker.engine.registry import Operator, Param, register
+from gpu_worker.engine.filters import gaussian_kernel1d, luma, separable_filter
+from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.schema import GrainSchema
 
 _MASK64 = (1 << 64) - 1
 
@@ -102,34 +103,7 @@ def add_grain(frames: torch.Tensor, frame_numbers: torch.Tensor, *, seed: int,
     return (frames + amp * noise).clamp(0.0, 1.0)
 
 
-@register
-class Grain(Operator):
-    name = "grain"
-    category = "look"
-    description = ("Adds fresh, film-like grain (after cleaning, to make a restoration look "
-                   "like film again). Seeded: the same frame always gets the same grain.")
-    params = (
-        Param("strength", "float", 6.0, "Grain amplitude (RMS) where it is strongest, i.e. "
-              "in the mid-tones. 3 is subtle, 8 clearly visible, 15+ heavy.", min=0.0,
-              max=40.0, unit="8-bit code values", step=0.5),
-        Param("size", "float", 1.5, "Approximate grain diameter. About 1 for fine 35 mm "
-              "stock at HD, 2-3 for 16 mm or for 4K scans.", min=0.5, max=8.0, unit="px",
-              step=0.1),
-        Param("chroma", "float", 0.15, "Colour in the grain: 0 = identical in R, G and B "
-              "(black-and-white film), 1 = independent per channel (colour dye clouds).",
-              min=0.0, max=1.0, step=0.05),
-        Param("response", "float", 1.0, "How much the grain fades in shadows and highlights: "
-              "0 = same everywhere (digital noise), 1 = film-like, 2 = mid-tones only.",
-              min=0.0, max=3.0, step=0.1),
-        Param("peak", "float", 0.5, "Brightness at which the grain is strongest (0 = black, "
-              "1 = white).", min=0.2, max=0.8, step=0.05),
-        Param("temporal", "float", 0.0, "Fraction of the grain pattern that stays the same "
-              "from frame to frame. 0 = new grain every frame, as on film.", min=0.0,
-              max=0.9, step=0.05),
-        Param("seed", "int", 0, "Change to get a different grain pattern (combined with the "
-              "render's seed).", min=0, max=2**31 - 1),
-    )
-
+class Grain(GrainSchema, Operator):
     def process(self, frames: torch.Tensor, windows: torch.Tensor,
                 frame_numbers: torch.Tensor) -> torch.Tensor:
         x = self.centre(frames, windows)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import Any
 
 import cv2
@@ -44,9 +43,9 @@ import torch.nn.functional as F
 
 from gpu_worker.engine.device import render_threads, torch_threads
 from gpu_worker.engine.rate import target_rate
-from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from gpu_worker.engine.registry import OpContext, Operator
+from gpu_worker.engine.schema import InterpolateSchema
 
-MAX_RATIO = 8
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -242,75 +241,7 @@ def _splat_torch(values: torch.Tensor, flow: torch.Tensor, weight: torch.Tensor
     return acc[1:].reshape(c, h, w).to(dtype), acc[0].reshape(h, w).to(dtype)
 
 
-@register
-class Interpolate(Operator):
-    name = "interpolate"
-    category = "temporal"
-    description = ("Raises the frame rate (a multiplier or a target rate) with new frames "
-                   "made by optical flow both ways, warped to their time and blended where "
-                   "each source frame can be trusted (occlusions come from the frame that "
-                   "shows them). A scene's last frame is held, never blended with the next "
-                   "shot; the picture keeps its length, so the sound stays in sync.")
-    changes_rate = True
-    params = (
-        Param("multiplier", "int", 2, "New frames per source frame: 2 doubles the rate. "
-              "Used when fps is 0.", min=2, max=MAX_RATIO, unit="x"),
-        Param("fps", "float", 0.0, "Target frame rate instead of a multiplier (e.g. 60, or "
-              "59.94 for 60000/1001); 0 = use the multiplier. Must be at least the source "
-              "rate and at most 8x it.", min=0.0, max=480.0, unit="fps", step=0.001),
-        Param("method", "choice", "dis", "Optical flow: dis = OpenCV's DIS (fast, "
-              "accurate); farneback = OpenCV's Farneback (smoother, slower).",
-              choices=("dis", "farneback")),
-        Param("quality", "choice", "ultrafast", "DIS preset: ultrafast, fast or medium "
-              "(more iterations: slower, a little better on fine motion).",
-              choices=tuple(DIS_PRESETS)),
-        Param("flow_size", "int", 320, "Optical flow is computed on frames scaled down to "
-              "this longer side (motion is then scaled back up); larger follows small "
-              "detail better but costs more. 0 = full size.", min=0, max=8192, unit="px"),
-        Param("sampling", "choice", "bilinear", "How the source frames are resampled "
-              "along the motion: bicubic (sharper) or bilinear (a little faster).",
-              choices=("bicubic", "bilinear")),
-        Param("occlusion", "float", 1.0, "How strongly visibility (where each frame's motion, "
-              "confirmed both ways, lands) decides "
-              "which frame a pixel comes from (0 = plain blend of the two warped frames).",
-              min=0.0, max=4.0, step=0.1),
-        Param("fallback", "choice", "nearest", "What a new frame becomes when most of its "
-              "motion is unreliable (flash, whip pan): nearest = repeat the nearer "
-              "source frame; blend = cross-fade the two.", choices=("nearest", "blend")),
-        Param("max_unreliable", "float", 0.5, "Share of inconsistent flow above which a "
-              "new frame uses the fallback instead of warping.", min=0.0, max=1.0,
-              step=0.05),
-    )
-
-    @classmethod
-    def validate_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-        out = super().validate_params(raw)
-        raw = dict(raw or {})
-        if out["fps"] > 0 and "multiplier" in raw and out["multiplier"] != 2:
-            raise SpecError(f"{cls.name}: give either fps ({out['fps']}) or multiplier "
-                            f"({out['multiplier']}), not both", op=cls.name, param="fps")
-        if 0 < out["fps"] < 1:
-            raise SpecError(f"{cls.name}.fps: {out['fps']} is too low; give a target rate "
-                            "of at least 1 fps, or 0 to use the multiplier", op=cls.name,
-                            param="fps")
-        return out
-
-    @classmethod
-    def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
-        if not params.get("fps"):
-            return Fraction(int(params.get("multiplier", 2)))
-        target = target_rate(params["fps"])
-        ratio = target / Fraction(fps)
-        if ratio < 1:
-            raise SpecError(f"{cls.name}.fps: the target {float(target):.3f} fps is below the "
-                            f"source's {float(fps):.3f} fps; interpolation only raises the "
-                            "rate", op=cls.name, param="fps")
-        if ratio > MAX_RATIO:
-            raise SpecError(f"{cls.name}.fps: the target {float(target):.3f} fps is more than "
-                            f"{MAX_RATIO}x the source's {float(fps):.3f} fps", op=cls.name,
-                            param="fps")
-        return ratio
-
+class Interpolate(InterpolateSchema, Operator):
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         self.ratio = self.rate_ratio(self.p, ctx.rate if ctx.rate is not None

@@ -24,9 +24,11 @@ from typing import Any
 
 import torch
 
+from gpu_worker.engine.filters import gaussian_blur, luma, unsharp_mask
 from gpu_worker.engine.models import ModelError, load_model, run_tiled
-from gpu_worker.engine.ops.spatial import gaussian_blur, luma, resize_frames, unsharp_mask
-from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
+from gpu_worker.engine.registry import OpContext, Operator
+from gpu_worker.engine.resample import resize_frames
+from gpu_worker.engine.schema import SpecError, SuperResolutionSchema
 
 SCALES = (2, 4)
 DEFAULT_MODELS = {2: "reel-sr-x2", 4: "reel-sr-x4"}
@@ -66,42 +68,7 @@ def stabilise(frames: torch.Tensor, windows: torch.Tensor, strength: float) -> t
     return total / weight_sum
 
 
-@register
-class SuperResolution(Operator):
-    name = "super_resolution"
-    category = "size"
-    description = ("Upscales 2x or 4x with a neural network (the project's own default or "
-                   "a super-resolution checkpoint from the models folder), in tiles so 4K "
-                   "output fits in memory, steadied over time so grain does not shimmer; "
-                   "or with Lanczos and detail enhancement, without a network.")
-    changes_size = True
-    params = (
-        Param("scale", "int", 2, "Upscaling factor: 2 or 4.", min=2, max=4, unit="x"),
-        Param("method", "choice", "model", "model: a neural network; lanczos: Lanczos "
-              "resampling plus detail enhancement (fast, no network).",
-              choices=("model", "lanczos")),
-        Param("model", "str", "", "Checkpoint to use: empty for the project's default of "
-              "this scale (reel-sr-x2 / reel-sr-x4), or the file name of a spandrel "
-              "super-resolution checkpoint in the models folder (e.g. "
-              "RealESRGAN_x4plus.pth), which must upscale by `scale`."),
-        Param("tile", "int", 512, "Tile size for the network, in input pixels: bounds "
-              "memory on big frames. 0 = the whole frame at once.", min=0, max=4096,
-              unit="px"),
-        Param("overlap", "int", 48, "Pixels shared by neighbouring tiles; their outer "
-              "quarter is dropped and the rest cross-faded, so no seam shows (the frame's "
-              "edges are extended by reflection by a quarter of it, likewise).", min=0,
-              max=256, unit="px"),
-        Param("detail", "float", 0.5, "Lanczos method only: detail enhancement (unsharp "
-              "mask) after resampling; 0 = plain Lanczos.", min=0.0, max=2.0, step=0.05),
-        Param("temporal", "float", 0.5, "Temporal stabilisation: how strongly static "
-              "areas are steadied with the previous and next frame before upscaling, so "
-              "grain does not shimmer (0 = off; moving areas are never blended).",
-              min=0.0, max=1.0, step=0.05),
-        Param("precision", "choice", "auto", "Number format of the network: auto = float16 "
-              "on a GPU where the model supports it (else bfloat16), float32 on the CPU.",
-              choices=("auto", "float16", "bfloat16", "float32")),
-    )
-
+class SuperResolution(SuperResolutionSchema, Operator):
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
         scale = self.p["scale"]
