@@ -280,7 +280,8 @@ COMMANDS = {"restore": _cmd_restore, "analyze": _cmd_analyze, "ops": _cmd_ops,
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from gpu_worker.engine.device import DeviceError
-    from gpu_worker.engine.io import EncodeError, MediaError
+    from gpu_worker.engine.encoding import EncodeError
+    from gpu_worker.engine.io import MediaError
     from gpu_worker.engine.pipeline import RenderCancelled, RenderError
     from gpu_worker.engine.registry import SpecError
 

@@ -24,20 +24,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-from gpu_worker.engine.encoding import (  # noqa: F401  (re-exported: io is where callers found them)
-    CODECS,
-    CONTAINERS,
-    CRF_RANGE,
-    DEFAULT_CRF,
-    DEFAULT_PIX_FMT,
-    DEFAULT_PRESET,
-    PIX_FMTS,
-    PRORES_PROFILES,
-    X26X_PRESETS,
-    EncodeError,
-    EncodeSettings,
-    container_format,
-)
+from gpu_worker.engine.encoding import EncodeError, EncodeSettings, container_format
 
 __all__ = [
     "MediaError",

@@ -29,7 +29,7 @@ import ffmpeg
 from gpu_worker.engine.io import MediaError, extract_frame, probe
 
 __all__ = ["MediaToolError", "ClipAudio", "concat_segments", "cut_excerpt", "write_poster",
-           "make_proxy", "has_audio", "FFMPEG"]
+           "make_proxy", "has_audio", "FFMPEG", "StreamTimes", "stream_times"]
 
 FFMPEG = "ffmpeg"
 """The FFmpeg program run for these jobs (a name looked up on PATH, or a path)."""
@@ -194,6 +194,50 @@ def write_poster(source: PathLike, output: PathLike, *, frame_number: int | None
     if not cv2.imwrite(str(out), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params):
         raise MediaError(f"cannot write the poster {out.name}")
     return out
+
+
+@dataclass
+class StreamTimes:
+    frames: int
+    video_start: float
+    video_duration: float
+    audio_start: float | None
+    audio_duration: float | None
+    fps: float
+
+
+def stream_times(path: Path) -> StreamTimes:
+    """Frame count and stream start/length read from the packets (not container tags):
+    what checking an assembled file needs."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        vtb = float(video.time_base)
+        pts, last_end = [], None
+        for packet in container.demux(video):
+            if packet.pts is None:
+                continue
+            pts.append(packet.pts)
+            end = packet.pts + (packet.duration or 0)
+            last_end = end if last_end is None else max(last_end, end)
+        audio_start = audio_duration = None
+        if container.streams.audio:
+            container.seek(0)
+            audio = container.streams.audio[0]
+            atb = float(audio.time_base)
+            first, a_end = None, None
+            for packet in container.demux(audio):
+                if packet.pts is None:
+                    continue
+                first = packet.pts if first is None else min(first, packet.pts)
+                end = packet.pts + (packet.duration or 0)
+                a_end = end if a_end is None else max(a_end, end)
+            if first is not None:
+                audio_start = first * atb
+                audio_duration = (a_end - first) * atb
+        fps = float(video.average_rate or video.guessed_rate or 0) or 0.0
+    start = min(pts) * vtb if pts else 0.0
+    return StreamTimes(len(pts), start, ((last_end or 0) * vtb) - start, audio_start,
+                       audio_duration, fps)
 
 
 def make_proxy(source: PathLike, output: PathLike, *, max_height: int | None = None,

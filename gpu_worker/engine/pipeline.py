@@ -64,7 +64,7 @@ import av
 import numpy as np
 import torch
 
-from gpu_worker.engine import io
+from gpu_worker.engine import encoding, io
 from gpu_worker.engine.device import DeviceError, pick_device, render_threads, torch_threads
 from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, expected_output_frames, output_range
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
@@ -469,9 +469,9 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     parsed = parse_spec(spec)
     output = Path(output_path)
     try:
-        fmt = io.container_format(output)
+        fmt = encoding.container_format(output)
         parsed.encode.check_container(fmt)
-    except io.EncodeError as exc:
+    except encoding.EncodeError as exc:
         raise SpecError(str(exc), param="encode") from None
     _check_output(output)
     dev = pick_device(device)

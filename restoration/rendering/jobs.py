@@ -112,7 +112,7 @@ def expected_frames(spec: dict[str, Any], clip: Clip, start: int, end: int) -> i
     or more when the spec raises the frame rate (frame interpolation). Ranges that
     tile a clip give counts that add up to the whole clip's."""
     from gpu_worker.engine.rate import expected_output_frames
-    from gpu_worker.engine.registry import SpecError
+    from gpu_worker.engine.schema import SpecError
 
     try:
         return expected_output_frames(spec, end - start, clip_rate(clip), start=start)

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import transaction
 
-from gpu_worker.engine.registry import SpecError, get_operator
+from gpu_worker.engine.schema import SpecError, get_operator_schema
 from gpu_worker.engine.spec import apply_overrides, parse_spec
 from restoration.models import Clip, PresetVersion, RenderJob, Variant
 from restoration.rendering.jobs import TERMINAL
@@ -83,7 +83,7 @@ def _param_schema(spec: Mapping[str, Any], key: str) -> Any:
             raise SweepError(f"{key}: the base spec has no {target!r} operator; add it to the "
                              "preset first")
         op_name = target
-    for param in get_operator(op_name).params:
+    for param in get_operator_schema(op_name).params:
         if param.name == name:
             return param
     raise SweepError(f"{key}: {op_name} has no parameter {name!r}")
@@ -120,7 +120,7 @@ def sweepable_parameters(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     for i, op in enumerate(spec.get("ops", [])):
         seen[op["op"]] = seen.get(op["op"], 0) + 1
         prefix = op["op"] if seen[op["op"]] == 1 else f"#{i + 1}"
-        for param in get_operator(op["op"]).params:
+        for param in get_operator_schema(op["op"]).params:
             if param.kind in ("path", "str"):
                 continue
             rows.append({"key": f"{prefix}.{param.name}", "kind": param.kind,

@@ -6,11 +6,11 @@ import logging
 import tempfile
 from pathlib import Path
 
-import cv2
 from django.db import transaction
 
 from frontend.live import outbox
-from gpu_worker.engine.io import MediaError, extract_frame, probe
+from gpu_worker.engine.io import MediaError, probe
+from gpu_worker.engine.media import write_poster
 from restoration.models import Clip
 from restoration.selectors import clip_payload
 from restoration.services.uploads import apply_media_info
@@ -31,12 +31,10 @@ def probe_and_poster(clip: Clip) -> Clip:
             info = probe(source, deep=True)
             apply_media_info(clip, info)
             clip.frame_count_exact = True
-            frame = extract_frame(source, poster_frame_number(info.frame_count))
-        with tempfile.TemporaryDirectory() as tmp:
-            poster_file = Path(tmp) / "poster.jpg"
-            cv2.imwrite(str(poster_file), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_JPEG_QUALITY, 88])
-            stored = save_file(poster_file, f"{Path(clip.source.name).parent}/poster.jpg")
+            with tempfile.TemporaryDirectory() as tmp:
+                poster_file = write_poster(source, Path(tmp) / "poster.jpg",
+                                           frame_number=poster_frame_number(info.frame_count))
+                stored = save_file(poster_file, f"{Path(clip.source.name).parent}/poster.jpg")
         if clip.poster and clip.poster.name != stored:
             clip.poster.storage.delete(clip.poster.name)
         clip.poster.name = stored

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from gpu_worker.engine.registry import SpecError, get_operator, operator_schemas
+from gpu_worker.engine.schema import SpecError, get_operator_schema, operator_schemas
 from gpu_worker.engine.spec import REGIONS, PipelineSpec, parse_spec
 from restoration.models import Clip, Preset, PresetVersion
 
@@ -124,7 +124,7 @@ def spec_from_form(data: Mapping[str, str]) -> dict[str, Any]:
         if not data.get(f"op-{i}-keep"):
             continue
         try:
-            cls = get_operator(name)
+            cls = get_operator_schema(name)
         except SpecError as exc:
             raise PresetError(str(exc)) from None
         params = {}
@@ -147,7 +147,7 @@ def spec_from_form(data: Mapping[str, str]) -> dict[str, Any]:
     ops = [row[2] for row in rows]
     if data.get("add_op"):
         try:
-            get_operator(data["add_op"])
+            get_operator_schema(data["add_op"])
         except SpecError as exc:
             raise PresetError(str(exc)) from None
         ops.append({"op": data["add_op"], "params": {}})
@@ -167,7 +167,7 @@ def editor_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     parsed = validate_spec(spec)
     rows = []
     for i, op in enumerate(parsed.ops):
-        schema = get_operator(op.op).schema()
+        schema = get_operator_schema(op.op).schema()
         params = [{**p, "value": op.params.get(p["name"], p["default"])} for p in schema["params"]]
         # Ops that change the frame size or rate cannot be limited to a region.
         regions = list(REGIONS) if not (schema["changes_size"] or schema["changes_rate"]) \

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, role_required
-from gpu_worker.engine.io import CODECS
+from gpu_worker.engine.encoding import CODECS
 from restoration.models import Clip, Preset, PresetVersion
 from restoration.services import presets
 

@@ -46,7 +46,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gpu_worker.engine import analysis, damage, io, metrics, pipeline, presets  # noqa: E402
+from gpu_worker.engine import analysis, damage, encoding, io, metrics, pipeline, presets  # noqa: E402
 from gpu_worker.engine.device import render_threads  # noqa: E402
 
 MEDIA = Path(os.environ.get("REEL_ARENA_SHARED_MEDIA", REPO.parent / "shared" / "media"))
@@ -119,7 +119,7 @@ def write_frames(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     rate = Fraction(fps).limit_denominator(1001)
     tb = Fraction(rate.denominator, rate.numerator)
     h, w = frames[0].shape[:2]
-    settings = io.EncodeSettings.from_dict(LOSSLESS)
+    settings = encoding.EncodeSettings.from_dict(LOSSLESS)
     with io.VideoWriter(path, width=w, height=h, time_base=tb, rate=rate,
                         settings=settings) as writer:
         for i, f in enumerate(frames):

@@ -48,9 +48,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gpu_worker.engine import io, metrics, models  # noqa: E402
-from gpu_worker.engine.ops.spatial import resize_frames  # noqa: E402
+from gpu_worker.engine import encoding, io, metrics, models  # noqa: E402
 from gpu_worker.engine.registry import OpContext, get_operator  # noqa: E402
+from gpu_worker.engine.resample import resize_frames  # noqa: E402
 from gpu_worker.training import data  # noqa: E402
 
 TARGET_2X_DB = 1.0
@@ -213,7 +213,7 @@ def bench_temporal(images: list[data.CleanImage], clip: list[np.ndarray],
 
 def _encode_fps(frames: list[np.ndarray], work: Path) -> float:
     h, w = frames[0].shape[:2]
-    settings = io.EncodeSettings()
+    settings = encoding.EncodeSettings()
     path = work / f"encode_{w}x{h}.mp4"
     t0 = time.perf_counter()
     with io.VideoWriter(path, width=w, height=h, time_base=Fraction(1, 24),

@@ -15,13 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.roles import CURATOR
+from gpu_worker.engine.media import write_poster
 from restoration.curation.models import Publication, Review
 from restoration.curation.services.review import ReviewError, apply_transition, prepare_excerpts
 from restoration.models import PresetVersion, RenderJob, Variant
@@ -227,15 +227,9 @@ def _unique_slug(title: str, exclude: int | None = None) -> str:
 
 def _poster(after_name: str, base: str) -> str:
     """A poster JPEG from the middle of the restored excerpt."""
-    from gpu_worker.engine.io import extract_frame, probe
-
-    with local_path(after_name) as path:
-        info = probe(path)
-        frame = extract_frame(path, max(0, (info.frame_count or 1) // 2))
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "poster.jpg"
-        cv2.imwrite(str(out), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 86])
-        return save_file(out, f"{base}/poster.jpg")
+    with local_path(after_name) as path, tempfile.TemporaryDirectory() as tmp:
+        poster = write_poster(path, Path(tmp) / "poster.jpg", quality=86)
+        return save_file(poster, f"{base}/poster.jpg")
 
 
 def default_metadata(review: Review) -> dict[str, Any]:

@@ -14,7 +14,6 @@ may only send a render back for review after changes were requested.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from accounts.roles import CURATOR, TECHNICIAN
+from gpu_worker.engine.io import MediaError
+from gpu_worker.engine.media import cut_excerpt
 from restoration.curation.models import Review, ReviewEvent, ReviewNote
 from restoration.models import Clip, RenderJob, Variant
 from restoration.storage import local_path, save_file
@@ -32,7 +33,6 @@ Status = Review.Status
 #: Longest before/after excerpt cut from a full-film render (seconds): enough to judge
 #: a look, short enough to cut while the curator waits.
 FILM_EXCERPT_SECONDS = 12.0
-FFMPEG = "ffmpeg"
 
 
 class ReviewError(ValueError):
@@ -225,7 +225,7 @@ def _rendered_fps(spec: dict[str, Any] | None, clip: Clip) -> float:
     if spec is None:
         return fps
     from gpu_worker.engine.rate import output_frame_rate
-    from gpu_worker.engine.registry import SpecError
+    from gpu_worker.engine.schema import SpecError
     from restoration.rendering.jobs import clip_rate
 
     try:
@@ -234,27 +234,6 @@ def _rendered_fps(spec: dict[str, Any] | None, clip: Clip) -> float:
     except SpecError:
         return fps
 
-
-def cut_excerpt(source: Path, output: Path, *, fps: float, start: int, frames: int,
-                audio: bool = True) -> None:
-    """Frames [start, start+frames) of ``source`` re-encoded to H.264 (+AAC) in ``output``.
-
-    Seeking on the input side with a re-encode is frame-accurate in ffmpeg; both sides
-    of a comparison are cut the same way, so they start on the same picture.
-    """
-    args = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    if start:
-        args += ["-ss", f"{start / fps:.6f}"]
-    args += ["-i", str(source), "-frames:v", str(frames), "-map", "0:v:0"]
-    if audio:
-        args += ["-map", "0:a:0?", "-c:a", "aac", "-b:a", "160k", "-t", f"{frames / fps:.6f}"]
-    else:
-        args += ["-an"]
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p",
-             "-movflags", "+faststart", str(output)]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise ReviewError(f"cutting the excerpt failed: {proc.stderr.strip()[-500:]}")
 
 
 def excerpt_plan(review: Review, clip: Clip | None = None) -> tuple[Clip, int, int, str, int]:
@@ -310,7 +289,7 @@ def prepare_excerpts(review: Review, clip: Clip | None = None, *, force: bool = 
             review.before_excerpt.name = save_file(before, f"{base}/before-{film_clip.pk}.mp4")
             review.after_excerpt.name = save_file(after, f"{base}/after-{film_clip.pk}.mp4")
         review.excerpt_error = ""
-    except (ReviewError, OSError, subprocess.SubprocessError) as exc:
+    except (ReviewError, MediaError, OSError) as exc:
         review.excerpt_error = str(exc)
     review.excerpt_clip, review.excerpt_start, review.excerpt_end = film_clip, start, end
     review.save(update_fields=["before_excerpt", "after_excerpt", "excerpt_error", "excerpt_clip",

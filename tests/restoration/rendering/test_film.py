@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 
+from gpu_worker.engine.media import stream_times
 from restoration.models import Film, RenderJob
 from restoration.rendering import assembly
 from restoration.rendering import film as film_render
@@ -130,7 +131,7 @@ def test_full_film_render_of_two_multi_scene_clips(film, small_segments, eager_c
     version.refresh_from_db()
     assert film.adopted_preset == version and version.locked
     output = Path(default_storage.path(job.output.name))
-    times = assembly.stream_times(output)
+    times = stream_times(output)
     assert times.frames == 110 and abs(times.video_duration - 110 / FPS) < 1 / FPS
     assert job.result["check"]["frames"] == 110
     # Sync: every flash frame still has its beep within one frame.
@@ -155,7 +156,7 @@ def test_full_film_render_with_interpolation_doubles_frames_and_keeps_sync(
     segments = list(job.segments.order_by("index"))
     assert [s.frames for s in segments] == [60, 60, 50, 50]
     output = Path(default_storage.path(job.output.name))
-    times = assembly.stream_times(output)
+    times = stream_times(output)
     # Twice the frames in the same time: the picture lasts as long as the sources.
     assert times.frames == 220 and abs(times.video_duration - 110 / FPS) < 1 / FPS
     assert abs(times.fps - 2 * FPS) < 0.01
