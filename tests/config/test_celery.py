@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from config.celery import app
-from gpu_worker.celery_config import celery_settings
+from gpu_worker.worker.celery_config import celery_settings
 
 
 def test_queues_and_routing():

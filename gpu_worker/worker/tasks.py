@@ -50,7 +50,7 @@ from typing import Any
 
 from celery import shared_task
 
-from gpu_worker import storage
+from gpu_worker.worker import storage
 
 log = logging.getLogger(__name__)
 

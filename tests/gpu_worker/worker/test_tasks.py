@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import pytest
 
-from gpu_worker import storage, tasks
+from gpu_worker.worker import storage, tasks
 from tests.media_factory import make_video
 
 SPEC = {"ops": [{"op": "colour_scheme", "params": {"look": "sepia"}}], "seed": 3,
@@ -205,20 +205,6 @@ def test_celery_task_retries_with_backoff(source, tmp_path, monkeypatch):
     with pytest.raises(Retry):
         tasks.render_job.run(make_job(source, tmp_path))
     assert calls["countdown"] == tasks.backoff_seconds(1)
-
-
-def test_worker_app_needs_only_the_broker(monkeypatch):
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/9")
-    from gpu_worker.worker_app import app, settings_from_env
-
-    assert "gpu_worker.tasks.render_job" in app.tasks
-    assert app.conf.task_routes["gpu_worker.tasks.*"]["queue"] == "gpu"
-
-    conf = settings_from_env({"REDIS_URL": "redis://h:6379/0", "RENDER_SOFT_TIME_LIMIT": "600"})
-    assert conf["broker_url"] == "redis://h:6379/0" and conf["task_acks_late"]
-    assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"] == 900
-    with pytest.raises(RuntimeError, match="REDIS_URL"):
-        settings_from_env({})
 
 
 def test_partial_files_of_a_killed_attempt_are_removed(source, tmp_path):
