@@ -1,11 +1,4 @@
-"""Former path of gpu_worker.worker.storage, for the site until it imports the new one.
+"""Former path of gpu_worker.worker.storage, kept for the site until it imports the new one."""
 
-`import gpu_worker.storage` gives the very module gpu_worker.worker.storage (not a
-copy), so a patched attribute is patched for every importer.
-"""
-
-import sys
-
-from gpu_worker.worker import storage
-
-sys.modules[__name__] = storage
+from gpu_worker.worker.storage import *  # noqa: F403
+from gpu_worker.worker.storage import __all__  # noqa: F401

@@ -1,11 +1,7 @@
-"""Former path of gpu_worker.worker.tasks, for the site until it imports the new one.
+"""Former path of the render task, kept for the site until it imports
+gpu_worker.worker.tasks and gpu_worker.jobs. Importing it registers the task."""
 
-`import gpu_worker.tasks` gives the very module gpu_worker.worker.tasks (not a copy),
-so the task registers once and a patched attribute is patched for every importer.
-"""
+from gpu_worker.jobs import DEFAULT_MAX_ATTEMPTS, JOB_VERSION
+from gpu_worker.worker.tasks import render_job
 
-import sys
-
-from gpu_worker.worker import tasks
-
-sys.modules[__name__] = tasks
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "JOB_VERSION", "render_job"]

@@ -1,21 +1,10 @@
 """GPU-queue Celery tasks. No Django here: a task gets a JSON job and returns a JSON result.
 
-Job (built by restoration.services.rendering.build_job):
-
-    {"version": 1, "job_id": 12, "kind": "variant" | "segment", "segment": null | 3,
-     "input_uri": "file:///…/source.mp4" | "s3://bucket/key",
-     "output_uri": "…/renders/….mp4",
-     "control_uri": "…/renders/control/job-12/",   # markers: attempts, cancel, result.json
-     "spec": {"ops": [...], "seed": 0, "encode": {...}}, "seed": 0,
-     "start": 10, "end": 34,                       # frame range [start, end)
-     "audio": true, "scene_cuts": null | [120, 388], "max_attempts": 3, "device": null}
-
-Result (returned, and sent to the site's `restoration.tasks.record_result`):
-
-    {"version": 1, "job_id": 12, "segment": null, "status": "done" | "failed" | "cancelled",
-     "output_uri": "…", "frames": 24, "fps": 7.9, "seconds": 3.0, "duration": 0.97,
-     "size": 81234, "width": 192, "height": 144, "device": "cpu", "spec_hash": "…",
-     "scene_cuts": [], "attempt": 1, "reused": false, "metrics": {...}, "error": ""}
+The messages are those of gpu_worker.jobs: the site sends `JobRequest.to_dict()`,
+the task reads it with `JobRequest.from_dict` (a job that breaks the contract fails
+at once with the field named, and is never retried), reports `JobProgress` to the
+site's `restoration.tasks.record_progress` and ends with a `JobResult`, returned and
+sent to `restoration.tasks.record_result`.
 
 Delivery. The site's Celery settings make these tasks late-acknowledged and rejected
 (requeued) when the worker process dies, so a render killed with its worker is done
@@ -41,20 +30,21 @@ worker's child process, so the parent never touches CUDA.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery import shared_task
 
+from gpu_worker.jobs import JobContractError, JobProgress, JobRequest, JobResult, JobStatus
 from gpu_worker.worker import storage
 
 log = logging.getLogger(__name__)
 
-JOB_VERSION = 1
 PROGRESS_TASK = "restoration.tasks.record_progress"
 RESULT_TASK = "restoration.tasks.record_result"
 PROGRESS_MIN_INTERVAL = 0.5  # seconds: at most ~2 progress messages a second
@@ -62,19 +52,13 @@ CANCEL_POLL_FILE = 0.5  # seconds between cancel-marker checks on a local folder
 CANCEL_POLL_S3 = 2.0  # … and on S3, where each check is a request
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300
-DEFAULT_MAX_ATTEMPTS = 3
 
-REQUIRED_KEYS = ("job_id", "input_uri", "output_uri", "control_uri", "spec", "start", "end")
-
+# Sends one message (a JSON object) to the site task of that name.
 Notify = Callable[[str, dict[str, Any]], None]
 
 
-class JobError(ValueError):
-    """The job JSON itself is unusable (a bug on the sending side, never retried)."""
-
-
 class TransientError(Exception):
-    """Raised by `run_job` when the failure may go away on a later attempt."""
+    """Raised by `execute` when the failure may go away on a later attempt."""
 
     def __init__(self, message: str, attempt: int, max_attempts: int) -> None:
         super().__init__(message)
@@ -82,27 +66,9 @@ class TransientError(Exception):
         self.max_attempts = max_attempts
 
 
-def validate_job(job: Any) -> dict[str, Any]:
-    if not isinstance(job, dict):
-        raise JobError(f"a job must be a JSON object, got {type(job).__name__}")
-    missing = [k for k in REQUIRED_KEYS if k not in job]
-    if missing:
-        raise JobError(f"job is missing {', '.join(missing)}")
-    if job.get("version", JOB_VERSION) != JOB_VERSION:
-        raise JobError(f"job version {job.get('version')} is not supported (expected {JOB_VERSION})")
-    for key in ("input_uri", "output_uri", "control_uri"):
-        try:
-            storage.parse_uri(job[key])
-        except storage.StorageURIError as exc:
-            raise JobError(f"{key}: {exc}") from None
-    start, end = job["start"], job["end"]
-    if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end:
-        raise JobError(f"frame range [{start}, {end}) is invalid")
-    return job
-
-
-def control(job: dict[str, Any], name: str) -> str:
-    return storage.join(job["control_uri"], name)
+def control(job: JobRequest, name: str) -> str:
+    """URI of one of the job's markers (attempts, cancel, result.json)."""
+    return storage.join(job.control_uri, name)
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -110,14 +76,8 @@ def backoff_seconds(attempt: int) -> int:
     return min(RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1), RETRY_MAX_SECONDS)
 
 
-def _base_result(job: dict[str, Any], status: str, attempt: int, **extra: Any) -> dict[str, Any]:
-    return {"version": JOB_VERSION, "job_id": job.get("job_id"), "segment": job.get("segment"),
-            "kind": job.get("kind", "variant"), "status": status,
-            "output_uri": job.get("output_uri"), "attempt": attempt, "reused": False,
-            "frames": 0, "fps": 0.0, "metrics": {}, "error": "", **extra}
-
-
-def read_attempts(job: dict[str, Any]) -> int:
+def read_attempts(job: JobRequest) -> int:
+    """Starts of this job so far, counted in the media storage (the worker has no database)."""
     raw = storage.read_bytes(control(job, "attempts"))
     try:
         return int(raw.decode()) if raw else 0
@@ -125,20 +85,51 @@ def read_attempts(job: dict[str, Any]) -> int:
         return 0
 
 
-def cancel_requested(job: dict[str, Any]) -> bool:
+def cancel_requested(job: JobRequest) -> bool:
     return storage.exists(control(job, "cancel"))
 
 
-def _probe_result(job: dict[str, Any], attempt: int) -> dict[str, Any]:
-    """Result for an output that exists but whose result file was never written
-    (the worker died between publishing and recording)."""
+def unreadable_job_result(raw: Any, error: JobContractError) -> JobResult:
+    """The failure reported for a job that breaks the contract.
+
+    Whatever identifies the job and is itself valid is kept, so the site can still
+    mark its job failed; the rest is dropped rather than refused a second time.
+    """
+    fields = raw if isinstance(raw, Mapping) else {}
+
+    def failure(identity: dict[str, Any]) -> JobResult:
+        return JobResult(**{"job_id": None, **identity}, status="failed", error=str(error))
+
+    identity: dict[str, Any] = {}
+    for name in ("job_id", "segment", "kind", "output_uri"):
+        if name not in fields:
+            continue
+        try:
+            failure({**identity, name: fields[name]})
+        except JobContractError:
+            continue
+        identity[name] = fields[name]
+    return failure(identity)
+
+
+def _published_result(job: JobRequest, attempt: int) -> JobResult:
+    """Result for an output an earlier delivery already published: the stored
+    result.json, or a probe of the output when the worker died between publishing
+    it and recording the result."""
+    stored = storage.read_bytes(control(job, "result.json"))
+    if stored:
+        try:
+            return JobResult.from_dict(json.loads(stored))
+        except (ValueError, JobContractError):
+            log.warning("job %s: unreadable result.json; probing the output", job.job_id,
+                        exc_info=True)
     from gpu_worker.engine import io
 
-    with storage.local_input(job["output_uri"]) as path:
+    with storage.local_input(job.output_uri) as path:
         info = io.probe(path, deep=True)
-    return _base_result(job, "done", attempt, frames=info.frame_count, duration=info.duration,
-                        width=info.width, height=info.height, size=path.stat().st_size
-                        if path.exists() else 0)
+        size = path.stat().st_size if path.exists() else 0
+    return JobResult.of(job, "done", attempt, frames=info.frame_count, duration=info.duration,
+                        width=info.width, height=info.height, size=size)
 
 
 def _sample_metrics(input_path: Any, output_path: Any, start: int, frames: int,
@@ -165,51 +156,48 @@ def _sample_metrics(input_path: Any, output_path: Any, start: int, frames: int,
             "sharpness_before": round(mean(sharp_b), 5), "sharpness_after": round(mean(sharp_a), 5)}
 
 
-def run_job(job: dict[str, Any], notify: Notify) -> dict[str, Any]:
-    """Do one render job; the Celery task below is a thin wrapper around this.
+def execute(job: JobRequest, notify: Notify) -> JobResult:
+    """Do one render job; `run_job` and the Celery task below are thin wrappers.
 
-    Returns the result dict (also sent with `notify(RESULT_TASK, result)`), or raises
+    Returns the result (also sent with `notify(RESULT_TASK, …)`), or raises
     TransientError when a retry may succeed.
     """
-    job = validate_job(job)
-    max_attempts = int(job.get("max_attempts") or DEFAULT_MAX_ATTEMPTS)
-    result_uri = control(job, "result.json")
-
-    def finish(result: dict[str, Any]) -> dict[str, Any]:
-        notify(RESULT_TASK, result)
+    def finish(result: JobResult) -> JobResult:
+        notify(RESULT_TASK, result.to_dict())
         return result
 
+    def failed(status: JobStatus, attempt: int, error: str) -> JobResult:
+        return finish(JobResult.of(job, status, attempt, error=error))
+
     if cancel_requested(job):
-        return finish(_base_result(job, "cancelled", read_attempts(job), error="cancelled"))
+        return failed("cancelled", read_attempts(job), "cancelled")
 
     # Idempotency: a redelivered job whose output is already published is not redone.
-    if storage.exists(job["output_uri"]):
-        stored = storage.read_bytes(result_uri)
-        result = json.loads(stored) if stored else _probe_result(job, read_attempts(job))
-        result["reused"] = True
-        return finish(result)
+    if storage.exists(job.output_uri):
+        return finish(dataclasses.replace(_published_result(job, read_attempts(job)), reused=True))
 
     attempt = read_attempts(job) + 1
     storage.write_bytes(control(job, "attempts"), str(attempt).encode())
-    if attempt > max_attempts:
-        return finish(_base_result(
-            job, "failed", attempt - 1,
-            error=f"gave up after {max_attempts} attempts: the render crashed or was "
-                  f"interrupted every time (see the GPU worker's log)"))
+    if attempt > job.max_attempts:
+        return failed("failed", attempt - 1,
+                      f"gave up after {job.max_attempts} attempts: the render crashed or was "
+                      f"interrupted every time (see the GPU worker's log)")
 
     # Only one delivery of a job runs at a time (late ack + prefetch 1), so whatever
     # an earlier, killed attempt left half-written can go.
-    if storage.remove_stale_partials(job["output_uri"]):
-        log.info("job %s: removed partial files of an interrupted attempt", job["job_id"])
+    if storage.remove_stale_partials(job.output_uri):
+        log.info("job %s: removed partial files of an interrupted attempt", job.job_id)
 
     from gpu_worker.engine import io
     from gpu_worker.engine.device import DeviceError
     from gpu_worker.engine.pipeline import RenderCancelled, RenderError, render
     from gpu_worker.engine.registry import SpecError
 
-    progress_base = {"job_id": job["job_id"], "segment": job.get("segment"), "attempt": attempt}
-    notify(PROGRESS_TASK, {**progress_base, "status": "running", "frames_done": 0,
-                           "frames_total": job["end"] - job["start"], "fps": 0.0, "eta": None})
+    def send_progress(done: int, total: int, fps: float = 0.0, eta: float | None = None) -> None:
+        notify(PROGRESS_TASK, JobProgress.of(job, attempt, frames_done=done, frames_total=total,
+                                             fps=fps, eta=eta).to_dict())
+
+    send_progress(0, job.frames_total)
     last_sent = 0.0
 
     def on_progress(done: int, total: int, fps: float, eta: float) -> None:
@@ -218,11 +206,9 @@ def run_job(job: dict[str, Any], notify: Notify) -> dict[str, Any]:
         if now - last_sent < PROGRESS_MIN_INTERVAL and done < total:
             return
         last_sent = now
-        notify(PROGRESS_TASK, {**progress_base, "status": "running", "frames_done": done,
-                               "frames_total": total, "fps": round(fps, 3),
-                               "eta": round(eta, 1)})
+        send_progress(done, total, round(fps, 3), round(eta, 1))
 
-    poll = CANCEL_POLL_S3 if job["control_uri"].startswith("s3:") else CANCEL_POLL_FILE
+    poll = CANCEL_POLL_S3 if job.control_uri.startswith("s3:") else CANCEL_POLL_FILE
     last_poll = 0.0
 
     def should_cancel() -> bool:
@@ -234,46 +220,63 @@ def run_job(job: dict[str, Any], notify: Notify) -> dict[str, Any]:
         try:
             return cancel_requested(job)
         except Exception:  # a storage hiccup must not kill a long render
-            log.warning("could not check the cancel marker of job %s", job["job_id"], exc_info=True)
+            log.warning("could not check the cancel marker of job %s", job.job_id, exc_info=True)
             return False
 
-    spec = dict(job["spec"])
-    if job.get("seed") is not None:
-        spec["seed"] = job["seed"]
-    device = os.environ.get("REEL_DEVICE") or job.get("device") or None
+    spec = dict(job.spec)
+    if job.seed is not None:
+        spec["seed"] = job.seed
+    device = os.environ.get("REEL_DEVICE") or job.device or None
     models_dir = os.environ.get("MODELS_DIR") or None
+    scene_cuts = list(job.scene_cuts) if job.scene_cuts is not None else None
     try:
-        with storage.local_input(job["input_uri"]) as source:
-            with storage.local_output(job["output_uri"]) as target:
-                rendered = render(source, target, spec, start=job["start"], end=job["end"],
+        with storage.local_input(job.input_uri) as source:
+            with storage.local_output(job.output_uri) as target:
+                rendered = render(source, target, spec, start=job.start, end=job.end,
                                   device=device, progress=on_progress,
-                                  should_cancel=should_cancel, audio=bool(job.get("audio", True)),
-                                  scene_cuts=job.get("scene_cuts"), models_dir=models_dir)
+                                  should_cancel=should_cancel, audio=job.audio,
+                                  scene_cuts=scene_cuts, models_dir=models_dir)
                 try:
-                    measured = _sample_metrics(source, target, job["start"], rendered.frames,
+                    measured = _sample_metrics(source, target, job.start, rendered.frames,
                                                rendered.end - rendered.start)
                 except Exception:  # measures are a nicety; never fail a render for them
-                    log.warning("metrics failed for job %s", job["job_id"], exc_info=True)
+                    log.warning("metrics failed for job %s", job.job_id, exc_info=True)
                     measured = {}
     except RenderCancelled:
-        return finish(_base_result(job, "cancelled", attempt, error="cancelled"))
-    except (SpecError, io.MediaError, DeviceError, RenderError, JobError) as exc:
-        return finish(_base_result(job, "failed", attempt, error=str(exc)))
+        return failed("cancelled", attempt, "cancelled")
+    except (SpecError, io.MediaError, DeviceError, RenderError) as exc:
+        return failed("failed", attempt, str(exc))
     except Exception as exc:  # storage, network, out of memory…: may pass
-        if attempt >= max_attempts:
-            return finish(_base_result(job, "failed", attempt,
-                                       error=f"failed {attempt} times; last error: {exc!r}"))
-        raise TransientError(repr(exc), attempt, max_attempts) from exc
+        if attempt >= job.max_attempts:
+            return failed("failed", attempt, f"failed {attempt} times; last error: {exc!r}")
+        raise TransientError(repr(exc), attempt, job.max_attempts) from exc
 
-    result = _base_result(
+    result = JobResult.of(
         job, "done", attempt, frames=rendered.frames, fps=round(rendered.fps, 3),
         seconds=round(rendered.seconds, 3), duration=rendered.duration, size=rendered.size,
         width=rendered.width, height=rendered.height, device=rendered.device,
         spec_hash=rendered.spec_hash, scene_cuts=rendered.scene_cuts,
         metrics={"render_fps": round(rendered.fps, 3), "seconds": round(rendered.seconds, 3),
                  "device": rendered.device, **measured})
-    storage.write_bytes(result_uri, json.dumps(result).encode())
+    storage.write_bytes(control(job, "result.json"), json.dumps(result.to_dict()).encode())
     return finish(result)
+
+
+def run_job(job: Any, notify: Notify) -> dict[str, Any]:
+    """One job as it comes off the queue: a JSON object in, the result's JSON out.
+
+    A job that breaks the contract is a permanent failure: its result names the
+    field and is reported like any other. Raises TransientError when a retry may
+    succeed.
+    """
+    try:
+        request = JobRequest.from_dict(job)
+    except JobContractError as exc:
+        log.error("refused an invalid job: %s", exc)
+        result = unreadable_job_result(job, exc)
+        notify(RESULT_TASK, result.to_dict())
+        return result.to_dict()
+    return execute(request, notify).to_dict()
 
 
 def celery_notifier(task: Any) -> Notify:
@@ -302,15 +305,10 @@ def celery_notifier(task: Any) -> Notify:
              reject_on_worker_lost=True, max_retries=None)
 def render_job(self: Any, job: dict[str, Any]) -> dict[str, Any]:
     """Render one job (variant excerpt or film segment); see the module docstring."""
-    notify = celery_notifier(self)
     try:
-        return run_job(job, notify)
+        return run_job(job, celery_notifier(self))
     except TransientError as exc:
         countdown = backoff_seconds(exc.attempt)
         log.warning("job %s attempt %s failed (%s); retrying in %ss", job.get("job_id"),
                     exc.attempt, exc, countdown)
         raise self.retry(countdown=countdown, exc=exc) from exc
-    except JobError as exc:
-        result = _base_result(job if isinstance(job, dict) else {}, "failed", 0, error=str(exc))
-        notify(RESULT_TASK, result)
-        return result
