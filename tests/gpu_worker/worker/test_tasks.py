@@ -109,6 +109,14 @@ def test_output_without_result_file_is_probed(source, tmp_path):
     assert result["reused"] and result["frames"] == 12
 
 
+def test_result_file_of_another_contract_is_probed_again(source, tmp_path):
+    job = make_job(source, tmp_path)
+    tasks.run_job(job, Recorder())
+    (tmp_path / "control" / "result.json").write_text('{"version": 99, "job_id": 7}')
+    result = tasks.run_job(job, Recorder())
+    assert result["reused"] and result["status"] == "done" and result["frames"] == 12
+
+
 def test_attempt_counter_stops_a_job_that_keeps_crashing(source, tmp_path, monkeypatch):
     job = make_job(source, tmp_path, max_attempts=2)
     storage.write_bytes(storage.join(job["control_uri"], "attempts"), b"2")  # two crashed starts
