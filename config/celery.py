@@ -1,4 +1,4 @@
-"""The site's Celery app (queues `default` and `gpu`); see gpu_worker.celery_config."""
+"""The site's Celery app (queues `default` and `gpu`); see gpu_worker.worker.celery_config."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ app = Celery("reel_arena")
 def configure(celery_app: Celery) -> None:
     from django.conf import settings
 
-    from gpu_worker.celery_config import celery_settings
+    from gpu_worker.worker.celery_config import celery_settings
 
     celery_app.conf.update(celery_settings(
         broker_url=settings.CELERY_BROKER_URL,

@@ -82,8 +82,13 @@ def worker_environment(media_root: Path) -> dict[str, str]:
 
 
 def start_worker(media_root: Path, log_dir: Path, *, queues: str = "default,gpu", concurrency: int = 1,
-                 name: str = "it", extra_env: dict[str, str] | None = None) -> WorkerProcess:
-    """Start `celery worker` as its own process group and wait until it is ready."""
+                 name: str = "it", extra_env: dict[str, str] | None = None,
+                 celery_app: str = "config") -> WorkerProcess:
+    """Start `celery worker` as its own process group and wait until it is ready.
+
+    `celery_app` is the site's app by default; "gpu_worker.worker.app" starts the
+    Django-free worker a GPU machine runs.
+    """
     from config.celery import app
 
     app.control.purge()  # messages left by an earlier, interrupted run
@@ -91,7 +96,7 @@ def start_worker(media_root: Path, log_dir: Path, *, queues: str = "default,gpu"
     environ = worker_environment(media_root) | (extra_env or {})
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"{name}@%h",
+        [sys.executable, "-m", "celery", "-A", celery_app, "worker", "-Q", queues, "-n", f"{name}@%h",
          "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=REPO, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

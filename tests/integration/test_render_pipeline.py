@@ -1,7 +1,8 @@
 """Rendering with real Celery workers on Redis and PostgreSQL.
 
-Two workers, as in production: one on the `gpu` queue (one process, like one GPU) and
-one on `default` (bookkeeping: progress, results). A sweep of a real clip renders,
+Two workers, as in production: one on the `gpu` queue (one process, like one GPU,
+running the Django-free gpu_worker.worker.app) and one on `default` (the site's app:
+bookkeeping, progress, results). A sweep of a real clip renders,
 its progress reaches a websocket client through channels-redis, and a GPU worker
 process killed with SIGKILL mid-render has its job redelivered and finished without
 ever publishing a partial file.
@@ -45,8 +46,9 @@ def render_workers(django_db_setup, shared_media_root, tmp_path_factory):
     logs = tmp_path_factory.mktemp("worker-logs")
     # Started side by side: each spends its first seconds importing Django and the engine.
     with ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(start_worker, shared_media_root, logs, queues=name, name=name)
-                   for name in ("gpu", "default")}
+        futures = {name: pool.submit(start_worker, shared_media_root, logs, queues=name, name=name,
+                                     celery_app=celery_app)
+                   for name, celery_app in (("gpu", "gpu_worker.worker.app"), ("default", "config"))}
     errors = [f.exception() for f in futures.values() if f.exception() is not None]
     if errors:
         for future in futures.values():

@@ -1,4 +1,4 @@
-"""GPU task: JSON job in, JSON result out; idempotent, counted, cancellable, retried."""
+"""GPU task: a contract job in, a contract result out; idempotent, counted, cancellable, retried."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import av
 import pytest
 
-from gpu_worker import storage, tasks
+from gpu_worker.jobs import JobProgress, JobRequest, JobResult
+from gpu_worker.worker import storage, tasks
 from tests.media_factory import make_video
 
 SPEC = {"ops": [{"op": "colour_scheme", "params": {"look": "sepia"}}], "seed": 3,
@@ -22,7 +23,9 @@ class Recorder:
         self.messages: list[tuple[str, dict]] = []
 
     def __call__(self, name: str, payload: dict) -> None:
-        json.dumps(payload)  # everything sent must be JSON
+        json.dumps(payload, allow_nan=False)  # everything sent must be JSON
+        message = {tasks.RESULT_TASK: JobResult, tasks.PROGRESS_TASK: JobProgress}[name]
+        assert message.from_dict(payload).to_dict() == payload  # … and follow the contract
         self.messages.append((name, payload))
 
     def results(self) -> list[dict]:
@@ -106,6 +109,14 @@ def test_output_without_result_file_is_probed(source, tmp_path):
     assert result["reused"] and result["frames"] == 12
 
 
+def test_result_file_of_another_contract_is_probed_again(source, tmp_path):
+    job = make_job(source, tmp_path)
+    tasks.run_job(job, Recorder())
+    (tmp_path / "control" / "result.json").write_text('{"version": 99, "job_id": 7}')
+    result = tasks.run_job(job, Recorder())
+    assert result["reused"] and result["status"] == "done" and result["frames"] == 12
+
+
 def test_attempt_counter_stops_a_job_that_keeps_crashing(source, tmp_path, monkeypatch):
     job = make_job(source, tmp_path, max_attempts=2)
     storage.write_bytes(storage.join(job["control_uri"], "attempts"), b"2")  # two crashed starts
@@ -123,7 +134,7 @@ def test_each_start_is_counted(source, tmp_path):
     job = make_job(source, tmp_path)
     storage.write_bytes(storage.join(job["control_uri"], "attempts"), b"1")
     result = tasks.run_job(job, Recorder())
-    assert result["attempt"] == 2 and tasks.read_attempts(job) == 2
+    assert result["attempt"] == 2 and tasks.read_attempts(JobRequest.from_dict(job)) == 2
 
 
 def test_cancel_marker_stops_the_render_without_leaving_a_file(source, tmp_path, monkeypatch):
@@ -176,15 +187,32 @@ def test_transient_error_is_retried_then_given_up(source, tmp_path, monkeypatch)
     assert tasks.backoff_seconds(30) == tasks.RETRY_MAX_SECONDS
 
 
-def test_invalid_jobs_are_refused_clearly(tmp_path):
-    with pytest.raises(tasks.JobError, match="missing"):
-        tasks.validate_job({"job_id": 1})
-    job = {"job_id": 1, "input_uri": "ftp://x/y", "output_uri": "file:///tmp/o.mp4",
-           "control_uri": "file:///tmp/c/", "spec": {}, "start": 0, "end": 3}
-    with pytest.raises(tasks.JobError, match="input_uri"):
-        tasks.validate_job(job)
-    with pytest.raises(tasks.JobError, match="frame range"):
-        tasks.validate_job({**job, "input_uri": "file:///tmp/i.mp4", "start": 4, "end": 2})
+def test_invalid_job_fails_at_once_naming_the_field(tmp_path):
+    job = {"version": 1, "job_id": 4, "input_uri": "ftp://x/y", "output_uri": "file:///tmp/o.mp4",
+           "control_uri": storage.file_uri(tmp_path / "control") + "/", "spec": {}, "start": 0,
+           "end": 3}
+    notify = Recorder()
+    result = tasks.run_job(job, notify)
+    assert result["status"] == "failed" and "job.input_uri" in result["error"]
+    assert result["job_id"] == 4 and result["attempt"] == 0
+    assert notify.results() == [result] and notify.progress() == []
+    assert not (tmp_path / "control").exists()  # not counted as a start
+
+
+def test_unreadable_job_still_reports_what_identifies_it():
+    result = tasks.run_job({"job_id": 9, "segment": -2, "kind": "segment"}, Recorder())
+    assert (result["job_id"], result["segment"], result["kind"]) == (9, None, "segment")
+    assert "is missing" in result["error"]
+    result = tasks.run_job(["not", "a", "job"], Recorder())
+    assert result["job_id"] is None and "JSON object" in result["error"]
+
+
+def test_celery_task_reports_an_invalid_job_without_retry(monkeypatch):
+    notify = Recorder()
+    monkeypatch.setattr(tasks, "celery_notifier", lambda task: notify)
+    result = tasks.render_job.run({"version": 2, "job_id": 5})
+    assert result["status"] == "failed" and "job.version" in result["error"]
+    assert notify.results() == [result]
 
 
 def test_celery_task_retries_with_backoff(source, tmp_path, monkeypatch):
@@ -205,20 +233,6 @@ def test_celery_task_retries_with_backoff(source, tmp_path, monkeypatch):
     with pytest.raises(Retry):
         tasks.render_job.run(make_job(source, tmp_path))
     assert calls["countdown"] == tasks.backoff_seconds(1)
-
-
-def test_worker_app_needs_only_the_broker(monkeypatch):
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/9")
-    from gpu_worker.worker_app import app, settings_from_env
-
-    assert "gpu_worker.tasks.render_job" in app.tasks
-    assert app.conf.task_routes["gpu_worker.tasks.*"]["queue"] == "gpu"
-
-    conf = settings_from_env({"REDIS_URL": "redis://h:6379/0", "RENDER_SOFT_TIME_LIMIT": "600"})
-    assert conf["broker_url"] == "redis://h:6379/0" and conf["task_acks_late"]
-    assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"] == 900
-    with pytest.raises(RuntimeError, match="REDIS_URL"):
-        settings_from_env({})
 
 
 def test_partial_files_of_a_killed_attempt_are_removed(source, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_worker import storage, tasks
+from gpu_worker.worker import storage, tasks
 from tests.media_factory import make_video
 from tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 

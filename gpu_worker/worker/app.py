@@ -2,18 +2,18 @@
 
     REDIS_URL=redis://broker:6379/0 \\
     S3_ENDPOINT_URL=… S3_ACCESS_KEY_ID=… S3_SECRET_ACCESS_KEY=… \\
-    celery -A gpu_worker.worker_app worker -Q gpu --concurrency 1
+    celery -A gpu_worker.worker.app worker -Q gpu --concurrency 1
 
 One worker process per GPU (`--concurrency 1`; pin it with CUDA_VISIBLE_DEVICES or
 REEL_DEVICE=cuda:N). Queues, routing, serialisation, late acknowledgement and
-time limits come from gpu_worker.celery_config, the same function the site uses, so
+time limits come from gpu_worker.worker.celery_config, the same function the site uses, so
 both sides agree. Progress and results go back as `default`-queue tasks that the
 site's workers execute. Environment:
 
     REDIS_URL                  broker (required)
     RENDER_SOFT_TIME_LIMIT     seconds a render may take (default 6 h)
     CELERY_VISIBILITY_TIMEOUT  must exceed the hard limit (default: limit + 1 h)
-    S3_*                       for s3:// URIs (see gpu_worker.storage)
+    S3_*                       for s3:// URIs (see gpu_worker.worker.storage)
     REEL_DEVICE                cpu | cuda | cuda:N (default: CUDA when present)
     MODELS_DIR                 folder of neural-operator weights
 """
@@ -24,7 +24,7 @@ import os
 
 from celery import Celery
 
-from gpu_worker.celery_config import celery_settings
+from gpu_worker.worker.celery_config import celery_settings
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> dict:
@@ -41,6 +41,6 @@ def settings_from_env(environ: dict[str, str] | None = None) -> dict:
 
 app = Celery("reel_arena_gpu")
 app.conf.update(settings_from_env())
-# Registers gpu_worker.tasks.render_job (a shared task) on this app. The engine and
+# Registers the task gpu_worker.tasks.render_job (defined in gpu_worker.worker.tasks) on this app. The engine and
 # torch are imported only inside the task, in the child process.
-import gpu_worker.tasks  # noqa: E402,F401
+import gpu_worker.worker.tasks  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """Celery configuration shared by the Django site and Django-free GPU workers.
 
-The site (config/celery.py) and a GPU machine (gpu_worker/worker_app.py) build their
+The site (config/celery.py) and a GPU machine (gpu_worker/worker/app.py) build their
 Celery apps from this one function, so both agree on queues, routing, serialisation
 and delivery guarantees while the GPU machine never imports Django.
 """
