@@ -102,7 +102,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
-    from gpu_worker.engine.registry import all_operators
+    from gpu_worker.engine.ops import all_operators
 
     ops = all_operators()
     if args.json:

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-import gpu_worker.tasks  # noqa: F401  registers gpu_worker.tasks.render_job on the site's app
+import gpu_worker.worker.tasks  # noqa: F401  registers the render task on the site's app
 from restoration import queue
 from restoration.models import Clip, RenderJob
 from restoration.rendering import assembly, film, progress, results
@@ -38,7 +38,7 @@ def analyze_clip(clip_id: int) -> None:
 
 @shared_task(name=queue.RECORD_PROGRESS, acks_late=True, ignore_result=True)
 def record_progress(data: dict) -> None:
-    """Sent by GPU workers (gpu_worker.tasks) a couple of times a second per render."""
+    """Sent by GPU workers (gpu_worker.worker.tasks) a couple of times a second per render."""
     progress.record_progress(data)
 
 

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpu_worker.engine.registry import OpContext, Operator, Param, all_operators  # noqa: E402
+from gpu_worker.engine.ops import all_operators  # noqa: E402
+from gpu_worker.engine.registry import OpContext, Operator, Param  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "operators.md"
 

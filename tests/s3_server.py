@@ -1,6 +1,6 @@
 """An S3-compatible endpoint for tests: moto in server mode, reached over HTTP by boto3
 exactly like a remote bucket (site side through django-storages, worker side through
-gpu_worker.storage)."""
+gpu_worker.worker.storage)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_bucket(s3_endpoint, monkeypatch) -> str:
     """A fresh bucket, with the S3_* environment a GPU worker would have."""
-    from gpu_worker import storage
+    from gpu_worker.worker import storage
 
     monkeypatch.setenv("S3_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("S3_ACCESS_KEY_ID", "testing")

@@ -27,7 +27,7 @@ runs in a `RateStage`. It multiplies the rate by r = p/q >= 1 (`Operator.rate_ra
 output frame m is made from input frame floor(m/r) and the next one at phase
 m/r - floor(m/r) (see rate.py), so the outputs of input frames [a, b) are
 [ceil(a·r), ceil(b·r)) whatever the batching, an excerpt or a film segment has a
-frame count known in advance (`rate.expected_output_frames`) and segments tile the
+frame count known in advance (`spec.expected_output_frames`) and segments tile the
 whole render exactly. An output's timestamp is its input frame's plus the phase
 times that frame's duration, in a time base p times finer than the source's, so the
 picture lasts exactly as long as the source and the audio (copied as it is) stays in
@@ -66,11 +66,12 @@ import torch
 
 from gpu_worker.engine import encoding, io
 from gpu_worker.engine.device import DeviceError, pick_device, render_threads, torch_threads
-from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, expected_output_frames, output_range
+from gpu_worker.engine.ops import get_operator
+from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, output_range
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
-from gpu_worker.engine.registry import OpContext, Operator, SpecError, get_operator
+from gpu_worker.engine.registry import OpContext, Operator, SpecError
 from gpu_worker.engine.scenes import SceneCutDetector
-from gpu_worker.engine.spec import PipelineSpec, parse_spec
+from gpu_worker.engine.spec import PipelineSpec, expected_output_frames, parse_spec
 
 __all__ = ["render", "RenderResult", "RenderCancelled", "RenderError", "build_operators",
            "Stage", "RateStage", "RegionStage", "expected_output_frames", "build_stages",

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["as_rate", "target_rate", "output_range", "output_count", "expected_output_frames",
-           "output_rate_ratio", "output_frame_rate", "MAX_TIME_BASE_DEN"]
+__all__ = ["as_rate", "target_rate", "output_range", "output_count", "output_rate_ratio",
+           "MAX_TIME_BASE_DEN"]
 
 # MP4's media time scale is a 32-bit number; finer time bases are rounded instead.
 MAX_TIME_BASE_DEN = 2**31 - 1
@@ -81,41 +81,3 @@ def output_rate_ratio(ratios: Iterable[Fraction]) -> Fraction:
     for r in ratios:
         out *= r
     return out
-
-
-def _spec_ratios(spec: Any, fps: Any) -> list[Fraction]:
-    """The rate ratio of every rate-changing op of a spec, in order (each op sees the
-    rate the ops before it produce)."""
-    from gpu_worker.engine.schema import get_operator_schema
-    from gpu_worker.engine.spec import parse_spec
-
-    parsed = parse_spec(spec)
-    rate = as_rate(fps)
-    ratios = []
-    for op_spec in parsed.ops:
-        cls = get_operator_schema(op_spec.op)
-        if cls.changes_rate:
-            r = cls.rate_ratio(op_spec.params, rate)
-            ratios.append(r)
-            rate *= r
-    return ratios
-
-
-def output_frame_rate(spec: Any, fps: Any) -> Fraction:
-    """The frame rate a render of `spec` writes for a source at `fps`."""
-    return as_rate(fps) * output_rate_ratio(_spec_ratios(spec, fps))
-
-
-def expected_output_frames(spec: Any, source_frames: int, fps: Any, *, start: int = 0) -> int:
-    """How many frames a render of `spec` writes for the `source_frames` input frames
-    starting at frame `start` (a whole clip, an excerpt or a film segment).
-
-    Equal to `source_frames` for specs that keep the rate. Raises SpecError for an
-    invalid spec (including a target rate below the source's).
-    """
-    if source_frames <= 0:
-        return 0
-    lo, hi = int(start), int(start) + int(source_frames)
-    for r in _spec_ratios(spec, fps):
-        lo, hi = output_range(lo, hi, r)
-    return hi - lo

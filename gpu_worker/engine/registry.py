@@ -33,7 +33,7 @@ from gpu_worker.engine.schema import (
 )
 
 __all__ = ["OpContext", "Operator", "OperatorFactory", "Param", "ParamKind", "SpecError",
-           "register", "get_operator", "all_operators", "operator_schemas"]
+           "register", "registered_operator", "registered_operators", "operator_schemas"]
 
 @dataclass
 class OpContext:
@@ -111,7 +111,7 @@ _REGISTRY: dict[str, type[Operator]] = {}
 
 def register(cls: type[Operator]) -> type[Operator]:
     """Make an operator available to specs by its `name` (the built-in ones are
-    registered from gpu_worker.engine.ops.OPERATORS; tests register their own)."""
+    registered by gpu_worker.engine.ops from its OPERATORS; tests register their own)."""
     add_schema(cls)
     known = _REGISTRY.get(cls.name)
     if known is not None and known is not cls:
@@ -120,24 +120,9 @@ def register(cls: type[Operator]) -> type[Operator]:
     return cls
 
 
-_BUILTINS_LOADED = False
-
-
-def _load_builtin_ops() -> None:
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    from gpu_worker.engine.ops import OPERATORS
-
-    for cls in OPERATORS:
-        register(cls)
-    _BUILTINS_LOADED = True
-
-
-def get_operator(name: str) -> type[Operator]:
-    """The implementation of operator `name` (the web process wants
-    gpu_worker.engine.schema.get_operator_schema instead: no torch)."""
-    _load_builtin_ops()
+def registered_operator(name: str) -> type[Operator]:
+    """A registered operator by name (gpu_worker.engine.ops.get_operator registers the
+    built-in ones first)."""
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -146,8 +131,7 @@ def get_operator(name: str) -> type[Operator]:
         ) from None
 
 
-def all_operators() -> dict[str, type[Operator]]:
-    _load_builtin_ops()
+def registered_operators() -> dict[str, type[Operator]]:
     return dict(sorted(_REGISTRY.items()))
 
 

@@ -20,14 +20,16 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from gpu_worker.engine.encoding import EncodeError, EncodeSettings
+from gpu_worker.engine.rate import as_rate, output_range, output_rate_ratio
 from gpu_worker.engine.schema import SpecError, get_operator_schema
 
 __all__ = ["OpSpec", "PipelineSpec", "parse_spec", "load_spec", "mix_seed",
-           "apply_overrides", "SpecError", "SPEC_KEYS"]
+           "apply_overrides", "SpecError", "SPEC_KEYS", "output_frame_rate", "expected_output_frames"]
 
 SPEC_KEYS = ("ops", "seed", "encode")
 OP_KEYS = ("op", "params", "region")
@@ -228,3 +230,40 @@ def apply_overrides(spec: Any, overrides: Mapping[str, Any]) -> PipelineSpec:
         else:
             out["ops"][index]["params"][name] = value
     return parse_spec(out)
+
+
+# --- what a spec renders ---------------------------------------------------------------
+
+def _spec_ratios(spec: Any, fps: Any) -> list[Fraction]:
+    """The rate ratio of every rate-changing op of a spec, in order (each op sees the
+    rate the ops before it produce)."""
+    parsed = parse_spec(spec)
+    rate = as_rate(fps)
+    ratios = []
+    for op_spec in parsed.ops:
+        cls = get_operator_schema(op_spec.op)
+        if cls.changes_rate:
+            r = cls.rate_ratio(op_spec.params, rate)
+            ratios.append(r)
+            rate *= r
+    return ratios
+
+
+def output_frame_rate(spec: Any, fps: Any) -> Fraction:
+    """The frame rate a render of `spec` writes for a source at `fps`."""
+    return as_rate(fps) * output_rate_ratio(_spec_ratios(spec, fps))
+
+
+def expected_output_frames(spec: Any, source_frames: int, fps: Any, *, start: int = 0) -> int:
+    """How many frames a render of `spec` writes for the `source_frames` input frames
+    starting at frame `start` (a whole clip, an excerpt or a film segment).
+
+    Equal to `source_frames` for specs that keep the rate. Raises SpecError for an
+    invalid spec (including a target rate below the source's).
+    """
+    if source_frames <= 0:
+        return 0
+    lo, hi = int(start), int(start) + int(source_frames)
+    for r in _spec_ratios(spec, fps):
+        lo, hi = output_range(lo, hi, r)
+    return hi - lo

@@ -283,11 +283,9 @@ def celery_notifier(task: Any) -> Notify:
     """Send bookkeeping to the site's default queue (or run it here when eager)."""
     def notify(name: str, payload: dict[str, Any]) -> None:
         if task.request.is_eager:
-            # Eager (tests, one-process runs): the site's task runs here, inline.
-            # send_task would ignore eagerness and need a broker.
-            import importlib
-
-            importlib.import_module(name.rsplit(".", 1)[0])
+            # Eager (tests, one-process runs): the site's task runs here, inline
+            # (the site registers its tasks when it starts); send_task would ignore
+            # eagerness and need a broker.
             task.app.tasks[name].apply(args=[payload])
             return
         try:

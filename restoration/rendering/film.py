@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import Any
 
 from celery import group
 from django.db import transaction
 from django.utils import timezone
 
+from gpu_worker.jobs import JobResult
 from restoration import queue
 from restoration.models import Clip, Film, PresetVersion, RenderJob, RenderSegment
 from restoration.rendering.jobs import (
@@ -228,23 +230,24 @@ def resume_film_render(job: RenderJob) -> list[RenderSegment]:
 
 # --- results ----------------------------------------------------------------------------
 
-def record_segment_result(data: dict[str, Any]) -> RenderJob | None:
+def record_segment_result(result: JobResult) -> RenderJob | None:
     """One segment's result. Finished segments are kept whatever happens to the job, so
     a resumed render never redoes them; the last one triggers the assembly."""
     with transaction.atomic():
-        job = RenderJob.objects.select_for_update().filter(pk=data.get("job_id")).first()
+        job = RenderJob.objects.select_for_update().filter(pk=result.job_id).first()
         if job is None:
             return None
-        segment = job.segments.filter(index=data["segment"]).first()
+        segment = job.segments.filter(index=result.segment).first()
         if segment is None or segment.status == RenderJob.Status.DONE:
             return job
-        status = data.get("status")
-        segment.attempts = max(segment.attempts, int(data.get("attempt") or 0))
-        segment.result = data
+        status = result.status
+        segment.attempts = max(segment.attempts, result.attempt)
+        segment.result = result.to_dict()
         expected = segment_frames(job, segment)
-        if status == "done" and int(data.get("frames") or 0) != expected:
+        if status == "done" and result.frames != expected:
             status = "failed"
-            data = {**data, "error": f"segment has {data.get('frames')} frames; {expected} expected"}
+            result = replace(result, status="failed",
+                             error=f"segment has {result.frames} frames; {expected} expected")
         if status == "done":
             segment.status = RenderJob.Status.DONE
             segment.frames = segment.frames_done = expected
@@ -254,7 +257,7 @@ def record_segment_result(data: dict[str, Any]) -> RenderJob | None:
             segment.status = RenderJob.Status.CANCELLED
         else:
             segment.status = RenderJob.Status.FAILED
-            segment.error = data.get("error") or "failed"
+            segment.error = result.error or "failed"
             if job.status not in TERMINAL:
                 job.status = RenderJob.Status.FAILED
                 job.error = (f"segment {segment.index} ({segment.clip}, frames "

@@ -19,7 +19,8 @@ from django.core.files.storage import Storage, default_storage
 from django.utils import timezone
 
 from frontend.live import outbox
-from gpu_worker.tasks import DEFAULT_MAX_ATTEMPTS, JOB_VERSION, render_job
+from gpu_worker.jobs import DEFAULT_MAX_ATTEMPTS, JobContractError, JobRequest
+from gpu_worker.worker.tasks import render_job
 from restoration.models import Clip, RenderJob, RenderSegment, Variant
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def storage_uri(name: str, storage: Storage = default_storage) -> str:
     ending in "/" is a folder-like prefix and keeps its slash)."""
     slash = "/" if name.endswith("/") else ""
     try:
-        from gpu_worker.storage import file_uri
+        from gpu_worker.worker.storage import file_uri
 
         return file_uri(storage.path(name)) + slash
     except NotImplementedError:
@@ -74,24 +75,20 @@ def control_name(job: RenderJob, segment: RenderSegment | None = None) -> str:
 def build_job(job: RenderJob, *, input_name: str, output_name: str, spec: dict[str, Any],
               start: int, end: int, audio: bool, segment: RenderSegment | None = None,
               scene_cuts: list[int] | None = None) -> dict[str, Any]:
-    """The JSON job a GPU worker executes (format documented in gpu_worker.tasks)."""
-    return {
-        "version": JOB_VERSION,
-        "job_id": job.pk,
-        "kind": "segment" if segment is not None else "variant",
-        "segment": segment.index if segment is not None else None,
-        "input_uri": storage_uri(input_name),
-        "output_uri": storage_uri(output_name),
-        "control_uri": storage_uri(control_name(job, segment)),
-        "spec": spec,
-        "seed": int(spec.get("seed", 0)),
-        "start": int(start),
-        "end": int(end),
-        "audio": audio,
-        "scene_cuts": scene_cuts,
-        "max_attempts": job.max_attempts or DEFAULT_MAX_ATTEMPTS,
-        "device": None,
-    }
+    """The message a GPU worker executes: a gpu_worker.jobs.JobRequest, checked here
+    as the worker checks it, sent as JSON."""
+    try:
+        request = JobRequest(
+            job_id=job.pk, kind="segment" if segment is not None else "variant",
+            segment=segment.index if segment is not None else None,
+            input_uri=storage_uri(input_name), output_uri=storage_uri(output_name),
+            control_uri=storage_uri(control_name(job, segment)),
+            spec=spec, seed=int(spec.get("seed", 0)), start=int(start), end=int(end),
+            audio=audio, scene_cuts=tuple(scene_cuts) if scene_cuts is not None else None,
+            max_attempts=job.max_attempts or DEFAULT_MAX_ATTEMPTS, device=None)
+    except JobContractError as exc:
+        raise RenderingError(f"cannot send this render: {exc}") from None
+    return request.to_dict()
 
 
 def clip_rate(clip: Clip) -> Fraction:
@@ -111,8 +108,8 @@ def expected_frames(spec: dict[str, Any], clip: Clip, start: int, end: int) -> i
     """Frames a render of clip frames [start, end) with `spec` writes: end - start,
     or more when the spec raises the frame rate (frame interpolation). Ranges that
     tile a clip give counts that add up to the whole clip's."""
-    from gpu_worker.engine.rate import expected_output_frames
     from gpu_worker.engine.schema import SpecError
+    from gpu_worker.engine.spec import expected_output_frames
 
     try:
         return expected_output_frames(spec, end - start, clip_rate(clip), start=start)
@@ -151,7 +148,7 @@ def publish_job(job: RenderJob) -> None:
 
 def storage_name_from_uri(uri: str) -> str | None:
     """Inverse of storage_uri for the default storage (None when it is not ours)."""
-    from gpu_worker.storage import parse_uri
+    from gpu_worker.worker.storage import parse_uri
 
     loc = parse_uri(uri)
     try:

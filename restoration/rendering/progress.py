@@ -3,33 +3,44 @@ its segments), pushed live to the pages watching it."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
 
+from gpu_worker.jobs import JobContractError, JobProgress
 from restoration.models import RenderJob, RenderSegment, Variant
 from restoration.rendering.jobs import TERMINAL, publish_job
+
+log = logging.getLogger(__name__)
 
 
 def record_progress(data: dict[str, Any]) -> RenderJob | None:
     """A progress message from a GPU worker: update the job (and segment), push it live.
 
-    Late messages (after the result) are ignored, so a job never goes back from done.
+    Late messages (after the result) are ignored, so a job never goes back from done;
+    so is a message that breaks the job contract (progress is best-effort).
     """
-    job = RenderJob.objects.filter(pk=data.get("job_id")).first()
+    try:
+        progress = JobProgress.from_dict(data)
+    except JobContractError:
+        log.warning("ignored a progress message that breaks the job contract: %r", data,
+                    exc_info=True)
+        return None
+    job = RenderJob.objects.filter(pk=progress.job_id).first()
     if job is None or job.status in TERMINAL or job.cancel_requested:
         return None
     now = timezone.now()
-    attempt = int(data.get("attempt") or 0)
-    if data.get("segment") is None:
+    attempt = progress.attempt
+    if progress.segment is None:
         job.status = RenderJob.Status.RUNNING
-        job.frames_done = int(data.get("frames_done") or 0)
+        job.frames_done = progress.frames_done
         # The site's count (from the spec: interpolation writes more frames than it
         # reads) is the one the result is checked against; a worker's count only fills in.
-        job.frames_total = job.frames_total or int(data.get("frames_total") or 0)
-        job.fps = float(data.get("fps") or 0.0)
-        job.eta_seconds = data.get("eta")
+        job.frames_total = job.frames_total or progress.frames_total
+        job.fps = progress.fps
+        job.eta_seconds = progress.eta
         job.attempts = max(job.attempts, attempt)
         job.started_at = job.started_at or now
         job.save(update_fields=["status", "frames_done", "frames_total", "fps", "eta_seconds",
@@ -39,10 +50,10 @@ def record_progress(data: dict[str, Any]) -> RenderJob | None:
                 Variant.Status.DONE, Variant.Status.FAILED, Variant.Status.CANCELLED,
             ]).update(status=Variant.Status.RENDERING)
     else:
-        updated = RenderSegment.objects.filter(job=job, index=data["segment"]).exclude(
+        updated = RenderSegment.objects.filter(job=job, index=progress.segment).exclude(
             status__in=TERMINAL).update(
-            status=RenderJob.Status.RUNNING, frames_done=int(data.get("frames_done") or 0),
-            fps=float(data.get("fps") or 0.0), attempts=attempt)
+            status=RenderJob.Status.RUNNING, frames_done=progress.frames_done,
+            fps=progress.fps, attempts=attempt)
         if not updated:
             return None
         refresh_film_totals(job, started=True)

@@ -3,11 +3,13 @@ overrides; dispatch, the result that finishes it, and rendering it again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from gpu_worker.jobs import JobResult
 from restoration.models import RenderJob, Variant
 from restoration.rendering.jobs import (
     FRAME_COUNT_TOLERANCE,
@@ -62,32 +64,33 @@ def dispatch_variant(variant: Variant, *, user: Any = None) -> RenderJob:
     return job
 
 
-def record_variant_result(data: dict[str, Any]) -> RenderJob | None:
+def record_variant_result(result: JobResult) -> RenderJob | None:
     """A GPU worker's result for a variant render: the job and its variant finish here.
     A result for a job already finished (a redelivered job reported again) changes nothing."""
     with transaction.atomic():
-        job = RenderJob.objects.select_for_update().filter(pk=data.get("job_id")).first()
+        job = RenderJob.objects.select_for_update().filter(pk=result.job_id).first()
         if job is None:
             return None
         if job.status in TERMINAL:
             return job  # a redelivered job reported again: nothing new
-        status = data.get("status")
+        status = result.status
         now = timezone.now()
-        job.attempts = max(job.attempts, int(data.get("attempt") or 0))
-        job.result = data
+        job.attempts = max(job.attempts, result.attempt)
+        job.result = result.to_dict()
         job.finished_at = now
         variant = job.variant
         if status == "done":
             expected = job.frames_total
-            frames = int(data.get("frames") or 0)
-            name = storage_name_from_uri(data.get("output_uri") or "") or job.output.name
+            frames = result.frames
+            name = storage_name_from_uri(result.output_uri or "") or job.output.name
             if abs(frames - expected) > FRAME_COUNT_TOLERANCE:
                 status = "failed"
-                data = {**data, "error": f"the render has {frames} frames; {expected} were asked for"}
+                result = replace(result, status="failed",
+                                 error=f"the render has {frames} frames; {expected} were asked for")
             else:
                 job.status = RenderJob.Status.DONE
                 job.frames_done = frames
-                job.fps = float(data.get("fps") or 0.0)
+                job.fps = result.fps
                 job.eta_seconds = 0.0
                 job.output.name = name
                 job.error = ""
@@ -95,12 +98,12 @@ def record_variant_result(data: dict[str, Any]) -> RenderJob | None:
                     variant.status = Variant.Status.DONE
                     variant.output.name = name
                     variant.frames = frames
-                    variant.metrics = data.get("metrics") or {}
+                    variant.metrics = result.metrics or {}
                     variant.error = ""
                     variant.finished_at = now
         if status == "failed":
             job.status = RenderJob.Status.FAILED
-            job.error = data.get("error") or "the render failed"
+            job.error = result.error or "the render failed"
             if variant is not None:
                 variant.status, variant.error, variant.finished_at = Variant.Status.FAILED, job.error, now
         elif status == "cancelled":

@@ -53,8 +53,9 @@ import torch  # noqa: E402
 from gpu_worker.engine import faces as faces_module  # noqa: E402
 from gpu_worker.engine import metrics  # noqa: E402
 from gpu_worker.engine.faces import Box, FaceTracker, detect_faces  # noqa: E402
+from gpu_worker.engine.ops import get_operator  # noqa: E402
 from gpu_worker.engine.pipeline import FrameItem, Stage, process_frames  # noqa: E402
-from gpu_worker.engine.registry import OpContext, get_operator  # noqa: E402
+from gpu_worker.engine.registry import OpContext  # noqa: E402
 
 MEDIA = Path(os.environ.get("REEL_ARENA_SHARED_MEDIA", REPO.parent / "shared" / "media"))
 SHEET_PICKS = ("faces/face_woman_28.png", "faces/face_man_201.png",

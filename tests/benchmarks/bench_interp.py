@@ -43,8 +43,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gpu_worker.engine import io, metrics  # noqa: E402
+from gpu_worker.engine.ops import get_operator  # noqa: E402
 from gpu_worker.engine.pipeline import _to_image, _to_tensor  # noqa: E402
-from gpu_worker.engine.registry import OpContext, get_operator  # noqa: E402
+from gpu_worker.engine.registry import OpContext  # noqa: E402
 
 MEDIA = Path(os.environ.get("REEL_ARENA_SHARED_MEDIA", REPO.parent / "shared" / "media"))
 TARGET_DB = 1.0

@@ -49,7 +49,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gpu_worker.engine import encoding, io, metrics, models  # noqa: E402
-from gpu_worker.engine.registry import OpContext, get_operator  # noqa: E402
+from gpu_worker.engine.ops import get_operator  # noqa: E402
+from gpu_worker.engine.registry import OpContext  # noqa: E402
 from gpu_worker.engine.resample import resize_frames  # noqa: E402
 from gpu_worker.training import data  # noqa: E402
 

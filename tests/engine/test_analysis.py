@@ -18,7 +18,7 @@ from gpu_worker.engine.analysis import (
 )
 from gpu_worker.engine.damage import DamageConfig, degrade_frames
 from gpu_worker.engine.io import read_frames
-from gpu_worker.engine.registry import all_operators
+from gpu_worker.engine.ops import all_operators
 from gpu_worker.engine.spec import parse_spec
 from tests.conftest import media_file
 

@@ -13,7 +13,6 @@ from gpu_worker.engine.lut import (
     Lut,
     LutError,
     apply_lut,
-    export_chain,
     format_cube,
     identity_lut,
     lut_from_function,
@@ -21,7 +20,9 @@ from gpu_worker.engine.lut import (
     read_cube,
     write_cube,
 )
-from gpu_worker.engine.registry import OpContext, get_operator
+from gpu_worker.engine.lut_export import export_chain
+from gpu_worker.engine.ops import get_operator
+from gpu_worker.engine.registry import OpContext
 from tests.conftest import media_file
 
 

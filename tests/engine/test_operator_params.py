@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_worker.engine.registry import SpecError, get_operator
+from gpu_worker.engine.ops import get_operator
+from gpu_worker.engine.registry import SpecError
 from gpu_worker.engine.schema import BUILTIN_SCHEMAS
 
 OPERATOR_NAMES = [s.name for s in BUILTIN_SCHEMAS]

@@ -11,8 +11,9 @@ import torch
 
 from gpu_worker.engine.damage import DamageConfig, degrade_frame
 from gpu_worker.engine.metrics import psnr
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.colour_transfer import load_image
-from gpu_worker.engine.registry import OpContext, get_operator
+from gpu_worker.engine.registry import OpContext
 from tests.conftest import media_file
 
 

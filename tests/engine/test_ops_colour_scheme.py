@@ -11,9 +11,10 @@ import torch
 
 from gpu_worker.engine.filters import luma
 from gpu_worker.engine.lut import apply_lut, lut_from_function
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.colour_scheme import LOOKS
 from gpu_worker.engine.ops.colour_transfer import load_image
-from gpu_worker.engine.registry import OpContext, get_operator
+from gpu_worker.engine.registry import OpContext
 from tests.conftest import media_file
 
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from gpu_worker.engine.metrics import psnr
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.colour_transfer import load_image
-from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from gpu_worker.engine.registry import OpContext, SpecError
 from tests.conftest import media_file
 
 

@@ -10,7 +10,8 @@ import torch
 from gpu_worker.engine import metrics as M
 from gpu_worker.engine.damage import DamageConfig, degrade_frames
 from gpu_worker.engine.io import read_frames
-from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from gpu_worker.engine.ops import get_operator
+from gpu_worker.engine.registry import OpContext, SpecError
 from tests.conftest import media_file
 
 

@@ -15,8 +15,9 @@ import torch
 from gpu_worker.engine.damage import DamageConfig, degrade_frame
 from gpu_worker.engine.metrics import psnr
 from gpu_worker.engine.ops import denoise as denoise_module
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.denoise import denoise_windows, estimate_noise
-from gpu_worker.engine.registry import OpContext, get_operator
+from gpu_worker.engine.registry import OpContext
 from tests.conftest import media_file
 
 R = 2  # temporal radius used throughout

@@ -10,6 +10,7 @@ import torch
 
 from gpu_worker.engine import metrics, models
 from gpu_worker.engine.faces import detect_faces
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.face_restore import (
     FaceRestore,
     classical_restore,
@@ -17,7 +18,7 @@ from gpu_worker.engine.ops.face_restore import (
     transfer_detail,
 )
 from gpu_worker.engine.pipeline import build_operators
-from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from gpu_worker.engine.registry import OpContext, SpecError
 from gpu_worker.engine.spec import parse_spec
 from tests.conftest import media_file
 

@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.grain import add_grain, luminance_response
-from gpu_worker.engine.registry import OpContext, get_operator
+from gpu_worker.engine.registry import OpContext
 
 GREY = 0.5
 

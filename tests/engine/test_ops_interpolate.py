@@ -13,9 +13,9 @@ import torch
 from gpu_worker.engine import io, metrics, pipeline
 from gpu_worker.engine.ops.interpolate import Interpolate, _splat_torch, consistency, splat
 from gpu_worker.engine.pipeline import FrameItem, RateStage
-from gpu_worker.engine.rate import as_rate, expected_output_frames
+from gpu_worker.engine.rate import as_rate
 from gpu_worker.engine.registry import OpContext, SpecError
-from gpu_worker.engine.spec import apply_overrides, parse_spec
+from gpu_worker.engine.spec import apply_overrides, expected_output_frames, parse_spec
 from tests.engine.test_io import write_clip
 
 _rng = np.random.default_rng(0)

@@ -8,7 +8,8 @@ import cv2
 import pytest
 import torch
 
-from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from gpu_worker.engine.ops import get_operator
+from gpu_worker.engine.registry import OpContext, SpecError
 from tests.conftest import media_file
 from tests.engine.test_lut import _cube_text
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.resize import target_size
-from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from gpu_worker.engine.registry import OpContext, SpecError
 from gpu_worker.engine.resample import resize_frames
 from tests.conftest import media_file
 

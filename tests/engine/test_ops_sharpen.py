@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from gpu_worker.engine.filters import gaussian_blur, unsharp_mask
-from gpu_worker.engine.registry import OpContext, get_operator
+from gpu_worker.engine.ops import get_operator
+from gpu_worker.engine.registry import OpContext
 from tests.conftest import media_file
 
 

@@ -11,8 +11,9 @@ from safetensors.torch import save_file
 
 from gpu_worker.engine import models, pipeline
 from gpu_worker.engine.metrics import psnr, to_tensor
+from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.super_resolution import DEFAULT_MODELS, stabilise
-from gpu_worker.engine.registry import OpContext, SpecError, get_operator
+from gpu_worker.engine.registry import OpContext, SpecError
 from gpu_worker.engine.resample import resize_frames
 from gpu_worker.engine.spec import parse_spec
 from gpu_worker.training import data

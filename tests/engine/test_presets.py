@@ -7,7 +7,8 @@ import json
 import pytest
 
 from gpu_worker.engine import io, pipeline, presets
-from gpu_worker.engine.registry import SpecError, all_operators
+from gpu_worker.engine.ops import all_operators
+from gpu_worker.engine.registry import SpecError
 from gpu_worker.engine.spec import parse_spec
 from tests.conftest import media_file
 from tests.engine.test_io import write_clip

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_worker.engine import registry, schema
+from gpu_worker.engine import ops, registry, schema
 from gpu_worker.engine.ops import OPERATORS
 from gpu_worker.engine.ops.colour_scheme import LOOKS
 from gpu_worker.engine.ops.interpolate import DIS_PRESETS
@@ -38,7 +38,7 @@ def test_spec_presets_and_schemas_work_without_torch() -> None:
         assert len(names) == 15 and "interpolate" in names, names
         assert schema.get_operator_schema("denoise").params
         ops = [{"op": "interpolate", "params": {"fps": 59.94}}]
-        assert rate.expected_output_frames(ops, 1001, "24000/1001") == 2503
+        assert spec.expected_output_frames(ops, 1001, "24000/1001") == 2503
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "av", "cv2"))
         assert not loaded, loaded
     """)
@@ -53,7 +53,7 @@ def test_every_declared_operator_has_exactly_one_implementation() -> None:
     assert len(implemented) == len(OPERATORS) and implemented.keys() == declared.keys()
     for name, cls in implemented.items():
         assert issubclass(cls, declared[name]) and issubclass(cls, registry.Operator)
-        assert registry.get_operator(name) is cls
+        assert ops.get_operator(name) is cls
         assert schema.get_operator_schema(name) is declared[name]
 
 
@@ -72,7 +72,7 @@ def test_choice_lists_match_what_the_implementations_offer() -> None:
 
 def test_registry_and_schema_list_the_same_operators() -> None:
     assert registry.operator_schemas() == schema.operator_schemas()
-    assert list(registry.all_operators()) == list(schema.all_operator_schemas())
+    assert list(ops.all_operators()) == list(schema.all_operator_schemas())
 
 
 def test_unknown_operator_is_a_spec_error_naming_the_known_ones() -> None:

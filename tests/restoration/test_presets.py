@@ -95,7 +95,7 @@ def test_import_cannot_extend_a_builtin():
 
 
 def test_spec_from_form_follows_the_operator_schema():
-    from gpu_worker.engine.registry import get_operator
+    from gpu_worker.engine.ops import get_operator
 
     data = {f"op-0-{p.name}": str(p.default) for p in get_operator("grain").params}
     data.update({"op_count": "3", "seed": "4",
@@ -128,7 +128,7 @@ def test_starting_points():
 
 
 def test_spec_from_form_and_editor_rows_carry_regions():
-    from gpu_worker.engine.registry import get_operator
+    from gpu_worker.engine.ops import get_operator
 
     data = {f"op-0-{p.name}": str(p.default) for p in get_operator("grain").params}
     data.update({"op_count": "2", "seed": "0", "op-0-op": "grain", "op-0-keep": "on",

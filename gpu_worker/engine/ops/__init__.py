@@ -23,11 +23,25 @@ from gpu_worker.engine.ops.scratch import Scratch
 from gpu_worker.engine.ops.sharpen import Sharpen
 from gpu_worker.engine.ops.super_resolution import SuperResolution
 from gpu_worker.engine.ops.wire import Wire
-from gpu_worker.engine.registry import Operator
+from gpu_worker.engine.registry import Operator, register, registered_operator, registered_operators
 
 OPERATORS: tuple[type[Operator], ...] = (
     ColourCorrect, ColourScheme, ColourTransfer, ApplyLut, Deflicker, Denoise, Dust,
     FaceRestore, Grain, Interpolate, Scratch, Wire, Sharpen, Resize, SuperResolution,
 )
 
-__all__ = ["OPERATORS"]
+__all__ = ["OPERATORS", "get_operator", "all_operators"]
+
+for _operator in OPERATORS:
+    register(_operator)
+
+
+def get_operator(name: str) -> type[Operator]:
+    """The implementation of operator `name` (the web process wants
+    gpu_worker.engine.schema.get_operator_schema instead: no torch)."""
+    return registered_operator(name)
+
+
+def all_operators() -> dict[str, type[Operator]]:
+    """Every operator a spec may name: the built-in ones and any registered since."""
+    return registered_operators()

@@ -224,8 +224,8 @@ def _rendered_fps(spec: dict[str, Any] | None, clip: Clip) -> float:
     fps = clip.fps or 24.0
     if spec is None:
         return fps
-    from gpu_worker.engine.rate import output_frame_rate
     from gpu_worker.engine.schema import SpecError
+    from gpu_worker.engine.spec import output_frame_rate
     from restoration.rendering.jobs import clip_rate
 
     try:
