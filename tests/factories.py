@@ -1,12 +1,37 @@
-"""factory_boy factories for the domain models."""
+"""factory_boy factories for the accounts, frontend and restoration models.
+
+The voting and curation models have theirs next to their tests:
+tests/voting/factories.py and tests/restoration/curation/factories.py.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import factory
 from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
 
 from accounts.models import User
-from restoration.models import Film
+from frontend.models import LiveEvent
+from gpu_worker.engine.spec import apply_overrides, parse_spec
+from restoration.models import (
+    Clip,
+    Film,
+    Preset,
+    PresetVersion,
+    RenderJob,
+    RenderSegment,
+    UploadSession,
+    Variant,
+)
+
+MP4_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"  # what the probe reports for an .mp4
+
+
+def stored_file(path: str | Path, name: str) -> ContentFile:
+    """The bytes of a real file, to be written to storage as ``name`` when the row is saved."""
+    return ContentFile(Path(path).read_bytes(), name=name)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -34,9 +59,141 @@ def curator(**kwargs) -> User:
     return UserFactory(roles=["curator"], **kwargs)
 
 
+class LiveEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LiveEvent
+
+    topic = factory.Sequence(lambda n: f"job-{n}")
+    payload = factory.LazyFunction(lambda: {"type": "render.progress"})
+
+
 class FilmFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Film
 
     title = factory.Sequence(lambda n: f"Film {n}")
     year = 1925
+
+
+class ClipFactory(factory.django.DjangoModelFactory):
+    """A ready clip whose source is only a name in storage (no file), unless
+    ``source_path`` names a real video, which is then stored as the source.
+    ``probing=True``: a clip just uploaded, its probe not yet run."""
+
+    class Meta:
+        model = Clip
+
+    class Params:
+        source_path = None
+        probing = factory.Trait(status=Clip.Status.PROBING, title="", fps=None, width=None, height=None,
+                                container=MP4_CONTAINER)
+
+    film = factory.SubFactory(FilmFactory)
+    title = "Reel 1"
+    source = factory.LazyAttribute(
+        lambda o: stored_file(o.source_path, "source") if o.source_path else "clips/test/source.mp4")
+    status = Clip.Status.READY
+    fps = 24.0
+    width = 64
+    height = 48
+
+
+class PresetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Preset
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"preset {n}")
+
+
+def default_recipe(n: int) -> dict:
+    # The seed differs from one version to the next, so that variants of the same clip
+    # made from different versions have different spec hashes.
+    return {"ops": [{"op": "grain", "params": {"strength": 0.3}}], "seed": n}
+
+
+class PresetVersionFactory(factory.django.DjangoModelFactory):
+    """A version whose spec is canonical (``parse_spec(recipe).to_dict()``). A ``spec``
+    given outright is stored as given; its hash is still the canonical one."""
+
+    class Meta:
+        model = PresetVersion
+
+    class Params:
+        recipe = factory.Sequence(default_recipe)
+
+    preset = factory.SubFactory(PresetFactory)
+    number = factory.LazyAttribute(lambda o: o.preset.versions.count() + 1)
+    spec = factory.LazyAttribute(lambda o: parse_spec(o.recipe).to_dict())
+    spec_hash = factory.LazyAttribute(lambda o: parse_spec(o.spec).spec_hash)
+
+
+def effective_spec(o) -> dict:
+    """The variant's spec: its preset version's, with the overrides applied."""
+    if o.overrides:
+        return apply_overrides(o.preset_version.spec, o.overrides).to_dict()
+    return dict(o.preset_version.spec)
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    """A finished excerpt render. Its output is a stub file named ``output_name``, or the
+    real video at ``output_path``; pass ``output`` to point at a name already stored."""
+
+    class Meta:
+        model = Variant
+
+    class Params:
+        output_path = None
+        output_name = factory.LazyAttribute(lambda o: f"{o.label or 'variant'}.mp4".replace(" ", "-"))
+
+    clip = factory.SubFactory(ClipFactory)
+    preset_version = factory.SubFactory(PresetVersionFactory)
+    label = factory.Sequence(lambda n: f"variant {n}")
+    overrides = factory.LazyFunction(dict)
+    spec = factory.LazyAttribute(effective_spec)
+    spec_hash = factory.LazyAttribute(lambda o: parse_spec(o.spec).spec_hash)
+    start_frame = 0
+    end_frame = 48
+    status = Variant.Status.DONE
+    output = factory.LazyAttribute(
+        lambda o: stored_file(o.output_path, o.output_name) if o.output_path
+        else ContentFile(b"not really a video", name=o.output_name))
+
+
+class RenderJobFactory(factory.django.DjangoModelFactory):
+    """A variant job when given a ``variant``, otherwise a full-film job of a new film.
+    ``output_path``: a real video stored as the job's output (``output_name``)."""
+
+    class Meta:
+        model = RenderJob
+
+    class Params:
+        output_path = None
+        output_name = "film.mp4"
+
+    variant = None
+    kind = factory.LazyAttribute(lambda o: RenderJob.Kind.VARIANT if o.variant else RenderJob.Kind.FILM)
+    film = factory.Maybe("variant", yes_declaration=None, no_declaration=factory.SubFactory(FilmFactory))
+    output = factory.LazyAttribute(
+        lambda o: stored_file(o.output_path, o.output_name) if o.output_path else "")
+
+
+class RenderSegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RenderSegment
+
+    job = factory.SubFactory(RenderJobFactory)
+    index = factory.Sequence(int)
+    clip = factory.SubFactory(ClipFactory, film=factory.SelfAttribute("..job.film"))
+    start_frame = 0
+    end_frame = 24
+
+
+class UploadSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UploadSession
+
+    film = factory.SubFactory(FilmFactory)
+    filename = "reel.mp4"
+    size = 10
+    created_by = factory.SubFactory(UserFactory)

@@ -23,9 +23,14 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from restoration.curation.models import Publication, Review, ReviewNote
-from restoration.models import PresetVersion, RenderJob, UploadSession
-from tests.factories import UserFactory, curator, technician
+from restoration.curation.models import Publication, Review
+from restoration.models import PresetVersion, RenderJob
+from tests.factories import RenderJobFactory, UploadSessionFactory, UserFactory, curator, technician
+from tests.restoration.curation.factories import (
+    PublicationFactory,
+    ReviewFactory,
+    ReviewNoteFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -163,16 +168,16 @@ def world(settings):
     film = clip.film
     variant = contest.entries.first().variant
     version: PresetVersion = variant.preset_version
-    job = RenderJob.objects.create(kind=RenderJob.Kind.FILM, film=film, status=RenderJob.Status.DONE,
-                                   preset_version=version, output="renders/film.mp4")
+    job = RenderJobFactory(film=film, status=RenderJob.Status.DONE, preset_version=version,
+                           output="renders/film.mp4")
     tech = technician()
-    session = UploadSession.objects.create(film=film, filename="reel.mp4", size=10, created_by=tech)
-    review = Review.objects.create(variant=variant, excerpt_error="not a video")
-    note = ReviewNote.objects.create(review=review, frame=0, x=0.5, y=0.5, text="dust")
-    published = Review.objects.create(render_job=job, status=Review.Status.PUBLISHED)
+    session = UploadSessionFactory(film=film, filename="reel.mp4", size=10, created_by=tech)
+    review = ReviewFactory(variant=variant, excerpt_error="not a video")
+    note = ReviewNoteFactory(review=review, frame=0, x=0.5, y=0.5, text="dust")
+    published = ReviewFactory(variant=None, render_job=job, status=Review.Status.PUBLISHED)
     poster = default_storage.save("publications/poster.jpg", ContentFile(b"\xff\xd8\xff"))
-    publication = Publication.objects.create(review=published, film=film, slug="the-film", title="The Film",
-                                             restored=job.output.name, poster=poster, is_public=True)
+    publication = PublicationFactory(review=published, film=film, slug="the-film", title="The Film",
+                                     restored=job.output.name, poster=poster, is_public=True)
     values = {
         "film_id": film.pk, "clip_id": clip.pk, "preset_id": version.preset_id, "version_id": version.pk,
         "job_id": job.pk, "variant_id": variant.pk, "session_id": session.pk, "contest_id": contest.pk,

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.files import File
-
 from restoration.models import Clip, Film
 from restoration.services.clips import probe_and_poster
-from tests.factories import FilmFactory
+from tests.factories import ClipFactory
 
 FAST_ENCODE = {"codec": "h264", "crf": 28, "preset": "ultrafast", "threads": 1}
 
 
+def probing_clip(path: Path, film: Film | None = None, **fields) -> Clip:
+    """A clip just uploaded from the video at ``path``, its probe not yet run."""
+    return ClipFactory(probing=True, source_path=path, **({"film": film} if film else {}), **fields)
+
+
 def ready_clip(path: Path, film: Film | None = None, title: str = "") -> Clip:
-    clip = Clip(film=film or FilmFactory(), status=Clip.Status.PROBING, title=title,
-                container="mov,mp4,m4a,3gp,3g2,mj2", original_filename=path.name)
-    with open(path, "rb") as handle:
-        clip.source.save("source", File(handle), save=False)
-    clip.save()
+    """The video at ``path`` as a clip, probed (and given its poster) by the real service."""
+    clip = probing_clip(path, film, title=title, original_filename=path.name)
     clip = probe_and_poster(clip)
     assert clip.status == Clip.Status.READY, clip.error
     return clip

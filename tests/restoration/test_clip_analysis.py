@@ -11,7 +11,7 @@ from restoration.models import Clip
 from restoration.services import clip_analysis
 from restoration.tasks import probe_clip
 from tests.media_factory import make_video
-from tests.restoration.clip_helpers import ready_clip
+from tests.restoration.clip_helpers import probing_clip, ready_clip
 
 pytestmark = pytest.mark.django_db
 
@@ -24,15 +24,7 @@ def published(monkeypatch):
 
 
 def test_probe_task_queues_the_analysis_which_stores_report_and_plot(tmp_path, eager_celery, published):
-    from django.core.files import File
-
-    from tests.factories import FilmFactory
-
-    path = make_video(tmp_path / "a.mp4", frames=20, width=64, height=48)
-    clip = Clip(film=FilmFactory(), status=Clip.Status.PROBING, container="mov,mp4,m4a,3gp,3g2,mj2")
-    with open(path, "rb") as handle:
-        clip.source.save("source", File(handle), save=False)
-    clip.save()
+    clip = probing_clip(make_video(tmp_path / "a.mp4", frames=20, width=64, height=48))
     probe_clip.delay(clip.pk)  # eager: probe, then the analysis task
     clip.refresh_from_db()
     assert clip.status == Clip.Status.READY and clip.analysis_status == "done"
@@ -59,15 +51,7 @@ def test_long_clips_are_sampled():
 
 def test_analysis_after_probe_can_be_switched_off(tmp_path, eager_celery, settings, published):
     settings.ANALYZE_AFTER_PROBE = False
-    from django.core.files import File
-
-    from tests.factories import FilmFactory
-
-    path = make_video(tmp_path / "a.mp4", frames=10, width=64, height=48)
-    clip = Clip(film=FilmFactory(), status=Clip.Status.PROBING, container="mov,mp4,m4a,3gp,3g2,mj2")
-    with open(path, "rb") as handle:
-        clip.source.save("source", File(handle), save=False)
-    clip.save()
+    clip = probing_clip(make_video(tmp_path / "a.mp4", frames=10, width=64, height=48))
     probe_clip.delay(clip.pk)
     clip.refresh_from_db()
     assert clip.status == Clip.Status.READY and clip.analysis_status == "" and clip.analysis is None

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from tests.voting.voting_factories import make_contest, ready_rater
-from voting.models import Ballot, ContestEntry, Pairing
+from tests.voting.factories import BallotFactory, ContestEntryFactory, PairingFactory, ready_rater
+from tests.voting.voting_factories import make_contest
+from voting.models import Ballot, Pairing
 
 pytestmark = pytest.mark.django_db
 
 
 def _ballot(contest, rater, left, right, **fields) -> Ballot:
-    pairing = Pairing.objects.create(contest=contest, rater=rater, left=left, right=right)
-    low, high = sorted((left.pk, right.pk))
-    defaults = dict(contest=contest, rater=rater, pairing=pairing, left=left, right=right, entry_low_id=low,
-                    entry_high_id=high, choice="left", watched_left_seconds=5, watched_right_seconds=5,
-                    served_at=timezone.now())
-    defaults.update(fields)
-    return Ballot.objects.create(**defaults)
+    """A ballot written straight to the table, on a new pairing of ``left`` and ``right``."""
+    pairing = PairingFactory(contest=contest, rater=rater, left=left, right=right)
+    return BallotFactory(pairing=pairing, **fields)
 
 
 def test_one_ballot_per_rater_per_unordered_pair_is_a_database_constraint():
@@ -43,19 +39,18 @@ def test_pair_key_must_be_ordered_and_a_pairing_holds_one_ballot():
         _ballot(contest, rater, a, b, entry_low_id=b.pk, entry_high_id=a.pk)
     first = _ballot(contest, rater, a, b)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Ballot.objects.create(contest=contest, rater=ready_rater(), pairing=first.pairing, left=a, right=b,
-                              entry_low_id=a.pk, entry_high_id=b.pk, choice="same", watched_left_seconds=5,
-                              watched_right_seconds=5, served_at=timezone.now())
+        BallotFactory(contest=contest, rater=ready_rater(), pairing=first.pairing, left=a, right=b,
+                      entry_low_id=a.pk, entry_high_id=b.pk, choice="same")
 
 
 def test_labels_and_variants_are_unique_within_a_contest():
     contest = make_contest(2)
     entry = contest.entries.first()
     with pytest.raises(IntegrityError), transaction.atomic():
-        ContestEntry.objects.create(contest=contest, variant=entry.variant, label="Z")
+        ContestEntryFactory(contest=contest, variant=entry.variant, label="Z")
     other = make_contest(2).entries.first()
     with pytest.raises(IntegrityError), transaction.atomic():
-        ContestEntry.objects.create(contest=contest, variant=other.variant, label=entry.label)
+        ContestEntryFactory(contest=contest, variant=other.variant, label=entry.label)
 
 
 def test_contest_settings_are_checked_by_the_database():

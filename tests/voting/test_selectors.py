@@ -10,7 +10,8 @@ from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from frontend.live import topics
-from tests.voting.voting_factories import make_contest, ready_rater, vote
+from tests.voting.factories import ready_rater
+from tests.voting.voting_factories import make_contest, vote
 from voting import selectors, services
 
 

@@ -13,15 +13,9 @@ from frontend.live import outbox
 from restoration.models import PresetVersion, RenderJob, Variant
 from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
-from tests.factories import technician
-from tests.voting.voting_factories import (
-    make_clip,
-    make_contest,
-    make_variant,
-    ready_rater,
-    vote,
-    watch,
-)
+from tests.factories import ClipFactory, VariantFactory, technician
+from tests.voting.factories import GoldenPairingFactory, PairingFactory, RaterFactory, ready_rater
+from tests.voting.voting_factories import make_contest, vote, watch
 from voting import integrity, services, tally
 from voting.integrity import (
     ContestClosed,
@@ -31,7 +25,7 @@ from voting.integrity import (
     VotingError,
     WatchTimeTooShort,
 )
-from voting.models import Ballot, Contest, Pairing, Rater
+from voting.models import Ballot, Contest, Pairing
 
 
 def _render_cannot_start(film, preset_version, user):
@@ -50,8 +44,8 @@ def _fast_ratings(settings):
 
 
 def test_open_contest_labels_variants_blindly_and_validates_them():
-    clip = make_clip()
-    variants = [make_variant(clip, k) for k in range(4)]
+    clip = ClipFactory()
+    variants = VariantFactory.create_batch(4, clip=clip)
     contest = services.open_contest(clip=clip, variants=variants, user=technician(), rng=random.Random(3))
     entries = list(contest.entries.order_by("label"))
     assert [e.label for e in entries] == ["A", "B", "C", "D"]
@@ -62,15 +56,15 @@ def test_open_contest_labels_variants_blindly_and_validates_them():
 
     with pytest.raises(VotingError, match="between 2 and"):
         services.open_contest(clip=clip, variants=variants[:1])
-    other = make_variant(make_clip(), 7)
+    other = VariantFactory()  # of another clip
     with pytest.raises(VotingError, match="another clip"):
         services.open_contest(clip=clip, variants=[variants[0], other])
-    unfinished = make_variant(clip, 8)
+    unfinished = VariantFactory(clip=clip)
     Variant.objects.filter(pk=unfinished.pk).update(status=Variant.Status.RENDERING)
     unfinished.refresh_from_db()
     with pytest.raises(VotingError, match="not finished"):
         services.open_contest(clip=clip, variants=[variants[0], unfinished])
-    elsewhere = make_variant(clip, 9)
+    elsewhere = VariantFactory(clip=clip)
     Variant.objects.filter(pk=elsewhere.pk).update(start_frame=100, end_frame=148)
     elsewhere.refresh_from_db()
     with pytest.raises(VotingError, match="same excerpt"):
@@ -231,7 +225,7 @@ def test_second_pairing_of_the_same_unordered_pair_hits_the_database_constraint(
     contest = make_contest(2, golden_rate=0)
     rater = ready_rater()
     first = vote(contest, rater)
-    again = Pairing.objects.create(contest=contest, rater=rater, left=first.right, right=first.left)
+    again = PairingFactory(contest=contest, rater=rater, left=first.right, right=first.left)
     watch(contest, rater, again, 5)
     with pytest.raises(DuplicateBallot):
         services.cast_ballot(contest, rater, again.pk, "right")
@@ -291,7 +285,7 @@ def test_rate_limit_counters_are_atomic_cache_counters_per_window():
 def test_proof_of_work_is_required_once_and_verified(settings):
     settings.VOTING_POW_BITS = 10
     contest = make_contest(3, golden_rate=0)
-    rater = Rater.objects.create()
+    rater = RaterFactory()  # has not solved the proof of work
     p = services.next_pairing(contest, rater)
     watch(contest, rater, p, 5)
     with pytest.raises(ProofOfWorkRequired):
@@ -303,7 +297,7 @@ def test_proof_of_work_is_required_once_and_verified(settings):
                if integrity.leading_zero_bits(integrity.pow_digest(challenge["challenge"], str(n))) < 10)
     with pytest.raises(ProofOfWorkRequired, match="difficulty"):
         services.submit_pow(rater, challenge["challenge"], bad)
-    other = Rater.objects.create()
+    other = RaterFactory()
     stolen = services.pow_challenge(other)["challenge"]
     with pytest.raises(ProofOfWorkRequired, match="another session"):
         services.submit_pow(rater, stolen, integrity.solve(stolen, 10))
@@ -321,18 +315,12 @@ def test_proof_of_work_is_required_once_and_verified(settings):
 # --------------------------------------------------------------------------- goldens, weights, exclusion
 
 
-def _serve_golden(contest: Contest, rater: Rater, entry) -> Pairing:
-    return Pairing.objects.create(contest=contest, rater=rater, left=entry, right=entry, is_golden=True,
-                                  golden_kind=Pairing.GoldenKind.IDENTICAL, golden_expected="same",
-                                  reason="golden")
-
-
 def test_golden_answers_score_reliability_and_a_random_clicker_is_shadow_excluded():
     contest = make_contest(10, golden_rate=0.1)
     honest, clicker = ready_rater(), ready_rater()
     for entry in contest.entries.all():
         for rater, answer in ((honest, "same"), (clicker, "left")):
-            p = _serve_golden(contest, rater, entry)
+            p = GoldenPairingFactory(contest=contest, rater=rater, left=entry)
             watch(contest, rater, p, 4)
             services.cast_ballot(contest, rater, p.pk, answer)
     services.contest_ratings(contest)
@@ -452,10 +440,9 @@ def test_undecided_contest_reports_votes_still_needed():
 
 def test_adopting_a_winner_with_overrides_saves_its_effective_spec(monkeypatch):
     monkeypatch.setattr(adoption, "start_film_render", _render_cannot_start)
-    clip = make_clip()
-    base = make_variant(clip, 1)
-    tuned = make_variant(clip, 2, overrides={"grain.strength": 0.05},
-                         preset_version=base.preset_version)
+    clip = ClipFactory()
+    base = VariantFactory(clip=clip)
+    tuned = VariantFactory(clip=clip, preset_version=base.preset_version, overrides={"grain.strength": 0.05})
     contest = services.open_contest(clip=clip, variants=[base, tuned], rng=random.Random(0))
     winner = contest.entries.get(variant=tuned)
     services.decide_contest(contest, winner.label, "test")

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
-from tests.factories import UserFactory, technician
-from tests.voting.voting_factories import make_clip, make_contest, make_variant
+from tests.factories import ClipFactory, UserFactory, VariantFactory, technician
+from tests.voting.voting_factories import make_contest
 from voting import integrity
 from voting.models import Ballot, Contest, Pairing, Rater
 from voting.views import RATER_COOKIE
@@ -210,8 +210,8 @@ def test_technician_pages_need_the_role():
 def test_technician_opens_a_contest_from_the_form_and_sees_the_dashboard():
     tech = Client()
     tech.force_login(technician())
-    clip = make_clip()
-    variants = [make_variant(clip, k) for k in range(3)]
+    clip = ClipFactory()
+    variants = VariantFactory.create_batch(3, clip=clip)
     assert f"/vote/manage/clips/{clip.pk}/new/" in tech.get("/vote/manage/").content.decode()
     response = tech.post(f"/vote/manage/clips/{clip.pk}/new/", {
         "title": "Grain strength", "variants": [v.pk for v in variants], "min_watch_seconds": 4,
@@ -254,7 +254,8 @@ def test_close_adopt_and_settings_actions(monkeypatch):
 
 
 def test_exports_csv_and_json_have_every_ballot():
-    from tests.voting.voting_factories import ready_rater, vote
+    from tests.voting.factories import ready_rater
+    from tests.voting.voting_factories import vote
 
     contest = make_contest(3, golden_rate=0)
     for _ in range(2):

@@ -1,66 +1,51 @@
-"""Builders for voting tests: clips with rendered variants, contests, ready raters."""
+"""Voting helpers that act through the services: open a contest, watch a pair, vote.
+
+The rows themselves come from the factories (tests/factories.py, tests/voting/factories.py);
+``make_clip``, ``make_variant`` and ``ready_rater`` are kept here as shortcuts to them.
+"""
 
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from django.core.files.base import ContentFile, File
 from django.utils import timezone
 
-from gpu_worker.engine.spec import apply_overrides, parse_spec
-from restoration.models import Clip, Preset, PresetVersion, Variant
-from tests.factories import FilmFactory
+from restoration.models import Clip, PresetVersion, Variant
+from tests.factories import ClipFactory, PresetVersionFactory, VariantFactory
+from tests.voting.factories import ready_rater
 from voting import services
 from voting.models import Ballot, Contest, Pairing, Rater
 
+__all__ = ["make_clip", "make_contest", "make_variant", "ready_rater", "vote", "watch"]
+
 
 def make_clip(film=None, **fields) -> Clip:
-    film = film or FilmFactory()
-    defaults = {"title": "Reel 1", "source": "clips/test/source.mp4", "status": Clip.Status.READY,
-                "fps": 24.0, "width": 64, "height": 48}
-    defaults.update(fields)
-    return Clip.objects.create(film=film, **defaults)
+    """A ready clip (a stub source): ``ClipFactory``."""
+    return ClipFactory(**({"film": film} if film else {}), **fields)
 
 
 def make_variant(clip: Clip, n: int, video: Path | None = None, *, overrides: dict | None = None,
                  preset_version: PresetVersion | None = None) -> Variant:
-    """A finished variant render; ``video`` is a real file (browser tests) or a stub."""
+    """Variant number ``n`` of ``clip``, finished: its own preset version (grain at n/10)
+    unless one is given; ``video`` is a real file for its output (browser tests) or a stub."""
     if preset_version is None:
-        preset = Preset.objects.create(name=f"preset {n} {uuid.uuid4().hex[:6]}")
-        parsed = parse_spec({"ops": [{"op": "grain", "params": {"strength": n / 10}}], "seed": 1})
-        preset_version = PresetVersion.objects.create(
-            preset=preset, number=1, spec=parsed.to_dict(), spec_hash=parsed.spec_hash)
-    spec = dict(preset_version.spec)
-    spec_hash = preset_version.spec_hash
-    if overrides:  # a real variant: the effective spec with the overrides applied
-        effective = apply_overrides(spec, overrides)
-        spec, spec_hash = effective.to_dict(), effective.spec_hash
-    variant = Variant.objects.create(clip=clip, preset_version=preset_version, label=f"variant {n}",
-                                     overrides=overrides or {}, spec=spec, spec_hash=spec_hash,
-                                     start_frame=0, end_frame=48, status=Variant.Status.DONE)
-    if video is not None:
-        with open(video, "rb") as handle:
-            variant.output.save(f"variant-{n}.mp4", File(handle), save=True)
-    else:
-        variant.output.save(f"variant-{n}.mp4", ContentFile(b"not really a video"), save=True)
-    return variant
+        preset_version = PresetVersionFactory(
+            recipe={"ops": [{"op": "grain", "params": {"strength": n / 10}}], "seed": 1})
+    return VariantFactory(clip=clip, preset_version=preset_version, label=f"variant {n}",
+                          overrides=overrides or {}, output_path=video, output_name=f"variant-{n}.mp4")
 
 
 def make_contest(n_variants: int = 3, *, videos: list[Path] | None = None, decoy: bool = False,
                  **settings) -> Contest:
-    clip = make_clip()
+    """An open contest of ``n_variants`` finished variants of a new clip, opened through
+    ``voting.services.open_contest`` (blind labels, a decoy of the first variant if asked)."""
+    clip = ClipFactory()
     variants = [make_variant(clip, k, videos[k % len(videos)] if videos else None) for k in range(n_variants)]
     decoys = {variants[0]: make_variant(clip, 99)} if decoy else None
     settings.setdefault("min_watch_seconds", 3.0)
     return services.open_contest(clip=clip, variants=variants, decoys=decoys, rng=random.Random(0), **settings)
-
-
-def ready_rater(**fields) -> Rater:
-    """A rater who has solved the proof of work."""
-    return Rater.objects.create(pow_solved_at=timezone.now(), pow_bits=16, **fields)
 
 
 def watch(contest: Contest, rater: Rater, pairing: Pairing, seconds: float, visible: str = "both") -> Pairing:

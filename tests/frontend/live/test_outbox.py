@@ -14,8 +14,9 @@ from frontend.live import outbox
 from frontend.models import LiveEvent
 from restoration.models import Clip
 from restoration.tasks import probe_clip
-from tests.factories import FilmFactory, UserFactory, technician
+from tests.factories import UserFactory, technician
 from tests.media_factory import make_video
+from tests.restoration.clip_helpers import probing_clip
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -35,14 +36,7 @@ async def connect(topic: str, cookie: bytes | None) -> WebsocketCommunicator:
 
 def make_probing_clip(tmp_path) -> Clip:
     """A clip just uploaded, its probe task not yet run."""
-    from django.core.files import File
-
-    path = make_video(tmp_path / "a.mp4", frames=15)
-    clip = Clip(film=FilmFactory(), status=Clip.Status.PROBING, container="mov,mp4,m4a,3gp,3g2,mj2")
-    with open(path, "rb") as handle:
-        clip.source.save("source", File(handle), save=False)
-    clip.save()
-    return clip
+    return probing_clip(make_video(tmp_path / "a.mp4", frames=15))
 
 
 async def receive_until(communicator, predicate, timeout=10.0) -> dict:

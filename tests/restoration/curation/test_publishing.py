@@ -3,7 +3,6 @@ publish/unpublish, the gallery's cache and query counts, the dashboard and film 
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 import av
@@ -12,16 +11,30 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from restoration.curation.models import Publication, Review, ReviewNote
+from restoration.curation.models import Publication, Review
 from restoration.curation.selectors import dashboard_films
 from restoration.curation.services import publishing
 from restoration.curation.services import review as rv
 from restoration.curation.services.film_look import ClipLook, film_look, flag_outliers
 from restoration.curation.services.review import ReviewError
-from restoration.models import Film, Preset, PresetVersion, RenderJob, Variant
-from tests.factories import FilmFactory, UserFactory, curator, technician
+from restoration.models import Film, RenderJob, Variant
+from tests.factories import (
+    ClipFactory,
+    FilmFactory,
+    PresetVersionFactory,
+    RenderJobFactory,
+    UserFactory,
+    VariantFactory,
+    curator,
+    technician,
+)
 from tests.media_factory import make_video
 from tests.restoration.clip_helpers import ready_clip
+from tests.restoration.curation.factories import (
+    PublicationFactory,
+    ReviewFactory,
+    ReviewNoteFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,24 +44,10 @@ def _fast_passwords(settings):
     # Users are made in nearly every test here; the real hasher costs ~0.3 s each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# The specs here are stored as written (not in canonical form, which fills in every
+# default parameter): the spec diffs below are read against exactly these.
 BASE_SPEC = {"ops": [{"op": "colour_scheme", "params": {"look": "warm_period", "amount": 0.6}}], "seed": 0}
-
-
-def _version(spec: dict, name: str = "warm") -> PresetVersion:
-    preset, _ = Preset.objects.get_or_create(name=name)
-    number = preset.versions.count() + 1
-    return PresetVersion.objects.create(preset=preset, number=number, spec=spec,
-                                        spec_hash=hashlib.sha256(repr(spec).encode()).hexdigest())
-
-
-def _variant(clip, video, *, spec: dict, base: PresetVersion, overrides: dict, label: str) -> Variant:
-    variant = Variant.objects.create(
-        clip=clip, preset_version=base, label=label, overrides=overrides, spec=spec,
-        spec_hash=hashlib.sha256(repr(spec).encode()).hexdigest(), start_frame=0, end_frame=24,
-        status=Variant.Status.DONE, frames=24, metrics={"noise_sigma_after": 0.01})
-    with open(video, "rb") as handle:
-        variant.output.save(f"{label}.mp4", File(handle), save=True)
-    return variant
+RENDERED = {"end_frame": 24, "frames": 24, "metrics": {"noise_sigma_after": 0.01}}  # 24 frames out of 24
 
 
 @pytest.fixture
@@ -59,26 +58,24 @@ def clip(tmp_path):
 
 @pytest.fixture
 def variants(clip, tmp_path):
-    base = _version(BASE_SPEC)
+    base = PresetVersionFactory(preset__name="warm", spec=BASE_SPEC)
     out = []
     for n, amount in enumerate((0.6, 0.9)):
         video = make_video(tmp_path / f"v{n}.mp4", frames=24, width=64, height=48, audio=True)
         spec = {"ops": [{"op": "colour_scheme", "params": {"look": "warm_period", "amount": amount}},
                         *([{"op": "grain", "params": {"strength": 0.3}}] if n else [])], "seed": 0}
-        out.append(_variant(clip, video, spec=spec, base=base,
-                            overrides={"colour_scheme.amount": amount}, label=f"warm amount {amount}"))
+        out.append(VariantFactory(clip=clip, preset_version=base, spec=spec, output_path=video,
+                                  overrides={"colour_scheme.amount": amount}, label=f"warm amount {amount}",
+                                  **RENDERED))
     return out
 
 
 @pytest.fixture
 def film_job(clip, tmp_path):
     output = make_video(tmp_path / "film.mp4", frames=24, width=64, height=48, audio=True)
-    job = RenderJob.objects.create(kind=RenderJob.Kind.FILM, film=clip.film, status=RenderJob.Status.DONE,
-                                   preset_version=_version(BASE_SPEC, "film preset"), frames_total=24,
-                                   frames_done=24)
-    with open(output, "rb") as handle:
-        job.output.save("film.mp4", File(handle), save=True)
-    return job
+    return RenderJobFactory(film=clip.film, status=RenderJob.Status.DONE, output_path=output,
+                            preset_version=PresetVersionFactory(preset__name="film preset", spec=BASE_SPEC),
+                            frames_total=24, frames_done=24)
 
 
 def _frames(field) -> int:
@@ -101,7 +98,7 @@ def test_unfinished_render_cannot_be_reviewed(variants, clip):
     variants[0].save()
     with pytest.raises(ReviewError, match="has not finished"):
         rv.open_review(variants[0], curator())
-    queued = RenderJob.objects.create(kind=RenderJob.Kind.FILM, film=clip.film)
+    queued = RenderJobFactory(film=clip.film)
     with pytest.raises(ReviewError, match="has not finished"):
         rv.open_review(queued, curator())
 
@@ -149,13 +146,13 @@ def test_allowed_transitions_depend_on_role(variants):
 
 
 def test_one_review_per_target_and_exactly_one_target(variants, film_job):
-    Review.objects.create(variant=variants[0])
+    ReviewFactory(variant=variants[0])
     with pytest.raises(IntegrityError), transaction.atomic():
-        Review.objects.create(variant=variants[0])
+        ReviewFactory(variant=variants[0])
     with pytest.raises(IntegrityError), transaction.atomic():
-        Review.objects.create(variant=variants[1], render_job=film_job)
+        ReviewFactory(variant=variants[1], render_job=film_job)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Review.objects.create()
+        ReviewFactory(variant=None, render_job=None)
 
 
 # --- notes --------------------------------------------------------------------------------------------
@@ -180,9 +177,9 @@ def test_notes_are_anchored_and_validated(variants):
 
 
 def test_note_fractions_are_enforced_by_the_database(variants):
-    review = Review.objects.create(variant=variants[0])
+    review = ReviewFactory(variant=variants[0])
     with pytest.raises(IntegrityError), transaction.atomic():
-        ReviewNote.objects.create(review=review, frame=0, x=1.5, y=0.5, text="off the picture")
+        ReviewNoteFactory(review=review, frame=0, x=1.5, y=0.5, text="off the picture")
 
 
 def test_technician_resolves_a_note(variants):
@@ -216,8 +213,9 @@ def test_interpolated_variant_excerpt_covers_the_same_time(clip, tmp_path):
     spec = {"ops": [{"op": "interpolate", "params": {"multiplier": 2}}], "seed": 0}
     video = make_video(tmp_path / "smooth.mp4", frames=48, fps=2 * round(clip.fps),
                        width=64, height=48, audio=True)
-    variant = _variant(clip, video, spec=spec, base=_version(BASE_SPEC), overrides={},
-                       label="smooth")
+    base = PresetVersionFactory(preset__name="warm", spec=BASE_SPEC)
+    variant = VariantFactory(clip=clip, preset_version=base, spec=spec, output_path=video, label="smooth",
+                             **RENDERED)
     review = rv.prepare_excerpts(rv.open_review(variant, curator()))
     assert review.excerpt_error == ""
     assert _frames(review.before_excerpt) == 24 and _frames(review.after_excerpt) == 48
@@ -226,10 +224,10 @@ def test_interpolated_variant_excerpt_covers_the_same_time(clip, tmp_path):
 def test_film_offsets_count_the_frames_an_interpolating_render_writes(clip, tmp_path):
     second = ready_clip(make_video(tmp_path / "b.mp4", frames=24, width=64, height=48),
                         clip.film, title="Reel 2")
-    job = RenderJob.objects.create(
-        kind=RenderJob.Kind.FILM, film=clip.film, status=RenderJob.Status.DONE,
-        preset_version=_version({"ops": [{"op": "interpolate", "params": {"multiplier": 3}}]},
-                                "smooth film"))
+    job = RenderJobFactory(
+        film=clip.film, status=RenderJob.Status.DONE,
+        preset_version=PresetVersionFactory(
+            preset__name="smooth film", spec={"ops": [{"op": "interpolate", "params": {"multiplier": 3}}]}))
     assert rv.film_offsets(job) == [(clip, 0), (second, 72)]
 
 
@@ -259,7 +257,8 @@ def test_spec_diff_matches_repeated_operators_by_occurrence():
 
 
 def _decided_contest(clip, variants, winner_index: int = 1, n_raters: int = 6):
-    from tests.voting.voting_factories import ready_rater, vote
+    from tests.voting.factories import ready_rater
+    from tests.voting.voting_factories import vote
     from voting import services as voting_services
 
     contest = voting_services.open_contest(clip=clip, variants=variants, rng=random.Random(0),
@@ -369,10 +368,9 @@ def _many_publications(n: int) -> list[Publication]:
     out = []
     for k in range(n):
         film = FilmFactory(title=f"Film {k}")
-        job = RenderJob.objects.create(kind=RenderJob.Kind.FILM, film=film, status=RenderJob.Status.DONE,
-                                       output=f"renders/film-{k}.mp4")
-        review = Review.objects.create(render_job=job, status=Review.Status.PUBLISHED)
-        out.append(Publication.objects.create(
+        job = RenderJobFactory(film=film, status=RenderJob.Status.DONE, output=f"renders/film-{k}.mp4")
+        review = ReviewFactory(variant=None, render_job=job, status=Review.Status.PUBLISHED)
+        out.append(PublicationFactory(
             review=review, film=film, slug=f"film-{k}", title=f"Film {k}", restored=job.output.name,
             poster=f"publications/{k}/poster.jpg", is_public=True, published_at=job.created_at,
             vote_record={"available": True, "contests": []}))
@@ -422,10 +420,10 @@ def test_dashboard_query_count_is_bounded(client, django_assert_max_num_queries,
         client.get(reverse("dashboard"))
     for k in range(4):  # more films, clips, variants and reviews: the same number of queries
         film = FilmFactory(title=f"extra {k}")
-        extra = clip.__class__.objects.create(film=film, source=clip.source.name, status="ready")
-        variant = Variant.objects.create(clip=extra, preset_version=variants[0].preset_version,
-                                         spec=variants[0].spec, spec_hash=f"h{k}", end_frame=24,
-                                         status=Variant.Status.DONE, output=variants[0].output.name)
+        extra = ClipFactory(film=film, source=clip.source.name, status="ready")
+        variant = VariantFactory(clip=extra, preset_version=variants[0].preset_version,
+                                 spec=variants[0].spec, end_frame=24,
+                                 status=Variant.Status.DONE, output=variants[0].output.name)
         rv.add_note(rv.open_review(variant, cur), cur, frame=0, x=0.5, y=0.5, text=f"note {k}")
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = client.get(reverse("dashboard"))

@@ -13,6 +13,7 @@ from frontend.live import outbox
 from restoration.models import RenderJob, Variant
 from restoration.rendering import jobs, progress, results, sweeps, variants
 from restoration.services import presets
+from tests.factories import RenderJobFactory
 from tests.media_factory import make_video
 from tests.restoration.clip_helpers import cheap_spec, ready_clip
 from tests.s3_server import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
@@ -81,7 +82,7 @@ def test_interpolating_variant_expects_and_accepts_the_higher_frame_count(
 def test_progress_keeps_the_interpolating_variants_frame_total(tmp_path, published):
     variant = interpolating_variant(tmp_path)
     expected = jobs.expected_frames(variant.spec, variant.clip, 4, 16)
-    job = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant, frames_total=expected)
+    job = RenderJobFactory(variant=variant, frames_total=expected)
     # A worker's first message counts source frames (it has not opened the clip yet).
     progress.record_progress({"job_id": job.pk, "segment": None, "status": "running",
                                "frames_done": 0, "frames_total": 12, "attempt": 1})
@@ -92,9 +93,8 @@ def test_progress_keeps_the_interpolating_variants_frame_total(tmp_path, publish
 
 def test_interpolating_variant_with_the_source_frame_count_fails(tmp_path, published):
     variant = interpolating_variant(tmp_path)
-    job = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant,
-                                   frames_total=jobs.expected_frames(
-                                       variant.spec, variant.clip, 4, 16))
+    job = RenderJobFactory(variant=variant,
+                           frames_total=jobs.expected_frames(variant.spec, variant.clip, 4, 16))
     results.record_result({"job_id": job.pk, "segment": None, "status": "done", "frames": 12,
                              "output_uri": "file:///x.mp4", "attempt": 1})
     job.refresh_from_db()
@@ -109,12 +109,12 @@ def test_a_target_rate_below_the_clip_rate_cannot_be_dispatched(tmp_path):
 
 
 def test_job_payload_uses_storage_uris(variant):
-    job = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant, frames_total=12)
+    job = RenderJobFactory(variant=variant, frames_total=12)
     payload = jobs.build_job(job, input_name=variant.clip.source.name, output_name="renders/x.mp4",
                                   spec=variant.spec, start=4, end=16, audio=True)
     assert payload["input_uri"] == "file://" + default_storage.path(variant.clip.source.name)
     assert payload["control_uri"].endswith(f"/renders/control/job-{jobs.job_key(job)}/")
-    later = RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant, frames_total=12)
+    later = RenderJobFactory(variant=variant, frames_total=12)
     assert jobs.control_name(later) != jobs.control_name(job)
     assert jobs.storage_name_from_uri(payload["output_uri"]) == "renders/x.mp4"
 
@@ -134,7 +134,7 @@ def test_storage_uri_for_s3_storage():
 
 
 def running_job(variant) -> RenderJob:
-    return RenderJob.objects.create(kind=RenderJob.Kind.VARIANT, variant=variant, frames_total=12)
+    return RenderJobFactory(variant=variant, frames_total=12)
 
 
 def test_progress_then_result_then_late_progress(variant, published):
