@@ -18,8 +18,6 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Prefetch
 
-from gpu_worker.engine.io import extract_frame
-from gpu_worker.engine.metrics import colour_stats
 from restoration.curation.services.review import film_offsets
 from restoration.models import Clip, Film, RenderJob, Variant
 from restoration.storage import local_path
@@ -58,6 +56,11 @@ class ClipLook:
 def measure_look(path: str, start: int, frames: int, samples: int = SAMPLES_PER_CLIP) -> dict[str, float]:
     """Mean colour statistics (gpu_worker.engine.metrics.colour_stats) of a few frames
     spread evenly over [start, start+frames) of a video file."""
+    # The engine (torch, PyAV) loads only when a look is measured, not with the web
+    # process: most requests are served from the cache.
+    from gpu_worker.engine.io import extract_frame
+    from gpu_worker.engine.metrics import colour_stats
+
     if frames <= 0:
         return {}
     count = max(1, min(samples, frames))
