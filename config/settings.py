@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # the API docs page uses its bundled Swagger UI (static files, no CDN)
     # The project's apps, lowest layer first: each imports only those above it here.
     "accounts",
     "frontend",
@@ -108,6 +109,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# API tokens expire after this many days (0: never); a token can be revoked at any time.
+API_TOKEN_TTL_DAYS = read_int("API_TOKEN_TTL_DAYS", 90, minimum=0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
