@@ -51,6 +51,10 @@ ANY_405 = (405, 405, 405, 405)           # POST-only, method checked before the 
 # name -> {"GET": codes, "POST": codes}; None in a POST tuple: not sent for that role
 # (a real action with side effects; its access is proven by the others and by the GET).
 MATRIX: dict[str, dict[str, tuple]] = {
+    # operations: probes and metrics (restrict /metrics at the proxy in production)
+    "healthz": {"GET": PUBLIC},
+    "readyz": {"GET": PUBLIC},
+    "prometheus-django-metrics": {"GET": PUBLIC},
     # accounts
     "login": {"GET": PUBLIC},
     "logout": {"GET": ANY_405},
