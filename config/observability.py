@@ -30,7 +30,8 @@ def logging_config(fmt: str = "plain", level: str = "INFO") -> dict[str, Any]:
 def init_sentry(dsn: str, *, environment: str = "production", traces_sample_rate: float = 0.0,
                 **options: Any) -> bool:
     """Start Sentry when a DSN is given (Django and Celery integrations); False otherwise.
-    Personal data is not sent: fans vote anonymously and should stay so."""
+    Personal data is not sent (sentry-sdk's default, left as it is): fans vote
+    anonymously and should stay so."""
     if not dsn:
         return False
     import sentry_sdk
@@ -38,6 +39,5 @@ def init_sentry(dsn: str, *, environment: str = "production", traces_sample_rate
     from sentry_sdk.integrations.django import DjangoIntegration
 
     sentry_sdk.init(dsn=dsn, environment=environment, traces_sample_rate=traces_sample_rate,
-                    send_default_pii=False,
                     integrations=[DjangoIntegration(), CeleryIntegration()], **options)
     return True
