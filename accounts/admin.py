@@ -16,5 +16,11 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "created_at", "last_used_at")
+    list_display = ("name", "user", "created_at", "last_used_at", "expires_at", "revoked_at")
     readonly_fields = ("key_hash", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset) -> None:
+        for token in queryset:
+            token.revoke()

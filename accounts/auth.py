@@ -15,7 +15,7 @@ def user_from_token_header(request: HttpRequest) -> User | None:
         return None
     token = (ApiToken.objects.select_related("user")
              .filter(key_hash=ApiToken.hash_key(key.strip())).first())
-    if token is None or not token.user.is_active:
+    if token is None or not token.is_active or not token.user.is_active:
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token.user

@@ -22,9 +22,13 @@ from config.env import (
     read_storage,
     use_connection_pool,
 )
+from config.observability import init_sentry, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("REEL_ARENA_VAR_DIR", BASE_DIR / "var"))
+# A source checkout keeps its state beside manage.py; an installed wheel (BASE_DIR is
+# then site-packages) keeps it under the directory the site is started from.
+SITE_DIR = BASE_DIR if (BASE_DIR / "manage.py").exists() else Path.cwd()
+VAR_DIR = Path(os.environ.get("REEL_ARENA_VAR_DIR", SITE_DIR / "var"))
 
 DEBUG = read_bool("DEBUG", True)
 _secret = os.environ.get("SECRET_KEY", "")
@@ -46,6 +50,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "django_prometheus",
+    "ninja",  # the API docs page uses its bundled Swagger UI (static files, no CDN)
     # The project's apps, lowest layer first: each imports only those above it here.
     "accounts",
     "frontend",
@@ -55,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # request counts and latencies
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,6 +71,7 @@ MIDDLEWARE = [
     "accounts.auth.TokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -108,6 +116,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# API tokens expire after this many days (0: never); a token can be revoked at any time.
+API_TOKEN_TTL_DAYS = read_int("API_TOKEN_TTL_DAYS", 90, minimum=0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -122,7 +132,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "/media/"
-STORAGE = read_storage(BASE_DIR)
+STORAGE = read_storage(SITE_DIR)
 if STORAGE.backend == "local":
     MEDIA_ROOT = STORAGE.options["location"]
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -203,14 +213,14 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if read_bool("BEHI
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = read_bool("SECURE_COOKIES", not DEBUG)
 
 # --- engine ---------------------------------------------------------------------------
-MODELS_DIR = Path(os.environ.get("MODELS_DIR", BASE_DIR / "models"))
+MODELS_DIR = Path(os.environ.get("MODELS_DIR", SITE_DIR / "models"))
 DEMO_FILM_ON_START = read_bool("DEMO_FILM_ON_START", True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- logs, errors ---------------------------------------------------------------------
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use plain or json")
+LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO").upper())
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+init_sentry(SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT", "production"),
+            traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0") or 0))

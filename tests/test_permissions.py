@@ -23,6 +23,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.models import ApiToken
 from restoration.curation.models import Publication, Review
 from restoration.models import PresetVersion, RenderJob
 from tests.factories import RenderJobFactory, UploadSessionFactory, UserFactory, curator, technician
@@ -50,6 +51,10 @@ ANY_405 = (405, 405, 405, 405)           # POST-only, method checked before the 
 # name -> {"GET": codes, "POST": codes}; None in a POST tuple: not sent for that role
 # (a real action with side effects; its access is proven by the others and by the GET).
 MATRIX: dict[str, dict[str, tuple]] = {
+    # operations: probes and metrics (restrict /metrics at the proxy in production)
+    "healthz": {"GET": PUBLIC},
+    "readyz": {"GET": PUBLIC},
+    "prometheus-django-metrics": {"GET": PUBLIC},
     # accounts
     "login": {"GET": PUBLIC},
     "logout": {"GET": ANY_405},
@@ -75,12 +80,41 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "variant-rerender": {"GET": TECH_ACTION_GET, "POST": (302, 403, None, 403)},
     "film-render": {"GET": STAFF_PAGE, "POST": (302, 403, 302, 404)},
     "film-render-resume": {"GET": TECH_ACTION_GET, "POST": (302, 403, None, 403)},
-    # JSON API
-    "api-upload-start": {"GET": ANY_405, "POST": (401, 403, 400, 403)},
-    "api-upload-session": {"GET": TECH_API},
-    "api-upload-complete": {"GET": ANY_405, "POST": (401, 403, None, 403)},
-    "api-clips": {"GET": STAFF_API},
-    "api-clip-detail": {"GET": STAFF_API},
+    # JSON API (config.api): 405 for a method the path lacks, then 401/403, then the body
+    "api:api-root": {"GET": (404, 404, 404, 404)},
+    "api:openapi-json": {"GET": PUBLIC},
+    "api:openapi-view": {"GET": PUBLIC},
+    "api:tokens": {"GET": (401, 200, 200, 200), "POST": (401, 400, 400, 400)},
+    "api:token": {"GET": ANY_405},
+    "api:films": {"GET": STAFF_API, "POST": (401, 403, 400, 403)},
+    "api:film": {"GET": STAFF_API},
+    "api:film-render": {"GET": ANY_405, "POST": (401, 403, 400, 403)},
+    "api:clips": {"GET": STAFF_API, "POST": (401, 403, 400, 403)},
+    "api:clip": {"GET": STAFF_API},
+    "api:upload-start": {"GET": ANY_405, "POST": (401, 403, 400, 403)},
+    "api:upload-session": {"GET": TECH_API},
+    "api:upload-complete": {"GET": ANY_405, "POST": (401, 403, None, 403)},
+    "api:operators": {"GET": PUBLIC},
+    "api:presets": {"GET": STAFF_API, "POST": (401, 403, 400, 403)},
+    "api:preset": {"GET": STAFF_API},
+    "api:preset-versions": {"GET": ANY_405, "POST": (401, 403, 400, 403)},
+    "api:preset-version": {"GET": STAFF_API},
+    "api:clip-sweeps": {"GET": ANY_405, "POST": (401, 403, 400, 403)},
+    "api:variants": {"GET": STAFF_API},
+    "api:variant": {"GET": STAFF_API},
+    "api:variant-rerender": {"GET": ANY_405, "POST": (401, 403, None, 403)},
+    "api:jobs": {"GET": STAFF_API},
+    "api:job": {"GET": STAFF_API},
+    "api:job-cancel": {"GET": ANY_405, "POST": (401, 403, None, 403)},
+    "api:job-resume": {"GET": ANY_405, "POST": (401, 403, None, 403)},
+    "api:contests": {"GET": STAFF_API, "POST": (401, 403, 400, 403)},
+    "api:contest": {"GET": STAFF_API},
+    "api:contest-tally": {"GET": STAFF_API},
+    "api:contest-action": {"GET": ANY_405, "POST": (401, 403, None, 403)},
+    "api:publications": {"GET": PUBLIC},
+    "api:publication": {"GET": PUBLIC},
+    "api:review-publish": {"GET": ANY_405, "POST": (401, 403, 403, 400)},
+    "api:publication-unpublish": {"GET": ANY_405, "POST": (401, 403, 403, None)},
     # voting: public pages and the voting page's API
     "voting:vote": {"GET": PUBLIC},
     "voting:results": {"GET": PUBLIC},
@@ -171,6 +205,7 @@ def world(settings):
     job = RenderJobFactory(film=film, status=RenderJob.Status.DONE, preset_version=version,
                            output="renders/film.mp4")
     tech = technician()
+    token, _ = ApiToken.issue(tech)
     session = UploadSessionFactory(film=film, filename="reel.mp4", size=10, created_by=tech)
     review = ReviewFactory(variant=variant, excerpt_error="not a video")
     note = ReviewNoteFactory(review=review, frame=0, x=0.5, y=0.5, text="dust")
@@ -181,7 +216,7 @@ def world(settings):
     values = {
         "film_id": film.pk, "clip_id": clip.pk, "preset_id": version.preset_id, "version_id": version.pk,
         "job_id": job.pk, "variant_id": variant.pk, "session_id": session.pk, "contest_id": contest.pk,
-        "review_id": review.pk, "note_id": note.pk, "publication_id": publication.pk,
+        "review_id": review.pk, "note_id": note.pk, "token_id": token.pk, "publication_id": publication.pk,
         "target_id": variant.pk, "object_id": "1", "id": tech.pk, "content_type_id": "1", "app_label": "restoration",
         "url": "no-such-page/", "path": poster,
     }
@@ -189,6 +224,7 @@ def world(settings):
         "gallery-detail": {"slug": publication.slug},
         "voting:qr": {"kind": "svg"}, "voting:plot": {"name": "ratings"}, "voting:export": {"fmt": "csv"},
         "voting:contest-action": {"action": "close"}, "review-open": {"kind": "variant"},
+        "api:contest-action": {"action": "close"}, "api:publication": {"slug": publication.slug},
     }
     users = {"anonymous": None, "fan": UserFactory(), "technician": tech, "curator": curator()}
     return {"values": values, "per_name": per_name, "contest": contest, "users": users}

@@ -114,6 +114,12 @@ def finish_upload(session: UploadSession) -> Clip:
     return clip
 
 
+def abandon_upload(session: UploadSession) -> None:
+    """Give up an upload: its staging file and its row go."""
+    session.staging_path.unlink(missing_ok=True)
+    session.delete()
+
+
 def upload_file_object(*, user: User, film: Film, handle: IO[bytes], filename: str, size: int,
                        title: str = "") -> Clip:
     """Single-request upload (the JSON API's multipart form). Django has already

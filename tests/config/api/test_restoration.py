@@ -1,13 +1,21 @@
-"""The upload and clip JSON API: chunked resumable uploads, single uploads, roles."""
+"""config.api.restoration: resumable uploads, clips, films, presets, sweeps, variants, jobs."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 
 from accounts.models import ApiToken
-from restoration.models import Clip, UploadSession
-from tests.factories import FilmFactory, UserFactory, curator, technician
+from restoration.models import Clip, RenderJob, UploadSession
+from tests.factories import (
+    ClipFactory,
+    FilmFactory,
+    PresetVersionFactory,
+    UserFactory,
+    curator,
+    technician,
+)
 from tests.media_factory import make_video
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +125,61 @@ def test_another_technicians_upload_session_is_not_visible(tech_client, client):
     other = technician()
     tech_client.force_login(other)
     assert tech_client.get(f"/api/uploads/{session_id}/").status_code == 404
+
+
+def test_films_are_made_and_listed_through_the_api(tech_client):
+    made = tech_client.post("/api/films/", {"title": "武状元苏乞儿", "year": 1992},
+                            content_type="application/json")
+    assert made.status_code == 201 and made.json()["title"] == "武状元苏乞儿"
+    film = made.json()["id"]
+    assert [f["id"] for f in tech_client.get("/api/films/").json()] == [film]
+    assert tech_client.get(f"/api/films/{film}/").json()["year"] == 1992
+    missing = tech_client.post("/api/films/", {"year": 1992}, content_type="application/json")
+    assert missing.status_code == 400 and "title" in missing.json()["error"]
+
+
+def test_presets_and_versions(tech_client):
+    spec = {"ops": [{"op": "grain", "params": {"strength": 0.3}}], "seed": 3}
+    first = tech_client.post("/api/presets/", {"name": "warm grain", "spec": spec},
+                             content_type="application/json")
+    assert first.status_code == 201 and first.json()["number"] == 1
+    preset = first.json()["preset"]
+    spec["ops"][0]["params"]["strength"] = 0.5
+    second = tech_client.post(f"/api/presets/{preset}/versions/", {"spec": spec, "note": "more"},
+                              content_type="application/json").json()
+    assert second["number"] == 2 and second["spec"]["ops"][0]["params"]["strength"] == 0.5
+    detail = tech_client.get(f"/api/presets/{preset}/").json()
+    assert [v["number"] for v in detail["versions"]] == [1, 2]
+    assert tech_client.get(f"/api/preset-versions/{second['id']}/").json()["note"] == "more"
+    # The engine's validation reaches the caller with the op and the parameter named.
+    bad = tech_client.post(f"/api/presets/{preset}/versions/",
+                           {"spec": {"ops": [{"op": "grain", "params": {"no_such_knob": 1}}]}},
+                           content_type="application/json")
+    assert bad.status_code == 400 and "no_such_knob" in bad.json()["error"]
+    assert any(op["name"] == "grain" for op in tech_client.get("/api/operators/").json())
+
+
+def test_a_sweep_makes_variants_and_renders_show_progress(tech_client, monkeypatch):
+    sent = []
+    monkeypatch.setattr("restoration.rendering.variants.send_job", lambda payload, task_id: sent.append(payload))
+    clip = ClipFactory(frame_count=48, frame_count_exact=True)
+    version = PresetVersionFactory(recipe={"ops": [{"op": "grain", "params": {"strength": 0.1}}], "seed": 1})
+    with transaction.atomic():  # the services send jobs after commit
+        response = tech_client.post(f"/api/clips/{clip.pk}/sweeps/",
+                                    {"preset_version": version.pk, "axes": {"grain.strength": [0, 0.3]},
+                                     "start": 0, "end": 24}, content_type="application/json")
+    assert response.status_code == 201, response.json()
+    made = response.json()
+    assert len(made) == 2 and {v["overrides"]["grain.strength"] for v in made} == {0, 0.3}
+    job = made[0]["latest_job"]
+    assert job["status"] == "queued" and job["progress"] == 0.0
+    RenderJob.objects.filter(pk=job["id"]).update(frames_done=6, frames_total=24, status="running")
+    progress = tech_client.get(f"/api/jobs/{job['id']}/").json()
+    assert progress["progress"] == 0.25 and progress["status"] == "running"
+    assert {v["id"] for v in tech_client.get(f"/api/variants/?clip={clip.pk}").json()} == {v["id"] for v in made}
+    cancelled = tech_client.post(f"/api/jobs/{job['id']}/cancel/")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    bad = tech_client.post(f"/api/clips/{clip.pk}/sweeps/",
+                           {"preset_version": version.pk, "axes": {"grain.nope": [1]}},
+                           content_type="application/json")
+    assert bad.status_code == 400 and "nope" in bad.json()["error"]
