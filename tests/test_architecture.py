@@ -10,7 +10,6 @@ found too.
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -172,27 +171,3 @@ def test_no_loading_by_name_between_the_projects_apps():
     hits = [line for line in out.stdout.splitlines() if line.strip()]
     assert hits == [], "\n".join(hits)
 
-
-def test_the_web_tier_imports_no_torch(tmp_path):
-    """The web process validates specs and draws the preset form from the torch-free
-    schema; torch (hundreds of MB, seconds to import) loads only where frames are
-    processed."""
-    script = (
-        "import os, sys\n"
-        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
-        "import django\n"
-        "django.setup()\n"
-        "from django.urls import get_resolver\n"
-        "get_resolver().url_patterns\n"
-        "import restoration.views.films, restoration.views.presets, restoration.views.renders\n"
-        "import restoration.api, voting.views, restoration.curation.views, config.asgi\n"
-        "from restoration.services import presets\n"
-        "presets.validate_spec(presets.starting_spec('faithful'))\n"
-        "presets.operator_catalog()\n"
-        "print('torch' in sys.modules)\n"
-    )
-    env = {**os.environ, "REEL_ARENA_VAR_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"

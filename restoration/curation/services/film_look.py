@@ -65,10 +65,6 @@ def measure_look(path: str, start: int, frames: int, samples: int = SAMPLES_PER_
         return {}
     count = max(1, min(samples, frames))
     picks = sorted({start + int((i + 0.5) * frames / count) for i in range(count)})
-    # Imported here: gpu_worker.engine.metrics loads torch (for its other metrics), which
-    # the web process must not pay for at start-up; measurements are cached.
-    from gpu_worker.engine.metrics import colour_stats
-
     rows = [colour_stats(extract_frame(path, n)) for n in picks]
     return {m: round(statistics.fmean(r[m] for r in rows), 4) for m in LOOK_METRICS}
 
