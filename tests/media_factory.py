@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -65,3 +66,74 @@ def truncate(source: Path, target: Path, keep_fraction: float) -> Path:
     data = source.read_bytes()
     target.write_bytes(data[: int(len(data) * keep_fraction)])
     return target
+
+
+def moving_pictures(count: int, *, width: int = 96, height: int = 64, step: float = 3.0,
+                    seed: int = 0) -> list[np.ndarray]:
+    """Smooth RGB pictures drifting right by `step` pixels per picture: soft enough that
+    a progressive picture changes gently from line to line, moving enough that two
+    moments woven together comb."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    waves = [(rng.uniform(0.05, 0.2), rng.uniform(0.03, 0.12), rng.uniform(0, 6.28))
+             for _ in range(4)]
+    out = []
+    for t in range(count):
+        x = xx - step * t
+        img = sum(np.sin(fx * x + fy * yy + ph) for fx, fy, ph in waves) / 4
+        bar = (np.abs((x % 40) - 20) < 4).astype(np.float64)  # a sharp moving edge
+        luma = np.clip(0.5 + 0.3 * img + 0.25 * bar, 0, 1)
+        rgb = np.stack([luma, luma * 0.9 + 0.05, 1 - luma * 0.8], -1)
+        out.append((rgb * 255 + 0.5).astype(np.uint8))
+    return out
+
+
+def weave(pictures: list[np.ndarray], field_order: str = "tff") -> list[np.ndarray]:
+    """Interlaced frames from progressive pictures at the field rate: frame k takes its
+    first field (even lines for tff, odd for bff) from picture 2k, the other from 2k+1."""
+    first = 0 if field_order == "tff" else 1
+    frames = []
+    for k in range(len(pictures) // 2):
+        frame = pictures[2 * k + 1].copy()
+        frame[first::2] = pictures[2 * k][first::2]
+        frames.append(frame)
+    return frames
+
+
+def _ffmpeg_encode(path: Path, frames: list[np.ndarray], rate: str, args: list[str]) -> Path:
+    height, width = frames[0].shape[:2]
+    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+           "-s", f"{width}x{height}", "-r", rate, "-i", "-", *args, str(path)]
+    subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True)
+    return path
+
+
+def make_interlaced(path: Path, *, frames: int = 20, field_order: str = "tff",
+                    width: int = 96, height: int = 64, flag: bool = True) -> Path:
+    """Interlaced 25 fps video of moving pictures (50 moments a second). With `flag`
+    an MPEG-2 stream that declares its field order; without, lossless FFV1 that
+    declares nothing, so only the pictures tell."""
+    woven = weave(moving_pictures(2 * frames, width=width, height=height), field_order)
+    if flag:
+        top = "1" if field_order == "tff" else "0"
+        args = ["-vf", f"setfield={field_order}", "-flags", "+ilme+ildct", "-top", top,
+                "-c:v", "mpeg2video", "-q:v", "2", "-pix_fmt", "yuv422p"]
+    else:
+        args = ["-c:v", "ffv1", "-pix_fmt", "gbrp"]
+    return _ffmpeg_encode(path, woven, "25", args)
+
+
+def make_telecined(path: Path, film: list[np.ndarray], *, first_field: str = "top") -> Path:
+    """Film pictures at 24000/1001 through FFmpeg's 3:2 pulldown (telecine filter,
+    AA BB BC CD DD) to 30000/1001, lossless (FFV1, RGB planes) in NUT."""
+    return _ffmpeg_encode(path, film, "24000/1001",
+                          ["-vf", f"telecine=first_field={first_field}:pattern=23",
+                           "-c:v", "ffv1", "-pix_fmt", "gbrp", "-f", "nut"])
+
+
+def make_dv(path: Path, *, frames: int = 60) -> Path:
+    """Raw NTSC DV (720x480, 30000/1001, bottom field first), as a tape deck writes it."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=720x480:rate=30000/1001", "-frames:v", str(frames),
+                    "-target", "ntsc-dv", str(path)], check=True)
+    return path

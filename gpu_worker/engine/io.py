@@ -99,6 +99,7 @@ class MediaInfo:
     frame_count_exact: bool = False  # True when every frame was decoded and counted
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
+    field_order: str = "unknown"  # progressive, tff, bff, interlaced, unknown
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,11 +169,39 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
 
 
 def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
-    """The average frame rate, which for a variable-rate file is what players show."""
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate and rate > 0:
-            return Fraction(rate.numerator, rate.denominator)
+    """The average frame rate, which for a variable-rate file is what players show.
+
+    A raw DV file has no index, and FFmpeg's average for it is the tick rate of its
+    time base (60000 for NTSC DV at 30000/1001): an average more than twice the
+    stream's own base rate cannot be a real average, so the base rate is used then.
+    """
+    guessed = next((Fraction(r.numerator, r.denominator)
+                    for r in (stream.guessed_rate, stream.base_rate) if r and r > 0), None)
+    average = stream.average_rate
+    if average and average > 0:
+        avg = Fraction(average.numerator, average.denominator)
+        if guessed is None or avg <= 2 * guessed:
+            return avg
+    if guessed is not None:
+        return guessed
     return Fraction(24, 1)  # nothing declared: assume film speed
+
+
+# AVFieldOrder values to the names the report uses.
+FIELD_ORDER_NAMES = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+
+
+def _field_order(cc: Any, codec: str | None, interlaced_frame: bool) -> str:
+    """How the stream says its frames were scanned: progressive, tff (top field
+    first), bff, or interlaced (the frames are flagged interlaced but the order is not
+    declared), or unknown. DV is bottom field first by its specification (NTSC and
+    PAL), and its decoder does not fill the field order in."""
+    declared = FIELD_ORDER_NAMES.get(int(getattr(cc, "field_order", 0) or 0))
+    if declared is not None:
+        return declared
+    if interlaced_frame:
+        return "bff" if codec == "dvvideo" else "interlaced"
+    return "unknown"
 
 
 def _stream_duration(stream: av.stream.Stream, container: av.container.InputContainer
@@ -311,7 +340,7 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
             audio_channels=int(audio.codec_context.channels) if audio else None,
         )
         if deep:
-            info.frame_count = _count_frames(container, stream, frame_count)
+            info.frame_count = _count_frames(container, stream, frame_count, info)
             info.frame_count_exact = True
         else:
             _check_decodes(container, stream, info)
@@ -327,10 +356,14 @@ def _decode_error(exc: Exception, stream: av.video.stream.VideoStream) -> MediaE
 
 
 def _count_frames(container: av.container.InputContainer,
-                  stream: av.video.stream.VideoStream, expected: int) -> int:
+                  stream: av.video.stream.VideoStream, expected: int,
+                  info: MediaInfo) -> int:
     count = 0
     try:
-        for _frame in container.decode(stream):
+        for frame in container.decode(stream):
+            if count == 0:
+                info.field_order = _field_order(stream.codec_context, info.video_codec,
+                                                bool(frame.interlaced_frame))
             count += 1
     except av.error.FFmpegError as exc:
         if count == 0:
@@ -358,6 +391,8 @@ def _check_decodes(container: av.container.InputContainer,
     try:
         for frame in container.decode(stream):
             first_pts = frame.pts if frame.pts is not None else 0
+            info.field_order = _field_order(stream.codec_context, info.video_codec,
+                                            bool(frame.interlaced_frame))
             break
     except av.error.FFmpegError as exc:
         raise _decode_error(exc, stream) from None

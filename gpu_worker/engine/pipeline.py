@@ -23,7 +23,8 @@ way to the encoder, so variable frame rates and rates like 24000/1001 come out a
 they went in (see io.VideoWriter).
 
 Rate-changing operators. An operator with `changes_rate=True` (frame interpolation)
-runs in a `RateStage`. It multiplies the rate by r = p/q >= 1 (`Operator.rate_ratio`);
+runs in a `RateStage`. It multiplies the rate by r = p/q (`Operator.rate_ratio`;
+below 1 for inverse telecine, where some input frames make no output);
 output frame m is made from input frame floor(m/r) and the next one at phase
 m/r - floor(m/r) (see rate.py), so the outputs of input frames [a, b) are
 [ceil(a·r), ceil(b·r)) whatever the batching, an excerpt or a film segment has a
@@ -49,6 +50,7 @@ muxer writes no wall-clock time: the same spec on the same input gives the same 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
@@ -151,9 +153,10 @@ def build_operators(spec: PipelineSpec, *, width: int, height: int, fps: float,
             except SpecError as exc:
                 raise SpecError(f"{where}: {exc}", op=op_spec.op, param=exc.param,
                                 position=i + 1) from None
-            if ratio < 1:
+            if ratio <= 0 or (ratio < 1 and not cls.lowers_rate):
                 raise SpecError(f"{where}: lowers the frame rate (ratio {ratio}), which "
-                                "is not supported", op=op_spec.op, position=i + 1)
+                                "only inverse telecine may do", op=op_spec.op,
+                                position=i + 1)
             current = current * ratio
         try:
             op = cls(op_spec.params, ctx)
@@ -292,8 +295,9 @@ class RateStage(Stage):
     def __init__(self, op: Operator, ratio: Fraction, batch_size: int = DEFAULT_BATCH) -> None:
         super().__init__(op, batch_size)
         self.ratio = Fraction(ratio)
-        if self.ratio < 1:
-            raise RenderError(f"operator {op.name!r}: rate ratio {self.ratio} is below 1")
+        if self.ratio <= 0:
+            raise RenderError(f"operator {op.name!r}: rate ratio {self.ratio} is not "
+                              "positive")
         self.radius = max(1, self.radius)
         self.pts_scale = self.ratio.numerator
 
@@ -509,9 +513,14 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             out_first, out_last = output_range(out_first, out_last, stage.ratio)
             pts_scale *= stage.pts_scale
             out_rate *= stage.ratio
-    # Rate stages only raise the rate, so later radii (in output frames) need no more
-    # source frames than their count.
-    context = sum(stage.radius for stage in stages)
+    # A stage after rate stages counts its radius in their output frames. After a
+    # rate rise those are no more source frames than the radius; after an inverse
+    # telecine (4/5) they are up to 5/4 as many.
+    context, ratio_before = 0, Fraction(1)
+    for stage in stages:
+        context += math.ceil(stage.radius / min(ratio_before, Fraction(1)))
+        if isinstance(stage, RateStage):
+            ratio_before *= stage.ratio
     dec_start = max(0, first - context)
     dec_end = last + context + 1  # +1: the frame after the range gives the last duration
 
