@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--start", type=int, default=None, help="first frame (inclusive)")
     r.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
     r.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: auto)")
-    r.add_argument("--codec", choices=("h264", "h265", "av1", "prores"))
+    r.add_argument("--codec", choices=("h264", "h265", "av1", "prores", "ffv1"))
     r.add_argument("--crf", type=int)
     r.add_argument("--encoder-preset", help="x264/x265 speed preset or SVT-AV1 0..13")
     r.add_argument("--film-grain", type=int, help="AV1 film-grain synthesis level 0..50")

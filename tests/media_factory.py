@@ -137,3 +137,37 @@ def make_dv(path: Path, *, frames: int = 60) -> Path:
                     "testsrc=size=720x480:rate=30000/1001", "-frames:v", str(frames),
                     "-target", "ntsc-dv", str(path)], check=True)
     return path
+
+
+def make_gradient(path: Path, *, frames: int = 4, width: int = 1024, height: int = 32,
+                  codec: str = "ffv1", pix_fmt: str = "yuv444p10le", fps: int = 24,
+                  colour: dict[str, int] | None = None) -> Path:
+    """A smooth horizontal grey ramp, black to white, encoded at the pixel format's
+    depth (made from 16-bit RGB, so a 10-bit file holds about 880 distinct levels)."""
+    ramp = np.linspace(0, 65535, width)[None, :, None] * np.ones((height, 1, 3))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        for key, value in (colour or {}).items():
+            setattr(stream.codec_context, key, value)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(ramp.astype(np.uint16), format="rgb48le")
+            frame = frame.reformat(format=pix_fmt)
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def luma_levels(path: Path) -> tuple[str, int]:
+    """(pixel format, distinct luma codes in the first frame) of a YUV video, read from
+    the decoded plane itself (no conversion that could add or remove levels)."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        plane = frame.planes[0]
+        dtype = np.uint16 if plane.line_size >= 2 * frame.width and "p1" in frame.format.name \
+            else np.uint8
+        rows = np.frombuffer(plane, dtype=dtype).reshape(frame.height, -1)[:, :frame.width]
+        return frame.format.name, len(np.unique(rows))

@@ -100,6 +100,7 @@ class MediaInfo:
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
     field_order: str = "unknown"  # progressive, tff, bff, interlaced, unknown
+    bit_depth: int = 8  # bits per component of the decoded pictures
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +117,7 @@ class DecodedFrame:
     index: int
     pts: int
     time: float  # seconds from the start of the stream
-    image: np.ndarray  # (H, W, 3) uint8 RGB
+    image: np.ndarray  # (H, W, 3) RGB: uint8, or uint16 when decoded with high_bit_depth
 
 
 # ---------------------------------------------------------------------------------
@@ -239,8 +240,26 @@ def _rgb_range(cc: Any, pix_fmt: str) -> ColorRange:
     return ColorRange.MPEG
 
 
-def _to_rgb(frame: av.VideoFrame, colorspace: Colorspace, color_range: ColorRange
-            ) -> np.ndarray:
+def _format_bits(pix_fmt: str | None) -> int:
+    """Bits per component of a decoded pixel format (8 when unknown)."""
+    if not pix_fmt:
+        return 8
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.error.FFmpegError):
+        return 8
+
+
+def _to_rgb(frame: av.VideoFrame, colorspace: Colorspace, color_range: ColorRange,
+            deep: bool = False) -> np.ndarray:
+    """(H, W, 3) RGB: uint8, or uint16 (0..65535) with `deep` for a source of more
+    than 8 bits, converted once by swscale from the decoded planes."""
+    if deep:
+        if frame.format.name.startswith(("yuv", "nv", "p0", "p2", "p4")):
+            return frame.to_ndarray(format="rgb48le", src_colorspace=colorspace,
+                                    src_color_range=color_range,
+                                    dst_color_range=ColorRange.JPEG)
+        return frame.to_ndarray(format="rgb48le")
     if frame.format.name in ("rgb24",):
         return frame.to_ndarray()
     if frame.format.name.startswith(("yuv", "nv")):
@@ -338,6 +357,7 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
             bit_rate=int(container.bit_rate) if container.bit_rate else None,
             audio_sample_rate=int(audio.codec_context.sample_rate) if audio else None,
             audio_channels=int(audio.codec_context.channels) if audio else None,
+            bit_depth=_format_bits(cc.pix_fmt),
         )
         if deep:
             info.frame_count = _count_frames(container, stream, frame_count, info)
@@ -449,9 +469,13 @@ def _decodable_frames(path: str) -> int:
 # reading
 
 
-def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | None = None
-                 ) -> Iterator[DecodedFrame]:
+def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | None = None,
+                 high_bit_depth: bool = False) -> Iterator[DecodedFrame]:
     """Decode frames `start` (inclusive) to `end` (exclusive) in presentation order.
+
+    high_bit_depth: a source of more than 8 bits comes as uint16 RGB (0..65535) instead
+    of uint8, so its extra precision reaches the operators (8-bit sources stay uint8:
+    16 bits would add nothing but cost).
 
     Streaming: one frame at a time. Frame-accurate: the presentation timestamp of
     frame `start` is looked up in the packet index, the demuxer seeks to the keyframe
@@ -474,6 +498,7 @@ def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | Non
         cc = stream.codec_context
         colorspace = _rgb_colorspace(cc, int(cc.height or 0))
         crange = _rgb_range(cc, cc.pix_fmt or "")
+        deep = high_bit_depth and _format_bits(cc.pix_fmt) > 8
         tb = float(stream.time_base) if stream.time_base else 0.0
         origin = stream.start_time or 0
         index = start
@@ -487,7 +512,7 @@ def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | Non
                 if end is not None and index >= end:
                     break
                 yield DecodedFrame(index=index, pts=pts, time=(pts - origin) * tb,
-                                   image=_to_rgb(frame, colorspace, crange))
+                                   image=_to_rgb(frame, colorspace, crange, deep))
                 index += 1
         except av.error.FFmpegError as exc:
             raise MediaError(f"the file is truncated or damaged: decoding stopped at "
@@ -651,8 +676,11 @@ class VideoWriter:
         self._closed = False
 
     def write(self, image: np.ndarray, pts: int, duration: int | None = None) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame shown at `pts` (source time base)."""
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        """Encode one (H, W, 3) RGB frame shown at `pts` (source time base): uint8, or
+        uint16 (0..65535) for an output of more than 8 bits, which then never passes
+        through 8 bits."""
+        fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
         frame = frame.reformat(format=self.settings.effective_pix_fmt,
                                dst_colorspace=self._matrix,
                                src_color_range=ColorRange.JPEG,

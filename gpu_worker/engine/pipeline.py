@@ -405,14 +405,23 @@ def _feed_from(level: int, item: FrameItem, stages: Sequence[Stage]) -> Iterable
         yield from _feed_from(level + 1, ready, stages)
 
 
+def _to_8bit(image: np.ndarray) -> np.ndarray:
+    """uint8 for the scene detector (thumbnails: 8 bits are plenty)."""
+    return image if image.dtype == np.uint8 else (image >> 8).astype(np.uint8)
+
+
 def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(H, W, 3) uint8 → (3, H, W) float32 in [0, 1] on `device`.
+    """(H, W, 3) uint8 (or uint16) → (3, H, W) float32 in [0, 1] on `device`.
 
     On the CPU the conversion is done in numpy: for one frame, torch's multi-threaded
     element-wise kernels cost more in thread hand-off than they save, badly so when
     other processes share the cores. On a GPU the uint8 frame is uploaded (4× less
     data than float) and converted there.
     """
+    if image.dtype == np.uint16:
+        planar = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+        planar *= np.float32(1.0 / 65535.0)
+        return torch.from_numpy(planar).to(device)
     if device.type == "cpu":
         planar = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
         planar *= np.float32(1.0 / 255.0)
@@ -421,8 +430,13 @@ def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return t.permute(2, 0, 1).float().div_(255.0)
 
 
-def _to_image(tensor: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] → (H, W, 3) uint8, rounding to nearest."""
+def _to_image(tensor: torch.Tensor, deep: bool = False) -> np.ndarray:
+    """(3, H, W) float in [0, 1] → (H, W, 3) uint8, rounding to nearest; uint16
+    (0..65535) with `deep`, for outputs of more than 8 bits."""
+    if deep:
+        arr = tensor.detach().float().cpu().numpy().transpose(1, 2, 0) * np.float32(65535.0)
+        arr += np.float32(0.5)
+        return np.clip(arr, 0.0, 65535.0).astype(np.uint16)
     if tensor.device.type == "cpu":
         arr = tensor.detach().numpy().transpose(1, 2, 0) * np.float32(255.0)
         arr += np.float32(0.5)  # +0.5 then truncation is rounding for values >= 0
@@ -481,6 +495,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     _check_output(output)
     dev = pick_device(device)
     info = io.probe(input_path)
+    # More than 8 bits in: decode to 16-bit RGB. More than 8 bits out: hand the writer
+    # 16-bit RGB made from the float frames. 8-bit in and out keeps the uint8 path.
+    deep_in = info.bit_depth > 8
+    deep_out = parsed.encode.bit_depth > 8
     total = info.frame_count
     first = 0 if start is None else int(start)
     last = total if end is None else int(end)
@@ -562,8 +580,9 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         prev: io.DecodedFrame | None = None
         prev_delta: int | None = None
         prev_scene = 0
-        for dec in io.iter_decoded(input_path, start=dec_start, end=dec_end):
-            is_cut = (detector.push(dec.image) if detector is not None
+        for dec in io.iter_decoded(input_path, start=dec_start, end=dec_end,
+                                   high_bit_depth=deep_in):
+            is_cut = (detector.push(_to_8bit(dec.image)) if detector is not None
                       else dec.index in known_cuts and dec.index != dec_start)
             if is_cut and dec.index > dec_start:
                 cuts.append(dec.index)
@@ -608,7 +627,7 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
                     audio_range=(t_start, _audio_end(input_path, last, total, time_base)),
                     container_fmt=fmt)
             start_pts = write_pts(item.pts - pts_offset)
-            writer.write(_to_image(item.tensor), start_pts,
+            writer.write(_to_image(item.tensor, deep_out), start_pts,
                          write_pts(item.pts - pts_offset + item.duration) - start_pts)
             frames_done += 1
             last_source = max(last_source, item.source_index)

@@ -477,3 +477,52 @@ def test_muybridge_full_render_keeps_its_odd_rate_exactly(tmp_path):
     info = io.probe(out)
     assert info.fps_fraction == "29700000/1043171" == io.probe(src).fps_fraction
     assert (info.frame_count, info.has_audio) == (330, True)
+
+
+# --- high bit depth ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("src_codec", "src_fmt", "suffix"), [
+    ("ffv1", "yuv444p10le", ".mkv"), ("prores_ks", "yuv422p10le", ".mov")])
+@pytest.mark.parametrize(("encode", "out_suffix"), [
+    ({"codec": "prores"}, ".mov"), ({"codec": "ffv1"}, ".mkv"),
+    ({"codec": "h265", "pix_fmt": "yuv420p10le", "preset": "ultrafast"}, ".mkv")])
+def test_ten_bit_gradient_stays_ten_bit(tmp_path, src_codec, src_fmt, suffix, encode,
+                                        out_suffix):
+    from tests.media_factory import luma_levels, make_gradient
+
+    src = make_gradient(tmp_path / f"g{suffix}", frames=3, codec=src_codec, pix_fmt=src_fmt)
+    assert io.probe(src).bit_depth == 10 and luma_levels(src)[1] > 800
+    out = tmp_path / f"out{out_suffix}"
+    pipeline.render(src, out, {"ops": [{"op": "deflicker"}], "encode": encode})
+    fmt, levels = luma_levels(out)
+    assert fmt.endswith("10le")
+    assert levels > 256, "an 8-bit step on the way would leave at most 256 levels"
+
+
+def test_eight_bit_output_of_a_ten_bit_source_and_ten_bit_decode(tmp_path):
+    from tests.media_factory import luma_levels, make_gradient
+
+    src = make_gradient(tmp_path / "g.mkv", frames=2)
+    deep = next(io.iter_decoded(src, high_bit_depth=True)).image
+    assert deep.dtype == np.uint16 and len(np.unique(deep[0, :, 1])) > 800
+    assert next(io.iter_decoded(src)).image.dtype == np.uint8  # default stays 8-bit
+    out = tmp_path / "out.mp4"
+    pipeline.render(src, out, {"ops": [], "encode": {"codec": "h264", "crf": 0}})
+    assert luma_levels(out)[0] == "yuv420p"
+
+
+def test_colour_description_is_carried_into_a_ten_bit_master(tmp_path):
+    from tests.media_factory import make_gradient
+
+    # BT.2020 primaries and matrix, BT.2020 10-bit transfer, limited range.
+    src = make_gradient(tmp_path / "hdr.mkv", frames=2, colour={
+        "color_primaries": 9, "color_trc": 14, "colorspace": 9, "color_range": 1})
+    out = tmp_path / "master.mov"
+    pipeline.render(src, out, {"ops": [], "encode": {"codec": "prores", "prores_profile": 4}})
+    a, b = io.probe(src), io.probe(out)
+    assert (b.color_primaries, b.color_trc, b.color_space, b.color_range) == (
+        "bt2020", "bt2020-10", "bt2020nc", "tv") == (
+        a.color_primaries, a.color_trc, a.color_space, a.color_range)
+    # FFmpeg's ProRes decoder gives 4444 as 12-bit planes.
+    assert b.pix_fmt in ("yuv444p10le", "yuv444p12le") and b.bit_depth >= 10
