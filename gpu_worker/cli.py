@@ -32,15 +32,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("restore", help="restore a clip with a preset or a spec")
-    r.add_argument("input", type=Path)
-    r.add_argument("output", type=Path)
+    r.add_argument("input", type=Path, help="a video file, or an image sequence: a "
+                   "pattern such as 'frames/%%06d.tif' (DPX, TIFF, EXR, PNG) or its folder")
+    r.add_argument("output", type=Path, help="a video file, or an image-sequence pattern "
+                   "such as 'out/%%06d.exr' (TIFF, EXR, DPX, PNG; file n is frame n)")
+    r.add_argument("--fps", default=None, help="frame rate of an image-sequence input "
+                   "(e.g. 24, 25, 24000/1001; default 24)")
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="faithful, clean or auto")
     src.add_argument("--spec", type=Path, help="a JSON spec file")
     r.add_argument("--start", type=int, default=None, help="first frame (inclusive)")
     r.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
     r.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: auto)")
-    r.add_argument("--codec", choices=("h264", "h265", "av1", "prores", "ffv1"))
+    r.add_argument("--codec", choices=("h264", "h265", "av1", "prores", "ffv1", "tiff",
+                                       "dpx", "exr", "png"),
+                   help="default: the spec's; for an image-sequence output, its suffix's")
     r.add_argument("--crf", type=int)
     r.add_argument("--encoder-preset", help="x264/x265 speed preset or SVT-AV1 0..13")
     r.add_argument("--film-grain", type=int, help="AV1 film-grain synthesis level 0..50")
@@ -188,6 +194,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _check_writable(path: Path, *, overwrite: bool) -> None:
+    from gpu_worker.engine.sequence import output_pattern_folder
+
+    if output_pattern_folder(path) is not None:
+        # An image sequence: its first file stands for the whole output.
+        path = Path(str(path) % 0)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise CliError(f"cannot write {path}: folder {parent} does not exist")
@@ -200,8 +211,23 @@ def _check_writable(path: Path, *, overwrite: bool) -> None:
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from gpu_worker.engine import io, pipeline
+    from gpu_worker.engine.encoding import image_codec_for
     from gpu_worker.engine.presets import preset_spec
+    from gpu_worker.engine.rate import as_rate
+    from gpu_worker.engine.sequence import SequenceError, find_sequence, is_sequence_path
     from gpu_worker.engine.spec import load_spec, parse_spec
+
+    if is_sequence_path(args.input):
+        try:
+            rate = as_rate(args.fps) if args.fps is not None else as_rate(24)
+            args.input = find_sequence(args.input, rate)
+        except (SequenceError, ValueError, ZeroDivisionError) as exc:
+            raise CliError(f"{args.input}: {exc}") from None
+    elif args.fps is not None:
+        raise CliError("--fps is for image-sequence inputs; a video file has its own rate",
+                       EXIT_USAGE)
+    if args.codec is None and image_codec_for(args.output) is not None:
+        args.codec = image_codec_for(args.output)
 
     if args.spec is not None:
         spec = load_spec(args.spec).to_dict()
@@ -219,6 +245,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         encode.pop("crf", None)  # the preset's crf was chosen for its own codec
     if args.codec not in (None, "av1"):
         encode["film_grain"] = 0
+    if args.codec in ("tiff", "dpx", "exr", "png"):
+        encode.pop("pix_fmt", None)  # the image format's own default (16/10/32-bit)
     if args.codec is not None and args.encoder_preset is None:
         encode.pop("preset", None)
     if args.seed is not None:

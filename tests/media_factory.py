@@ -171,3 +171,49 @@ def luma_levels(path: Path) -> tuple[str, int]:
             else np.uint8
         rows = np.frombuffer(plane, dtype=dtype).reshape(frame.height, -1)[:, :frame.width]
         return frame.format.name, len(np.unique(rows))
+
+
+def make_image_sequence(folder: Path, *, kind: str = "tiff16", frames: int = 6,
+                        width: int = 96, height: int = 64, start: int = 0,
+                        name: str = "%06d", skip: tuple[int, ...] = ()) -> str:
+    """A numbered sequence of moving-ramp scans written by OpenCV (TIFF 8/16-bit, PNG,
+    EXR half/float) or FFmpeg (10-bit DPX), so the engine reads what another program
+    wrote. Returns the printf pattern."""
+    import os
+
+    os.environ["OPENCV_IO_ENABLE_OPENEXR"] = "1"  # read when OpenCV first needs EXR
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = {"tiff8": ".tif", "tiff16": ".tif", "png": ".png", "exr_half": ".exr",
+              "exr_float": ".exr", "dpx": ".dpx"}[kind]
+    pattern = str(folder / f"{name}{suffix}")
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    for i in range(start, start + frames):
+        if i in skip:
+            continue
+        rgb = np.stack([(xx + 4 * i) / (width + 4 * frames), yy / height,
+                        np.full_like(xx, 0.25 + 0.5 * (i % 2))], -1) % 1.0
+        if kind == "dpx":
+            frame = av.VideoFrame.from_ndarray((rgb * 65535).astype(np.uint16), format="rgb48le")
+            with av.open(pattern % i, "w", format="image2", options={"update": "1"}) as out:
+                stream = out.add_stream("dpx", rate=24)
+                stream.width, stream.height, stream.pix_fmt = width, height, "gbrp10le"
+                for packet in stream.encode(frame.reformat(format="gbrp10le")):
+                    out.mux(packet)
+                for packet in stream.encode():
+                    out.mux(packet)
+            continue
+        bgr = rgb[:, :, ::-1]
+        if kind == "tiff8":
+            data = (bgr * 255 + 0.5).astype(np.uint8)
+            params: list[int] = []
+        elif kind in ("tiff16", "png"):
+            data = (bgr * 65535 + 0.5).astype(np.uint16)
+            params = []
+        else:
+            data = bgr.astype(np.float32)
+            params = [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_HALF if kind == "exr_half"
+                      else cv2.IMWRITE_EXR_TYPE_FLOAT]
+        assert cv2.imwrite(pattern % i, data, params)
+    return pattern

@@ -25,6 +25,12 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from gpu_worker.engine.encoding import EncodeError, EncodeSettings, container_format
+from gpu_worker.engine.sequence import (
+    ImageSequence,
+    SequenceError,
+    find_sequence,
+    is_sequence_path,
+)
 
 __all__ = [
     "MediaError",
@@ -35,6 +41,8 @@ __all__ = [
     "iter_decoded",
     "extract_frame",
     "frame_pts_table",
+    "open_input",
+    "ImageSequence",
 ]
 
 MIN_SIDE = 16
@@ -124,7 +132,23 @@ class DecodedFrame:
 # opening
 
 
+def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """Open a video file or an image sequence (a pattern, a folder or an
+    ImageSequence with its frame rate) for reading; MediaError when it cannot be."""
+    return _open(path)
+
+
 def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    if is_sequence_path(path):
+        try:
+            seq = find_sequence(path)
+        except SequenceError as exc:
+            raise MediaError(str(exc)) from None
+        try:
+            return av.open(seq.pattern, mode="r", format="image2",
+                           options=seq.ffmpeg_options())
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"cannot open the image sequence: {exc}") from None
     p = Path(path)
     if not p.exists():
         raise MediaError(f"file not found: {p}")
@@ -250,11 +274,31 @@ def _format_bits(pix_fmt: str | None) -> int:
         return 8
 
 
+_FLOAT_PLANAR = {"gbrpf32le": np.float32, "gbrapf32le": np.float32,
+                 "gbrpf16le": np.float16, "gbrapf16le": np.float16}
+
+
+def _float_planes_to_rgb16(frame: av.VideoFrame) -> np.ndarray:
+    """EXR pictures (float or half planes, G B R order) to uint16 RGB, read from the
+    planes themselves: swscale's float conversions are a few codes off and dither.
+    Values are taken as they are (no transfer curve applied); below 0 and above 1
+    clip."""
+    dtype = _FLOAT_PLANAR[frame.format.name]
+    item = np.dtype(dtype).itemsize
+    h, w = frame.height, frame.width
+    planes = [np.frombuffer(frame.planes[i], dtype=dtype)
+              .reshape(h, frame.planes[i].line_size // item)[:, :w] for i in (2, 0, 1)]
+    rgb = np.stack(planes, -1).astype(np.float32)
+    return (np.clip(rgb, 0.0, 1.0) * np.float32(65535.0) + np.float32(0.5)).astype(np.uint16)
+
+
 def _to_rgb(frame: av.VideoFrame, colorspace: Colorspace, color_range: ColorRange,
             deep: bool = False) -> np.ndarray:
     """(H, W, 3) RGB: uint8, or uint16 (0..65535) with `deep` for a source of more
     than 8 bits, converted once by swscale from the decoded planes."""
     if deep:
+        if frame.format.name in _FLOAT_PLANAR:
+            return _float_planes_to_rgb16(frame)
         if frame.format.name.startswith(("yuv", "nv", "p0", "p2", "p4")):
             return frame.to_ndarray(format="rgb48le", src_colorspace=colorspace,
                                     src_color_range=color_range,
@@ -359,6 +403,11 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
             audio_channels=int(audio.codec_context.channels) if audio else None,
             bit_depth=_format_bits(cc.pix_fmt),
         )
+        if is_sequence_path(path):
+            seq = find_sequence(path)
+            info.path, info.container = seq.pattern, "image2"
+            info.frame_count = seq.count  # one file per frame, all present
+            info.duration = float(seq.count / seq.rate)
         if deep:
             info.frame_count = _count_frames(container, stream, frame_count, info)
             info.frame_count_exact = True
@@ -638,6 +687,14 @@ class VideoWriter:
             raise EncodeError(f"{width}x{height}: 4:2:0 video needs even width and height")
         self.colour = colour or ColourTags()
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        if fmt == "image2":
+            from gpu_worker.engine.encoding import image_codec_for
+
+            if image_codec_for(path) != settings.codec:
+                raise EncodeError(f"codec {settings.codec} cannot write "
+                                  f"{Path(path).suffix} files")
+            # File n is frame n of the output, as the engine numbers frames.
+            options = {"start_number": "0"}
         # SVT-AV1 prints its whole configuration at info level; keep errors only.
         os.environ.setdefault("SVT_LOG", "1")
         self.container = av.open(str(path), mode="w", format=fmt, options=options)

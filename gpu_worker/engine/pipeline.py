@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 import uuid
 from collections import deque
@@ -73,6 +74,7 @@ from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, output_range
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError
 from gpu_worker.engine.scenes import SceneCutDetector
+from gpu_worker.engine.sequence import output_pattern_folder
 from gpu_worker.engine.spec import PipelineSpec, expected_output_frames, parse_spec
 
 __all__ = ["render", "RenderResult", "RenderCancelled", "RenderError", "build_operators",
@@ -542,7 +544,7 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     dec_start = max(0, first - context)
     dec_end = last + context + 1  # +1: the frame after the range gives the last duration
 
-    container = av.open(str(input_path))
+    container = io.open_input(input_path)
     vstream = container.streams.video[0]
     for s in container.streams.video:
         if not (s.disposition & av.stream.Disposition.attached_pic):
@@ -562,7 +564,17 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             return pts
         return round(pts * item_time_base / write_time_base)
 
-    part = _part_path(output)
+    # An image-sequence output (frames/%06d.tif) is written into a hidden folder
+    # beside its files and moved into place only on success, like a video's part file.
+    seq_folder = output_pattern_folder(output)
+    part_dir: Path | None = None
+    if seq_folder is not None:
+        part_dir = seq_folder / f".{uuid.uuid4().hex[:12]}.part"
+        part_dir.mkdir()
+        part = part_dir / output.name
+    else:
+        part = _part_path(output)
+    audio = audio and seq_folder is None  # image files carry no sound
     writer: io.VideoWriter | None = None
     cuts: list[int] = []
     frames_done = 0
@@ -640,11 +652,23 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         if writer is None:
             raise RenderError("no frame could be decoded in the requested range")
         writer.close()
-        os.replace(part, output)
+        if part_dir is not None:
+            written = sorted(part_dir.iterdir())
+            for f in written:
+                os.replace(f, seq_folder / f.name)
+            part_dir.rmdir()
+            out_size = sum((seq_folder / f.name).stat().st_size for f in written)
+            out_duration = float(frames_done / out_rate)
+        else:
+            os.replace(part, output)
+            out_size, out_duration = output.stat().st_size, _video_duration(output)
     except BaseException:
         if writer is not None:
             writer.abort()
-        part.unlink(missing_ok=True)
+        if part_dir is not None:
+            shutil.rmtree(part_dir, ignore_errors=True)
+        else:
+            part.unlink(missing_ok=True)
         raise
     finally:
         threads.close()
@@ -653,7 +677,7 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         progress(frames_done, frames_done, frames_done / max(seconds, 1e-6), 0.0)
     return RenderResult(
         output_path=str(output), frames=frames_done, fps=frames_done / max(seconds, 1e-6),
-        duration=_video_duration(output), size=output.stat().st_size, seconds=seconds,
+        duration=out_duration, size=out_size, seconds=seconds,
         width=out_w, height=out_h, start=first, end=last_source + 1,
         spec_hash=parsed.spec_hash, device=str(dev), scene_cuts=sorted(cuts),
         audio=bool(audio and info.has_audio))
