@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", type=Path, dest="json_path", help="write the report here")
     a.add_argument("--plot", type=Path, help="write a plot of the report here (PNG/SVG)")
 
+    t = sub.add_parser("timeline", help="export a clip's scene cuts (and notes) as a "
+                       "CMX 3600 EDL or an OpenTimelineIO file")
+    t.add_argument("input", type=Path)
+    t.add_argument("output", type=Path, help="NAME.edl or NAME.otio")
+    t.add_argument("--notes", type=Path, help='a JSON list of {"frame": n, "text": "..."}')
+    t.add_argument("--reel", default="AX", help="reel name in the EDL (default AX)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
     o = sub.add_parser("ops", help="list operators and their parameters")
     o.add_argument("--json", action="store_true")
 
@@ -301,7 +309,33 @@ def _progress_reporter(quiet: bool):
     return update, close
 
 
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    from gpu_worker.engine import interchange, io
+    from gpu_worker.engine.scenes import detect_cuts
+
+    _check_writable(args.output, overwrite=args.overwrite)
+    notes = []
+    if args.notes is not None:
+        try:
+            notes = json.loads(args.notes.read_text())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{args.notes}: {exc}", EXIT_USAGE) from None
+    info = io.probe(args.input)
+    cuts = detect_cuts(io.read_frames(args.input))
+    try:
+        timeline = interchange.scene_timeline(
+            cuts, info.frame_count, info.fps_rational, name=args.input.stem,
+            media_path=info.path, reel=args.reel, start_timecode=info.timecode, notes=notes)
+        interchange.write_timeline(timeline, args.output)
+    except interchange.InterchangeError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    print(f"wrote {args.output}: {len(cuts) + 1} shots, {len(notes)} notes"
+          + (f", from timecode {info.timecode}" if info.timecode else ""))
+    return EXIT_OK
+
+
 COMMANDS = {"restore": _cmd_restore, "analyze": _cmd_analyze, "ops": _cmd_ops,
+            "timeline": _cmd_timeline,
             "probe": _cmd_probe, "presets": _cmd_presets, "models": _cmd_models}
 
 

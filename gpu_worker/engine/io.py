@@ -109,6 +109,7 @@ class MediaInfo:
     audio_channels: int | None = None
     field_order: str = "unknown"  # progressive, tff, bff, interlaced, unknown
     bit_depth: int = 8  # bits per component of the decoded pictures
+    timecode: str | None = None  # of the first frame ("01:00:00:00"; ";" drop-frame)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -402,6 +403,7 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
             audio_sample_rate=int(audio.codec_context.sample_rate) if audio else None,
             audio_channels=int(audio.codec_context.channels) if audio else None,
             bit_depth=_format_bits(cc.pix_fmt),
+            timecode=_timecode(container, stream),
         )
         if is_sequence_path(path):
             seq = find_sequence(path)
@@ -492,6 +494,19 @@ def _check_decodes(container: av.container.InputContainer,
         decodable = _decodable_frames(info.path)
         raise MediaError(f"the file is truncated: decoding stopped at frame {decodable} "
                          f"of ~{info.frame_count}")
+
+
+def _timecode(container: av.container.InputContainer,
+              stream: av.video.stream.VideoStream) -> str | None:
+    """The source timecode of the first frame: the video stream's tag, a timecode
+    track's (MOV tmcd, MXF), or the container's (DV, MPEG-2 GOP headers)."""
+    tags = [stream.metadata or {}] + [s.metadata or {} for s in container.streams
+                                      if s.type == "data"] + [container.metadata or {}]
+    for tag in tags:
+        value = tag.get("timecode") or tag.get("TIMECODE")  # Matroska: upper case
+        if value and len(value.replace(";", ":").split(":")) == 4:
+            return value
+    return None
 
 
 def _tag_duration(stream: av.stream.Stream) -> float | None:
@@ -679,7 +694,7 @@ class VideoWriter:
                  colour: ColourTags | None = None, sample_aspect_ratio: str = "1:1",
                  audio_source: str | os.PathLike[str] | None = None,
                  audio_range: tuple[float, float | None] = (0.0, None),
-                 container_fmt: str | None = None) -> None:
+                 container_fmt: str | None = None, timecode: str | None = None) -> None:
         self.settings = settings
         fmt = container_fmt or container_format(path)
         settings.check_container(fmt)
@@ -719,6 +734,9 @@ class VideoWriter:
                                                self.colour.color_primaries, 2)
             cc.color_trc = _name_to_code(COLOR_TRC_NAMES, self.colour.color_trc, 2)
             stream.options = settings.codec_options()
+            if timecode and fmt in ("mov", "mp4", "matroska"):
+                # MOV/MP4 muxers write it as a timecode track, Matroska as a tag.
+                stream.metadata["timecode"] = timecode
             self.stream = stream
             self._matrix = self.colour.matrix(height)
             self._range = ColorRange.JPEG if self.colour.color_range == "pc" else ColorRange.MPEG

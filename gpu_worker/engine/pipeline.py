@@ -637,7 +637,8 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
                     sample_aspect_ratio=info.sample_aspect_ratio,
                     audio_source=input_path if (audio and info.has_audio) else None,
                     audio_range=(t_start, _audio_end(input_path, last, total, time_base)),
-                    container_fmt=fmt)
+                    container_fmt=fmt,
+                    timecode=_output_timecode(info.timecode, source_rate, t_start, out_rate))
             start_pts = write_pts(item.pts - pts_offset)
             writer.write(_to_image(item.tensor, deep_out), start_pts,
                          write_pts(item.pts - pts_offset + item.duration) - start_pts)
@@ -692,6 +693,25 @@ def _source_rate(info: io.MediaInfo) -> Fraction:
     except (ValueError, ZeroDivisionError):
         pass
     return as_rate(info.fps if info.fps > 0 else 24.0)
+
+
+def _output_timecode(source_tc: str | None, source_rate: Fraction, t_start: float,
+                     out_rate: Fraction) -> str | None:
+    """The source timecode of an output's first frame, t_start seconds into the source,
+    counted at the output's rate (drop-frame kept for 29.97/59.94). None without a
+    source timecode or when it cannot be read."""
+    if not source_tc:
+        return None
+    from opentimelineio import opentime
+
+    try:
+        start = opentime.from_timecode(source_tc, float(source_rate))
+        at = opentime.RationalTime.from_seconds(start.to_seconds() + t_start)
+        rate = float(out_rate)
+        drop = ";" in source_tc and rate in (30000 / 1001, 60000 / 1001)
+        return opentime.to_timecode(at.rescaled_to(rate), rate, drop)
+    except (ValueError, RuntimeError, TypeError):
+        return None
 
 
 def _audio_end(path: str | os.PathLike[str], last: int, total: int,

@@ -182,3 +182,23 @@ def test_restore_reports_a_gap_in_a_sequence(tmp_path, capsys):
     rc = cli.main(["restore", pattern, str(tmp_path / "o.mov"), "--preset", "faithful"])
     assert rc == 1
     assert "gaps in the numbering" in _one_line_error(capsys.readouterr().err)
+
+
+def test_timeline_exports_cuts_and_notes_as_edl(tmp_path, capsys):
+    import numpy as np
+
+    from tests.media_factory import _ffmpeg_encode, moving_pictures
+
+    # Two shots: 12 frames of one picture series, then 12 of an unrelated one.
+    shots = moving_pictures(12, seed=1) + [np.ascontiguousarray(f[::-1, ::-1, ::-1])
+                                           for f in moving_pictures(12, seed=2, step=-3)]
+    src = _ffmpeg_encode(tmp_path / "two.mov", shots, "25",
+                         ["-c:v", "libx264", "-crf", "10", "-timecode", "10:00:00:00"])
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps([{"frame": 15, "text": "dust left"}]))
+    edl = tmp_path / "cuts.edl"
+    assert cli.main(["timeline", str(src), str(edl), "--notes", str(notes)]) == 0
+    assert "2 shots, 1 notes, from timecode 10:00:00:00" in capsys.readouterr().out
+    text = edl.read_text()
+    assert "10:00:00:00 10:00:00:12" in text and "10:00:00:12 10:00:00:24" in text
+    assert "* LOC: 10:00:00:15" in text and "DUST LEFT" in text

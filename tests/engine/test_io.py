@@ -251,3 +251,24 @@ def test_probe_reads_declared_field_order(tmp_path, order):
 def test_probe_progressive_or_undeclared_field_order(tmp_path):
     path = write_clip(tmp_path / "p.mp4", 4)
     assert io.probe(path).field_order in ("progressive", "unknown")
+
+
+def test_timecode_is_read_and_kept_in_outputs(tmp_path):
+    import subprocess
+
+    from gpu_worker.engine import pipeline
+
+    src = tmp_path / "tc.mov"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=25", "-frames:v", "10", "-timecode",
+                    "01:00:00:00", str(src)], check=True)
+    assert io.probe(src).timecode == "01:00:00:00"
+    spec = {"ops": [], "encode": {"codec": "prores", "prores_profile": 0}}
+    pipeline.render(src, tmp_path / "all.mov", spec)
+    assert io.probe(tmp_path / "all.mov").timecode == "01:00:00:00"
+    # An excerpt starts at its first frame's timecode, in MOV and in Matroska.
+    pipeline.render(src, tmp_path / "part.mov", spec, start=4, end=9)
+    assert io.probe(tmp_path / "part.mov").timecode == "01:00:00:04"
+    pipeline.render(src, tmp_path / "part.mkv", {"ops": []}, start=3)
+    assert io.probe(tmp_path / "part.mkv").timecode == "01:00:00:03"
+    assert io.probe(write_clip(tmp_path / "none.mp4", 3)).timecode is None
