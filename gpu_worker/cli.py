@@ -32,15 +32,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("restore", help="restore a clip with a preset or a spec")
-    r.add_argument("input", type=Path)
-    r.add_argument("output", type=Path)
+    r.add_argument("input", type=Path, help="a video file, or an image sequence: a "
+                   "pattern such as 'frames/%%06d.tif' (DPX, TIFF, EXR, PNG) or its folder")
+    r.add_argument("output", type=Path, help="a video file, or an image-sequence pattern "
+                   "such as 'out/%%06d.exr' (TIFF, EXR, DPX, PNG; file n is frame n)")
+    r.add_argument("--fps", default=None, help="frame rate of an image-sequence input "
+                   "(e.g. 24, 25, 24000/1001; default 24)")
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="faithful, clean or auto")
     src.add_argument("--spec", type=Path, help="a JSON spec file")
     r.add_argument("--start", type=int, default=None, help="first frame (inclusive)")
     r.add_argument("--end", type=int, default=None, help="last frame (exclusive)")
     r.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: auto)")
-    r.add_argument("--codec", choices=("h264", "h265", "av1", "prores"))
+    r.add_argument("--codec", choices=("h264", "h265", "av1", "prores", "ffv1", "tiff",
+                                       "dpx", "exr", "png"),
+                   help="default: the spec's; for an image-sequence output, its suffix's")
     r.add_argument("--crf", type=int)
     r.add_argument("--encoder-preset", help="x264/x265 speed preset or SVT-AV1 0..13")
     r.add_argument("--film-grain", type=int, help="AV1 film-grain synthesis level 0..50")
@@ -55,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("input", type=Path)
     a.add_argument("--json", type=Path, dest="json_path", help="write the report here")
     a.add_argument("--plot", type=Path, help="write a plot of the report here (PNG/SVG)")
+
+    t = sub.add_parser("timeline", help="export a clip's scene cuts (and notes) as a "
+                       "CMX 3600 EDL or an OpenTimelineIO file")
+    t.add_argument("input", type=Path)
+    t.add_argument("output", type=Path, help="NAME.edl or NAME.otio")
+    t.add_argument("--notes", type=Path, help='a JSON list of {"frame": n, "text": "..."}')
+    t.add_argument("--reel", default="AX", help="reel name in the EDL (default AX)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     o = sub.add_parser("ops", help="list operators and their parameters")
     o.add_argument("--json", action="store_true")
@@ -188,6 +202,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _check_writable(path: Path, *, overwrite: bool) -> None:
+    from gpu_worker.engine.sequence import output_pattern_folder
+
+    if output_pattern_folder(path) is not None:
+        # An image sequence: its first file stands for the whole output.
+        path = Path(str(path) % 0)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise CliError(f"cannot write {path}: folder {parent} does not exist")
@@ -200,8 +219,23 @@ def _check_writable(path: Path, *, overwrite: bool) -> None:
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from gpu_worker.engine import io, pipeline
+    from gpu_worker.engine.encoding import image_codec_for
     from gpu_worker.engine.presets import preset_spec
+    from gpu_worker.engine.rate import as_rate
+    from gpu_worker.engine.sequence import SequenceError, find_sequence, is_sequence_path
     from gpu_worker.engine.spec import load_spec, parse_spec
+
+    if is_sequence_path(args.input):
+        try:
+            rate = as_rate(args.fps) if args.fps is not None else as_rate(24)
+            args.input = find_sequence(args.input, rate)
+        except (SequenceError, ValueError, ZeroDivisionError) as exc:
+            raise CliError(f"{args.input}: {exc}") from None
+    elif args.fps is not None:
+        raise CliError("--fps is for image-sequence inputs; a video file has its own rate",
+                       EXIT_USAGE)
+    if args.codec is None and image_codec_for(args.output) is not None:
+        args.codec = image_codec_for(args.output)
 
     if args.spec is not None:
         spec = load_spec(args.spec).to_dict()
@@ -219,6 +253,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         encode.pop("crf", None)  # the preset's crf was chosen for its own codec
     if args.codec not in (None, "av1"):
         encode["film_grain"] = 0
+    if args.codec in ("tiff", "dpx", "exr", "png"):
+        encode.pop("pix_fmt", None)  # the image format's own default (16/10/32-bit)
     if args.codec is not None and args.encoder_preset is None:
         encode.pop("preset", None)
     if args.seed is not None:
@@ -273,7 +309,33 @@ def _progress_reporter(quiet: bool):
     return update, close
 
 
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    from gpu_worker.engine import interchange, io
+    from gpu_worker.engine.scenes import detect_cuts
+
+    _check_writable(args.output, overwrite=args.overwrite)
+    notes = []
+    if args.notes is not None:
+        try:
+            notes = json.loads(args.notes.read_text())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{args.notes}: {exc}", EXIT_USAGE) from None
+    info = io.probe(args.input)
+    cuts = detect_cuts(io.read_frames(args.input))
+    try:
+        timeline = interchange.scene_timeline(
+            cuts, info.frame_count, info.fps_rational, name=args.input.stem,
+            media_path=info.path, reel=args.reel, start_timecode=info.timecode, notes=notes)
+        interchange.write_timeline(timeline, args.output)
+    except interchange.InterchangeError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    print(f"wrote {args.output}: {len(cuts) + 1} shots, {len(notes)} notes"
+          + (f", from timecode {info.timecode}" if info.timecode else ""))
+    return EXIT_OK
+
+
 COMMANDS = {"restore": _cmd_restore, "analyze": _cmd_analyze, "ops": _cmd_ops,
+            "timeline": _cmd_timeline,
             "probe": _cmd_probe, "presets": _cmd_presets, "models": _cmd_models}
 
 

@@ -33,8 +33,9 @@ Progress (`restoration.tasks.record_progress`):
 Result (`restoration.tasks.record_result`, and the task's return value):
 
     {"version": 1, "job_id": 12, "segment": null, "kind": "variant",
-     "status": "done" | "failed" | "cancelled", "output_uri": "…", "attempt": 1,
-     "reused": false, "frames": 24, "fps": 7.9, "seconds": 3.0, "duration": 0.97,
+     "status": "done" | "failed" | "cancelled", "output_uri": "…",
+     "proxy_uri": "….proxy.mp4" | null (the H.264 copy of a master browsers cannot play,
+     variants only: see needs_proxy), "attempt": 1, "reused": false, "frames": 24, "fps": 7.9, "seconds": 3.0, "duration": 0.97,
      "size": 81234, "width": 192, "height": 144, "device": "cpu", "spec_hash": "…",
      "scene_cuts": [], "metrics": {...}, "error": ""}
 """
@@ -52,7 +53,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from gpu_worker.worker.storage import StorageURIError, parse_uri
 
 __all__ = ["JOB_VERSION", "DEFAULT_MAX_ATTEMPTS", "JobContractError", "JobKind", "JobStatus",
-           "JobRequest", "JobProgress", "JobResult"]
+           "JobRequest", "JobProgress", "JobResult", "needs_proxy", "proxy_uri_for"]
 
 JOB_VERSION = 1
 # Messages from before `version` was sent are in this format; a message without the
@@ -298,6 +299,7 @@ class JobResult(Message):
     segment: int | None = None
     kind: JobKind = "variant"
     output_uri: str | None = None
+    proxy_uri: str | None = None  # the browser copy of a master no browser plays
     attempt: int = 0
     reused: bool = False
     frames: int = 0
@@ -328,3 +330,20 @@ class JobResult(Message):
     @property
     def done(self) -> bool:
         return self.status == "done"
+
+
+def needs_proxy(output_uri: str, encode: Mapping[str, Any] | None) -> bool:
+    """Whether a render's master needs a browser copy: anything but H.264 4:2:0 in
+    MP4 (ProRes, FFV1, H.265, AV1, 10-bit, MKV/MOV) is not played by most browsers and
+    phones, so the players get an H.264 proxy and the master stays for download."""
+    encode = encode or {}
+    codec = encode.get("codec") or "h264"
+    pix_fmt = encode.get("pix_fmt") or "yuv420p"
+    return not (codec == "h264" and pix_fmt == "yuv420p"
+                and output_uri.lower().endswith((".mp4", ".m4v")))
+
+
+def proxy_uri_for(output_uri: str) -> str:
+    """Where the proxy of a master goes: beside it, `NAME.proxy.mp4`."""
+    stem, dot, _suffix = output_uri.rpartition(".")
+    return f"{stem if dot else output_uri}.proxy.mp4"

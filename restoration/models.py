@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -168,7 +169,11 @@ class Variant(models.Model):
     end_frame = models.PositiveIntegerField(null=True, blank=True)
     encode = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    output = models.FileField(max_length=300, blank=True)
+    output = models.FileField(max_length=300, blank=True,
+                              help_text="The master, in the codec the spec asks for.")
+    proxy = models.FileField(max_length=300, blank=True,
+                             help_text="H.264 MP4 copy for the players; empty when the "
+                                       "master is itself H.264 MP4.")
     frames = models.PositiveIntegerField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -184,6 +189,11 @@ class Variant(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"{self.clip} · {self.preset_version}"
+
+    @property
+    def playable(self) -> Any:
+        """What the players show: the proxy when there is one, else the master."""
+        return self.proxy if self.proxy else self.output
 
 
 class RenderJob(models.Model):

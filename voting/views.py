@@ -108,8 +108,8 @@ def _pairing_json(contest: Contest, pairing: Pairing) -> dict[str, Any]:
     clip = contest.clip
     return {
         "pairing": pairing.pk,
-        "left": {"src": pairing.left.variant.output.url},
-        "right": {"src": pairing.right.variant.output.url},
+        "left": {"src": pairing.left.variant.playable.url},
+        "right": {"src": pairing.right.variant.playable.url},
         "fps": clip.fps or 24.0,
         **services.watch_status(contest, pairing),
     }

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from gpu_worker.engine import faces as face_detection
+from gpu_worker.engine import interlace
 from gpu_worker.engine import metrics as M
 from gpu_worker.engine.scenes import SceneCutDetector
 
@@ -134,7 +135,7 @@ def analyze(path: str | Path, *, max_frames: int | None = None, sample_every: in
         total = min(total, max_frames) if total else max_frames
     report = analyze_frames(read_frames(path, end=max_frames), fps=info.fps,
                             sample_every=sample_every, progress=progress,
-                            total=total, faces=faces)
+                            total=total, faces=faces, field_order=info.field_order)
     report["source"] = {
         "path": str(path), "width": info.width, "height": info.height, "fps": info.fps,
         "frame_count": info.frame_count, "duration": info.duration,
@@ -145,10 +146,13 @@ def analyze(path: str | Path, *, max_frames: int | None = None, sample_every: in
 
 def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_every: int = 1,
                    progress: ProgressFn | None = None, total: int | None = None,
-                   faces: bool = True) -> dict[str, Any]:
+                   faces: bool = True, field_order: str = "unknown") -> dict[str, Any]:
     """Analyse a stream of (H, W, 3) uint8 RGB frames (see the module docstring).
 
-    Returns {"version", "frames": [per-frame records], "summary": {...},
+    field_order: what the stream declares (io.MediaInfo.field_order); the report's
+    "interlace" section gives it beside what the pictures show.
+
+    Returns {"version", "frames": [per-frame records], "summary": {...}, "interlace",
     "findings": [...], "source": {...}}.
     """
     sample_every = max(1, int(sample_every))
@@ -169,9 +173,11 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
     distinct_seen = 0
     size = (0, 0)
     n = 0
+    fields = interlace.InterlaceDetector()
     for n, frame in enumerate(frames):
         if frame.dtype != np.uint8:
             frame = np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8)
+        fields.push(M.gray(_narrow_for_fields(frame)))
         small = _resize_for_analysis(frame)
         size = (frame.shape[1], frame.shape[0])
         g = M.gray(small)
@@ -236,8 +242,38 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
     count = len(per_frame)
     if count == 0:
         raise ValueError("no frames to analyse")
-    return _summarise(per_frame, lumas, diffs, detector, distinct_diffs, face_frames,
-                      size, fps, sample_every)
+    report = _summarise(per_frame, lumas, diffs, detector, distinct_diffs, face_frames,
+                        size, fps, sample_every)
+    report["interlace"] = fields.summary(field_order)
+    report["findings"] = _interlace_findings(report["interlace"]) + report["findings"]
+    return report
+
+
+def _narrow_for_fields(frame: np.ndarray) -> np.ndarray:
+    """The frame at most ANALYSIS_SIDE wide but at full height: fields are adjacent
+    lines, and any vertical scaling would blend them."""
+    h, w = frame.shape[:2]
+    if w <= ANALYSIS_SIDE:
+        return frame
+    return cv2.resize(frame, (ANALYSIS_SIDE, h), interpolation=cv2.INTER_AREA)
+
+
+def _interlace_findings(il: dict[str, Any]) -> list[dict[str, Any]]:
+    order = {"tff": "top field first", "bff": "bottom field first"}
+    if il["telecine"]:
+        t = il["telecine"]
+        return [{"kind": "telecine", "severity": 1.0,
+                 "text": f"3:2 pulldown (film transferred to video, "
+                         f"{order[t['field_order']]}, cadence phase {t['offset']}): two "
+                         "of every five frames mix two film frames; inverse telecine "
+                         "recovers the film frames at 4/5 of the rate."}]
+    if il["interlaced"]:
+        return [{"kind": "interlaced", "severity": 1.0,
+                 "text": f"Interlaced video ({order[il['field_order']]}; the stream says "
+                         f"{il['stream_field_order']}, the pictures "
+                         f"{il['picture_field_order']}): "
+                         f"{100 * il['combed_fraction']:.0f}% of the frames comb."}]
+    return []
 
 
 def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[float],
@@ -467,6 +503,15 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     """
     s = report["summary"]
     ops: list[dict[str, Any]] = []
+    # Fields first: every later operator compares whole frames, and a frame mixing
+    # two moments reads as damage everywhere it moves.
+    il = report.get("interlace") or {}
+    if il.get("telecine"):
+        t = il["telecine"]
+        ops.append({"op": "ivtc", "params": {"offset": int(t["offset"]),
+                                             "field_order": t["field_order"]}})
+    elif il.get("interlaced"):
+        ops.append({"op": "deinterlace", "params": {"field_order": il["field_order"]}})
     cadence = int(s["repeats"]["cadence"])
     width = int(s.get("width") or 640)
 

@@ -25,6 +25,12 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from gpu_worker.engine.encoding import EncodeError, EncodeSettings, container_format
+from gpu_worker.engine.sequence import (
+    ImageSequence,
+    SequenceError,
+    find_sequence,
+    is_sequence_path,
+)
 
 __all__ = [
     "MediaError",
@@ -35,6 +41,8 @@ __all__ = [
     "iter_decoded",
     "extract_frame",
     "frame_pts_table",
+    "open_input",
+    "ImageSequence",
 ]
 
 MIN_SIDE = 16
@@ -99,6 +107,9 @@ class MediaInfo:
     frame_count_exact: bool = False  # True when every frame was decoded and counted
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
+    field_order: str = "unknown"  # progressive, tff, bff, interlaced, unknown
+    bit_depth: int = 8  # bits per component of the decoded pictures
+    timecode: str | None = None  # of the first frame ("01:00:00:00"; ";" drop-frame)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,14 +126,30 @@ class DecodedFrame:
     index: int
     pts: int
     time: float  # seconds from the start of the stream
-    image: np.ndarray  # (H, W, 3) uint8 RGB
+    image: np.ndarray  # (H, W, 3) RGB: uint8, or uint16 when decoded with high_bit_depth
 
 
 # ---------------------------------------------------------------------------------
 # opening
 
 
+def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """Open a video file or an image sequence (a pattern, a folder or an
+    ImageSequence with its frame rate) for reading; MediaError when it cannot be."""
+    return _open(path)
+
+
 def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    if is_sequence_path(path):
+        try:
+            seq = find_sequence(path)
+        except SequenceError as exc:
+            raise MediaError(str(exc)) from None
+        try:
+            return av.open(seq.pattern, mode="r", format="image2",
+                           options=seq.ffmpeg_options())
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"cannot open the image sequence: {exc}") from None
     p = Path(path)
     if not p.exists():
         raise MediaError(f"file not found: {p}")
@@ -168,11 +195,39 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
 
 
 def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
-    """The average frame rate, which for a variable-rate file is what players show."""
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate and rate > 0:
-            return Fraction(rate.numerator, rate.denominator)
+    """The average frame rate, which for a variable-rate file is what players show.
+
+    A raw DV file has no index, and FFmpeg's average for it is the tick rate of its
+    time base (60000 for NTSC DV at 30000/1001): an average more than twice the
+    stream's own base rate cannot be a real average, so the base rate is used then.
+    """
+    guessed = next((Fraction(r.numerator, r.denominator)
+                    for r in (stream.guessed_rate, stream.base_rate) if r and r > 0), None)
+    average = stream.average_rate
+    if average and average > 0:
+        avg = Fraction(average.numerator, average.denominator)
+        if guessed is None or avg <= 2 * guessed:
+            return avg
+    if guessed is not None:
+        return guessed
     return Fraction(24, 1)  # nothing declared: assume film speed
+
+
+# AVFieldOrder values to the names the report uses.
+FIELD_ORDER_NAMES = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+
+
+def _field_order(cc: Any, codec: str | None, interlaced_frame: bool) -> str:
+    """How the stream says its frames were scanned: progressive, tff (top field
+    first), bff, or interlaced (the frames are flagged interlaced but the order is not
+    declared), or unknown. DV is bottom field first by its specification (NTSC and
+    PAL), and its decoder does not fill the field order in."""
+    declared = FIELD_ORDER_NAMES.get(int(getattr(cc, "field_order", 0) or 0))
+    if declared is not None:
+        return declared
+    if interlaced_frame:
+        return "bff" if codec == "dvvideo" else "interlaced"
+    return "unknown"
 
 
 def _stream_duration(stream: av.stream.Stream, container: av.container.InputContainer
@@ -210,8 +265,46 @@ def _rgb_range(cc: Any, pix_fmt: str) -> ColorRange:
     return ColorRange.MPEG
 
 
-def _to_rgb(frame: av.VideoFrame, colorspace: Colorspace, color_range: ColorRange
-            ) -> np.ndarray:
+def _format_bits(pix_fmt: str | None) -> int:
+    """Bits per component of a decoded pixel format (8 when unknown)."""
+    if not pix_fmt:
+        return 8
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.error.FFmpegError):
+        return 8
+
+
+_FLOAT_PLANAR = {"gbrpf32le": np.float32, "gbrapf32le": np.float32,
+                 "gbrpf16le": np.float16, "gbrapf16le": np.float16}
+
+
+def _float_planes_to_rgb16(frame: av.VideoFrame) -> np.ndarray:
+    """EXR pictures (float or half planes, G B R order) to uint16 RGB, read from the
+    planes themselves: swscale's float conversions are a few codes off and dither.
+    Values are taken as they are (no transfer curve applied); below 0 and above 1
+    clip."""
+    dtype = _FLOAT_PLANAR[frame.format.name]
+    item = np.dtype(dtype).itemsize
+    h, w = frame.height, frame.width
+    planes = [np.frombuffer(frame.planes[i], dtype=dtype)
+              .reshape(h, frame.planes[i].line_size // item)[:, :w] for i in (2, 0, 1)]
+    rgb = np.stack(planes, -1).astype(np.float32)
+    return (np.clip(rgb, 0.0, 1.0) * np.float32(65535.0) + np.float32(0.5)).astype(np.uint16)
+
+
+def _to_rgb(frame: av.VideoFrame, colorspace: Colorspace, color_range: ColorRange,
+            deep: bool = False) -> np.ndarray:
+    """(H, W, 3) RGB: uint8, or uint16 (0..65535) with `deep` for a source of more
+    than 8 bits, converted once by swscale from the decoded planes."""
+    if deep:
+        if frame.format.name in _FLOAT_PLANAR:
+            return _float_planes_to_rgb16(frame)
+        if frame.format.name.startswith(("yuv", "nv", "p0", "p2", "p4")):
+            return frame.to_ndarray(format="rgb48le", src_colorspace=colorspace,
+                                    src_color_range=color_range,
+                                    dst_color_range=ColorRange.JPEG)
+        return frame.to_ndarray(format="rgb48le")
     if frame.format.name in ("rgb24",):
         return frame.to_ndarray()
     if frame.format.name.startswith(("yuv", "nv")):
@@ -309,9 +402,16 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
             bit_rate=int(container.bit_rate) if container.bit_rate else None,
             audio_sample_rate=int(audio.codec_context.sample_rate) if audio else None,
             audio_channels=int(audio.codec_context.channels) if audio else None,
+            bit_depth=_format_bits(cc.pix_fmt),
+            timecode=_timecode(container, stream),
         )
+        if is_sequence_path(path):
+            seq = find_sequence(path)
+            info.path, info.container = seq.pattern, "image2"
+            info.frame_count = seq.count  # one file per frame, all present
+            info.duration = float(seq.count / seq.rate)
         if deep:
-            info.frame_count = _count_frames(container, stream, frame_count)
+            info.frame_count = _count_frames(container, stream, frame_count, info)
             info.frame_count_exact = True
         else:
             _check_decodes(container, stream, info)
@@ -327,10 +427,14 @@ def _decode_error(exc: Exception, stream: av.video.stream.VideoStream) -> MediaE
 
 
 def _count_frames(container: av.container.InputContainer,
-                  stream: av.video.stream.VideoStream, expected: int) -> int:
+                  stream: av.video.stream.VideoStream, expected: int,
+                  info: MediaInfo) -> int:
     count = 0
     try:
-        for _frame in container.decode(stream):
+        for frame in container.decode(stream):
+            if count == 0:
+                info.field_order = _field_order(stream.codec_context, info.video_codec,
+                                                bool(frame.interlaced_frame))
             count += 1
     except av.error.FFmpegError as exc:
         if count == 0:
@@ -358,6 +462,8 @@ def _check_decodes(container: av.container.InputContainer,
     try:
         for frame in container.decode(stream):
             first_pts = frame.pts if frame.pts is not None else 0
+            info.field_order = _field_order(stream.codec_context, info.video_codec,
+                                            bool(frame.interlaced_frame))
             break
     except av.error.FFmpegError as exc:
         raise _decode_error(exc, stream) from None
@@ -390,6 +496,19 @@ def _check_decodes(container: av.container.InputContainer,
                          f"of ~{info.frame_count}")
 
 
+def _timecode(container: av.container.InputContainer,
+              stream: av.video.stream.VideoStream) -> str | None:
+    """The source timecode of the first frame: the video stream's tag, a timecode
+    track's (MOV tmcd, MXF), or the container's (DV, MPEG-2 GOP headers)."""
+    tags = [stream.metadata or {}] + [s.metadata or {} for s in container.streams
+                                      if s.type == "data"] + [container.metadata or {}]
+    for tag in tags:
+        value = tag.get("timecode") or tag.get("TIMECODE")  # Matroska: upper case
+        if value and len(value.replace(";", ":").split(":")) == 4:
+            return value
+    return None
+
+
 def _tag_duration(stream: av.stream.Stream) -> float | None:
     """Matroska keeps a per-stream duration as a "DURATION" tag (HH:MM:SS.fraction)."""
     text = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
@@ -414,9 +533,13 @@ def _decodable_frames(path: str) -> int:
 # reading
 
 
-def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | None = None
-                 ) -> Iterator[DecodedFrame]:
+def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | None = None,
+                 high_bit_depth: bool = False) -> Iterator[DecodedFrame]:
     """Decode frames `start` (inclusive) to `end` (exclusive) in presentation order.
+
+    high_bit_depth: a source of more than 8 bits comes as uint16 RGB (0..65535) instead
+    of uint8, so its extra precision reaches the operators (8-bit sources stay uint8:
+    16 bits would add nothing but cost).
 
     Streaming: one frame at a time. Frame-accurate: the presentation timestamp of
     frame `start` is looked up in the packet index, the demuxer seeks to the keyframe
@@ -439,6 +562,7 @@ def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | Non
         cc = stream.codec_context
         colorspace = _rgb_colorspace(cc, int(cc.height or 0))
         crange = _rgb_range(cc, cc.pix_fmt or "")
+        deep = high_bit_depth and _format_bits(cc.pix_fmt) > 8
         tb = float(stream.time_base) if stream.time_base else 0.0
         origin = stream.start_time or 0
         index = start
@@ -452,7 +576,7 @@ def iter_decoded(path: str | os.PathLike[str], *, start: int = 0, end: int | Non
                 if end is not None and index >= end:
                     break
                 yield DecodedFrame(index=index, pts=pts, time=(pts - origin) * tb,
-                                   image=_to_rgb(frame, colorspace, crange))
+                                   image=_to_rgb(frame, colorspace, crange, deep))
                 index += 1
         except av.error.FFmpegError as exc:
             raise MediaError(f"the file is truncated or damaged: decoding stopped at "
@@ -570,7 +694,7 @@ class VideoWriter:
                  colour: ColourTags | None = None, sample_aspect_ratio: str = "1:1",
                  audio_source: str | os.PathLike[str] | None = None,
                  audio_range: tuple[float, float | None] = (0.0, None),
-                 container_fmt: str | None = None) -> None:
+                 container_fmt: str | None = None, timecode: str | None = None) -> None:
         self.settings = settings
         fmt = container_fmt or container_format(path)
         settings.check_container(fmt)
@@ -578,6 +702,14 @@ class VideoWriter:
             raise EncodeError(f"{width}x{height}: 4:2:0 video needs even width and height")
         self.colour = colour or ColourTags()
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        if fmt == "image2":
+            from gpu_worker.engine.encoding import image_codec_for
+
+            if image_codec_for(path) != settings.codec:
+                raise EncodeError(f"codec {settings.codec} cannot write "
+                                  f"{Path(path).suffix} files")
+            # File n is frame n of the output, as the engine numbers frames.
+            options = {"start_number": "0"}
         # SVT-AV1 prints its whole configuration at info level; keep errors only.
         os.environ.setdefault("SVT_LOG", "1")
         self.container = av.open(str(path), mode="w", format=fmt, options=options)
@@ -602,6 +734,9 @@ class VideoWriter:
                                                self.colour.color_primaries, 2)
             cc.color_trc = _name_to_code(COLOR_TRC_NAMES, self.colour.color_trc, 2)
             stream.options = settings.codec_options()
+            if timecode and fmt in ("mov", "mp4", "matroska"):
+                # MOV/MP4 muxers write it as a timecode track, Matroska as a tag.
+                stream.metadata["timecode"] = timecode
             self.stream = stream
             self._matrix = self.colour.matrix(height)
             self._range = ColorRange.JPEG if self.colour.color_range == "pc" else ColorRange.MPEG
@@ -616,8 +751,11 @@ class VideoWriter:
         self._closed = False
 
     def write(self, image: np.ndarray, pts: int, duration: int | None = None) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame shown at `pts` (source time base)."""
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        """Encode one (H, W, 3) RGB frame shown at `pts` (source time base): uint8, or
+        uint16 (0..65535) for an output of more than 8 bits, which then never passes
+        through 8 bits."""
+        fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
         frame = frame.reformat(format=self.settings.effective_pix_fmt,
                                dst_colorspace=self._matrix,
                                src_color_range=ColorRange.JPEG,

@@ -10,6 +10,11 @@ The `.cube` format (Adobe Cube LUT Specification 1.0, also written by DaVinci Re
     0.000 0.000 0.000         (N^3 lines of "R G B", red changing fastest)
     ...
 
+A file with both sizes (what DaVinci Resolve exports as a "shaper" LUT, for log or
+HDR footage whose values reach past 1) holds a 1-D table first, then the 3-D one: the
+1-D shaper maps the input (its range set by LUT_1D_INPUT_RANGE) onto the 3-D table's
+input (LUT_3D_INPUT_RANGE), and the 3-D table is applied to the result.
+
 A 3-D table is stored as a (S, S, S, 3) tensor indexed [blue, green, red], which is the
 file's order (red fastest) and exactly the (D, H, W) layout `grid_sample` expects, so
 applying it is one trilinear `grid_sample` call on CPU or CUDA.
@@ -53,6 +58,7 @@ class Lut:
     title: str = ""
     domain_min: tuple[float, float, float] = (0.0, 0.0, 0.0)
     domain_max: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    shaper: Lut | None = None  # a 1-D LUT applied before a 3-D one (Resolve's shaper)
 
     @property
     def is_3d(self) -> bool:
@@ -64,7 +70,8 @@ class Lut:
 
     def to(self, device: torch.device | str) -> Lut:
         return Lut(self.table.to(device=device, dtype=torch.float32), self.title,
-                   self.domain_min, self.domain_max)
+                   self.domain_min, self.domain_max,
+                   self.shaper.to(device) if self.shaper is not None else None)
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         return apply_lut(frames, self)
@@ -96,6 +103,8 @@ def parse_cube(text: str, source: str = "<string>") -> Lut:
     size_1d: int | None = None
     dmin = [0.0, 0.0, 0.0]
     dmax = [1.0, 1.0, 1.0]
+    shaper_range: tuple[float, float] | None = None  # LUT_1D_INPUT_RANGE
+    cube_range: tuple[float, float] | None = None  # LUT_3D_INPUT_RANGE
     data: list[list[float]] = []
     data_started_at: int | None = None
 
@@ -136,6 +145,10 @@ def parse_cube(text: str, source: str = "<string>") -> Lut:
             elif head in ("LUT_3D_INPUT_RANGE", "LUT_1D_INPUT_RANGE"):
                 lo, hi = _floats(args, 2, where, head)
                 dmin, dmax = [lo] * 3, [hi] * 3
+                if head == "LUT_1D_INPUT_RANGE":
+                    shaper_range = (lo, hi)
+                else:
+                    cube_range = (lo, hi)
             # Other keywords (vendor extensions) are skipped, as the spec allows.
             continue
         if data_started_at is None:
@@ -145,8 +158,8 @@ def parse_cube(text: str, source: str = "<string>") -> Lut:
     if size_3d is None and size_1d is None:
         raise LutError(f"{source}: no LUT_3D_SIZE or LUT_1D_SIZE line; is this a .cube file?")
     if size_3d is not None and size_1d is not None:
-        raise LutError(f"{source}: has both LUT_1D_SIZE and LUT_3D_SIZE; combined 1-D + 3-D "
-                       f"files are not supported")
+        return _shaper_and_cube(data, size_1d, size_3d, shaper_range, cube_range, title,
+                                source)
     expected = size_3d ** 3 if size_3d is not None else size_1d
     assert expected is not None
     if len(data) != expected:
@@ -160,6 +173,26 @@ def parse_cube(text: str, source: str = "<string>") -> Lut:
     if size_3d is not None:
         table = table.view(size_3d, size_3d, size_3d, 3)  # [b, g, r]: red fastest
     return Lut(table, title, tuple(dmin), tuple(dmax))  # type: ignore[arg-type]
+
+
+def _shaper_and_cube(data: list[list[float]], size_1d: int, size_3d: int,
+                     shaper_range: tuple[float, float] | None,
+                     cube_range: tuple[float, float] | None, title: str,
+                     source: str) -> Lut:
+    """A 1-D shaper table followed by a 3-D table, as Resolve writes them."""
+    expected = size_1d + size_3d ** 3
+    if len(data) != expected:
+        raise LutError(f"{source}: LUT_1D_SIZE {size_1d} + LUT_3D_SIZE {size_3d} need "
+                       f"{size_1d} + {size_3d}^3 = {expected} table entries, found {len(data)}")
+    for name, rng in (("LUT_1D_INPUT_RANGE", shaper_range), ("LUT_3D_INPUT_RANGE", cube_range)):
+        if rng is not None and rng[0] >= rng[1]:
+            raise LutError(f"{source}: {name} {rng[0]} {rng[1]} must go from low to high")
+    s_lo, s_hi = shaper_range or (0.0, 1.0)
+    c_lo, c_hi = cube_range or (0.0, 1.0)
+    shaper = Lut(torch.tensor(data[:size_1d], dtype=torch.float32), "shaper",
+                 (s_lo,) * 3, (s_hi,) * 3)
+    cube = torch.tensor(data[size_1d:], dtype=torch.float32).view(size_3d, size_3d, size_3d, 3)
+    return Lut(cube, title, (c_lo,) * 3, (c_hi,) * 3, shaper=shaper)
 
 
 def read_cube(path: str | Path) -> Lut:
@@ -186,6 +219,20 @@ def format_cube(lut: Lut, decimals: int = 6) -> str:
     title = lut.title.replace('"', "'")
     if title:
         lines.append(f'TITLE "{title}"')
+    if lut.shaper is not None:  # Resolve's layout: both sizes, both ranges, 1-D first
+        sh = lut.shaper
+        lines.append(f"LUT_1D_SIZE {sh.size}")
+        lines.append(f"LUT_1D_INPUT_RANGE {sh.domain_min[0]:.{decimals}f} "
+                     f"{sh.domain_max[0]:.{decimals}f}")
+        lines.append(f"LUT_3D_SIZE {lut.size}")
+        lines.append(f"LUT_3D_INPUT_RANGE {lut.domain_min[0]:.{decimals}f} "
+                     f"{lut.domain_max[0]:.{decimals}f}")
+        lines.append("")
+        rows = (sh.table.detach().to("cpu", torch.float64).tolist()
+                + lut.table.detach().to("cpu", torch.float64).reshape(-1, 3).tolist())
+        fmt = f"{{:.{decimals}f}} {{:.{decimals}f}} {{:.{decimals}f}}"
+        lines.extend(fmt.format(*row) for row in rows)
+        return "\n".join(lines) + "\n"
     lines.append(f"LUT_{'3' if lut.is_3d else '1'}D_SIZE {lut.size}")
     if tuple(lut.domain_min) != (0.0, 0.0, 0.0) or tuple(lut.domain_max) != (1.0, 1.0, 1.0):
         lines.append("DOMAIN_MIN " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_min))
@@ -232,6 +279,10 @@ def apply_lut(frames: torch.Tensor, lut: Lut, amount: float = 1.0,
     """
     if frames.dim() != 4 or frames.shape[1] != 3:
         raise ValueError(f"expected (N, 3, H, W) frames, got {tuple(frames.shape)}")
+    source = frames
+    if lut.shaper is not None:
+        # The shaper's output is the 3-D table's input, in that table's range.
+        frames = apply_lut(frames, lut.shaper, clamp=False)
     table = lut.table.to(device=frames.device, dtype=frames.dtype)
     u = _normalise(frames, lut)
     n, _, h, w = frames.shape
@@ -255,7 +306,7 @@ def apply_lut(frames: torch.Tensor, lut: Lut, amount: float = 1.0,
             chans.append(lo_v + (hi_v - lo_v) * frac[:, c])
         out = torch.stack(chans, dim=1)
     if amount != 1.0:
-        out = frames + amount * (out - frames)
+        out = source + amount * (out - source)
     return out.clamp(0.0, 1.0) if clamp else out
 
 

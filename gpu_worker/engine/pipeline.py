@@ -23,7 +23,8 @@ way to the encoder, so variable frame rates and rates like 24000/1001 come out a
 they went in (see io.VideoWriter).
 
 Rate-changing operators. An operator with `changes_rate=True` (frame interpolation)
-runs in a `RateStage`. It multiplies the rate by r = p/q >= 1 (`Operator.rate_ratio`);
+runs in a `RateStage`. It multiplies the rate by r = p/q (`Operator.rate_ratio`;
+below 1 for inverse telecine, where some input frames make no output);
 output frame m is made from input frame floor(m/r) and the next one at phase
 m/r - floor(m/r) (see rate.py), so the outputs of input frames [a, b) are
 [ceil(a·r), ceil(b·r)) whatever the batching, an excerpt or a film segment has a
@@ -49,7 +50,9 @@ muxer writes no wall-clock time: the same spec on the same input gives the same 
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import time
 import uuid
 from collections import deque
@@ -71,6 +74,7 @@ from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, output_range
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError
 from gpu_worker.engine.scenes import SceneCutDetector
+from gpu_worker.engine.sequence import output_pattern_folder
 from gpu_worker.engine.spec import PipelineSpec, expected_output_frames, parse_spec
 
 __all__ = ["render", "RenderResult", "RenderCancelled", "RenderError", "build_operators",
@@ -151,9 +155,10 @@ def build_operators(spec: PipelineSpec, *, width: int, height: int, fps: float,
             except SpecError as exc:
                 raise SpecError(f"{where}: {exc}", op=op_spec.op, param=exc.param,
                                 position=i + 1) from None
-            if ratio < 1:
+            if ratio <= 0 or (ratio < 1 and not cls.lowers_rate):
                 raise SpecError(f"{where}: lowers the frame rate (ratio {ratio}), which "
-                                "is not supported", op=op_spec.op, position=i + 1)
+                                "only inverse telecine may do", op=op_spec.op,
+                                position=i + 1)
             current = current * ratio
         try:
             op = cls(op_spec.params, ctx)
@@ -292,8 +297,9 @@ class RateStage(Stage):
     def __init__(self, op: Operator, ratio: Fraction, batch_size: int = DEFAULT_BATCH) -> None:
         super().__init__(op, batch_size)
         self.ratio = Fraction(ratio)
-        if self.ratio < 1:
-            raise RenderError(f"operator {op.name!r}: rate ratio {self.ratio} is below 1")
+        if self.ratio <= 0:
+            raise RenderError(f"operator {op.name!r}: rate ratio {self.ratio} is not "
+                              "positive")
         self.radius = max(1, self.radius)
         self.pts_scale = self.ratio.numerator
 
@@ -401,14 +407,23 @@ def _feed_from(level: int, item: FrameItem, stages: Sequence[Stage]) -> Iterable
         yield from _feed_from(level + 1, ready, stages)
 
 
+def _to_8bit(image: np.ndarray) -> np.ndarray:
+    """uint8 for the scene detector (thumbnails: 8 bits are plenty)."""
+    return image if image.dtype == np.uint8 else (image >> 8).astype(np.uint8)
+
+
 def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(H, W, 3) uint8 → (3, H, W) float32 in [0, 1] on `device`.
+    """(H, W, 3) uint8 (or uint16) → (3, H, W) float32 in [0, 1] on `device`.
 
     On the CPU the conversion is done in numpy: for one frame, torch's multi-threaded
     element-wise kernels cost more in thread hand-off than they save, badly so when
     other processes share the cores. On a GPU the uint8 frame is uploaded (4× less
     data than float) and converted there.
     """
+    if image.dtype == np.uint16:
+        planar = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+        planar *= np.float32(1.0 / 65535.0)
+        return torch.from_numpy(planar).to(device)
     if device.type == "cpu":
         planar = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
         planar *= np.float32(1.0 / 255.0)
@@ -417,8 +432,13 @@ def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return t.permute(2, 0, 1).float().div_(255.0)
 
 
-def _to_image(tensor: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] → (H, W, 3) uint8, rounding to nearest."""
+def _to_image(tensor: torch.Tensor, deep: bool = False) -> np.ndarray:
+    """(3, H, W) float in [0, 1] → (H, W, 3) uint8, rounding to nearest; uint16
+    (0..65535) with `deep`, for outputs of more than 8 bits."""
+    if deep:
+        arr = tensor.detach().float().cpu().numpy().transpose(1, 2, 0) * np.float32(65535.0)
+        arr += np.float32(0.5)
+        return np.clip(arr, 0.0, 65535.0).astype(np.uint16)
     if tensor.device.type == "cpu":
         arr = tensor.detach().numpy().transpose(1, 2, 0) * np.float32(255.0)
         arr += np.float32(0.5)  # +0.5 then truncation is rounding for values >= 0
@@ -477,6 +497,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     _check_output(output)
     dev = pick_device(device)
     info = io.probe(input_path)
+    # More than 8 bits in: decode to 16-bit RGB. More than 8 bits out: hand the writer
+    # 16-bit RGB made from the float frames. 8-bit in and out keeps the uint8 path.
+    deep_in = info.bit_depth > 8
+    deep_out = parsed.encode.bit_depth > 8
     total = info.frame_count
     first = 0 if start is None else int(start)
     last = total if end is None else int(end)
@@ -509,13 +533,18 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             out_first, out_last = output_range(out_first, out_last, stage.ratio)
             pts_scale *= stage.pts_scale
             out_rate *= stage.ratio
-    # Rate stages only raise the rate, so later radii (in output frames) need no more
-    # source frames than their count.
-    context = sum(stage.radius for stage in stages)
+    # A stage after rate stages counts its radius in their output frames. After a
+    # rate rise those are no more source frames than the radius; after an inverse
+    # telecine (4/5) they are up to 5/4 as many.
+    context, ratio_before = 0, Fraction(1)
+    for stage in stages:
+        context += math.ceil(stage.radius / min(ratio_before, Fraction(1)))
+        if isinstance(stage, RateStage):
+            ratio_before *= stage.ratio
     dec_start = max(0, first - context)
     dec_end = last + context + 1  # +1: the frame after the range gives the last duration
 
-    container = av.open(str(input_path))
+    container = io.open_input(input_path)
     vstream = container.streams.video[0]
     for s in container.streams.video:
         if not (s.disposition & av.stream.Disposition.attached_pic):
@@ -535,7 +564,17 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
             return pts
         return round(pts * item_time_base / write_time_base)
 
-    part = _part_path(output)
+    # An image-sequence output (frames/%06d.tif) is written into a hidden folder
+    # beside its files and moved into place only on success, like a video's part file.
+    seq_folder = output_pattern_folder(output)
+    part_dir: Path | None = None
+    if seq_folder is not None:
+        part_dir = seq_folder / f".{uuid.uuid4().hex[:12]}.part"
+        part_dir.mkdir()
+        part = part_dir / output.name
+    else:
+        part = _part_path(output)
+    audio = audio and seq_folder is None  # image files carry no sound
     writer: io.VideoWriter | None = None
     cuts: list[int] = []
     frames_done = 0
@@ -553,8 +592,9 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         prev: io.DecodedFrame | None = None
         prev_delta: int | None = None
         prev_scene = 0
-        for dec in io.iter_decoded(input_path, start=dec_start, end=dec_end):
-            is_cut = (detector.push(dec.image) if detector is not None
+        for dec in io.iter_decoded(input_path, start=dec_start, end=dec_end,
+                                   high_bit_depth=deep_in):
+            is_cut = (detector.push(_to_8bit(dec.image)) if detector is not None
                       else dec.index in known_cuts and dec.index != dec_start)
             if is_cut and dec.index > dec_start:
                 cuts.append(dec.index)
@@ -597,9 +637,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
                     sample_aspect_ratio=info.sample_aspect_ratio,
                     audio_source=input_path if (audio and info.has_audio) else None,
                     audio_range=(t_start, _audio_end(input_path, last, total, time_base)),
-                    container_fmt=fmt)
+                    container_fmt=fmt,
+                    timecode=_output_timecode(info.timecode, source_rate, t_start, out_rate))
             start_pts = write_pts(item.pts - pts_offset)
-            writer.write(_to_image(item.tensor), start_pts,
+            writer.write(_to_image(item.tensor, deep_out), start_pts,
                          write_pts(item.pts - pts_offset + item.duration) - start_pts)
             frames_done += 1
             last_source = max(last_source, item.source_index)
@@ -612,11 +653,23 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         if writer is None:
             raise RenderError("no frame could be decoded in the requested range")
         writer.close()
-        os.replace(part, output)
+        if part_dir is not None:
+            written = sorted(part_dir.iterdir())
+            for f in written:
+                os.replace(f, seq_folder / f.name)
+            part_dir.rmdir()
+            out_size = sum((seq_folder / f.name).stat().st_size for f in written)
+            out_duration = float(frames_done / out_rate)
+        else:
+            os.replace(part, output)
+            out_size, out_duration = output.stat().st_size, _video_duration(output)
     except BaseException:
         if writer is not None:
             writer.abort()
-        part.unlink(missing_ok=True)
+        if part_dir is not None:
+            shutil.rmtree(part_dir, ignore_errors=True)
+        else:
+            part.unlink(missing_ok=True)
         raise
     finally:
         threads.close()
@@ -625,7 +678,7 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         progress(frames_done, frames_done, frames_done / max(seconds, 1e-6), 0.0)
     return RenderResult(
         output_path=str(output), frames=frames_done, fps=frames_done / max(seconds, 1e-6),
-        duration=_video_duration(output), size=output.stat().st_size, seconds=seconds,
+        duration=out_duration, size=out_size, seconds=seconds,
         width=out_w, height=out_h, start=first, end=last_source + 1,
         spec_hash=parsed.spec_hash, device=str(dev), scene_cuts=sorted(cuts),
         audio=bool(audio and info.has_audio))
@@ -640,6 +693,25 @@ def _source_rate(info: io.MediaInfo) -> Fraction:
     except (ValueError, ZeroDivisionError):
         pass
     return as_rate(info.fps if info.fps > 0 else 24.0)
+
+
+def _output_timecode(source_tc: str | None, source_rate: Fraction, t_start: float,
+                     out_rate: Fraction) -> str | None:
+    """The source timecode of an output's first frame, t_start seconds into the source,
+    counted at the output's rate (drop-frame kept for 29.97/59.94). None without a
+    source timecode or when it cannot be read."""
+    if not source_tc:
+        return None
+    from opentimelineio import opentime
+
+    try:
+        start = opentime.from_timecode(source_tc, float(source_rate))
+        at = opentime.RationalTime.from_seconds(start.to_seconds() + t_start)
+        rate = float(out_rate)
+        drop = ";" in source_tc and rate in (30000 / 1001, 60000 / 1001)
+        return opentime.to_timecode(at.rescaled_to(rate), rate, drop)
+    except (ValueError, RuntimeError, TypeError):
+        return None
 
 
 def _audio_end(path: str | os.PathLike[str], last: int, total: int,

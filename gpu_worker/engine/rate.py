@@ -1,8 +1,9 @@
 """Frame-rate arithmetic for rate-changing operators (frame interpolation).
 
-A rate-changing operator multiplies the frame rate by a ratio r = p/q (a Fraction,
-r >= 1). Output frame m sits at position m / r on the input's frame axis (input frame
-i occupies positions [i, i+1)), so it is made from input frame i = floor(m / r) and
+A rate-changing operator multiplies the frame rate by a ratio r = p/q (a Fraction:
+r >= 1 for interpolation, 4/5 for inverse telecine, where input frames with no m
+make no output). Output frame m sits at position m / r on the input's frame axis
+(input frame i occupies positions [i, i+1)), so it is made from input frame i = floor(m / r) and
 the next one, at phase m / r - i in [0, 1). This numbering depends on nothing but m,
 so:
 

@@ -131,6 +131,9 @@ class OperatorSchema:
     params: ClassVar[tuple[Param, ...]] = ()
     changes_size: ClassVar[bool] = False
     changes_rate: ClassVar[bool] = False
+    # Only an operator that declares it may lower the rate (inverse telecine drops one
+    # frame in five by construction); a ratio below 1 from any other is refused.
+    lowers_rate: ClassVar[bool] = False
 
     @classmethod
     def validate_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -149,8 +152,9 @@ class OperatorSchema:
 
     @classmethod
     def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
-        """Output frame rate / input frame rate (>= 1) for validated `params` and an
-        input at `fps`; only operators with `changes_rate` return anything but 1.
+        """Output frame rate / input frame rate for validated `params` and an input at
+        `fps` (above 1 for interpolation, 4/5 for inverse telecine); only operators
+        with `changes_rate` return anything but 1.
         Raises SpecError when the params do not fit this input rate."""
         return Fraction(1)
 
@@ -601,11 +605,49 @@ class SuperResolutionSchema(OperatorSchema):
     )
 
 
+class DeinterlaceSchema(OperatorSchema):
+    name = "deinterlace"
+    category = "temporal"
+    description = ("Removes the combing of interlaced video (tape transfers): keeps the "
+                   "first field of each frame and rebuilds the other one, from the fields "
+                   "before and after where the picture is still and by edge-preserving "
+                   "interpolation where it moves (motion-adaptive, like FFmpeg's yadif/"
+                   "bwdif). One frame out per frame in.")
+    params = (
+        Param("field_order", "choice", "tff", "Which field comes first in time: tff (top "
+              "field first: most HD and MPEG-2) or bff (bottom field first: DV). The "
+              "analysis measures it.", choices=("tff", "bff")),
+    )
+
+
+class IvtcSchema(OperatorSchema):
+    name = "ivtc"
+    category = "temporal"
+    description = ("Inverse telecine: rebuilds the film frames of a 3:2 pulldown transfer "
+                   "(24 film frames as 30 video frames, two of every five mixing two film "
+                   "frames) by putting the fields of each film frame back together; the "
+                   "rate becomes 4/5 of the source's (29.97 -> 23.976). The analysis "
+                   "finds the cadence phase and field order.")
+    changes_rate = True
+    lowers_rate = True
+    params = (
+        Param("offset", "int", 0, "Phase of the cadence: the number (0-4) of the first "
+              "video frame showing a whole film frame (AA) followed by another whole one "
+              "(BB), counted modulo 5.", min=0, max=4),
+        Param("field_order", "choice", "tff", "Which field comes first in the pulldown: "
+              "tff or bff.", choices=("tff", "bff")),
+    )
+
+    @classmethod
+    def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
+        return Fraction(4, 5)
+
+
 BUILTIN_SCHEMAS: tuple[type[OperatorSchema], ...] = (
     ColourCorrectSchema, ColourSchemeSchema, ColourTransferSchema, ApplyLutSchema,
     DeflickerSchema, DenoiseSchema, DustSchema, FaceRestoreSchema, GrainSchema,
     InterpolateSchema, ScratchSchema, WireSchema, SharpenSchema, ResizeSchema,
-    SuperResolutionSchema,
+    SuperResolutionSchema, DeinterlaceSchema, IvtcSchema,
 )
 """Every built-in operator, in the order of the operator list in
 gpu_worker.engine.ops (a test checks that each has its implementation there)."""

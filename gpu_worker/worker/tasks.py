@@ -40,7 +40,15 @@ from typing import Any
 
 from celery import shared_task
 
-from gpu_worker.jobs import JobContractError, JobProgress, JobRequest, JobResult, JobStatus
+from gpu_worker.jobs import (
+    JobContractError,
+    JobProgress,
+    JobRequest,
+    JobResult,
+    JobStatus,
+    needs_proxy,
+    proxy_uri_for,
+)
 from gpu_worker.worker import storage
 
 log = logging.getLogger(__name__)
@@ -242,6 +250,15 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
                 except Exception:  # measures are a nicety; never fail a render for them
                     log.warning("metrics failed for job %s", job.job_id, exc_info=True)
                     measured = {}
+                proxy_uri = None
+                if job.kind == "variant" and needs_proxy(job.output_uri, spec.get("encode")):
+                    # The master stays as asked (ProRes, FFV1, 10-bit…); the players
+                    # get an H.264 copy made from it.
+                    from gpu_worker.engine.media import make_proxy
+
+                    proxy_uri = proxy_uri_for(job.output_uri)
+                    with storage.local_output(proxy_uri) as proxy_target:
+                        make_proxy(target, proxy_target, audio=rendered.audio)
     except RenderCancelled:
         return failed("cancelled", attempt, "cancelled")
     except (SpecError, io.MediaError, DeviceError, RenderError) as exc:
@@ -252,7 +269,8 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
         raise TransientError(repr(exc), attempt, job.max_attempts) from exc
 
     result = JobResult.of(
-        job, "done", attempt, frames=rendered.frames, fps=round(rendered.fps, 3),
+        job, "done", attempt, proxy_uri=proxy_uri, frames=rendered.frames,
+        fps=round(rendered.fps, 3),
         seconds=round(rendered.seconds, 3), duration=rendered.duration, size=rendered.size,
         width=rendered.width, height=rendered.height, device=rendered.device,
         spec_hash=rendered.spec_hash, scene_cuts=rendered.scene_cuts,

@@ -25,11 +25,16 @@ from restoration.rendering.jobs import (
 )
 from restoration.services.presets import lock_version
 
+# The master's container by codec: ProRes and FFV1 cannot go into MP4.
+MASTER_SUFFIX = {"prores": ".mov", "ffv1": ".mkv"}
+
 
 def variant_output_name(job: RenderJob) -> str:
     variant = job.variant
+    codec = (variant.encode or variant.spec.get("encode") or {}).get("codec") or "h264"
     return (f"renders/variants/clip-{variant.clip_id}/"
-            f"job-{job_key(job)}-{variant.spec_hash[:12]}-{variant.start_frame}-{variant.end_frame}.mp4")
+            f"job-{job_key(job)}-{variant.spec_hash[:12]}-{variant.start_frame}-"
+            f"{variant.end_frame}{MASTER_SUFFIX.get(codec, '.mp4')}")
 
 
 def dispatch_variant(variant: Variant, *, user: Any = None) -> RenderJob:
@@ -97,6 +102,8 @@ def record_variant_result(result: JobResult) -> RenderJob | None:
                 if variant is not None:
                     variant.status = Variant.Status.DONE
                     variant.output.name = name
+                    variant.proxy.name = ((storage_name_from_uri(result.proxy_uri) or "")
+                                          if result.proxy_uri else "")
                     variant.frames = frames
                     variant.metrics = result.metrics or {}
                     variant.error = ""

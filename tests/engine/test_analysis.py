@@ -242,3 +242,37 @@ def test_face_checks_stay_few_on_long_clips(monkeypatch: pytest.MonkeyPatch) -> 
     frames = (np.full((32, 48, 3), 120, np.uint8) for _ in range(300))
     analyze_frames(frames, fps=2, total=300)
     assert len(calls) <= 13
+
+
+def test_analysis_reports_pulldown_and_auto_removes_it(tmp_path):
+    from tests.media_factory import make_telecined, moving_pictures
+
+    src = make_telecined(tmp_path / "tc.nut", moving_pictures(24, step=5), first_field="bottom")
+    report = analyze(src, faces=False)
+    tc = report["interlace"]["telecine"]
+    assert tc == {"pattern": "3:2", "offset": 0, "field_order": "bff", "confidence": tc["confidence"]}
+    assert report["findings"][0]["kind"] == "telecine"
+    spec = suggest_spec(report)
+    assert spec["ops"][0] == {"op": "ivtc", "params": {"offset": 0, "field_order": "bff"}}
+
+
+def test_analysis_reports_interlacing_and_auto_deinterlaces(tmp_path):
+    from tests.media_factory import make_interlaced
+
+    src = make_interlaced(tmp_path / "tape.mpg", frames=12, field_order="tff")
+    report = analyze(src, faces=False)
+    il = report["interlace"]
+    assert il["interlaced"] and il["telecine"] is None
+    assert il["stream_field_order"] == il["picture_field_order"] == "tff"
+    assert suggest_spec(report)["ops"][0] == {
+        "op": "deinterlace", "params": {"field_order": "tff"}}
+
+
+def test_progressive_clip_gets_no_field_ops(tmp_path):
+    from tests.media_factory import _ffmpeg_encode, moving_pictures
+
+    src = _ffmpeg_encode(tmp_path / "p.nut", moving_pictures(12), "25",
+                         ["-c:v", "ffv1", "-pix_fmt", "gbrp"])
+    report = analyze(src, faces=False)
+    assert not report["interlace"]["interlaced"] and report["interlace"]["telecine"] is None
+    assert not any(o["op"] in ("ivtc", "deinterlace") for o in suggest_spec(report)["ops"])

@@ -146,3 +146,59 @@ def test_module_entry_point_runs(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert _one_line_error(proc.stderr).startswith("error: file not found")
+
+
+def test_restore_an_image_sequence_to_prores_and_to_a_sequence(tmp_path, capsys):
+    from tests.media_factory import make_image_sequence
+
+    pattern = make_image_sequence(tmp_path / "frames", kind="tiff16", frames=4)
+    out = tmp_path / "out.mov"
+    rc = cli.main(["restore", pattern, str(out), "--preset", "faithful", "--codec", "prores",
+                   "--quiet", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames"] == 4 and out.is_file()
+    assert cli.main(["probe", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fps_fraction"] == "24/1"  # the default rate
+
+    (tmp_path / "exr").mkdir()
+    seq_out = tmp_path / "exr" / "r_%05d.exr"
+    rc = cli.main(["restore", str(tmp_path / "frames"), str(seq_out), "--preset", "faithful",
+                   "--fps", "25", "--quiet", "--json"])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 4
+    assert sorted(p.name for p in (tmp_path / "exr").iterdir()) == [
+        f"r_{n:05d}.exr" for n in range(4)]
+    # The first file stands for the output: no replacing without --overwrite.
+    assert cli.main(["restore", pattern, str(seq_out), "--preset", "faithful",
+                     "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_restore_reports_a_gap_in_a_sequence(tmp_path, capsys):
+    from tests.media_factory import make_image_sequence
+
+    pattern = make_image_sequence(tmp_path / "frames", kind="png", frames=4, skip=(1,))
+    rc = cli.main(["restore", pattern, str(tmp_path / "o.mov"), "--preset", "faithful"])
+    assert rc == 1
+    assert "gaps in the numbering" in _one_line_error(capsys.readouterr().err)
+
+
+def test_timeline_exports_cuts_and_notes_as_edl(tmp_path, capsys):
+    import numpy as np
+
+    from tests.media_factory import _ffmpeg_encode, moving_pictures
+
+    # Two shots: 12 frames of one picture series, then 12 of an unrelated one.
+    shots = moving_pictures(12, seed=1) + [np.ascontiguousarray(f[::-1, ::-1, ::-1])
+                                           for f in moving_pictures(12, seed=2, step=-3)]
+    src = _ffmpeg_encode(tmp_path / "two.mov", shots, "25",
+                         ["-c:v", "libx264", "-crf", "10", "-timecode", "10:00:00:00"])
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps([{"frame": 15, "text": "dust left"}]))
+    edl = tmp_path / "cuts.edl"
+    assert cli.main(["timeline", str(src), str(edl), "--notes", str(notes)]) == 0
+    assert "2 shots, 1 notes, from timecode 10:00:00:00" in capsys.readouterr().out
+    text = edl.read_text()
+    assert "10:00:00:00 10:00:00:12" in text and "10:00:00:12 10:00:00:24" in text
+    assert "* LOC: 10:00:00:15" in text and "DUST LEFT" in text

@@ -222,3 +222,53 @@ def test_iter_decoded_reports_timestamps(tmp_path):
     decoded = list(io.iter_decoded(path, start=2, end=5))
     assert [d.index for d in decoded] == [2, 3, 4]
     assert decoded[1].time == pytest.approx(3 * 1001 / 24000, abs=1e-3)
+
+
+def test_probe_raw_ntsc_dv(tmp_path):
+    # A raw DV file has no index: FFmpeg's "average rate" for it is its time base's tick
+    # rate (60000), which once made 60 frames look like 120120 and a truncated file.
+    from tests.media_factory import make_dv
+
+    path = make_dv(tmp_path / "tape.dv", frames=60)
+    info = io.probe(path)
+    assert (info.container, info.video_codec) == ("dv", "dvvideo")
+    assert (info.width, info.height) == (720, 480)
+    assert info.fps_fraction == "30000/1001"
+    assert info.frame_count == 60
+    assert info.field_order == "bff"  # DV is bottom field first
+    assert io.probe(path, deep=True).frame_count == 60
+    assert len(list(io.read_frames(path, start=55))) == 5
+
+
+@pytest.mark.parametrize("order", ["tff", "bff"])
+def test_probe_reads_declared_field_order(tmp_path, order):
+    from tests.media_factory import make_interlaced
+
+    path = make_interlaced(tmp_path / f"{order}.mpg", frames=6, field_order=order)
+    assert io.probe(path).field_order == order
+
+
+def test_probe_progressive_or_undeclared_field_order(tmp_path):
+    path = write_clip(tmp_path / "p.mp4", 4)
+    assert io.probe(path).field_order in ("progressive", "unknown")
+
+
+def test_timecode_is_read_and_kept_in_outputs(tmp_path):
+    import subprocess
+
+    from gpu_worker.engine import pipeline
+
+    src = tmp_path / "tc.mov"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=25", "-frames:v", "10", "-timecode",
+                    "01:00:00:00", str(src)], check=True)
+    assert io.probe(src).timecode == "01:00:00:00"
+    spec = {"ops": [], "encode": {"codec": "prores", "prores_profile": 0}}
+    pipeline.render(src, tmp_path / "all.mov", spec)
+    assert io.probe(tmp_path / "all.mov").timecode == "01:00:00:00"
+    # An excerpt starts at its first frame's timecode, in MOV and in Matroska.
+    pipeline.render(src, tmp_path / "part.mov", spec, start=4, end=9)
+    assert io.probe(tmp_path / "part.mov").timecode == "01:00:00:04"
+    pipeline.render(src, tmp_path / "part.mkv", {"ops": []}, start=3)
+    assert io.probe(tmp_path / "part.mkv").timecode == "01:00:00:03"
+    assert io.probe(write_clip(tmp_path / "none.mp4", 3)).timecode is None

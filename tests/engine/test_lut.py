@@ -111,7 +111,11 @@ def test_one_d_lut_applies_per_channel() -> None:
     ("LUT_3D_SIZE 2\n" + "0 0 nan\n" * 8, "non-finite"),
     ("LUT_3D_SIZE 1\n0 0 0\n", "LUT_3D_SIZE 1 is outside 2..256"),
     ("LUT_3D_SIZE two\n", "LUT_3D_SIZE needs one whole number"),
-    ("LUT_3D_SIZE 2\nLUT_1D_SIZE 2\n" + "0 0 0\n" * 8, "both LUT_1D_SIZE and LUT_3D_SIZE"),
+    # A shaper file (both sizes) needs both tables.
+    ("LUT_3D_SIZE 2\nLUT_1D_SIZE 2\n" + "0 0 0\n" * 8, "LUT_1D_SIZE 2 \\+ LUT_3D_SIZE 2 need "
+     "2 \\+ 2^3 = 10 table entries, found 8"),
+    ("LUT_1D_SIZE 2\nLUT_1D_INPUT_RANGE 1 0\nLUT_3D_SIZE 2\n" + "0 0 0\n" * 10,
+     "LUT_1D_INPUT_RANGE 1.0 0.0 must go from low to high"),
     ("LUT_3D_SIZE 2\nDOMAIN_MIN 1 0 0\n" + "0 0 0\n" * 8, "must be below DOMAIN_MAX"),
     ("LUT_3D_SIZE 2\n0 0 0\nTITLE \"late\"\n" + "0 0 0\n" * 7, "keywords must come first"),
     ("LUT_3D_SIZE 2\nDOMAIN_MAX 1 1\n" + "0 0 0\n" * 8, "DOMAIN_MAX needs 3 numbers"),
@@ -157,3 +161,38 @@ def test_export_chain_adaptive_and_refused_operators(photo: torch.Tensor) -> Non
     direct = op.process(photo, torch.zeros(1, 1, dtype=torch.long), torch.zeros(1))
     lut = export_chain([op], reference=photo, size=33)
     assert (apply_lut(photo, lut) - direct).abs().mean() < 1.0 / 255
+
+
+def shaper_cube_text() -> str:
+    """What Resolve exports for log footage: a 1-D shaper over [0, 4] (x -> sqrt(x/4))
+    and a 3-D table over [0, 1] that squares each channel and swaps red and blue."""
+    import math
+
+    n1, n3 = 64, 9
+    lines = ['TITLE "shaper test"', f"LUT_1D_SIZE {n1}", "LUT_1D_INPUT_RANGE 0.0 4.0",
+             f"LUT_3D_SIZE {n3}", "LUT_3D_INPUT_RANGE 0.0 1.0"]
+    for i in range(n1):
+        v = math.sqrt((4.0 * i / (n1 - 1)) / 4.0)
+        lines.append(f"{v:.6f} {v:.6f} {v:.6f}")
+    for b in range(n3):
+        for g in range(n3):
+            for r in range(n3):
+                R, G, B = r / (n3 - 1), g / (n3 - 1), b / (n3 - 1)
+                lines.append(f"{B * B:.6f} {G * G:.6f} {R * R:.6f}")
+    return "\n".join(lines) + "\n"
+
+
+def test_shaper_lut_from_resolve_is_read_and_applied_in_order(tmp_path: Path) -> None:
+    lut = parse_cube(shaper_cube_text(), source="shaper.cube")
+    assert lut.is_3d and lut.size == 9 and lut.shaper is not None
+    assert lut.shaper.size == 64 and lut.shaper.domain_max == (4.0, 4.0, 4.0)
+    # Input 1.0 (inside the shaper's [0, 4] range, past a plain cube's [0, 1]) ->
+    # shaper sqrt(1/4) = 0.5 -> cube: squared, 0.25. Without the shaper it would clip.
+    x = torch.tensor([1.0, 2.56, 0.0]).view(1, 3, 1, 1)
+    out = apply_lut(x, lut, clamp=False).flatten()
+    want = torch.tensor([0.0, 0.64, 0.25])  # red <- blue^2, green^2, blue <- red^2
+    assert torch.allclose(out, want, atol=0.02), out
+    # Written back in Resolve's layout, it reads the same.
+    again = read_cube(write_cube(lut, tmp_path / "again.cube"))
+    assert again.shaper is not None and torch.allclose(again.shaper.table, lut.shaper.table)
+    assert torch.allclose(apply_lut(x, again, clamp=False), apply_lut(x, lut, clamp=False))

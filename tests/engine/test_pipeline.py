@@ -477,3 +477,96 @@ def test_muybridge_full_render_keeps_its_odd_rate_exactly(tmp_path):
     info = io.probe(out)
     assert info.fps_fraction == "29700000/1043171" == io.probe(src).fps_fraction
     assert (info.frame_count, info.has_audio) == (330, True)
+
+
+# --- high bit depth ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("src_codec", "src_fmt", "suffix"), [
+    ("ffv1", "yuv444p10le", ".mkv"), ("prores_ks", "yuv422p10le", ".mov")])
+@pytest.mark.parametrize(("encode", "out_suffix"), [
+    ({"codec": "prores"}, ".mov"), ({"codec": "ffv1"}, ".mkv"),
+    ({"codec": "h265", "pix_fmt": "yuv420p10le", "preset": "ultrafast"}, ".mkv")])
+def test_ten_bit_gradient_stays_ten_bit(tmp_path, src_codec, src_fmt, suffix, encode,
+                                        out_suffix):
+    from tests.media_factory import luma_levels, make_gradient
+
+    src = make_gradient(tmp_path / f"g{suffix}", frames=3, codec=src_codec, pix_fmt=src_fmt)
+    assert io.probe(src).bit_depth == 10 and luma_levels(src)[1] > 800
+    out = tmp_path / f"out{out_suffix}"
+    pipeline.render(src, out, {"ops": [{"op": "deflicker"}], "encode": encode})
+    fmt, levels = luma_levels(out)
+    assert fmt.endswith("10le")
+    assert levels > 256, "an 8-bit step on the way would leave at most 256 levels"
+
+
+def test_eight_bit_output_of_a_ten_bit_source_and_ten_bit_decode(tmp_path):
+    from tests.media_factory import luma_levels, make_gradient
+
+    src = make_gradient(tmp_path / "g.mkv", frames=2)
+    deep = next(io.iter_decoded(src, high_bit_depth=True)).image
+    assert deep.dtype == np.uint16 and len(np.unique(deep[0, :, 1])) > 800
+    assert next(io.iter_decoded(src)).image.dtype == np.uint8  # default stays 8-bit
+    out = tmp_path / "out.mp4"
+    pipeline.render(src, out, {"ops": [], "encode": {"codec": "h264", "crf": 0}})
+    assert luma_levels(out)[0] == "yuv420p"
+
+
+def test_colour_description_is_carried_into_a_ten_bit_master(tmp_path):
+    from tests.media_factory import make_gradient
+
+    # BT.2020 primaries and matrix, BT.2020 10-bit transfer, limited range.
+    src = make_gradient(tmp_path / "hdr.mkv", frames=2, colour={
+        "color_primaries": 9, "color_trc": 14, "colorspace": 9, "color_range": 1})
+    out = tmp_path / "master.mov"
+    pipeline.render(src, out, {"ops": [], "encode": {"codec": "prores", "prores_profile": 4}})
+    a, b = io.probe(src), io.probe(out)
+    assert (b.color_primaries, b.color_trc, b.color_space, b.color_range) == (
+        "bt2020", "bt2020-10", "bt2020nc", "tv") == (
+        a.color_primaries, a.color_trc, a.color_space, a.color_range)
+    # FFmpeg's ProRes decoder gives 4444 as 12-bit planes.
+    assert b.pix_fmt in ("yuv444p10le", "yuv444p12le") and b.bit_depth >= 10
+
+
+# --- image sequences -------------------------------------------------------------------
+
+
+def test_tiff16_sequence_to_prores_and_back_to_sequences(tmp_path):
+    from gpu_worker.engine.sequence import find_sequence
+    from tests.media_factory import luma_levels, make_image_sequence
+
+    pattern = make_image_sequence(tmp_path / "scan", kind="tiff16", frames=5, width=512)
+    master = tmp_path / "master.mov"
+    result = pipeline.render(find_sequence(pattern, Fraction(24000, 1001)), master,
+                             {"ops": [{"op": "deflicker"}], "encode": {"codec": "prores"}})
+    info = io.probe(master)
+    assert result.frames == 5 and info.fps_fraction == "24000/1001"
+    assert luma_levels(master)[1] > 256
+    for codec, suffix, pix_fmt in (("exr", ".exr", "gbrpf32le"), ("dpx", ".dpx", "gbrp10le"),
+                                   ("tiff", ".tif", "rgb48le")):
+        folder = tmp_path / codec
+        folder.mkdir()
+        out = pipeline.render(pattern, folder / f"f_%04d{suffix}",
+                              {"ops": [], "encode": {"codec": codec}})
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == [f"f_{n:04d}{suffix}" for n in range(5)], names  # no part folder left
+        assert out.frames == 5 and out.size > 0 and not out.audio
+        back = io.probe(folder / f"f_%04d{suffix}")
+        assert back.pix_fmt == pix_fmt and back.frame_count == 5
+        a = next(io.iter_decoded(pattern, high_bit_depth=True)).image.astype(int)
+        b = next(io.iter_decoded(folder / f"f_%04d{suffix}", high_bit_depth=True)).image
+        # Within a 10-bit step (64 codes of 16 bits): DPX is 10-bit, and swscale's
+        # 16-bit to float conversion for EXR is a few dozen codes off.
+        assert np.abs(a - b.astype(int)).max() <= {"dpx": 64, "exr": 40, "tiff": 1}[codec]
+
+
+def test_sequence_output_needs_a_pattern_and_a_matching_codec(tmp_path):
+    from tests.media_factory import make_image_sequence
+
+    pattern = make_image_sequence(tmp_path / "scan", kind="png", frames=2)
+    with pytest.raises(SpecError, match="numbered pattern"):
+        pipeline.render(pattern, tmp_path / "one.tif", {"ops": [], "encode": {"codec": "tiff"}})
+    with pytest.raises(SpecError, match="needs an image-sequence output"):
+        pipeline.render(pattern, tmp_path / "x.mkv", {"ops": [], "encode": {"codec": "exr"}})
+    with pytest.raises(SpecError, match="needs a video file"):
+        pipeline.render(pattern, tmp_path / "%04d.tif", {"ops": [], "encode": {"codec": "h264"}})

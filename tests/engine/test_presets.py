@@ -66,3 +66,12 @@ def test_static_presets_render_a_small_clip(tmp_path, name):
     spec["encode"]["preset"] = "ultrafast"
     result = pipeline.render(clip, out, spec)
     assert result.frames == 6 and io.probe(out).frame_count == 6
+
+
+def test_auto_preset_applies_inverse_telecine_to_a_pulled_down_clip(tmp_path):
+    from tests.media_factory import make_telecined, moving_pictures
+
+    src = make_telecined(tmp_path / "tc.nut", moving_pictures(24, step=5))
+    spec = presets.get_preset("auto", analysis=src)
+    assert spec["ops"][0]["op"] == "ivtc"
+    assert spec["ops"][0]["params"]["offset"] == 0

@@ -35,7 +35,7 @@ def test_spec_presets_and_schemas_work_without_torch() -> None:
         varied = spec.apply_overrides(presets.get_preset("clean"), {"sharpen.amount": 1.0})
         assert varied.ops[-1].params["amount"] == 1.0
         names = [s["name"] for s in schema.operator_schemas()]
-        assert len(names) == 15 and "interpolate" in names, names
+        assert len(names) == 17 and "interpolate" in names and "ivtc" in names, names
         assert schema.get_operator_schema("denoise").params
         ops = [{"op": "interpolate", "params": {"fps": 59.94}}]
         assert spec.expected_output_frames(ops, 1001, "24000/1001") == 2503

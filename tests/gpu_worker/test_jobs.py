@@ -28,7 +28,8 @@ JOB = {"version": 1, "job_id": 12, "kind": "segment", "segment": 3,
        "device": None}
 
 RESULT = {"version": 1, "job_id": 12, "segment": 3, "kind": "segment", "status": "done",
-          "output_uri": "s3://bucket/renders/seg-3.mp4", "attempt": 1, "reused": False,
+          "output_uri": "s3://bucket/renders/seg-3.mp4", "proxy_uri": None, "attempt": 1,
+          "reused": False,
           "frames": 24, "fps": 7.9, "seconds": 3.0, "duration": 0.97, "size": 81234,
           "width": 192, "height": 144, "device": "cpu", "spec_hash": "ab12",
           "scene_cuts": [], "metrics": {"render_fps": 7.9}, "error": ""}
@@ -152,3 +153,15 @@ def test_the_contract_and_the_worker_need_no_django_and_the_contract_no_torch_or
         "del sys.modules['celery']\n"
         "import gpu_worker.worker.tasks, gpu_worker.worker.storage, gpu_worker.worker.celery_config\n")
     subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, timeout=60)
+
+
+def test_which_masters_need_a_browser_proxy():
+    from gpu_worker.jobs import needs_proxy, proxy_uri_for
+
+    assert not needs_proxy("file:///r/v.mp4", {"codec": "h264"})
+    assert not needs_proxy("file:///r/v.mp4", None)  # the default encode is H.264 4:2:0
+    assert needs_proxy("file:///r/v.mov", {"codec": "prores"})
+    assert needs_proxy("file:///r/v.mkv", {"codec": "ffv1"})
+    assert needs_proxy("file:///r/v.mp4", {"codec": "h265"})
+    assert needs_proxy("file:///r/v.mp4", {"codec": "h264", "pix_fmt": "yuv444p"})
+    assert proxy_uri_for("s3://bucket/renders/v-1.mov") == "s3://bucket/renders/v-1.proxy.mp4"

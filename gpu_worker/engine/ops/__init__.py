@@ -12,11 +12,13 @@ from gpu_worker.engine.ops.colour_correct import ColourCorrect
 from gpu_worker.engine.ops.colour_scheme import ColourScheme
 from gpu_worker.engine.ops.colour_transfer import ColourTransfer
 from gpu_worker.engine.ops.deflicker import Deflicker
+from gpu_worker.engine.ops.deinterlace import Deinterlace
 from gpu_worker.engine.ops.denoise import Denoise
 from gpu_worker.engine.ops.dust import Dust
 from gpu_worker.engine.ops.face_restore import FaceRestore
 from gpu_worker.engine.ops.grain import Grain
 from gpu_worker.engine.ops.interpolate import Interpolate
+from gpu_worker.engine.ops.ivtc import Ivtc
 from gpu_worker.engine.ops.lut import ApplyLut
 from gpu_worker.engine.ops.resize import Resize
 from gpu_worker.engine.ops.scratch import Scratch
@@ -28,6 +30,7 @@ from gpu_worker.engine.registry import Operator, register, registered_operator, 
 OPERATORS: tuple[type[Operator], ...] = (
     ColourCorrect, ColourScheme, ColourTransfer, ApplyLut, Deflicker, Denoise, Dust,
     FaceRestore, Grain, Interpolate, Scratch, Wire, Sharpen, Resize, SuperResolution,
+    Deinterlace, Ivtc,
 )
 
 __all__ = ["OPERATORS", "get_operator", "all_operators"]

@@ -246,7 +246,8 @@ def excerpt_plan(review: Review, clip: Clip | None = None) -> tuple[Clip, int, i
     if review.variant_id:
         variant = review.variant
         end = variant.end_frame if variant.end_frame is not None else variant.clip.frame_count
-        return variant.clip, variant.start_frame, end, variant.output.name, variant.start_frame
+        # The review player shows the browser copy of a master no browser plays.
+        return variant.clip, variant.start_frame, end, variant.playable.name, variant.start_frame
     job = review.render_job
     offsets = film_offsets(job)
     if not offsets:

@@ -244,3 +244,23 @@ def test_partial_files_of_a_killed_attempt_are_removed(source, tmp_path):
     result = tasks.run_job(job, Recorder())
     assert result["status"] == "done"
     assert sorted(p.name for p in out_dir.iterdir()) == [".other.0123abcd.part.mp4", "v.mp4"]
+
+
+def test_a_prores_master_gets_an_h264_proxy_beside_it(source, tmp_path):
+    spec = {**SPEC, "encode": {"codec": "prores", "prores_profile": 0}}
+    job = make_job(source, tmp_path, spec=spec,
+                   output_uri=storage.file_uri(tmp_path / "out" / "v.mov"))
+    result = tasks.run_job(job, Recorder())
+    master, proxy = tmp_path / "out" / "v.mov", tmp_path / "out" / "v.proxy.mp4"
+    assert result["status"] == "done" and result["proxy_uri"] == storage.file_uri(proxy)
+    with av.open(str(master)) as m, av.open(str(proxy)) as p:
+        assert m.streams.video[0].codec_context.name == "prores"
+        assert p.streams.video[0].codec_context.name == "h264"
+        assert p.streams.video[0].codec_context.pix_fmt == "yuv420p"
+        assert p.streams.audio  # the proxy keeps the sound
+    assert frame_count(proxy) == frame_count(master) == 12
+
+
+def test_an_h264_mp4_master_is_its_own_proxy(source, tmp_path):
+    result = tasks.run_job(make_job(source, tmp_path), Recorder())
+    assert result["status"] == "done" and result["proxy_uri"] is None

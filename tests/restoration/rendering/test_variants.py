@@ -231,3 +231,28 @@ def test_variant_render_through_s3_storage(tmp_path, settings, s3_bucket, s3_end
         with av.open(str(local)) as container:
             assert sum(1 for _ in container.decode(video=0)) == 10
     storages._storages.pop("default", None)
+
+
+def test_prores_variant_keeps_its_master_and_plays_its_proxy(tmp_path, eager_celery, published,
+                                                             django_capture_on_commit_callbacks):
+    clip = ready_clip(make_video(tmp_path / "c.mp4", frames=24, width=64, height=48, audio=True))
+    spec = {**cheap_spec(), "encode": {"codec": "prores", "prores_profile": 0}}
+    version = presets.create_preset("Archive master", spec, user=None)
+    variant = sweeps.create_sweep(clip, version, {}, start=4, end=16, dispatch=False)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        job = variants.dispatch_variant(variant)
+    job.refresh_from_db()
+    variant.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    assert variant.output.name.endswith(".mov") and variant.proxy.name.endswith(".proxy.mp4")
+    assert variant.playable == variant.proxy
+    with av.open(default_storage.path(variant.output.name)) as master:
+        assert master.streams.video[0].codec_context.name == "prores"
+    with av.open(default_storage.path(variant.proxy.name)) as proxy:
+        assert proxy.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in proxy.decode(video=0)) == 12
+
+
+def test_an_h264_variant_plays_its_master(variant):
+    variant.output.name = "renders/v.mp4"
+    assert not variant.proxy and variant.playable == variant.output
