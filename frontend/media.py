@@ -38,6 +38,25 @@ def serve_media(request: HttpRequest, path: str) -> HttpResponse:
         raise Http404("not found") from None
     if not full.is_file():
         raise Http404("not found")
+    return ranged_response(request, full)
+
+
+def requested_length(request: HttpRequest, size: int) -> int:
+    """How many bytes ``ranged_response`` sends for this request of a ``size``-byte file
+    (0 for an unsatisfiable range): what a caller records as served."""
+    match = RANGE.match(request.headers.get("Range", ""))
+    if not match or (not match.group(1) and not match.group(2)):
+        return size
+    first, last = match.groups()
+    if first:
+        start, end = int(first), (min(int(last), size - 1) if last else size - 1)
+    else:
+        start, end = max(0, size - int(last)), size - 1
+    return 0 if start >= size or end < start else end - start + 1
+
+
+def ranged_response(request: HttpRequest, full: Path) -> HttpResponse:
+    """``full`` (an existing local file) with HTTP range support: 200, 206 or 416."""
     size = full.stat().st_size
     content_type = mimetypes.guess_type(full.name)[0] or "application/octet-stream"
     match = RANGE.match(request.headers.get("Range", ""))

@@ -91,6 +91,9 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "voting:api-heartbeat": {"GET": ANY_405},
     "voting:api-ballot": {"GET": ANY_405},
     "voting:api-tally": {"GET": PUBLIC},
+    # a blind media URL works only for the rater it was served to (the world's fan
+    # pairing belongs to a cookie none of these visitors hold)
+    "voting:media": {"GET": (404, 404, 404, 404)},
     # voting: technicians manage contests
     "voting:manage": {"GET": TECH_PAGE},
     "voting:contest-new": {"GET": TECH_PAGE, "POST": (302, 403, 200, 403)},
@@ -190,6 +193,12 @@ def world(settings):
         "voting:qr": {"kind": "svg"}, "voting:plot": {"name": "ratings"}, "voting:export": {"fmt": "csv"},
         "voting:contest-action": {"action": "close"}, "review-open": {"kind": "variant"},
     }
+    from tests.voting.factories import PairingFactory
+    from voting.services import media_url_token
+
+    left, right = contest.entries.all()[:2]
+    pairing = PairingFactory(contest=contest, left=left, right=right)
+    per_name["voting:media"] = {"token": media_url_token(pairing, "left")}
     users = {"anonymous": None, "fan": UserFactory(), "technician": tech, "curator": curator()}
     return {"values": values, "per_name": per_name, "contest": contest, "users": users}
 

@@ -179,6 +179,15 @@ class Pairing(models.Model):
     heartbeats = models.PositiveIntegerField(default=0)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     answered = models.BooleanField(default=False)
+    # Watch evidence: what the blind media view actually served to this rater for this
+    # pairing, and how the heartbeats matched playback (voting.services.record_heartbeat).
+    media_left_bytes = models.BigIntegerField(default=0)
+    media_right_bytes = models.BigIntegerField(default=0)
+    media_left_requests = models.PositiveIntegerField(default=0)
+    media_right_requests = models.PositiveIntegerField(default=0)
+    last_position = models.FloatField(null=True, blank=True, help_text="player time at the last heartbeat")
+    credited_heartbeats = models.PositiveIntegerField(default=0)
+    rejected_heartbeats = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-served_at"]
@@ -215,6 +224,9 @@ class Ballot(models.Model):
     is_golden = models.BooleanField(default=False)
     golden_kind = models.CharField(max_length=16, blank=True)
     golden_expected = models.CharField(max_length=8, blank=True)
+    # The pairing's watch evidence at the moment of the vote (bytes and requests of media
+    # served per side, heartbeats credited and rejected): kept for audit.
+    evidence = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["cast_at"]

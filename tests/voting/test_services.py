@@ -15,7 +15,7 @@ from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
 from tests.factories import ClipFactory, VariantFactory, technician
 from tests.voting.factories import GoldenPairingFactory, PairingFactory, RaterFactory, ready_rater
-from tests.voting.voting_factories import make_contest, vote, watch
+from tests.voting.voting_factories import fetch_media, make_contest, vote, watch
 from voting import integrity, services, tally
 from voting.integrity import (
     ContestClosed,
@@ -174,8 +174,11 @@ def test_heartbeats_credit_server_time_capped_and_only_to_visible_playing_sides(
     contest = make_contest(2, golden_rate=0)
     rater = ready_rater()
     p = services.next_pairing(contest, rater)
+    fetch_media(p)
     t0 = timezone.now() - timedelta(seconds=60)
-    beat = lambda dt, **kw: services.record_heartbeat(contest, rater, p.pk, now=t0 + timedelta(seconds=dt), **kw)  # noqa: E731
+    # The player's position advances with the clock (it is 2 s long and loops: 31 s -> 1 s).
+    beat = lambda dt, **kw: services.record_heartbeat(  # noqa: E731
+        contest, rater, p.pk, now=t0 + timedelta(seconds=dt), position=float(dt % 2), **kw)
     assert beat(0, visible="both", playing=True).watched_left_seconds == 0  # the first beat only starts the clock
     p1 = beat(1, visible="both", playing=True)
     assert (p1.watched_left_seconds, p1.watched_right_seconds) == (1.0, 1.0)
@@ -191,6 +194,57 @@ def test_heartbeats_credit_server_time_capped_and_only_to_visible_playing_sides(
     assert p5.watched_right_seconds == 3.5
     with pytest.raises(VotingError):
         beat(34, visible="everything", playing=True)
+
+
+def test_no_watch_time_before_both_sides_media_were_served():
+    contest = make_contest(2, golden_rate=0, min_watch_seconds=2)
+    rater = ready_rater()
+    p = services.next_pairing(contest, rater)
+    p = watch(contest, rater, p, 5, fetched=False)  # heartbeats without fetching any picture
+    assert (p.watched_left_seconds, p.watched_right_seconds) == (0, 0)
+    assert p.rejected_heartbeats == 6 and p.credited_heartbeats == 0  # the first beat only starts the clock
+    services.record_media_served(p, "left", 1000)  # one side only: still nothing
+    p = watch(contest, rater, p, 5, fetched=False)
+    assert p.watched_left_seconds == 0
+    with pytest.raises(WatchTimeTooShort):
+        services.cast_ballot(contest, rater, p.pk, "left")
+    services.record_media_served(p, "right", 2000)
+    p = watch(contest, rater, p, 3, fetched=False)
+    assert p.watched_left_seconds >= 2 and p.credited_heartbeats == 4
+    ballot = services.cast_ballot(contest, rater, p.pk, "left")
+    assert ballot.evidence == {"media_left_bytes": 1000, "media_right_bytes": 2000, "media_left_requests": 1,
+                               "media_right_requests": 1, "credited_heartbeats": 4, "rejected_heartbeats": 12}
+
+
+def test_heartbeats_whose_player_clock_does_not_move_earn_nothing():
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    p = services.next_pairing(contest, rater)
+    fetch_media(p)
+    t0 = timezone.now() - timedelta(seconds=60)
+
+    def beat(dt: float, position: float | None) -> Pairing:
+        return services.record_heartbeat(contest, rater, p.pk, visible="both", playing=True,
+                                         position=position, now=t0 + timedelta(seconds=dt))
+
+    beat(0, 0.0)
+    assert beat(1, 0.0).watched_left_seconds == 0  # frozen: a script that plays nothing
+    assert beat(2, None).watched_left_seconds == 0  # no position at all
+    assert beat(3, 0.5).watched_left_seconds == 0  # the clock restarts from the previous beat's None
+    assert beat(4, 1.5).watched_left_seconds == 1.0  # moved 1 s in 1 s: credited
+    assert beat(5, 1.5 + 20).watched_left_seconds == 1.0  # jumped ahead 20 s in 1 s
+    assert beat(6, 22.5).watched_left_seconds == 2.0
+    with pytest.raises(VotingError):
+        beat(7, -3.0)
+
+
+@pytest.mark.parametrize(("previous", "position", "elapsed", "loop", "ok"), [
+    (0.0, 1.0, 1.0, None, True), (0.0, 1.1, 1.0, 2.0, True), (1.5, 0.5, 1.0, 2.0, True),  # looped
+    (0.0, 0.0, 1.0, 2.0, False), (0.0, 0.0, 1.0, None, False), (None, 1.0, 1.0, None, False),
+    (0.0, 5.0, 1.0, None, False), (0.0, 1.0, 0.0, None, False),
+])
+def test_playback_consistency(previous, position, elapsed, loop, ok):
+    assert services.playback_consistent(previous, position, elapsed, loop) is ok
 
 
 def test_vote_before_the_minimum_watch_time_is_rejected():
