@@ -228,6 +228,13 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 # --- engine ---------------------------------------------------------------------------
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", BASE_DIR / "models"))
+# Folders a spec's file parameters (LUTs, masks, reference frames) may name files in;
+# the first takes relative paths. Anything else the worker can read stays out of reach.
+SPEC_FILE_ROOTS = read_list("SPEC_FILE_ROOTS", [str(VAR_DIR / "assets"), str(MEDIA_ROOT) + "/assets"])
+# Global caps on what one render may write, checked before it is sent to a worker:
+# pixels per output frame (8K by default) and output frames (chained interpolation).
+MAX_OUTPUT_PIXELS = read_int("MAX_OUTPUT_PIXELS", 7680 * 4320, minimum=64 * 64)
+MAX_OUTPUT_FRAMES = read_int("MAX_OUTPUT_FRAMES", 2_000_000, minimum=1)
 DEMO_FILM_ON_START = read_bool("DEMO_FILM_ON_START", True)
 
 LOGGING = {
