@@ -54,6 +54,12 @@ class Contest(models.Model):
     min_watch_seconds = models.FloatField(default=5.0,
                                           help_text="Each side must be watched this long before a vote counts.")
     golden_rate = models.FloatField(default=0.1, help_text="Share of golden (known-answer) pairs.")
+    # A robust decision (voting.services.robust_decision): ballots from at least this many
+    # networks (/24 IPv4, /48 IPv6), spread over at least this long, and the same winner
+    # after removing any one network's ballots.
+    min_networks = models.PositiveIntegerField(default=3, help_text="Distinct networks before a decision.")
+    min_decision_seconds = models.PositiveIntegerField(
+        default=600, help_text="Least time between the first and last ballot before a decision.")
 
     winner = models.ForeignKey("ContestEntry", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="+")
@@ -220,6 +226,7 @@ class Ballot(models.Model):
     served_at = models.DateTimeField()
     cast_at = models.DateTimeField(auto_now_add=True, db_index=True)
     ip_hash = models.CharField(max_length=32, blank=True)
+    net_hash = models.CharField(max_length=32, blank=True, help_text="keyed hash of the /24 or /48 network")
     ua_hash = models.CharField(max_length=32, blank=True)
     is_golden = models.BooleanField(default=False)
     golden_kind = models.CharField(max_length=16, blank=True)

@@ -45,11 +45,12 @@ from voting.integrity import (
     check_rate,
     context_hash,
     issue_challenge,
+    network_of,
     verify_solution,
 )
 from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
 from voting.stats.pairing import PairingConfig, Posterior, choose_pair_from_table, fit_posterior
-from voting.stats.ranking import Comparison, RankingResult, VoteTable
+from voting.stats.ranking import Comparison, RankingConfig, RankingResult, VoteTable, rank
 from voting.stats.reliability import GoldenPolicy, should_serve_golden
 
 log = logging.getLogger(__name__)
@@ -184,10 +185,59 @@ def decide_contest(contest: Contest, winner_label: str, reason: str) -> bool:
     return True
 
 
+#: How many of the largest network clusters the robustness check removes, one at a time
+#: (each removal is one more fit; the largest clusters are the ones that could carry a result).
+ROBUST_CLUSTERS_CHECKED = 8
+
+
+def robust_decision(contest: Contest, result: RankingResult) -> tuple[bool, str]:
+    """Whether a decision by the rule also survives its likeliest attackers.
+
+    Decided only when the non-golden ballots come from at least ``min_networks`` networks
+    (/24 or /48), span at least ``min_decision_seconds``, and the rule still picks the
+    same winner after removing all ballots of any one of the largest network clusters
+    (skipped when the contest accepts a single network, ``min_networks`` 1). A script behind one address (or one cloud subnet) can therefore never decide a
+    contest on its own, however many fresh identities it mints.
+    """
+    if not result.decision.decided:
+        return False, result.decision.reason
+    rows = list(Ballot.objects.filter(contest=contest, is_golden=False).values_list(
+        "net_hash", "cast_at", "left__label", "right__label", "choice", "rater_id", "rater__weight"))
+    networks: dict[str, int] = {}
+    for row in rows:
+        networks[row[0]] = networks.get(row[0], 0) + 1
+    if len(networks) < contest.min_networks:
+        return False, f"ballots from {len(networks)} network(s); {contest.min_networks} needed"
+    span = (max(r[1] for r in rows) - min(r[1] for r in rows)).total_seconds() if rows else 0.0
+    if span < contest.min_decision_seconds:
+        return False, f"ballots over {span:.0f} s; {contest.min_decision_seconds} s needed"
+    if contest.min_networks <= 1:
+        # The technician declared one network enough (a screening behind one venue's
+        # NAT): there is no other network for the result to hold without.
+        return True, result.decision.reason
+    items = sorted(e.label for e in contest.entries.all() if not e.is_decoy)
+    largest = sorted(networks, key=networks.get, reverse=True)[:ROBUST_CLUSTERS_CHECKED]
+    config = RankingConfig(n_bootstrap=min(conf.ratings_bootstrap(), 100), confidence=contest.confidence,
+                           seed=contest.pk)
+    rule = tally.decision_rule(contest)
+    for network in largest:
+        kept = [Comparison(left, right, choice, str(rater), max(weight, 0.0))
+                for net, _at, left, right, choice, rater, weight in rows if net != network]
+        without = rank(kept, items=items, config=config, rule=rule).decision
+        if not without.decided or without.winner != result.decision.winner:
+            return False, f"the result does not hold without one network's {networks[network]} ballots"
+    return True, result.decision.reason
+
+
 def apply_decision_rule(contest: Contest, result: RankingResult) -> None:
-    """Called after each recompute: close the contest when the rule fires."""
+    """Called after each recompute: close the contest when the rule fires and the
+    decision is robust (so auto-adopt, which follows the decision, needs it too)."""
     if contest.status == Contest.Status.OPEN and contest.auto_decide and result.decision.decided:
-        decide_contest(contest, result.decision.winner, result.decision.reason)
+        robust, reason = robust_decision(contest, result)
+        if robust:
+            decide_contest(contest, result.decision.winner, reason)
+        else:
+            log.info("%s: the rule fired but the decision is not robust: %s", contest, reason)
 
 
 def contest_ratings(contest: Contest) -> dict[str, Any]:
@@ -532,6 +582,7 @@ def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *,
                 watched_left_seconds=pairing.watched_left_seconds,
                 watched_right_seconds=pairing.watched_right_seconds, heartbeats=pairing.heartbeats,
                 served_at=pairing.served_at, ip_hash=context_hash(ip) if ip else "",
+                net_hash=context_hash(network_of(ip)) if ip else "",
                 ua_hash=context_hash(user_agent) if user_agent else "", is_golden=pairing.is_golden,
                 golden_kind=pairing.golden_kind, golden_expected=pairing.golden_expected,
                 evidence=watch_evidence(pairing))

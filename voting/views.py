@@ -315,6 +315,11 @@ class ContestForm(forms.Form):
     p_best_threshold = forms.FloatField(min_value=0.5, max_value=0.999, initial=0.95)
     min_raters = forms.IntegerField(min_value=1, initial=5)
     golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
+    # Left empty: the model's defaults (3 networks, 600 s).
+    min_networks = forms.IntegerField(min_value=1, initial=3, required=False,
+                                      label="Least distinct networks before deciding")
+    min_decision_seconds = forms.IntegerField(min_value=0, initial=600, required=False,
+                                              label="Least voting time before deciding (s)")
     auto_decide = forms.BooleanField(required=False, initial=True)
     auto_adopt = forms.BooleanField(required=False, initial=False)
 
@@ -337,7 +342,7 @@ def contest_new(request: HttpRequest, clip_id: int) -> HttpResponse:
     clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
     form = ContestForm(request.POST or None, clip=clip)
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+        data = {k: v for k, v in form.cleaned_data.items() if v is not None}
         variants, title = list(data.pop("variants")), data.pop("title")
         try:
             contest = services.open_contest(clip=clip, variants=variants, user=request.user, title=title, **data)

@@ -184,6 +184,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
          or tech.locator("#variant-table .status-failed").count(),
          what="three variant renders", timeout=600)
     assert tech.locator("#variant-table .status-failed").count() == 0, tech.locator("#variant-table").inner_text()
+    tech.reload()  # a status can turn "done" live before the row's server-rendered video link exists
     shots(tech, "variants-rendered")
     rows = tech.locator("#variant-table tbody tr")
     outputs = {}
@@ -201,6 +202,9 @@ def test_whole_journey(embedded_site, browser, artifacts):
     tech.select_option("select[name=decision_method]", value="either")
     tech.fill("input[name=min_raters]", "5")
     tech.fill("input[name=golden_rate]", "0")
+    # Every fan here is one browser on this machine: one network, a few minutes.
+    tech.fill("input[name=min_networks]", "1")
+    tech.fill("input[name=min_decision_seconds]", "0")
     shots(tech, "contest-new")
     tech.click("form.form button")
     tech.wait_for_url(re.compile(r"/vote/manage/\d+/$"))

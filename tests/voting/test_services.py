@@ -465,7 +465,7 @@ def test_the_decision_rule_closes_the_contest_and_auto_adopts(monkeypatch):
                         lambda film, pv, user: started.append((film.pk, pv.pk, user)) or RenderJob(pk=1))
     user = technician()
     contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
-                           p_best_threshold=0.9, auto_adopt=True)
+                           p_best_threshold=0.9, auto_adopt=True, min_networks=1, min_decision_seconds=0)
     Contest.objects.filter(pk=contest.pk).update(created_by=user)
     contest.refresh_from_db()
     _decisive_votes(contest)
@@ -587,3 +587,65 @@ def test_a_render_that_cannot_start_does_not_undo_the_adoption():
     contest = services.adopt_winner(contest)
     assert contest.clip.film.adopted_preset == contest.winner.variant.preset_version
     assert contest.adoption_note.startswith("full-film render not started:")
+
+
+# --------------------------------------------------------------------------- robust decision
+
+
+def _one_sided_votes(contest, ips, per_ip=8, winner="B"):
+    """Raters from ``ips`` who always pick ``winner`` whenever it is shown."""
+    for ip in ips:
+        for _ in range(per_ip):
+            rater = ready_rater()
+            for _ in range(3):
+                ballot = vote(contest, rater, ip=ip, chooser=lambda p: (
+                    "left" if p.left.label == winner else "right" if p.right.label == winner else "same"))
+                if ballot is None:
+                    break
+
+
+def test_one_network_never_decides_a_contest(monkeypatch):
+    monkeypatch.setattr(adoption, "start_film_render", lambda *a: pytest.fail("nothing may be adopted"))
+    contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
+                           p_best_threshold=0.9, auto_adopt=True, min_decision_seconds=0)
+    # Many fresh identities behind one /24: the rule fires, the decision is not robust.
+    _one_sided_votes(contest, [f"203.0.113.{k}" for k in range(1, 5)])
+    result, _payload = tally.compute(contest)
+    assert result.decision.decided  # the plain rule would have decided for B
+    services.contest_ratings(contest)
+    contest.refresh_from_db()
+    assert contest.status == Contest.Status.OPEN and contest.winner is None
+    robust, reason = services.robust_decision(contest, result)
+    assert not robust and "1 network(s); 3 needed" in reason
+    assert Ballot.objects.filter(contest=contest).values("net_hash").distinct().count() == 1
+
+
+def test_a_decision_must_survive_removing_any_one_network_and_take_its_time():
+    contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
+                           p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
+    # One big network carries the result; two small ones add a few indifferent ballots.
+    _one_sided_votes(contest, ["198.51.100.7"], per_ip=12)
+    for ip in ("192.0.2.1", "2001:db8:1:2::1"):
+        vote(contest, ready_rater(), "same", ip=ip)
+    result, _payload = tally.compute(contest)
+    assert result.decision.decided
+    robust, reason = services.robust_decision(contest, result)
+    assert not robust and "does not hold without one network" in reason
+    # With the same support spread over many networks the decision stands...
+    spread = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
+                          p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
+    _one_sided_votes(spread, [f"10.{k}.0.1" for k in range(12)], per_ip=1)
+    result, _payload = tally.compute(spread)
+    assert result.decision.decided
+    assert services.robust_decision(spread, result)[0] is True
+    # ...but not before the minimum duration has passed.
+    Contest.objects.filter(pk=spread.pk).update(min_decision_seconds=600)
+    spread.refresh_from_db()
+    robust, reason = services.robust_decision(spread, result)
+    assert not robust and "600 s needed" in reason
+
+
+def test_network_of_groups_by_24_and_48():
+    assert integrity.network_of("203.0.113.77") == "203.0.113.0/24"
+    assert integrity.network_of("2001:db8:1:2::1") == "2001:db8:1::/48"
+    assert integrity.network_of("not an address") == "not an address"

@@ -233,6 +233,7 @@ def test_technician_opens_a_contest_from_the_form_and_sees_the_dashboard():
     assert response.status_code == 302
     contest = Contest.objects.get(title="Grain strength")
     assert contest.entries.count() == 3 and contest.min_watch_seconds == 4 and not contest.auto_adopt
+    assert (contest.min_networks, contest.min_decision_seconds) == (3, 600)  # the robust defaults
     page = tech.get(response["Location"]).content.decode()
     assert contest.slug in page and "<svg" in page  # link and inline QR code
     for v in variants:
