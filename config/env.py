@@ -8,6 +8,8 @@ variable instead of surfacing later as a confusing runtime error.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -153,3 +155,35 @@ def read_storage(base_dir: Path, environ_map: dict[str, str] | None = None) -> S
         }
         return StorageChoice("s3", {k: v for k, v in options.items() if v is not None})
     raise ImproperlyConfigured(f"STORAGE_BACKEND={backend!r}: use 'local' or 's3'")
+
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def installation_secret(var_dir: Path) -> str:
+    """This installation's own secret key, generated into the state folder on first start.
+
+    A key shipped in the source is known to everyone: with it anyone forges signed
+    cookies, proof-of-work challenges and media URLs. Several processes (web and workers)
+    start at once, so the file is written under a temporary name and linked into place
+    (``os.link`` fails if it already exists): every process reads the same complete key.
+    """
+    path = var_dir / SECRET_KEY_FILE
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        temporary = var_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won the race; use its key
+        finally:
+            temporary.unlink()
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.02)
+    raise ImproperlyConfigured(f"{path} is empty: delete it to generate a new secret key, or set SECRET_KEY")

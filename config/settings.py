@@ -13,6 +13,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
+    installation_secret,
     read_bool,
     read_database,
     read_int,
@@ -30,13 +31,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SITE_DIR = BASE_DIR if (BASE_DIR / "manage.py").exists() else Path.cwd()
 VAR_DIR = Path(os.environ.get("REEL_ARENA_VAR_DIR", SITE_DIR / "var"))
 
-DEBUG = read_bool("DEBUG", True)
-_secret = os.environ.get("SECRET_KEY", "")
-if not _secret:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    _secret = "insecure-embedded-default-key-change-me-in-production"
-SECRET_KEY = _secret
+# Off unless asked for: debug pages show settings and code to whoever triggers an error.
+DEBUG = read_bool("DEBUG", False)
+# SECRET_KEY from the environment, else this installation's own key in the state folder
+# (generated on first start; never a key printed in the source).
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or installation_secret(VAR_DIR)
 ALLOWED_HOSTS = read_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = read_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -63,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # request counts and latencies
     "django.middleware.security.SecurityMiddleware",
+    "frontend.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -209,11 +209,42 @@ CELERY_TASK_ALWAYS_EAGER = False  # only unit tests switch this on, through thei
 # --- sessions, security -------------------------------------------------------------------
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if read_bool("BEHIND_TLS_PROXY", False) else None
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = read_bool("SECURE_COOKIES", not DEBUG)
+BEHIND_TLS_PROXY = read_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Secure cookies where the site is reached over TLS; the embedded default on plain http
+# (localhost, a venue's LAN) needs them to travel over http or nobody could log in or vote.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = read_bool("SECURE_COOKIES", BEHIND_TLS_PROXY)
+# Security headers. HSTS only behind TLS (over plain http it would lock browsers out).
+SECURE_HSTS_SECONDS = read_int("SECURE_HSTS_SECONDS", 31536000 if BEHIND_TLS_PROXY else 0, minimum=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Served by frontend.security.ContentSecurityPolicyMiddleware. Scripts and styles come
+# from the site itself; a few pages still carry inline scripts, hence 'unsafe-inline'.
+# Media may come from the S3 endpoint (signed URLs) when it is another origin.
+_media_origin = (STORAGE.options.get("endpoint_url") or "https:") if STORAGE.backend == "s3" else ""
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:" + (f" {_media_origin}" if _media_origin else ""),
+    "media-src 'self' blob:" + (f" {_media_origin}" if _media_origin else ""),
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
 
 # --- engine ---------------------------------------------------------------------------
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", SITE_DIR / "models"))
+# Folders a spec's file parameters (LUTs, masks, reference frames) may name files in;
+# the first takes relative paths. Anything else the worker can read stays out of reach.
+SPEC_FILE_ROOTS = read_list("SPEC_FILE_ROOTS", [str(VAR_DIR / "assets"), str(MEDIA_ROOT) + "/assets"])
+# Global caps on what one render may write, checked before it is sent to a worker:
+# pixels per output frame (8K by default) and output frames (chained interpolation).
+MAX_OUTPUT_PIXELS = read_int("MAX_OUTPUT_PIXELS", 7680 * 4320, minimum=64 * 64)
+MAX_OUTPUT_FRAMES = read_int("MAX_OUTPUT_FRAMES", 2_000_000, minimum=1)
 DEMO_FILM_ON_START = read_bool("DEMO_FILM_ON_START", True)
 
 # --- logs, errors ---------------------------------------------------------------------

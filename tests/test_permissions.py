@@ -125,6 +125,9 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "voting:api-heartbeat": {"GET": ANY_405},
     "voting:api-ballot": {"GET": ANY_405},
     "voting:api-tally": {"GET": PUBLIC},
+    # a blind media URL works only for the rater it was served to (the world's fan
+    # pairing belongs to a cookie none of these visitors hold)
+    "voting:media": {"GET": (404, 404, 404, 404)},
     # voting: technicians manage contests
     "voting:manage": {"GET": TECH_PAGE},
     "voting:contest-new": {"GET": TECH_PAGE, "POST": (302, 403, 200, 403)},
@@ -226,6 +229,12 @@ def world(settings):
         "voting:contest-action": {"action": "close"}, "review-open": {"kind": "variant"},
         "api:contest-action": {"action": "close"}, "api:publication": {"slug": publication.slug},
     }
+    from tests.voting.factories import PairingFactory
+    from voting.services import media_url_token
+
+    left, right = contest.entries.all()[:2]
+    pairing = PairingFactory(contest=contest, left=left, right=right)
+    per_name["voting:media"] = {"token": media_url_token(pairing, "left")}
     users = {"anonymous": None, "fan": UserFactory(), "technician": tech, "curator": curator()}
     return {"values": values, "per_name": per_name, "contest": contest, "users": users}
 
@@ -296,3 +305,53 @@ def test_only_curators_publish_and_nothing_happens_for_others(client, world):
     assert not Publication.objects.filter(title="Sneaky").exists()
     review.refresh_from_db()
     assert review.status == Review.Status.APPROVED
+
+
+# --- stored media ---------------------------------------------------------------------------------------------
+
+STAFF_MEDIA = (404, 404, 200, 200)
+PUBLIC_MEDIA = (200, 200, 200, 200)
+
+
+def _media_codes(client, world, url: str) -> tuple[int, ...]:
+    codes = []
+    for role in ROLES:
+        client.logout()
+        if world["users"][role] is not None:
+            client.force_login(world["users"][role])
+        codes.append(client.get(url).status_code)
+    return tuple(codes)
+
+
+def test_media_urls_staff_see_everything_the_public_only_published_work(client, world):
+    from django.core.files.storage import default_storage
+
+    from restoration.curation.services.publishing import unpublish
+
+    publication = Publication.objects.get()
+    variant = world["contest"].entries.first().variant
+    review = Review.objects.get(variant=variant)
+    review.after_excerpt.name = default_storage.save("reviews/review-x-secret/after-1.mp4",
+                                                     ContentFile(b"unpublished excerpt"))
+    review.save(update_fields=["after_excerpt"])
+    public = {"published poster": publication.poster.name}
+    private = {"unpublished review excerpt": review.after_excerpt.name, "variant render": variant.output.name,
+               "no such file": "reviews/nothing.mp4"}
+    failures = []
+    for what, name in [*public.items(), *private.items()]:
+        expected = PUBLIC_MEDIA if what in public else STAFF_MEDIA
+        if what == "no such file":
+            expected = (404, 404, 404, 404)
+        codes = _media_codes(client, world, "/media/" + name)
+        if codes != expected:
+            failures.append(f"{what} ({name}): {codes}, expected {expected}")
+    assert not failures, "\n".join(failures)
+    # Unpublishing revokes the public's access at once; staff keep theirs.
+    unpublish(publication, world["users"]["curator"], "withdrawn")
+    assert _media_codes(client, world, "/media/" + publication.poster.name) == STAFF_MEDIA
+    # So does deleting the work.
+    publication.is_public = True
+    publication.save(update_fields=["is_public"])
+    assert _media_codes(client, world, "/media/" + publication.poster.name)[0] == 200
+    publication.delete()
+    assert _media_codes(client, world, "/media/" + publication.poster.name) == STAFF_MEDIA

@@ -79,3 +79,14 @@ def ratings_cooldown() -> float:
     ballots this caps the CPU spent on bootstraps; a trailing recompute picks up what
     arrived in between. 0 recomputes after every ballot."""
     return _value("VOTING_RATINGS_COOLDOWN", 1.0)
+
+
+def media_url_max_age() -> int:
+    """How long a blind media URL handed to a fan stays valid. Asking for the pair again
+    (``api/next``) hands out fresh URLs, so this only bounds how long a leaked URL works."""
+    return int(_value("VOTING_MEDIA_URL_MAX_AGE", 3600))
+
+
+def max_body_bytes() -> int:
+    """Largest request body the voting API reads (its real bodies are under 200 bytes)."""
+    return int(_value("VOTING_MAX_BODY_BYTES", 2048))

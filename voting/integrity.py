@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 
@@ -91,6 +92,17 @@ def check_rate(scope: str, key: str, rule: RateLimit, what: str, *, now: float |
 
 
 # --------------------------------------------------------------------------- request context
+
+
+def network_of(ip: str) -> str:
+    """The network an address belongs to for clustering: its /24 (IPv4) or /48 (IPv6).
+    One household, office or attacker's server usually shares one of these."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip.strip()
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def context_hash(value: str) -> str:

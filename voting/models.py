@@ -54,6 +54,12 @@ class Contest(models.Model):
     min_watch_seconds = models.FloatField(default=5.0,
                                           help_text="Each side must be watched this long before a vote counts.")
     golden_rate = models.FloatField(default=0.1, help_text="Share of golden (known-answer) pairs.")
+    # A robust decision (voting.services.robust_decision): ballots from at least this many
+    # networks (/24 IPv4, /48 IPv6), spread over at least this long, and the same winner
+    # after removing any one network's ballots.
+    min_networks = models.PositiveIntegerField(default=3, help_text="Distinct networks before a decision.")
+    min_decision_seconds = models.PositiveIntegerField(
+        default=600, help_text="Least time between the first and last ballot before a decision.")
 
     winner = models.ForeignKey("ContestEntry", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="+")
@@ -179,6 +185,15 @@ class Pairing(models.Model):
     heartbeats = models.PositiveIntegerField(default=0)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     answered = models.BooleanField(default=False)
+    # Watch evidence: what the blind media view actually served to this rater for this
+    # pairing, and how the heartbeats matched playback (voting.services.record_heartbeat).
+    media_left_bytes = models.BigIntegerField(default=0)
+    media_right_bytes = models.BigIntegerField(default=0)
+    media_left_requests = models.PositiveIntegerField(default=0)
+    media_right_requests = models.PositiveIntegerField(default=0)
+    last_position = models.FloatField(null=True, blank=True, help_text="player time at the last heartbeat")
+    credited_heartbeats = models.PositiveIntegerField(default=0)
+    rejected_heartbeats = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-served_at"]
@@ -211,10 +226,14 @@ class Ballot(models.Model):
     served_at = models.DateTimeField()
     cast_at = models.DateTimeField(auto_now_add=True, db_index=True)
     ip_hash = models.CharField(max_length=32, blank=True)
+    net_hash = models.CharField(max_length=32, blank=True, help_text="keyed hash of the /24 or /48 network")
     ua_hash = models.CharField(max_length=32, blank=True)
     is_golden = models.BooleanField(default=False)
     golden_kind = models.CharField(max_length=16, blank=True)
     golden_expected = models.CharField(max_length=8, blank=True)
+    # The pairing's watch evidence at the moment of the vote (bytes and requests of media
+    # served per side, heartbeats credited and rejected): kept for audit.
+    evidence = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["cast_at"]

@@ -17,14 +17,18 @@ from __future__ import annotations
 import io
 import logging
 import random
+import secrets
 import string
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import segno
+from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from frontend.live.outbox import publish
@@ -41,11 +45,12 @@ from voting.integrity import (
     check_rate,
     context_hash,
     issue_challenge,
+    network_of,
     verify_solution,
 )
 from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
 from voting.stats.pairing import PairingConfig, Posterior, choose_pair_from_table, fit_posterior
-from voting.stats.ranking import Comparison, RankingResult, VoteTable
+from voting.stats.ranking import Comparison, RankingConfig, RankingResult, VoteTable, rank
 from voting.stats.reliability import GoldenPolicy, should_serve_golden
 
 log = logging.getLogger(__name__)
@@ -180,10 +185,59 @@ def decide_contest(contest: Contest, winner_label: str, reason: str) -> bool:
     return True
 
 
+#: How many of the largest network clusters the robustness check removes, one at a time
+#: (each removal is one more fit; the largest clusters are the ones that could carry a result).
+ROBUST_CLUSTERS_CHECKED = 8
+
+
+def robust_decision(contest: Contest, result: RankingResult) -> tuple[bool, str]:
+    """Whether a decision by the rule also survives its likeliest attackers.
+
+    Decided only when the non-golden ballots come from at least ``min_networks`` networks
+    (/24 or /48), span at least ``min_decision_seconds``, and the rule still picks the
+    same winner after removing all ballots of any one of the largest network clusters
+    (skipped when the contest accepts a single network, ``min_networks`` 1). A script behind one address (or one cloud subnet) can therefore never decide a
+    contest on its own, however many fresh identities it mints.
+    """
+    if not result.decision.decided:
+        return False, result.decision.reason
+    rows = list(Ballot.objects.filter(contest=contest, is_golden=False).values_list(
+        "net_hash", "cast_at", "left__label", "right__label", "choice", "rater_id", "rater__weight"))
+    networks: dict[str, int] = {}
+    for row in rows:
+        networks[row[0]] = networks.get(row[0], 0) + 1
+    if len(networks) < contest.min_networks:
+        return False, f"ballots from {len(networks)} network(s); {contest.min_networks} needed"
+    span = (max(r[1] for r in rows) - min(r[1] for r in rows)).total_seconds() if rows else 0.0
+    if span < contest.min_decision_seconds:
+        return False, f"ballots over {span:.0f} s; {contest.min_decision_seconds} s needed"
+    if contest.min_networks <= 1:
+        # The technician declared one network enough (a screening behind one venue's
+        # NAT): there is no other network for the result to hold without.
+        return True, result.decision.reason
+    items = sorted(e.label for e in contest.entries.all() if not e.is_decoy)
+    largest = sorted(networks, key=networks.get, reverse=True)[:ROBUST_CLUSTERS_CHECKED]
+    config = RankingConfig(n_bootstrap=min(conf.ratings_bootstrap(), 100), confidence=contest.confidence,
+                           seed=contest.pk)
+    rule = tally.decision_rule(contest)
+    for network in largest:
+        kept = [Comparison(left, right, choice, str(rater), max(weight, 0.0))
+                for net, _at, left, right, choice, rater, weight in rows if net != network]
+        without = rank(kept, items=items, config=config, rule=rule).decision
+        if not without.decided or without.winner != result.decision.winner:
+            return False, f"the result does not hold without one network's {networks[network]} ballots"
+    return True, result.decision.reason
+
+
 def apply_decision_rule(contest: Contest, result: RankingResult) -> None:
-    """Called after each recompute: close the contest when the rule fires."""
+    """Called after each recompute: close the contest when the rule fires and the
+    decision is robust (so auto-adopt, which follows the decision, needs it too)."""
     if contest.status == Contest.Status.OPEN and contest.auto_decide and result.decision.decided:
-        decide_contest(contest, result.decision.winner, result.decision.reason)
+        robust, reason = robust_decision(contest, result)
+        if robust:
+            decide_contest(contest, result.decision.winner, reason)
+        else:
+            log.info("%s: the rule fired but the decision is not robust: %s", contest, reason)
 
 
 def contest_ratings(contest: Contest) -> dict[str, Any]:
@@ -219,6 +273,14 @@ def identify_rater(token: str | None, user=None) -> tuple[Rater, bool]:
         rater.user = user
         rater.save(update_fields=["user"])
     return rater, False
+
+
+def find_rater(token: str | None) -> Rater | None:
+    """The rater behind a verified cookie token, without creating one."""
+    try:
+        return Rater.objects.filter(token=uuid.UUID(token)).first() if token else None
+    except ValueError:
+        return None
 
 
 def pow_challenge(rater: Rater) -> dict[str, Any] | None:
@@ -349,23 +411,98 @@ def get_pairing(contest: Contest, rater: Rater, pairing_id: int) -> Pairing:
     return pairing
 
 
+# --------------------------------------------------------------------------- blind media
+
+MEDIA_SALT = "voting.media"
+SIDES = ("left", "right")
+
+
+def media_url_token(pairing: Pairing, side: str) -> str:
+    """An opaque, signed, expiring token naming one side of one pairing.
+
+    It carries the pairing and the side (never the variant or its render), plus a random
+    nonce, so both sides of an identical golden pair get different URLs and two fans never
+    share one; the signature uses the site's secret key, the expiry is checked by
+    ``open_media``."""
+    if side not in SIDES:
+        raise VotingError("side must be left or right.")
+    return signing.dumps({"p": pairing.pk, "s": side[0], "n": secrets.token_urlsafe(6)},
+                         salt=MEDIA_SALT, compress=True)
+
+
+def open_media(contest: Contest, rater: Rater | None, token: str) -> tuple[Pairing, str]:
+    """The pairing and side a media token names, if it is valid, unexpired, of this
+    contest and served to this very rater (the cookie travels with the player's request)."""
+    try:
+        data = signing.loads(token, salt=MEDIA_SALT, max_age=conf.media_url_max_age())
+        pairing_id, side = int(data["p"]), {"l": "left", "r": "right"}[data["s"]]
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise NotFound("No such media.") from None
+    if rater is None:
+        raise NotFound("No such media.")
+    pairing = (Pairing.objects.select_related("left__variant", "right__variant")
+               .filter(pk=pairing_id, contest=contest, rater=rater).first())
+    if pairing is None:
+        raise NotFound("No such media.")
+    return pairing, side
+
+
+def record_media_served(pairing: Pairing, side: str, nbytes: int) -> None:
+    """Count what the media view served for one side: the evidence that this rater's
+    player really fetched both pictures (``record_heartbeat`` credits nothing before)."""
+    Pairing.objects.filter(pk=pairing.pk).update(**{
+        f"media_{side}_bytes": F(f"media_{side}_bytes") + max(int(nbytes), 0),
+        f"media_{side}_requests": F(f"media_{side}_requests") + 1})
+
+
+def excerpt_seconds(entry: ContestEntry, clip: Clip) -> float | None:
+    """The excerpt's length in seconds, when known (to recognise a player's loop)."""
+    variant = entry.variant
+    if variant.end_frame is not None and clip.fps:
+        return max(variant.end_frame - variant.start_frame, 0) / clip.fps or None
+    return clip.duration or None
+
+
+def playback_consistent(previous: float | None, position: float | None, elapsed: float,
+                        loop: float | None) -> bool:
+    """Did the player's clock advance about as much as the server's since the last beat?
+
+    A script that beats without playing reports a frozen (or absent) position; a real
+    player's ``currentTime`` moves at the server's pace, up to network jitter, and wraps
+    to 0 at the end of the excerpt (``loop`` seconds) when it loops."""
+    if previous is None or position is None or elapsed <= 0:
+        return False
+    tolerance = 0.6 + 0.2 * elapsed
+    advance = position - previous
+    if loop:
+        gap = (advance - elapsed) % loop
+        return min(gap, loop - gap) <= tolerance
+    return abs(advance - elapsed) <= tolerance or (advance < 0 and position <= tolerance + elapsed)
+
+
 VISIBLE = {"both": (True, True), "left": (True, False), "right": (False, True), "none": (False, False)}
 
 
 def record_heartbeat(contest: Contest, rater: Rater, pairing_id: int, *, visible: str, playing: bool,
-                     now: datetime | None = None) -> Pairing:
+                     position: float | None = None, now: datetime | None = None) -> Pairing:
     """Credit watch time since the previous heartbeat to the sides on screen.
 
     The credit is the *server's* wall-clock time since the last heartbeat, capped (a tab
     that slept earns nothing for the gap), so no client can claim more watching than
-    actually elapsed. The client only says which sides were on screen and playing.
+    actually elapsed. The client only says which sides were on screen and playing, and
+    where the player is (``position``, seconds). Nothing is credited until the media view
+    has served both sides of this pairing to this rater, nor for a beat whose position did
+    not advance with the server's clock (a script that never plays anything); such beats
+    are counted as rejected, part of the evidence stored with the ballot.
     """
     if visible not in VISIBLE:
         raise VotingError("visible must be one of both, left, right, none.")
+    if position is not None and not (0 <= position < 1e6):
+        raise VotingError("position must be the player's time in seconds.")
     check_rate("hb-rater", str(rater.pk), conf.heartbeat_limit_per_rater(), "heartbeats")
     now = now or timezone.now()
     with transaction.atomic():
-        pairing = (Pairing.objects.select_for_update()
+        pairing = (Pairing.objects.select_for_update(of=("self",)).select_related("left__variant")
                    .filter(pk=pairing_id, contest=contest, rater=rater).first())
         if pairing is None:
             raise NotFound("This pair was not served to you.")
@@ -374,15 +511,32 @@ def record_heartbeat(contest: Contest, rater: Rater, pairing_id: int, *, visible
         credit = 0.0
         if pairing.last_heartbeat_at is not None and playing:
             elapsed = (now - pairing.last_heartbeat_at).total_seconds()
-            credit = min(max(elapsed, 0.0), conf.heartbeat_max_credit())
+            served = pairing.media_left_bytes > 0 and pairing.media_right_bytes > 0
+            loop = excerpt_seconds(pairing.left, contest.clip)
+            if served and playback_consistent(pairing.last_position, position, elapsed, loop):
+                credit = min(max(elapsed, 0.0), conf.heartbeat_max_credit())
+                pairing.credited_heartbeats += 1
+            elif elapsed > 0:
+                pairing.rejected_heartbeats += 1
         show_left, show_right = VISIBLE[visible]
         pairing.watched_left_seconds += credit if show_left else 0.0
         pairing.watched_right_seconds += credit if show_right else 0.0
         pairing.heartbeats += 1
         pairing.last_heartbeat_at = now
+        pairing.last_position = position
         pairing.save(update_fields=["watched_left_seconds", "watched_right_seconds", "heartbeats",
-                                    "last_heartbeat_at"])
+                                    "last_heartbeat_at", "last_position", "credited_heartbeats",
+                                    "rejected_heartbeats"])
     return pairing
+
+
+def watch_evidence(pairing: Pairing) -> dict[str, Any]:
+    """What the server saw of this watch session, stored with the ballot for audit."""
+    return {"media_left_bytes": pairing.media_left_bytes, "media_right_bytes": pairing.media_right_bytes,
+            "media_left_requests": pairing.media_left_requests,
+            "media_right_requests": pairing.media_right_requests,
+            "credited_heartbeats": pairing.credited_heartbeats,
+            "rejected_heartbeats": pairing.rejected_heartbeats}
 
 
 def watch_status(contest: Contest, pairing: Pairing) -> dict[str, Any]:
@@ -428,8 +582,10 @@ def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *,
                 watched_left_seconds=pairing.watched_left_seconds,
                 watched_right_seconds=pairing.watched_right_seconds, heartbeats=pairing.heartbeats,
                 served_at=pairing.served_at, ip_hash=context_hash(ip) if ip else "",
+                net_hash=context_hash(network_of(ip)) if ip else "",
                 ua_hash=context_hash(user_agent) if user_agent else "", is_golden=pairing.is_golden,
-                golden_kind=pairing.golden_kind, golden_expected=pairing.golden_expected)
+                golden_kind=pairing.golden_kind, golden_expected=pairing.golden_expected,
+                evidence=watch_evidence(pairing))
             Pairing.objects.filter(pk=pairing.pk).update(answered=True)
     except IntegrityError:
         # The constraint one_ballot_per_rater_per_pair (or one ballot per pairing) fired:

@@ -55,7 +55,7 @@ def invalidate(contest_id: int) -> None:
     cache.incr(_epoch_key(contest_id))
 
 
-def _rule(contest: Contest) -> DecisionRule:
+def decision_rule(contest: Contest) -> DecisionRule:
     return DecisionRule(method=contest.decision_method, p_best_threshold=contest.p_best_threshold,
                         min_raters=contest.min_raters)
 
@@ -107,7 +107,7 @@ def compute(contest: Contest) -> tuple[RankingResult, dict[str, Any]]:
             continue  # goldens score raters; they never reach the ranking
         weight = rater_weight(assessments.get(str(rater)), rater in staff_excluded)
         comparisons.append(Comparison(labels[left], labels[right], choice, str(rater), weight))
-    result = rank(comparisons, items=ranked, config=_config(contest), rule=_rule(contest))
+    result = rank(comparisons, items=ranked, config=_config(contest), rule=decision_rule(contest))
     _store_assessments(assessments, staff_excluded)
     payload = tally_payload(contest, result, version=version, n_ballots=len(rows),
                             n_excluded=sum(1 for r in {row[0] for row in rows}

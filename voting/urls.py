@@ -15,6 +15,7 @@ urlpatterns = [
     path("c/<str:slug>/api/heartbeat/", views.api_heartbeat, name="api-heartbeat"),
     path("c/<str:slug>/api/ballot/", views.api_ballot, name="api-ballot"),
     path("c/<str:slug>/api/tally/", views.api_tally, name="api-tally"),
+    path("c/<str:slug>/m/<str:token>", views.media, name="media"),
     # Technicians.
     path("manage/", views.manage_index, name="manage"),
     path("manage/clips/<int:clip_id>/new/", views.contest_new, name="contest-new"),

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -23,6 +24,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     JsonResponse,
+    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,11 +33,11 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import TECHNICIAN, role_required
+from frontend.media import ranged_response, requested_length
 from restoration.models import Clip, Variant
-from voting import plots, selectors, services
+from voting import conf, plots, selectors, services
 from voting.integrity import RateLimited, VotingError
 from voting.models import Contest, Pairing, Rater
-from voting.tally import cached as cached_tally
 
 RATER_COOKIE = "reel_rater"
 RATER_SALT = "voting.rater"
@@ -61,16 +63,32 @@ def _remember(response: HttpResponse, rater: Rater, created: bool) -> HttpRespon
     return response
 
 
+class BodyTooLarge(VotingError):
+    status, code = 413, "body_too_large"
+
+
 def _body(request: HttpRequest) -> dict[str, Any]:
+    # The voting API's bodies are a few dozen bytes: anything larger is refused by its
+    # announced length, or by counting, before a byte of it is parsed.
+    limit = conf.max_body_bytes()
+    try:
+        announced = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        announced = 0
+    if announced > limit:
+        raise BodyTooLarge(f"The request body is larger than {limit} bytes.")
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise BodyTooLarge(f"The request body is larger than {limit} bytes.")
     if request.content_type == "application/json":
         try:
-            data = json.loads(request.body or b"{}")
+            data = json.loads(raw or b"{}")
         except ValueError:
             raise VotingError("The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise VotingError("The request body must be a JSON object.")
         return data
-    return request.POST.dict()
+    return dict(QueryDict(raw).items())
 
 
 def _int(data: dict[str, Any], name: str) -> int:
@@ -105,11 +123,13 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _pairing_json(contest: Contest, pairing: Pairing) -> dict[str, Any]:
+    # Blind media URLs: per pairing and side, signed, expiring; nothing in them (or
+    # anywhere in this JSON) names the variant or its render.
     clip = contest.clip
     return {
         "pairing": pairing.pk,
-        "left": {"src": pairing.left.variant.playable.url},
-        "right": {"src": pairing.right.variant.playable.url},
+        **{side: {"src": reverse("voting:media", args=[contest.slug, services.media_url_token(pairing, side)])}
+           for side in services.SIDES},
         "fps": clip.fps or 24.0,
         **services.watch_status(contest, pairing),
     }
@@ -219,13 +239,24 @@ def api_next(request: HttpRequest, contest: Contest, rater: Rater) -> HttpRespon
     return JsonResponse(_pairing_json(contest, pairing))
 
 
+def _position(data: dict[str, Any]) -> float | None:
+    raw = data.get("position")
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise VotingError("position must be a number of seconds.") from None
+
+
 @require_POST
 @json_api
 def api_heartbeat(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResponse:
     data = _body(request)
     pairing = services.record_heartbeat(contest, rater, _int(data, "pairing"),
                                         visible=str(data.get("visible", "both")),
-                                        playing=bool(data.get("playing", False)))
+                                        playing=bool(data.get("playing", False)),
+                                        position=_position(data))
     return JsonResponse(services.watch_status(contest, pairing))
 
 
@@ -235,9 +266,41 @@ def api_ballot(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResp
     data = _body(request)
     ballot = services.cast_ballot(contest, rater, _int(data, "pairing"), str(data.get("choice", "")),
                                   ip=_client_ip(request), user_agent=request.headers.get("User-Agent", ""))
-    tally = services.after_ballot(contest) or cached_tally(contest.pk)
-    return JsonResponse({"ok": True, "ballot": ballot.pk,
-                         "tally": selectors.public_tally(tally) if tally else None})
+    services.after_ballot(contest)
+    # No tally here: comparing it with the one before the vote would tell the fan which
+    # label their side was. The page follows the public live tally like everyone else.
+    return JsonResponse({"ok": True, "ballot": ballot.pk})
+
+
+@require_GET
+def media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    """One side of one pairing, for the rater it was served to, with range requests.
+
+    Every byte served is counted on the pairing: watch time is credited only once both
+    sides were fetched (``services.record_heartbeat``). Local storage is streamed from
+    here; other storage (S3) answers with a redirect to the storage's signed URL.
+    """
+    contest = Contest.objects.filter(slug=slug).select_related("clip").first()
+    if contest is None:
+        raise Http404("no such contest")
+    token_value = request.get_signed_cookie(RATER_COOKIE, default=None, salt=RATER_SALT)
+    try:
+        pairing, side = services.open_media(contest, services.find_rater(token_value), token)
+    except VotingError:
+        raise Http404("no such media") from None
+    output = (pairing.left if side == "left" else pairing.right).variant.playable
+    try:
+        full = Path(output.path)
+    except NotImplementedError:  # remote storage: no local path
+        services.record_media_served(pairing, side, 1)
+        return redirect(output.url)
+    if not full.is_file():
+        raise Http404("no such media")
+    services.record_media_served(pairing, side, requested_length(request, full.stat().st_size))
+    response = ranged_response(request, full)
+    response["Cache-Control"] = "private, max-age=600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # --------------------------------------------------------------------------- technicians
@@ -252,6 +315,11 @@ class ContestForm(forms.Form):
     p_best_threshold = forms.FloatField(min_value=0.5, max_value=0.999, initial=0.95)
     min_raters = forms.IntegerField(min_value=1, initial=5)
     golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
+    # Left empty: the model's defaults (3 networks, 600 s).
+    min_networks = forms.IntegerField(min_value=1, initial=3, required=False,
+                                      label="Least distinct networks before deciding")
+    min_decision_seconds = forms.IntegerField(min_value=0, initial=600, required=False,
+                                              label="Least voting time before deciding (s)")
     auto_decide = forms.BooleanField(required=False, initial=True)
     auto_adopt = forms.BooleanField(required=False, initial=False)
 
@@ -274,7 +342,7 @@ def contest_new(request: HttpRequest, clip_id: int) -> HttpResponse:
     clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
     form = ContestForm(request.POST or None, clip=clip)
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+        data = {k: v for k, v in form.cleaned_data.items() if v is not None}
         variants, title = list(data.pop("variants")), data.pop("title")
         try:
             contest = services.open_contest(clip=clip, variants=variants, user=request.user, title=title, **data)

@@ -213,10 +213,15 @@ def upload_chunk(request: HttpRequest, session_id: UUID):
     start, end, total = (int(g) for g in match.groups())
     if total != session.size or end < start:
         raise HttpError(400, "Content-Range does not match this upload")
+    if end - start + 1 > settings.UPLOAD_CHUNK_SIZE:
+        raise HttpError(413, f"a chunk is at most {settings.UPLOAD_CHUNK_SIZE} bytes")
     try:
         with transaction.atomic():
             locked = UploadSession.objects.select_for_update().get(pk=session.pk)
-            uploads.append_chunk(locked, start, iter(lambda: request.read(1024 * 1024), b""))
+            # The bytes are counted as they arrive: a body longer than its Content-Range
+            # (whatever Content-Length said) is refused, not written.
+            uploads.append_chunk(locked, start, iter(lambda: request.read(1024 * 1024), b""),
+                                 max_bytes=end - start + 1)
     except UploadRejected as exc:
         session.refresh_from_db()
         return Status(409, {"error": str(exc), "received": session.received})

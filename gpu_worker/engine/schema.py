@@ -159,6 +159,13 @@ class OperatorSchema:
         return Fraction(1)
 
     @classmethod
+    def size_after(cls, params: Mapping[str, Any], width: int, height: int) -> tuple[int, int]:
+        """Frame size this operator writes for validated `params` and a `width` x `height`
+        input; only operators with `changes_size` return another size. Known before
+        rendering, so the site can refuse a spec whose output is too large."""
+        return width, height
+
+    @classmethod
     def schema(cls) -> dict[str, Any]:
         """JSON-ready description the preset editor renders as a form."""
         return {
@@ -546,6 +553,36 @@ class SharpenSchema(OperatorSchema):
     )
 
 
+def _even(v: float) -> int:
+    return max(2, int(round(v / 2.0)) * 2)
+
+
+def target_size(width: int, height: int, *, out_width: int = 0, out_height: int = 0,
+                scale: float = 1.0, keep_aspect: bool = True, even: bool = True
+                ) -> tuple[int, int]:
+    """Output size for a resize request.
+
+    Both out_width and out_height 0: scale both axes by `scale`. One of them given:
+    the other follows the aspect ratio. Both given: fit inside that box when
+    `keep_aspect`, else stretch to exactly that size. `even` rounds to even numbers,
+    which 4:2:0 video encoders need.
+    """
+    if out_width <= 0 and out_height <= 0:
+        w, h = width * scale, height * scale
+    elif out_height <= 0:
+        w, h = out_width, height * out_width / width
+    elif out_width <= 0:
+        w, h = width * out_height / height, out_height
+    elif keep_aspect:
+        f = min(out_width / width, out_height / height)
+        w, h = width * f, height * f
+    else:
+        w, h = out_width, out_height
+    if even:
+        return _even(w), _even(h)
+    return max(1, int(round(w))), max(1, int(round(h)))
+
+
 class ResizeSchema(OperatorSchema):
     name = "resize"
     category = "size"
@@ -567,6 +604,11 @@ class ResizeSchema(OperatorSchema):
         Param("even", "bool", True, "Round the size to even numbers (needed by most video "
               "encoders)."),
     )
+
+    @classmethod
+    def size_after(cls, params: Mapping[str, Any], width: int, height: int) -> tuple[int, int]:
+        return target_size(width, height, out_width=params["width"], out_height=params["height"],
+                           scale=params["scale"], keep_aspect=params["keep_aspect"], even=params["even"])
 
 
 class SuperResolutionSchema(OperatorSchema):
@@ -603,6 +645,10 @@ class SuperResolutionSchema(OperatorSchema):
               "on a GPU where the model supports it (else bfloat16), float32 on the CPU.",
               choices=("auto", "float16", "bfloat16", "float32")),
     )
+
+    @classmethod
+    def size_after(cls, params: Mapping[str, Any], width: int, height: int) -> tuple[int, int]:
+        return width * params["scale"], height * params["scale"]
 
 
 class DeinterlaceSchema(OperatorSchema):

@@ -249,6 +249,16 @@ def _spec_ratios(spec: Any, fps: Any) -> list[Fraction]:
     return ratios
 
 
+def expected_output_size(spec: Any, width: int, height: int) -> tuple[int, int]:
+    """The frame size a render of `spec` writes for a `width` x `height` source (chained
+    resizes and super-resolution included), without loading the engine."""
+    for op_spec in parse_spec(spec).ops:
+        cls = get_operator_schema(op_spec.op)
+        if cls.changes_size:
+            width, height = cls.size_after(op_spec.params, width, height)
+    return int(width), int(height)
+
+
 def output_frame_rate(spec: Any, fps: Any) -> Fraction:
     """The frame rate a render of `spec` writes for a source at `fps`."""
     return as_rate(fps) * output_rate_ratio(_spec_ratios(spec, fps))

@@ -22,6 +22,15 @@ def gallery_publications() -> QuerySet[Publication]:
             .order_by("-published_at", "-pk"))
 
 
+def is_public_media(name: str) -> bool:
+    """Whether a stored file is part of a published work (registered with
+    frontend.media in CurationConfig.ready): its restored film, excerpts or poster."""
+    if not name:
+        return False
+    return Publication.objects.filter(is_public=True).filter(
+        Q(restored=name) | Q(before=name) | Q(after=name) | Q(poster=name)).exists()
+
+
 def public_publication(slug: str) -> Publication | None:
     return gallery_publications().filter(slug=slug).first()
 

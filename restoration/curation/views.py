@@ -42,7 +42,11 @@ def cached_for_anonymous(view: Callable) -> Callable:
             response = view(request, *args, **kwargs)
             patch_cache_control(response, private=True, no_cache=True)
             return response
-        key = f"anon-page:{publishing.gallery_version()}:{request.get_full_path()}"
+        # Keyed by the routed path only (and the allowed host its links are built from):
+        # the query string is the visitor's to invent, and a key per invented query
+        # would let anyone fill the cache and evict what shares it (rate-limit counters).
+        # These pages read no query parameters, so one copy serves them all.
+        key = f"anon-page:{publishing.gallery_version()}:{request.get_host()}:{request.path}"
         cached = cache.get(key)
         if cached is not None:
             response = HttpResponse(cached["content"], content_type=cached["type"])

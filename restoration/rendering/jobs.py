@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from celery import Signature, current_app
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 from django.utils import timezone
@@ -76,7 +77,10 @@ def build_job(job: RenderJob, *, input_name: str, output_name: str, spec: dict[s
               start: int, end: int, audio: bool, segment: RenderSegment | None = None,
               scene_cuts: list[int] | None = None) -> dict[str, Any]:
     """The message a GPU worker executes: a gpu_worker.jobs.JobRequest, checked here
-    as the worker checks it, sent as JSON."""
+    as the worker checks it, sent as JSON. The site's own limits (files the spec may
+    name, output frame size and count) are checked first: nothing too large is sent."""
+    clip = segment.clip if segment is not None else (job.variant.clip if job.variant_id else None)
+    check_output_limits(spec, clip, start, end)
     try:
         request = JobRequest(
             job_id=job.pk, kind="segment" if segment is not None else "variant",
@@ -115,6 +119,32 @@ def expected_frames(spec: dict[str, Any], clip: Clip, start: int, end: int) -> i
         return expected_output_frames(spec, end - start, clip_rate(clip), start=start)
     except SpecError as exc:
         raise RenderingError(f"the spec cannot render {clip}: {exc}") from None
+
+
+def check_output_limits(spec: dict[str, Any], clip: Clip | None, start: int, end: int) -> None:
+    """Refuse a render whose spec names files outside the allowed folders, or whose
+    output (chained resizes, super-resolution, frame interpolation) would exceed the
+    global caps ``MAX_OUTPUT_PIXELS`` per frame or ``MAX_OUTPUT_FRAMES``."""
+    from gpu_worker.engine.schema import SpecError
+    from gpu_worker.engine.spec import expected_output_size, parse_spec
+    from restoration.services.presets import spec_file_problem
+
+    try:
+        problem = spec_file_problem(parse_spec(spec))
+    except SpecError as exc:
+        raise RenderingError(f"invalid spec: {exc}") from None
+    if problem:
+        raise RenderingError(f"invalid spec: {problem}")
+    if clip is None:
+        return
+    frames = expected_frames(spec, clip, start, end)
+    if frames > settings.MAX_OUTPUT_FRAMES:
+        raise RenderingError(f"this render would write {frames} frames; the limit is {settings.MAX_OUTPUT_FRAMES}")
+    if clip.width and clip.height:
+        width, height = expected_output_size(spec, clip.width, clip.height)
+        if width * height > settings.MAX_OUTPUT_PIXELS:
+            raise RenderingError(f"this render would write {width}x{height} frames; the limit is "
+                                 f"{settings.MAX_OUTPUT_PIXELS} pixels per frame")
 
 
 def new_task_id(job: RenderJob, segment: RenderSegment | None = None) -> str:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
@@ -31,11 +33,50 @@ class PresetError(ValueError):
 
 
 def validate_spec(raw: Any) -> PipelineSpec:
-    """The engine's validation, with its message kept as it is (it names op and param)."""
+    """The engine's validation, with its message kept as it is (it names op and param),
+    and every file the spec names confined to the configured folders."""
     try:
-        return parse_spec(raw)
+        parsed = parse_spec(raw)
     except SpecError as exc:
         raise PresetError(f"invalid spec: {exc}") from None
+    problem = spec_file_problem(parsed)
+    if problem:
+        raise PresetError(f"invalid spec: {problem}")
+    return parsed
+
+
+def spec_file_roots() -> list[Path]:
+    """Folders a spec's file parameters (LUTs, masks, reference frames) may name files in."""
+    return [Path(root).resolve() for root in settings.SPEC_FILE_ROOTS]
+
+
+def spec_file_problem(spec: PipelineSpec) -> str | None:
+    """Why a spec's file parameters are refused, or None.
+
+    A ``path`` parameter is read by the GPU worker, so without a fence it could name any
+    file that process can read (another film, a secret, ``/dev/zero`` to exhaust its
+    memory). It must resolve (symbolic links followed) to a regular file, or a file not
+    yet there, inside one of ``SPEC_FILE_ROOTS``; a relative path is taken from the first.
+    Checkpoint names (``model``) are file names in the models folder, never paths.
+    """
+    roots = spec_file_roots()
+    for op in spec.ops:
+        for param in get_operator_schema(op.op).params:
+            value = op.params.get(param.name)
+            if not value or not isinstance(value, str):
+                continue
+            where = f"{op.op}.{param.name}"
+            if param.kind == "path":
+                candidate = Path(value) if Path(value).is_absolute() else roots[0] / value
+                resolved = candidate.resolve()
+                if not any(resolved.is_relative_to(root) for root in roots):
+                    return f"{where}: {value!r} is outside the folders spec files may come from"
+                if resolved.exists() and not resolved.is_file():
+                    return f"{where}: {value!r} is not a regular file"
+            elif param.name == "model" and param.kind == "str" and (
+                    "/" in value or "\\" in value or value.startswith(".")):
+                return f"{where}: {value!r} must be a checkpoint's file name in the models folder"
+    return None
 
 
 def operator_catalog() -> list[dict[str, Any]]:

@@ -69,9 +69,11 @@ def start_upload(*, user: User, film: Film, filename: str, size: int, title: str
     return session
 
 
-def append_chunk(session: UploadSession, offset: int, chunks: Iterable[bytes]) -> UploadSession:
+def append_chunk(session: UploadSession, offset: int, chunks: Iterable[bytes], *,
+                 max_bytes: int | None = None) -> UploadSession:
     """Append bytes at `offset`; a client resuming after a dropped connection asks for
-    `session.received` first and sends from there."""
+    `session.received` first and sends from there. ``max_bytes``: the most this chunk may
+    carry (its Content-Range), counted as the bytes arrive."""
     if session.status != UploadSession.Status.RECEIVING:
         raise UploadRejected(f"this upload is {session.status}; start a new one")
     if offset != session.received:
@@ -80,6 +82,9 @@ def append_chunk(session: UploadSession, offset: int, chunks: Iterable[bytes]) -
     with open(session.staging_path, "r+b") as handle:
         handle.seek(offset)
         for chunk in chunks:
+            if max_bytes is not None and written + len(chunk) > max_bytes:
+                handle.truncate(offset)
+                raise UploadRejected(f"the chunk carries more than the {max_bytes} bytes its Content-Range names")
             if offset + written + len(chunk) > session.size:
                 handle.truncate(offset)
                 raise UploadRejected(

@@ -154,10 +154,18 @@ def fan(base: str, slug: str, ballots: int, results: Results, start: threading.B
             if pair.get("done"):
                 break
             pid = pair["pairing"]
+            # The players fetch both sides (blind URLs; watch time counts only after both
+            # were served) and report their position with each heartbeat.
+            for side in ("left", "right"):
+                t0 = time.perf_counter()
+                media = session.get(base + pair[side]["src"], headers={"Range": "bytes=0-65535"}, timeout=60)
+                results.record("media", time.perf_counter() - t0, media.status_code)
             status = {}
+            watching = time.monotonic()
             for _ in range(30):
                 status = call("heartbeat", "POST", "api/heartbeat/",
-                              {"pairing": pid, "visible": "both", "playing": True}).json()
+                              {"pairing": pid, "visible": "both", "playing": True,
+                               "position": time.monotonic() - watching}).json()
                 if status.get("ready"):
                     break
                 time.sleep(1.0)

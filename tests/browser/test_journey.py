@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 
 import pytest
@@ -59,7 +60,19 @@ def poll(page, check, *, what: str, timeout: float, every: float = 2.0, reload: 
             page.reload()
 
 
-def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int) -> int:
+def pairing_outputs(var_dir, pairing: str) -> tuple[str, str]:
+    """The stored render files of a pairing's left and right sides, read from the site's
+    database: the page itself only gets blind media URLs that name neither."""
+    with sqlite3.connect(f"file:{var_dir / 'reel_arena.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
+        row = db.execute(
+            "SELECT lv.output, rv.output FROM voting_pairing p "
+            "JOIN voting_contestentry le ON le.id = p.left_id JOIN restoration_variant lv ON lv.id = le.variant_id "
+            "JOIN voting_contestentry re ON re.id = p.right_id JOIN restoration_variant rv ON rv.id = re.variant_id "
+            "WHERE p.id = ?", (int(pairing),)).fetchone()
+    return row[0], row[1]
+
+
+def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int, var_dir) -> int:
     """One fan in a browser context of their own: vote every pair served, preferring the
     variant whose file is ``preferred_src``; returns the number of ballots cast."""
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
@@ -78,22 +91,21 @@ def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int) -> 
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         page.wait_for_function(
-            "['watching', 'done', 'closed'].includes(document.getElementById('vote-app').dataset.state)",
+            "() => ['watching', 'done', 'closed'].includes(document.getElementById('vote-app').dataset.state)",
             timeout=60_000)
         state = page.locator("#vote-app").get_attribute("data-state")
         if state != "watching":
             break
-        left = page.evaluate("document.getElementById('video-left').currentSrc")
-        right = page.evaluate("document.getElementById('video-right').currentSrc")
+        left, right = pairing_outputs(var_dir, page.locator("#vote-app").get_attribute("data-pairing"))
         page.wait_for_selector("#vote-left:enabled", timeout=60_000)
         if index == 0 and cast == 0:
             shots(page, "fan-watching-pair")
-        side = "left" if left.endswith(preferred_src) else "right" if right.endswith(preferred_src) else "left"
+        side = "left" if preferred_src.endswith(left) else "right" if preferred_src.endswith(right) else "left"
         for _attempt in range(5):
             page.click(f"#vote-{side}")
             # The first ballot of a browser waits for its proof of work (16 bits by default).
             page.wait_for_function(
-                "['voted', 'closed'].includes(document.getElementById('vote-app').dataset.state)"
+                "() => ['voted', 'closed'].includes(document.getElementById('vote-app').dataset.state)"
                 " || /Watch both sides/.test(document.getElementById('vote-message').textContent)",
                 timeout=180_000)
             if page.locator("#vote-app").get_attribute("data-state") in ("voted", "closed"):
@@ -172,6 +184,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
          or tech.locator("#variant-table .status-failed").count(),
          what="three variant renders", timeout=600)
     assert tech.locator("#variant-table .status-failed").count() == 0, tech.locator("#variant-table").inner_text()
+    tech.reload()  # a status can turn "done" live before the row's server-rendered video link exists
     shots(tech, "variants-rendered")
     rows = tech.locator("#variant-table tbody tr")
     outputs = {}
@@ -189,6 +202,9 @@ def test_whole_journey(embedded_site, browser, artifacts):
     tech.select_option("select[name=decision_method]", value="either")
     tech.fill("input[name=min_raters]", "5")
     tech.fill("input[name=golden_rate]", "0")
+    # Every fan here is one browser on this machine: one network, a few minutes.
+    tech.fill("input[name=min_networks]", "1")
+    tech.fill("input[name=min_decision_seconds]", "0")
     shots(tech, "contest-new")
     tech.click("form.form button")
     tech.wait_for_url(re.compile(r"/vote/manage/\d+/$"))
@@ -197,7 +213,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
     shots(tech, "contest-dashboard-open")
 
     # --- fans vote from their own phones ---------------------------------------------------------------------
-    ballots = sum(fan_votes(browser, vote_url, preferred, shots, k) for k in range(FANS))
+    ballots = sum(fan_votes(browser, vote_url, preferred, shots, k, embedded_site.var_dir) for k in range(FANS))
     assert ballots >= 10, f"only {ballots} ballots were cast"
 
     # --- the contest decides; the technician adopts the winner -----------------------------------------------------
@@ -232,7 +248,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
     assert "Journey warm" in cur.locator("#preset-name").inner_text()
     assert "amount=0.6" in cur.locator("table.params").inner_text()
     cur.click("#review-player .c-play")
-    cur.wait_for_function("window.ReelCompare.players[0].samples > 20", timeout=30_000)
+    cur.wait_for_function("() => window.ReelCompare.players[0].samples > 20", timeout=30_000)
     drift = cur.evaluate("window.ReelCompare.players[0].maxDriftMs")
     assert drift < 2 * 1000 / 24, f"before/after players drifted {drift:.0f} ms apart"
     cur.click("#review-player .c-play")  # pause
@@ -282,7 +298,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
     assert "Buffalo: how warm?" in record and PREFERRED.split("=")[0] in record
     assert visitor.locator(".contest-record .n-ballots").first.inner_text() == str(ballots)
     visitor.evaluate("document.getElementById('restored-video').play()")
-    visitor.wait_for_function("document.getElementById('restored-video').currentTime > 1", timeout=30_000)
+    visitor.wait_for_function("() => document.getElementById('restored-video').currentTime > 1", timeout=30_000)
     audio_bytes = visitor.evaluate("document.getElementById('restored-video').webkitAudioDecodedByteCount")
     assert audio_bytes > 0, "the restored video played without decoding any sound"
     visitor.wait_for_selector("#wipe-player[data-ready=true]", timeout=30_000)

@@ -92,7 +92,6 @@ def start_django(tmp_path: Path, **overrides: str) -> subprocess.CompletedProces
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"DEBUG": "perhaps"}, "DEBUG='perhaps' is not a boolean"),
-    ({"DEBUG": "0"}, "SECRET_KEY must be set when DEBUG is off"),
     ({"DATABASE_URL": "oracle://x/y"}, "unsupported database scheme 'oracle'"),
     ({"REDIS_URL": "localhost:6379"}, "is not a Redis URL"),
     ({"MAX_UPLOAD_SIZE": "huge"}, "MAX_UPLOAD_SIZE='huge' is not a size"),
@@ -111,6 +110,42 @@ def test_empty_environment_is_the_embedded_default(tmp_path):
     result = start_django(tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_debug_is_off_and_the_secret_key_is_this_installations_own(tmp_path):
+    show = ("import django; django.setup(); from django.conf import settings as s; "
+            "print(s.DEBUG, s.SECRET_KEY, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)")
+
+    def start(var_dir: Path, **overrides: str) -> list[str]:
+        environ = {k: v for k, v in os.environ.items()
+                   if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+        environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "REEL_ARENA_VAR_DIR": str(var_dir),
+                        **overrides})
+        result = subprocess.run([sys.executable, "-c", show], cwd=REPO, env=environ, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    debug, key, secure, hsts = start(tmp_path / "one")
+    assert debug == "False" and secure == "False" and hsts == "0"  # plain http on localhost keeps cookies
+    assert len(key) >= 50 and "insecure" not in key
+    assert (tmp_path / "one" / env.SECRET_KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert start(tmp_path / "one")[1] == key  # the same key on every start
+    assert start(tmp_path / "two")[1] != key  # another installation, another key
+    assert start(tmp_path / "one", SECRET_KEY="from-the-environment")[1] == "from-the-environment"
+    assert start(tmp_path / "one", BEHIND_TLS_PROXY="1")[2:] == ["True", "31536000"]
+
+
+def test_installation_secret_is_shared_by_processes_starting_together(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: env.installation_secret(tmp_path), range(16)))
+    assert len(keys) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [env.SECRET_KEY_FILE]  # no temporary files left
+    (tmp_path / env.SECRET_KEY_FILE).write_text("")
+    with pytest.raises(ImproperlyConfigured, match="is empty"):
+        env.installation_secret(tmp_path)
 
 
 @pytest.mark.integration

@@ -143,3 +143,29 @@ def test_spec_from_form_and_editor_rows_carry_regions():
     assert presets.editor_rows({"ops": [{"op": "resize"}]})[0]["regions"] == ["all"]
     with pytest.raises(presets.PresetError, match="region: 'sky' is not one of"):
         presets.spec_from_form({**data, "op-0-region": "sky"})
+
+
+def test_spec_files_are_confined_to_the_configured_folders(settings, tmp_path):
+    root = tmp_path / "assets"
+    root.mkdir()
+    (root / "look.cube").write_text("LUT_3D_SIZE 2\n")
+    (root / "sub").mkdir()
+    outside = tmp_path / "secret.cube"
+    outside.write_text("x")
+    (root / "escape.cube").symlink_to(outside)
+    settings.SPEC_FILE_ROOTS = [str(root)]
+
+    def lut(path: str) -> dict:
+        return {"ops": [{"op": "lut", "params": {"path": path}}]}
+
+    assert presets.validate_spec(lut(str(root / "look.cube")))
+    assert presets.validate_spec(lut("look.cube"))  # relative: from the first folder
+    assert presets.validate_spec(lut("not-uploaded-yet.cube"))
+    for bad, why in [("/dev/zero", "outside the folders"), ("/etc/passwd", "outside the folders"),
+                     ("../secret.cube", "outside the folders"), (str(root / "escape.cube"), "outside the folders"),
+                     (str(root / "sub"), "not a regular file")]:
+        with pytest.raises(presets.PresetError, match=why):
+            presets.validate_spec(lut(bad))
+    for model in ("../../etc/passwd", "/tmp/x.pth", "sub/x.pth", ".hidden"):
+        with pytest.raises(presets.PresetError, match="file name in the models folder"):
+            presets.validate_spec({"ops": [{"op": "face_restore", "params": {"model": model}}]})

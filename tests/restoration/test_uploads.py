@@ -133,6 +133,15 @@ def test_more_bytes_than_announced_are_refused(tmp_path, settings):
     assert session.staging_path.stat().st_size == 0
 
 
+def test_a_chunk_longer_than_its_range_is_counted_and_refused(tmp_path, settings):
+    session = uploads.start_upload(user=technician(), film=FilmFactory(), filename="a.mp4", size=100)
+    with pytest.raises(UploadRejected, match="more than the 10 bytes its Content-Range names"):
+        uploads.append_chunk(session, 0, [b"x" * 6, b"y" * 6], max_bytes=10)
+    assert session.staging_path.stat().st_size == 0 and session.received == 0
+    uploads.append_chunk(session, 0, [b"x" * 6, b"y" * 4], max_bytes=10)
+    assert session.received == 10
+
+
 def test_chunk_at_wrong_offset_is_refused_and_upload_resumes(tmp_path, settings):
     path = make_video(tmp_path / "a.mp4", frames=12)
     data = path.read_bytes()

@@ -15,7 +15,7 @@ from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
 from tests.factories import ClipFactory, VariantFactory, technician
 from tests.voting.factories import GoldenPairingFactory, PairingFactory, RaterFactory, ready_rater
-from tests.voting.voting_factories import make_contest, vote, watch
+from tests.voting.voting_factories import fetch_media, make_contest, vote, watch
 from voting import integrity, services, tally
 from voting.integrity import (
     ContestClosed,
@@ -174,8 +174,11 @@ def test_heartbeats_credit_server_time_capped_and_only_to_visible_playing_sides(
     contest = make_contest(2, golden_rate=0)
     rater = ready_rater()
     p = services.next_pairing(contest, rater)
+    fetch_media(p)
     t0 = timezone.now() - timedelta(seconds=60)
-    beat = lambda dt, **kw: services.record_heartbeat(contest, rater, p.pk, now=t0 + timedelta(seconds=dt), **kw)  # noqa: E731
+    # The player's position advances with the clock (it is 2 s long and loops: 31 s -> 1 s).
+    beat = lambda dt, **kw: services.record_heartbeat(  # noqa: E731
+        contest, rater, p.pk, now=t0 + timedelta(seconds=dt), position=float(dt % 2), **kw)
     assert beat(0, visible="both", playing=True).watched_left_seconds == 0  # the first beat only starts the clock
     p1 = beat(1, visible="both", playing=True)
     assert (p1.watched_left_seconds, p1.watched_right_seconds) == (1.0, 1.0)
@@ -191,6 +194,57 @@ def test_heartbeats_credit_server_time_capped_and_only_to_visible_playing_sides(
     assert p5.watched_right_seconds == 3.5
     with pytest.raises(VotingError):
         beat(34, visible="everything", playing=True)
+
+
+def test_no_watch_time_before_both_sides_media_were_served():
+    contest = make_contest(2, golden_rate=0, min_watch_seconds=2)
+    rater = ready_rater()
+    p = services.next_pairing(contest, rater)
+    p = watch(contest, rater, p, 5, fetched=False)  # heartbeats without fetching any picture
+    assert (p.watched_left_seconds, p.watched_right_seconds) == (0, 0)
+    assert p.rejected_heartbeats == 6 and p.credited_heartbeats == 0  # the first beat only starts the clock
+    services.record_media_served(p, "left", 1000)  # one side only: still nothing
+    p = watch(contest, rater, p, 5, fetched=False)
+    assert p.watched_left_seconds == 0
+    with pytest.raises(WatchTimeTooShort):
+        services.cast_ballot(contest, rater, p.pk, "left")
+    services.record_media_served(p, "right", 2000)
+    p = watch(contest, rater, p, 3, fetched=False)
+    assert p.watched_left_seconds >= 2 and p.credited_heartbeats == 4
+    ballot = services.cast_ballot(contest, rater, p.pk, "left")
+    assert ballot.evidence == {"media_left_bytes": 1000, "media_right_bytes": 2000, "media_left_requests": 1,
+                               "media_right_requests": 1, "credited_heartbeats": 4, "rejected_heartbeats": 12}
+
+
+def test_heartbeats_whose_player_clock_does_not_move_earn_nothing():
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    p = services.next_pairing(contest, rater)
+    fetch_media(p)
+    t0 = timezone.now() - timedelta(seconds=60)
+
+    def beat(dt: float, position: float | None) -> Pairing:
+        return services.record_heartbeat(contest, rater, p.pk, visible="both", playing=True,
+                                         position=position, now=t0 + timedelta(seconds=dt))
+
+    beat(0, 0.0)
+    assert beat(1, 0.0).watched_left_seconds == 0  # frozen: a script that plays nothing
+    assert beat(2, None).watched_left_seconds == 0  # no position at all
+    assert beat(3, 0.5).watched_left_seconds == 0  # the clock restarts from the previous beat's None
+    assert beat(4, 1.5).watched_left_seconds == 1.0  # moved 1 s in 1 s: credited
+    assert beat(5, 1.5 + 20).watched_left_seconds == 1.0  # jumped ahead 20 s in 1 s
+    assert beat(6, 22.5).watched_left_seconds == 2.0
+    with pytest.raises(VotingError):
+        beat(7, -3.0)
+
+
+@pytest.mark.parametrize(("previous", "position", "elapsed", "loop", "ok"), [
+    (0.0, 1.0, 1.0, None, True), (0.0, 1.1, 1.0, 2.0, True), (1.5, 0.5, 1.0, 2.0, True),  # looped
+    (0.0, 0.0, 1.0, 2.0, False), (0.0, 0.0, 1.0, None, False), (None, 1.0, 1.0, None, False),
+    (0.0, 5.0, 1.0, None, False), (0.0, 1.0, 0.0, None, False),
+])
+def test_playback_consistency(previous, position, elapsed, loop, ok):
+    assert services.playback_consistent(previous, position, elapsed, loop) is ok
 
 
 def test_vote_before_the_minimum_watch_time_is_rejected():
@@ -411,7 +465,7 @@ def test_the_decision_rule_closes_the_contest_and_auto_adopts(monkeypatch):
                         lambda film, pv, user: started.append((film.pk, pv.pk, user)) or RenderJob(pk=1))
     user = technician()
     contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
-                           p_best_threshold=0.9, auto_adopt=True)
+                           p_best_threshold=0.9, auto_adopt=True, min_networks=1, min_decision_seconds=0)
     Contest.objects.filter(pk=contest.pk).update(created_by=user)
     contest.refresh_from_db()
     _decisive_votes(contest)
@@ -533,3 +587,65 @@ def test_a_render_that_cannot_start_does_not_undo_the_adoption():
     contest = services.adopt_winner(contest)
     assert contest.clip.film.adopted_preset == contest.winner.variant.preset_version
     assert contest.adoption_note.startswith("full-film render not started:")
+
+
+# --------------------------------------------------------------------------- robust decision
+
+
+def _one_sided_votes(contest, ips, per_ip=8, winner="B"):
+    """Raters from ``ips`` who always pick ``winner`` whenever it is shown."""
+    for ip in ips:
+        for _ in range(per_ip):
+            rater = ready_rater()
+            for _ in range(3):
+                ballot = vote(contest, rater, ip=ip, chooser=lambda p: (
+                    "left" if p.left.label == winner else "right" if p.right.label == winner else "same"))
+                if ballot is None:
+                    break
+
+
+def test_one_network_never_decides_a_contest(monkeypatch):
+    monkeypatch.setattr(adoption, "start_film_render", lambda *a: pytest.fail("nothing may be adopted"))
+    contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
+                           p_best_threshold=0.9, auto_adopt=True, min_decision_seconds=0)
+    # Many fresh identities behind one /24: the rule fires, the decision is not robust.
+    _one_sided_votes(contest, [f"203.0.113.{k}" for k in range(1, 5)])
+    result, _payload = tally.compute(contest)
+    assert result.decision.decided  # the plain rule would have decided for B
+    services.contest_ratings(contest)
+    contest.refresh_from_db()
+    assert contest.status == Contest.Status.OPEN and contest.winner is None
+    robust, reason = services.robust_decision(contest, result)
+    assert not robust and "1 network(s); 3 needed" in reason
+    assert Ballot.objects.filter(contest=contest).values("net_hash").distinct().count() == 1
+
+
+def test_a_decision_must_survive_removing_any_one_network_and_take_its_time():
+    contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
+                           p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
+    # One big network carries the result; two small ones add a few indifferent ballots.
+    _one_sided_votes(contest, ["198.51.100.7"], per_ip=12)
+    for ip in ("192.0.2.1", "2001:db8:1:2::1"):
+        vote(contest, ready_rater(), "same", ip=ip)
+    result, _payload = tally.compute(contest)
+    assert result.decision.decided
+    robust, reason = services.robust_decision(contest, result)
+    assert not robust and "does not hold without one network" in reason
+    # With the same support spread over many networks the decision stands...
+    spread = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
+                          p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
+    _one_sided_votes(spread, [f"10.{k}.0.1" for k in range(12)], per_ip=1)
+    result, _payload = tally.compute(spread)
+    assert result.decision.decided
+    assert services.robust_decision(spread, result)[0] is True
+    # ...but not before the minimum duration has passed.
+    Contest.objects.filter(pk=spread.pk).update(min_decision_seconds=600)
+    spread.refresh_from_db()
+    robust, reason = services.robust_decision(spread, result)
+    assert not robust and "600 s needed" in reason
+
+
+def test_network_of_groups_by_24_and_48():
+    assert integrity.network_of("203.0.113.77") == "203.0.113.0/24"
+    assert integrity.network_of("2001:db8:1:2::1") == "2001:db8:1::/48"
+    assert integrity.network_of("not an address") == "not an address"

@@ -8,8 +8,10 @@ import io
 import json
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
@@ -17,7 +19,7 @@ from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
 from tests.factories import ClipFactory, UserFactory, VariantFactory, technician
 from tests.voting.voting_factories import make_contest
-from voting import integrity
+from voting import integrity, services, views
 from voting.models import Ballot, Contest, Pairing, Rater
 from voting.views import RATER_COOKIE
 
@@ -65,14 +67,25 @@ class Fan:
         nonce = integrity.solve(challenge["challenge"], challenge["bits"])
         assert self.post("api/pow/", {"challenge": challenge["challenge"], "nonce": nonce}).json() == {"solved": True}
 
+    def fetch_media(self, pairing: int) -> None:
+        """What the players do: fetch both sides through their blind URLs."""
+        pair = self.get("api/next/").json()
+        assert pair["pairing"] == pairing
+        for side in ("left", "right"):
+            response = self.client.get(pair[side]["src"], HTTP_RANGE="bytes=0-")
+            assert response.status_code == 206
+
     def watch(self, pairing: int, seconds: int) -> dict:
         # Heartbeats arrive a second apart; the test moves the server's last-beat clock
-        # back instead of sleeping.
+        # back instead of sleeping. The player's position advances a second each time
+        # (looping over the 2-s stub excerpt).
+        self.fetch_media(pairing)
         status = None
-        for _ in range(seconds + 1):
+        for k in range(seconds + 1):
             Pairing.objects.filter(pk=pairing, last_heartbeat_at__isnull=False).update(
                 last_heartbeat_at=timezone.now() - timedelta(seconds=1))
-            status = self.post("api/heartbeat/", {"pairing": pairing, "visible": "both", "playing": True}).json()
+            status = self.post("api/heartbeat/", {"pairing": pairing, "visible": "both", "playing": True,
+                                                  "position": k % 2}).json()
         return status
 
 
@@ -104,7 +117,7 @@ def test_full_vote_flow_with_csrf_pow_heartbeats_and_tally():
     contest = make_contest(3, min_watch_seconds=3)
     fan = Fan(contest)
     pair = fan.get("api/next/").json()
-    assert pair["left"]["src"].startswith("/media/") and pair["right"]["src"] != pair["left"]["src"]
+    assert pair["left"]["src"].startswith(fan.base + "m/") and pair["right"]["src"] != pair["left"]["src"]
     assert pair["ready"] is False and pair["min_watch_seconds"] == 3
     early = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
     assert early.status_code == 403 and early.json()["code"] == "proof_of_work_required"
@@ -117,8 +130,8 @@ def test_full_vote_flow_with_csrf_pow_heartbeats_and_tally():
     cast = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
     assert cast.status_code == 200, cast.content
     body = cast.json()
-    assert body["ok"] and body["tally"]["n_ballots"] == 1
-    assert "n_excluded" not in body["tally"]  # technician-only figure
+    assert body["ok"] and "tally" not in body  # the tally would tell which label the fan's side was
+    assert "n_excluded" not in fan.get("api/tally/").json()  # technician-only figure
     again = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "right"})
     assert again.status_code == 409 and again.json()["code"] == "duplicate_ballot"
     assert "already voted" in again.json()["error"]
@@ -153,7 +166,7 @@ def test_excluded_rater_is_never_told():
         fan.watch(pair["pairing"], 2)
         response = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
         body = response.json()
-        answers.append((response.status_code, sorted(body), sorted(body["tally"])))
+        answers.append((response.status_code, sorted(body), sorted(fan.get("api/tally/").json())))
         assert "exclu" not in response.content.decode().lower()
     assert answers[0] == answers[1]
     assert Ballot.objects.count() == 2
@@ -220,6 +233,7 @@ def test_technician_opens_a_contest_from_the_form_and_sees_the_dashboard():
     assert response.status_code == 302
     contest = Contest.objects.get(title="Grain strength")
     assert contest.entries.count() == 3 and contest.min_watch_seconds == 4 and not contest.auto_adopt
+    assert (contest.min_networks, contest.min_decision_seconds) == (3, 600)  # the robust defaults
     page = tech.get(response["Location"]).content.decode()
     assert contest.slug in page and "<svg" in page  # link and inline QR code
     for v in variants:
@@ -271,3 +285,105 @@ def test_exports_csv_and_json_have_every_ballot():
     data = tech.get(f"/vote/manage/{contest.pk}/export.json").json()
     assert len(data["ballots"]) == 6 and data["ballots"][0]["left_preset"]
     assert re.search(r"contest-\d+-ballots\.json", response["Content-Disposition"].replace("csv", "json"))
+
+
+# --------------------------------------------------------------------------- blind media
+
+
+def test_media_urls_are_blind_per_pairing_and_serve_ranges():
+    contest = make_contest(3, golden_rate=0)
+    fan = Fan(contest)
+    pair = fan.get("api/next/").json()
+    text = json.dumps(pair)
+    for entry in contest.entries.select_related("variant"):
+        # Neither the render's file name nor the variant, entry or label appears.
+        assert entry.variant.output.name.rsplit("/", 1)[-1] not in text
+        assert f'"{entry.label}"' not in text
+    for side in ("left", "right"):
+        token = pair[side]["src"].removeprefix(fan.base + "m/")
+        # The token carries the pairing, the side's initial and a nonce: nothing about the variant.
+        assert set(signing.loads(token, salt=services.MEDIA_SALT)) == {"p", "s", "n"}
+    assert set(pair) == {"pairing", "left", "right", "fps", "watched_left", "watched_right",
+                         "min_watch_seconds", "ready"}
+    assert set(pair["left"]) == {"src"}
+    pairing = Pairing.objects.select_related("left__variant").get(pk=pair["pairing"])
+    content = pairing.left.variant.output.open("rb").read()
+    whole = fan.client.get(pair["left"]["src"])
+    assert whole.status_code == 200 and b"".join(whole.streaming_content) == content
+    part = fan.client.get(pair["left"]["src"], HTTP_RANGE="bytes=4-9")
+    assert part.status_code == 206 and part["Content-Range"] == f"bytes 4-9/{len(content)}"
+    assert b"".join(part.streaming_content) == content[4:10]
+    assert "private" in part["Cache-Control"]
+    pairing.refresh_from_db()
+    assert (pairing.media_left_bytes, pairing.media_left_requests) == (len(content) + 6, 2)
+    assert pairing.media_right_bytes == 0
+    # Asking again gives the same pairing with fresh URLs.
+    again = fan.get("api/next/").json()
+    assert again["pairing"] == pair["pairing"] and again["left"]["src"] != pair["left"]["src"]
+
+
+def test_media_urls_work_only_for_their_rater_unforged_and_unexpired(settings):
+    contest = make_contest(2, golden_rate=0)
+    fan, other = Fan(contest), Fan(contest, ip="10.2.2.2")
+    src = fan.get("api/next/").json()["left"]["src"]
+    assert fan.client.get(src).status_code == 200
+    assert other.client.get(src).status_code == 404  # another rater's pairing
+    assert Client().get(src).status_code == 404  # no rater cookie at all
+    token = src.rstrip("/").rsplit("/", 1)[1]
+    assert fan.client.get(src.replace(token, token[:-2] + ("aa" if token[-2:] != "aa" else "bb"))).status_code == 404
+    other_contest = make_contest(2)
+    assert fan.client.get(src.replace(contest.slug, other_contest.slug)).status_code == 404
+    settings.VOTING_MEDIA_URL_MAX_AGE = -1  # every token is now past its age
+    assert fan.client.get(src).status_code == 404
+
+
+def test_an_identical_golden_pair_gets_two_different_urls():
+    contest = make_contest(2, golden_rate=0.5)
+    fan = Fan(contest)
+    rater = fan.rater
+    entry = contest.entries.first()
+    Pairing.objects.create(contest=contest, rater=rater, left=entry, right=entry, is_golden=True,
+                           golden_kind=Pairing.GoldenKind.IDENTICAL, golden_expected="same", reason="golden")
+    pair = fan.get("api/next/").json()
+    assert pair["left"]["src"] != pair["right"]["src"]
+    left, right = fan.client.get(pair["left"]["src"]), fan.client.get(pair["right"]["src"])
+    assert b"".join(left.streaming_content) == b"".join(right.streaming_content)
+
+
+def test_a_script_that_never_fetches_the_pictures_cannot_vote():
+    contest = make_contest(2, golden_rate=0, min_watch_seconds=2)
+    fan = Fan(contest)
+    fan.solve_pow()
+    pair = fan.get("api/next/").json()
+    for k in range(6):
+        Pairing.objects.filter(pk=pair["pairing"], last_heartbeat_at__isnull=False).update(
+            last_heartbeat_at=timezone.now() - timedelta(seconds=1))
+        status = fan.post("api/heartbeat/", {"pairing": pair["pairing"], "visible": "both", "playing": True,
+                                             "position": k % 2}).json()
+    assert status["ready"] is False
+    response = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
+    assert response.status_code == 409 and response.json()["code"] == "watch_time_too_short"
+    fan.watch(pair["pairing"], 3)
+    assert fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"}).status_code == 200
+    evidence = Ballot.objects.get().evidence
+    assert evidence["media_left_bytes"] > 0 and evidence["media_right_bytes"] > 0
+    assert evidence["rejected_heartbeats"] >= 5 and evidence["credited_heartbeats"] >= 2
+
+
+def test_large_bodies_are_refused_before_they_are_parsed(settings, monkeypatch):
+    contest = make_contest(2, golden_rate=0)
+    fan = Fan(contest)
+    parsed = []
+    monkeypatch.setattr(views, "json", SimpleNamespace(
+        loads=lambda raw, *a, **k: parsed.append(len(raw)) or json.loads(raw, *a, **k)))
+    big = {"pairing": 1, "choice": "left", "padding": "x" * 5000}
+    response = fan.post("api/ballot/", big)
+    assert response.status_code == 413 and response.json()["code"] == "body_too_large"
+    assert fan.post("api/heartbeat/", big).status_code == 413
+    assert parsed == []
+    # A body whose announced length is small but which carries more is cut off by counting.
+    response = fan.client.generic("POST", fan.base + "api/heartbeat/", json.dumps(big).encode(),
+                                  content_type="application/json", HTTP_X_CSRFTOKEN=fan.csrf, CONTENT_LENGTH="10")
+    assert response.status_code in (400, 413) and parsed in ([], [10])
+    settings.VOTING_MAX_BODY_BYTES = 10_000
+    assert fan.post("api/heartbeat/", big).status_code == 404  # read and parsed: pairing 1 was not served to this fan

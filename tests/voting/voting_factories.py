@@ -18,7 +18,7 @@ from tests.voting.factories import ready_rater
 from voting import services
 from voting.models import Ballot, Contest, Pairing, Rater
 
-__all__ = ["make_clip", "make_contest", "make_variant", "ready_rater", "vote", "watch"]
+__all__ = ["fetch_media", "make_clip", "make_contest", "make_variant", "ready_rater", "vote", "watch"]
 
 
 def make_clip(film=None, **fields) -> Clip:
@@ -48,13 +48,24 @@ def make_contest(n_variants: int = 3, *, videos: list[Path] | None = None, decoy
     return services.open_contest(clip=clip, variants=variants, decoys=decoys, rng=random.Random(0), **settings)
 
 
-def watch(contest: Contest, rater: Rater, pairing: Pairing, seconds: float, visible: str = "both") -> Pairing:
-    """Simulate a second-by-second heartbeat stream covering ``seconds`` of playback."""
+def fetch_media(pairing: Pairing, nbytes: int = 4096) -> None:
+    """What the blind media view records when a player fetches both sides."""
+    for side in services.SIDES:
+        services.record_media_served(pairing, side, nbytes)
+
+
+def watch(contest: Contest, rater: Rater, pairing: Pairing, seconds: float, visible: str = "both",
+          *, fetched: bool = True) -> Pairing:
+    """Simulate a second-by-second heartbeat stream covering ``seconds`` of playback by a
+    player that fetched both sides' media (unless ``fetched`` is False) and reports its
+    position advancing with the clock."""
+    if fetched:
+        fetch_media(pairing)
     start = timezone.now() - timedelta(seconds=seconds + 1)
     beats = int(seconds) + 1
     for k in range(beats + 1):
         pairing = services.record_heartbeat(contest, rater, pairing.pk, visible=visible, playing=True,
-                                            now=start + timedelta(seconds=k))
+                                            position=float(k), now=start + timedelta(seconds=k))
     return pairing
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -265,7 +266,7 @@ def publish(review: Review, user: Any, *, title: str, year: int | None = None, c
         has_audio = variant.clip.has_audio
     record = assemble_vote_record(review)
     existing = Publication.objects.filter(review=review).first()
-    base = f"publications/review-{review.pk}"
+    base = f"publications/review-{review.pk}-{secrets.token_urlsafe(12)}"  # random: not guessable
     poster = _poster(review.after_excerpt.name, base)
     with transaction.atomic():
         publication = existing or Publication(review=review, film=film, clip=clip)

@@ -14,6 +14,7 @@ may only send a render back for review after changes were requested.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,7 +269,9 @@ def prepare_excerpts(review: Review, clip: Clip | None = None, *, force: bool = 
     film_clip, start, end, restored_name, offset = excerpt_plan(review, clip)
     frames = end - start
     fps = film_clip.fps or 24.0
-    base = f"reviews/review-{review.pk}"
+    # A random key: a review's excerpts show unpublished work, so their names must not be
+    # guessable from the review's number.
+    base = f"reviews/review-{review.pk}-{secrets.token_urlsafe(12)}"
     try:
         with tempfile.TemporaryDirectory() as tmp:
             before, after = Path(tmp) / "before.mp4", Path(tmp) / "after.mp4"

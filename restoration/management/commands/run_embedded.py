@@ -13,6 +13,7 @@ On first start it creates an admin account and the demo film.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import signal
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 @dataclass
@@ -41,6 +42,17 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
 
+def is_loopback(host: str) -> bool:
+    """True for a host only this machine can reach (localhost, 127.0.0.0/8, ::1)."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 class Command(BaseCommand):
     help = "Start web server, Celery workers and live updates on the embedded default."
 
@@ -50,6 +62,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="skip the demo film")
 
     def handle(self, *args, host: str, port: int, no_demo: bool, **options) -> None:
+        if settings.DEBUG and not is_loopback(host):
+            # Debug pages show settings, code and queries to whoever causes an error.
+            raise CommandError(f"DEBUG is on: refusing to listen on {host}, which other machines can "
+                               "reach. Serve on 127.0.0.1, or turn DEBUG off (DEBUG=0).")
         call_command("migrate", interactive=False, verbosity=0)
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)

@@ -57,6 +57,20 @@ def test_chunked_upload_resumes_after_a_dropped_connection(tech_client, tmp_path
     assert Clip.objects.get(pk=clip["id"]).status == Clip.Status.READY
 
 
+def test_chunk_puts_are_limited_to_the_chunk_size(tech_client, settings):
+    settings.UPLOAD_CHUNK_SIZE = 1000
+    film = FilmFactory()
+    session_id = tech_client.post("/api/uploads/", {"film": film.pk, "filename": "x.mp4", "size": 5000},
+                                  content_type="application/json").json()["id"]
+    too_big = put_chunk(tech_client, session_id, b"x" * 1001, 0, 5000)
+    assert too_big.status_code == 413 and "at most 1000 bytes" in too_big.json()["error"]
+    # A body longer than the range it names is counted and refused, nothing written.
+    lying = tech_client.put(f"/api/uploads/{session_id}/", data=b"x" * 900, content_type="application/octet-stream",
+                            HTTP_CONTENT_RANGE="bytes 0-99/5000")
+    assert lying.status_code == 409 and lying.json()["received"] == 0
+    assert put_chunk(tech_client, session_id, b"x" * 1000, 0, 5000).json()["received"] == 1000
+
+
 def test_rejected_upload_explains_why(tech_client):
     film = FilmFactory()
     body = b"not a film at all" * 100

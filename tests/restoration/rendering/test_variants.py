@@ -119,6 +119,36 @@ def test_job_payload_uses_storage_uris(variant):
     assert jobs.storage_name_from_uri(payload["output_uri"]) == "renders/x.mp4"
 
 
+def test_renders_over_the_global_size_and_frame_caps_are_refused_before_sending(variant, settings):
+    job = RenderJobFactory(variant=variant, frames_total=12)
+
+    def build(spec):
+        return jobs.build_job(job, input_name=variant.clip.source.name, output_name="renders/x.mp4",
+                              spec=spec, start=4, end=16, audio=False)
+
+    chained = {"ops": [{"op": "resize", "params": {"scale": 8.0}}, {"op": "resize", "params": {"scale": 8.0}},
+                       {"op": "super_resolution", "params": {"scale": 4, "method": "lanczos"}}]}
+    settings.MAX_OUTPUT_PIXELS = 4096 * 4096
+    with pytest.raises(jobs.RenderingError, match="would write 16384x12288 frames"):  # 64x48 x 8 x 8 x 4
+        build(chained)
+    settings.MAX_OUTPUT_PIXELS = 16384 * 12288
+    assert build(chained)["spec"] == chained  # exactly at the cap
+    interpolate = {"ops": [{"op": "interpolate", "params": {"multiplier": 4}}]}
+    settings.MAX_OUTPUT_FRAMES = 40
+    with pytest.raises(jobs.RenderingError, match="would write 48 frames; the limit is 40"):
+        build(interpolate)
+    settings.MAX_OUTPUT_FRAMES = 48
+    build(interpolate)
+
+
+def test_a_render_naming_a_file_outside_the_spec_folders_is_refused(variant, settings, tmp_path):
+    settings.SPEC_FILE_ROOTS = [str(tmp_path / "assets")]
+    job = RenderJobFactory(variant=variant, frames_total=12)
+    with pytest.raises(jobs.RenderingError, match="outside the folders"):
+        jobs.build_job(job, input_name=variant.clip.source.name, output_name="renders/x.mp4",
+                       spec={"ops": [{"op": "lut", "params": {"path": "/dev/zero"}}]}, start=4, end=16, audio=False)
+
+
 def test_storage_uri_for_s3_storage():
     class FakeS3:
         bucket_name = "films"

@@ -112,7 +112,9 @@
   function heartbeat() {
     if (!state.pairing || voting) return;
     var isPlaying = player.playing() && document.visibilityState === "visible";
-    api(cfg.api.heartbeat, { pairing: state.pairing, visible: player.visibleSides(), playing: isPlaying }).then(function (r) {
+    // position: the server credits a beat only if the player's clock moved with its own.
+    api(cfg.api.heartbeat, { pairing: state.pairing, visible: player.visibleSides(), playing: isPlaying,
+                             position: player.currentTime() }).then(function (r) {
       if (r.ok && r.data.min_watch_seconds !== undefined) showWatch(r.data);
       else if (r.status === 410) closed();
     });
@@ -164,7 +166,6 @@
           app.dataset.state = "voted";
           $("player").hidden = true;
           $("after-vote").hidden = false;
-          if (r.data.tally) window.ReelTally.render(tallyRoot, r.data.tally);
         } else if (r.status === 410) {
           closed();
         } else {
