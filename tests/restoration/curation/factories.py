@@ -60,3 +60,9 @@ class PublicationFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Film {n}")
     restored = factory.LazyAttribute(lambda o: o.review.target.output.name)
     is_public = True
+
+
+# The specs here are stored as written (not in canonical form, which fills in every
+# default parameter): the curation tests' spec diffs are read against exactly these.
+BASE_SPEC = {"ops": [{"op": "colour_scheme", "params": {"look": "warm_period", "amount": 0.6}}], "seed": 0}
+RENDERED = {"end_frame": 24, "frames": 24, "metrics": {"noise_sigma_after": 0.01}}  # 24 frames out of 24
