@@ -16,6 +16,8 @@ RUNTIME_PACKAGES = ("accounts", "config", "frontend", "restoration", "voting", "
 INDIRECT = {
     "torchvision": "spandrel imports it; pinned beside torch as a matching pair",
     "psycopg": "Django's PostgreSQL backend, chosen by DATABASE_URL",
+    "otio-cmx3600-adapter": "OpenTimelineIO loads it as the plugin behind its cmx_3600 adapter "
+                            "(EDL export in gpu_worker.engine.interchange)",
 }
 MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 

@@ -75,7 +75,13 @@ class Server:
 
 def server_env(database_url: str, redis_db: int, extra: dict[str, str] | None = None,
                ) -> dict[str, str]:
+    from django.conf import settings
+
     env = dict(os.environ)
+    if settings.configured:
+        # The server serves the stub renders seed_contest stored: the same media folder
+        # (under pytest, each test has its own).
+        env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url,
         "REDIS_URL": f"{REDIS}/0", "REDIS_CACHE_URL": f"{REDIS}/{redis_db}", "DEBUG": "1",
@@ -226,7 +232,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def seed_contest(min_watch: float = 1.0, variants: int = 6) -> tuple[int, str]:
-    """A clip with finished variants (stub outputs: fans never download them here)."""
+    """A clip with finished variants (stub outputs: fans fetch them through the blind media
+    URLs, which is what credits their watch time, but never decode them)."""
     import hashlib
     import random
 
