@@ -24,6 +24,12 @@ def configure(celery_app: Celery) -> None:
         time_limit=settings.RENDER_TIME_LIMIT,
         always_eager=settings.CELERY_TASK_ALWAYS_EAGER,
     ))
+    # `celery -A config beat` sends the lease sweep (restoration.sweeper) periodically.
+    celery_app.conf.beat_schedule = {
+        "sweep-expired-leases": {"task": "restoration.tasks.sweep",
+                                 "schedule": float(settings.SWEEP_INTERVAL_SECONDS),
+                                 "options": {"expires": float(settings.SWEEP_INTERVAL_SECONDS)}},
+    }
 
 
 configure(app)

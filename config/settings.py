@@ -204,6 +204,17 @@ if CELERY_VISIBILITY_TIMEOUT <= RENDER_TIME_LIMIT:
     raise ImproperlyConfigured(
         f"CELERY_VISIBILITY_TIMEOUT={CELERY_VISIBILITY_TIMEOUT}s must exceed the render time "
         f"limit ({RENDER_TIME_LIMIT}s), or Redis would hand a running render to a second worker")
+# Leases (restoration.leases): a started unit of work (probe, analysis, render, film
+# segment, assembly) must show a sign of life (a progress report, a heartbeat) within
+# WORK_LEASE_SECONDS or the sweeper sends it again; one dispatched but not started yet
+# waits up to WORK_QUEUED_LEASE_SECONDS in the queue (other renders may be ahead of it).
+# The sweeper runs every SWEEP_INTERVAL_SECONDS (Celery beat, or the embedded supervisor).
+WORK_LEASE_SECONDS = read_int("WORK_LEASE_SECONDS", 300, minimum=2)
+WORK_QUEUED_LEASE_SECONDS = read_int("WORK_QUEUED_LEASE_SECONDS", 24 * 3600, minimum=2)
+WORK_MAX_ATTEMPTS = read_int("WORK_MAX_ATTEMPTS", 3, minimum=1)
+SWEEP_INTERVAL_SECONDS = read_int("SWEEP_INTERVAL_SECONDS", 60, minimum=1)
+# Staging files of uploads nobody touched for this long are removed by the sweeper.
+UPLOAD_STAGING_TTL_SECONDS = read_int("UPLOAD_STAGING_TTL_SECONDS", 2 * 24 * 3600, minimum=60)
 CELERY_TASK_ALWAYS_EAGER = False  # only unit tests switch this on, through their fixtures
 
 # --- sessions, security -------------------------------------------------------------------

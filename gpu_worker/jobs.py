@@ -23,7 +23,14 @@ markers `attempts`, `cancel` and `result.json`):
      "output_uri": "…/renders/….mp4", "control_uri": "…/renders/control/job-12/",
      "spec": {"ops": [...], "seed": 0, "encode": {...}}, "seed": 0,
      "start": 10, "end": 34, "audio": true, "scene_cuts": null | [120, 388],
-     "max_attempts": 3, "device": null}
+     "max_attempts": 3, "device": null, "lease": null | "9f2c…", "lease_seconds": null | 300}
+
+`lease` is the token of the site's lease on this unit of work (restoration.leases):
+the worker copies it into every progress report and the result, so the site can
+tell the current dispatch from an older one; the site also writes it to the marker
+`lease` under `control_uri`, and a delivery whose token is no longer there has been
+superseded and does nothing. `lease_seconds`: how long the lease lasts without a
+sign of life; the worker sends a heartbeat (its last progress again) well within it.
 
 Progress (`restoration.tasks.record_progress`):
 
@@ -230,8 +237,12 @@ class JobRequest(Message):
     scene_cuts: tuple[int, ...] | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     device: str | None = None
+    lease: str | None = None
+    lease_seconds: int | None = None
 
     def check(self) -> None:
+        if self.lease_seconds is not None and self.lease_seconds < 1:
+            raise self.refuse("lease_seconds", f"must be at least 1, got {self.lease_seconds}")
         for name in ("input_uri", "output_uri", "control_uri"):
             _check_uri(self, name)
         if not 0 <= self.start < self.end:
@@ -269,6 +280,7 @@ class JobProgress(Message):
     status: ProgressStatus = "running"
     fps: float = 0.0
     eta: float | None = None
+    lease: str | None = None
 
     def check(self) -> None:
         _check_not_negative(self, "job_id", "segment", "attempt", "frames_done", "frames_total",
@@ -279,7 +291,8 @@ class JobProgress(Message):
            fps: float = 0.0, eta: float | None = None) -> JobProgress:
         """Progress of `job` in its `attempt`."""
         return cls(job_id=job.job_id, segment=job.segment, attempt=attempt,
-                   frames_done=frames_done, frames_total=frames_total, fps=fps, eta=eta)
+                   frames_done=frames_done, frames_total=frames_total, fps=fps, eta=eta,
+                   lease=job.lease)
 
 
 @dataclass(frozen=True)
@@ -314,6 +327,7 @@ class JobResult(Message):
     scene_cuts: tuple[int, ...] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    lease: str | None = None
 
     def check(self) -> None:
         _check_not_negative(self, "job_id", "segment", "attempt", "frames", "fps", "seconds",
@@ -325,7 +339,8 @@ class JobResult(Message):
     def of(cls, job: JobRequest, status: JobStatus, attempt: int, **measures: Any) -> JobResult:
         """The result of `job`, with its identity copied from the job."""
         return cls(job_id=job.job_id, segment=job.segment, kind=job.kind,
-                   output_uri=job.output_uri, status=status, attempt=attempt, **measures)
+                   output_uri=job.output_uri, status=status, attempt=attempt,
+                   **{"lease": job.lease, **measures})
 
     @property
     def done(self) -> bool:

@@ -307,3 +307,45 @@ class UploadSession(models.Model):
     @property
     def staging_path(self):
         return settings.UPLOAD_STAGING_DIR / f"{self.id.hex}.part"
+
+
+class WorkLease(models.Model):
+    """Who is doing one unit of work, until when, and how many times it was started.
+
+    One row per unit (a clip's probe or analysis, a variant render, a film segment, a
+    film's assembly), keyed by kind and the unit's row id. Dispatching a unit takes
+    the lease (a fresh token, attempt + 1), the worker renews it with every progress
+    report and the result releases it (`expires_at` None). restoration.sweeper
+    re-dispatches a unit whose lease expired, up to `max_attempts`, then fails it
+    with `last_error`. See restoration.leases.
+    """
+
+    class Kind(models.TextChoices):
+        PROBE = "probe", "probe"
+        ANALYSIS = "analysis", "analysis"
+        VARIANT = "variant", "variant render"
+        SEGMENT = "segment", "film segment"
+        ASSEMBLY = "assembly", "film assembly"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    object_id = models.PositiveBigIntegerField(help_text="Clip (probe, analysis), RenderJob "
+                                                         "(variant, assembly) or RenderSegment id")
+    token = models.CharField(max_length=32, help_text="Changes with every dispatch: messages "
+                                                      "carrying an older token are stale.")
+    holder = models.CharField(max_length=200, blank=True, help_text="Task id of the dispatch.")
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    started_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="When a worker first reported this attempt.")
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                      help_text="None once released.")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="unique_work_lease")]
+
+    def __str__(self) -> str:
+        state = f"until {self.expires_at:%H:%M:%S}" if self.expires_at else "released"
+        return f"{self.get_kind_display()} {self.object_id} · attempt {self.attempt} · {state}"

@@ -21,6 +21,7 @@ PLAN_FILM_RENDER = "restoration.tasks.plan_film_render"
 ASSEMBLE_FILM = "restoration.tasks.assemble_film"
 RECORD_PROGRESS = "restoration.tasks.record_progress"
 RECORD_RESULT = "restoration.tasks.record_result"
+SWEEP = "restoration.tasks.sweep"
 
 
 def send_now(task_name: str, *args: Any) -> None:

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.db import OperationalError
 
 import gpu_worker.worker.tasks  # noqa: F401  registers the render task on the site's app
-from restoration import queue
-from restoration.models import Clip, RenderJob
+from restoration import leases, queue, sweeper
+from restoration.models import Clip, RenderJob, WorkLease
 from restoration.rendering import assembly, film, progress, results
 from restoration.services import clip_analysis, clips
 from restoration.services.clip_analysis import AnalysisStatus
@@ -18,12 +18,15 @@ from restoration.services.clip_analysis import AnalysisStatus
 def probe_clip(clip_id: int) -> None:
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None:  # deleted before the task ran
+        leases.release(WorkLease.Kind.PROBE, clip_id)
         return
-    clip = clips.probe_and_poster(clip)
+    with leases.held(WorkLease.Kind.PROBE, clip.pk):
+        clip = clips.probe_and_poster(clip)
     if clip.status == Clip.Status.READY and getattr(settings, "ANALYZE_AFTER_PROBE", True):
         # The damage analysis decodes the whole clip: its own task, so the clip is
         # usable (ready, with a poster) while it runs.
         Clip.objects.filter(pk=clip.pk).update(analysis_status=AnalysisStatus.QUEUED)
+        leases.take(WorkLease.Kind.ANALYSIS, clip.pk, holder="analyze", fresh=True)
         analyze_clip.delay(clip.pk)
 
 
@@ -32,7 +35,10 @@ def probe_clip(clip_id: int) -> None:
 @shared_task(name=queue.ANALYZE_CLIP, acks_late=True, max_retries=2)
 def analyze_clip(clip_id: int) -> None:
     clip = Clip.objects.filter(pk=clip_id).first()
-    if clip is not None:
+    if clip is None:
+        leases.release(WorkLease.Kind.ANALYSIS, clip_id)
+        return
+    with leases.held(WorkLease.Kind.ANALYSIS, clip.pk):
         clip_analysis.analyze_clip(clip)
 
 
@@ -65,3 +71,9 @@ def assemble_film(job_id: int) -> None:
         assembly.assemble_film(job)
     except film.FilmRenderError:
         pass  # recorded on the job and shown on the film page
+
+
+@shared_task(name=queue.SWEEP, ignore_result=True)
+def sweep() -> None:
+    """Celery beat's periodic sweep (every SWEEP_INTERVAL_SECONDS): see restoration.sweeper."""
+    sweeper.sweep()

@@ -6,11 +6,13 @@ tests/voting/factories.py and tests/restoration/curation/factories.py.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import factory
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from accounts.models import User
 from frontend.models import LiveEvent
@@ -24,6 +26,7 @@ from restoration.models import (
     RenderSegment,
     UploadSession,
     Variant,
+    WorkLease,
 )
 
 MP4_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"  # what the probe reports for an .mp4
@@ -197,3 +200,16 @@ class UploadSessionFactory(factory.django.DjangoModelFactory):
     filename = "reel.mp4"
     size = 10
     created_by = factory.SubFactory(UserFactory)
+
+
+class WorkLeaseFactory(factory.django.DjangoModelFactory):
+    """A lease held on a variant job's render, expiring in five minutes."""
+
+    class Meta:
+        model = WorkLease
+
+    kind = WorkLease.Kind.VARIANT
+    object_id = factory.LazyAttribute(lambda o: RenderJobFactory(variant=VariantFactory(status="queued")).pk)
+    token = factory.Sequence(lambda n: f"token{n:04d}")
+    attempt = 1
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=5))

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 ALL = [f.UserFactory, f.LiveEventFactory, f.FilmFactory, f.ClipFactory, f.PresetFactory,
        f.PresetVersionFactory, f.VariantFactory, f.RenderJobFactory, f.RenderSegmentFactory,
-       f.UploadSessionFactory, cf.ReviewFactory, cf.ReviewEventFactory, cf.ReviewNoteFactory,
+       f.UploadSessionFactory, f.WorkLeaseFactory, cf.ReviewFactory, cf.ReviewEventFactory, cf.ReviewNoteFactory,
        cf.PublicationFactory, vf.ContestFactory, vf.ContestEntryFactory, vf.RaterFactory,
        vf.PairingFactory, vf.GoldenPairingFactory, vf.BallotFactory]
 # Who made a film or uploaded a clip may be unknown (NULL, set null when the user goes),

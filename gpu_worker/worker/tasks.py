@@ -19,7 +19,20 @@ again by the next worker. What makes that safe:
 - bounded retries with exponential backoff for transient errors (storage, network);
   errors in the spec or the input are permanent and fail at once;
 - cancellable: the site writes a `cancel` marker (and revokes the task); the render
-  polls it between batches and stops, leaving no partial file.
+  polls it between batches and stops, leaving no partial file;
+- leased: the site holds a lease on every job in its database (restoration.leases)
+  and writes its token to the `lease` marker. Every progress report and the result
+  carry the token; a heartbeat repeats the last progress while a step reports none
+  (fetching the input, the metrics, the proxy), so the lease of a live render never
+  runs out. A worker killed outright stops renewing, and the site's sweeper sends the
+  job again with a new token (whatever the broker does with the message); a delivery
+  whose token is no longer the one in the marker was superseded and does nothing;
+- out of disk or memory: the render fails at once with a message saying so (a retry
+  on the same machine would meet the same wall), and nothing half-written stays.
+
+Delivery by the broker alone is not relied on: kombu's filesystem transport (the
+embedded default) drops a message whose worker was killed, and Redis hands it out
+again only after the visibility timeout (hours). The sweeper is what recovers.
 
 Progress goes to the site as tiny `default`-queue tasks (`record_progress`), at most
 about two a second; the result as `record_result`.
@@ -30,10 +43,13 @@ worker's child process, so the parent never touches CUDA.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -95,6 +111,58 @@ def read_attempts(job: JobRequest) -> int:
 
 def cancel_requested(job: JobRequest) -> bool:
     return storage.exists(control(job, "cancel"))
+
+
+def superseded(job: JobRequest) -> bool:
+    """Whether the site has dispatched this job again since this message was sent
+    (the `lease` marker holds another token): this delivery must not run."""
+    if not job.lease:
+        return False
+    stored = storage.read_bytes(control(job, "lease"))
+    return bool(stored) and stored.decode(errors="replace").strip() != job.lease
+
+
+def resource_exhausted(exc: BaseException) -> str | None:
+    """A message for a render that ran out of disk space or memory, None otherwise."""
+    if isinstance(exc, MemoryError):
+        return ("out of memory on the GPU worker: render a shorter range, a smaller "
+                "output, or on a machine with more memory")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"out of disk space on the GPU worker or the media storage ({exc}): free some and render again"
+    cause = exc.__cause__ or exc.__context__
+    return resource_exhausted(cause) if cause is not None and cause is not exc else None
+
+
+class Heartbeat:
+    """Repeats the last progress report every `interval` seconds when nothing else was
+    sent, so the site's lease of a live job is renewed during long silent steps."""
+
+    def __init__(self, send: Callable[[], None], interval: float) -> None:
+        self.send = send
+        self.interval = interval
+        self.last = time.monotonic()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True, name="lease-heartbeat")
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stop.wait(min(self.interval, 1.0)):
+            if time.monotonic() - self.last >= self.interval:
+                self.last = time.monotonic()
+                try:
+                    self.send()
+                except Exception:
+                    log.warning("heartbeat failed", exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
 
 
 def unreadable_job_result(raw: Any, error: JobContractError) -> JobResult:
@@ -179,10 +247,16 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
 
     if cancel_requested(job):
         return failed("cancelled", read_attempts(job), "cancelled")
+    if superseded(job):
+        # Sent again by the site's sweeper; the newer message does the work. Nothing is
+        # reported: the site would ignore a result with this token anyway.
+        log.info("job %s: lease %s superseded by a newer dispatch; skipped", job.job_id, job.lease)
+        return JobResult.of(job, "cancelled", read_attempts(job), error="superseded by a newer dispatch")
 
     # Idempotency: a redelivered job whose output is already published is not redone.
     if storage.exists(job.output_uri):
-        return finish(dataclasses.replace(_published_result(job, read_attempts(job)), reused=True))
+        return finish(dataclasses.replace(_published_result(job, read_attempts(job)), reused=True,
+                                          lease=job.lease))
 
     attempt = read_attempts(job) + 1
     storage.write_bytes(control(job, "attempts"), str(attempt).encode())
@@ -198,7 +272,7 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
 
     from gpu_worker.engine import io
     from gpu_worker.engine.device import DeviceError
-    from gpu_worker.engine.pipeline import RenderCancelled, RenderError, render
+    from gpu_worker.engine.pipeline import RenderCancelled, RenderError
     from gpu_worker.engine.registry import SpecError
 
     def send_progress(done: int, total: int, fps: float = 0.0, eta: float | None = None) -> None:
@@ -207,6 +281,10 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
 
     send_progress(0, job.frames_total)
     last_sent = 0.0
+    latest: dict[str, Any] = {"done": 0, "total": job.frames_total, "fps": 0.0, "eta": None}
+    heartbeat = Heartbeat(lambda: send_progress(latest["done"], latest["total"], latest["fps"],
+                                                latest["eta"]),
+                          max(1.0, (job.lease_seconds or 0) / 4) if job.lease_seconds else 0.0)
 
     def on_progress(done: int, total: int, fps: float, eta: float) -> None:
         nonlocal last_sent
@@ -214,6 +292,8 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
         if now - last_sent < PROGRESS_MIN_INTERVAL and done < total:
             return
         last_sent = now
+        latest.update(done=done, total=total, fps=round(fps, 3), eta=round(eta, 1))
+        heartbeat.beat()
         send_progress(done, total, round(fps, 3), round(eta, 1))
 
     poll = CANCEL_POLL_S3 if job.control_uri.startswith("s3:") else CANCEL_POLL_FILE
@@ -237,33 +317,27 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
     device = os.environ.get("REEL_DEVICE") or job.device or None
     models_dir = os.environ.get("MODELS_DIR") or None
     scene_cuts = list(job.scene_cuts) if job.scene_cuts is not None else None
+    proxy_uri = None
     try:
-        with storage.local_input(job.input_uri) as source:
-            with storage.local_output(job.output_uri) as target:
-                rendered = render(source, target, spec, start=job.start, end=job.end,
-                                  device=device, progress=on_progress,
-                                  should_cancel=should_cancel, audio=job.audio,
-                                  scene_cuts=scene_cuts, models_dir=models_dir)
-                try:
-                    measured = _sample_metrics(source, target, job.start, rendered.frames,
-                                               rendered.end - rendered.start)
-                except Exception:  # measures are a nicety; never fail a render for them
-                    log.warning("metrics failed for job %s", job.job_id, exc_info=True)
-                    measured = {}
-                proxy_uri = None
-                if job.kind == "variant" and needs_proxy(job.output_uri, spec.get("encode")):
-                    # The master stays as asked (ProRes, FFV1, 10-bit…); the players
-                    # get an H.264 copy made from it.
-                    from gpu_worker.engine.media import make_proxy
-
-                    proxy_uri = proxy_uri_for(job.output_uri)
-                    with storage.local_output(proxy_uri) as proxy_target:
-                        make_proxy(target, proxy_target, audio=rendered.audio)
+        with contextlib.ExitStack() as stack:
+            if job.lease_seconds:
+                stack.enter_context(heartbeat)
+            rendered, measured, proxy_uri = _render(job, spec, device, models_dir, scene_cuts,
+                                                    on_progress, should_cancel)
     except RenderCancelled:
         return failed("cancelled", attempt, "cancelled")
     except (SpecError, io.MediaError, DeviceError, RenderError) as exc:
-        return failed("failed", attempt, str(exc))
+        exhausted = resource_exhausted(exc)
+        if exhausted:
+            _unpublish(job, proxy_uri)
+        return failed("failed", attempt, exhausted or str(exc))
     except Exception as exc:  # storage, network, out of memory…: may pass
+        exhausted = resource_exhausted(exc)
+        if exhausted:
+            # The same machine would meet the same wall: fail now, with what happened,
+            # and leave nothing half-published (a master without its proxy).
+            _unpublish(job, proxy_uri)
+            return failed("failed", attempt, exhausted)
         if attempt >= job.max_attempts:
             return failed("failed", attempt, f"failed {attempt} times; last error: {exc!r}")
         raise TransientError(repr(exc), attempt, job.max_attempts) from exc
@@ -278,6 +352,49 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
                  "device": rendered.device, **measured})
     storage.write_bytes(control(job, "result.json"), json.dumps(result.to_dict()).encode())
     return finish(result)
+
+
+def _render(job: JobRequest, spec: dict[str, Any], device: str | None, models_dir: str | None,
+            scene_cuts: list[int] | None, on_progress: Callable[..., None],
+            should_cancel: Callable[[], bool]) -> tuple[Any, dict[str, Any], str | None]:
+    """Render the job into its output (published whole or not at all), measure it and,
+    for a master no browser plays, make its proxy."""
+    from gpu_worker.engine.pipeline import render
+
+    with storage.local_input(job.input_uri) as source:
+        with storage.local_output(job.output_uri) as target:
+            rendered = render(source, target, spec, start=job.start, end=job.end,
+                              device=device, progress=on_progress,
+                              should_cancel=should_cancel, audio=job.audio,
+                              scene_cuts=scene_cuts, models_dir=models_dir)
+            try:
+                measured = _sample_metrics(source, target, job.start, rendered.frames,
+                                           rendered.end - rendered.start)
+            except Exception:  # measures are a nicety; never fail a render for them
+                log.warning("metrics failed for job %s", job.job_id, exc_info=True)
+                measured = {}
+            proxy_uri = None
+            if job.kind == "variant" and needs_proxy(job.output_uri, spec.get("encode")):
+                # The master stays as asked (ProRes, FFV1, 10-bit…); the players
+                # get an H.264 copy made from it.
+                from gpu_worker.engine.media import make_proxy
+
+                proxy_uri = proxy_uri_for(job.output_uri)
+                with storage.local_output(proxy_uri) as proxy_target:
+                    make_proxy(target, proxy_target, audio=rendered.audio)
+    return rendered, measured, proxy_uri
+
+
+def _unpublish(job: JobRequest, proxy_uri: str | None) -> None:
+    """Remove what this attempt published before failing (its output did not exist when
+    it started, or it would have been reused): a master without its proxy, say."""
+    for uri in (job.output_uri, proxy_uri or proxy_uri_for(job.output_uri)):
+        try:
+            if storage.exists(uri):
+                storage.delete(uri)
+        except Exception:
+            log.warning("could not remove %s after a failed render", uri, exc_info=True)
+    storage.remove_stale_partials(job.output_uri)
 
 
 def run_job(job: Any, notify: Notify) -> dict[str, Any]:

@@ -3,10 +3,18 @@ files are joined without re-encoding and the clips' audio is laid under them
 (gpu_worker.engine.media.concat_segments), cut or padded to each clip's picture length so every clip starts
 in sync. The file is checked (frame count, duration, audio start and length) before
 the job is marked done.
+
+Safe to repeat, and resumable: a finished job is left as it is; the file is built in
+a temporary folder and moved into place under the job's own name (never a second
+copy beside a first); the job is marked done only after that. The assembly holds its
+lease (restoration.leases) while it runs, so one killed with its worker is sent again
+by the sweeper; a failed one clears the film's "assembling" flag, so a resumed render
+finds it among what is left to do.
 """
 
 from __future__ import annotations
 
+import errno
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,10 +24,11 @@ from django.utils import timezone
 
 from gpu_worker.engine.io import MediaError, probe
 from gpu_worker.engine.media import ClipAudio, concat_segments, stream_times
-from restoration.models import RenderJob
+from restoration import leases
+from restoration.models import RenderJob, WorkLease
 from restoration.rendering.film import FilmRenderError, film_clips
-from restoration.rendering.jobs import expected_frames, job_key, publish_job
-from restoration.storage import local_path, save_file
+from restoration.rendering.jobs import TERMINAL, expected_frames, job_key, publish_job
+from restoration.storage import local_path, replace_file
 
 # --- assembly -----------------------------------------------------------------------------
 
@@ -59,7 +68,17 @@ def film_output_name(job: RenderJob) -> str:
 
 
 def assemble_film(job: RenderJob) -> RenderJob:
-    """Concatenate the finished segments with the audio, check, store, mark done."""
+    """Concatenate the finished segments with the audio, check, store, mark done
+    (nothing to do when the job has already ended)."""
+    job.refresh_from_db()
+    if job.status in TERMINAL:
+        leases.release(WorkLease.Kind.ASSEMBLY, job.pk)
+        return job
+    with leases.held(WorkLease.Kind.ASSEMBLY, job.pk):
+        return _assemble(job)
+
+
+def _assemble(job: RenderJob) -> RenderJob:
     segments = list(job.segments.select_related("clip").order_by("index"))
     if not segments or any(s.status != RenderJob.Status.DONE for s in segments):
         raise FilmRenderError("not every segment is rendered yet")
@@ -87,13 +106,20 @@ def assemble_film(job: RenderJob) -> RenderJob:
             report = check_film_output(output, frames=frames, duration=duration, audio=has_audio,
                                        audio_expected=audio_expected if has_audio else None,
                                        fps=fps)
-            stored = save_file(output, film_output_name(job))
-    except (FilmRenderError, MediaError) as exc:
-        RenderJob.objects.filter(pk=job.pk).update(status=RenderJob.Status.FAILED, error=str(exc),
-                                                   finished_at=timezone.now())
+            stored = replace_file(output, film_output_name(job))
+    except (FilmRenderError, MediaError, OSError, MemoryError) as exc:
+        message = str(exc)
+        if isinstance(exc, MemoryError) or getattr(exc, "errno", None) == errno.ENOSPC:
+            message = (f"the assembly ran out of {'memory' if isinstance(exc, MemoryError) else 'disk space'}"
+                       f" ({exc}); free some and resume the render")
+        job.refresh_from_db()
+        RenderJob.objects.filter(pk=job.pk).update(
+            status=RenderJob.Status.FAILED, error=message, finished_at=timezone.now(),
+            result={k: v for k, v in job.result.items() if k != "assembling"})
         job.refresh_from_db()
         publish_job(job)
-        raise
+        leases.release(WorkLease.Kind.ASSEMBLY, job.pk, error=message)
+        raise FilmRenderError(message) from exc
     now = timezone.now()
     job.refresh_from_db()
     job.output.name = stored

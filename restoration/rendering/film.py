@@ -27,18 +27,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from gpu_worker.jobs import JobResult
-from restoration import queue
-from restoration.models import Clip, Film, PresetVersion, RenderJob, RenderSegment
+from restoration import leases, queue
+from restoration.models import Clip, Film, PresetVersion, RenderJob, RenderSegment, WorkLease
 from restoration.rendering.jobs import (
     TERMINAL,
     RenderingError,
     build_job,
+    clip_rate,
     control_name,
     expected_frames,
     job_key,
     job_signature,
     new_task_id,
     publish_job,
+    take_lease,
 )
 from restoration.rendering.progress import refresh_film_totals
 from restoration.services.clip_analysis import scene_cuts as analysed_cuts
@@ -103,6 +105,49 @@ def film_clips(film: Film) -> list[Clip]:
     return list(film.clips.order_by("created_at", "pk"))
 
 
+def clip_format(clip: Clip) -> tuple[str, str, str]:
+    """What the segments of a film must share to be joined without re-encoding:
+    frame size, exact frame rate and pixel format."""
+    return (f"{clip.width}x{clip.height}", str(clip_rate(clip)), clip.pix_fmt or "unknown")
+
+
+def preflight(film: Film) -> list[Clip]:
+    """The clips a full-film render will join, checked before anything is rendered.
+
+    Refused, with a message naming the clips: a film with no clips; clips that failed
+    their probe or are not probed yet (they would be missing from the film, or counted
+    in its total and never rendered); clips whose frame size, frame rate or pixel
+    format differ from the first clip's (their segments could not be joined into one
+    stream: re-encode them to the film's format and upload them again).
+    """
+    clips = film_clips(film)
+    if not clips:
+        raise FilmRenderError(f"{film} has no clips to render")
+    not_ready = [c for c in clips if c.status != Clip.Status.READY or not c.frame_count]
+    if not_ready:
+        names = "; ".join(f"“{c}” ({c.status}{': ' + c.error if c.error else ''})"
+                          for c in not_ready)
+        raise FilmRenderError(f"these clips are not ready to render: {names}. Wait until every "
+                              "clip is probed, or remove the clips that failed")
+    reference = clip_format(clips[0])
+    differ = [c for c in clips[1:] if clip_format(c) != reference]
+    if differ:
+        labels = ("size", "frame rate", "pixel format")
+
+        def describe(clip: Clip) -> str:
+            own = clip_format(clip)
+            return ", ".join(f"{label} {mine}" for label, mine, ref in zip(labels, own, reference,
+                                                                          strict=True)
+                             if mine != ref)
+
+        names = "; ".join(f"“{c}” has {describe(c)}" for c in differ)
+        raise FilmRenderError(
+            f"the clips of a film must share frame size, frame rate and pixel format to be "
+            f"joined; “{clips[0]}” has {reference[0]}, {reference[1]} fps, {reference[2]}, but "
+            f"{names}. Re-encode them to the film's format and upload them again")
+    return clips
+
+
 def start_film_render(film: Film, preset_version: PresetVersion, user: Any = None) -> RenderJob:
     """Adopt `preset_version` for the film and render the whole film with it.
 
@@ -110,13 +155,7 @@ def start_film_render(film: Film, preset_version: PresetVersion, user: Any = Non
     is decided. Returns the film's RenderJob; if the same render is already under
     way, that job is returned instead of starting a second one.
     """
-    clips = film_clips(film)
-    if not clips:
-        raise FilmRenderError(f"{film} has no clips to render")
-    not_ready = [c for c in clips if c.status != Clip.Status.READY or not c.frame_count]
-    if not_ready:
-        raise FilmRenderError(f"clip {not_ready[0]} is not ready ({not_ready[0].status}); "
-                              "wait until every clip is probed")
+    clips = preflight(film)
     active = RenderJob.objects.filter(film=film, kind=RenderJob.Kind.FILM).exclude(
         status__in=TERMINAL).first()
     if active is not None:
@@ -173,28 +212,39 @@ def segment_frames(job: RenderJob, segment: RenderSegment) -> int:
                                      segment.end_frame)
 
 
-def _segment_payload(job: RenderJob, segment: RenderSegment, cuts: list[int]) -> dict[str, Any]:
+def _segment_payload(job: RenderJob, segment: RenderSegment, cuts: list[int],
+                     lease: str | None = None) -> dict[str, Any]:
     return build_job(job, input_name=segment.clip.source.name,
-                               output_name=segment.output.name, spec=job.preset_version.spec,
-                               start=segment.start_frame, end=segment.end_frame, audio=False,
-                               segment=segment, scene_cuts=cuts)
+                     output_name=segment.output.name, spec=job.preset_version.spec,
+                     start=segment.start_frame, end=segment.end_frame, audio=False,
+                     segment=segment, scene_cuts=cuts, lease=lease)
+
+
+def _segment_signatures(job: RenderJob, segments: list[RenderSegment], *,
+                        fresh: bool) -> tuple[list, list[str]]:
+    """One Celery signature per segment, each under a newly taken lease."""
+    cuts_by_clip: dict[int, list[int]] = {}
+    signatures, task_ids = [], []
+    for segment in segments:
+        if segment.clip_id not in cuts_by_clip:
+            cuts_by_clip[segment.clip_id] = clip_cuts(segment.clip)
+        task_id = new_task_id(job, segment)
+        task_ids.append(task_id)
+        lease = take_lease(job, task_id, segment, fresh=fresh)
+        signatures.append(job_signature(
+            _segment_payload(job, segment, cuts_by_clip[segment.clip_id], lease.token), task_id))
+    return signatures, task_ids
 
 
 def dispatch_pending_segments(job: RenderJob) -> list[RenderSegment]:
     pending = list(job.segments.exclude(status=RenderJob.Status.DONE).select_related("clip"))
     if not pending:
-        _maybe_assemble(job)
+        with transaction.atomic():
+            job = RenderJob.objects.select_for_update().get(pk=job.pk)
+            _maybe_assemble(job)
         return []
-    cuts_by_clip: dict[int, list[int]] = {}
-    signatures, task_ids = [], []
-    for segment in pending:
-        if segment.clip_id not in cuts_by_clip:
-            cuts_by_clip[segment.clip_id] = clip_cuts(segment.clip)
-        task_id = new_task_id(job, segment)
-        task_ids.append(task_id)
-        signatures.append(job_signature(
-            _segment_payload(job, segment, cuts_by_clip[segment.clip_id]), task_id))
     with transaction.atomic():
+        signatures, task_ids = _segment_signatures(job, pending, fresh=True)
         job.segments.filter(pk__in=[s.pk for s in pending]).update(
             status=RenderJob.Status.QUEUED, error="", fps=0.0)
         RenderJob.objects.filter(pk=job.pk).update(task_ids=task_ids, status=RenderJob.Status.QUEUED,
@@ -202,6 +252,17 @@ def dispatch_pending_segments(job: RenderJob) -> list[RenderSegment]:
                                                    finished_at=None)
         transaction.on_commit(lambda: group(signatures).apply_async())
     return pending
+
+
+def redispatch_segment(segment: RenderSegment) -> None:
+    """Send one segment whose lease expired again (restoration.sweeper): a new lease
+    token, one more attempt; its finished neighbours are left alone."""
+    job = segment.job
+    with transaction.atomic():
+        (signature,), (task_id,) = _segment_signatures(job, [segment], fresh=False)
+        RenderSegment.objects.filter(pk=segment.pk).update(status=RenderJob.Status.QUEUED, fps=0.0)
+        RenderJob.objects.filter(pk=job.pk).update(task_ids=[*(job.task_ids or []), task_id])
+        transaction.on_commit(signature.apply_async)
 
 
 def resume_film_render(job: RenderJob) -> list[RenderSegment]:
@@ -218,13 +279,19 @@ def resume_film_render(job: RenderJob) -> list[RenderSegment]:
             name = control_name(job, segment) + marker
             if default_storage.exists(name):
                 default_storage.delete(name)
+    # An assembly interrupted by a crash (or one that failed) left its flag set: the
+    # resumed render must find the assembly among what is left to do.
+    job.refresh_from_db()
+    job.result = {k: v for k, v in job.result.items() if k != "assembling"}
+    RenderJob.objects.filter(pk=job.pk).update(result=job.result)
     if not job.segments.exists():
         RenderJob.objects.filter(pk=job.pk).update(status=RenderJob.Status.QUEUED, error="",
                                                    cancel_requested=False)
         queue.send_after_commit(queue.PLAN_FILM_RENDER, job.pk)
         return []
+    RenderJob.objects.filter(pk=job.pk).update(status=RenderJob.Status.QUEUED, error="",
+                                               finished_at=None, cancel_requested=False)
     job.refresh_from_db()
-    job.status = RenderJob.Status.QUEUED
     return dispatch_pending_segments(job)
 
 
@@ -239,6 +306,10 @@ def record_segment_result(result: JobResult) -> RenderJob | None:
             return None
         segment = job.segments.filter(index=result.segment).first()
         if segment is None or segment.status == RenderJob.Status.DONE:
+            return job
+        if not leases.is_current(WorkLease.Kind.SEGMENT, segment.pk, result.lease):
+            log.info("ignored a stale result of job %s segment %s (lease %s, attempt %s)",
+                     job.pk, segment.index, result.lease, result.attempt)
             return job
         status = result.status
         segment.attempts = max(segment.attempts, result.attempt)
@@ -264,6 +335,7 @@ def record_segment_result(result: JobResult) -> RenderJob | None:
                              f"{segment.start_frame}–{segment.end_frame - 1}) failed: {segment.error}")
                 job.finished_at = timezone.now()
         segment.save()
+        leases.release(WorkLease.Kind.SEGMENT, segment.pk, error=segment.error)
         job.attempts = max(job.attempts, segment.attempts)
         job.save()
         refresh_film_totals(job)
@@ -280,6 +352,14 @@ def _maybe_assemble(job: RenderJob) -> None:
         return
     job.result = {**job.result, "assembling": True}
     job.save(update_fields=["result", "updated_at"])
+    queue_assembly(job, fresh=True)
+
+
+def queue_assembly(job: RenderJob, *, fresh: bool) -> None:
+    """Send a film's assembly under a lease: an assembly killed with its worker is
+    sent again by the sweeper."""
+    leases.take(WorkLease.Kind.ASSEMBLY, job.pk, holder=f"assemble-{job.pk}", fresh=fresh,
+                max_attempts=job.max_attempts or None)
     queue.send_after_commit(queue.ASSEMBLE_FILM, job.pk)
 
 

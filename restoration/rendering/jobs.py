@@ -22,7 +22,8 @@ from django.utils import timezone
 from frontend.live import outbox
 from gpu_worker.jobs import DEFAULT_MAX_ATTEMPTS, JobContractError, JobRequest
 from gpu_worker.worker.tasks import render_job
-from restoration.models import Clip, RenderJob, RenderSegment, Variant
+from restoration import leases
+from restoration.models import Clip, RenderJob, RenderSegment, Variant, WorkLease
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,31 @@ def control_name(job: RenderJob, segment: RenderSegment | None = None) -> str:
     return f"{base}/seg-{segment.index:05d}/" if segment is not None else f"{base}/"
 
 
+def take_lease(job: RenderJob, task_id: str, segment: RenderSegment | None = None, *,
+               fresh: bool) -> WorkLease:
+    """Take the lease of a render being dispatched (restoration.leases) and write its
+    token to the job's `lease` marker: a delivery of an older dispatch that reaches a
+    worker finds another token there and does nothing."""
+    kind, object_id = unit_of(job, segment)
+    lease = leases.take(kind, object_id, holder=task_id, max_attempts=job.max_attempts or None,
+                        fresh=fresh)
+    name = control_name(job, segment) + "lease"
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    default_storage.save(name, ContentFile(lease.token.encode()))
+    return lease
+
+
+def unit_of(job: RenderJob, segment: RenderSegment | None = None) -> tuple[str, int]:
+    """The lease kind and id of a render: the segment, or the variant job."""
+    if segment is not None:
+        return WorkLease.Kind.SEGMENT, segment.pk
+    return WorkLease.Kind.VARIANT, job.pk
+
+
 def build_job(job: RenderJob, *, input_name: str, output_name: str, spec: dict[str, Any],
               start: int, end: int, audio: bool, segment: RenderSegment | None = None,
-              scene_cuts: list[int] | None = None) -> dict[str, Any]:
+              scene_cuts: list[int] | None = None, lease: str | None = None) -> dict[str, Any]:
     """The message a GPU worker executes: a gpu_worker.jobs.JobRequest, checked here
     as the worker checks it, sent as JSON. The site's own limits (files the spec may
     name, output frame size and count) are checked first: nothing too large is sent."""
@@ -89,7 +112,8 @@ def build_job(job: RenderJob, *, input_name: str, output_name: str, spec: dict[s
             control_uri=storage_uri(control_name(job, segment)),
             spec=spec, seed=int(spec.get("seed", 0)), start=int(start), end=int(end),
             audio=audio, scene_cuts=tuple(scene_cuts) if scene_cuts is not None else None,
-            max_attempts=job.max_attempts or DEFAULT_MAX_ATTEMPTS, device=None)
+            max_attempts=job.max_attempts or DEFAULT_MAX_ATTEMPTS, device=None,
+            lease=lease, lease_seconds=leases.lease_seconds() if lease else None)
     except JobContractError as exc:
         raise RenderingError(f"cannot send this render: {exc}") from None
     return request.to_dict()
@@ -217,8 +241,11 @@ def cancel_job(job: RenderJob) -> RenderJob:
         for segment in job.segments.exclude(status__in=TERMINAL):
             write_marker(control_name(job, segment) + "cancel")
         job.segments.exclude(status__in=TERMINAL).update(status=RenderJob.Status.CANCELLED)
+        leases.release_all(WorkLease.Kind.SEGMENT, list(job.segments.values_list("pk", flat=True)))
+        leases.release(WorkLease.Kind.ASSEMBLY, job.pk)
     else:
         write_marker(control_name(job) + "cancel")
+        leases.release(WorkLease.Kind.VARIANT, job.pk)
     for task_id in job.task_ids or []:
         try:
             current_app.control.revoke(task_id)

@@ -10,7 +10,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from gpu_worker.jobs import JobContractError, JobProgress
-from restoration.models import RenderJob, RenderSegment, Variant
+from restoration import leases
+from restoration.models import RenderJob, RenderSegment, Variant, WorkLease
 from restoration.rendering.jobs import TERMINAL, publish_job
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ def record_progress(data: dict[str, Any]) -> RenderJob | None:
     """A progress message from a GPU worker: update the job (and segment), push it live.
 
     Late messages (after the result) are ignored, so a job never goes back from done;
-    so is a message that breaks the job contract (progress is best-effort).
+    so is a message that breaks the job contract (progress is best-effort), and one
+    from a dispatch the sweeper has replaced. An accepted message renews the lease.
     """
     try:
         progress = JobProgress.from_dict(data)
@@ -34,6 +36,9 @@ def record_progress(data: dict[str, Any]) -> RenderJob | None:
     now = timezone.now()
     attempt = progress.attempt
     if progress.segment is None:
+        if not leases.is_current(WorkLease.Kind.VARIANT, job.pk, progress.lease):
+            return None
+        leases.renew(WorkLease.Kind.VARIANT, job.pk, progress.lease)
         job.status = RenderJob.Status.RUNNING
         job.frames_done = progress.frames_done
         # The site's count (from the spec: interpolation writes more frames than it
@@ -50,7 +55,12 @@ def record_progress(data: dict[str, Any]) -> RenderJob | None:
                 Variant.Status.DONE, Variant.Status.FAILED, Variant.Status.CANCELLED,
             ]).update(status=Variant.Status.RENDERING)
     else:
-        updated = RenderSegment.objects.filter(job=job, index=progress.segment).exclude(
+        segment = RenderSegment.objects.filter(job=job, index=progress.segment).first()
+        if segment is None or not leases.is_current(WorkLease.Kind.SEGMENT, segment.pk,
+                                                    progress.lease):
+            return None
+        leases.renew(WorkLease.Kind.SEGMENT, segment.pk, progress.lease)
+        updated = RenderSegment.objects.filter(pk=segment.pk).exclude(
             status__in=TERMINAL).update(
             status=RenderJob.Status.RUNNING, frames_done=progress.frames_done,
             fps=progress.fps, attempts=attempt)

@@ -3,6 +3,7 @@ overrides; dispatch, the result that finishes it, and rendering it again."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -10,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from gpu_worker.jobs import JobResult
-from restoration.models import RenderJob, Variant
+from restoration import leases
+from restoration.models import RenderJob, Variant, WorkLease
 from restoration.rendering.jobs import (
     FRAME_COUNT_TOLERANCE,
     TERMINAL,
@@ -22,8 +24,11 @@ from restoration.rendering.jobs import (
     publish_job,
     send_job,
     storage_name_from_uri,
+    take_lease,
 )
 from restoration.services.presets import lock_version
+
+log = logging.getLogger(__name__)
 
 # The master's container by codec: ProRes and FFV1 cannot go into MP4.
 MASTER_SUFFIX = {"prores": ".mov", "ffv1": ".mkv"}
@@ -54,18 +59,35 @@ def dispatch_variant(variant: Variant, *, user: Any = None) -> RenderJob:
             kind=RenderJob.Kind.VARIANT, variant=variant, preset_version=variant.preset_version,
             frames_total=frames_total,
             created_by=user if getattr(user, "pk", None) else None)
-        output = variant_output_name(job)
-        spec = dict(variant.spec)
-        if variant.encode:
-            spec["encode"] = variant.encode
-        payload = build_job(job, input_name=variant.clip.source.name, output_name=output, spec=spec,
-                            start=variant.start_frame, end=variant.end_frame, audio=True)
-        task_id = new_task_id(job)
-        job.output.name = output
-        job.task_ids = [task_id]
-        job.save(update_fields=["output", "task_ids"])
+        job.output.name = variant_output_name(job)
+        job.save(update_fields=["output"])
+        _send(job, fresh=True)
         Variant.objects.filter(pk=variant.pk).update(status=Variant.Status.QUEUED, error="")
-        transaction.on_commit(lambda: send_job(payload, task_id))
+    return job
+
+
+def _send(job: RenderJob, *, fresh: bool) -> None:
+    """Send a variant job to the GPU queue under a new lease (after the commit)."""
+    variant = job.variant
+    spec = dict(variant.spec)
+    if variant.encode:
+        spec["encode"] = variant.encode
+    task_id = new_task_id(job)
+    lease = take_lease(job, task_id, fresh=fresh)
+    payload = build_job(job, input_name=variant.clip.source.name, output_name=job.output.name,
+                        spec=spec, start=variant.start_frame, end=variant.end_frame, audio=True,
+                        lease=lease.token)
+    RenderJob.objects.filter(pk=job.pk).update(task_ids=[*(job.task_ids or []), task_id])
+    job.task_ids = [*(job.task_ids or []), task_id]
+    transaction.on_commit(lambda: send_job(payload, task_id))
+
+
+def redispatch_variant(job: RenderJob) -> RenderJob:
+    """Send a variant job whose lease expired again: the same job and output, a new
+    lease token and one more attempt (restoration.sweeper). A worker finding the
+    output already published reports it instead of rendering it again."""
+    with transaction.atomic():
+        _send(job, fresh=False)
     return job
 
 
@@ -78,6 +100,11 @@ def record_variant_result(result: JobResult) -> RenderJob | None:
             return None
         if job.status in TERMINAL:
             return job  # a redelivered job reported again: nothing new
+        if not leases.is_current(WorkLease.Kind.VARIANT, job.pk, result.lease):
+            # From a dispatch the sweeper has since replaced: the newer one reports.
+            log.info("ignored a stale result of job %s (lease %s, attempt %s)", job.pk,
+                     result.lease, result.attempt)
+            return job
         status = result.status
         now = timezone.now()
         job.attempts = max(job.attempts, result.attempt)
@@ -120,6 +147,7 @@ def record_variant_result(result: JobResult) -> RenderJob | None:
         job.save()
         if variant is not None:
             variant.save()
+        leases.release(WorkLease.Kind.VARIANT, job.pk, error=job.error)
     publish_job(job)
     return job
 

@@ -24,8 +24,8 @@ from django.db import transaction
 
 from accounts.models import User
 from gpu_worker.engine.io import MediaError, MediaInfo, probe
-from restoration import queue
-from restoration.models import Clip, Film, UploadSession
+from restoration import leases, queue
+from restoration.models import Clip, Film, UploadSession, WorkLease
 from restoration.selectors import METADATA_FIELDS
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ def ingest_file(path: Path, *, film: Film, user: User | None, original_filename:
                 clip.source.save("source", File(handle), save=False)
             stored_name = clip.source.name
             clip.save()
+            leases.take(WorkLease.Kind.PROBE, clip.pk, holder="probe", fresh=True)
             queue.send_after_commit(queue.PROBE_CLIP, clip.pk)
     except Exception:
         if stored_name:

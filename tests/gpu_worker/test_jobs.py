@@ -25,17 +25,17 @@ JOB = {"version": 1, "job_id": 12, "kind": "segment", "segment": 3,
        "control_uri": "s3://bucket/renders/control/job-12/seg-00003/",
        "spec": {"ops": [{"op": "grain", "params": {"strength": 0.2}}], "seed": 4}, "seed": 4,
        "start": 10, "end": 34, "audio": False, "scene_cuts": [120, 388], "max_attempts": 3,
-       "device": None}
+       "device": None, "lease": "9f2c4e", "lease_seconds": 300}
 
 RESULT = {"version": 1, "job_id": 12, "segment": 3, "kind": "segment", "status": "done",
           "output_uri": "s3://bucket/renders/seg-3.mp4", "proxy_uri": None, "attempt": 1,
           "reused": False,
           "frames": 24, "fps": 7.9, "seconds": 3.0, "duration": 0.97, "size": 81234,
           "width": 192, "height": 144, "device": "cpu", "spec_hash": "ab12",
-          "scene_cuts": [], "metrics": {"render_fps": 7.9}, "error": ""}
+          "scene_cuts": [], "metrics": {"render_fps": 7.9}, "error": "", "lease": "9f2c4e"}
 
 PROGRESS = {"version": 1, "job_id": 12, "segment": 3, "attempt": 1, "status": "running",
-            "frames_done": 8, "frames_total": 24, "fps": 7.9, "eta": 2.0}
+            "frames_done": 8, "frames_total": 24, "fps": 7.9, "eta": 2.0, "lease": "9f2c4e"}
 
 
 @pytest.mark.parametrize(("message", "data"), [(JobRequest, JOB), (JobResult, RESULT),

@@ -7,24 +7,61 @@ websockets), a Celery worker for the `default` queue (probing, analysis, bookkee
 and one for the `gpu` queue (rendering). They share SQLite (WAL mode), the local media
 folder and a filesystem Celery broker under var/. Separate processes rather than
 threads: a render that crashes or is killed takes down only its worker, which the
-supervisor restarts, and Celery's late acknowledgement hands its job out again.
+supervisor restarts. The filesystem broker does not hand the killed worker's job out
+again: the supervisor also runs the lease sweeper (restoration.sweeper) every
+SWEEP_INTERVAL_SECONDS in a thread, which sends again every unit of work whose lease
+expired, or fails it with a reason past its attempts.
 On first start it creates an admin account and the demo film.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+log = logging.getLogger(__name__)
+
+
+class SweeperThread(threading.Thread):
+    """The lease sweeper of the embedded default, every SWEEP_INTERVAL_SECONDS."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(daemon=True, name="lease-sweeper")
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.sweeps = 0
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from restoration import sweeper
+
+        try:
+            while not self.stopping.wait(self.interval):
+                try:
+                    sweeper.sweep()
+                    self.sweeps += 1
+                except Exception:  # a locked database now and then: try at the next tick
+                    log.warning("sweep failed", exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
 
 
 @dataclass
@@ -80,7 +117,12 @@ class Command(BaseCommand):
             film = ensure_demo_film()
             if film is not None:
                 self.stdout.write(f"Demo film: http://{host}:{port}{film.get_absolute_url()}")
-        self._supervise(children)
+        sweeper = SweeperThread(float(settings.SWEEP_INTERVAL_SECONDS))
+        sweeper.start()
+        try:
+            self._supervise(children)
+        finally:
+            sweeper.stop()
 
     def _ensure_admin(self) -> None:
         from django.contrib.auth import get_user_model

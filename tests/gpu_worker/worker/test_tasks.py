@@ -264,3 +264,98 @@ def test_a_prores_master_gets_an_h264_proxy_beside_it(source, tmp_path):
 def test_an_h264_mp4_master_is_its_own_proxy(source, tmp_path):
     result = tasks.run_job(make_job(source, tmp_path), Recorder())
     assert result["status"] == "done" and result["proxy_uri"] is None
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), MemoryError("tensor")],
+                         ids=["ENOSPC", "MemoryError"])
+def test_out_of_disk_or_memory_fails_at_once_and_publishes_nothing(source, tmp_path, monkeypatch,
+                                                                    error):
+    """Injected mid-render, after the engine wrote part of its output: a failure that
+    says why, no retry (the same machine would meet the same wall), no file left."""
+    import gpu_worker.engine.pipeline as pipeline
+
+    real_render = pipeline.render
+
+    def render(input_path, output_path, spec, **kwargs):
+        real_progress = kwargs["progress"]
+
+        def progress(done, total, fps, eta):
+            real_progress(done, total, fps, eta)
+            if done >= 4:
+                raise error
+
+        return real_render(input_path, output_path, spec, **{**kwargs, "progress": progress})
+
+    monkeypatch.setattr(pipeline, "render", render)
+    notify = Recorder()
+    result = tasks.run_job(make_job(source, tmp_path, lease="tok1", lease_seconds=60), notify)
+    assert result["status"] == "failed"
+    assert ("out of disk space" if isinstance(error, OSError) else "out of memory") in result["error"]
+    assert result["lease"] == "tok1" and notify.results() == [result]
+    out = tmp_path / "out"
+    assert not out.exists() or [p.name for p in out.iterdir()] == []
+
+
+def test_a_master_published_before_the_disk_filled_is_removed(source, tmp_path, monkeypatch):
+    """The proxy of a ProRes master runs out of disk: the master goes too, so a later
+    attempt does not take a master without its proxy for a finished render."""
+    import gpu_worker.engine.media as media
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(media, "make_proxy", full_disk)
+    spec = {**SPEC, "encode": {"codec": "prores"}}
+    job = make_job(source, tmp_path, spec=spec,
+                   output_uri=storage.file_uri(tmp_path / "out" / "v.mov"))
+    result = tasks.run_job(job, Recorder())
+    assert result["status"] == "failed" and "out of disk space" in result["error"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_a_superseded_delivery_does_nothing(source, tmp_path, monkeypatch):
+    """The site sent the job again under a new lease (its sweeper): the old message,
+    delivered late, neither renders nor counts an attempt nor reports."""
+    import gpu_worker.engine.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "render", lambda *a, **k: pytest.fail("rendered"))
+    job = make_job(source, tmp_path, lease="old")
+    storage.write_bytes(tasks.control(JobRequest.from_dict(job), "lease"), b"new")
+    notify = Recorder()
+    result = tasks.run_job(job, notify)
+    assert result["status"] == "cancelled" and "superseded" in result["error"]
+    assert notify.messages == [] and tasks.read_attempts(JobRequest.from_dict(job)) == 0
+
+
+def test_progress_and_result_carry_the_lease_and_a_reused_output_the_new_one(source, tmp_path):
+    job = make_job(source, tmp_path, lease="first", lease_seconds=60)
+    storage.write_bytes(tasks.control(JobRequest.from_dict(job), "lease"), b"first")
+    notify = Recorder()
+    tasks.run_job(job, notify)
+    assert {p["lease"] for p in notify.progress()} == {"first"}
+    assert notify.results()[0]["lease"] == "first"
+    # Sent again (its result was lost): the stored result is reported under the new token.
+    job["lease"] = "second"
+    storage.write_bytes(tasks.control(JobRequest.from_dict(job), "lease"), b"second")
+    notify = Recorder()
+    result = tasks.run_job(job, notify)
+    assert result["reused"] and result["lease"] == "second" and result["status"] == "done"
+
+
+def test_heartbeat_repeats_the_last_progress_while_a_step_is_silent(source, tmp_path, monkeypatch):
+    import time as time_module
+
+    from gpu_worker.worker.storage import local_input as real_local_input
+
+    @__import__("contextlib").contextmanager
+    def slow_input(uri):
+        time_module.sleep(2.5)  # a long download with nothing to report
+        with real_local_input(uri) as path:
+            yield path
+
+    monkeypatch.setattr(storage, "local_input", slow_input)
+    notify = Recorder()
+    result = tasks.run_job(make_job(source, tmp_path, lease="t", lease_seconds=1), notify)
+    assert result["status"] == "done"
+    zeros = [p for p in notify.progress() if p["frames_done"] == 0]
+    assert len(zeros) >= 3  # the first report, then heartbeats about every second
