@@ -222,3 +222,96 @@ def test_check_refuses_a_file_that_does_not_match(tmp_path):
     path = make_video(tmp_path / "short.mp4", frames=20, width=64, height=48, audio=True)
     with pytest.raises(film_render.FilmRenderError, match="20 frames instead of 24"):
         assembly.check_film_output(path, frames=24, duration=1.0, audio=True, audio_expected=1.0, fps=24)
+
+
+# --- preflight ---------------------------------------------------------------------------
+
+def test_preflight_refuses_clips_that_differ_in_size_rate_or_pixel_format(tmp_path, monkeypatch):
+    """Found before anything renders, naming the clips, not as "540 frames instead of
+    1140" at the end of the assembly."""
+    from tests.media_factory import make_video
+
+    monkeypatch.setattr("restoration.queue.send_after_commit", lambda *a: pytest.fail("sent"))
+    film = FilmFactory(title="Mixed reels")
+    ready_clip(make_video(tmp_path / "a.mp4", frames=24, width=64, height=48), film=film, title="reel 1")
+    ready_clip(make_video(tmp_path / "b.mp4", frames=24, width=96, height=48, fps=25), film=film,
+               title="reel 2")
+    ready_clip(make_video(tmp_path / "c.mp4", frames=24, width=64, height=48, pix_fmt="yuv444p"),
+               film=film, title="reel 3")
+    version = presets.create_preset("Film look", cheap_spec(), user=None)
+    with pytest.raises(film_render.FilmRenderError) as info:
+        film_render.start_film_render(film, version)
+    message = str(info.value)
+    assert "“reel 2” has size 96x48, frame rate 25" in message
+    assert "“reel 3” has pixel format yuv444p" in message and "reel 1" in message
+    assert not RenderJob.objects.filter(film=film).exists()
+
+
+def test_preflight_names_failed_and_unready_clips(film, monkeypatch):
+    from restoration.models import Clip
+
+    first, second = film_render.film_clips(film)
+    Clip.objects.filter(pk=first.pk).update(status=Clip.Status.FAILED, error="moov atom not found")
+    Clip.objects.filter(pk=second.pk).update(status=Clip.Status.PROBING)
+    version = presets.create_preset("Film look", cheap_spec(), user=None)
+    with pytest.raises(film_render.FilmRenderError,
+                       match="“reel 1” \\(failed: moov atom not found\\); “reel 2” \\(probing\\)"):
+        film_render.start_film_render(film, version)
+
+
+def test_expected_total_counts_only_the_clips_that_render(film, monkeypatch):
+    monkeypatch.setattr("restoration.queue.send_after_commit", lambda *a: None)
+    version = presets.create_preset("Film look", cheap_spec(), user=None)
+    job = film_render.start_film_render(film, version)
+    assert job.frames_total == 60 + 50
+
+
+# --- assembly: resumable, safe to repeat ------------------------------------------------------
+
+def test_an_assembly_killed_mid_way_is_found_again_by_resume_and_is_safe_to_repeat(
+        film, small_segments, eager_celery, django_capture_on_commit_callbacks, monkeypatch):
+    from restoration.rendering import assembly
+
+    version = presets.create_preset("Film look", cheap_spec(), user=None)
+    real_assemble = assembly.assemble_film
+    monkeypatch.setattr(assembly, "assemble_film", lambda job: None)  # the worker died here
+    with django_capture_on_commit_callbacks(execute=True):
+        job = film_render.start_film_render(film, version, user=None)
+    job.refresh_from_db()
+    assert job.result.get("assembling") and job.status != RenderJob.Status.DONE
+    monkeypatch.setattr(assembly, "assemble_film", real_assemble)
+    with django_capture_on_commit_callbacks(execute=True):
+        film_render.resume_film_render(job)  # nothing left to render: the assembly is queued
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    first = Path(default_storage.path(job.output.name))
+    assert first.is_file() and not job.result.get("assembling")
+    # Repeated (a redelivered message): nothing changes, no second file.
+    assembly.assemble_film(job)
+    RenderJob.objects.filter(pk=job.pk).update(status=RenderJob.Status.RUNNING)
+    job.refresh_from_db()
+    assembly.assemble_film(job)
+    job.refresh_from_db()
+    assert job.output.name == assembly.film_output_name(job)
+    assert [p.name for p in first.parent.iterdir() if p.suffix == ".mp4" and "film-" in p.name] == [first.name]
+
+
+def test_a_failed_assembly_clears_its_flag_and_releases_its_lease(film, small_segments, eager_celery,
+                                                                   django_capture_on_commit_callbacks,
+                                                                   monkeypatch):
+    from restoration import leases
+    from restoration.models import WorkLease
+    from restoration.rendering import assembly
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(assembly, "concat_segments", full_disk)
+    version = presets.create_preset("Film look", cheap_spec(), user=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = film_render.start_film_render(film, version, user=None)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.FAILED and "ran out of disk space" in job.error
+    assert "assembling" not in job.result and not job.output
+    assert leases.get(WorkLease.Kind.ASSEMBLY, job.pk).expires_at is None
+    assert list(Path(default_storage.path("renders/films")).rglob("film-*-job-*")) == []
