@@ -215,6 +215,9 @@ WORK_MAX_ATTEMPTS = read_int("WORK_MAX_ATTEMPTS", 3, minimum=1)
 SWEEP_INTERVAL_SECONDS = read_int("SWEEP_INTERVAL_SECONDS", 60, minimum=1)
 # Staging files of uploads nobody touched for this long are removed by the sweeper.
 UPLOAD_STAGING_TTL_SECONDS = read_int("UPLOAD_STAGING_TTL_SECONDS", 2 * 24 * 3600, minimum=60)
+# A "complete" still storing its file after this long was killed: the sweeper hands the
+# upload back so the client can complete it again.
+UPLOAD_INGEST_TIMEOUT_SECONDS = read_int("UPLOAD_INGEST_TIMEOUT_SECONDS", 3600, minimum=60)
 CELERY_TASK_ALWAYS_EAGER = False  # only unit tests switch this on, through their fixtures
 
 # --- sessions, security -------------------------------------------------------------------

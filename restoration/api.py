@@ -112,6 +112,8 @@ def upload_complete(request: HttpRequest, session_id) -> JsonResponse:
         clip = uploads.finish_upload(session)
     except UploadRejected as exc:
         return JsonResponse({"error": str(exc)}, status=422)
+    except uploads.UploadInProgress as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
     return JsonResponse(_session_json(UploadSession.objects.get(pk=session.pk)) | {"clip": _clip_json(clip)},
                         status=201)
 

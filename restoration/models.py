@@ -285,6 +285,7 @@ class UploadSession(models.Model):
 
     class Status(models.TextChoices):
         RECEIVING = "receiving", "receiving"
+        INGESTING = "ingesting", "ingesting"  # a "complete" request is storing it
         COMPLETE = "complete", "complete"
         REJECTED = "rejected", "rejected"
 

@@ -241,6 +241,7 @@ def remove_expired_staging(now: datetime | None = None) -> int:
     cutoff = now - timedelta(seconds=settings.UPLOAD_STAGING_TTL_SECONDS)
     removed = 0
     stale = UploadSession.objects.filter(status=UploadSession.Status.RECEIVING, updated_at__lt=cutoff)
+    # (a session handed back below has its updated_at refreshed, so it is not expired here)
     for session in stale:
         if session.staging_path.exists():
             session.staging_path.unlink(missing_ok=True)
@@ -248,10 +249,16 @@ def remove_expired_staging(now: datetime | None = None) -> int:
         UploadSession.objects.filter(pk=session.pk, status=UploadSession.Status.RECEIVING).update(
             status=UploadSession.Status.REJECTED,
             error=f"expired: no bytes arrived for {settings.UPLOAD_STAGING_TTL_SECONDS}s")
+    # A "complete" whose process was killed mid-copy: the bytes are still staged, so
+    # the session is handed back and the client's next "complete" finishes it.
+    UploadSession.objects.filter(
+        status=UploadSession.Status.INGESTING,
+        updated_at__lt=now - timedelta(seconds=settings.UPLOAD_INGEST_TIMEOUT_SECONDS),
+    ).update(status=UploadSession.Status.RECEIVING, updated_at=now)
     folder = settings.UPLOAD_STAGING_DIR
     if folder.is_dir():
-        receiving = {s.hex for s in UploadSession.objects.filter(
-            status=UploadSession.Status.RECEIVING).values_list("id", flat=True)}
+        receiving = {s.hex for s in UploadSession.objects.filter(status__in=[
+            UploadSession.Status.RECEIVING, UploadSession.Status.INGESTING]).values_list("id", flat=True)}
         for path in folder.iterdir():
             if not path.is_file() or path.name.split(".", 1)[0] in receiving:
                 continue

@@ -45,7 +45,7 @@ from restoration.rendering import film as film_render
 from restoration.rendering import jobs, sweeps, variants
 from restoration.selectors import clip_payload
 from restoration.services import films, presets, uploads
-from restoration.services.uploads import UploadRejected
+from restoration.services.uploads import UploadInProgress, UploadRejected
 
 router = Router(tags=["restoration"])
 STAFF = signed_in(TECHNICIAN, CURATOR)
@@ -235,15 +235,18 @@ def upload_abandon(request: HttpRequest, session_id: UUID):
     return {"deleted": True}
 
 
-@router.post("/uploads/{session_id}/complete/", response={201: UploadOut, 422: Error}, auth=TECH,
-             url_name="upload-complete")
+@router.post("/uploads/{session_id}/complete/", response={201: UploadOut, 409: Error, 422: Error},
+             auth=TECH, url_name="upload-complete")
 def upload_complete(request: HttpRequest, session_id: UUID):
-    """Validate the whole file: the clip, or 422 with the reason it was refused."""
+    """Validate the whole file: the clip, 422 with the reason it was refused, or 409
+    while another request is completing it (ask again: the answer is then the clip)."""
     session = _own_session(request, session_id)
     try:
         clip = uploads.finish_upload(session)
     except UploadRejected as exc:
         raise HttpError(422, str(exc)) from None
+    except UploadInProgress as exc:
+        raise HttpError(409, str(exc)) from None
     return Status(201, session_json(UploadSession.objects.get(pk=session.pk)) | {"clip": clip_json(clip)})
 
 

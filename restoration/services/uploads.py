@@ -3,9 +3,18 @@
 Bytes are appended to a staging file on disk (never held in memory). When the last
 byte arrives the file is identified by probing it with PyAV, never by its extension;
 a rejected file is deleted and the session records why. Only a file that passed goes
-into media storage, under a random key, and the Clip row is created in the same
+into media storage, under a random key, and then the Clip row is created in a short
 transaction: if anything fails after the copy, the stored file is removed again, so a
 failed upload leaves nothing half-written behind.
+
+Completing is atomic whatever the concurrency: a request claims the session by moving
+it from "receiving" to "ingesting" in one conditional UPDATE (only one request can);
+another "complete" meanwhile is told to ask again (UploadInProgress), and one after it
+gets the same clip. The database is never locked while bytes are hashed or copied:
+the copy runs outside any transaction, and only the row writes are inside one. A
+process killed mid-copy leaves the session "ingesting": the sweeper hands it back
+("receiving") after UPLOAD_INGEST_TIMEOUT_SECONDS, and `manage.py media` finds the
+stray copy.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from accounts.models import User
 from gpu_worker.engine.io import MediaError, MediaInfo, probe
@@ -44,6 +55,10 @@ IMAGE_CONTAINERS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe", 
 
 class UploadRejected(Exception):
     """The upload cannot be accepted; the message is shown to the technician."""
+
+
+class UploadInProgress(Exception):
+    """Another request is completing this upload right now; ask again shortly."""
 
 
 def _staging_dir() -> Path:
@@ -98,24 +113,41 @@ def append_chunk(session: UploadSession, offset: int, chunks: Iterable[bytes], *
 
 
 def finish_upload(session: UploadSession) -> Clip:
-    """Validate the complete staging file and turn it into a Clip, or reject it."""
-    if session.status == UploadSession.Status.COMPLETE and session.clip_id:
-        return session.clip  # a retried "complete" call is harmless
-    if session.received != session.size:
+    """Validate the complete staging file and turn it into a Clip, or reject it.
+
+    Exactly one clip per upload: the first request claims the session, a concurrent
+    one gets UploadInProgress, a later one (a retried "complete") the same clip.
+    """
+    claimed = UploadSession.objects.filter(
+        pk=session.pk, status=UploadSession.Status.RECEIVING, received=F("size"),
+    ).update(status=UploadSession.Status.INGESTING, updated_at=timezone.now())
+    session.refresh_from_db()
+    if not claimed:
+        if session.status == UploadSession.Status.COMPLETE and session.clip_id:
+            return session.clip  # a retried "complete" call is harmless
+        if session.status == UploadSession.Status.INGESTING:
+            raise UploadInProgress("this upload is being completed by another request; ask again "
+                                   "in a moment")
+        if session.status == UploadSession.Status.REJECTED:
+            raise UploadRejected(session.error or "this upload was rejected")
         raise UploadRejected(f"the upload is incomplete: {session.received} of {session.size} bytes")
     try:
         clip = ingest_file(session.staging_path, film=session.film, user=session.created_by,
-                           original_filename=session.filename, title=session.title)
+                           original_filename=session.filename, title=session.title,
+                           upload=session)
     except UploadRejected as exc:
-        session.status = UploadSession.Status.REJECTED
-        session.error = str(exc)
-        session.save(update_fields=["status", "error", "updated_at"])
+        UploadSession.objects.filter(pk=session.pk).update(
+            status=UploadSession.Status.REJECTED, error=str(exc), updated_at=timezone.now())
         session.staging_path.unlink(missing_ok=True)
         raise
-    session.status = UploadSession.Status.COMPLETE
-    session.clip = clip
-    session.save(update_fields=["status", "clip", "updated_at"])
+    except BaseException:
+        # Anything else (storage, database): the bytes are still staged; let the
+        # technician (or their client) complete it again.
+        UploadSession.objects.filter(pk=session.pk, status=UploadSession.Status.INGESTING).update(
+            status=UploadSession.Status.RECEIVING)
+        raise
     session.staging_path.unlink(missing_ok=True)
+    session.refresh_from_db()
     return clip
 
 
@@ -163,7 +195,10 @@ def apply_media_info(clip: Clip, info: MediaInfo) -> None:
 
 
 def ingest_file(path: Path, *, film: Film, user: User | None, original_filename: str,
-                title: str = "") -> Clip:
+                title: str = "", upload: UploadSession | None = None) -> Clip:
+    """Validate, hash and store the file, then create its Clip (and mark `upload`,
+    which this request has claimed, complete) in one short transaction. No
+    transaction is open while the bytes are read or copied."""
     info = validate_media(path)
     digest = _sha256(path)
     clip = Clip(film=film, uploaded_by=user, original_filename=Path(original_filename).name[:255],
@@ -172,14 +207,19 @@ def ingest_file(path: Path, *, film: Film, user: User | None, original_filename:
     apply_media_info(clip, info)
     stored_name = None
     try:
+        with open(path, "rb") as handle:
+            clip.source.save("source", File(handle), save=False)  # the copy: no transaction
+        stored_name = clip.source.name
         with transaction.atomic():
-            with open(path, "rb") as handle:
-                clip.source.save("source", File(handle), save=False)
-            stored_name = clip.source.name
             clip.save()
+            if upload is not None and not UploadSession.objects.filter(
+                    pk=upload.pk, status=UploadSession.Status.INGESTING).update(
+                    status=UploadSession.Status.COMPLETE, clip=clip, error="",
+                    updated_at=timezone.now()):
+                raise UploadInProgress("this upload was handed back while it was being completed")
             leases.take(WorkLease.Kind.PROBE, clip.pk, holder="probe", fresh=True)
             queue.send_after_commit(queue.PROBE_CLIP, clip.pk)
-    except Exception:
+    except BaseException:
         if stored_name:
             clip.source.storage.delete(stored_name)
         raise

@@ -212,3 +212,16 @@ def test_sweep_command_once(capsys, variant, sent, django_capture_on_commit_call
         call_command("sweep", "--once")
     out = capsys.readouterr().out
     assert "1 sent again" in out and f"sent again: variant {job.pk}" in out
+
+
+def test_an_upload_whose_complete_was_killed_is_handed_back(settings):
+    settings.UPLOAD_INGEST_TIMEOUT_SECONDS = 60
+    stuck = UploadSessionFactory(status=UploadSession.Status.INGESTING)
+    stuck.staging_path.write_bytes(b"all of it")
+    UploadSession.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    busy = UploadSessionFactory(status=UploadSession.Status.INGESTING)
+    sweeper.sweep()
+    stuck.refresh_from_db()
+    busy.refresh_from_db()
+    assert stuck.status == UploadSession.Status.RECEIVING and stuck.staging_path.exists()
+    assert busy.status == UploadSession.Status.INGESTING

@@ -164,3 +164,94 @@ def test_failure_after_storing_removes_the_stored_file(tmp_path, settings, monke
     with pytest.raises(RuntimeError):
         uploads.ingest_file(path, film=FilmFactory(), user=None, original_filename="a.mp4")
     assert stored_files(settings) == []
+
+
+# --- completing: one clip whatever the concurrency, no lock held during the copy ----------------
+
+def staged_session(tmp_path) -> UploadSession:
+    path = make_video(tmp_path / "a.mp4", frames=12)
+    data = path.read_bytes()
+    session = uploads.start_upload(user=technician(), film=FilmFactory(), filename="a.mp4", size=len(data))
+    uploads.append_chunk(session, 0, [data])
+    return session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_completes_make_one_clip(tmp_path, settings, monkeypatch):
+    """Two requests (threads, each with its own database connection) complete the same
+    upload at once: one clip; the other request is told to ask again or gets that clip."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    session = staged_session(tmp_path)
+    real_validate = uploads.validate_media
+    both_in = threading.Barrier(2, timeout=10)
+
+    def slow_validate(path):
+        time.sleep(0.5)  # keep the first request busy while the second arrives
+        return real_validate(path)
+
+    monkeypatch.setattr(uploads, "validate_media", slow_validate)
+    outcomes: list = []
+
+    def complete() -> None:
+        try:
+            both_in.wait()
+            outcomes.append(uploads.finish_upload(UploadSession.objects.get(pk=session.pk)))
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test checks
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=complete) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert Clip.objects.count() == 1
+    clip = Clip.objects.get()
+    clips = [o for o in outcomes if isinstance(o, Clip)]
+    others = [o for o in outcomes if not isinstance(o, Clip)]
+    assert [c.pk for c in clips] == [clip.pk] and len(others) == 1
+    assert isinstance(others[0], uploads.UploadInProgress), others
+    # Asked again: the same clip, and still one.
+    assert uploads.finish_upload(UploadSession.objects.get(pk=session.pk)).pk == clip.pk
+    assert Clip.objects.count() == 1 and len(stored_files(settings)) == 1
+    assert UploadSession.objects.get(pk=session.pk).status == UploadSession.Status.COMPLETE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_while_the_file_is_copied(tmp_path, monkeypatch):
+    from django.core.files.storage import FileSystemStorage
+    from django.db import connection
+
+    session = staged_session(tmp_path)
+    real_save = FileSystemStorage._save
+    seen: list[bool] = []
+
+    def watching_save(self, name, content):
+        seen.append(connection.in_atomic_block)
+        return real_save(self, name, content)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", watching_save)
+    uploads.finish_upload(session)
+    assert seen == [False]
+
+
+def test_a_failure_while_storing_hands_the_upload_back_for_another_try(tmp_path, settings, monkeypatch):
+    session = staged_session(tmp_path)
+    real_save = Clip.save
+
+    def broken_save(self, *args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(Clip, "save", broken_save)
+    with pytest.raises(RuntimeError):
+        uploads.finish_upload(session)
+    session.refresh_from_db()
+    assert session.status == UploadSession.Status.RECEIVING and session.staging_path.exists()
+    assert stored_files(settings) == []
+    monkeypatch.setattr(Clip, "save", real_save)
+    assert uploads.finish_upload(session).frame_count == 12
