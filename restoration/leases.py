@@ -47,8 +47,15 @@ def _expiry(*, started: bool, now: datetime | None = None) -> datetime:
     return now + timedelta(seconds=int(seconds))
 
 
-def take(kind: str, object_id: int, *, holder: str = "", max_attempts: int | None = None,
-         fresh: bool = False, started: bool = False) -> WorkLease:
+def take(
+    kind: str,
+    object_id: int,
+    *,
+    holder: str = "",
+    max_attempts: int | None = None,
+    fresh: bool = False,
+    started: bool = False,
+) -> WorkLease:
     """Take the lease of a unit being dispatched: a new token, one more attempt.
 
     `fresh`: the attempts start again from 1 (a render the technician asked for
@@ -58,10 +65,17 @@ def take(kind: str, object_id: int, *, holder: str = "", max_attempts: int | Non
     now = timezone.now()
     with transaction.atomic():
         lease, created = WorkLease.objects.select_for_update().get_or_create(
-            kind=kind, object_id=object_id,
-            defaults={"token": uuid.uuid4().hex, "holder": holder[:200], "attempt": 1,
-                      "max_attempts": limit, "expires_at": _expiry(started=started, now=now),
-                      "started_at": now if started else None})
+            kind=kind,
+            object_id=object_id,
+            defaults={
+                "token": uuid.uuid4().hex,
+                "holder": holder[:200],
+                "attempt": 1,
+                "max_attempts": limit,
+                "expires_at": _expiry(started=started, now=now),
+                "started_at": now if started else None,
+            },
+        )
         if not created:
             lease.token = uuid.uuid4().hex
             lease.holder = holder[:200]
@@ -117,13 +131,15 @@ def release(kind: str, object_id: int, token: str | None = None, *, error: str =
 
 def release_all(kind: str, object_ids: list[int]) -> int:
     return WorkLease.objects.filter(kind=kind, object_id__in=object_ids).update(
-        expires_at=None, updated_at=timezone.now())
+        expires_at=None, updated_at=timezone.now()
+    )
 
 
 def expired(now: datetime | None = None) -> list[WorkLease]:
     """Leases held past their expiry, oldest first."""
-    return list(WorkLease.objects.filter(expires_at__lt=now or timezone.now())
-                .order_by("expires_at"))
+    return list(
+        WorkLease.objects.filter(expires_at__lt=now or timezone.now()).order_by("expires_at")
+    )
 
 
 @contextmanager
@@ -146,13 +162,18 @@ def held(kind: str, object_id: int, token: str | None = None) -> Iterator[None]:
                 try:
                     renew(kind, object_id, token)
                 except Exception:  # a database hiccup: try again at the next tick
-                    log.warning("could not renew the %s lease of %s", kind, object_id, exc_info=True)
+                    log.warning(
+                        "could not renew the %s lease of %s", kind, object_id, exc_info=True
+                    )
         finally:
             close_old_connections()
             connection.close()
 
-    thread = None if in_atomic else threading.Thread(target=keep_alive, daemon=True,
-                                                      name=f"lease-{kind}-{object_id}")
+    thread = (
+        None
+        if in_atomic
+        else threading.Thread(target=keep_alive, daemon=True, name=f"lease-{kind}-{object_id}")
+    )
     if thread is not None:
         thread.start()
     try:
@@ -161,9 +182,9 @@ def held(kind: str, object_id: int, token: str | None = None) -> Iterator[None]:
         # Not released: the lease expires at once and the sweeper sends the unit
         # again (or, past its attempts, fails it with this error).
         stop.set()
-        WorkLease.objects.filter(kind=kind, object_id=object_id, token=token,
-                                 expires_at__isnull=False).update(
-            expires_at=timezone.now(), last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        WorkLease.objects.filter(
+            kind=kind, object_id=object_id, token=token, expires_at__isnull=False
+        ).update(expires_at=timezone.now(), last_error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     else:
         release(kind, object_id, token)

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from restoration import leases, queue
 from restoration.models import Clip, RenderJob, RenderSegment, UploadSession, WorkLease
 from restoration.rendering.film import queue_assembly, redispatch_segment
-from restoration.rendering.jobs import TERMINAL, publish_job
+from restoration.rendering.jobs import TERMINAL, control_name, publish_job
 from restoration.rendering.variants import redispatch_variant
 from restoration.services.clip_analysis import AnalysisStatus
 
@@ -50,25 +51,38 @@ class SweepReport:
     redispatched: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    renewed: list[str] = field(default_factory=list)
     staging_removed: int = 0
     seconds: float = 0.0
 
     def __bool__(self) -> bool:
-        return bool(self.redispatched or self.failed or self.released or self.staging_removed)
+        return bool(
+            self.redispatched
+            or self.failed
+            or self.released
+            or self.renewed
+            or self.staging_removed
+        )
 
     def summary(self) -> str:
-        return (f"{len(self.redispatched)} sent again, {len(self.failed)} failed, "
-                f"{len(self.released)} released, {self.staging_removed} staging files removed "
-                f"in {self.seconds:.2f}s")
+        return (
+            f"{len(self.redispatched)} sent again, {len(self.failed)} failed, "
+            f"{len(self.renewed)} alive, {len(self.released)} released, {self.staging_removed} staging files removed "
+            f"in {self.seconds:.2f}s"
+        )
 
 
 def give_up_reason(lease: WorkLease) -> str:
     """The reason shown on a unit the sweeper gives up on."""
-    silence = settings.WORK_LEASE_SECONDS if lease.started_at else settings.WORK_QUEUED_LEASE_SECONDS
+    silence = (
+        settings.WORK_LEASE_SECONDS if lease.started_at else settings.WORK_QUEUED_LEASE_SECONDS
+    )
     what = "stopped reporting" if lease.started_at else "was never started"
-    reason = (f"gave up after {lease.attempt} attempt{'s' if lease.attempt != 1 else ''}: the "
-              f"{lease.get_kind_display()} {what} (no sign of life for {silence}s; its worker "
-              "was probably killed or lost its message)")
+    reason = (
+        f"gave up after {lease.attempt} attempt{'s' if lease.attempt != 1 else ''}: the "
+        f"{lease.get_kind_display()} {what} (no sign of life for {silence}s; its worker "
+        "was probably killed or lost its message)"
+    )
     return f"{reason}; last error: {lease.last_error}" if lease.last_error else reason
 
 
@@ -76,6 +90,7 @@ def sweep(now: datetime | None = None) -> SweepReport:
     """Handle every expired lease once, and remove expired upload staging files."""
     began = time.monotonic()
     report = SweepReport()
+    notice_started_renders()
     for stale in leases.expired(now):
         try:
             _sweep_one(stale.pk, now, report)
@@ -90,8 +105,11 @@ def sweep(now: datetime | None = None) -> SweepReport:
 
 def _sweep_one(lease_pk: int, now: datetime | None, report: SweepReport) -> None:
     with transaction.atomic():
-        lease = (WorkLease.objects.select_for_update(skip_locked=True)
-                 .filter(pk=lease_pk, expires_at__lt=now or timezone.now()).first())
+        lease = (
+            WorkLease.objects.select_for_update(skip_locked=True)
+            .filter(pk=lease_pk, expires_at__lt=now or timezone.now())
+            .first()
+        )
         if lease is None:  # renewed, released, or another sweeper has it
             return
         label = f"{lease.kind} {lease.object_id} (attempt {lease.attempt})"
@@ -99,6 +117,11 @@ def _sweep_one(lease_pk: int, now: datetime | None, report: SweepReport) -> None
         if not handler.pending(lease):
             leases.release(lease.kind, lease.object_id)
             report.released.append(label)
+            return
+        if handler.alive(lease):
+            # The worker's own heartbeat is fresh: only the bookkeeping lags behind.
+            leases.renew(lease.kind, lease.object_id, lease.token)
+            report.renewed.append(label)
             return
         if lease.attempt >= lease.max_attempts:
             reason = give_up_reason(lease)
@@ -114,12 +137,17 @@ def _sweep_one(lease_pk: int, now: datetime | None, report: SweepReport) -> None
 
 # --- one handler per kind of unit ----------------------------------------------------------
 
+
 class Handler:
     """What the sweeper does with an expired unit of one kind."""
 
     def pending(self, lease: WorkLease) -> bool:
         """Whether the unit still has work to do (else its lease is just released)."""
         raise NotImplementedError
+
+    def alive(self, lease: WorkLease) -> bool:
+        """Whether the unit shows a sign of life outside the database."""
+        return False
 
     def redispatch(self, lease: WorkLease) -> None:
         raise NotImplementedError
@@ -137,14 +165,16 @@ class ProbeHandler(Handler):
         queue.send_after_commit(queue.PROBE_CLIP, lease.object_id)
 
     def fail(self, lease: WorkLease, reason: str) -> None:
-        Clip.objects.filter(pk=lease.object_id).update(status=Clip.Status.FAILED,
-                                                       error=f"probe: {reason}")
+        Clip.objects.filter(pk=lease.object_id).update(
+            status=Clip.Status.FAILED, error=f"probe: {reason}"
+        )
 
 
 class AnalysisHandler(Handler):
     def pending(self, lease: WorkLease) -> bool:
-        return Clip.objects.filter(pk=lease.object_id, analysis_status__in=[
-            AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).exists()
+        return Clip.objects.filter(
+            pk=lease.object_id, analysis_status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]
+        ).exists()
 
     def redispatch(self, lease: WorkLease) -> None:
         leases.take(Kind.ANALYSIS, lease.object_id, holder="analyze (sweeper)")
@@ -152,18 +182,28 @@ class AnalysisHandler(Handler):
         queue.send_after_commit(queue.ANALYZE_CLIP, lease.object_id)
 
     def fail(self, lease: WorkLease, reason: str) -> None:
-        Clip.objects.filter(pk=lease.object_id).update(analysis_status=AnalysisStatus.FAILED,
-                                                       analysis={"error": reason})
+        Clip.objects.filter(pk=lease.object_id).update(
+            analysis_status=AnalysisStatus.FAILED, analysis={"error": reason}
+        )
 
 
 class VariantHandler(Handler):
     def job(self, lease: WorkLease) -> RenderJob | None:
-        return (RenderJob.objects.select_related("variant", "variant__clip")
-                .filter(pk=lease.object_id).first())
+        return (
+            RenderJob.objects.select_related("variant", "variant__clip")
+            .filter(pk=lease.object_id)
+            .first()
+        )
 
     def pending(self, lease: WorkLease) -> bool:
         job = self.job(lease)
         return job is not None and job.status not in TERMINAL and not job.cancel_requested
+
+    def control(self, lease: WorkLease) -> str:
+        return control_name(self.job(lease))
+
+    def alive(self, lease: WorkLease) -> bool:
+        return heartbeat_is_fresh(self.control(lease), lease)
 
     def redispatch(self, lease: WorkLease) -> None:
         redispatch_variant(self.job(lease))
@@ -173,36 +213,56 @@ class VariantHandler(Handler):
 
         now = timezone.now()
         job = self.job(lease)
-        RenderJob.objects.filter(pk=job.pk).update(status=RenderJob.Status.FAILED, error=reason,
-                                                   finished_at=now, fps=0.0, eta_seconds=None)
+        RenderJob.objects.filter(pk=job.pk).update(
+            status=RenderJob.Status.FAILED, error=reason, finished_at=now, fps=0.0, eta_seconds=None
+        )
         if job.variant_id:
-            Variant.objects.filter(pk=job.variant_id).update(status=Variant.Status.FAILED,
-                                                             error=reason, finished_at=now)
+            Variant.objects.filter(pk=job.variant_id).update(
+                status=Variant.Status.FAILED, error=reason, finished_at=now
+            )
         job.refresh_from_db()
         transaction.on_commit(lambda: publish_job(job))
 
 
 class SegmentHandler(Handler):
     def segment(self, lease: WorkLease) -> RenderSegment | None:
-        return (RenderSegment.objects.select_related("job", "clip")
-                .filter(pk=lease.object_id).first())
+        return (
+            RenderSegment.objects.select_related("job", "clip").filter(pk=lease.object_id).first()
+        )
 
     def pending(self, lease: WorkLease) -> bool:
         segment = self.segment(lease)
-        return (segment is not None and segment.status not in TERMINAL
-                and segment.job.status not in TERMINAL and not segment.job.cancel_requested)
+        return (
+            segment is not None
+            and segment.status not in TERMINAL
+            and segment.job.status not in TERMINAL
+            and not segment.job.cancel_requested
+        )
+
+    def control(self, lease: WorkLease) -> str:
+        segment = self.segment(lease)
+        return control_name(segment.job, segment)
+
+    def alive(self, lease: WorkLease) -> bool:
+        return heartbeat_is_fresh(self.control(lease), lease)
 
     def redispatch(self, lease: WorkLease) -> None:
         redispatch_segment(self.segment(lease))
 
     def fail(self, lease: WorkLease, reason: str) -> None:
         segment = self.segment(lease)
-        RenderSegment.objects.filter(pk=segment.pk).update(status=RenderJob.Status.FAILED,
-                                                           error=reason, fps=0.0)
+        RenderSegment.objects.filter(pk=segment.pk).update(
+            status=RenderJob.Status.FAILED, error=reason, fps=0.0
+        )
         RenderJob.objects.filter(pk=segment.job_id).exclude(status__in=TERMINAL).update(
-            status=RenderJob.Status.FAILED, finished_at=timezone.now(), fps=0.0,
-            error=(f"segment {segment.index} ({segment.clip}, frames {segment.start_frame}–"
-                   f"{segment.end_frame - 1}) failed: {reason}"))
+            status=RenderJob.Status.FAILED,
+            finished_at=timezone.now(),
+            fps=0.0,
+            error=(
+                f"segment {segment.index} ({segment.clip}, frames {segment.start_frame}–"
+                f"{segment.end_frame - 1}) failed: {reason}"
+            ),
+        )
         job = RenderJob.objects.get(pk=segment.job_id)
         transaction.on_commit(lambda: publish_job(job))
 
@@ -218,20 +278,80 @@ class AssemblyHandler(Handler):
     def fail(self, lease: WorkLease, reason: str) -> None:
         job = RenderJob.objects.get(pk=lease.object_id)
         result = {k: v for k, v in job.result.items() if k != "assembling"}
-        RenderJob.objects.filter(pk=job.pk).update(status=RenderJob.Status.FAILED, result=result,
-                                                   error=f"assembly: {reason}",
-                                                   finished_at=timezone.now())
+        RenderJob.objects.filter(pk=job.pk).update(
+            status=RenderJob.Status.FAILED,
+            result=result,
+            error=f"assembly: {reason}",
+            finished_at=timezone.now(),
+        )
         job.refresh_from_db()
         transaction.on_commit(lambda: publish_job(job))
 
 
+def notice_started_renders() -> int:
+    """Renders still on their long "queued" lease whose GPU worker has written a
+    heartbeat under their token have started: from then on they hold the short lease,
+    counted from that heartbeat. So a render killed before its first progress report
+    was recorded (the bookkeeping queue may lag) is found within WORK_LEASE_SECONDS,
+    not WORK_QUEUED_LEASE_SECONDS. Returns the leases changed."""
+    changed = 0
+    queued = WorkLease.objects.filter(
+        kind__in=[Kind.VARIANT, Kind.SEGMENT], started_at__isnull=True, expires_at__isnull=False
+    )
+    for lease in queued:
+        handler = HANDLERS[lease.kind]
+        try:
+            control = handler.control(lease)
+        except (RenderJob.DoesNotExist, RenderSegment.DoesNotExist, AttributeError):
+            continue
+        written = heartbeat_time(control, lease)
+        if written is None:
+            continue
+        changed += WorkLease.objects.filter(
+            pk=lease.pk, token=lease.token, started_at__isnull=True
+        ).update(
+            started_at=written, expires_at=written + timedelta(seconds=settings.WORK_LEASE_SECONDS)
+        )
+    return changed
+
+
+def heartbeat_time(control: str, lease: WorkLease) -> datetime | None:
+    """When the GPU worker rendering under this lease last wrote its `heartbeat`
+    marker (gpu_worker.worker.tasks.Heartbeat); None when it has not, or it is
+    another attempt's."""
+    name = control + "heartbeat"
+    try:
+        if not default_storage.exists(name):
+            return None
+        with default_storage.open(name) as handle:
+            token = handle.read().decode(errors="replace").split(" ", 1)[0]
+        written = default_storage.get_modified_time(name)
+    except (OSError, NotImplementedError, ValueError):
+        return None
+    return written if token == lease.token else None
+
+
+def heartbeat_is_fresh(control: str, lease: WorkLease) -> bool:
+    """Whether the GPU worker rendering under this lease wrote its `heartbeat` marker
+    (gpu_worker.worker.tasks.Heartbeat) within the last WORK_LEASE_SECONDS."""
+    written = heartbeat_time(control, lease)
+    return (
+        written is not None
+        and (timezone.now() - written).total_seconds() < settings.WORK_LEASE_SECONDS
+    )
+
+
 HANDLERS: dict[str, Handler] = {
-    Kind.PROBE: ProbeHandler(), Kind.ANALYSIS: AnalysisHandler(), Kind.VARIANT: VariantHandler(),
-    Kind.SEGMENT: SegmentHandler(), Kind.ASSEMBLY: AssemblyHandler(),
+    Kind.PROBE: ProbeHandler(),
+    Kind.ANALYSIS: AnalysisHandler(),
+    Kind.VARIANT: VariantHandler(),
+    Kind.SEGMENT: SegmentHandler(),
+    Kind.ASSEMBLY: AssemblyHandler(),
 }
 
 
 # --- upload staging ---------------------------------------------------------------------
+
 
 def remove_expired_staging(now: datetime | None = None) -> int:
     """Remove staging files of uploads untouched for UPLOAD_STAGING_TTL_SECONDS (the
@@ -240,7 +360,9 @@ def remove_expired_staging(now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.UPLOAD_STAGING_TTL_SECONDS)
     removed = 0
-    stale = UploadSession.objects.filter(status=UploadSession.Status.RECEIVING, updated_at__lt=cutoff)
+    stale = UploadSession.objects.filter(
+        status=UploadSession.Status.RECEIVING, updated_at__lt=cutoff
+    )
     # (a session handed back below has its updated_at refreshed, so it is not expired here)
     for session in stale:
         if session.staging_path.exists():
@@ -248,7 +370,8 @@ def remove_expired_staging(now: datetime | None = None) -> int:
             removed += 1
         UploadSession.objects.filter(pk=session.pk, status=UploadSession.Status.RECEIVING).update(
             status=UploadSession.Status.REJECTED,
-            error=f"expired: no bytes arrived for {settings.UPLOAD_STAGING_TTL_SECONDS}s")
+            error=f"expired: no bytes arrived for {settings.UPLOAD_STAGING_TTL_SECONDS}s",
+        )
     # A "complete" whose process was killed mid-copy: the bytes are still staged, so
     # the session is handed back and the client's next "complete" finishes it.
     UploadSession.objects.filter(
@@ -257,8 +380,12 @@ def remove_expired_staging(now: datetime | None = None) -> int:
     ).update(status=UploadSession.Status.RECEIVING, updated_at=now)
     folder = settings.UPLOAD_STAGING_DIR
     if folder.is_dir():
-        receiving = {s.hex for s in UploadSession.objects.filter(status__in=[
-            UploadSession.Status.RECEIVING, UploadSession.Status.INGESTING]).values_list("id", flat=True)}
+        receiving = {
+            s.hex
+            for s in UploadSession.objects.filter(
+                status__in=[UploadSession.Status.RECEIVING, UploadSession.Status.INGESTING]
+            ).values_list("id", flat=True)
+        }
         for path in folder.iterdir():
             if not path.is_file() or path.name.split(".", 1)[0] in receiving:
                 continue

@@ -134,10 +134,18 @@ def resource_exhausted(exc: BaseException) -> str | None:
 
 
 class Heartbeat:
-    """Repeats the last progress report every `interval` seconds when nothing else was
-    sent, so the site's lease of a live job is renewed during long silent steps."""
+    """Signs of life of a running job, every `interval` seconds, two ways:
 
-    def __init__(self, send: Callable[[], None], interval: float) -> None:
+    - the `heartbeat` marker under the job's control URI is rewritten (its token and
+      the time). The site's sweeper reads it before giving up on a lease, so a live
+      render keeps its lease even while the site's bookkeeping queue lags behind (the
+      embedded default's one `default` worker busy with a long analysis);
+    - the last progress report is sent again when nothing else was sent, so the
+      lease is renewed during long silent steps (fetching the input, the proxy).
+    """
+
+    def __init__(self, job: JobRequest, send: Callable[[], None], interval: float) -> None:
+        self.job = job
         self.send = send
         self.interval = interval
         self.last = time.monotonic()
@@ -147,8 +155,19 @@ class Heartbeat:
     def beat(self) -> None:
         self.last = time.monotonic()
 
+    def mark(self) -> None:
+        try:
+            storage.write_bytes(control(self.job, "heartbeat"),
+                                f"{self.job.lease} {time.time():.3f}".encode())
+        except Exception:  # a storage hiccup: the next beat tries again
+            log.warning("could not write the heartbeat of job %s", self.job.job_id, exc_info=True)
+
     def run(self) -> None:
+        last_mark = time.monotonic()
         while not self.stop.wait(min(self.interval, 1.0)):
+            if time.monotonic() - last_mark >= self.interval:
+                last_mark = time.monotonic()
+                self.mark()
             if time.monotonic() - self.last >= self.interval:
                 self.last = time.monotonic()
                 try:
@@ -157,6 +176,7 @@ class Heartbeat:
                     log.warning("heartbeat failed", exc_info=True)
 
     def __enter__(self) -> Heartbeat:
+        self.mark()
         self.thread.start()
         return self
 
@@ -282,7 +302,7 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
     send_progress(0, job.frames_total)
     last_sent = 0.0
     latest: dict[str, Any] = {"done": 0, "total": job.frames_total, "fps": 0.0, "eta": None}
-    heartbeat = Heartbeat(lambda: send_progress(latest["done"], latest["total"], latest["fps"],
+    heartbeat = Heartbeat(job, lambda: send_progress(latest["done"], latest["total"], latest["fps"],
                                                 latest["eta"]),
                           max(1.0, (job.lease_seconds or 0) / 4) if job.lease_seconds else 0.0)
 
@@ -306,7 +326,9 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
             return False
         last_poll = now
         try:
-            return cancel_requested(job)
+            # Cancelled by a person, or sent again by the site's sweeper (this attempt
+            # was given up for dead): either way this render stops.
+            return cancel_requested(job) or superseded(job)
         except Exception:  # a storage hiccup must not kill a long render
             log.warning("could not check the cancel marker of job %s", job.job_id, exc_info=True)
             return False
@@ -325,6 +347,9 @@ def execute(job: JobRequest, notify: Notify) -> JobResult:
             rendered, measured, proxy_uri = _render(job, spec, device, models_dir, scene_cuts,
                                                     on_progress, should_cancel)
     except RenderCancelled:
+        if superseded(job):
+            log.info("job %s: stopped, lease %s superseded by a newer dispatch", job.job_id, job.lease)
+            return JobResult.of(job, "cancelled", attempt, error="superseded by a newer dispatch")
         return failed("cancelled", attempt, "cancelled")
     except (SpecError, io.MediaError, DeviceError, RenderError) as exc:
         exhausted = resource_exhausted(exc)

@@ -65,7 +65,9 @@ def walk(storage: Storage, folder: str = "") -> list[str]:
     return out
 
 
-def orphaned_files(*, min_age: float = 3600.0, storage: Storage = default_storage) -> list[OrphanFile]:
+def orphaned_files(
+    *, min_age: float = 3600.0, storage: Storage = default_storage
+) -> list[OrphanFile]:
     """Files in the media storage no row refers to, older than `min_age` seconds."""
     names, prefixes = referenced_names()
     now = time.time()

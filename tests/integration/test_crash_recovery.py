@@ -30,8 +30,11 @@ from tests.restoration.clip_helpers import FAST_ENCODE, ready_clip
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-SPEC = {"ops": [{"op": "colour_scheme", "params": {"look": "warm_period", "amount": 0.8}}],
-        "seed": 0, "encode": FAST_ENCODE}
+SPEC = {
+    "ops": [{"op": "colour_scheme", "params": {"look": "warm_period", "amount": 0.8}}],
+    "seed": 0,
+    "encode": FAST_ENCODE,
+}
 LEASE_SECONDS = 4
 # The default worker records progress and renews leases with the test's lease length.
 LEASE_ENV = {"WORK_LEASE_SECONDS": str(LEASE_SECONDS), "WORK_QUEUED_LEASE_SECONDS": "60"}
@@ -40,8 +43,13 @@ LEASE_ENV = {"WORK_LEASE_SECONDS": str(LEASE_SECONDS), "WORK_QUEUED_LEASE_SECOND
 @pytest.fixture(scope="module")
 def default_worker(django_db_setup, shared_media_root, tmp_path_factory):
     require_real_services()
-    worker = start_worker(shared_media_root, tmp_path_factory.mktemp("default-logs"),
-                          queues="default", name="default", extra_env=LEASE_ENV)
+    worker = start_worker(
+        shared_media_root,
+        tmp_path_factory.mktemp("default-logs"),
+        queues="default",
+        name="default",
+        extra_env=LEASE_ENV,
+    )
     yield worker
     worker.kill(signal.SIGKILL)
 
@@ -54,8 +62,14 @@ def short_leases(integration_settings):
 
 
 def gpu_worker(shared_media_root, log_dir: Path, name: str):
-    return start_worker(shared_media_root, log_dir, queues="gpu", name=name,
-                        celery_app="gpu_worker.worker.app", extra_env=LEASE_ENV)
+    return start_worker(
+        shared_media_root,
+        log_dir,
+        queues="gpu",
+        name=name,
+        celery_app="gpu_worker.worker.app",
+        extra_env=LEASE_ENV,
+    )
 
 
 def decoded_frames(name: str) -> int:
@@ -70,14 +84,20 @@ def start_render(frames: int, max_attempts: int = 3) -> RenderJob:
     job = variants.dispatch_variant(variant)  # autocommit: sent at once
     RenderJob.objects.filter(pk=job.pk).update(max_attempts=max_attempts)
     WorkLease.objects.filter(kind=WorkLease.Kind.VARIANT, object_id=job.pk).update(
-        max_attempts=max_attempts)
+        max_attempts=max_attempts
+    )
     return job
 
 
 def kill_mid_render(job: RenderJob, worker, logs) -> None:
     """SIGKILL the whole GPU worker once its render has reported progress."""
-    wait_for(lambda: RenderJob.objects.filter(pk=job.pk, frames_done__gt=0).exists(),
-             timeout=120, interval=0.1, what="the render to start", log=logs)
+    wait_for(
+        lambda: RenderJob.objects.filter(pk=job.pk, frames_done__gt=0).exists(),
+        timeout=120,
+        interval=0.1,
+        what="the render to start",
+        log=logs,
+    )
     job.refresh_from_db()
     assert job.frames_done < job.frames_total, "the render finished before it could be killed"
     worker.kill(signal.SIGKILL)
@@ -101,7 +121,8 @@ def sweep_until_ended(job: RenderJob, output: Path, *, timeout: float) -> tuple[
 
 
 def test_a_render_killed_with_its_worker_is_recovered_by_the_sweeper(
-        default_worker, short_leases, shared_media_root, tmp_path):
+    default_worker, short_leases, shared_media_root, tmp_path
+):
     first = gpu_worker(shared_media_root, tmp_path, "gpu-1")
     job = start_render(frames=100)
     output = Path(default_storage.path(job.output.name))
@@ -117,21 +138,27 @@ def test_a_render_killed_with_its_worker_is_recovered_by_the_sweeper(
         recovered_in = time.monotonic() - killed_at
         job.refresh_from_db()
         assert job.status == RenderJob.Status.DONE, (
-            f"{job.status}: {job.error}\n{fresh.log()[-4000:]}\n{default_worker.log()[-4000:]}")
+            f"{job.status}: {job.error}\n{fresh.log()[-4000:]}\n{default_worker.log()[-4000:]}"
+        )
     finally:
         fresh.kill(signal.SIGKILL)
     lease = leases.get(WorkLease.Kind.VARIANT, job.pk)
     assert lease.attempt == 2 and lease.token != token and lease.expires_at is None
-    assert job.result["lease"] == lease.token and job.result["attempt"] == 2  # one result: the new one
+    assert (
+        job.result["lease"] == lease.token and job.result["attempt"] == 2
+    )  # one result: the new one
     assert Variant.objects.get(pk=job.variant_id).status == Variant.Status.DONE
     assert not seen_partial
     assert decoded_frames(job.output.name) == 100
     assert sorted(p.name for p in output.parent.iterdir()) == [output.name]  # no .part, no copy
-    print(f"\nrecovered {recovered_in:.1f}s after SIGKILL ({sweeps_run} sweeps, lease {LEASE_SECONDS}s)")
+    print(
+        f"\nrecovered {recovered_in:.1f}s after SIGKILL ({sweeps_run} sweeps, lease {LEASE_SECONDS}s)"
+    )
 
 
 def test_a_render_that_dies_on_every_attempt_fails_with_a_reason(
-        default_worker, short_leases, shared_media_root, tmp_path):
+    default_worker, short_leases, shared_media_root, tmp_path
+):
     worker = gpu_worker(shared_media_root, tmp_path, "gpu-3")
     job = start_render(frames=100, max_attempts=1)
     output = Path(default_storage.path(job.output.name))

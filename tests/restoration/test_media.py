@@ -31,12 +31,17 @@ def layout():
     clip = ClipFactory(source=ContentFile(b"video", name="source.mp4"))
     variant = VariantFactory(clip=clip)
     job = RenderJobFactory(variant=variant)
-    kept = [clip.source.name, variant.output.name,
-            default_storage.save(control_name(job) + "lease", ContentFile(b"t")),
-            default_storage.save("assets/luts/warm.cube", ContentFile(b"lut"))]
-    orphans = [default_storage.save("clips/deadbeef/source.mp4", ContentFile(b"killed upload")),
-               default_storage.save("renders/variants/clip-9/.job-1.part.mp4", ContentFile(b"half")),
-               default_storage.save("renders/control/job-999-abc/attempts", ContentFile(b"2"))]
+    kept = [
+        clip.source.name,
+        variant.output.name,
+        default_storage.save(control_name(job) + "lease", ContentFile(b"t")),
+        default_storage.save("assets/luts/warm.cube", ContentFile(b"lut")),
+    ]
+    orphans = [
+        default_storage.save("clips/deadbeef/source.mp4", ContentFile(b"killed upload")),
+        default_storage.save("renders/variants/clip-9/.job-1.part.mp4", ContentFile(b"half")),
+        default_storage.save("renders/control/job-999-abc/attempts", ContentFile(b"2")),
+    ]
     young = default_storage.save("renders/variants/clip-9/being-written.mp4", ContentFile(b"new"))
     for name in kept + orphans:
         age(name, 7200)

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
@@ -48,7 +49,8 @@ def variant(tmp_path):
 
 def expire(kind: str, object_id: int) -> None:
     WorkLease.objects.filter(kind=kind, object_id=object_id).update(
-        expires_at=timezone.now() - timedelta(seconds=1), started_at=timezone.now())
+        expires_at=timezone.now() - timedelta(seconds=1), started_at=timezone.now()
+    )
 
 
 def marker(job: RenderJob) -> str:
@@ -57,7 +59,8 @@ def marker(job: RenderJob) -> str:
 
 
 def test_a_variant_whose_worker_died_is_sent_again_under_a_new_token(
-        variant, sent, django_capture_on_commit_callbacks):
+    variant, sent, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         job = variants.dispatch_variant(variant)
     first = leases.get(Kind.VARIANT, job.pk)
@@ -74,13 +77,26 @@ def test_a_variant_whose_worker_died_is_sent_again_under_a_new_token(
     assert sent[-1]["output_uri"] == sent[0]["output_uri"]  # the same job, the same output
 
     # The killed attempt's result arrives late: recognised by its token and ignored.
-    stale = {"job_id": job.pk, "segment": None, "status": "failed", "attempt": 1,
-             "error": "worker lost", "lease": first.token}
+    stale = {
+        "job_id": job.pk,
+        "segment": None,
+        "status": "failed",
+        "attempt": 1,
+        "error": "worker lost",
+        "lease": first.token,
+    }
     results.record_result(stale)
     assert RenderJob.objects.get(pk=job.pk).status == RenderJob.Status.QUEUED
     # The current dispatch's result is recorded once, and releases the lease.
-    done = {"job_id": job.pk, "segment": None, "status": "done", "frames": 12, "attempt": 2,
-            "output_uri": sent[-1]["output_uri"], "lease": second.token}
+    done = {
+        "job_id": job.pk,
+        "segment": None,
+        "status": "done",
+        "frames": 12,
+        "attempt": 2,
+        "output_uri": sent[-1]["output_uri"],
+        "lease": second.token,
+    }
     results.record_result(done)
     results.record_result({**done, "frames": 11})  # repeated: changes nothing
     job.refresh_from_db()
@@ -89,7 +105,8 @@ def test_a_variant_whose_worker_died_is_sent_again_under_a_new_token(
 
 
 def test_a_unit_past_its_attempts_fails_with_a_visible_reason(
-        variant, sent, django_capture_on_commit_callbacks, settings):
+    variant, sent, django_capture_on_commit_callbacks, settings
+):
     settings.WORK_MAX_ATTEMPTS = 2
     with django_capture_on_commit_callbacks(execute=True):
         job = variants.dispatch_variant(variant)
@@ -108,8 +125,9 @@ def test_a_unit_past_its_attempts_fails_with_a_visible_reason(
     assert not sweeper.sweep()  # nothing left to do
 
 
-def test_a_finished_or_cancelled_unit_is_only_released(variant, sent,
-                                                        django_capture_on_commit_callbacks):
+def test_a_finished_or_cancelled_unit_is_only_released(
+    variant, sent, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         job = variants.dispatch_variant(variant)
     RenderJob.objects.filter(pk=job.pk).update(status=RenderJob.Status.CANCELLED)
@@ -118,7 +136,9 @@ def test_a_finished_or_cancelled_unit_is_only_released(variant, sent,
     assert report.released and not report.redispatched and len(sent) == 1
 
 
-def test_only_the_lost_segment_of_a_film_is_sent_again(monkeypatch, django_capture_on_commit_callbacks):
+def test_only_the_lost_segment_of_a_film_is_sent_again(
+    monkeypatch, django_capture_on_commit_callbacks
+):
     sent: list[tuple] = []
 
     class Signature:
@@ -151,8 +171,9 @@ def test_only_the_lost_segment_of_a_film_is_sent_again(monkeypatch, django_captu
 
 def test_an_assembly_killed_with_its_worker_is_queued_again_then_failed(monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr("restoration.queue.send_after_commit",
-                        lambda name, *args: queued.append((name, *args)))
+    monkeypatch.setattr(
+        "restoration.queue.send_after_commit", lambda name, *args: queued.append((name, *args))
+    )
     job = RenderJobFactory(status=RenderJob.Status.RUNNING, result={"assembling": True})
     film_render.queue_assembly(job, fresh=True)
     expire(Kind.ASSEMBLY, job.pk)
@@ -170,8 +191,9 @@ def test_an_assembly_killed_with_its_worker_is_queued_again_then_failed(monkeypa
 def test_a_lost_probe_is_queued_again_then_the_clip_fails_saying_why(monkeypatch, settings):
     settings.WORK_MAX_ATTEMPTS = 2
     queued: list[tuple] = []
-    monkeypatch.setattr("restoration.queue.send_after_commit",
-                        lambda name, *args: queued.append((name, *args)))
+    monkeypatch.setattr(
+        "restoration.queue.send_after_commit", lambda name, *args: queued.append((name, *args))
+    )
     clip = ClipFactory(probing=True)
     leases.take(Kind.PROBE, clip.pk)
     expire(Kind.PROBE, clip.pk)
@@ -218,10 +240,51 @@ def test_an_upload_whose_complete_was_killed_is_handed_back(settings):
     settings.UPLOAD_INGEST_TIMEOUT_SECONDS = 60
     stuck = UploadSessionFactory(status=UploadSession.Status.INGESTING)
     stuck.staging_path.write_bytes(b"all of it")
-    UploadSession.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    UploadSession.objects.filter(pk=stuck.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=5)
+    )
     busy = UploadSessionFactory(status=UploadSession.Status.INGESTING)
     sweeper.sweep()
     stuck.refresh_from_db()
     busy.refresh_from_db()
     assert stuck.status == UploadSession.Status.RECEIVING and stuck.staging_path.exists()
     assert busy.status == UploadSession.Status.INGESTING
+
+
+def test_a_render_whose_worker_heartbeat_is_fresh_keeps_its_lease(
+    variant, sent, django_capture_on_commit_callbacks
+):
+    """The bookkeeping queue lags (progress not recorded), but the GPU worker's own
+    heartbeat marker is fresh: the lease is renewed, the render is not sent again."""
+    with django_capture_on_commit_callbacks(execute=True):
+        job = variants.dispatch_variant(variant)
+    lease = leases.get(Kind.VARIANT, job.pk)
+    default_storage.save(
+        jobs.control_name(job) + "heartbeat", ContentFile(f"{lease.token} {time.time()}".encode())
+    )
+    expire(Kind.VARIANT, job.pk)
+    report = sweeper.sweep()
+    assert report.renewed == [f"variant {job.pk} (attempt 1)"] and len(sent) == 1
+    assert leases.get(Kind.VARIANT, job.pk).expires_at > timezone.now()
+    # A heartbeat of an older attempt (another token) does not count.
+    expire(Kind.VARIANT, job.pk)
+    WorkLease.objects.filter(kind=Kind.VARIANT, object_id=job.pk).update(token="newer")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweeper.sweep().redispatched
+
+
+def test_a_render_killed_before_its_first_progress_was_recorded_is_found_on_the_short_lease(
+    variant, sent, django_capture_on_commit_callbacks, settings
+):
+    settings.WORK_LEASE_SECONDS, settings.WORK_QUEUED_LEASE_SECONDS = 5, 3600
+    with django_capture_on_commit_callbacks(execute=True):
+        job = variants.dispatch_variant(variant)
+    lease = leases.get(Kind.VARIANT, job.pk)
+    name = default_storage.save(
+        jobs.control_name(job) + "heartbeat", ContentFile(f"{lease.token} 0".encode())
+    )
+    then = time.time() - 60  # its worker wrote one heartbeat a minute ago, then died
+    os.utime(default_storage.path(name), (then, then))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = sweeper.sweep()
+    assert report.redispatched == [f"variant {job.pk} (attempt 1)"] and len(sent) == 2

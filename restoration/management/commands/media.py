@@ -27,17 +27,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--delete", action="store_true", help="remove the orphaned files")
-        parser.add_argument("--min-age", type=float, default=3600.0,
-                            help="seconds: younger files may belong to work in flight (default 3600)")
+        parser.add_argument(
+            "--min-age",
+            type=float,
+            default=3600.0,
+            help="seconds: younger files may belong to work in flight (default 3600)",
+        )
 
     def handle(self, *args, delete: bool, min_age: float, **options) -> None:
         orphans = media.orphaned_files(min_age=min_age)
         for orphan in orphans:
-            self.stdout.write(f"{orphan.name}\t{human(orphan.size)}\t{orphan.age_seconds / 3600:.1f} h old")
+            self.stdout.write(
+                f"{orphan.name}\t{human(orphan.size)}\t{orphan.age_seconds / 3600:.1f} h old"
+            )
         total = sum(o.size for o in orphans)
         if delete:
             freed = media.remove(orphans)
             self.stdout.write(f"removed {len(orphans)} orphaned files, {human(freed)} freed")
         else:
-            self.stdout.write(f"{len(orphans)} orphaned files, {human(total)} "
-                              "(dry run: nothing removed; --delete removes them)")
+            self.stdout.write(
+                f"{len(orphans)} orphaned files, {human(total)} "
+                "(dry run: nothing removed; --delete removes them)"
+            )

@@ -22,8 +22,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--once", action="store_true", help="sweep once and exit")
-        parser.add_argument("--interval", type=float, default=None,
-                            help="seconds between sweeps (default: SWEEP_INTERVAL_SECONDS)")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="seconds between sweeps (default: SWEEP_INTERVAL_SECONDS)",
+        )
 
     def handle(self, *args, once: bool, interval: float | None, **options) -> None:
         interval = interval or settings.SWEEP_INTERVAL_SECONDS

@@ -359,3 +359,26 @@ def test_heartbeat_repeats_the_last_progress_while_a_step_is_silent(source, tmp_
     assert result["status"] == "done"
     zeros = [p for p in notify.progress() if p["frames_done"] == 0]
     assert len(zeros) >= 3  # the first report, then heartbeats about every second
+
+
+def test_a_render_superseded_while_running_stops_and_reports_nothing(source, tmp_path, monkeypatch):
+    import gpu_worker.engine.pipeline as pipeline
+
+    monkeypatch.setattr(tasks, "CANCEL_POLL_FILE", 0.0)
+    monkeypatch.setattr(pipeline, "CANCEL_INTERVAL", 0.0)
+    job = make_job(source, tmp_path, lease="mine", lease_seconds=60, start=0, end=30)
+    request = JobRequest.from_dict(job)
+    storage.write_bytes(tasks.control(request, "lease"), b"mine")
+    notify = Recorder()
+
+    def progress_then_replaced(name, payload):
+        notify(name, payload)
+        if name == tasks.PROGRESS_TASK:  # the sweeper sends the job again meanwhile
+            storage.write_bytes(tasks.control(request, "lease"), b"newer")
+
+    result = tasks.run_job(job, progress_then_replaced)
+    assert result["status"] == "cancelled" and "superseded" in result["error"]
+    assert notify.results() == []
+    assert list((tmp_path / "out").iterdir()) == []  # no partial file
+    heartbeat = storage.read_bytes(tasks.control(request, "heartbeat")).decode()
+    assert heartbeat.split()[0] == "mine"  # written when the render started

@@ -1,0 +1,221 @@
+"""The embedded default, killed for real: `manage.py run_embedded` (SQLite, kombu's
+filesystem broker, web + workers as supervised child processes), the `gpu` worker
+SIGKILLed mid-render. The filesystem broker has dropped the message; the supervisor
+restarts the worker and its sweeper thread sends the render again once its lease
+expires. Before leases, this render stayed "rendering" for good.
+
+Needs no Redis or PostgreSQL: the site under test runs in its own var folder, and
+this test reads its database through `manage.py shell`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.conftest import media_file
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+SETUP = """
+import json
+from pathlib import Path
+from restoration.models import Film
+from restoration.services.uploads import ingest_file
+film = Film.objects.create(title="Crash reel")
+clip = ingest_file(Path({source!r}), film=film, user=None, original_filename="buffalo.mp4")
+print(json.dumps({{"clip": clip.pk}}))
+"""
+
+DISPATCH = """
+import json
+from restoration.models import Clip
+from restoration.rendering import sweeps, variants
+from restoration.services import presets
+clip = Clip.objects.get(pk={clip})
+spec = {{"ops": [{{"op": "colour_scheme", "params": {{"look": "warm_period", "amount": 0.8}}}}],
+        "seed": 0, "encode": {{"codec": "h264", "crf": 28, "preset": "ultrafast", "threads": 1}}}}
+version = presets.create_preset("Embedded crash", spec, user=None)
+variant = sweeps.create_sweep(clip, version, {{}}, start=0, end=300, dispatch=False)[0]
+job = variants.dispatch_variant(variant)
+print(json.dumps({{"job": job.pk}}))
+"""
+
+STATE = """
+import json
+from restoration.models import Clip, RenderJob, WorkLease
+out = {{"clip": Clip.objects.filter(pk={clip}).values("status", "error").first()}}
+job = RenderJob.objects.filter(pk={job}).first()
+if job is not None:
+    lease = WorkLease.objects.filter(kind="variant", object_id=job.pk).first()
+    out["job"] = {{"status": job.status, "frames_done": job.frames_done, "error": job.error,
+                  "output": job.output.name, "result_lease": job.result.get("lease"),
+                  "lease_attempt": lease.attempt if lease else None,
+                  "lease_token": lease.token if lease else None,
+                  "lease_held": bool(lease and lease.expires_at)}}
+print(json.dumps(out))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children_of(pid: int) -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+@pytest.fixture
+def embedded_site(tmp_path):
+    var = tmp_path / "var"
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "REDIS_CACHE_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    environ.update(
+        {
+            "REEL_ARENA_VAR_DIR": str(var),
+            "MEDIA_ROOT": str(var / "media"),
+            "DEMO_FILM_ON_START": "0",
+            "DEBUG": "1",
+            "PYTHONUNBUFFERED": "1",
+            "WORK_LEASE_SECONDS": "4",
+            "WORK_QUEUED_LEASE_SECONDS": "300",
+            "SWEEP_INTERVAL_SECONDS": "1",
+            "ANALYZE_AFTER_PROBE": "0",
+        }
+    )
+    log_path = tmp_path / "embedded.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_embedded", "--port", str(free_port()), "--no-demo"],
+        cwd=REPO,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def shell(code: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=REPO,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    site = {
+        "process": process,
+        "shell": shell,
+        "var": var,
+        "log": lambda: log_path.read_text(errors="replace")[-6000:],
+        "full_log": lambda: log_path.read_text(errors="replace"),
+    }
+    deadline = time.monotonic() + 120
+    while len(children_of(process.pid)) < 3:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"run_embedded did not start:\n{site['log']()}")
+        time.sleep(0.5)
+    yield site
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_state(site, clip: int, job: int, predicate, *, timeout: float, what: str) -> dict:
+    deadline = time.monotonic() + timeout
+    state: dict = {}
+    while time.monotonic() < deadline:
+        state = site["shell"](STATE.format(clip=clip, job=job))
+        if predicate(state):
+            return state
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}: {state}\n{site['log']()}")
+
+
+def test_embedded_render_killed_with_its_gpu_worker_is_recovered(embedded_site):
+    site = embedded_site
+    source = media_file("old_film/muybridge_buffalo.mp4")
+    clip = site["shell"](SETUP.format(source=str(source)))["clip"]
+    wait_state(
+        site, clip, 0, lambda s: s["clip"]["status"] == "ready", timeout=90, what="the clip's probe"
+    )
+    job = site["shell"](DISPATCH.format(clip=clip))["job"]
+    # Watched on disk (a `manage.py shell` round trip takes seconds, and the embedded
+    # default records progress seconds behind the render): the engine's temporary
+    # output file exists once frames are being written, and the render is then still
+    # far from its 300 frames.
+    renders = site["var"] / "media" / "renders" / "variants"
+    deadline = time.monotonic() + 120
+    while not [p for p in renders.glob("clip-*/.*.part.mp4") if p.stat().st_size > 0]:
+        assert time.monotonic() < deadline, f"the render did not start\n{site['log']()}"
+        time.sleep(0.1)
+    time.sleep(1)
+    (marker,) = (site["var"] / "media" / "renders" / "control").glob("job-*/lease")
+    first_token = marker.read_text()
+    gpu = [pid for pid, cmd in children_of(site["process"].pid) if "gpu@" in cmd]
+    assert len(gpu) == 1, children_of(site["process"].pid)
+    # The worker first (so it cannot hand the message back to the broker), then the
+    # pool process doing the render: `kill -9` of the whole worker.
+    pool = children_of(gpu[0])
+    os.kill(gpu[0], signal.SIGKILL)
+    for pid, _cmd in pool:
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    after = site["shell"](STATE.format(clip=clip, job=job))["job"]
+    assert after["status"] in ("queued", "running"), (
+        f"the render ended before it was killed: {after}"
+    )
+
+    final = wait_state(
+        site,
+        clip,
+        job,
+        lambda s: s["job"]["status"] in ("done", "failed"),
+        timeout=150,
+        what="the render to end",
+    )
+    recovered_in = time.monotonic() - killed_at
+    state = final["job"]
+    assert state["status"] == "done", f"{state}\n{site['log']()}"
+    assert state["lease_attempt"] == 2 and state["lease_token"] != first_token, site["log"]()
+    assert state["result_lease"] == state["lease_token"] and not state["lease_held"]
+    assert (
+        "gpu-worker exited with -9; restarting" in site["full_log"]()
+    )  # the supervisor restarted the killed worker
+    output = site["var"] / "media" / state["output"]
+    with av.open(str(output)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 300
+    assert sorted(p.name for p in output.parent.iterdir()) == [output.name]
+    print(f"\nembedded: recovered {recovered_in:.1f}s after SIGKILL (lease 4s, sweep every 1s)")
