@@ -66,3 +66,8 @@ def test_compose_waits_for_healthy_services():
     assert app["environment"]["DEBUG"] == "0"
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["worker"]["healthcheck"] == {"disable": True}
+
+
+def test_compose_runs_one_beat_scheduler_for_the_lease_sweeps():
+    beat = COMPOSE["services"]["beat"]
+    assert beat["command"].startswith("celery -A config beat")

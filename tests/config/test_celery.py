@@ -22,3 +22,17 @@ def test_delivery_guarantees_for_long_renders():
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_time_limit == settings.RENDER_TIME_LIMIT > app.conf.task_soft_time_limit
     assert app.conf.task_always_eager is False
+
+
+def test_beat_sends_the_lease_sweep_every_interval(settings):
+    from config.celery import app, configure
+
+    settings.SWEEP_INTERVAL_SECONDS = 45
+    configure(app)
+    try:
+        entry = app.conf.beat_schedule["sweep-expired-leases"]
+        assert entry["task"] == "restoration.tasks.sweep" and entry["schedule"] == 45.0
+        assert "restoration.tasks.sweep" in app.tasks
+    finally:
+        settings.SWEEP_INTERVAL_SECONDS = 60
+        configure(app)
