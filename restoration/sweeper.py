@@ -11,7 +11,8 @@ the technician sees on the render, the clip or the film. It relies on no broker
 feature, so it recovers the same way on the embedded default's filesystem broker
 (which drops the message of a killed worker) and on Redis.
 
-It also removes upload staging files nobody touched for UPLOAD_STAGING_TTL_SECONDS.
+It also removes upload staging files nobody touched for UPLOAD_STAGING_TTL_SECONDS,
+and prunes the live-event outbox (otherwise pruned only while a websocket is open).
 
 It runs every SWEEP_INTERVAL_SECONDS: from Celery beat in production
 (`restoration.tasks.sweep`, scheduled in config.celery), from a thread of the
@@ -32,6 +33,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from frontend.live import outbox
 from restoration import leases, queue
 from restoration.models import Clip, RenderJob, RenderSegment, UploadSession, WorkLease
 from restoration.rendering.film import queue_assembly, redispatch_segment
@@ -53,6 +55,7 @@ class SweepReport:
     released: list[str] = field(default_factory=list)
     renewed: list[str] = field(default_factory=list)
     staging_removed: int = 0
+    events_pruned: int = 0
     seconds: float = 0.0
 
     def __bool__(self) -> bool:
@@ -97,6 +100,7 @@ def sweep(now: datetime | None = None) -> SweepReport:
         except Exception:  # one broken unit must not stop the others being recovered
             log.exception("the sweeper could not handle %s", stale)
     report.staging_removed = remove_expired_staging(now)
+    report.events_pruned = outbox.prune()
     report.seconds = time.monotonic() - began
     if report:
         log.info("sweep: %s", report.summary())

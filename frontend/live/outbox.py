@@ -77,8 +77,13 @@ def _newest_id() -> int:
     return newest or 0
 
 
-def _prune() -> None:
-    LiveEvent.objects.filter(created_at__lt=timezone.now() - OUTBOX_KEEP).delete()
+def prune() -> int:
+    """Delete outbox rows older than OUTBOX_KEEP (the relay does it while a websocket is
+    open; restoration's sweeper whether or not one is). Returns the rows deleted."""
+    return LiveEvent.objects.filter(created_at__lt=timezone.now() - OUTBOX_KEEP).delete()[0]
+
+
+_prune = prune
 
 
 _relay_task: asyncio.Task | None = None

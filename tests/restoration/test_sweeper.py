@@ -288,3 +288,16 @@ def test_a_render_killed_before_its_first_progress_was_recorded_is_found_on_the_
     with django_capture_on_commit_callbacks(execute=True):
         report = sweeper.sweep()
     assert report.redispatched == [f"variant {job.pk} (attempt 1)"] and len(sent) == 2
+
+
+def test_the_live_event_outbox_is_pruned_without_any_websocket_open():
+    from frontend.live import outbox
+    from frontend.models import LiveEvent
+    from tests.factories import LiveEventFactory
+
+    old, recent = LiveEventFactory(), LiveEventFactory()
+    LiveEvent.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - outbox.OUTBOX_KEEP - timedelta(seconds=1)
+    )
+    assert sweeper.sweep().events_pruned == 1
+    assert list(LiveEvent.objects.values_list("pk", flat=True)) == [recent.pk]
