@@ -69,3 +69,17 @@ def test_held_takes_a_lease_for_a_unit_dispatched_without_one():
     with leases.held(Kind.PROBE, 9):
         assert leases.get(Kind.PROBE, 9).expires_at is not None
     assert leases.get(Kind.PROBE, 9).expires_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_held_renews_from_a_thread_while_a_long_step_runs(settings):
+    import time
+
+    settings.WORK_LEASE_SECONDS = 3  # renewed every second
+    leases.take(Kind.ANALYSIS, 11)
+    with leases.held(Kind.ANALYSIS, 11):
+        first = leases.get(Kind.ANALYSIS, 11).expires_at
+        time.sleep(2.5)
+        later = leases.get(Kind.ANALYSIS, 11).expires_at
+    assert later > first + timedelta(seconds=1)
+    assert leases.get(Kind.ANALYSIS, 11).expires_at is None
