@@ -301,3 +301,43 @@ def test_the_live_event_outbox_is_pruned_without_any_websocket_open():
     )
     assert sweeper.sweep().events_pruned == 1
     assert list(LiveEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_a_result_lost_on_its_way_is_reported_again_without_rendering_again(
+    variant, sent, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The worker published the output, then its result never reached the site: the
+    lease expires, the sweeper sends the job again, and the worker reports the
+    published output under the new token instead of rendering it a second time."""
+    import gpu_worker.engine.pipeline as pipeline
+    from gpu_worker.worker import tasks as worker_tasks
+    from restoration.rendering import progress
+
+    renders = []
+    real_render = pipeline.render
+    monkeypatch.setattr(
+        pipeline, "render", lambda *a, **k: renders.append(1) or real_render(*a, **k)
+    )
+
+    def site(lose_result: bool):
+        def notify(name, payload):
+            if name == worker_tasks.PROGRESS_TASK:
+                progress.record_progress(payload)
+            elif not lose_result:
+                results.record_result(payload)
+
+        return notify
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job = variants.dispatch_variant(variant)
+    worker_tasks.run_job(sent[-1], site(lose_result=True))
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.RUNNING and len(renders) == 1
+    expire(Kind.VARIANT, job.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweeper.sweep()
+    result = worker_tasks.run_job(sent[-1], site(lose_result=False))
+    job.refresh_from_db()
+    assert result["reused"] and result["lease"] == leases.get(Kind.VARIANT, job.pk).token
+    assert job.status == RenderJob.Status.DONE and job.frames_done == 12
+    assert len(renders) == 1  # rendered once
