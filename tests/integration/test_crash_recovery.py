@@ -172,3 +172,50 @@ def test_a_render_that_dies_on_every_attempt_fails_with_a_reason(
     assert variant.status == Variant.Status.FAILED and variant.error == job.error
     assert leases.get(WorkLease.Kind.VARIANT, job.pk).expires_at is None
     assert not output.exists()
+
+
+def test_a_film_segment_killed_with_its_worker_is_recovered_and_assembled_once(
+    default_worker, short_leases, shared_media_root, tmp_path
+):
+    from restoration.models import RenderSegment
+    from restoration.rendering import film as film_render
+    from restoration.rendering.assembly import film_output_name
+    from tests.factories import FilmFactory
+
+    first = gpu_worker(shared_media_root, tmp_path, "gpu-4")
+    film = FilmFactory(title="Crash film")
+    ready_clip(media_file("old_film/muybridge_buffalo.mp4"), film=film, title="buffalo")
+    version = presets.create_preset("Crash film look", SPEC, user=None)
+    job = film_render.start_film_render(film, version)  # autocommit: planned by the worker
+    wait_for(
+        lambda: RenderSegment.objects.filter(job=job, frames_done__gt=0).exists(),
+        timeout=120,
+        interval=0.1,
+        what="a segment to start",
+        log=lambda: default_worker.log()[-4000:],
+    )
+    first.kill(signal.SIGKILL)
+    fresh = gpu_worker(shared_media_root, tmp_path, "gpu-5")
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            sweeper.sweep()
+            job.refresh_from_db()
+            if job.status in jobs.TERMINAL:
+                break
+            time.sleep(0.5)
+    finally:
+        fresh.kill(signal.SIGKILL)
+    assert job.status == RenderJob.Status.DONE, f"{job.status}: {job.error}"
+    attempts = [
+        leases.get(WorkLease.Kind.SEGMENT, s.pk).attempt for s in job.segments.order_by("index")
+    ]
+    assert 2 in attempts  # the killed segment was sent again
+    assert job.output.name == film_output_name(job)
+    frames = decoded_frames(job.output.name)
+    assert frames == job.frames_total
+    folder = Path(default_storage.path(job.output.name)).parent
+    assert [p.name for p in folder.iterdir() if p.name.startswith("film-")] == [
+        Path(job.output.name).name
+    ]
+    assert leases.get(WorkLease.Kind.ASSEMBLY, job.pk).expires_at is None
