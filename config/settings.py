@@ -211,6 +211,17 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 BEHIND_TLS_PROXY = read_bool("BEHIND_TLS_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed: the voting
+# services cluster ballots by the client's network, and a forwarded address from anyone
+# else is the client's own claim (voting.integrity.client_address). Empty: REMOTE_ADDR only.
+TRUSTED_PROXIES = read_list("TRUSTED_PROXIES", [])
+try:
+    import ipaddress as _ipaddress
+
+    for _cidr in TRUSTED_PROXIES:
+        _ipaddress.ip_network(_cidr, strict=False)
+except ValueError as _err:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_err}") from None
 # Secure cookies where the site is reached over TLS; the embedded default on plain http
 # (localhost, a venue's LAN) needs them to travel over http or nobody could log in or vote.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = read_bool("SECURE_COOKIES", BEHIND_TLS_PROXY)

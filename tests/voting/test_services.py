@@ -13,7 +13,7 @@ from frontend.live import outbox
 from restoration.models import PresetVersion, RenderJob, Variant
 from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
-from tests.factories import ClipFactory, VariantFactory, technician
+from tests.factories import ClipFactory, UserFactory, VariantFactory, technician
 from tests.voting.factories import GoldenPairingFactory, PairingFactory, RaterFactory, ready_rater
 from tests.voting.voting_factories import fetch_media, make_contest, vote, watch
 from voting import integrity, services, tally
@@ -25,7 +25,8 @@ from voting.integrity import (
     VotingError,
     WatchTimeTooShort,
 )
-from voting.models import Ballot, Contest, Pairing
+from voting.models import Ballot, Contest, Exclusion, Pairing
+from voting.stats.ranking import Comparison, RankingConfig, rank
 
 
 def _render_cannot_start(film, preset_version, user):
@@ -592,11 +593,12 @@ def test_a_render_that_cannot_start_does_not_undo_the_adoption():
 # --------------------------------------------------------------------------- robust decision
 
 
-def _one_sided_votes(contest, ips, per_ip=8, winner="B"):
-    """Raters from ``ips`` who always pick ``winner`` whenever it is shown."""
+def _one_sided_votes(contest, ips, per_ip=8, winner="B", accounts=False):
+    """Raters from ``ips`` who always pick ``winner`` whenever it is shown (signed-in
+    accounts with ``accounts``: those the anomaly checks' network rules leave alone)."""
     for ip in ips:
         for _ in range(per_ip):
-            rater = ready_rater()
+            rater = ready_rater(user=UserFactory()) if accounts else ready_rater()
             for _ in range(3):
                 ballot = vote(contest, rater, ip=ip, chooser=lambda p: (
                     "left" if p.left.label == winner else "right" if p.right.label == winner else "same"))
@@ -608,23 +610,33 @@ def test_one_network_never_decides_a_contest(monkeypatch):
     monkeypatch.setattr(adoption, "start_film_render", lambda *a: pytest.fail("nothing may be adopted"))
     contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
                            p_best_threshold=0.9, auto_adopt=True, min_decision_seconds=0)
-    # Many fresh identities behind one /24: the rule fires, the decision is not robust.
+    # Many fresh identities behind one /24: a burst of new identities, all shadow-excluded,
+    # and the decision the plain rule would take is not robust either.
     _one_sided_votes(contest, [f"203.0.113.{k}" for k in range(1, 5)])
     result, _payload = tally.compute(contest)
-    assert result.decision.decided  # the plain rule would have decided for B
+    assert not result.decision.decided
+    raters = set(Ballot.objects.filter(contest=contest).values_list("rater_id", flat=True))
+    assert set(Exclusion.objects.filter(contest=contest, reason="identity_burst")
+               .values_list("rater_id", flat=True)) == raters
     services.contest_ratings(contest)
     contest.refresh_from_db()
     assert contest.status == Contest.Status.OPEN and contest.winner is None
-    robust, reason = services.robust_decision(contest, result)
-    assert not robust and "1 network(s); 3 needed" in reason
+    unweighted = rank([Comparison(b.left.label, b.right.label, b.choice, str(b.rater_id))
+                       for b in Ballot.objects.filter(contest=contest).select_related("left", "right")],
+                      items=["A", "B", "C"], config=RankingConfig(n_bootstrap=40),
+                      rule=tally.decision_rule(contest))
+    assert unweighted.decision.decided  # the plain rule, counting everyone, would decide for B
+    robust, reason = services.robust_decision(contest, unweighted)
+    assert not robust and "network(s); 3 needed" in reason
     assert Ballot.objects.filter(contest=contest).values("net_hash").distinct().count() == 1
 
 
 def test_a_decision_must_survive_removing_any_one_network_and_take_its_time():
     contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
                            p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
-    # One big network carries the result; two small ones add a few indifferent ballots.
-    _one_sided_votes(contest, ["198.51.100.7"], per_ip=12)
+    # One big network carries the result (signed-in accounts, so no network rule of the
+    # anomaly checks removes them first); two small ones add a few indifferent ballots.
+    _one_sided_votes(contest, ["198.51.100.7"], per_ip=12, accounts=True)
     for ip in ("192.0.2.1", "2001:db8:1:2::1"):
         vote(contest, ready_rater(), "same", ip=ip)
     result, _payload = tally.compute(contest)
@@ -634,7 +646,9 @@ def test_a_decision_must_survive_removing_any_one_network_and_take_its_time():
     # With the same support spread over many networks the decision stands...
     spread = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
                           p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
-    _one_sided_votes(spread, [f"10.{k}.0.1" for k in range(12)], per_ip=1)
+    # (accounts again: twelve anonymous raters sharing the test's one user agent would be
+    # a user-agent cluster)
+    _one_sided_votes(spread, [f"10.{k}.0.1" for k in range(12)], per_ip=1, accounts=True)
     result, _payload = tally.compute(spread)
     assert result.decision.decided
     assert services.robust_decision(spread, result)[0] is True
