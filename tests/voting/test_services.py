@@ -14,19 +14,27 @@ from restoration.models import PresetVersion, RenderJob, Variant
 from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
 from tests.factories import ClipFactory, UserFactory, VariantFactory, technician
-from tests.voting.factories import GoldenPairingFactory, PairingFactory, RaterFactory, ready_rater
+from tests.voting.factories import (
+    ExclusionFactory,
+    GoldenPairingFactory,
+    PairingFactory,
+    RaterFactory,
+    ScreeningCodeFactory,
+    ready_rater,
+)
 from tests.voting.voting_factories import fetch_media, make_contest, vote, watch
 from voting import integrity, services, tally
 from voting.integrity import (
     ContestClosed,
     DuplicateBallot,
+    NotFound,
     ProofOfWorkRequired,
     RateLimited,
     VotingError,
     WatchTimeTooShort,
 )
-from voting.models import Ballot, Contest, Exclusion, Pairing
-from voting.stats.ranking import Comparison, RankingConfig, rank
+from voting.models import Ballot, Contest, Exclusion, Pairing, Tier
+from voting.stats.ranking import SITE_DEFAULT_RULE, Comparison, RankingConfig, rank
 
 
 def _render_cannot_start(film, preset_version, user):
@@ -663,3 +671,85 @@ def test_network_of_groups_by_24_and_48():
     assert integrity.network_of("203.0.113.77") == "203.0.113.0/24"
     assert integrity.network_of("2001:db8:1:2::1") == "2001:db8:1::/48"
     assert integrity.network_of("not an address") == "not an address"
+
+
+# --------------------------------------------------------------------------- trust tiers and screening codes
+
+
+def test_screening_codes_come_in_numbered_batches_of_unique_unguessable_codes():
+    contest = make_contest(2)
+    first = services.generate_screening_codes(contest, 3, seat_prefix="R")
+    second = services.generate_screening_codes(contest, 2)
+    assert [c.seat for c in first + second] == ["R1", "R2", "R3", "4", "5"]
+    codes = [c.code for c in first + second]
+    assert len(set(codes)) == 5 and all(len(c) == 10 and c.isalnum() and c.isupper() for c in codes)
+    for bad in (0, services.MAX_CODES_PER_BATCH + 1):
+        with pytest.raises(VotingError):
+            services.generate_screening_codes(contest, bad)
+
+
+def test_a_screening_code_binds_to_one_rater_once():
+    contest = make_contest(2)
+    code = ScreeningCodeFactory(contest=contest)
+    fan, other = ready_rater(), ready_rater()
+    typed = "-".join([code.code[:5].lower(), code.code[5:]])  # case and dashes do not matter
+    bound = services.redeem_screening_code(contest, fan, typed)
+    assert bound.pk == code.pk and bound.rater == fan and bound.redeemed_at is not None
+    assert services.redeem_screening_code(contest, fan, code.code).pk == code.pk  # idempotent
+    with pytest.raises(services.CodeRefused, match="already been used"):
+        services.redeem_screening_code(contest, other, code.code)
+    second = ScreeningCodeFactory(contest=contest)
+    with pytest.raises(services.CodeRefused, match="already hold a code"):
+        services.redeem_screening_code(contest, fan, second.code)
+    elsewhere = ScreeningCodeFactory()
+    with pytest.raises(NotFound):
+        services.redeem_screening_code(contest, other, elsewhere.code)
+    with pytest.raises(NotFound):
+        services.redeem_screening_code(contest, other, "NOSUCHCODE")
+    Contest.objects.filter(pk=contest.pk).update(status=Contest.Status.CLOSED)
+    contest.refresh_from_db()
+    with pytest.raises(ContestClosed):
+        services.redeem_screening_code(contest, other, second.code)
+
+
+def test_ballot_tier_is_the_heaviest_tier_the_rater_qualifies_for():
+    contest = make_contest(2, weight_anonymous=0.5, weight_screening=1.0, weight_account=2.0)
+    anonymous, member = ready_rater(), ready_rater(user=UserFactory())
+    assert services.ballot_tier(contest, anonymous) == Tier.ANONYMOUS
+    assert services.ballot_tier(contest, member) == Tier.ACCOUNT
+    ScreeningCodeFactory(contest=contest, rater=anonymous)
+    ScreeningCodeFactory(contest=contest, rater=member)
+    assert services.ballot_tier(contest, anonymous) == Tier.SCREENING
+    assert services.ballot_tier(contest, member) == Tier.ACCOUNT  # 2.0 beats 1.0
+    other = make_contest(2)
+    assert services.ballot_tier(other, anonymous) == Tier.ANONYMOUS  # a code is one contest's
+
+
+def test_cast_ballot_records_the_tier():
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    ScreeningCodeFactory(contest=contest, rater=rater)
+    assert vote(contest, rater, "left").tier == Tier.SCREENING
+    assert vote(make_contest(2, golden_rate=0), ready_rater(), "left").tier == Tier.ANONYMOUS
+
+
+def test_audit_lists_clusters_with_reasons_and_ballots():
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    ballot = vote(contest, rater, "left")
+    ExclusionFactory(contest=contest, rater=rater, reason="user_agent_cluster", cluster="ua-x", detail="30 of 40")
+    flagged = ready_rater(flags=["same_side"])
+    vote(contest, flagged, "right")
+    report = services.audit(contest)
+    assert report["n_excluded"] == 1
+    [cluster] = report["clusters"]
+    assert cluster["reason"] == "user_agent_cluster" and cluster["cluster"] == "ua-x"
+    assert cluster["raters"] == [rater.pk] and [b.pk for b in cluster["ballots"]] == [ballot.pk]
+    assert [row["rater"].pk for row in report["reliability"]] == [flagged.pk]
+
+
+def test_the_site_default_decision_rule_is_the_one_the_pairing_benchmark_uses():
+    contest = make_contest(2)
+    assert (contest.decision_method, contest.p_best_threshold) == (
+        SITE_DEFAULT_RULE.method, SITE_DEFAULT_RULE.p_best_threshold)
+    assert tally.decision_rule(contest).method == "probability"

@@ -18,7 +18,9 @@ Rules (thresholds in :class:`AnomalyPolicy`):
   one network there is no one else to protect, and the robust decision refuses to decide).
 * ``user_agent_cluster``: one user agent (or none at all) shared by at least
   ``ua_min_raters`` anonymous raters who make up at least ``ua_share`` of the anonymous
-  raters (a script's fixed header; real audiences spread over many browser builds).
+  raters (a script's fixed header; real audiences spread over several browser builds,
+  though Chrome's reduced user-agent string makes one build's share large on phones,
+  hence a high share).
 * ``machine_timing``: a rater whose decision times (pair served -> vote) or intervals
   between ballots have a coefficient of variation under ``timing_cv`` over at least
   ``timing_min`` of them (people are irregular; a loop with a sleep is not).
@@ -77,9 +79,9 @@ class AnomalyPolicy:
     #: False where one network is expected (the technician set a contest's least number
     #: of networks to 1: a screening behind a venue's NAT): no burst or network rule then.
     network_rules: bool = True
-    ua_share: float = 0.4
+    ua_share: float = 0.5
     ua_min_raters: int = 10
-    timing_cv: float = 0.08
+    timing_cv: float = 0.03
     timing_min: int = 5
     pattern_share: float = 0.9
     pattern_min: int = 10
