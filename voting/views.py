@@ -446,7 +446,7 @@ def codes(request: HttpRequest, contest_id: int) -> HttpResponse:
 def audit(request: HttpRequest, contest_id: int) -> HttpResponse:
     """Shadow exclusions of a contest: clusters, reasons and their ballots."""
     contest = get_object_or_404(Contest.objects.select_related("clip__film"), pk=contest_id)
-    services.contest_ratings(contest)  # brings the exclusions up to date
+    services.contest_ratings(contest)  # recomputes the exclusions if ballots came in since
     return render(request, "voting/audit.html", {"contest": contest, "audit": services.audit(contest)})
 
 
