@@ -17,7 +17,7 @@ levels: each of them is a few lines of script), so the attackers here are the on
 those layers do not stop.
 
 Honest crowd (per seed, one of the four scenarios of ``voting.stats.simulation`` in
-turn): 400 contest ballots over 60 minutes; fans arrive as a Poisson stream and cast
+turn): 800 contest ballots over two hours; fans arrive as a Poisson stream and cast
 1 + Poisson(4) ballots each, answer from the Davidson model (position bias, ties),
 15 % of them random clickers; goldens at 10 %. Each fan has a network (92 % their own,
 8 % shared among 30 household/office networks), a user agent from a Zipf-distributed
@@ -32,7 +32,7 @@ from the media bytes (identical-golden sides hash alike, so they answer those ri
 * ``L1 one network``: fresh identity every 3 ballots, all from one /24, one user agent,
   a fixed 6 s per ballot, all within 10 minutes;
 * ``L2 many networks``: as L1 but every identity from its own network (forwarded
-  through a trusted proxy header), spread over the honest crowd's hour;
+  through a trusted proxy header), spread over the honest crowd's two hours;
 * ``L3 human-like``: many networks, user agents drawn like the honest crowd's, honest-
   looking log-normal timing, golden pairs answered right, honest answers on pairs
   without the target.
@@ -74,8 +74,8 @@ from voting.stats.simulation import SCENARIOS, FanModel  # noqa: E402
 
 SKILLS = ("L1 one network", "L2 many networks", "L3 human-like")
 SHARES = (0.10, 0.20, 0.50, 1.00)
-HONEST_BALLOTS = 400
-HONEST_SECONDS = 3600.0
+HONEST_BALLOTS = 800
+HONEST_SECONDS = 7200.0
 ATTACK_ONLY_BALLOTS = 300
 TIER_WEIGHTS = {"anonymous": 0.5, "screening": 1.0, "account": 1.0}
 MIN_NETWORKS, MIN_SECONDS = 3, 600.0
@@ -124,31 +124,53 @@ def _ua_weights() -> np.ndarray:
     return w / w.sum()
 
 
-def _answer(theta: np.ndarray, items: tuple[str, ...], left: str, right: str, fans: FanModel,
-            rng: np.random.Generator) -> str:
-    p = outcome_probabilities(theta[items.index(left)], theta[items.index(right)], fans.position_bias,
-                              fans.tie_log_nu)
+def _answer(
+    theta: np.ndarray,
+    items: tuple[str, ...],
+    left: str,
+    right: str,
+    fans: FanModel,
+    rng: np.random.Generator,
+) -> str:
+    p = outcome_probabilities(
+        theta[items.index(left)], theta[items.index(right)], fans.position_bias, fans.tie_log_nu
+    )
     return ("left", "right", "same")[int(rng.choice(3, p=p))]
 
 
-def _golden_answer(expected: str, kind: str, random_fan: bool, fans: FanModel, rng: np.random.Generator) -> str:
+def _golden_answer(
+    expected: str, kind: str, random_fan: bool, fans: FanModel, rng: np.random.Generator
+) -> str:
     if random_fan:
         return ("left", "right", "same")[int(rng.choice(3, p=fans.random_probs))]
-    right = fans.honest_golden_identical_same if kind == "identical" else fans.honest_golden_damaged_correct
+    right = (
+        fans.honest_golden_identical_same
+        if kind == "identical"
+        else fans.honest_golden_damaged_correct
+    )
     if rng.random() < right:
         return expected
     return [o for o in ("left", "right", "same") if o != expected][int(rng.integers(2))]
 
 
-def _pair(items: tuple[str, ...], judged: set[frozenset[str]], rng: np.random.Generator) -> tuple[str, str] | None:
-    pairs = [(a, b) for k, a in enumerate(items) for b in items[k + 1:] if frozenset((a, b)) not in judged]
+def _pair(
+    items: tuple[str, ...], judged: set[frozenset[str]], rng: np.random.Generator
+) -> tuple[str, str] | None:
+    pairs = [
+        (a, b)
+        for k, a in enumerate(items)
+        for b in items[k + 1 :]
+        if frozenset((a, b)) not in judged
+    ]
     if not pairs:
         return None
     a, b = pairs[int(rng.integers(len(pairs)))]
     return (a, b) if rng.random() < 0.5 else (b, a)
 
 
-def honest_crowd(seed: int, theta: np.ndarray, items: tuple[str, ...], fans: FanModel) -> list[Ballot]:
+def honest_crowd(
+    seed: int, theta: np.ndarray, items: tuple[str, ...], fans: FanModel
+) -> list[Ballot]:
     rng = np.random.default_rng([seed, 11])
     ua_p = _ua_weights()
     out: list[Ballot] = []
@@ -161,7 +183,7 @@ def honest_crowd(seed: int, theta: np.ndarray, items: tuple[str, ...], fans: Fan
         name = f"h{fan}"
         fan += 1
         random_fan = rng.random() < fans.random_share
-        network = (f"home{int(rng.integers(30))}" if rng.random() < 0.08 else f"net-{name}")
+        network = f"home{int(rng.integers(30))}" if rng.random() < 0.08 else f"net-{name}"
         ua = f"ua{int(rng.choice(UA_POOL, p=ua_p))}"
         tier = "account" if rng.random() < 0.2 else "anonymous"
         n = 1 + int(rng.poisson(fans.ballots_mean - 1))
@@ -169,14 +191,32 @@ def honest_crowd(seed: int, theta: np.ndarray, items: tuple[str, ...], fans: Fan
         now, served_count, goldens = t, 0, 0
         for _ in range(n):
             served = now + float(rng.uniform(1.0, 4.0))
-            think = (fans.random_watch_seconds if random_fan else 15.0) * float(rng.lognormal(0.0, 0.5))
-            cast = served + max(think, 5.0) + float(rng.uniform(0.2, 3.0))  # the vote unlocks at 5 s
+            think = (fans.random_watch_seconds if random_fan else 15.0) * float(
+                rng.lognormal(0.0, 0.5)
+            )
+            cast = (
+                served + max(think, 5.0) + float(rng.uniform(0.2, 3.0))
+            )  # the vote unlocks at 5 s
             if served_count >= 3 and goldens == 0 or rng.random() < GOLDEN_RATE:
                 v = items[int(rng.integers(len(items)))]
                 g = make_golden_pair(v, None if rng.random() < 0.5 else v + "~damaged", rng)
                 ans = _golden_answer(g.expected, g.kind, random_fan, fans, rng)
-                out.append(Ballot(name, "random" if random_fan else "honest", tier, network, ua, t, served, cast,
-                                  g.left, g.right, ans, g.expected))
+                out.append(
+                    Ballot(
+                        name,
+                        "random" if random_fan else "honest",
+                        tier,
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        g.left,
+                        g.right,
+                        ans,
+                        g.expected,
+                    )
+                )
                 goldens += 1
             else:
                 pair = _pair(items, judged, rng)
@@ -187,16 +227,38 @@ def honest_crowd(seed: int, theta: np.ndarray, items: tuple[str, ...], fans: Fan
                     ans = ("left", "right", "same")[int(rng.choice(3, p=fans.random_probs))]
                 else:
                     ans = _answer(theta, items, pair[0], pair[1], fans, rng)
-                out.append(Ballot(name, "random" if random_fan else "honest", tier, network, ua, t, served, cast,
-                                  pair[0], pair[1], ans))
+                out.append(
+                    Ballot(
+                        name,
+                        "random" if random_fan else "honest",
+                        tier,
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        pair[0],
+                        pair[1],
+                        ans,
+                    )
+                )
                 n_contest += 1
             served_count += 1
             now = cast
     return out
 
 
-def attackers(seed: int, skill: str, n_ballots: int, target: str, theta: np.ndarray, items: tuple[str, ...],
-              fans: FanModel, start: float, span: float) -> list[Ballot]:
+def attackers(
+    seed: int,
+    skill: str,
+    n_ballots: int,
+    target: str,
+    theta: np.ndarray,
+    items: tuple[str, ...],
+    fans: FanModel,
+    start: float,
+    span: float,
+) -> list[Ballot]:
     rng = np.random.default_rng([seed, 23, SKILLS.index(skill)])
     ua_p = _ua_weights()
     out: list[Ballot] = []
@@ -215,8 +277,11 @@ def attackers(seed: int, skill: str, n_ballots: int, target: str, theta: np.ndar
             if n >= n_ballots:
                 break
             served = now + (1.0 if not l3 else float(rng.uniform(1.0, 4.0)))
-            cast = served + (6.0 if not l3 else max(15.0 * float(rng.lognormal(0.0, 0.5)), 5.0)
-                             + float(rng.uniform(0.2, 3.0)))
+            cast = served + (
+                6.0
+                if not l3
+                else max(15.0 * float(rng.lognormal(0.0, 0.5)), 5.0) + float(rng.uniform(0.2, 3.0))
+            )
             if (j == 2 and not l3) or (l3 and rng.random() < GOLDEN_RATE):
                 v = items[int(rng.integers(len(items)))]
                 g = make_golden_pair(v, None if rng.random() < 0.5 else v + "~damaged", rng)
@@ -226,8 +291,22 @@ def attackers(seed: int, skill: str, n_ballots: int, target: str, theta: np.ndar
                     ans = "left" if g.left == target else "right"
                 else:  # the clean side is the one seen elsewhere (the decoy's bytes are new)
                     ans = g.expected
-                out.append(Ballot(name, "attacker", "anonymous", network, ua, t, served, cast, g.left, g.right,
-                                  ans, g.expected))
+                out.append(
+                    Ballot(
+                        name,
+                        "attacker",
+                        "anonymous",
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        g.left,
+                        g.right,
+                        ans,
+                        g.expected,
+                    )
+                )
             else:
                 pair = _pair(items, judged, rng)
                 if pair is None:
@@ -239,39 +318,81 @@ def attackers(seed: int, skill: str, n_ballots: int, target: str, theta: np.ndar
                     ans = _answer(theta, items, pair[0], pair[1], fans, rng)
                 else:
                     ans = "left" if rng.random() < 0.5 else "right"
-                out.append(Ballot(name, "attacker", "anonymous", network, ua, t, served, cast, pair[0], pair[1],
-                                  ans))
+                out.append(
+                    Ballot(
+                        name,
+                        "attacker",
+                        "anonymous",
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        pair[0],
+                        pair[1],
+                        ans,
+                    )
+                )
                 n += 1
             now = cast
     return out
 
 
-def tally(ballots: list[Ballot], items: tuple[str, ...], seed: int, *, final: bool = False
-          ) -> tuple[bool, str | None, dict[str, float], set[str], list[anomalies.Finding]]:
+def tally(
+    ballots: list[Ballot], items: tuple[str, ...], seed: int, *, final: bool = False
+) -> tuple[bool, str | None, dict[str, float], set[str], list[anomalies.Finding]]:
     """What the site's tally computes from these ballots: decided (robustly)?, winner,
     per-rater weights, the shadow-excluded raters and the anomaly findings."""
-    findings = anomalies.detect(anomalies.BallotInfo(
-        b.rater, b.tier, b.network, b.ua, b.created, b.served, b.cast, b.outcome, b.expected) for b in ballots)
+    findings = anomalies.detect(
+        anomalies.BallotInfo(
+            b.rater, b.tier, b.network, b.ua, b.created, b.served, b.cast, b.outcome, b.expected
+        )
+        for b in ballots
+    )
     excluded = anomalies.excluded_raters(findings)
-    assessed = assess_raters(BallotRecord(b.rater, b.left, b.right, b.outcome, b.cast - b.served, b.expected)
-                             for b in ballots)
+    assessed = assess_raters(
+        BallotRecord(b.rater, b.left, b.right, b.outcome, b.cast - b.served, b.expected)
+        for b in ballots
+    )
     weights = {r: (0.0 if r in excluded or a.excluded else a.weight) for r, a in assessed.items()}
     contest = [b for b in ballots if b.expected is None]
-    comps = [NetworkBallot(b.network, b.cast, Comparison(b.left, b.right, b.outcome, b.rater,  # type: ignore[arg-type]
-                                                         TIER_WEIGHTS[b.tier] * weights.get(b.rater, 0.0)))
-             for b in contest]
+    comps = [
+        NetworkBallot(
+            b.network,
+            b.cast,
+            Comparison(
+                b.left,
+                b.right,
+                b.outcome,
+                b.rater,  # type: ignore[arg-type]
+                TIER_WEIGHTS[b.tier] * weights.get(b.rater, 0.0),
+            ),
+        )
+        for b in contest
+    ]
     if final:
         return False, None, weights, excluded, findings
     config = RankingConfig(n_bootstrap=60, seed=seed)
-    result = rank([c.comparison for c in comps], items=list(items), config=config, rule=SITE_DEFAULT_RULE)
+    result = rank(
+        [c.comparison for c in comps], items=list(items), config=config, rule=SITE_DEFAULT_RULE
+    )
     if not result.decision.decided:
         return False, None, weights, excluded, findings
-    robust, _why = robust_check(comps, items, result.decision.winner, rule=SITE_DEFAULT_RULE, config=config,
-                                min_networks=MIN_NETWORKS, min_seconds=MIN_SECONDS)
+    robust, _why = robust_check(
+        comps,
+        items,
+        result.decision.winner,
+        rule=SITE_DEFAULT_RULE,
+        config=config,
+        min_networks=MIN_NETWORKS,
+        min_seconds=MIN_SECONDS,
+    )
     return robust, (result.decision.winner if robust else None), weights, excluded, findings
 
 
-def play(ballots: list[Ballot], items: tuple[str, ...], seed: int) -> tuple[bool, str | None, list[Ballot]]:
+def play(
+    ballots: list[Ballot], items: tuple[str, ...], seed: int
+) -> tuple[bool, str | None, list[Ballot]]:
     """Cast the ballots in time order, checking every CHECK_EVERY contest ballots as the
     site does after votes; stop at the first robust decision (the contest closes)."""
     ballots = sorted(ballots, key=lambda b: b.cast)
@@ -280,9 +401,9 @@ def play(ballots: list[Ballot], items: tuple[str, ...], seed: int) -> tuple[bool
         if b.expected is None:
             contest_seen += 1
             if contest_seen % CHECK_EVERY == 0:
-                decided, winner, *_ = tally(ballots[:k + 1], items, seed)
+                decided, winner, *_ = tally(ballots[: k + 1], items, seed)
                 if decided:
-                    return True, winner, ballots[:k + 1]
+                    return True, winner, ballots[: k + 1]
     decided, winner, *_ = tally(ballots, items, seed)
     return decided, winner, ballots
 
@@ -313,21 +434,41 @@ def run(args: tuple[str, float, int]) -> RunOutcome:
     reasons: dict[str, int] = defaultdict(int)
     for f in findings:
         reasons[f.reason] += len(f.raters)
-    return RunOutcome(skill, share, seed, scenario.name, decided, winner, target, base_decided, base_winner,
-                      kept / nominal if nominal else 0.0, len(honest_raters), len(honest_raters & excluded),
-                      len(honest_contest), sum(1 for b in honest_contest if b.rater in excluded), dict(reasons))
+    return RunOutcome(
+        skill,
+        share,
+        seed,
+        scenario.name,
+        decided,
+        winner,
+        target,
+        base_decided,
+        base_winner,
+        kept / nominal if nominal else 0.0,
+        len(honest_raters),
+        len(honest_raters & excluded),
+        len(honest_contest),
+        sum(1 for b in honest_contest if b.rater in excluded),
+        dict(reasons),
+    )
 
 
 def table(outcomes: list[RunOutcome]) -> list[str]:
-    lines = ["| attacker | share of ballots | runs | decided for the attacker | flipped a decided contest "
-             "| decided at all | attacker weight kept | honest raters excluded | honest ballots lost |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| attacker | share of ballots | runs | decided for the attacker | flipped a decided contest "
+        "| decided at all | attacker weight kept | honest raters excluded | honest ballots lost |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     cells: dict[tuple[str, float], list[RunOutcome]] = defaultdict(list)
     for o in outcomes:
         cells[(o.skill, o.share)].append(o)
-    for (skill, share), runs in sorted(cells.items(), key=lambda kv: (SKILLS.index(kv[0][0]), kv[0][1])):
+    for (skill, share), runs in sorted(
+        cells.items(), key=lambda kv: (SKILLS.index(kv[0][0]), kv[0][1])
+    ):
         for_att = sum(o.decided and o.winner == o.target for o in runs)
-        flipped = sum(o.baseline_decided and o.decided and o.winner != o.baseline_winner for o in runs)
+        flipped = sum(
+            o.baseline_decided and o.decided and o.winner != o.baseline_winner for o in runs
+        )
         base = sum(o.baseline_decided for o in runs)
         hr = sum(o.honest_raters for o in runs)
         he = sum(o.honest_excluded for o in runs)
@@ -335,14 +476,18 @@ def table(outcomes: list[RunOutcome]) -> list[str]:
         hbe = sum(o.honest_ballots_excluded for o in runs)
         excluded = f"{he} of {hr} ({he / hr:.1%})" if hr else "–"
         lost = f"{hbe / hb:.1%}" if hb else "–"
-        lines.append(f"| {skill} | {share:.0%} | {len(runs)} | {for_att} | {flipped} of {base} "
-                     f"| {sum(o.decided for o in runs)} | {np.mean([o.attacker_weight_kept for o in runs]):.0%} "
-                     f"| {excluded} | {lost} |")
+        lines.append(
+            f"| {skill} | {share:.0%} | {len(runs)} | {for_att} | {flipped} of {base} "
+            f"| {sum(o.decided for o in runs)} | {np.mean([o.attacker_weight_kept for o in runs]):.0%} "
+            f"| {excluded} | {lost} |"
+        )
     return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="2 seeds, no doc")
     parser.add_argument("--processes", type=int, default=2)

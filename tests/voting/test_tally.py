@@ -23,16 +23,33 @@ def _settings(settings):
 
 
 def prefer(label):
-    return lambda p: "left" if p.left.label == label else ("right" if p.right.label == label else "same")
+    return lambda p: (
+        "left" if p.left.label == label else ("right" if p.right.label == label else "same")
+    )
 
 
 def test_ballot_weight_is_the_tier_weight_times_reliability_and_zero_when_excluded():
     contest = make_contest(2, weight_anonymous=0.25, weight_screening=2.0, weight_account=1.5)
-    assert tally.ballot_weight(contest, tier=Tier.ANONYMOUS, reliability_weight=0.8, excluded=False) == 0.2
-    assert tally.ballot_weight(contest, tier=Tier.SCREENING, reliability_weight=0.5, excluded=False) == 1.0
-    assert tally.ballot_weight(contest, tier=Tier.ACCOUNT, reliability_weight=1.0, excluded=False) == 1.5
-    assert tally.ballot_weight(contest, tier=Tier.ACCOUNT, reliability_weight=1.0, excluded=True) == 0.0
-    assert tally.ballot_weight(contest, tier=Tier.ACCOUNT, reliability_weight=-1.0, excluded=False) == 0.0
+    assert (
+        tally.ballot_weight(contest, tier=Tier.ANONYMOUS, reliability_weight=0.8, excluded=False)
+        == 0.2
+    )
+    assert (
+        tally.ballot_weight(contest, tier=Tier.SCREENING, reliability_weight=0.5, excluded=False)
+        == 1.0
+    )
+    assert (
+        tally.ballot_weight(contest, tier=Tier.ACCOUNT, reliability_weight=1.0, excluded=False)
+        == 1.5
+    )
+    assert (
+        tally.ballot_weight(contest, tier=Tier.ACCOUNT, reliability_weight=1.0, excluded=True)
+        == 0.0
+    )
+    assert (
+        tally.ballot_weight(contest, tier=Tier.ACCOUNT, reliability_weight=-1.0, excluded=False)
+        == 0.0
+    )
 
 
 def test_a_tier_weighed_at_zero_does_not_move_the_ranking_but_is_counted_per_tier():
@@ -49,8 +66,16 @@ def test_a_tier_weighed_at_zero_does_not_move_the_ranking_but_is_counted_per_tie
     result, payload = tally.compute(contest)
     assert [i.item for i in result.items] == [i.item for i in baseline.items]
     assert result.items[0].item == "A"
-    assert payload["tiers"]["account"] == {"label": "signed-in account", "ballots": 9, "raters": 3, "weight": 1.0}
-    assert payload["tiers"]["anonymous"]["ballots"] == 12 and payload["tiers"]["anonymous"]["weight"] == 0.0
+    assert payload["tiers"]["account"] == {
+        "label": "signed-in account",
+        "ballots": 9,
+        "raters": 3,
+        "weight": 1.0,
+    }
+    assert (
+        payload["tiers"]["anonymous"]["ballots"] == 12
+        and payload["tiers"]["anonymous"]["weight"] == 0.0
+    )
     assert payload["tiers"]["screening"]["ballots"] == 0
     assert payload["n_raters"] == 7  # everyone counted in public
 
@@ -60,7 +85,9 @@ def _regular(contest, rater):
     start = Ballot.objects.filter(rater=rater).order_by("id").first().cast_at
     for k, ballot in enumerate(Ballot.objects.filter(rater=rater).order_by("id")):
         served = start + timedelta(seconds=60 * k)
-        Ballot.objects.filter(pk=ballot.pk).update(served_at=served, cast_at=served + timedelta(seconds=6))
+        Ballot.objects.filter(pk=ballot.pk).update(
+            served_at=served, cast_at=served + timedelta(seconds=6)
+        )
 
 
 def test_an_anomalous_rater_is_shadow_excluded_with_the_reason_kept_and_the_exclusion_can_lapse():
@@ -84,7 +111,9 @@ def test_an_anomalous_rater_is_shadow_excluded_with_the_reason_kept_and_the_excl
     # Irregular again (say a technician's data fix): the finding lapses and so does the exclusion.
     for k, ballot in enumerate(Ballot.objects.filter(rater=bot).order_by("id")):
         think = (6, 20, 9, 31, 12, 25)[k]
-        Ballot.objects.filter(pk=ballot.pk).update(cast_at=ballot.served_at + timedelta(seconds=think))
+        Ballot.objects.filter(pk=ballot.pk).update(
+            cast_at=ballot.served_at + timedelta(seconds=think)
+        )
     tally.compute(contest)
     assert not Exclusion.objects.filter(contest=contest).exists()
 
@@ -95,10 +124,13 @@ def test_store_exclusions_creates_updates_and_removes_rows():
     from voting.stats.anomalies import Finding
 
     new = ready_rater()
-    ids = tally.store_exclusions(contest, [
-        Finding(keep.reason, "cluster X", frozenset({str(keep.rater_id)}), "new figures"),
-        Finding("user_agent_cluster", "ua", frozenset({str(new.pk)}), "12 of 20"),
-    ])
+    ids = tally.store_exclusions(
+        contest,
+        [
+            Finding(keep.reason, "cluster X", frozenset({str(keep.rater_id)}), "new figures"),
+            Finding("user_agent_cluster", "ua", frozenset({str(new.pk)}), "12 of 20"),
+        ],
+    )
     assert ids == {keep.rater_id, new.pk}
     rows = {(e.rater_id, e.reason): e for e in Exclusion.objects.filter(contest=contest)}
     assert (drop.rater_id, drop.reason) not in rows

@@ -23,7 +23,8 @@ Rules (thresholds in :class:`AnomalyPolicy`):
   hence a high share).
 * ``machine_timing``: a rater whose decision times (pair served -> vote) or intervals
   between ballots have a coefficient of variation under ``timing_cv`` over at least
-  ``timing_min`` of them (people are irregular; a loop with a sleep is not).
+  ``timing_min`` decision times or ``timing_min_intervals`` intervals (people are irregular: three decision times of a person fall
+  within 3 % of their mean about once in a thousand; a loop with a sleep always does).
 * ``ignores_pictures``: at least ``pattern_share`` of at least ``pattern_min`` answers
   are the same one (always left, always right, always "same"), or every one of at
   least ``golden_min_fails`` golden pairs answered wrong.
@@ -48,7 +49,13 @@ NETWORK_CONCENTRATION = "network_concentration"
 USER_AGENT_CLUSTER = "user_agent_cluster"
 MACHINE_TIMING = "machine_timing"
 IGNORES_PICTURES = "ignores_pictures"
-REASONS = (IDENTITY_BURST, NETWORK_CONCENTRATION, USER_AGENT_CLUSTER, MACHINE_TIMING, IGNORES_PICTURES)
+REASONS = (
+    IDENTITY_BURST,
+    NETWORK_CONCENTRATION,
+    USER_AGENT_CLUSTER,
+    MACHINE_TIMING,
+    IGNORES_PICTURES,
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,8 @@ class AnomalyPolicy:
     ua_share: float = 0.5
     ua_min_raters: int = 10
     timing_cv: float = 0.03
-    timing_min: int = 5
+    timing_min: int = 3
+    timing_min_intervals: int = 5
     pattern_share: float = 0.9
     pattern_min: int = 10
     golden_min_fails: int = 3
@@ -100,7 +108,9 @@ def _anonymous(ballots: Sequence[BallotInfo]) -> list[BallotInfo]:
     return [b for b in ballots if b.tier == ANONYMOUS]
 
 
-def identity_bursts(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()) -> list[Finding]:
+def identity_bursts(
+    ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
+) -> list[Finding]:
     if not policy.network_rules:
         return []
     created: dict[str, dict[str, float]] = defaultdict(dict)
@@ -118,15 +128,23 @@ def identity_bursts(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = Anoma
             while times[end] - times[start] > policy.burst_seconds:
                 start += 1
             if end - start + 1 >= policy.burst_identities:
-                hit.update(r for r, _t in order[start:end + 1])
+                hit.update(r for r, _t in order[start : end + 1])
         if hit:
-            out.append(Finding(IDENTITY_BURST, network, frozenset(hit),
-                               f"{len(hit)} new identities from one network, at least "
-                               f"{policy.burst_identities} within {policy.burst_seconds:g} s"))
+            out.append(
+                Finding(
+                    IDENTITY_BURST,
+                    network,
+                    frozenset(hit),
+                    f"{len(hit)} new identities from one network, at least "
+                    f"{policy.burst_identities} within {policy.burst_seconds:g} s",
+                )
+            )
     return out
 
 
-def network_concentration(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()) -> list[Finding]:
+def network_concentration(
+    ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
+) -> list[Finding]:
     total = len(ballots)
     per_net: Counter[str] = Counter(b.network for b in ballots)
     if not policy.network_rules or len(per_net) < 1 + policy.network_min_others:
@@ -137,15 +155,26 @@ def network_concentration(ballots: Sequence[BallotInfo], policy: AnomalyPolicy =
     out = []
     for network, n in per_net.items():
         raters = anon_raters.get(network, set())
-        if (n >= policy.network_min_ballots and len(raters) >= policy.network_min_raters
-                and n / total >= policy.network_share):
-            out.append(Finding(NETWORK_CONCENTRATION, network, frozenset(raters),
-                               f"{n} of {total} ballots ({n / total:.0%}) from one network, "
-                               f"{len(raters)} anonymous raters"))
+        if (
+            n >= policy.network_min_ballots
+            and len(raters) >= policy.network_min_raters
+            and n / total >= policy.network_share
+        ):
+            out.append(
+                Finding(
+                    NETWORK_CONCENTRATION,
+                    network,
+                    frozenset(raters),
+                    f"{n} of {total} ballots ({n / total:.0%}) from one network, "
+                    f"{len(raters)} anonymous raters",
+                )
+            )
     return out
 
 
-def user_agent_clusters(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()) -> list[Finding]:
+def user_agent_clusters(
+    ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
+) -> list[Finding]:
     by_ua: dict[str, set[str]] = defaultdict(set)
     for b in _anonymous(ballots):
         by_ua[b.user_agent].add(b.rater)
@@ -153,9 +182,15 @@ def user_agent_clusters(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = A
     out = []
     for ua, raters in by_ua.items():
         if len(raters) >= policy.ua_min_raters and len(raters) / n_raters >= policy.ua_share:
-            out.append(Finding(USER_AGENT_CLUSTER, ua or "(no user agent)", frozenset(raters),
-                               f"{len(raters)} of {n_raters} anonymous raters ({len(raters) / n_raters:.0%}) "
-                               "share one user agent"))
+            out.append(
+                Finding(
+                    USER_AGENT_CLUSTER,
+                    ua or "(no user agent)",
+                    frozenset(raters),
+                    f"{len(raters)} of {n_raters} anonymous raters ({len(raters) / n_raters:.0%}) "
+                    "share one user agent",
+                )
+            )
     return out
 
 
@@ -165,7 +200,9 @@ def _cv(values: Sequence[float]) -> float:
     return float(arr.std()) / mean if mean > 0 else 0.0
 
 
-def machine_timing(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()) -> list[Finding]:
+def machine_timing(
+    ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
+) -> list[Finding]:
     by_rater: dict[str, list[BallotInfo]] = defaultdict(list)
     for b in ballots:
         by_rater[b.rater].append(b)
@@ -177,15 +214,23 @@ def machine_timing(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = Anomal
         figures = []
         if len(decisions) >= policy.timing_min and _cv(decisions) < policy.timing_cv:
             figures.append(f"decision times {np.mean(decisions):.1f} s ± {np.std(decisions):.2f} s")
-        if len(gaps) >= policy.timing_min and _cv(gaps) < policy.timing_cv:
+        if len(gaps) >= policy.timing_min_intervals and _cv(gaps) < policy.timing_cv:
             figures.append(f"intervals {np.mean(gaps):.1f} s ± {np.std(gaps):.2f} s")
         if figures:
-            out.append(Finding(MACHINE_TIMING, f"rater {rater}", frozenset({rater}),
-                               "machine-regular timing: " + "; ".join(figures)))
+            out.append(
+                Finding(
+                    MACHINE_TIMING,
+                    f"rater {rater}",
+                    frozenset({rater}),
+                    "machine-regular timing: " + "; ".join(figures),
+                )
+            )
     return out
 
 
-def ignores_pictures(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()) -> list[Finding]:
+def ignores_pictures(
+    ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
+) -> list[Finding]:
     by_rater: dict[str, list[BallotInfo]] = defaultdict(list)
     for b in ballots:
         by_rater[b.rater].append(b)
@@ -195,15 +240,33 @@ def ignores_pictures(ballots: Sequence[BallotInfo], policy: AnomalyPolicy = Anom
         goldens = [b for b in mine if b.expected is not None]
         wrong = sum(b.outcome != b.expected for b in goldens)
         if len(mine) >= policy.pattern_min and count / len(mine) >= policy.pattern_share:
-            out.append(Finding(IGNORES_PICTURES, f"always {answer}", frozenset({rater}),
-                               f"answered {answer!r} {count} of {len(mine)} times"))
+            out.append(
+                Finding(
+                    IGNORES_PICTURES,
+                    f"always {answer}",
+                    frozenset({rater}),
+                    f"answered {answer!r} {count} of {len(mine)} times",
+                )
+            )
         elif len(goldens) >= policy.golden_min_fails and wrong == len(goldens):
-            out.append(Finding(IGNORES_PICTURES, "fails golden pairs", frozenset({rater}),
-                               f"all {len(goldens)} known-answer pairs answered wrong"))
+            out.append(
+                Finding(
+                    IGNORES_PICTURES,
+                    "fails golden pairs",
+                    frozenset({rater}),
+                    f"all {len(goldens)} known-answer pairs answered wrong",
+                )
+            )
     return out
 
 
-RULES = (identity_bursts, network_concentration, user_agent_clusters, machine_timing, ignores_pictures)
+RULES = (
+    identity_bursts,
+    network_concentration,
+    user_agent_clusters,
+    machine_timing,
+    ignores_pictures,
+)
 
 
 def detect(ballots: Iterable[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()) -> list[Finding]:

@@ -25,9 +25,17 @@ class NetworkBallot:
     comparison: Comparison
 
 
-def robust_check(ballots: Sequence[NetworkBallot], items: Sequence[str], winner: str, *, rule: DecisionRule,
-                 config: RankingConfig, min_networks: int, min_seconds: float,
-                 clusters_checked: int = CLUSTERS_CHECKED) -> tuple[bool, str]:
+def robust_check(
+    ballots: Sequence[NetworkBallot],
+    items: Sequence[str],
+    winner: str,
+    *,
+    rule: DecisionRule,
+    config: RankingConfig,
+    min_networks: int,
+    min_seconds: float,
+    clusters_checked: int = CLUSTERS_CHECKED,
+) -> tuple[bool, str]:
     """Whether a decision for ``winner`` stands: ballots from at least ``min_networks``
     networks (counting only networks whose ballots weigh something), spread over at
     least ``min_seconds``, and the same winner after removing all ballots of any one of
