@@ -252,6 +252,8 @@ class ContestOut(Schema):
     decision_reason: str
     adopted_preset: int | None
     created_at: datetime
+    # When opened: pairs of its variants measured as hard to tell apart (advice only).
+    warnings: list[str] = []
 
 
 # --- publications -----------------------------------------------------------------------------------------
