@@ -311,13 +311,12 @@ def sweep_create(request: HttpRequest, clip_id: Id, body: SweepIn):
     clip = get_object_or_404(Clip, pk=clip_id)
     if (body.preset_version is None) == (body.base is None):
         raise HttpError(400, 'give either "preset_version" or "base": "auto"')
+    version = None if body.base else get_object_or_404(PresetVersion, pk=body.preset_version)
     try:
-        if body.base == "auto":
-            version = presets.auto_version(clip, user=request.auth)
-        else:
-            version = get_object_or_404(PresetVersion, pk=body.preset_version)
-        made = sweeps.create_sweep(clip, version, body.axes, start=body.start, end=body.end,
-                                   user=request.auth)
+        with transaction.atomic():  # no "auto" version is left behind by a refused sweep
+            version = version or presets.auto_version(clip, user=request.auth)
+            made = sweeps.create_sweep(clip, version, body.axes, start=body.start, end=body.end,
+                                       user=request.auth)
     except (sweeps.SweepError, jobs.RenderingError, presets.PresetError, ValueError) as exc:
         raise HttpError(400, str(exc)) from None
     return Status(201, [variant_json(v) for v in made])

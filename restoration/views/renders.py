@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -77,8 +78,10 @@ def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
             start_text, end_text = request.POST.get("start", ""), request.POST.get("end", "")
             start = int(start_text) if start_text.strip() else None
             end = int(end_text) if end_text.strip() else None
-            base = chosen or presets.auto_version(clip, user=request.user)
-            variants = sweeps.create_sweep(clip, base, axes, start=start, end=end, user=request.user)
+            with transaction.atomic():  # no "auto" version is left behind by a refused sweep
+                base = chosen or presets.auto_version(clip, user=request.user)
+                variants = sweeps.create_sweep(clip, base, axes, start=start, end=end,
+                                               user=request.user)
         except (sweeps.SweepError, ValueError) as exc:
             error = str(exc)
         else:

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from accounts.models import ApiToken
-from restoration.models import Clip, RenderJob, UploadSession
+from restoration.models import Clip, PresetVersion, RenderJob, UploadSession
 from tests.factories import (
     ClipFactory,
     FilmFactory,
@@ -217,6 +217,10 @@ def test_a_sweep_from_auto_and_the_comparisons_of_its_variants(tech_client, monk
     frames = [np.full((48, 64, 3), 100 + i, np.uint8) for i in range(8)]
     clip.analysis = analyze_frames(frames, fps=24, faces=False)
     clip.save(update_fields=["analysis"])
+    refused = tech_client.post(url, {**body, "axes": {"grain.strength": [0, 99]}},
+                               content_type="application/json")
+    assert refused.status_code == 400 and "grain.strength" in refused.json()["error"]
+    assert not PresetVersion.objects.filter(preset__name="auto").exists()  # nothing left behind
     with transaction.atomic():
         made = tech_client.post(url, body, content_type="application/json")
     assert made.status_code == 201, made.json()
