@@ -196,6 +196,13 @@ CHANNEL_LAYER_SHARED = REDIS_URL is not None
 
 RENDER_SOFT_TIME_LIMIT = read_int("RENDER_SOFT_TIME_LIMIT", 6 * 3600, minimum=60)
 RENDER_TIME_LIMIT = RENDER_SOFT_TIME_LIMIT + 300
+# Two variants of a sweep whose ColorVideoVDP difference (10 - JOD of one against the
+# other) is below this are flagged as hard to tell apart; 1 JOD = 75 % of observers
+# prefer one, so 0.5 JOD is about where a fan starts to see a difference.
+try:
+    VARIANT_JND_JOD = float(os.environ.get("VARIANT_JND_JOD", "") or 0.5)
+except ValueError:
+    raise ImproperlyConfigured("VARIANT_JND_JOD must be a number of JOD, e.g. 0.5") from None
 # Redis redelivers an unacknowledged task after the visibility timeout. With acks_late a
 # render is acknowledged only when it ends, so the timeout must outlast the longest
 # render, or a second worker would start the same render while the first still runs.

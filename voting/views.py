@@ -36,6 +36,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.roles import TECHNICIAN, role_required
 from frontend.media import ranged_response, requested_length
 from restoration.models import Clip, Variant
+from restoration.rendering.distinctness import indistinct_warnings
 from voting import conf, plots, selectors, services
 from voting.integrity import RateLimited, VotingError, client_address
 from voting.models import Contest, Pairing, Rater
@@ -387,8 +388,14 @@ def contest_new(request: HttpRequest, clip_id: int) -> HttpResponse:
         except VotingError as err:
             form.add_error(None, err.message)
         else:
+            # Advice, not a block: the technician may want a near-identical pair on purpose.
+            for warning in indistinct_warnings(variants):
+                messages.warning(request, warning)
             return redirect("voting:dashboard", contest_id=contest.pk)
-    return render(request, "voting/contest_new.html", {"clip": clip, "form": form})
+    # Every flagged pair among the clip's rendered variants, before any is chosen.
+    flagged = indistinct_warnings(list(form.fields["variants"].queryset))
+    return render(request, "voting/contest_new.html", {"clip": clip, "form": form,
+                                                        "indistinct": flagged})
 
 
 @role_required(TECHNICIAN)

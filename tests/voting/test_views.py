@@ -245,6 +245,27 @@ def test_technician_opens_a_contest_from_the_form_and_sees_the_dashboard():
     assert too_few.status_code == 200 and "between 2 and" in too_few.content.decode()
 
 
+def test_opening_a_contest_over_variants_that_look_alike_warns_but_opens():
+    from tests.factories import VariantComparisonFactory
+
+    tech = Client()
+    tech.force_login(technician())
+    close = VariantComparisonFactory(variant_a__overrides={"denoise.strength": 0.3},
+                                     variant_a__preset_version__recipe={"ops": ["denoise"]},
+                                     variant_b__overrides={"denoise.strength": 2.0}, jod=9.8)
+    clip = close.variant_a.clip
+    url = f"/vote/manage/clips/{clip.pk}/new/"
+    form = tech.get(url).content.decode()
+    assert 'id="indistinct-warnings"' in form and "0.20 JOD" in form
+    response = tech.post(url, {
+        "title": "Denoise", "variants": [close.variant_a.pk, close.variant_b.pk],
+        "min_watch_seconds": 4, "decision_method": "either", "p_best_threshold": 0.95,
+        "min_raters": 5, "golden_rate": 0.1}, follow=True)
+    assert Contest.objects.filter(title="Denoise").exists()  # the technician decides
+    page = response.content.decode()
+    assert "fans may not see a difference" in page and "denoise.strength" in page
+
+
 def test_close_adopt_and_settings_actions(monkeypatch):
     monkeypatch.setattr(adoption, "start_film_render", _render_cannot_start)
     tech = Client()
