@@ -264,18 +264,10 @@ def _expand_conv3xc(prefix: str, layer: NcnnLayer, gain: int = 2) -> dict[str, t
 
 
 def _span(net: NcnnNet) -> dict[str, torch.Tensor]:
-    convs = net.of_type("Convolution")
-    names = ["conv_1"] + [f"block_{i}.c{j}_r" for i in range(1, 7) for j in (1, 2, 3)] \
-        + ["conv_2"]
-    state: dict[str, torch.Tensor] = {}
-    for name, layer in zip(names, convs[:20], strict=True):
-        state.update(_expand_conv3xc(name, layer))
-    for name, layer in (("conv_cat", convs[20]), ("upsampler.0", convs[21])):
-        w, b = _conv(layer)
-        state[f"{name}.weight"], state[f"{name}.bias"] = _t(w), _t(b)
     means = net.of_type("MemoryData")
     ops = [(layer.p(0), layer.p(2, None)) for layer in net.of_type("BinaryOp")]
     normalised = bool(means)
+    state: dict[str, torch.Tensor] = {}
     if normalised:
         mean = means[0].weights["data"].reshape(-1)
         if mean.shape[0] != 3 or not np.allclose(mean, SPAN_MEAN, atol=1e-4):
@@ -283,7 +275,15 @@ def _span(net: NcnnNet) -> dict[str, torch.Tensor]:
                             f"SPAN uses {list(SPAN_MEAN)}")
         if (2, 255.0) not in [(int(k), v) for k, v in ops if v is not None]:
             raise NcnnError("SPAN network subtracts a mean but does not scale by 255")
-    else:
+    convs = net.of_type("Convolution")
+    names = ["conv_1"] + [f"block_{i}.c{j}_r" for i in range(1, 7) for j in (1, 2, 3)] \
+        + ["conv_2"]
+    for name, layer in zip(names, convs[:20], strict=True):
+        state.update(_expand_conv3xc(name, layer))
+    for name, layer in (("conv_cat", convs[20]), ("upsampler.0", convs[21])):
+        w, b = _conv(layer)
+        state[f"{name}.weight"], state[f"{name}.bias"] = _t(w), _t(b)
+    if not normalised:
         state["no_norm"] = torch.zeros(1)
     return state
 
