@@ -9,10 +9,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gpu_worker.engine import models, pipeline
+from gpu_worker.engine import models, pipeline, pretrained
 from gpu_worker.engine.metrics import psnr, to_tensor
 from gpu_worker.engine.ops import get_operator
-from gpu_worker.engine import pretrained
 from gpu_worker.engine.ops.super_resolution import REEL_SR, stabilise
 from gpu_worker.engine.registry import OpContext, SpecError
 from gpu_worker.engine.resample import resize_frames

@@ -32,7 +32,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-
 import torch.nn.functional as F
 
 from gpu_worker.engine.filters import gaussian_blur, luma, unsharp_mask
