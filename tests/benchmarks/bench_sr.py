@@ -204,7 +204,8 @@ def ncnn_upscaler(scale: int):  # type: ignore[no-untyped-def]
 
 # -- (a) quality -----------------------------------------------------------------------------
 
-def quality_methods(s: int, use_ncnn: bool) -> dict:
+def quality_methods(s: int, use_ncnn: bool, chains: bool = False,
+                    only: tuple[str, ...] = ()) -> dict:
     methods = {
         "bicubic": lambda lr: cv2.resize(lr, (lr.shape[1] * s, lr.shape[0] * s),
                                          interpolation=cv2.INTER_CUBIC),
@@ -214,6 +215,16 @@ def quality_methods(s: int, use_ncnn: bool) -> dict:
     for name in ("reel-sr", "fidelity", "perceptual"):
         op = _op(scale=s, model=name, temporal=0)
         methods[name] = lambda lr, op=op: _single(op, lr)
+    if chains:
+        # The chain the operator is meant for: the engine's `denoise` (defaults, single
+        # frame: no temporal neighbours) before the upscaler.
+        cls = get_operator("denoise")
+        den = cls(cls.validate_params({"temporal_radius": 0}), OpContext())
+        fid = _op(scale=s, temporal=0)
+        methods["denoise → lanczos"] = lambda lr: methods["lanczos"](_single(den, lr))
+        methods["denoise → fidelity"] = lambda lr: _single(fid, _single(den, lr))
+    if only:
+        methods = {m: fn for m, fn in methods.items() if m in only}
     if use_ncnn:
         found = ncnn_upscaler(s)
         if found is not None:
@@ -222,10 +233,10 @@ def quality_methods(s: int, use_ncnn: bool) -> dict:
 
 
 def bench_quality(clips: list[tuple[str, list[np.ndarray]]], scales: tuple[int, ...],
-                  use_ncnn: bool) -> dict:
+                  use_ncnn: bool, chains: bool = False, only: tuple[str, ...] = ()) -> dict:
     results: dict = {}
     for s in scales:
-        methods = quality_methods(s, use_ncnn)
+        methods = quality_methods(s, use_ncnn, chains, only)
         rows = []
         for kind in DEGRADATIONS:
             index = 0
@@ -437,6 +448,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write raw results")
     ap.add_argument("--no-ncnn", action="store_true", help="skip the ncnn runtime baseline")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--chains", action="store_true",
+                    help="also score denoise → lanczos and denoise → fidelity")
+    ap.add_argument("--only", default="", help="comma-separated methods to keep")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -448,7 +462,8 @@ def main() -> int:
     if args.quick:
         clips = clips[:3]
     scales = tuple(int(v) for v in args.scales.split(","))
-    quality = bench_quality(clips, scales, not args.no_ncnn)
+    only = tuple(m for m in args.only.split(",") if m)
+    quality = bench_quality(clips, scales, not args.no_ncnn, args.chains, only)
     temporal: list[dict] = []
     if args.temporal:
         stills = [(n, c[0]) for n, c in clips if n in ("coffee", "chelsea")]
