@@ -614,8 +614,9 @@ class ResizeSchema(OperatorSchema):
 class SuperResolutionSchema(OperatorSchema):
     name = "super_resolution"
     category = "size"
-    description = ("Upscales 2x or 4x with a neural network (the project's own default or "
-                   "a super-resolution checkpoint from the models folder), in tiles so 4K "
+    description = ("Upscales 2x or 4x with a neural network (pretrained SPAN for fidelity, "
+                   "Real-ESRGAN for a perceptual look, or a super-resolution checkpoint "
+                   "from the models folder), in tiles so 4K "
                    "output fits in memory, steadied over time so grain does not shimmer; "
                    "or with Lanczos and detail enhancement, without a network.")
     changes_size = True
@@ -624,10 +625,13 @@ class SuperResolutionSchema(OperatorSchema):
         Param("method", "choice", "model", "model: a neural network; lanczos: Lanczos "
               "resampling plus detail enhancement (fast, no network).",
               choices=("model", "lanczos")),
-        Param("model", "str", "", "Checkpoint to use: empty for the project's default of "
-              "this scale (reel-sr-x2 / reel-sr-x4), or the file name of a spandrel "
-              "super-resolution checkpoint in the models folder (e.g. "
-              "RealESRGAN_x4plus.pth), which must upscale by `scale`."),
+        Param("model", "str", "fidelity", "Network to use: fidelity (SPAN, pretrained, "
+              "faithful to the source; the default), perceptual (Real-ESRGAN, sharper "
+              "invented texture), reel-sr (the project's own small network), a "
+              "pretrained name (span-x2-ch52, realesrgan-x4plus, ...) or the file name "
+              "of a spandrel super-resolution checkpoint in the models folder (e.g. "
+              "RealESRGAN_x4plus.pth), which must upscale by `scale` (or a multiple "
+              "of it)."),
         Param("tile", "int", 512, "Tile size for the network, in input pixels: bounds "
               "memory on big frames. 0 = the whole frame at once.", min=0, max=4096,
               unit="px"),
