@@ -625,9 +625,10 @@ class SuperResolutionSchema(OperatorSchema):
         Param("method", "choice", "model", "model: a neural network; lanczos: Lanczos "
               "resampling plus detail enhancement (fast, no network).",
               choices=("model", "lanczos")),
-        Param("model", "str", "fidelity", "Network to use: fidelity (SPAN, pretrained, "
-              "faithful to the source; the default), perceptual (Real-ESRGAN, sharper "
-              "invented texture), reel-sr (the project's own small network), a "
+        Param("model", "str", "reel-sr", "Network to use: reel-sr (the project's own "
+              "small network, trained to remove grain; the default), fidelity (SPAN, "
+              "pretrained, sharpest on clean input; put denoise before it on grainy "
+              "film), perceptual (Real-ESRGAN, sharper invented texture), a "
               "pretrained name (span-x2-ch52, realesrgan-x4plus, ...) or the file name "
               "of a spandrel super-resolution checkpoint in the models folder (e.g. "
               "RealESRGAN_x4plus.pth), which must upscale by `scale` (or a multiple "

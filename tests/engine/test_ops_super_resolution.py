@@ -220,12 +220,14 @@ def converted(tmp_path_factory):
     return folder
 
 
-def test_the_default_model_is_fidelity():
-    assert get_operator("super_resolution").validate_params({})["model"] == "fidelity"
+def test_the_default_model_is_reel_sr():
+    # Chosen by measurement: the only network at or above Lanczos on most clean clips
+    # under an independent degradation (README, "Super-resolution").
+    assert get_operator("super_resolution").validate_params({})["model"] == "reel-sr"
 
 
 @pytest.mark.parametrize("ref, scale, arch, net_scale", [
-    ("", 2, "SPAN", 2),
+    ("", 2, "RealESRGAN Compact", 2),
     ("fidelity", 2, "SPAN", 2),
     ("perceptual", 2, "RealESRGAN Compact", 4),
     ("reel-sr", 2, "RealESRGAN Compact", 2),
@@ -234,7 +236,7 @@ def test_the_default_model_is_fidelity():
 def test_model_choice_loads_the_named_network(converted, ref, scale, arch, net_scale):
     op = _make(OpContext(models_dir=converted), scale=scale, model=ref, temporal=0)
     assert op.model.info.architecture == arch and op.model.scale == net_scale
-    assert op.model.info.builtin == (ref == "reel-sr")
+    assert op.model.info.builtin == (ref in ("", "reel-sr"))
     x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
     y = _run(op, x)
     assert y.shape == (1, 3, 20 * scale, 24 * scale)
@@ -294,7 +296,7 @@ def test_fidelity_beats_lanczos_on_a_bicubic_downscaled_real_frame(shared_media,
     lr = torch.nn.functional.interpolate(to_tensor(hr), size=(64, 64), mode="bicubic",
                                          antialias=True, align_corners=False).clamp(0, 1)
     ctx = OpContext(models_dir=converted)
-    model = psnr(_run(_make(ctx, scale=2, temporal=0), lr), hr)
+    model = psnr(_run(_make(ctx, scale=2, model="fidelity", temporal=0), lr), hr)
     lanczos = psnr(_run(_make(ctx, scale=2, method="lanczos", detail=0.0, temporal=0), lr),
                    hr)
     assert model > lanczos + 2.0, (model, lanczos)

