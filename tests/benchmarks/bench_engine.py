@@ -160,14 +160,19 @@ def age(clip: Clip, degradation: str, work: Path) -> Path:
     return write_frames(path.with_suffix(".mp4"), aged, clip.fps, DELIVERED)
 
 
+PRETRAINED_FRAMES = 3  # Real-ESRGAN runs at ~0.2 fps on the CPU: its first frames only
+
+
 def pretrained(src: Path, dst: Path, clean: list[np.ndarray]) -> dict | None:
-    """Real-ESRGAN at 2x through the engine, area-downscaled back to the clean size."""
+    """Real-ESRGAN at 2x through the engine, area-downscaled back to the clean size,
+    on the first PRETRAINED_FRAMES frames."""
     h, w = clean[0].shape[:2]
+    clean = clean[:PRETRAINED_FRAMES]
     up = dst.with_name(dst.stem + "_x2.mkv")
     spec = dict(PRETRAINED_SPEC, encode=dict(LOSSLESS))
     t = time.perf_counter()
     try:
-        pipeline.render(src, up, spec)
+        pipeline.render(src, up, spec, start=0, end=len(clean))
     except Exception as exc:  # noqa: BLE001 - a missing model is reported, not fatal
         print(f"pretrained baseline unavailable: {exc}", flush=True)
         return None
@@ -175,14 +180,21 @@ def pretrained(src: Path, dst: Path, clean: list[np.ndarray]) -> dict | None:
     secs = time.perf_counter() - t
     p = [metrics.psnr(a, b) for a, b in zip(frames, clean, strict=False)]
     s = [metrics.ssim(a, b) for a, b in zip(frames, clean, strict=False)]
-    return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "seconds": secs}
+    return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "seconds": secs,
+            "frames": len(frames)}
 
 
 def bench_quality(clips: list[Clip], work: Path,
-                  degradations_run: tuple[str, ...] = DEGRADATIONS) -> list[dict]:
-    rows = []
+                  degradations_run: tuple[str, ...] = DEGRADATIONS,
+                  done: list[dict] | None = None, save=None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """One row per (degradation, clip); rows in `done` are kept and not run again, and
+    `save(rows)` is called after every new row, so a long run can be resumed."""
+    rows = list(done or [])
+    finished = {(r["degradation"], r["clip"]) for r in rows}
     for degradation in degradations_run:
         for clip in clips:
+            if (degradation, clip.name) in finished:
+                continue
             degraded = age(clip, degradation, work)
             base_p, base_s, _ = score(degraded, clip.frames)
             stem = f"{clip.name}_{degradation}"
@@ -206,8 +218,13 @@ def bench_quality(clips: list[Clip], work: Path,
             chains = {}
             for name, chain in FFMPEG_CHAINS.items():
                 dst = work / f"{stem}_ff_{name}.mkv"
-                secs = run_ffmpeg(degraded, dst, chain, FF_LOSSLESS)
-                p, s, _ = score(dst, clip.frames)
+                try:
+                    secs = run_ffmpeg(degraded, dst, chain, FF_LOSSLESS)
+                    p, s, _ = score(dst, clip.frames)
+                except (subprocess.CalledProcessError, io.MediaError) as exc:
+                    # e.g. a temporal filter on a two-frame clip gives no frames
+                    print(f"{stem}: chain {name} gave no output ({exc})", flush=True)
+                    continue
                 chains[name] = {"psnr": p, "ssim": s, "seconds": secs}
             best = max(chains, key=lambda k: chains[k]["psnr"])
             best_ssim = max(chains, key=lambda k: chains[k]["ssim"])
@@ -227,6 +244,8 @@ def bench_quality(clips: list[Clip], work: Path,
             })
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "ffmpeg_all"},
                              default=float), flush=True)
+            if save is not None:
+                save(rows)
     return rows
 
 
@@ -442,18 +461,26 @@ def main() -> int:
     results = json.loads(store.read_text()) if store.is_file() else {}
     if "quality" in parts:
         clips = load_clips(args.frames, args.width, [c for c in args.clips.split(",") if c])
+        def save(rows: list[dict]) -> None:
+            results["quality"] = rows
+            store.write_text(json.dumps(results, indent=1, default=float))
+
         results["quality"] = bench_quality(
-            clips, work, tuple(d for d in args.degradations.split(",") if d))
+            clips, work, tuple(d for d in args.degradations.split(",") if d),
+            done=results.get("quality"), save=save)
     if "pretrained" in parts:
         # Fill in (or redo) the pretrained baseline of a finished quality run, from the
         # aged files it left in the work folder.
         for row in results["quality"]:
+            if row.get("pretrained"):
+                continue
             clip = load_clips(args.frames, args.width, [row["clip"]])[0]
             suffix = ".mkv" if row["degradation"] == "ours" else ".mp4"
             src = work / f"{row['clip']}_{row['degradation']}_degraded{suffix}"
             row["pretrained"] = pretrained(
                 src, work / f"{row['clip']}_{row['degradation']}_pretrained.mkv", clip.frames)
             print(row["clip"], row["degradation"], row["pretrained"], flush=True)
+            store.write_text(json.dumps(results, indent=1, default=float))
     if "speed" in parts:
         # Speed on one longer clip: the cockatoo, 48 frames at 640 px, our damage model.
         cockatoo = load_clips(8 if args.quick else 48, 160 if args.quick else 640,
