@@ -498,8 +498,8 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
 
     Order matters: exposure first (every later operator compares frames, and
     flicker would read as difference), then one-frame defects while the grain is
-    still there to be carried into the holes, scratches, noise, colour, sharpening,
-    and finally grain to keep the film looking like film after a strong denoise.
+    still there to be carried into the holes, scratches, noise, colour and
+    sharpening.
     """
     s = report["summary"]
     ops: list[dict[str, Any]] = []
@@ -559,9 +559,12 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
         ops.append({"op": "colour_correct", "params": {
             "method": "percentile",
             "white_balance": white_balance,
-            # Half-way back to full range: how far the print's own range reached is
-            # unknown, and a full stretch also stretches what grain is left.
+            # Half-way back to the range natural footage keeps (a little above black,
+            # a little below white): how far the print's own range reached is unknown
+            # (clean footage's darkest tones lie anywhere from 0 to a third of full
+            # scale), and a full stretch also stretches what grain is left.
             "contrast": 0.5 if c["faded"] else 0.2,
+            "black_point": 0.03, "white_point": 0.96,
             "clip": 0.5,
             "saturation": 0.0 if c["monochrome"] else 0.5,
             "temporal_radius": 6}})
@@ -573,12 +576,10 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
         ops.append({"op": "sharpen", "params": {"amount": 0.5, "radius": 1.2,
                                                 "threshold": 3.0, "luma_only": True}})
 
-    if denoised >= 1.0:
-        # Put back a finer, lighter grain than was removed: restored, still film.
-        ops.append({"op": "grain", "params": {
-            "strength": round(float(np.clip(0.35 * nz * 255, 1.5, 8.0)), 1), "size": 1.2,
-            "chroma": 0.0 if c["monochrome"] else 0.15, "response": 1.0, "peak": 0.5,
-            "temporal": 0.0, "seed": 0}})
+    # No grain is put back: `auto` repairs what was measured, and grain is a look,
+    # not a repair. How much of it a restoration should keep is for the technician
+    # (faithful keeps some, a sweep on grain.strength inserts it into any preset)
+    # and for the audience to choose.
     return {"ops": ops}
 
 

@@ -130,3 +130,23 @@ def test_correct_never_mixes_shots() -> None:
 
 
 # -- colour_scheme -------------------------------------------------------------------
+
+
+def test_stretch_lands_on_the_requested_black_and_white_points() -> None:
+    # A neutral ramp faded to [0.3, 0.7]: a full stretch puts its 0.5 % / 99.5 % points
+    # on black_point / white_point, not on the bare extremes.
+    ramp = np.tile(np.linspace(0.3, 0.7, 256, dtype=np.float32), (64, 1))
+    x = _tensor(np.repeat(ramp[..., None], 3, axis=2))
+    full = _one(_make("colour_correct", contrast=1.0, white_balance=0.0, saturation=0.0), x)
+    natural = _one(_make("colour_correct", contrast=1.0, white_balance=0.0, saturation=0.0,
+                         black_point=0.03, white_point=0.96), x)
+    q = torch.tensor([0.005, 0.995])
+    lo, hi = torch.quantile(full.flatten(), q)
+    assert abs(float(lo)) < 0.01 and abs(float(hi) - 1.0) < 0.01
+    lo, hi = torch.quantile(natural.flatten(), q)
+    assert abs(float(lo) - 0.03) < 0.01 and abs(float(hi) - 0.96) < 0.01
+    # Half the stretch lands half-way between the faded and the requested points.
+    half = _one(_make("colour_correct", contrast=0.5, white_balance=0.0, saturation=0.0,
+                      black_point=0.03, white_point=0.96), x)
+    lo, hi = torch.quantile(half.flatten(), q)
+    assert abs(float(lo) - (0.302 + 0.03) / 2) < 0.01 and abs(float(hi) - (0.698 + 0.96) / 2) < 0.01

@@ -39,14 +39,16 @@ MONO_CHROMA = 0.012  # below this a frame is treated as black-and-white: nothing
 
 
 def correction_from_stats(lo: torch.Tensor, hi: torch.Tensor, mean: torch.Tensor, *,
-                          method: str, white_balance: float, contrast: float
+                          method: str, white_balance: float, contrast: float,
+                          black_point: float = 0.0, white_point: float = 1.0
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel affine (gain a, offset b), each (B, 3), from channel statistics.
 
     percentile: map every channel's [lo, hi] percentiles to common black/white points,
     which neutralises a cast in shadows and highlights alike (a toned print becomes
     neutral grey). grey_world: gains that make the mean colour grey. Then a contrast
-    stretch moves the balanced black/white points towards 0 and 1 (fade correction).
+    stretch moves the balanced black/white points towards `black_point` and
+    `white_point` (fade correction; 0 and 1 stretch to the full range).
     Gains are limited to [0.25, 4] so a nearly flat frame is not blown up.
     """
     if method == "percentile":
@@ -60,8 +62,8 @@ def correction_from_stats(lo: torch.Tensor, hi: torch.Tensor, mean: torch.Tensor
         b1 = torch.zeros_like(mean)
     blo = (a1 * lo + b1).mean(dim=1, keepdim=True)
     bhi = (a1 * hi + b1).mean(dim=1, keepdim=True)
-    tlo2 = _lerp(blo, torch.zeros_like(blo), contrast)
-    thi2 = _lerp(bhi, torch.ones_like(bhi), contrast)
+    tlo2 = _lerp(blo, torch.full_like(blo, black_point), contrast)
+    thi2 = _lerp(bhi, torch.full_like(bhi, white_point), contrast)
     a2 = (thi2 - tlo2) / (bhi - blo).clamp(min=0.02)
     b2 = tlo2 - a2 * blo
     a = (a2 * a1).clamp(0.25, 4.0)
@@ -101,7 +103,9 @@ class ColourCorrect(ColourCorrectSchema, Operator):
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         return correction_from_stats(lo, hi, mean, method=self.p["method"],
                                      white_balance=self.p["white_balance"],
-                                     contrast=self.p["contrast"])
+                                     contrast=self.p["contrast"],
+                                     black_point=self.p["black_point"],
+                                     white_point=self.p["white_point"])
 
     @staticmethod
     def _chroma(x: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('restoration', '0006_variant_proxy'),
+        ('restoration', '0007_variant_comparison'),
     ]
 
     operations = [

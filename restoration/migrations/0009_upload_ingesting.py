@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('restoration', '0007_work_leases'),
+        ('restoration', '0008_work_leases'),
     ]
 
     operations = [
