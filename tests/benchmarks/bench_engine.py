@@ -65,6 +65,7 @@ import degradations  # noqa: E402
 MEDIA = Path(os.environ.get("REEL_ARENA_SHARED_MEDIA", REPO.parent / "shared" / "media"))
 FFMPEG = os.environ.get("FFMPEG", "/usr/bin/ffmpeg")
 LOSSLESS = {"codec": "h264", "crf": 0, "preset": "ultrafast", "pix_fmt": "yuv444p"}
+FFMPEG_TIMEOUT = 300  # seconds for one chain on one clip
 FF_LOSSLESS = ["-c:v", "libx264", "-crf", "0", "-preset", "ultrafast", "-pix_fmt", "yuv444p"]
 
 # Plain ffmpeg chains for old-film repair; the best on each clip is reported.
@@ -136,7 +137,9 @@ def run_ffmpeg(src: Path, dst: Path, chain: str | None, codec_args: list[str]) -
         cmd += ["-vf", chain]
     cmd += codec_args + ["-an", str(dst)]
     t = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    # Some filters never finish on a clip shorter than their window (atadenoise on two
+    # frames): the timeout turns that into a failed chain.
+    subprocess.run(cmd, check=True, timeout=FFMPEG_TIMEOUT)
     return time.perf_counter() - t
 
 
@@ -221,7 +224,7 @@ def bench_quality(clips: list[Clip], work: Path,
                 try:
                     secs = run_ffmpeg(degraded, dst, chain, FF_LOSSLESS)
                     p, s, _ = score(dst, clip.frames)
-                except (subprocess.CalledProcessError, io.MediaError) as exc:
+                except (subprocess.CalledProcessError, subprocess.TimeoutExpired, io.MediaError) as exc:
                     # e.g. a temporal filter on a two-frame clip gives no frames
                     print(f"{stem}: chain {name} gave no output ({exc})", flush=True)
                     continue
