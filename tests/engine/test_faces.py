@@ -1,4 +1,5 @@
-"""faces: OpenCV's cascades, detection on real photos, tracking, smoothing."""
+"""faces: MTCNN (default) and OpenCV's cascades (fallback), detection on real photos,
+landmarks, tracking, smoothing."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_missing_cascade_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(cv2.data, "haarcascades", str(tmp_path) + "/")
     with pytest.raises(FileNotFoundError,
                        match="haarcascade_frontalface_default.xml is missing from"):
-        detect_faces(np.full((120, 160, 3), 128, np.uint8))
+        detect_faces(np.full((120, 160, 3), 128, np.uint8), detector="haar")
     assert faces_module._CASCADE_CACHE == {}  # a failed load is not remembered
 
 
@@ -107,9 +108,9 @@ def test_detection_does_not_depend_on_opencv_threads() -> None:
     threads = cv2.getNumThreads()
     try:
         cv2.setNumThreads(1)
-        single = detect_faces(img)
+        single = detect_faces(img, detector="haar")
         cv2.setNumThreads(4)
-        assert [detect_faces(img) for _ in range(3)] == [single] * 3
+        assert [detect_faces(img, detector="haar") for _ in range(3)] == [single] * 3
     finally:
         cv2.setNumThreads(threads)
     assert len(single) == 2
