@@ -536,7 +536,7 @@ def report(real: list[dict[str, Any]], synth: list[dict[str, Any]], stab: dict[s
     for r in synth:
         if not r["faces"]:
             lines.append(f"| {r['image']} | no face detected: a profile looking into a "
-                         "camera, which the cascades miss | – | – |")
+                         "camera, which the detector misses | – | – |")
             continue
         lines.append(f"| {r['image']} | {r['degraded_psnr']:.2f} dB / {r['degraded_ssim']:.3f} "
                      f"| {r['model_psnr']:.2f} dB / {r['model_ssim']:.3f} | "
