@@ -333,7 +333,7 @@ def _is_profile(marks: Landmarks) -> bool:
 
 def detect_faces_mtcnn(image: np.ndarray, *, work_side: int = 400,
                        min_face: float = 0.05, profile: bool = True,
-                       min_score: float = 0.9) -> list[Box]:
+                       min_score: float = 0.8) -> list[Box]:
     """Faces in an (H, W, 3) RGB frame (uint8, or float in [0, 1]), in its pixels, by
     MTCNN, each with its five landmarks. Raises `mtcnn.MtcnnUnavailable` when the
     weights are not installed.
