@@ -49,7 +49,7 @@ from gpu_worker.engine import mtcnn
 
 __all__ = ["Box", "Cascade", "CASCADES", "DETECTORS", "cascade_path", "load_cascade",
            "detect_faces", "detect_faces_haar", "detect_faces_mtcnn", "active_detector",
-           "detect_faces_cached", "Landmarks", "merge_boxes", "FaceTracker", "TrackState",
+           "detect_faces_cached", "Landmarks", "haar_frame", "MTCNN_TO_HAAR", "merge_boxes", "FaceTracker", "TrackState",
            "SmoothTrack", "smooth_tracks", "grey_for_detection"]
 
 CASCADES = {
@@ -357,6 +357,20 @@ def detect_faces_mtcnn(image: np.ndarray, *, work_side: int = 400,
                          d.landmarks))
     found.sort(key=lambda b: (b.x, b.y))
     return [b.scaled(1.0 / s) for b in found]
+
+
+MTCNN_TO_HAAR = 0.86  # an MTCNN box's height, as the side of the Haar box of the face
+
+
+def haar_frame(box: Box) -> Box:
+    """The square box the Haar cascades would give the face of an MTCNN box (brows to
+    mouth rather than forehead to chin: about 0.86 of its height, the same centre),
+    for geometry tuned on Haar boxes; a box without landmarks (a Haar box already)
+    comes back as it is. The landmarks stay."""
+    if box.landmarks is None:
+        return box
+    side = MTCNN_TO_HAAR * max(box.w, box.h)
+    return replace(box, x=box.cx - side / 2, y=box.cy - side / 2, w=side, h=side)
 
 
 _WARNED = threading.Event()

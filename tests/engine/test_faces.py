@@ -16,6 +16,7 @@ from gpu_worker.engine.faces import (
     Box,
     FaceTracker,
     detect_faces,
+    haar_frame,
     load_cascade,
     merge_boxes,
     smooth_tracks,
@@ -326,3 +327,13 @@ def test_landmarks_move_with_the_box_and_are_smoothed_over_time() -> None:
         assert box.landmarks is not None
         assert box.landmarks[0][0] - box.x == pytest.approx(2.0, abs=1e-6)
     assert track.boxes[2].landmarks[2][0] == pytest.approx(16.0 + 4.0, abs=0.5)
+
+
+def test_haar_frame_of_an_mtcnn_box() -> None:
+    marks = ((30.0, 40.0), (50.0, 40.0), (40.0, 50.0), (32.0, 60.0), (48.0, 60.0))
+    b = Box(20, 20, 40, 50, 0.95, "frontal", marks)
+    h = haar_frame(b)
+    assert (h.cx, h.cy) == pytest.approx((b.cx, b.cy))
+    assert h.w == h.h == pytest.approx(0.86 * 50) and h.landmarks == marks
+    haar = Box(20, 20, 40, 40, 12.0)
+    assert haar_frame(haar) is haar

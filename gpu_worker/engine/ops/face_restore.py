@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from gpu_worker.engine import models
-from gpu_worker.engine.faces import Box, detect_faces_cached, smooth_tracks
+from gpu_worker.engine.faces import MTCNN_TO_HAAR, Box, detect_faces_cached, smooth_tracks
 from gpu_worker.engine.filters import box_blur, gaussian_blur, luma
 from gpu_worker.engine.registry import OpContext, Operator
 from gpu_worker.engine.schema import FaceRestoreSchema, SpecError
@@ -59,7 +59,6 @@ DETECT_SIDE = 400  # detection runs on a grey copy at most this long
 FACE_SR_SIZE = 512  # GFPGAN / RestoreFormer work on 512 px aligned faces
 MAX_WORK = 384  # other models: the face at its own size, at most this
 CACHE_FRAMES = 64
-MTCNN_FACE = 0.85  # an MTCNN box's side, as the Haar box of the same face
 # Where GFPGAN / RestoreFormer expect the five landmarks in their 512 px input (the
 # FFHQ alignment template of facexlib, which both were trained with).
 FFHQ_TEMPLATE = np.array([[192.98138, 239.94708], [318.90277, 240.1936],
@@ -286,8 +285,8 @@ class FaceRestore(FaceRestoreSchema, Operator):
             return Cut(scale * (c * m - s * m) + tx, scale * (s * m + c * m) + ty,
                        max(8.0, scale * FACE_SR_SIZE), angle, True)
         # `expand` is relative to a Haar box (brows to mouth); an MTCNN box (forehead
-        # to chin) is about 1.2 times as tall, so it counts 0.85 of its size.
-        face = max(box.w, box.h) * (1.0 if box.landmarks is None else MTCNN_FACE)
+        # to chin) is about 1.2 times as tall, so it counts 0.86 of its size.
+        face = max(box.w, box.h) * (1.0 if box.landmarks is None else MTCNN_TO_HAAR)
         side = max(8, int(round(face * self.p["expand"])))
         x0, y0 = int(round(box.cx - side / 2)), int(round(box.cy - side / 2))
         return Cut(x0 + side / 2, y0 + side / 2, float(side))
@@ -351,8 +350,8 @@ class FaceRestore(FaceRestoreSchema, Operator):
             ay = min(1.0 * box.h, 0.49 * side)
             cy = box.cy + 0.05 * box.h - y0
         else:
-            ax = min(MTCNN_FACE * box.w, 0.49 * side)
-            ay = min(MTCNN_FACE * box.h, 0.49 * side)
+            ax = min(MTCNN_TO_HAAR * box.w, 0.49 * side)
+            ay = min(MTCNN_TO_HAAR * box.h, 0.49 * side)
             cy = box.cy - y0
         mask = ellipse_mask(side, box.cx - x0, cy, ax, ay, self.p["feather"], out.device)
         ya, yb = max(0, y0), min(h, y0 + side)
