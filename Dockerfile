@@ -6,6 +6,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 ARG TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
 RUN pip install --no-cache-dir $TORCH_SPEC
+# MTCNN face-detector weights only (the package pins torch<2.3 and numpy<2).
+RUN pip install --no-cache-dir --no-deps "facenet-pytorch==2.6.0"
 WORKDIR /app
 COPY pyproject.toml README.md manage.py ./
 COPY config config

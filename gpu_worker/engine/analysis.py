@@ -44,7 +44,7 @@ __all__ = ["analyze", "analyze_frames", "suggest_spec", "plot_report", "detect_f
 
 REPORT_VERSION = 1
 ANALYSIS_SIDE = 480
-FACE_SIDE = 360  # the face cascades run at this size: faces of 1/20 of the short side and up
+FACE_SIDE = 360  # face detection runs at this size: faces of 1/20 of the short side and up
 MAX_FACE_CHECKS = 12  # faces are checked on at most this many frames spread over the clip
 
 ProgressFn = Callable[[int, int | None], None]
@@ -81,17 +81,24 @@ def _resize_for_analysis(frame: np.ndarray, side: int = ANALYSIS_SIDE) -> np.nda
 # ----------------------------------------------------------------------------
 # faces
 # ----------------------------------------------------------------------------
-def detect_faces(frame: np.ndarray) -> list[dict[str, int]]:
-    """Faces in an (H, W, 3) RGB frame: boxes {x, y, w, h} in its pixels.
+def detect_faces(frame: np.ndarray) -> list[dict[str, Any]]:
+    """Faces in an (H, W, 3) RGB frame: boxes {x, y, w, h} in its pixels, with the five
+    landmarks [[x, y], ...] (eyes, nose, mouth corners) when MTCNN found them.
 
-    OpenCV's Haar cascades through the engine's face module (faces.detect_faces: both
-    frontal cascades must agree unless one is very sure, profiles in both directions,
-    on a CLAHE-equalised copy `FACE_SIDE` pixels on the long side), so the analysis
-    reports the faces the face operators and region masks will work on.
+    The engine's face module (faces.detect_faces: MTCNN on an RGB copy `FACE_SIDE`
+    pixels on the long side, OpenCV's Haar cascades when its weights are not
+    installed), so the analysis reports the faces the face operators and region
+    masks will work on.
     """
     found = face_detection.detect_faces(frame, work_side=FACE_SIDE)
-    return [{"x": int(round(b.x)), "y": int(round(b.y)), "w": int(round(b.w)),
-             "h": int(round(b.h))} for b in found]
+    out: list[dict[str, Any]] = []
+    for b in found:
+        face: dict[str, Any] = {"x": int(round(b.x)), "y": int(round(b.y)),
+                                "w": int(round(b.w)), "h": int(round(b.h))}
+        if b.landmarks is not None:
+            face["landmarks"] = [[int(round(x)), int(round(y))] for x, y in b.landmarks]
+        out.append(face)
+    return out
 
 
 # ----------------------------------------------------------------------------

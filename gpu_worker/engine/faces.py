@@ -1,12 +1,20 @@
-"""Faces: detection with OpenCV's Haar cascades, tracking across frames, smoothing.
+"""Faces: detection (MTCNN, OpenCV's Haar cascades as a fallback), tracking across
+frames, smoothing.
 
-Detection. OpenCV's own `cv2.CascadeClassifier` runs the three classic cascades that
+Detection. `detect_faces` runs MTCNN (`gpu_worker.engine.mtcnn`: the P-Net / R-Net /
+O-Net cascade with facenet-pytorch's pretrained weights) on an RGB copy at most
+`work_side` pixels long; every box comes with five landmarks (eyes, nose, mouth
+corners), which face restoration aligns faces with. When the MTCNN weights are not
+installed it logs a warning once and falls back to the Haar cascades below
+(`detector="haar"` asks for them outright).
+
+Haar fallback. OpenCV's own `cv2.CascadeClassifier` runs the three classic cascades that
 the opencv-python wheels ship in `cv2.data.haarcascades` (frontal "default", frontal
 "alt2", profile). OpenCV 5 dropped both the classifier and the files from its
 wheels, hence the `opencv-python-headless<5` pin. Each classifier is loaded once per
 process, on first use.
 
-`detect_faces` runs the cascades on a downscaled, contrast-equalised grey copy of the
+`detect_faces_haar` runs the cascades on a downscaled, contrast-equalised grey copy of the
 frame (old film is low in contrast and the cascades reject windows flatter than 10
 grey levels), keeps frontal faces that both frontal cascades see or that one sees with
 many neighbours, adds profiles (both directions, by mirroring), and merges
@@ -26,6 +34,7 @@ Everything is deterministic: the same frames give the same boxes and the same id
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -36,8 +45,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["Box", "Cascade", "CASCADES", "cascade_path", "load_cascade", "detect_faces",
-           "detect_faces_cached", "merge_boxes", "FaceTracker", "TrackState",
+from gpu_worker.engine import mtcnn
+
+__all__ = ["Box", "Cascade", "CASCADES", "DETECTORS", "cascade_path", "load_cascade",
+           "detect_faces", "detect_faces_haar", "detect_faces_mtcnn", "active_detector",
+           "detect_faces_cached", "Landmarks", "haar_frame", "MTCNN_TO_HAAR", "merge_boxes", "FaceTracker", "TrackState",
            "SmoothTrack", "smooth_tracks", "grey_for_detection"]
 
 CASCADES = {
@@ -45,6 +57,12 @@ CASCADES = {
     "frontal_alt2": "haarcascade_frontalface_alt2.xml",
     "profile": "haarcascade_profileface.xml",
 }
+DETECTORS = ("auto", "mtcnn", "haar")
+log = logging.getLogger(__name__)
+
+# Five (x, y) points: left eye, right eye, nose, left and right mouth corner (left and
+# right as seen in the picture).
+Landmarks = tuple[tuple[float, float], ...]
 
 
 # ----------------------------------------------------------------------------------
@@ -58,8 +76,11 @@ class Box:
     y: float
     w: float
     h: float
-    score: float = 0.0  # neighbours that voted for it (0 for interpolated boxes)
+    # Haar: neighbours that voted for it; MTCNN: the face probability (0 for
+    # interpolated boxes)
+    score: float = 0.0
     kind: str = "frontal"  # frontal | profile
+    landmarks: Landmarks | None = None  # MTCNN's five points, in frame pixels
 
     @property
     def cx(self) -> float:
@@ -88,22 +109,35 @@ class Box:
         return ix * iy / small if small > 0 else 0.0
 
     def scaled(self, s: float) -> Box:
-        return replace(self, x=self.x * s, y=self.y * s, w=self.w * s, h=self.h * s)
+        marks = None if self.landmarks is None else tuple(
+            (x * s, y * s) for x, y in self.landmarks)
+        return replace(self, x=self.x * s, y=self.y * s, w=self.w * s, h=self.h * s,
+                       landmarks=marks)
 
     def shifted(self, dx: float, dy: float) -> Box:
-        return replace(self, x=self.x + dx, y=self.y + dy)
+        marks = None if self.landmarks is None else tuple(
+            (x + dx, y + dy) for x, y in self.landmarks)
+        return replace(self, x=self.x + dx, y=self.y + dy, landmarks=marks)
 
     def as_tuple(self) -> tuple[float, float, float, float]:
         return (self.x, self.y, self.w, self.h)
 
-    def to_dict(self) -> dict[str, float | str]:
-        return {"x": round(self.x, 2), "y": round(self.y, 2), "w": round(self.w, 2),
-                "h": round(self.h, 2), "score": self.score, "kind": self.kind}
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "x": round(self.x, 2), "y": round(self.y, 2), "w": round(self.w, 2),
+            "h": round(self.h, 2), "score": self.score, "kind": self.kind}
+        if self.landmarks is not None:
+            out["landmarks"] = [[round(x, 2), round(y, 2)] for x, y in self.landmarks]
+        return out
 
 
 def _blend(a: Box, b: Box, t: float) -> Box:
+    marks = None
+    if a.landmarks is not None and b.landmarks is not None:
+        marks = tuple((pa[0] + (pb[0] - pa[0]) * t, pa[1] + (pb[1] - pa[1]) * t)
+                      for pa, pb in zip(a.landmarks, b.landmarks, strict=True))
     return Box(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t, a.w + (b.w - a.w) * t,
-               a.h + (b.h - a.h) * t, 0.0, a.kind)
+               a.h + (b.h - a.h) * t, 0.0, a.kind, marks)
 
 
 # ----------------------------------------------------------------------------------
@@ -222,10 +256,11 @@ def merge_boxes(boxes: Sequence[Box], overlap: float = 0.4) -> list[Box]:
     return sorted(out, key=lambda b: (b.x, b.y))
 
 
-def detect_faces(image: np.ndarray, *, work_side: int = 400, min_face: float = 0.05,
-                 profile: bool = True, min_neighbors: int = 3,
-                 strong_neighbors: int = 8) -> list[Box]:
-    """Faces in an (H, W, 3) RGB frame (uint8, or float in [0, 1]), in its pixels.
+def detect_faces_haar(image: np.ndarray, *, work_side: int = 400, min_face: float = 0.05,
+                      profile: bool = True, min_neighbors: int = 3,
+                      strong_neighbors: int = 8) -> list[Box]:
+    """Faces in an (H, W, 3) RGB frame (uint8, or float in [0, 1]), in its pixels, by
+    OpenCV's Haar cascades (no landmarks).
 
     min_face: smallest face side as a fraction of the frame's short side (and at least
     the cascade's 20-24 px at the working size). A frontal face is kept when both
@@ -273,25 +308,126 @@ def detect_faces(image: np.ndarray, *, work_side: int = 400, min_face: float = 0
     return [b.scaled(1.0 / s) for b in found]
 
 
-_DETECTIONS: OrderedDict[tuple[bytes, int, float, bool], list[Box]] = OrderedDict()
+def rgb_for_detection(image: np.ndarray, work_side: int) -> tuple[np.ndarray, float]:
+    """(RGB uint8 at most `work_side` on its long side; the scale from frame pixels to
+    it). A grey frame is repeated into three channels."""
+    if image.dtype != np.uint8:
+        image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    elif image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    h, w = image.shape[:2]
+    s = min(1.0, work_side / max(h, w))
+    if s < 1.0:
+        image = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
+                           interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image[..., :3]), s
+
+
+def _is_profile(marks: Landmarks) -> bool:
+    """A face turned far to a side: its nose lies outside the span of its eyes."""
+    (lx, _), (rx, _), (nx, _) = marks[0], marks[1], marks[2]
+    return not min(lx, rx) <= nx <= max(lx, rx)
+
+
+def detect_faces_mtcnn(image: np.ndarray, *, work_side: int = 400,
+                       min_face: float = 0.05, profile: bool = True,
+                       min_score: float = 0.8) -> list[Box]:
+    """Faces in an (H, W, 3) RGB frame (uint8, or float in [0, 1]), in its pixels, by
+    MTCNN, each with its five landmarks. Raises `mtcnn.MtcnnUnavailable` when the
+    weights are not installed.
+
+    min_face: smallest face side as a fraction of the frame's short side (MTCNN's
+    smallest window is 12 px at the working size). min_score: the O-Net probability a
+    face needs. profile=False drops faces turned so far that the nose is outside the
+    eyes; they are kept as kind "profile" otherwise.
+    """
+    model = mtcnn.load_mtcnn()
+    rgb, s = rgb_for_detection(image, work_side)
+    min_px = max(12.0, min_face * min(rgb.shape[:2]))
+    found = []
+    for d in model.detect(rgb, min_size=min_px):
+        if d.score < min_score or min(d.x1 - d.x0, d.y1 - d.y0) < min_px:
+            continue
+        kind = "profile" if _is_profile(d.landmarks) else "frontal"
+        if kind == "profile" and not profile:
+            continue
+        found.append(Box(d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0, round(d.score, 4), kind,
+                         d.landmarks))
+    found.sort(key=lambda b: (b.x, b.y))
+    return [b.scaled(1.0 / s) for b in found]
+
+
+MTCNN_TO_HAAR = 0.86  # an MTCNN box's height, as the side of the Haar box of the face
+
+
+def haar_frame(box: Box) -> Box:
+    """The square box the Haar cascades would give the face of an MTCNN box (brows to
+    mouth rather than forehead to chin: about 0.86 of its height, the same centre),
+    for geometry tuned on Haar boxes; a box without landmarks (a Haar box already)
+    comes back as it is. The landmarks stay."""
+    if box.landmarks is None:
+        return box
+    side = MTCNN_TO_HAAR * max(box.w, box.h)
+    return replace(box, x=box.cx - side / 2, y=box.cy - side / 2, w=side, h=side)
+
+
+_WARNED = threading.Event()
+
+
+def active_detector() -> str:
+    """The detector `detector="auto"` uses: "mtcnn" when its weights are installed,
+    else "haar"."""
+    return "mtcnn" if mtcnn.weights_dir() is not None else "haar"
+
+
+def detect_faces(image: np.ndarray, *, work_side: int = 400, min_face: float = 0.05,
+                 profile: bool = True, detector: str = "auto") -> list[Box]:
+    """Faces in an (H, W, 3) RGB frame (uint8, or float in [0, 1]), in its pixels.
+
+    detector: "mtcnn" (boxes with landmarks), "haar" (OpenCV's cascades), or "auto":
+    MTCNN, falling back to Haar, with a warning logged once per process, when the
+    MTCNN weights are not installed.
+    """
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown face detector {detector!r}; known: {', '.join(DETECTORS)}")
+    if detector != "haar":
+        try:
+            return detect_faces_mtcnn(image, work_side=work_side, min_face=min_face,
+                                      profile=profile)
+        except mtcnn.MtcnnUnavailable as exc:
+            if detector == "mtcnn":
+                raise
+            if not _WARNED.is_set():
+                _WARNED.set()
+                log.warning("%s; detecting faces with OpenCV's Haar cascades instead "
+                            "(fewer faces found, no landmarks)", exc)
+    return detect_faces_haar(image, work_side=work_side, min_face=min_face, profile=profile)
+
+
+_DETECTIONS: OrderedDict[tuple[bytes, int, float, bool, str], list[Box]] = OrderedDict()
 _DETECTIONS_LOCK = threading.Lock()
 DETECTION_CACHE = 256  # frames
 
 
 def detect_faces_cached(image: np.ndarray, *, work_side: int = 400,
-                        min_face: float = 0.05, profile: bool = True) -> list[Box]:
+                        min_face: float = 0.05, profile: bool = True,
+                        detector: str = "auto") -> list[Box]:
     """`detect_faces` remembered by the image's content (a hash of its bytes): a
     temporal operator sees every frame in several windows, and the region masks and
     face restoration of one render look at the same frames. Pass small images (a
     detection thumbnail): hashing is per byte."""
     key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest()
-           + str(image.shape).encode("ascii"), work_side, float(min_face), bool(profile))
+           + str(image.shape).encode("ascii"), work_side, float(min_face), bool(profile),
+           active_detector() if detector == "auto" else detector)
     with _DETECTIONS_LOCK:
         found = _DETECTIONS.get(key)
         if found is not None:
             _DETECTIONS.move_to_end(key)
             return list(found)
-    found = detect_faces(image, work_side=work_side, min_face=min_face, profile=profile)
+    found = detect_faces(image, work_side=work_side, min_face=min_face, profile=profile,
+                         detector=detector)
     with _DETECTIONS_LOCK:
         _DETECTIONS[key] = found
         while len(_DETECTIONS) > DETECTION_CACHE:
@@ -434,6 +570,8 @@ def smooth_tracks(detections: Sequence[Sequence[Box]], *, sigma: float = 1.5,
         for p in sorted(filled):
             acc = np.zeros(4)
             total = 0.0
+            acc_marks = np.zeros((5, 2))
+            total_marks = 0.0
             for q in range(p - radius, p + radius + 1):
                 b = seen.get(q)
                 if b is None:
@@ -441,10 +579,17 @@ def smooth_tracks(detections: Sequence[Sequence[Box]], *, sigma: float = 1.5,
                 wgt = math.exp(-0.5 * ((q - p) / max(sigma, 1e-6)) ** 2)
                 acc += wgt * np.array(b.as_tuple())
                 total += wgt
+                if b.landmarks is not None:  # MTCNN's points are smoothed the same way
+                    acc_marks += wgt * np.asarray(b.landmarks, dtype=np.float64)
+                    total_marks += wgt
             if total > 0:
                 x, y, w, h = acc / total
+                marks = filled[p].landmarks
+                if total_marks > 0:
+                    marks = tuple((float(mx), float(my))
+                                  for mx, my in acc_marks / total_marks)
                 boxes[p] = Box(float(x), float(y), float(w), float(h),
-                               seen[p].score if p in seen else 0.0, filled[p].kind)
+                               seen[p].score if p in seen else 0.0, filled[p].kind, marks)
             else:
                 boxes[p] = replace(filled[p], score=0.0)
         out.append(SmoothTrack(tid, boxes, set(positions)))

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gpu_worker.engine.faces import Box, detect_faces_cached, smooth_tracks
+from gpu_worker.engine.faces import Box, detect_faces_cached, haar_frame, smooth_tracks
 from gpu_worker.engine.registry import OpContext, Operator
 from gpu_worker.engine.spec import REGIONS
 
@@ -185,8 +185,9 @@ class RegionMasker:
     def detect(self, thumb: np.ndarray) -> list[Box]:
         """Faces in a detection thumbnail (cached by content, shared with the
         face_restore operator)."""
-        return detect_faces_cached(thumb, work_side=DETECT_SIDE, min_face=self.min_face,
-                                   profile=self.profile)
+        # The mask templates are sized on Haar boxes: MTCNN's boxes are mapped to them.
+        return [haar_frame(b) for b in detect_faces_cached(
+            thumb, work_side=DETECT_SIDE, min_face=self.min_face, profile=self.profile)]
 
     def masks(self, thumbs: list[np.ndarray], centre: int, frame_size: tuple[int, int],
               seed: int = 0) -> RegionMasks:

@@ -2,6 +2,8 @@
 
     .venv/bin/python tests/benchmarks/bench_faces.py [--quick] [--out docs/benchmarks-faces.md]
         [--sheet docs/images/faces-sheet.jpg]
+    .venv/bin/python tests/benchmarks/bench_faces.py --detection-only
+        [--detection-out docs/benchmarks-face-detection.md]
 
 Not a pytest test (it takes minutes). It prints the results and writes them as
 Markdown, with a before/after image sheet.
@@ -19,6 +21,14 @@ Markdown, with a before/after image sheet.
     original, so the clean astronaut portrait (it *was* in the training set; said
     plainly) and the held-out cameraman are degraded (blur, half resolution, grain)
     and scored by PSNR/SSIM inside the face before and after.
+
+(d) Detection, Haar vs MTCNN, in the same run (`--detection-only` runs just this):
+    every image of ../shared/media/faces and old_photos, and a few frames spread over
+    each clip of ../shared/media/clean_more that shows faces (07 group indoors, 08
+    selfie, 10 talking head, 15 film pair). Reported: images (frames) with at least
+    one face found, mean faces found per frame of each clip, and CPU seconds per image
+    of `detect_faces(detector=...)` at its defaults. No ground truth: a count is what
+    the detector reports, false finds included (they are visible on the sheet).
 
 (c) Identity stability over time. A 16-frame clip made from a still portrait with
     small motion (a slow pan and zoom, sub-pixel, with fresh grain in every frame) is
@@ -297,6 +307,162 @@ def bench_stability(n: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------
 # report
 # ----------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------
+# (d) detection: Haar vs MTCNN
+# ----------------------------------------------------------------------------------
+FACE_CLIPS = ("07_group_faces_indoor_640x480.mp4", "08_selfie_faces_hilltop_640x480.mp4",
+              "10_grid_talking_head_female_360x288.mpg", "15_film_pair_child_face_1024x768")
+DETECTORS = ("haar", "mtcnn")
+
+
+def clip_frames(path: Path, n: int) -> list[np.ndarray]:
+    """`n` RGB frames spread evenly over a video (or every image of a folder)."""
+    if path.is_dir():
+        return [read_rgb(p) for p in sorted(path.glob("*.png"))[:n]]
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(np.ascontiguousarray(f[..., ::-1]))
+    cap.release()
+    if not frames:
+        raise OSError(f"cannot read {path}")
+    picks = np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int)
+    return [frames[i] for i in sorted(set(picks.tolist()))]
+
+
+def detect_timed(img: np.ndarray, detector: str) -> tuple[list[Box], float]:
+    t0 = time.process_time()
+    found = detect_faces(img, detector=detector)
+    return found, time.process_time() - t0
+
+
+def bench_detection(frames_per_clip: int = 6) -> dict[str, Any]:
+    files = sorted((MEDIA / "faces").glob("*")) + sorted((MEDIA / "old_photos").glob("*"))
+    for d in DETECTORS:  # load the cascades / the networks outside the timing
+        detect_faces(np.zeros((64, 64, 3), np.uint8), detector=d)
+    images = []
+    for path in files:
+        img = read_rgb(path)
+        row: dict[str, Any] = {"image": f"{path.parent.name}/{path.name}",
+                               "size": f"{img.shape[1]}x{img.shape[0]}"}
+        for d in DETECTORS:
+            found, t = detect_timed(img, d)
+            row[d] = len(found)
+            row[f"{d}_s"] = t
+            row[f"{d}_boxes"] = found
+        images.append(row)
+        print(f"{row['image']}: haar {row['haar']}, mtcnn {row['mtcnn']} "
+              f"({row['haar_s']:.2f} / {row['mtcnn_s']:.2f} s)", flush=True)
+    clips = []
+    for name in FACE_CLIPS:
+        path = MEDIA / "clean_more" / name
+        if not path.exists():
+            print(f"{name}: missing, skipped", flush=True)
+            continue
+        frames = clip_frames(path, frames_per_clip)
+        row = {"clip": name, "frames": len(frames)}
+        for d in DETECTORS:
+            counts, times = [], []
+            for f in frames:
+                found, t = detect_timed(f, d)
+                counts.append(len(found))
+                times.append(t)
+            row[d] = counts
+            row[f"{d}_s"] = float(np.mean(times))
+        clips.append(row)
+        print(f"{name}: haar {row['haar']}, mtcnn {row['mtcnn']}", flush=True)
+    return {"images": images, "clips": clips}
+
+
+def write_detection_sheet(det: dict[str, Any], path: Path, row_h: int = 200) -> None:
+    """Every image with the Haar boxes (blue) and the MTCNN boxes and landmarks (red)."""
+    tiles = []
+    for r in det["images"]:
+        img = read_rgb(MEDIA / r["image"])
+        s = row_h / img.shape[0]
+        tile = cv2.resize(img, (max(1, round(img.shape[1] * s)), row_h),
+                          interpolation=cv2.INTER_AREA)[..., ::-1].copy()
+        for b in r["haar_boxes"]:
+            b = b.scaled(s)
+            cv2.rectangle(tile, (int(b.x), int(b.y)), (int(b.x + b.w), int(b.y + b.h)),
+                          (255, 128, 0), 2)
+        for b in r["mtcnn_boxes"]:
+            b = b.scaled(s)
+            cv2.rectangle(tile, (int(b.x), int(b.y)), (int(b.x + b.w), int(b.y + b.h)),
+                          (0, 0, 255), 1)
+            for x, y in b.landmarks or ():
+                cv2.circle(tile, (int(x), int(y)), 2, (0, 0, 255), -1)
+        tiles.append(tile)
+    rows, cur, width = [], [], 0
+    for t in tiles:
+        if cur and width + t.shape[1] > 1600:
+            rows.append(cur)
+            cur, width = [], 0
+        cur.append(t)
+        width += t.shape[1]
+    if cur:
+        rows.append(cur)
+    full = max(sum(t.shape[1] for t in r) for r in rows)
+    lines = [np.pad(np.hstack(r), ((0, 0), (0, full - sum(t.shape[1] for t in r)), (0, 0)))
+             for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.vstack(lines), [cv2.IMWRITE_JPEG_QUALITY, 80])
+
+
+def detection_report(det: dict[str, Any], sheet: Path, out: Path) -> str:
+    imgs, clips = det["images"], det["clips"]
+    lines = [
+        "# Face detection benchmark: Haar cascades vs MTCNN",
+        "",
+        "Written by `tests/benchmarks/bench_faces.py --detection-only` "
+        f"({time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} logical "
+        f"CPUs shared with other jobs, one thread, torch {torch.__version__}, OpenCV "
+        f"{cv2.__version__}). Both detectors at `detect_faces`'s defaults (working copy "
+        "400 px on the long side, faces from 5 % of the short side) on the same images "
+        "in the same run. Times are CPU seconds of this process per image. No ground "
+        "truth: a count is what the detector reports, false finds included; the sheet "
+        "shows every box (Haar blue, MTCNN red with its five landmarks).",
+        "",
+        f"![Haar (blue) and MTCNN (red) boxes]({os.path.relpath(sheet, out.parent)})",
+        "",
+        "| set | images | with a face: Haar | with a face: MTCNN | faces: Haar | faces: "
+        "MTCNN | CPU s/image: Haar | CPU s/image: MTCNN |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, rows in (("faces", [r for r in imgs if r["image"].startswith("faces/")]),
+                        ("old_photos", [r for r in imgs
+                                        if r["image"].startswith("old_photos/")]),
+                        ("both", imgs)):
+        if not rows:
+            continue
+        lines.append(
+            f"| {label} | {len(rows)} | {sum(r['haar'] > 0 for r in rows)} | "
+            f"{sum(r['mtcnn'] > 0 for r in rows)} | {sum(r['haar'] for r in rows)} | "
+            f"{sum(r['mtcnn'] for r in rows)} | "
+            f"{np.mean([r['haar_s'] for r in rows]):.3f} | "
+            f"{np.mean([r['mtcnn_s'] for r in rows]):.3f} |")
+    lines += [
+        "",
+        "| clip (clean_more) | frames | frames with a face: Haar / MTCNN | mean faces per "
+        "frame: Haar / MTCNN | CPU s/frame: Haar / MTCNN |",
+        "|---|---|---|---|---|",
+    ]
+    for c in clips:
+        lines.append(
+            f"| {c['clip']} | {c['frames']} | {sum(n > 0 for n in c['haar'])} / "
+            f"{sum(n > 0 for n in c['mtcnn'])} | {np.mean(c['haar']):.2f} / "
+            f"{np.mean(c['mtcnn']):.2f} | {c['haar_s']:.3f} / {c['mtcnn_s']:.3f} |")
+    lines += ["", "Per image (faces found):", "", "| image | size | Haar | MTCNN |",
+              "|---|---|---|---|"]
+    for r in imgs:
+        lines.append(f"| {r['image']} | {r['size']} | {r['haar']} | {r['mtcnn']} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def report(real: list[dict[str, Any]], synth: list[dict[str, Any]], stab: dict[str, Any],
            sheet: Path, out: Path, seconds: float) -> str:
     found = [r for r in real if r["faces"]]
@@ -370,7 +536,7 @@ def report(real: list[dict[str, Any]], synth: list[dict[str, Any]], stab: dict[s
     for r in synth:
         if not r["faces"]:
             lines.append(f"| {r['image']} | no face detected: a profile looking into a "
-                         "camera, which the cascades miss | – | – |")
+                         "camera, which the detector misses | – | – |")
             continue
         lines.append(f"| {r['image']} | {r['degraded_psnr']:.2f} dB / {r['degraded_ssim']:.3f} "
                      f"| {r['model_psnr']:.2f} dB / {r['model_ssim']:.3f} | "
@@ -403,6 +569,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="only the sheet's images, 8 frames")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-faces.md")
     ap.add_argument("--sheet", type=Path, default=REPO / "docs" / "images" / "faces-sheet.jpg")
+    ap.add_argument("--detection-only", action="store_true",
+                    help="only (d): Haar vs MTCNN detection")
+    ap.add_argument("--detection-out", type=Path,
+                    default=REPO / "docs" / "benchmarks-face-detection.md")
+    ap.add_argument("--detection-sheet", type=Path,
+                    default=REPO / "docs" / "images" / "face-detection-sheet.jpg")
     a = ap.parse_args()
     if not MEDIA.is_dir():
         print(f"real media not found at {MEDIA}", file=sys.stderr)
@@ -410,6 +582,14 @@ def main() -> int:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     t0 = time.monotonic()
+    det = bench_detection(3 if a.quick else 6)
+    write_detection_sheet(det, a.detection_sheet)
+    det_text = detection_report(det, a.detection_sheet, a.detection_out)
+    a.detection_out.parent.mkdir(parents=True, exist_ok=True)
+    a.detection_out.write_text(det_text)
+    print(det_text, flush=True)
+    if a.detection_only:
+        return 0
     real, keep = bench_real(a.quick)
     write_sheet(keep, a.sheet)
     synth = bench_synthetic()

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from gpu_worker.engine import mtcnn
 from gpu_worker.engine.analysis import (
     analyze,
     analyze_frames,
@@ -154,6 +155,19 @@ def test_faces_found_on_astronaut_and_not_on_coffee() -> None:
 def test_faces_on_an_old_portrait() -> None:
     img = cv2.imread(str(media_file("old_photos/faded_color_h.png")), cv2.IMREAD_COLOR)
     assert detect_faces(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+
+
+@pytest.mark.media
+@pytest.mark.skipif(mtcnn.weights_dir() is None, reason="MTCNN weights not installed "
+                    "(pip install --no-deps facenet-pytorch==2.6.0)")
+def test_faces_come_with_landmarks_inside_their_box() -> None:
+    img = cv2.imread(str(media_file("faces/kelley_portrait.jpg")), cv2.IMREAD_COLOR)
+    (face,) = detect_faces(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    assert len(face["landmarks"]) == 5
+    for x, y in face["landmarks"]:
+        assert face["x"] <= x <= face["x"] + face["w"] and face["y"] <= y <= face["y"] + face["h"]
+    (le, re, nose, lm, rm) = face["landmarks"]
+    assert le[0] < re[0] and max(le[1], re[1]) < nose[1] < min(lm[1], rm[1])
 
 
 @pytest.mark.media

@@ -1,7 +1,9 @@
-"""faces: OpenCV's cascades, detection on real photos, tracking, smoothing."""
+"""faces: MTCNN (default) and OpenCV's cascades (fallback), detection on real photos,
+landmarks, tracking, smoothing."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -9,15 +11,21 @@ import numpy as np
 import pytest
 
 from gpu_worker.engine import faces as faces_module
+from gpu_worker.engine import mtcnn
 from gpu_worker.engine.faces import (
     Box,
     FaceTracker,
     detect_faces,
+    haar_frame,
     load_cascade,
     merge_boxes,
     smooth_tracks,
 )
 from tests.conftest import media_file
+
+needs_mtcnn = pytest.mark.skipif(
+    mtcnn.weights_dir() is None,
+    reason="MTCNN weights not installed (pip install --no-deps facenet-pytorch==2.6.0)")
 
 
 def _rgb(relative: str) -> np.ndarray:
@@ -49,7 +57,7 @@ def test_missing_cascade_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(cv2.data, "haarcascades", str(tmp_path) + "/")
     with pytest.raises(FileNotFoundError,
                        match="haarcascade_frontalface_default.xml is missing from"):
-        detect_faces(np.full((120, 160, 3), 128, np.uint8))
+        detect_faces(np.full((120, 160, 3), 128, np.uint8), detector="haar")
     assert faces_module._CASCADE_CACHE == {}  # a failed load is not remembered
 
 
@@ -107,9 +115,9 @@ def test_detection_does_not_depend_on_opencv_threads() -> None:
     threads = cv2.getNumThreads()
     try:
         cv2.setNumThreads(1)
-        single = detect_faces(img)
+        single = detect_faces(img, detector="haar")
         cv2.setNumThreads(4)
-        assert [detect_faces(img) for _ in range(3)] == [single] * 3
+        assert [detect_faces(img, detector="haar") for _ in range(3)] == [single] * 3
     finally:
         cv2.setNumThreads(threads)
     assert len(single) == 2
@@ -206,3 +214,126 @@ def test_tracking_a_still_moved_across_frames_keeps_one_id() -> None:
         states = tracker.update(dets)
         ids.extend(s.id for s in states if s.missed == 0)
     assert len(ids) == 3 and set(ids) == {1}
+
+
+# -- MTCNN --------------------------------------------------------------------------------
+def _check_landmarks(box: Box) -> None:
+    """Five points inside the box, eyes above the nose above the mouth corners, left
+    eye left of the right eye."""
+    assert box.landmarks is not None and len(box.landmarks) == 5
+    for x, y in box.landmarks:
+        assert _inside(box, x, y), (box, x, y)
+    (lex, ley), (rex, rey), (_nx, ny), (lmx, lmy), (rmx, rmy) = box.landmarks
+    assert lex < rex and lmx < rmx
+    assert max(ley, rey) < ny < min(lmy, rmy)
+
+
+@needs_mtcnn
+@pytest.mark.media
+@pytest.mark.parametrize("relative", ["faces/face_man_201.png", "faces/face_woman_28.png",
+                                      "faces/kelley_portrait.jpg",
+                                      "faces/thoreau_1856_daguerreotype.jpg"])
+def test_mtcnn_finds_the_one_face_of_real_old_portraits(relative: str) -> None:
+    img = _rgb(relative)
+    found = detect_faces(img, detector="mtcnn")
+    assert len(found) == 1
+    box = found[0]
+    assert box.kind == "frontal" and 0.9 <= box.score <= 1.0
+    # A portrait: the face is a good part of the picture and not at its border.
+    h, w = img.shape[:2]
+    assert box.w > 0.1 * w and 0 <= box.x and box.x + box.w <= w and 0 <= box.y
+    _check_landmarks(box)
+
+
+@needs_mtcnn
+@pytest.mark.media
+def test_mtcnn_landmarks_on_the_astronaut() -> None:
+    (box,) = detect_faces(_rgb("clean/astronaut.png"), detector="mtcnn")
+    _check_landmarks(box)
+    # Her eyes are around (205, 100) and (245, 100), her mouth around (225, 140).
+    (lex, ley), (rex, rey), _nose, (lmx, lmy), (rmx, rmy) = box.landmarks
+    assert abs(lex - 205) < 8 and abs(rex - 245) < 8 and abs(ley - 100) < 8
+    assert abs((lmx + rmx) / 2 - 225) < 8 and abs((lmy + rmy) / 2 - 140) < 8
+
+
+@needs_mtcnn
+@pytest.mark.media
+def test_mtcnn_finds_faces_the_cascades_miss() -> None:
+    # A faded autochrome: a small face the cascades do not find, MTCNN does.
+    img = _rgb("old_photos/faded_color_b.png")
+    assert detect_faces(img, detector="haar") == []
+    (box,) = detect_faces(img, detector="mtcnn")
+    _check_landmarks(box)
+
+
+@needs_mtcnn
+@pytest.mark.media
+def test_mtcnn_boxes_follow_the_frame_scale() -> None:
+    # The same picture at two sizes: the same face, boxes and points scale with it.
+    img = _rgb("old_photos/scratched_c.png")
+    half = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    (a,) = detect_faces(img, detector="mtcnn", work_side=max(half.shape[:2]))
+    (b,) = detect_faces(half, detector="mtcnn")
+    assert a.iou(b.scaled(2.0)) > 0.8
+    assert np.abs(np.array(a.landmarks) - 2 * np.array(b.landmarks)).max() < 3.0
+
+
+@needs_mtcnn
+def test_mtcnn_rejects_bad_input_and_finds_nothing_in_noise() -> None:
+    model = mtcnn.load_mtcnn()
+    assert mtcnn.load_mtcnn() is model  # loaded once per process
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        model.detect(np.zeros((40, 40), np.uint8))
+    rng = np.random.default_rng(1)
+    noise = (rng.random((240, 320, 3)) * 255).astype(np.uint8)
+    assert detect_faces(noise, detector="mtcnn") == []
+    assert detect_faces(np.full((240, 320, 3), 90, np.uint8), detector="mtcnn") == []
+
+
+@pytest.mark.media
+def test_without_mtcnn_weights_detection_falls_back_to_haar(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(mtcnn, "weights_dir", lambda: None)
+    monkeypatch.setattr(mtcnn, "_MODEL", None)
+    monkeypatch.setattr(faces_module, "_WARNED", faces_module.threading.Event())
+    img = _rgb("clean/astronaut.png")
+    assert faces_module.active_detector() == "haar"
+    with caplog.at_level(logging.WARNING, logger="gpu_worker.engine.faces"):
+        found = detect_faces(img, profile=False)
+        again = detect_faces(img, profile=False)
+    assert found == again == detect_faces(img, profile=False, detector="haar")
+    assert len(found) == 1 and found[0].landmarks is None
+    warnings = [r for r in caplog.records if "Haar" in r.getMessage()]
+    assert len(warnings) == 1  # once per process, not per frame
+    assert "facenet-pytorch" in warnings[0].getMessage()
+    with pytest.raises(mtcnn.MtcnnUnavailable, match="pip install --no-deps"):
+        detect_faces(img, detector="mtcnn")
+    with pytest.raises(ValueError, match="unknown face detector 'dlib'"):
+        detect_faces(img, detector="dlib")
+
+
+def test_landmarks_move_with_the_box_and_are_smoothed_over_time() -> None:
+    marks = ((12.0, 14.0), (20.0, 14.0), (16.0, 18.0), (13.0, 22.0), (19.0, 22.0))
+    b = Box(10, 10, 12, 16, 0.99, "frontal", marks)
+    assert b.scaled(2.0).landmarks[0] == (24.0, 28.0)
+    assert b.shifted(5, -1).landmarks[4] == (24.0, 21.0)
+    assert b.to_dict()["landmarks"][2] == [16.0, 18.0]
+    # A face moving 2 px right per frame, detected in frames 0, 1, 3: frame 2 is
+    # interpolated, every frame's points move with its box.
+    dets = [[b.shifted(2 * i, 0)] if i != 2 else [] for i in range(4)]
+    (track,) = smooth_tracks(dets, sigma=0.5, min_hits=2)
+    assert set(track.boxes) == {0, 1, 2, 3}
+    for box in track.boxes.values():
+        assert box.landmarks is not None
+        assert box.landmarks[0][0] - box.x == pytest.approx(2.0, abs=1e-6)
+    assert track.boxes[2].landmarks[2][0] == pytest.approx(16.0 + 4.0, abs=0.5)
+
+
+def test_haar_frame_of_an_mtcnn_box() -> None:
+    marks = ((30.0, 40.0), (50.0, 40.0), (40.0, 50.0), (32.0, 60.0), (48.0, 60.0))
+    b = Box(20, 20, 40, 50, 0.95, "frontal", marks)
+    h = haar_frame(b)
+    assert (h.cx, h.cy) == pytest.approx((b.cx, b.cy))
+    assert h.w == h.h == pytest.approx(0.86 * 50) and h.landmarks == marks
+    haar = Box(20, 20, 40, 40, 12.0)
+    assert haar_frame(haar) is haar

@@ -1,20 +1,27 @@
 """face_restore: model loading and errors, what changes where, colour kept, detail
-restored, temporal smoothing."""
+restored, temporal smoothing, faces aligned by their landmarks."""
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from gpu_worker.engine import metrics, models
-from gpu_worker.engine.faces import detect_faces
+from gpu_worker.engine import metrics, models, mtcnn
+from gpu_worker.engine.faces import Box, detect_faces
 from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.face_restore import (
+    FFHQ_TEMPLATE,
+    Cut,
     FaceRestore,
+    aligned_crop,
     classical_restore,
     ellipse_mask,
+    paste_aligned,
+    similarity_to_template,
     transfer_detail,
 )
 from gpu_worker.engine.pipeline import build_operators
@@ -224,3 +231,79 @@ def test_temporal_smoothing_steadies_restored_grain(astronaut: np.ndarray) -> No
     grain = float((x[3] - x[2]).abs()[:, ys, xs].mean() + (x[4] - x[3]).abs()[:, ys, xs].mean())
     assert spread[0] < 0.6 * grain  # restoring alone already steadies the face
     assert spread[1] < 0.85 * spread[0], spread
+
+
+# -- alignment by landmarks ------------------------------------------------------------------
+needs_mtcnn = pytest.mark.skipif(
+    mtcnn.weights_dir() is None,
+    reason="MTCNN weights not installed (pip install --no-deps facenet-pytorch==2.6.0)")
+
+
+def test_similarity_to_template_recovers_a_known_transform() -> None:
+    angle, scale, t = math.radians(-25.0), 0.4, np.array([130.0, 75.0])
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    points = scale * FFHQ_TEMPLATE @ rot.T + t
+    s, a, tx, ty = similarity_to_template(points, FFHQ_TEMPLATE)
+    assert s == pytest.approx(scale) and a == pytest.approx(angle)
+    assert (tx, ty) == pytest.approx(tuple(t))
+
+
+def test_aligned_crop_and_paste_are_inverse() -> None:
+    rng = np.random.default_rng(0)
+    frame = torch.from_numpy(rng.random((3, 90, 120), dtype=np.float32))
+    cut = Cut(60.0, 45.0, 40.0, math.radians(30.0), True)
+    crop = aligned_crop(frame, cut, 40)
+    # Pixel (u, v) of the crop is the frame at the rotated position.
+    u, v = 25, 12
+    dx, dy = (u + 0.5) - 20, (v + 0.5) - 20
+    x = 60 + math.cos(cut.angle) * dx - math.sin(cut.angle) * dy
+    y = 45 + math.sin(cut.angle) * dx + math.cos(cut.angle) * dy
+    assert cut.to_cut(x, y, 40) == pytest.approx((u + 0.5, v + 0.5))
+    # A constant change pasted back lands inside the rotated square only.
+    out = torch.zeros(3, 90, 120)
+    paste_aligned(out, cut, torch.full((3, 40, 40), 0.5))
+    assert float(out[:, 45, 60].min()) == pytest.approx(0.5)
+    assert float(out[:, :, :30].abs().max()) == 0.0 and float(out[:, :10].abs().max()) == 0.0
+    assert crop.shape == (3, 40, 40)
+
+
+@needs_mtcnn
+@pytest.mark.media
+def test_a_tilted_face_is_cut_upright_for_face_sr_models(
+        astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    op = _make()
+    monkeypatch.setattr(op, "_face_sr", lambda: True)  # GFPGAN / RestoreFormer
+    tilt = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((160, 110), 20, 1.0),
+                          (320, 320), borderMode=cv2.BORDER_REFLECT)
+    (upright,) = detect_faces(astronaut, profile=False)
+    (tilted,) = detect_faces(tilt, profile=False)
+    a, b = op._geometry(upright), op._geometry(tilted)
+    assert a.aligned and b.aligned
+    # OpenCV's +20 degrees turns the picture counter-clockwise: the eye line by -20.
+    assert math.degrees(a.angle - b.angle) == pytest.approx(20.0, abs=3.0)
+    ca = aligned_crop(_tensor(astronaut)[0], a, 96)
+    cb = aligned_crop(_tensor(tilt)[0], b, 96)
+    plain = aligned_crop(_tensor(tilt)[0], Cut(b.cx, b.cy, b.side), 96)
+    # The two aligned cuts show the same upright face; the unrotated cut of the tilted
+    # picture differs from it far more.
+    aligned_err = float((ca - cb).abs().mean())
+    assert aligned_err < 0.6 * float((ca - plain).abs().mean())
+    # Other models keep plain squares (no resampling of the grain they remove).
+    monkeypatch.setattr(op, "_face_sr", lambda: False)
+    assert not op._geometry(tilted).aligned
+
+
+@needs_mtcnn
+@pytest.mark.media
+def test_face_sr_models_get_the_ffhq_framing(astronaut: np.ndarray,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    op = _make()
+    monkeypatch.setattr(op, "_face_sr", lambda: True)
+    (face,) = detect_faces(astronaut, profile=False)
+    cut = op._geometry(face)
+    placed = np.array([cut.to_cut(x, y, 512) for x, y in face.landmarks])
+    # Each landmark lands near its template position in the 512 px input.
+    assert np.abs(placed - FFHQ_TEMPLATE).max() < 20.0
+    # Without landmarks (the Haar fallback) the cut stays a plain square.
+    plain = op._geometry(Box(face.x, face.y, face.w, face.h))
+    assert not plain.aligned and plain.angle == 0.0
