@@ -13,14 +13,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class Review(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending_review", "pending review"
-        CHANGES = "changes_requested", "changes requested"
-        APPROVED = "approved", "approved"
-        PUBLISHED = "published", "published"
+        PENDING = "pending_review", _("pending review")
+        CHANGES = "changes_requested", _("changes requested")
+        APPROVED = "approved", _("approved")
+        PUBLISHED = "published", _("published")
 
     render_job = models.ForeignKey("restoration.RenderJob", null=True, blank=True,
                                    on_delete=models.CASCADE, related_name="reviews")

@@ -18,6 +18,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.roles import CURATOR, TECHNICIAN, api_role_required, role_required
 from restoration.curation import selectors as sel
@@ -122,10 +124,11 @@ def review_open(request: HttpRequest, kind: str, target_id: int) -> HttpResponse
 
 
 class PublishForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    year = forms.IntegerField(required=False, min_value=1850, max_value=2100)
-    credits = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    restoration_notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    title = forms.CharField(max_length=200, label=gettext_lazy("Title"))
+    year = forms.IntegerField(required=False, min_value=1850, max_value=2100, label=gettext_lazy("Year"))
+    credits = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label=gettext_lazy("Credits"))
+    restoration_notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                                        label=gettext_lazy("Restoration notes"))
 
 
 def _review_queryset():
@@ -177,7 +180,7 @@ def review_note_add(request: HttpRequest, review_id: int) -> HttpResponse:
     except ReviewError as err:
         messages.error(request, str(err))
     else:
-        messages.success(request, "Note added.")
+        messages.success(request, _("Note added."))
     return redirect("review-detail", review_id=review.pk)
 
 
@@ -206,7 +209,7 @@ def review_status(request: HttpRequest, review_id: int) -> HttpResponse:
     except ReviewError as err:
         messages.error(request, str(err))
     else:
-        messages.success(request, f"The review is now {review.get_status_display()}.")
+        messages.success(request, _("The review is now %(status)s.") % {"status": review.get_status_display()})
     return redirect("review-detail", review_id=review.pk)
 
 
@@ -228,15 +231,15 @@ def review_publish(request: HttpRequest, review_id: int) -> HttpResponse:
     review = get_object_or_404(_review_queryset(), pk=review_id)
     form = PublishForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Check the publication form: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _("Check the publication form: %(errors)s") % {"errors": "; ".join(
+            f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}" for k, v in form.errors.items())})
         return redirect("review-detail", review_id=review.pk)
     try:
         publication = publishing.publish(review, request.user, **form.cleaned_data)
     except ReviewError as err:
         messages.error(request, str(err))
         return redirect("review-detail", review_id=review.pk)
-    messages.success(request, f"“{publication.title}” is published.")
+    messages.success(request, _("“%(title)s” is published.") % {"title": publication.title})
     return redirect(publication.get_absolute_url())
 
 
@@ -249,7 +252,8 @@ def publication_unpublish(request: HttpRequest, publication_id: int) -> HttpResp
     except ReviewError as err:
         messages.error(request, str(err))
     else:
-        messages.success(request, f"“{publication.title}” is no longer in the gallery; its record is kept.")
+        messages.success(request, _("“%(title)s” is no longer in the gallery; its record is kept.")
+                         % {"title": publication.title})
     return redirect("review-detail", review_id=publication.review_id)
 
 
