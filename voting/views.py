@@ -30,7 +30,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
@@ -309,25 +309,25 @@ def media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 
 
 class ContestForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False, label=_lazy("Title"))
-    variants = forms.ModelMultipleChoiceField(queryset=Variant.objects.none(), label=_lazy("Variants"),
+    title = forms.CharField(max_length=200, required=False, label=gettext_lazy("Title"))
+    variants = forms.ModelMultipleChoiceField(queryset=Variant.objects.none(), label=gettext_lazy("Variants"),
                                               widget=forms.CheckboxSelectMultiple)
-    min_watch_seconds = forms.FloatField(min_value=0, initial=5.0, label=_lazy("Minimum watch time (s)"))
+    min_watch_seconds = forms.FloatField(min_value=0, initial=5.0, label=gettext_lazy("Minimum watch time (s)"))
     decision_method = forms.ChoiceField(choices=Contest.Method.choices, initial=Contest.Method.INTERVALS,
-                                        label=_lazy("Decision rule"))
+                                        label=gettext_lazy("Decision rule"))
     p_best_threshold = forms.FloatField(min_value=0.5, max_value=0.999, initial=0.95,
-                                        label=_lazy("P(best) threshold"))
-    min_raters = forms.IntegerField(min_value=1, initial=5, label=_lazy("Least raters"))
-    golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1, label=_lazy("Share of golden pairs"))
+                                        label=gettext_lazy("P(best) threshold"))
+    min_raters = forms.IntegerField(min_value=1, initial=5, label=gettext_lazy("Least raters"))
+    golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1, label=gettext_lazy("Share of golden pairs"))
     # Left empty: the model's defaults (3 networks, 600 s).
     min_networks = forms.IntegerField(min_value=1, initial=3, required=False,
-                                      label=_lazy("Least distinct networks before deciding"))
+                                      label=gettext_lazy("Least distinct networks before deciding"))
     min_decision_seconds = forms.IntegerField(min_value=0, initial=600, required=False,
-                                              label=_lazy("Least voting time before deciding (s)"))
+                                              label=gettext_lazy("Least voting time before deciding (s)"))
     auto_decide = forms.BooleanField(required=False, initial=True,
-                                     label=_lazy("Close automatically when the rule fires"))
+                                     label=gettext_lazy("Close automatically when the rule fires"))
     auto_adopt = forms.BooleanField(required=False, initial=False,
-                                    label=_lazy("Adopt the winner automatically"))
+                                    label=gettext_lazy("Adopt the winner automatically"))
 
     def __init__(self, *args, clip: Clip, **kwargs) -> None:
         super().__init__(*args, **kwargs)
