@@ -126,7 +126,8 @@ class Publication(models.Model):
     film = models.ForeignKey("restoration.Film", on_delete=models.PROTECT, related_name="publications")
     clip = models.ForeignKey("restoration.Clip", null=True, blank=True, on_delete=models.PROTECT,
                              related_name="publications", help_text="empty for a whole film")
-    slug = models.SlugField(max_length=80, unique=True)
+    # Readable in the title's own script: 《武状元苏乞儿》 is /gallery/武状元苏乞儿/.
+    slug = models.SlugField(max_length=80, unique=True, allow_unicode=True)
     title = models.CharField(max_length=200)
     year = models.PositiveIntegerField(null=True, blank=True)
     credits = models.TextField(blank=True)

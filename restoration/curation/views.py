@@ -36,7 +36,8 @@ ANON_CACHE_SECONDS = 120
 def cached_for_anonymous(view: Callable) -> Callable:
     """Public pages: anonymous visitors get a cached copy (keyed by the gallery version,
     which publishing and unpublishing bump, so a change shows at once) and a
-    Cache-Control that lets browsers and proxies keep it briefly. Logged-in users get a
+    Cache-Control that lets browsers and proxies keep it briefly (a copy per language;
+    LocaleMiddleware adds Vary: Accept-Language). Logged-in users get a
     fresh, private page (it carries their name and, for curators, links to act on)."""
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -48,7 +49,9 @@ def cached_for_anonymous(view: Callable) -> Callable:
         # the query string is the visitor's to invent, and a key per invented query
         # would let anyone fill the cache and evict what shares it (rate-limit counters).
         # These pages read no query parameters, so one copy serves them all.
-        key = f"anon-page:{publishing.gallery_version()}:{request.get_host()}:{request.path}"
+        # One copy per language too (three at most: LocaleMiddleware picks from LANGUAGES).
+        key = (f"anon-page:{publishing.gallery_version()}:{request.get_host()}:"
+               f"{getattr(request, 'LANGUAGE_CODE', '')}:{request.path}")
         cached = cache.get(key)
         if cached is not None:
             response = HttpResponse(cached["content"], content_type=cached["type"])

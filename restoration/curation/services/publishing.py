@@ -219,7 +219,9 @@ def assemble_vote_record(review: Review) -> dict[str, Any]:
 # --- publish / unpublish ----------------------------------------------------------------------------
 
 def _unique_slug(title: str, exclude: int | None = None) -> str:
-    base = slugify(title)[:60] or "work"
+    # Unicode slugs: a title in any script keeps its words (slugify without allow_unicode
+    # drops every CJK character, so Chinese titles all became "work", "work-2", …).
+    base = slugify(title, allow_unicode=True)[:60].strip("-_") or "work"
     slug, n = base, 1
     while Publication.objects.filter(slug=slug).exclude(pk=exclude).exists():
         n += 1
