@@ -25,6 +25,7 @@ from typing import Any
 from celery import group
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from gpu_worker.jobs import JobResult
 from restoration import queue
@@ -112,18 +113,18 @@ def start_film_render(film: Film, preset_version: PresetVersion, user: Any = Non
     """
     clips = film_clips(film)
     if not clips:
-        raise FilmRenderError(f"{film} has no clips to render")
+        raise FilmRenderError(gettext("%(film)s has no clips to render") % {"film": film})
     not_ready = [c for c in clips if c.status != Clip.Status.READY or not c.frame_count]
     if not_ready:
-        raise FilmRenderError(f"clip {not_ready[0]} is not ready ({not_ready[0].status}); "
-                              "wait until every clip is probed")
+        raise FilmRenderError(gettext("clip %(clip)s is not ready (%(status)s); wait until every clip is probed")
+                              % {"clip": not_ready[0], "status": not_ready[0].get_status_display()})
     active = RenderJob.objects.filter(film=film, kind=RenderJob.Kind.FILM).exclude(
         status__in=TERMINAL).first()
     if active is not None:
         if active.preset_version_id == preset_version.pk:
             return active
-        raise FilmRenderError(f"a full-film render with {active.preset_version} is under way; "
-                              "cancel it first")
+        raise FilmRenderError(gettext("a full-film render with %(version)s is under way; cancel it first")
+                              % {"version": active.preset_version})
     try:
         frames_total = sum(expected_frames(preset_version.spec, c, 0, c.frame_count)
                            for c in clips)
@@ -208,9 +209,9 @@ def resume_film_render(job: RenderJob) -> list[RenderSegment]:
     """Continue a failed or interrupted film render: only unfinished segments are sent,
     each with a fresh attempt counter."""
     if job.kind != RenderJob.Kind.FILM:
-        raise FilmRenderError("only a full-film render can be resumed")
+        raise FilmRenderError(gettext("only a full-film render can be resumed"))
     if job.status == RenderJob.Status.DONE:
-        raise FilmRenderError("this film render is finished")
+        raise FilmRenderError(gettext("this film render is finished"))
     from django.core.files.storage import default_storage
 
     for segment in job.segments.exclude(status=RenderJob.Status.DONE):

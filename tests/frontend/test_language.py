@@ -150,3 +150,19 @@ def test_form_labels_and_messages_are_translated(contest):
     assert "最少觀看時間（秒）" in page and "判定規則" in page
     response = client.post(f"/vote/manage/{contest.pk}/close/", follow=True)
     assert "評比已結束。" in response.content.decode()
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("zh-hans", ["原始文件", "视频编码", "帧率", "损伤分析", "变体", "新的变体参数扫描", "还没有变体。"]),
+    ("zh-hant", ["原始檔案", "影片編碼", "幀率", "損傷分析", "變體", "新的變體參數掃描", "還沒有變體。"]),
+])
+def test_the_technicians_clip_page_in_chinese(language, words):
+    clip = ClipFactory(title="第一卷", film=FilmFactory(title="武状元苏乞儿"))
+    client = in_language(language)
+    client.force_login(technician())
+    response = client.get(clip.get_absolute_url())
+    assert response.status_code == 200
+    html = response.content.decode()
+    for word in words:
+        assert word in html
+    assert {"zh-hans": "就绪", "zh-hant": "就緒"}[language] in html  # the clip's status
