@@ -166,3 +166,33 @@ def test_the_technicians_clip_page_in_chinese(language, words):
     for word in words:
         assert word in html
     assert {"zh-hans": "就绪", "zh-hant": "就緒"}[language] in html  # the clip's status
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "zh-hant"])
+def test_every_staff_page_renders_in_chinese(contest, language):
+    from tests.factories import PresetVersionFactory, RenderJobFactory, UserFactory
+    from tests.restoration.curation.factories import ReviewFactory
+
+    clip = contest.clip
+    film = clip.film
+    version = PresetVersionFactory()
+    job = RenderJobFactory(film=film, preset_version=version, status="done")
+    review = ReviewFactory(variant=contest.entries.first().variant)
+    client = in_language(language)
+    client.force_login(UserFactory(roles=["technician", "curator"]))
+    pages = ["/", "/films/new/", film.get_absolute_url(), f"/films/{film.pk}/upload/", clip.get_absolute_url(),
+             f"/clips/{clip.pk}/sweep/", f"/films/{film.pk}/render/", "/presets/", "/presets/new/?start=faithful",
+             f"/presets/{version.preset_id}/", f"/presets/versions/{version.pk}/edit/", "/review/",
+             f"/review/{review.pk}/", f"/films/{film.pk}/look/", "/vote/manage/", f"/vote/manage/{contest.pk}/",
+             f"/vote/manage/clips/{clip.pk}/new/", "/dashboard/", f"/vote/c/{contest.slug}/results/"]
+    lang = {"zh-hans": "zh-Hans", "zh-hant": "zh-Hant-HK"}[language]
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert f'<html lang="{lang}">' in html, page
+        # The page's own words are Chinese (not only the film and clip titles it shows).
+        main = html.split("<main>", 1)[1].split("</main>", 1)[0]
+        main = main.replace(film.title, "").replace(clip.title, "")
+        assert re.search(r"[\u4e00-\u9fff]", main), page
+    assert job.film == film
