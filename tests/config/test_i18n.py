@@ -176,6 +176,15 @@ def test_the_javascript_catalogue_serves_the_translations(language, words):
 
 
 @pytest.mark.django_db
+def test_the_javascript_catalogue_revalidates_instead_of_downloading_again():
+    client = Client()
+    first = client.get("/jsi18n/?lang=en")
+    assert first.status_code == 200 and first["Last-Modified"]
+    again = client.get("/jsi18n/?lang=en", HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+    assert again.status_code == 304 and again.content == b""
+
+
+@pytest.mark.django_db
 def test_the_javascript_catalogue_is_empty_in_english():
     text = Client().get("/jsi18n/").content.decode()
     assert json.dumps("正在")[1:-1] not in text and "django.gettext" in text
