@@ -66,7 +66,8 @@ MIDDLEWARE = [
     "frontend.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # After sessions (it reads the chosen language there), before CommonMiddleware.
+    # The language of each request (cookie or Accept-Language): after sessions, before
+    # CommonMiddleware, where Django's documentation places it.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,7 +129,7 @@ LOGOUT_REDIRECT_URL = "home"
 
 # --- languages, time zone -----------------------------------------------------------
 # English, Simplified Chinese and Traditional Chinese (Hong Kong). LocaleMiddleware picks
-# one from the session (the switcher) or the browser's Accept-Language; Django's own
+# one from the language cookie (the switcher) or the browser's Accept-Language; Django's own
 # fallbacks map zh-CN/zh-SG to zh-hans and zh-HK/zh-TW/zh-MO to zh-hant.
 LANGUAGE_CODE = "en"
 LANGUAGES = [
