@@ -29,8 +29,8 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
@@ -195,7 +195,8 @@ def plot(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         raise Http404("no such plot")
     contest = get_object_or_404(Contest, slug=slug)
     tally = services.contest_ratings(contest)
-    key = f"voting:plot:{contest.pk}:{name}:{tally['version']}:{contest.status}"
+    # One drawing per language too: the axis labels are translated.
+    key = f"voting:plot:{contest.pk}:{name}:{tally['version']}:{contest.status}:{get_language()}"
     svg = cache.get(key)
     if svg is None:
         if name == "ratings":
