@@ -24,10 +24,19 @@ ALLOWED = {"Reel", "Arena", "English", "fps", "A", "B", "s", "f"}
 def seed_chinese_contest() -> None:
     """Run inside the embedded site's environment (manage.py shell): the voting test's
     contest, under a Chinese film and clip title; prints its slug as JSON."""
-    from restoration.models import Clip, Film
+    from restoration.models import Clip, Film, Preset
     from tests.browser.test_voting import seed_contest
 
+    def free_preset_names() -> None:
+        # seed_contest names its presets after their specs; the voting test seeds the same
+        # ones in this session's site, so both keep theirs apart by a suffix.
+        for preset in Preset.objects.filter(name__startswith="voting-browser-").exclude(name__endswith="-seeded"):
+            preset.name = f"{preset.name}-{preset.pk}-seeded"
+            preset.save(update_fields=["name"])
+
+    free_preset_names()
     seed_contest()
+    free_preset_names()
     clip = Clip.objects.order_by("-pk").first()
     Film.objects.filter(pk=clip.film_id).update(title="武状元苏乞儿", year=1992)
     Clip.objects.filter(pk=clip.pk).update(title="第一卷")
