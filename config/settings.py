@@ -216,6 +216,13 @@ CHANNEL_LAYER_SHARED = REDIS_URL is not None
 
 RENDER_SOFT_TIME_LIMIT = read_int("RENDER_SOFT_TIME_LIMIT", 6 * 3600, minimum=60)
 RENDER_TIME_LIMIT = RENDER_SOFT_TIME_LIMIT + 300
+# Two variants of a sweep whose ColorVideoVDP difference (10 - JOD of one against the
+# other) is below this are flagged as hard to tell apart; 1 JOD = 75 % of observers
+# prefer one, so 0.5 JOD is about where a fan starts to see a difference.
+try:
+    VARIANT_JND_JOD = float(os.environ.get("VARIANT_JND_JOD", "") or 0.5)
+except ValueError:
+    raise ImproperlyConfigured("VARIANT_JND_JOD must be a number of JOD, e.g. 0.5") from None
 # Redis redelivers an unacknowledged task after the visibility timeout. With acks_late a
 # render is acknowledged only when it ends, so the timeout must outlast the longest
 # render, or a second worker would start the same render while the first still runs.
@@ -231,6 +238,17 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 BEHIND_TLS_PROXY = read_bool("BEHIND_TLS_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed: the voting
+# services cluster ballots by the client's network, and a forwarded address from anyone
+# else is the client's own claim (voting.integrity.client_address). Empty: REMOTE_ADDR only.
+TRUSTED_PROXIES = read_list("TRUSTED_PROXIES", [])
+try:
+    import ipaddress as _ipaddress
+
+    for _cidr in TRUSTED_PROXIES:
+        _ipaddress.ip_network(_cidr, strict=False)
+except ValueError as _err:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_err}") from None
 # Secure cookies where the site is reached over TLS; the embedded default on plain http
 # (localhost, a venue's LAN) needs them to travel over http or nobody could log in or vote.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = read_bool("SECURE_COOKIES", BEHIND_TLS_PROXY)

@@ -9,6 +9,7 @@ from restoration.models import (
     RenderSegment,
     UploadSession,
     Variant,
+    VariantComparison,
 )
 
 
@@ -62,6 +63,14 @@ class VariantAdmin(admin.ModelAdmin):
     list_display = ("__str__", "clip", "preset_version", "status", "start_frame", "end_frame",
                     "frames", "created_at")
     list_filter = ("status",)
+
+
+@admin.register(VariantComparison)
+class VariantComparisonAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "variant_a", "variant_b", "status", "jod", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("variant_a", "variant_b", "jod", "details", "diff_map", "task_id",
+                       "created_at", "finished_at")
 
 
 class RenderSegmentInline(admin.TabularInline):

@@ -197,6 +197,47 @@ class Variant(models.Model):
         return self.proxy if self.proxy else self.output
 
 
+class VariantComparison(models.Model):
+    """How different two variants of one sweep look: ColorVideoVDP quality of B against
+    A in JOD (10 = identical), measured on the GPU worker over a few frames of their
+    renders, with a difference heat-map (see gpu_worker.engine.distinctness)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    variant_a = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    variant_b = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    jod = models.FloatField(null=True, blank=True, help_text="Quality of B with A as the "
+                            "reference, in JOD: 10 means the two cannot be told apart.")
+    details = models.JSONField(default=dict, blank=True,
+                               help_text="Per-frame JOD, frame positions, display model, time.")
+    diff_map = models.FileField(max_length=300, blank=True,
+                                help_text="Heat-map PNG of the frame where they differ most.")
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["variant_a", "variant_b"]
+        constraints = [
+            models.UniqueConstraint(fields=["variant_a", "variant_b"], name="unique_variant_pair"),
+            models.CheckConstraint(condition=models.Q(variant_a__lt=models.F("variant_b")),
+                                   name="variant_pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant_a_id} vs {self.variant_b_id}: {self.jod if self.jod is not None else self.status}"
+
+    @property
+    def difference(self) -> float | None:
+        """10 - JOD: how far apart the two look (0 = the same picture)."""
+        return None if self.jod is None else round(10.0 - self.jod, 3)
+
+
 class RenderJob(models.Model):
     """A unit of GPU work and its live progress: a variant excerpt or a full-film render."""
 

@@ -21,11 +21,19 @@ PLAN_FILM_RENDER = "restoration.tasks.plan_film_render"
 ASSEMBLE_FILM = "restoration.tasks.assemble_film"
 RECORD_PROGRESS = "restoration.tasks.record_progress"
 RECORD_RESULT = "restoration.tasks.record_result"
+RECORD_COMPARISON = "restoration.tasks.record_comparison"
+# A GPU-queue task (gpu_worker.worker.tasks), routed to the `gpu` queue by its name.
+COMPARE_VARIANTS = "gpu_worker.tasks.compare_variants"
 
 
 def send_now(task_name: str, *args: Any) -> None:
     """Queue a registered task of this app at once."""
     current_app.tasks[task_name].delay(*args)
+
+
+def send_with_id(task_name: str, task_id: str, *args: Any) -> None:
+    """Queue a registered task at once under a chosen id (to revoke or trace it)."""
+    current_app.tasks[task_name].apply_async(args=args, task_id=task_id)
 
 
 def send_after_commit(task_name: str, *args: Any) -> None:

@@ -9,7 +9,7 @@ from django.db import OperationalError
 import gpu_worker.worker.tasks  # noqa: F401  registers the render task on the site's app
 from restoration import queue
 from restoration.models import Clip, RenderJob
-from restoration.rendering import assembly, film, progress, results
+from restoration.rendering import assembly, distinctness, film, progress, results
 from restoration.services import clip_analysis, clips
 from restoration.services.clip_analysis import AnalysisStatus
 
@@ -47,6 +47,13 @@ def record_progress(data: dict) -> None:
 def record_result(data: dict) -> None:
     """Sent by GPU workers when a render job ends (done, failed or cancelled)."""
     results.record_result(data)
+
+
+@shared_task(name=queue.RECORD_COMPARISON, acks_late=True, max_retries=5,
+             autoretry_for=(OperationalError,), retry_backoff=True)
+def record_comparison(data: dict) -> None:
+    """Sent by GPU workers when two variants have been compared (distinctness)."""
+    distinctness.record_comparison(data)
 
 
 @shared_task(name=queue.PLAN_FILM_RENDER, acks_late=True)

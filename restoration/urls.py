@@ -21,6 +21,7 @@ urlpatterns = [
          name="preset-version-export"),
     # sweeps, render jobs, the full-film render
     path("clips/<int:clip_id>/sweep/", renders.clip_sweep, name="clip-sweep"),
+    path("clips/<int:clip_id>/compare/", renders.clip_compare_variants, name="clip-compare-variants"),
     path("jobs/<int:job_id>/cancel/", renders.job_cancel, name="job-cancel"),
     path("variants/<int:variant_id>/rerender/", renders.variant_rerender, name="variant-rerender"),
     path("films/<int:film_id>/render/", renders.film_render_page, name="film-render"),

@@ -24,6 +24,7 @@ from restoration.models import (
     RenderSegment,
     UploadSession,
     Variant,
+    VariantComparison,
 )
 
 MP4_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"  # what the probe reports for an .mp4
@@ -158,6 +159,22 @@ class VariantFactory(factory.django.DjangoModelFactory):
     output = factory.LazyAttribute(
         lambda o: stored_file(o.output_path, o.output_name) if o.output_path
         else ContentFile(b"not really a video", name=o.output_name))
+
+
+class VariantComparisonFactory(factory.django.DjangoModelFactory):
+    """Two variants of one sweep (same clip, version and excerpt) measured apart; B is
+    made after A, so the pair is in its stored order (A's id below B's)."""
+
+    class Meta:
+        model = VariantComparison
+
+    variant_a = factory.SubFactory(VariantFactory)
+    variant_b = factory.SubFactory(VariantFactory, clip=factory.SelfAttribute("..variant_a.clip"),
+                                   preset_version=factory.SelfAttribute("..variant_a.preset_version"),
+                                   overrides={"seed": 99})
+    status = VariantComparison.Status.DONE
+    jod = 8.5
+    details = factory.LazyFunction(lambda: {"per_frame": [8.5], "positions": [24]})
 
 
 class RenderJobFactory(factory.django.DjangoModelFactory):

@@ -56,3 +56,12 @@ def test_every_runtime_dependency_is_used_at_run_time():
 
 def test_test_only_packages_are_not_runtime_dependencies():
     assert not {"tqdm", "choix", "pytest"} & runtime_dependencies()
+
+
+def test_the_ffmpeg_module_is_ffmpeg_python():
+    """cvvdp also declares the PyPI package "ffmpeg", whose module has the same name;
+    installed after ffmpeg-python it replaces it (scripts/install and the Dockerfile
+    take it out again)."""
+    import ffmpeg
+
+    assert callable(getattr(ffmpeg, "input", None)) and callable(getattr(ffmpeg, "probe", None))

@@ -14,10 +14,11 @@ from tests.voting import factories as vf
 pytestmark = pytest.mark.django_db
 
 ALL = [f.UserFactory, f.LiveEventFactory, f.FilmFactory, f.ClipFactory, f.PresetFactory,
-       f.PresetVersionFactory, f.VariantFactory, f.RenderJobFactory, f.RenderSegmentFactory,
+       f.PresetVersionFactory, f.VariantFactory, f.VariantComparisonFactory, f.RenderJobFactory, f.RenderSegmentFactory,
        f.UploadSessionFactory, cf.ReviewFactory, cf.ReviewEventFactory, cf.ReviewNoteFactory,
        cf.PublicationFactory, vf.ContestFactory, vf.ContestEntryFactory, vf.RaterFactory,
-       vf.PairingFactory, vf.GoldenPairingFactory, vf.BallotFactory]
+       vf.PairingFactory, vf.GoldenPairingFactory, vf.BallotFactory, vf.ScreeningCodeFactory,
+       vf.ExclusionFactory]
 # Who made a film or uploaded a clip may be unknown (NULL, set null when the user goes),
 # although the model's forms ask for it: the factories leave it empty.
 AUTHORS = {"created_by", "uploaded_by"}

@@ -79,6 +79,7 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "preset-version-edit": {"GET": TECH_PAGE},
     "preset-version-export": {"GET": STAFF_PAGE},
     "clip-sweep": {"GET": TECH_PAGE, "POST": (302, 403, None, 403)},
+    "clip-compare-variants": {"GET": TECH_ACTION_GET, "POST": (302, 403, None, 403)},
     "job-cancel": {"GET": TECH_ACTION_GET, "POST": (302, 403, None, 403)},
     "variant-rerender": {"GET": TECH_ACTION_GET, "POST": (302, 403, None, 403)},
     "film-render": {"GET": STAFF_PAGE, "POST": (302, 403, 302, 404)},
@@ -103,6 +104,7 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "api:preset-versions": {"GET": ANY_405, "POST": (401, 403, 400, 403)},
     "api:preset-version": {"GET": STAFF_API},
     "api:clip-sweeps": {"GET": ANY_405, "POST": (401, 403, 400, 403)},
+    "api:clip-comparisons": {"GET": STAFF_API, "POST": (401, 403, 400, 403)},
     "api:variants": {"GET": STAFF_API},
     "api:variant": {"GET": STAFF_API},
     "api:variant-rerender": {"GET": ANY_405, "POST": (401, 403, None, 403)},
@@ -131,10 +133,16 @@ MATRIX: dict[str, dict[str, tuple]] = {
     # a blind media URL works only for the rater it was served to (the world's fan
     # pairing belongs to a cookie none of these visitors hold)
     "voting:media": {"GET": (404, 404, 404, 404)},
+    # a screening seat's link and the code form: public; an unknown code is a 404
+    "voting:code": {"GET": PUBLIC, "POST": (404, 404, 404, 404)},
+    "voting:seat": {"GET": PUBLIC, "POST": (404, 404, 404, 404)},
     # voting: technicians manage contests
     "voting:manage": {"GET": TECH_PAGE},
     "voting:contest-new": {"GET": TECH_PAGE, "POST": (302, 403, 200, 403)},
     "voting:dashboard": {"GET": TECH_PAGE},
+    # the contest's creator (the technician in world()); another technician: 403
+    "voting:codes": {"GET": TECH_PAGE, "POST": (302, 403, 302, 403)},
+    "voting:audit": {"GET": TECH_PAGE},
     "voting:export": {"GET": TECH_PAGE},
     "voting:contest-action": {"GET": ANY_405, "POST": (302, 403, 302, 403)},
     # curation: the public gallery
@@ -211,6 +219,8 @@ def world(settings):
     job = RenderJobFactory(film=film, status=RenderJob.Status.DONE, preset_version=version,
                            output="renders/film.mp4")
     tech = technician()
+    contest.created_by = tech  # screening codes are their contest's creator's
+    contest.save(update_fields=["created_by"])
     token, _ = ApiToken.issue(tech)
     session = UploadSessionFactory(film=film, filename="reel.mp4", size=10, created_by=tech)
     review = ReviewFactory(variant=variant, excerpt_error="not a video")
@@ -238,6 +248,7 @@ def world(settings):
     left, right = contest.entries.all()[:2]
     pairing = PairingFactory(contest=contest, left=left, right=right)
     per_name["voting:media"] = {"token": media_url_token(pairing, "left")}
+    per_name["voting:seat"] = {"code": "NOSUCHCODE"}
     users = {"anonymous": None, "fan": UserFactory(), "technician": tech, "curator": curator()}
     return {"values": values, "per_name": per_name, "contest": contest, "users": users}
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from voting import services
-from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
+from voting.models import Ballot, Contest, ContestEntry, Exclusion, Pairing, Rater, ScreeningCode
 
 
 class ContestEntryInline(admin.TabularInline):
@@ -59,11 +59,28 @@ class PairingAdmin(admin.ModelAdmin):
 
 @admin.register(Ballot)
 class BallotAdmin(admin.ModelAdmin):
-    list_display = ("pk", "contest", "rater", "left", "right", "choice", "is_golden", "golden_expected",
+    list_display = ("pk", "contest", "rater", "tier", "left", "right", "choice", "is_golden", "golden_expected",
                     "watched_left_seconds", "watched_right_seconds", "cast_at")
-    list_filter = ("choice", "is_golden", "contest")
+    list_filter = ("choice", "is_golden", "tier", "contest")
     list_select_related = ("contest", "left__variant", "right__variant")
     readonly_fields = [f.name for f in Ballot._meta.fields]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the audit trail is append-only
+
+
+@admin.register(ScreeningCode)
+class ScreeningCodeAdmin(admin.ModelAdmin):
+    list_display = ("pk", "contest", "seat", "rater", "redeemed_at", "created_by", "created_at")
+    list_filter = ("contest",)
+    readonly_fields = ("code", "rater", "redeemed_at", "created_by", "created_at")
+
+
+@admin.register(Exclusion)
+class ExclusionAdmin(admin.ModelAdmin):
+    list_display = ("pk", "contest", "rater", "reason", "cluster", "detail", "created_at")
+    list_filter = ("reason", "contest")
+    readonly_fields = [f.name for f in Exclusion._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # made by the anomaly checks, recomputed with every tally

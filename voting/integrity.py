@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import secrets
 import time
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core import signing
@@ -100,12 +101,56 @@ def check_rate(scope: str, key: str, rule: RateLimit, what: str, *, now: float |
 def network_of(ip: str) -> str:
     """The network an address belongs to for clustering: its /24 (IPv4) or /48 (IPv6).
     One household, office or attacker's server usually shares one of these."""
-    try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
+    address = _parse_ip(ip)
+    if address is None:
         return ip.strip()
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _networks(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip()]
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip().strip('"')
+    if value.startswith("[") and "]" in value:  # "[v6]:port"
+        value = value[1:value.index("]")]
+    elif value.count(":") == 1:  # "v4:port"
+        value = value.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_address(remote_addr: str, forwarded_for: str | None, trusted_proxies: Iterable[str]) -> str:
+    """The client's address: ``REMOTE_ADDR``, unless the request came from a trusted proxy.
+
+    Behind trusted proxies the X-Forwarded-For list is read from the right (each proxy
+    appends the address it saw) past every trusted hop; the first untrusted address is
+    the client. Anything to its left was written by the client and is ignored, as is the
+    whole header when the direct peer is not a trusted proxy (a script can send any
+    header it likes). A malformed entry ends the walk at the last good address.
+    """
+    trusted = _networks(trusted_proxies)
+    peer = _parse_ip(remote_addr or "")
+    if peer is None:
+        return (remote_addr or "").strip()
+    if not trusted or not any(peer in net for net in trusted if net.version == peer.version):
+        return str(peer)
+    client = peer
+    for hop in reversed([h for h in (forwarded_for or "").split(",") if h.strip()]):
+        address = _parse_ip(hop)
+        if address is None:
+            break
+        client = address
+        if not any(address in net for net in trusted if net.version == address.version):
+            break
+    return str(client)
 
 
 def context_hash(value: str) -> str:

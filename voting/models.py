@@ -17,11 +17,20 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from restoration.models import Clip, Variant
+from voting.stats.ranking import SITE_DEFAULT_RULE
 
 
 def new_public_slug() -> str:
     # Unguessable: a contest link is the only key to its voting page.
     return secrets.token_urlsafe(9)
+
+
+class Tier(models.TextChoices):
+    """How much the site knows about a rater (the weight of each is a contest setting)."""
+
+    ANONYMOUS = "anonymous", "anonymous web fan"
+    SCREENING = "screening", "screening code holder"
+    ACCOUNT = "account", "signed-in account"
 
 
 class Contest(models.Model):
@@ -43,8 +52,8 @@ class Contest(models.Model):
                             help_text="Public token in the voting link and QR code.")
 
     # Decision settings (voting.stats.ranking.DecisionRule / RankingConfig).
-    decision_method = models.CharField(max_length=16, choices=Method.choices, default=Method.INTERVALS)
-    p_best_threshold = models.FloatField(default=0.95)
+    decision_method = models.CharField(max_length=16, choices=Method.choices, default=SITE_DEFAULT_RULE.method)
+    p_best_threshold = models.FloatField(default=SITE_DEFAULT_RULE.p_best_threshold)
     confidence = models.FloatField(default=0.95)
     min_raters = models.PositiveIntegerField(default=5)
     auto_decide = models.BooleanField(default=True, help_text="Close the contest when the rule fires.")
@@ -61,6 +70,13 @@ class Contest(models.Model):
     min_networks = models.PositiveIntegerField(default=3, help_text="Distinct networks before a decision.")
     min_decision_seconds = models.PositiveIntegerField(
         default=600, help_text="Least time between the first and last ballot before a decision.")
+
+    # Rater trust tiers (voting.services.ballot_tier): the weight each tier's ballots carry
+    # in the tally, multiplied by the rater's reliability weight.
+    weight_anonymous = models.FloatField(default=0.5, help_text="Weight of an anonymous web fan's ballot.")
+    weight_screening = models.FloatField(default=1.0,
+                                         help_text="Weight of a ballot from a screening-code holder.")
+    weight_account = models.FloatField(default=1.0, help_text="Weight of a signed-in account's ballot.")
 
     winner = models.ForeignKey("ContestEntry", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="+")
@@ -83,6 +99,8 @@ class Contest(models.Model):
             models.CheckConstraint(condition=Q(min_watch_seconds__gte=0), name="contest_min_watch_nonnegative"),
             models.CheckConstraint(condition=Q(golden_rate__gte=0) & Q(golden_rate__lte=0.5),
                                    name="contest_golden_rate_range"),
+            models.CheckConstraint(condition=Q(weight_anonymous__gte=0) & Q(weight_screening__gte=0)
+                                   & Q(weight_account__gte=0), name="contest_tier_weights_nonnegative"),
         ]
 
     def __str__(self) -> str:
@@ -98,6 +116,10 @@ class Contest(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("voting:vote", args=[self.slug])
+
+    def tier_weight(self, tier: str) -> float:
+        return {Tier.ANONYMOUS: self.weight_anonymous, Tier.SCREENING: self.weight_screening,
+                Tier.ACCOUNT: self.weight_account}.get(tier, self.weight_anonymous)
 
 
 class ContestEntry(models.Model):
@@ -235,6 +257,8 @@ class Ballot(models.Model):
     # The pairing's watch evidence at the moment of the vote (bytes and requests of media
     # served per side, heartbeats credited and rejected): kept for audit.
     evidence = models.JSONField(default=dict, blank=True)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.ANONYMOUS,
+                            help_text="the rater's trust tier in this contest when the ballot was cast")
 
     class Meta:
         ordering = ["cast_at"]
@@ -251,3 +275,57 @@ class Ballot(models.Model):
     @property
     def golden_correct(self) -> bool | None:
         return (self.choice == self.golden_expected) if self.is_golden else None
+
+
+def new_screening_code() -> str:
+    # 10 characters of an alphabet without look-alikes (no 0/O, 1/I/L): about 48 bits,
+    # easy to type from a printed card and unguessable.
+    alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+class ScreeningCode(models.Model):
+    """A one-time code for one seat of a screening: whoever redeems it first is bound to
+    it (``rater``), and their ballots in this contest carry the screening tier's weight."""
+
+    contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="screening_codes")
+    code = models.CharField(max_length=16, unique=True, default=new_screening_code)
+    seat = models.CharField(max_length=32, blank=True, help_text="seat or card label printed with the code")
+    rater = models.ForeignKey(Rater, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="screening_codes")
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contest", "id"]
+        constraints = [
+            # A rater holds at most one code per contest (one seat, one weight).
+            models.UniqueConstraint(fields=["contest", "rater"], name="one_screening_code_per_rater"),
+        ]
+
+    def __str__(self) -> str:
+        return f"code {self.seat or self.pk} · contest {self.contest_id}"
+
+
+class Exclusion(models.Model):
+    """A rater shadow-excluded from one contest by the anomaly checks
+    (voting.stats.anomalies): their ballots are accepted and weigh 0 in that contest.
+    ``cluster`` names the group that tripped the rule (a network, user agent, burst),
+    ``detail`` the figures, both for the audit view. The rater is never told."""
+
+    contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="exclusions")
+    rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="exclusions")
+    reason = models.CharField(max_length=32)
+    cluster = models.CharField(max_length=128, blank=True)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contest", "reason", "cluster", "rater"]
+        constraints = [models.UniqueConstraint(fields=["contest", "rater", "reason"],
+                                               name="one_exclusion_per_rater_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.rater} excluded from contest {self.contest_id}: {self.reason}"

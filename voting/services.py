@@ -29,6 +29,7 @@ import segno
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -49,10 +50,20 @@ from voting.integrity import (
     network_of,
     verify_solution,
 )
-from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
+from voting.models import (
+    Ballot,
+    Contest,
+    ContestEntry,
+    Exclusion,
+    Pairing,
+    Rater,
+    ScreeningCode,
+    Tier,
+)
 from voting.stats.pairing import PairingConfig, Posterior, choose_pair_from_table, fit_posterior
-from voting.stats.ranking import Comparison, RankingConfig, RankingResult, VoteTable, rank
+from voting.stats.ranking import Comparison, RankingConfig, RankingResult, VoteTable
 from voting.stats.reliability import GoldenPolicy, should_serve_golden
+from voting.stats.robust import NetworkBallot, robust_check
 
 log = logging.getLogger(__name__)
 
@@ -188,48 +199,36 @@ def decide_contest(contest: Contest, winner_label: str, reason: str) -> bool:
     return True
 
 
-#: How many of the largest network clusters the robustness check removes, one at a time
-#: (each removal is one more fit; the largest clusters are the ones that could carry a result).
-ROBUST_CLUSTERS_CHECKED = 8
+def weighted_ballots(contest: Contest) -> list[NetworkBallot]:
+    """The contest's non-golden ballots as the tally weighs them (trust tier, reliability,
+    shadow exclusion), with their network and time, for the robustness check."""
+    excluded = tally.excluded_rater_ids(contest)
+    rows = Ballot.objects.filter(contest=contest, is_golden=False).values_list(
+        "net_hash", "cast_at", "left__label", "right__label", "choice", "rater_id", "rater__weight",
+        "rater__excluded_by_staff", "tier")
+    return [NetworkBallot(net, cast.timestamp(), Comparison(
+                left, right, choice, str(rater),
+                tally.ballot_weight(contest, tier=tier, reliability_weight=weight,
+                                    excluded=rater in excluded or staff)))
+            for net, cast, left, right, choice, rater, weight, staff, tier in rows]
 
 
 def robust_decision(contest: Contest, result: RankingResult) -> tuple[bool, str]:
-    """Whether a decision by the rule also survives its likeliest attackers.
-
-    Decided only when the non-golden ballots come from at least ``min_networks`` networks
-    (/24 or /48), span at least ``min_decision_seconds``, and the rule still picks the
-    same winner after removing all ballots of any one of the largest network clusters
-    (skipped when the contest accepts a single network, ``min_networks`` 1). A script behind one address (or one cloud subnet) can therefore never decide a
-    contest on its own, however many fresh identities it mints.
-    """
+    """Whether a decision by the rule also survives its likeliest attackers
+    (voting.stats.robust.robust_check): ballots that weigh something from at least
+    ``min_networks`` networks (/24 or /48), spread over at least ``min_decision_seconds``,
+    and the same winner after removing all ballots of any one of the largest network
+    clusters. A script behind one address (or one cloud subnet) can therefore never
+    decide a contest on its own, however many fresh identities it mints."""
     if not result.decision.decided:
         return False, result.decision.reason
-    rows = list(Ballot.objects.filter(contest=contest, is_golden=False).values_list(
-        "net_hash", "cast_at", "left__label", "right__label", "choice", "rater_id", "rater__weight"))
-    networks: dict[str, int] = {}
-    for row in rows:
-        networks[row[0]] = networks.get(row[0], 0) + 1
-    if len(networks) < contest.min_networks:
-        return False, f"ballots from {len(networks)} network(s); {contest.min_networks} needed"
-    span = (max(r[1] for r in rows) - min(r[1] for r in rows)).total_seconds() if rows else 0.0
-    if span < contest.min_decision_seconds:
-        return False, f"ballots over {span:.0f} s; {contest.min_decision_seconds} s needed"
-    if contest.min_networks <= 1:
-        # The technician declared one network enough (a screening behind one venue's
-        # NAT): there is no other network for the result to hold without.
-        return True, result.decision.reason
     items = sorted(e.label for e in contest.entries.all() if not e.is_decoy)
-    largest = sorted(networks, key=networks.get, reverse=True)[:ROBUST_CLUSTERS_CHECKED]
     config = RankingConfig(n_bootstrap=min(conf.ratings_bootstrap(), 100), confidence=contest.confidence,
                            seed=contest.pk)
-    rule = tally.decision_rule(contest)
-    for network in largest:
-        kept = [Comparison(left, right, choice, str(rater), max(weight, 0.0))
-                for net, _at, left, right, choice, rater, weight in rows if net != network]
-        without = rank(kept, items=items, config=config, rule=rule).decision
-        if not without.decided or without.winner != result.decision.winner:
-            return False, f"the result does not hold without one network's {networks[network]} ballots"
-    return True, result.decision.reason
+    robust, why = robust_check(weighted_ballots(contest), items, result.decision.winner,
+                               rule=tally.decision_rule(contest), config=config,
+                               min_networks=contest.min_networks, min_seconds=contest.min_decision_seconds)
+    return robust, (result.decision.reason if robust else why)
 
 
 def apply_decision_rule(contest: Contest, result: RankingResult) -> None:
@@ -310,6 +309,98 @@ def set_rater_excluded(rater: Rater, excluded: bool) -> None:
         tally.invalidate(contest_id)
 
 
+# --------------------------------------------------------------------------- trust tiers
+
+
+def ballot_tier(contest: Contest, rater: Rater) -> str:
+    """The rater's trust tier in this contest: a screening code of this contest, a
+    signed-in account, or neither. Holding both, the tier whose weight is larger."""
+    tiers = [Tier.ANONYMOUS]
+    if ScreeningCode.objects.filter(contest=contest, rater=rater).exists():
+        tiers.append(Tier.SCREENING)
+    if rater.user_id is not None:
+        tiers.append(Tier.ACCOUNT)
+    return str(max(tiers, key=contest.tier_weight))
+
+
+#: The most codes one batch makes (a large cinema's seats).
+MAX_CODES_PER_BATCH = 1000
+
+
+class CodeRefused(VotingError):
+    status, code = 409, "code_refused"
+
+
+def normalise_code(code: str) -> str:
+    """Codes are typed from printed cards: case, spaces and dashes do not matter."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())[:16]
+
+
+def generate_screening_codes(contest: Contest, count: int, *, user=None, seat_prefix: str = "") -> list[ScreeningCode]:
+    """A batch of one-time screening codes for a contest (a technician's action), seats
+    numbered after the contest's existing codes ("<prefix><n>")."""
+    if not 1 <= count <= MAX_CODES_PER_BATCH:
+        raise VotingError(f"A batch has between 1 and {MAX_CODES_PER_BATCH} codes.")
+    with transaction.atomic():
+        Contest.objects.select_for_update().filter(pk=contest.pk).first()  # number seats one batch at a time
+        start = ScreeningCode.objects.filter(contest=contest).count() + 1
+        return ScreeningCode.objects.bulk_create([
+            ScreeningCode(contest=contest, seat=f"{seat_prefix}{start + k}"[:32], created_by=user)
+            for k in range(count)])
+
+
+def redeem_screening_code(contest: Contest, rater: Rater, code: str) -> ScreeningCode:
+    """Bind a screening code to the rater who presents it first. Idempotent for that
+    rater; refused for anyone else, for a code of another contest, and for a rater who
+    already holds another code of this contest (one seat, one weight)."""
+    value = normalise_code(code)
+    if not contest.is_open:
+        raise ContestClosed("This contest is closed. Thank you for voting!")
+    with transaction.atomic():
+        found = ScreeningCode.objects.select_for_update().filter(contest=contest, code=value).first()
+        if found is None:
+            raise NotFound("This code is not one of this screening's codes.")
+        if found.rater_id == rater.pk:
+            return found
+        if found.rater_id is not None:
+            raise CodeRefused("This code has already been used.")
+        if ScreeningCode.objects.filter(contest=contest, rater=rater).exists():
+            raise CodeRefused("You already hold a code for this screening.")
+        found.rater, found.redeemed_at = rater, timezone.now()
+        found.save(update_fields=["rater", "redeemed_at"])
+    log.info("screening code %s of contest %s redeemed", found.pk, contest.pk)
+    return found
+
+
+def screening_code_url(contest: Contest, code: ScreeningCode, base_url: str) -> str:
+    """The seat's link (printed as its QR code): opens the page that redeems the code."""
+    return base_url.rstrip("/") + reverse("voting:seat", args=[contest.slug, code.code])
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def audit(contest: Contest) -> dict[str, Any]:
+    """Shadow exclusions of a contest for the technician's audit view: the anomaly
+    checks' clusters (reason, cluster, raters, figures, their ballots), and the raters
+    the reliability checks or a technician weighed out."""
+    exclusions = list(Exclusion.objects.filter(contest=contest).order_by("reason", "cluster", "rater_id"))
+    ballots: dict[int, list[Ballot]] = {}
+    for b in (Ballot.objects.filter(contest=contest).select_related("left", "right").order_by("cast_at")):
+        ballots.setdefault(b.rater_id, []).append(b)
+    clusters: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in exclusions:
+        c = clusters.setdefault((e.reason, e.cluster), {"reason": e.reason, "cluster": e.cluster, "detail": e.detail,
+                                                       "raters": [], "ballots": []})
+        c["raters"].append(e.rater_id)
+        c["ballots"].extend(ballots.get(e.rater_id, []))
+    anomalous = {e.rater_id for e in exclusions}
+    weighed_out = [r for r in Rater.objects.filter(pk__in=list(ballots)).order_by("pk")
+                   if (r.excluded or r.flags) and r.pk not in anomalous]
+    return {"clusters": list(clusters.values()), "n_excluded": len(anomalous),
+            "reliability": [{"rater": r, "ballots": ballots.get(r.pk, [])} for r in weighed_out]}
+
+
 # --------------------------------------------------------------------------- pairs
 
 
@@ -351,10 +442,12 @@ def _vote_table(contest: Contest, labels: dict[int, str], items: list[str]) -> t
     if cached is not None and cached[0] == version:
         return cached[1], cached[2]
     rows = (Ballot.objects.filter(contest=contest, is_golden=False)
-            .values_list("left_id", "right_id", "choice", "rater_id", "rater__weight"))
+            .values_list("left_id", "right_id", "choice", "rater_id", "rater__weight", "tier"))
+    excluded = tally.excluded_rater_ids(contest)
     table = VoteTable.from_comparisons(
-        (Comparison(labels[left], labels[right], choice, str(rater), max(weight, 0.0))
-         for left, right, choice, rater, weight in rows), items)
+        (Comparison(labels[left], labels[right], choice, str(rater),
+                    tally.ballot_weight(contest, tier=tier, reliability_weight=weight, excluded=rater in excluded))
+         for left, right, choice, rater, weight, tier in rows), items)
     posterior = fit_posterior(table, PairingConfig().model, cached[2] if cached else None)
     _table_cache[contest.pk] = (version, table, posterior)
     return table, posterior
@@ -588,7 +681,8 @@ def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *,
                 watched_right_seconds=pairing.watched_right_seconds, heartbeats=pairing.heartbeats,
                 served_at=pairing.served_at, ip_hash=context_hash(ip) if ip else "",
                 net_hash=context_hash(network_of(ip)) if ip else "",
-                ua_hash=context_hash(user_agent) if user_agent else "", is_golden=pairing.is_golden,
+                ua_hash=context_hash(user_agent) if user_agent else "", tier=ballot_tier(contest, rater),
+                is_golden=pairing.is_golden,
                 golden_kind=pairing.golden_kind, golden_expected=pairing.golden_expected,
                 evidence=watch_evidence(pairing))
             Pairing.objects.filter(pk=pairing.pk).update(answered=True)

@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from frontend.live.outbox import publish, publish_from_thread
 from voting import conf
-from voting.models import Ballot, Contest, Rater
+from voting.models import Ballot, Contest, Exclusion, Rater, Tier
+from voting.stats import anomalies
 from voting.stats.ranking import Comparison, DecisionRule, RankingConfig, RankingResult, rank
 from voting.stats.reliability import BallotRecord, RaterAssessment, assess_raters
 
@@ -74,15 +75,15 @@ def assess_contest(contest: Contest) -> tuple[list[tuple], dict[str, RaterAssess
     """
     labels = dict(contest.entries.values_list("id", "label"))
     rows = list(Ballot.objects.filter(contest=contest).order_by("id").values_list(
-        "rater_id", "left_id", "right_id", "choice", "watched_left_seconds", "watched_right_seconds",
+        "id", "rater_id", "left_id", "right_id", "choice", "watched_left_seconds", "watched_right_seconds",
         "is_golden", "golden_expected"))
     records = [
         BallotRecord(rater=str(rater), left=labels[left], right=labels[right], outcome=choice,
                      watch_seconds=min(wl, wr), expected=expected if golden else None)
-        for rater, left, right, choice, wl, wr, golden, expected in rows
+        for _id, rater, left, right, choice, wl, wr, golden, expected in rows
     ]
     assessments = assess_raters(records)
-    rater_ids = {row[0] for row in rows}
+    rater_ids = {row[1] for row in rows}
     staff_excluded = set(Rater.objects.filter(pk__in=rater_ids, excluded_by_staff=True)
                          .values_list("pk", flat=True))
     return rows, assessments, staff_excluded
@@ -94,6 +95,68 @@ def rater_weight(assessment: RaterAssessment | None, staff_excluded: bool) -> fl
     return 1.0 if assessment is None else assessment.weight
 
 
+def _seconds(value: Any) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+def detect_anomalies(contest: Contest) -> list[anomalies.Finding]:
+    """Run voting.stats.anomalies over every ballot of the contest (goldens included)."""
+    rows = Ballot.objects.filter(contest=contest).values_list(
+        "rater_id", "tier", "net_hash", "ua_hash", "rater__created_at", "served_at", "cast_at", "choice",
+        "is_golden", "golden_expected")
+    infos = [anomalies.BallotInfo(rater=str(rater), tier=tier, network=net, user_agent=ua,
+                                  rater_created=_seconds(created), served_at=_seconds(served),
+                                  cast_at=_seconds(cast), outcome=choice, expected=expected if golden else None)
+             for rater, tier, net, ua, created, served, cast, choice, golden, expected in rows]
+    return anomalies.detect(infos, anomalies.AnomalyPolicy(network_rules=contest.min_networks > 1))
+
+
+def store_exclusions(contest: Contest, findings: list[anomalies.Finding]) -> set[int]:
+    """Make the contest's Exclusion rows match the findings (the rules see every ballot
+    each time, so a finding can also lapse, e.g. a network's share falling as honest
+    fans arrive). Returns the ids of the excluded raters."""
+    wanted = {(int(r), f.reason): f for f in findings for r in f.raters}
+    existing = {(e.rater_id, e.reason): e for e in Exclusion.objects.filter(contest=contest)}
+    stale = [e.pk for key, e in existing.items() if key not in wanted]
+    if stale:
+        Exclusion.objects.filter(pk__in=stale).delete()
+    new = [Exclusion(contest=contest, rater_id=rater, reason=reason, cluster=f.cluster[:128], detail=f.detail)
+           for (rater, reason), f in wanted.items() if (rater, reason) not in existing]
+    if new:
+        Exclusion.objects.bulk_create(new, ignore_conflicts=True)
+    for key, e in existing.items():
+        f = wanted.get(key)
+        if f is not None and (e.detail != f.detail or e.cluster != f.cluster[:128]):
+            Exclusion.objects.filter(pk=e.pk).update(detail=f.detail, cluster=f.cluster[:128])
+    return {rater for rater, _reason in wanted}
+
+
+def excluded_rater_ids(contest: Contest) -> set[int]:
+    """Raters the anomaly checks shadow-excluded from this contest (as last computed)."""
+    return set(Exclusion.objects.filter(contest=contest).values_list("rater_id", flat=True))
+
+
+def ballot_weight(contest: Contest, *, tier: str, reliability_weight: float, excluded: bool) -> float:
+    """A ballot's weight in the tally: its tier's weight (a contest setting) times the
+    rater's reliability weight; 0 for a shadow-excluded rater."""
+    if excluded:
+        return 0.0
+    return contest.tier_weight(tier) * max(reliability_weight, 0.0)
+
+
+def tier_counts(contest: Contest) -> dict[str, dict[str, Any]]:
+    """Ballots and raters per trust tier, every ballot counted (excluded ones too: the
+    public page must not reveal who weighs nothing)."""
+    rows = (Ballot.objects.filter(contest=contest, is_golden=False).values("tier")
+            .annotate(ballots=Count("id"), raters=Count("rater", distinct=True)))
+    out = {t.value: {"label": t.label, "ballots": 0, "raters": 0, "weight": contest.tier_weight(t.value)}
+           for t in Tier}
+    for row in rows:
+        if row["tier"] in out:
+            out[row["tier"]].update(ballots=row["ballots"], raters=row["raters"])
+    return out
+
+
 def compute(contest: Contest) -> tuple[RankingResult, dict[str, Any]]:
     """Fit the contest's ratings now (no cache) and store the raters' new weights."""
     version = current_version(contest.pk)
@@ -101,17 +164,25 @@ def compute(contest: Contest) -> tuple[RankingResult, dict[str, Any]]:
     labels = {e.pk: e.label for e in entries}
     ranked = sorted(e.label for e in entries if not e.is_decoy)
     rows, assessments, staff_excluded = assess_contest(contest)
+    excluded = store_exclusions(contest, detect_anomalies(contest))
+    tiers = dict(Ballot.objects.filter(contest=contest).values_list("id", "tier"))
     comparisons = []
-    for rater, left, right, choice, _wl, _wr, golden, _expected in rows:
+    for ballot_id, rater, left, right, choice, _wl, _wr, golden, _expected in rows:
         if golden:
             continue  # goldens score raters; they never reach the ranking
-        weight = rater_weight(assessments.get(str(rater)), rater in staff_excluded)
+        weight = ballot_weight(contest, tier=tiers.get(ballot_id, Tier.ANONYMOUS),
+                               reliability_weight=rater_weight(assessments.get(str(rater)), rater in staff_excluded),
+                               excluded=rater in excluded)
         comparisons.append(Comparison(labels[left], labels[right], choice, str(rater), weight))
     result = rank(comparisons, items=ranked, config=_config(contest), rule=decision_rule(contest))
     _store_assessments(assessments, staff_excluded)
+    raters = {row[1] for row in rows}
     payload = tally_payload(contest, result, version=version, n_ballots=len(rows),
-                            n_excluded=sum(1 for r in {row[0] for row in rows}
-                                           if rater_weight(assessments.get(str(r)), r in staff_excluded) == 0))
+                            n_excluded=sum(1 for r in raters if r in excluded
+                                           or rater_weight(assessments.get(str(r)), r in staff_excluded) == 0))
+    # Every rater and ballot is counted in public, excluded or not (never told).
+    payload["n_raters"] = len(raters)
+    payload["tiers"] = tier_counts(contest)
     return result, payload
 
 

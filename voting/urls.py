@@ -16,10 +16,14 @@ urlpatterns = [
     path("c/<str:slug>/api/ballot/", views.api_ballot, name="api-ballot"),
     path("c/<str:slug>/api/tally/", views.api_tally, name="api-tally"),
     path("c/<str:slug>/m/<str:token>", views.media, name="media"),
+    path("c/<str:slug>/code/", views.code_page, name="code"),
+    path("c/<str:slug>/seat/<str:code>/", views.code_page, name="seat"),
     # Technicians.
     path("manage/", views.manage_index, name="manage"),
     path("manage/clips/<int:clip_id>/new/", views.contest_new, name="contest-new"),
     path("manage/<int:contest_id>/", views.dashboard, name="dashboard"),
+    path("manage/<int:contest_id>/codes/", views.codes, name="codes"),
+    path("manage/<int:contest_id>/audit/", views.audit, name="audit"),
     re_path(r"^manage/(?P<contest_id>\d+)/export\.(?P<fmt>csv|json)$", views.export, name="export"),
     path("manage/<int:contest_id>/<str:action>/", views.contest_action, name="contest-action"),
 ]

@@ -19,6 +19,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -37,9 +38,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.roles import TECHNICIAN, role_required
 from frontend.media import ranged_response, requested_length
 from restoration.models import Clip, Variant
+from restoration.rendering.distinctness import indistinct_warnings
 from voting import conf, plots, selectors, services
-from voting.integrity import RateLimited, VotingError
+from voting.integrity import RateLimited, VotingError, client_address
 from voting.models import Contest, Pairing, Rater
+from voting.stats.ranking import SITE_DEFAULT_RULE
 
 RATER_COOKIE = "reel_rater"
 RATER_SALT = "voting.rater"
@@ -119,9 +122,11 @@ def json_api(view: Callable) -> Callable:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted proxy
-    # rewrites it, and a per-IP limit that trusts it limits nothing.
-    return request.META.get("REMOTE_ADDR", "")
+    # X-Forwarded-For only from a configured trusted proxy (settings.TRUSTED_PROXIES):
+    # from anyone else it is the client's own claim, and a per-network rule that
+    # trusted it would limit nothing.
+    return client_address(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR"),
+                          getattr(settings, "TRUSTED_PROXIES", []))
 
 
 def _pairing_json(contest: Contest, pairing: Pairing) -> dict[str, Any]:
@@ -165,7 +170,34 @@ def vote_page(request: HttpRequest, slug: str) -> HttpResponse:
             "resultsUrl": reverse("voting:results", args=[slug]),
         },
     }
+    seat = rater.screening_codes.filter(contest=contest).values_list("seat", flat=True).first()
+    context["screening_seat"] = seat
     return _remember(render(request, "voting/vote.html", context), rater, created)
+
+
+@ensure_csrf_cookie
+def code_page(request: HttpRequest, slug: str, code: str = "") -> HttpResponse:
+    """A screening seat's link (its QR code) or the "enter your code" form.
+
+    GET only shows the code and a button: a link preview (chat apps fetch links) must
+    not use up a seat. POST binds the code to this browser's rater, once.
+    """
+    contest = get_object_or_404(Contest.objects.select_related("clip__film"), slug=slug)
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405)
+    rater, created = _rater(request)
+    error, status = "", 200
+    if request.method == "POST":
+        code = str(request.POST.get("code", ""))[:64]
+        try:
+            services.redeem_screening_code(contest, rater, code)
+        except VotingError as err:
+            error, status = err.message, err.status
+        else:
+            return _remember(redirect("voting:vote", slug=contest.slug), rater, created)
+    response = render(request, "voting/code.html", {"contest": contest, "code": services.normalise_code(code),
+                                                    "error": error}, status=status)
+    return _remember(response, rater, created)
 
 
 @require_GET
@@ -314,9 +346,10 @@ class ContestForm(forms.Form):
     variants = forms.ModelMultipleChoiceField(queryset=Variant.objects.none(), label=gettext_lazy("Variants"),
                                               widget=forms.CheckboxSelectMultiple)
     min_watch_seconds = forms.FloatField(min_value=0, initial=5.0, label=gettext_lazy("Minimum watch time (s)"))
-    decision_method = forms.ChoiceField(choices=Contest.Method.choices, initial=Contest.Method.INTERVALS,
+    decision_method = forms.ChoiceField(choices=Contest.Method.choices, initial=SITE_DEFAULT_RULE.method,
                                         label=gettext_lazy("Decision rule"))
-    p_best_threshold = forms.FloatField(min_value=0.5, max_value=0.999, initial=0.95,
+    p_best_threshold = forms.FloatField(min_value=0.5, max_value=0.999,
+                                        initial=SITE_DEFAULT_RULE.p_best_threshold,
                                         label=gettext_lazy("P(best) threshold"))
     min_raters = forms.IntegerField(min_value=1, initial=5, label=gettext_lazy("Least raters"))
     golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1, label=gettext_lazy("Share of golden pairs"))
@@ -325,6 +358,12 @@ class ContestForm(forms.Form):
                                       label=gettext_lazy("Least distinct networks before deciding"))
     min_decision_seconds = forms.IntegerField(min_value=0, initial=600, required=False,
                                               label=gettext_lazy("Least voting time before deciding (s)"))
+    weight_anonymous = forms.FloatField(min_value=0, max_value=10, initial=0.5, required=False,
+                                        label=gettext_lazy("Weight of an anonymous fan's vote"))
+    weight_screening = forms.FloatField(min_value=0, max_value=10, initial=1.0, required=False,
+                                        label=gettext_lazy("Weight of a screening-code holder's vote"))
+    weight_account = forms.FloatField(min_value=0, max_value=10, initial=1.0, required=False,
+                                      label=gettext_lazy("Weight of a signed-in account's vote"))
     auto_decide = forms.BooleanField(required=False, initial=True,
                                      label=gettext_lazy("Close automatically when the rule fires"))
     auto_adopt = forms.BooleanField(required=False, initial=False,
@@ -356,8 +395,14 @@ def contest_new(request: HttpRequest, clip_id: int) -> HttpResponse:
         except VotingError as err:
             form.add_error(None, err.message)
         else:
+            # Advice, not a block: the technician may want a near-identical pair on purpose.
+            for warning in indistinct_warnings(variants):
+                messages.warning(request, warning)
             return redirect("voting:dashboard", contest_id=contest.pk)
-    return render(request, "voting/contest_new.html", {"clip": clip, "form": form})
+    # Every flagged pair among the clip's rendered variants, before any is chosen.
+    flagged = indistinct_warnings(list(form.fields["variants"].queryset))
+    return render(request, "voting/contest_new.html", {"clip": clip, "form": form,
+                                                        "indistinct": flagged})
 
 
 @role_required(TECHNICIAN)
@@ -372,7 +417,51 @@ def dashboard(request: HttpRequest, contest_id: int) -> HttpResponse:
         "contest": contest, "tally": tally, "staff": True, "link": link,
         "qr_svg": services.qr_code(link, "svg", scale=5).decode(),
         "legend": legend, "legend_map": {e.label: str(e.variant.preset_version) for e in legend},
+        "can_manage_codes": can_manage_codes(request.user, contest),
     })
+
+
+def can_manage_codes(user: Any, contest: Contest) -> bool:
+    """A contest's screening codes are its creator's (and superusers'): one technician
+    cannot see, print or add to another's codes."""
+    return bool(user.is_superuser or (contest.created_by_id is not None and contest.created_by_id == user.pk))
+
+
+@role_required(TECHNICIAN)
+def codes(request: HttpRequest, contest_id: int) -> HttpResponse:
+    """The contest's screening codes as printable seat cards with QR codes; POST makes a batch."""
+    contest = get_object_or_404(Contest.objects.select_related("clip__film"), pk=contest_id)
+    if not can_manage_codes(request.user, contest):
+        raise PermissionDenied("these screening codes belong to another technician's contest")
+    if request.method == "POST":
+        try:
+            count = int(request.POST.get("count", ""))
+        except ValueError:
+            count = 0
+        try:
+            made = services.generate_screening_codes(contest, count, user=request.user,
+                                                     seat_prefix=str(request.POST.get("seat_prefix", ""))[:8])
+        except VotingError as err:
+            messages.error(request, err.message)
+        else:
+            messages.success(request, f"{len(made)} new code(s).")
+        return redirect("voting:codes", contest_id=contest.pk)
+    base = request.build_absolute_uri("/")
+    all_codes = list(contest.screening_codes.order_by("id"))
+    cards = [{"code": c, "qr": services.qr_code(services.screening_code_url(contest, c, base), "svg", scale=3).decode()}
+             for c in all_codes]
+    return render(request, "voting/codes.html", {
+        "contest": contest, "codes": all_codes, "cards": cards, "max_codes": services.MAX_CODES_PER_BATCH,
+        "n_used": sum(1 for c in all_codes if c.rater_id)})
+
+
+@require_GET
+@role_required(TECHNICIAN)
+def audit(request: HttpRequest, contest_id: int) -> HttpResponse:
+    """Shadow exclusions of a contest: clusters, reasons and their ballots."""
+    contest = get_object_or_404(Contest.objects.select_related("clip__film"), pk=contest_id)
+    services.contest_ratings(contest)  # recomputes the exclusions if ballots came in since
+    return render(request, "voting/audit.html", {"contest": contest, "audit": services.audit(contest)})
 
 
 @require_POST

@@ -22,6 +22,8 @@ from accounts.roles import CURATOR, TECHNICIAN
 from config.api.schemas import (
     ClipList,
     ClipOut,
+    CompareIn,
+    ComparisonOut,
     Deleted,
     Error,
     FilmIn,
@@ -42,8 +44,8 @@ from config.api.schemas import (
 )
 from config.api.security import signed_in
 from restoration.models import Clip, Film, Preset, PresetVersion, RenderJob, UploadSession, Variant
+from restoration.rendering import distinctness, jobs, sweeps, variants
 from restoration.rendering import film as film_render
-from restoration.rendering import jobs, sweeps, variants
 from restoration.selectors import clip_payload
 from restoration.services import films, presets, uploads
 from restoration.services.uploads import UploadRejected
@@ -301,16 +303,62 @@ def preset_version_detail(request: HttpRequest, version_id: Id):
 @router.post("/clips/{clip_id}/sweeps/", response={201: list[VariantOut], 400: Error}, auth=TECH,
              url_name="clip-sweeps")
 def sweep_create(request: HttpRequest, clip_id: Id, body: SweepIn):
-    """One variant per combination of the axes' values (`{"grain.strength": [0, 0.3]}`), queued
-    for rendering over the excerpt (the analysis's suggestion when start/end are absent)."""
+    """One variant per combination of the axes' values (`{"grain.strength": [0, 3, 6]}`), queued
+    for rendering over the excerpt (the analysis's suggestion when start/end are absent).
+
+    The base is `preset_version`, or `"base": "auto"` (the clip's spec from its analysis,
+    saved as a version of the "auto" preset). An axis of an operator the base lacks adds
+    that operator, with its defaults, at its usual place."""
     clip = get_object_or_404(Clip, pk=clip_id)
-    version = get_object_or_404(PresetVersion, pk=body.preset_version)
+    if (body.preset_version is None) == (body.base is None):
+        raise HttpError(400, 'give either "preset_version" or "base": "auto"')
+    version = None if body.base else get_object_or_404(PresetVersion, pk=body.preset_version)
     try:
-        made = sweeps.create_sweep(clip, version, body.axes, start=body.start, end=body.end,
-                                   user=request.auth)
+        with transaction.atomic():  # no "auto" version is left behind by a refused sweep
+            version = version or presets.auto_version(clip, user=request.auth)
+            made = sweeps.create_sweep(clip, version, body.axes, start=body.start, end=body.end,
+                                       user=request.auth)
     except (sweeps.SweepError, jobs.RenderingError, presets.PresetError, ValueError) as exc:
         raise HttpError(400, str(exc)) from None
     return Status(201, [variant_json(v) for v in made])
+
+
+def comparison_json(row: dict[str, Any]) -> dict[str, Any]:
+    c = row["comparison"]
+    return {"id": c.pk, "variant_a": c.variant_a_id, "variant_b": c.variant_b_id, "status": c.status,
+            "jod": c.jod, "difference": c.difference, "indistinct": row["indistinct"],
+            "suggestion": row["suggestion"], "details": c.details, "map_url": _url(c.diff_map),
+            "error": c.error, "created_at": c.created_at, "finished_at": c.finished_at}
+
+
+@router.get("/clips/{clip_id}/comparisons/", response=list[ComparisonOut], auth=STAFF,
+            url_name="clip-comparisons")
+def comparison_list(request: HttpRequest, clip_id: Id):
+    """How different each pair of the clip's variants looks (ColorVideoVDP, in JOD), with
+    `indistinct` set below the just-noticeable threshold and a suggestion of wider values."""
+    clip = get_object_or_404(Clip, pk=clip_id)
+    return [comparison_json(r) for r in distinctness.pair_rows(list(clip.variants.all()))]
+
+
+@router.post("/clips/{clip_id}/comparisons/", response={202: list[ComparisonOut], 400: Error},
+             auth=TECH, url_name="clip-comparisons")
+def comparison_create(request: HttpRequest, clip_id: Id, body: CompareIn):
+    """Queue the comparisons of every pair of rendered variants of `variant`'s sweep (those
+    measured already are kept unless `again`)."""
+    clip = get_object_or_404(Clip, pk=clip_id)
+    variant = Variant.objects.filter(pk=body.variant, clip=clip).first()
+    if variant is None:
+        raise HttpError(400, f"clip {clip.pk} has no variant {body.variant}")
+    sweep = distinctness.sweep_of(variant)
+    try:
+        made = distinctness.compare_variants(sweep, again=body.again)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from None
+    if not made:
+        raise HttpError(400, "fewer than two variants of this sweep have rendered")
+    ids = {c.pk for c in made}
+    return Status(202, [comparison_json(r) for r in distinctness.pair_rows(sweep)
+                        if r["comparison"].pk in ids])
 
 
 @router.get("/variants/", response=list[VariantOut], auth=STAFF, url_name="variants")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Path, Schema
@@ -150,7 +150,11 @@ class VersionIn(Schema):
 # --- sweeps, variants, renders -----------------------------------------------------------------------
 
 class SweepIn(Schema):
-    preset_version: PosInt
+    """The base is a preset version, or `"base": "auto"`: the clip's own spec from its
+    analysis, saved as a version of the "auto" preset."""
+
+    preset_version: PosInt | None = None
+    base: Literal["auto"] | None = None
     axes: dict[Annotated[str, StringConstraints(max_length=200, pattern=NoNul)], list[Any]] = {}
     start: Annotated[int, Field(ge=0, le=2**31)] | None = None
     end: Annotated[int, Field(ge=0, le=2**31)] | None = None
@@ -192,6 +196,29 @@ class VariantOut(Schema):
     latest_job: JobOut | None
 
 
+class CompareIn(Schema):
+    """Compare every pair of the rendered variants of the sweep `variant` belongs to."""
+
+    variant: PosInt
+    again: bool = False
+
+
+class ComparisonOut(Schema):
+    id: int
+    variant_a: int
+    variant_b: int
+    status: str
+    jod: float | None
+    difference: float | None
+    indistinct: bool
+    suggestion: str
+    details: dict[str, Any]
+    map_url: str | None
+    error: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class FilmRenderIn(Schema):
     preset_version: PosInt
 
@@ -225,6 +252,8 @@ class ContestOut(Schema):
     decision_reason: str
     adopted_preset: int | None
     created_at: datetime
+    # When opened: pairs of its variants measured as hard to tell apart (advice only).
+    warnings: list[str] = []
 
 
 # --- publications -----------------------------------------------------------------------------------------

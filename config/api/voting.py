@@ -13,6 +13,7 @@ from accounts.roles import CURATOR, TECHNICIAN
 from config.api.schemas import ContestIn, ContestOut, Error, Id
 from config.api.security import signed_in
 from restoration.models import Clip, Variant
+from restoration.rendering.distinctness import indistinct_warnings
 from voting import services
 from voting.integrity import VotingError
 from voting.models import Contest
@@ -57,7 +58,7 @@ def contest_open(request: HttpRequest, body: ContestIn):
                                         title=body.title, **extra)
     except VotingError as exc:
         raise _refused(exc) from None
-    return Status(201, contest_json(contest))
+    return Status(201, {**contest_json(contest), "warnings": indistinct_warnings(chosen)})
 
 
 @router.get("/contests/{contest_id}/", response=ContestOut, auth=STAFF, url_name="contest")

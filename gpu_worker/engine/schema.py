@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from gpu_worker.engine.rate import target_rate
 
 __all__ = ["Param", "ParamKind", "SpecError", "OperatorSchema", "BUILTIN_SCHEMAS",
-           "add_schema", "get_operator_schema", "all_operator_schemas", "operator_schemas"]
+           "PIPELINE_ORDER", "pipeline_rank", "insertion_index", "add_schema", "get_operator_schema", "all_operator_schemas", "operator_schemas"]
 
 ParamKind = Literal["float", "int", "bool", "choice", "str", "path"]
 
@@ -614,8 +614,9 @@ class ResizeSchema(OperatorSchema):
 class SuperResolutionSchema(OperatorSchema):
     name = "super_resolution"
     category = "size"
-    description = ("Upscales 2x or 4x with a neural network (the project's own default or "
-                   "a super-resolution checkpoint from the models folder), in tiles so 4K "
+    description = ("Upscales 2x or 4x with a neural network (pretrained SPAN for fidelity, "
+                   "Real-ESRGAN for a perceptual look, or a super-resolution checkpoint "
+                   "from the models folder), in tiles so 4K "
                    "output fits in memory, steadied over time so grain does not shimmer; "
                    "or with Lanczos and detail enhancement, without a network.")
     changes_size = True
@@ -624,10 +625,14 @@ class SuperResolutionSchema(OperatorSchema):
         Param("method", "choice", "model", "model: a neural network; lanczos: Lanczos "
               "resampling plus detail enhancement (fast, no network).",
               choices=("model", "lanczos")),
-        Param("model", "str", "", "Checkpoint to use: empty for the project's default of "
-              "this scale (reel-sr-x2 / reel-sr-x4), or the file name of a spandrel "
-              "super-resolution checkpoint in the models folder (e.g. "
-              "RealESRGAN_x4plus.pth), which must upscale by `scale`."),
+        Param("model", "str", "reel-sr", "Network to use: reel-sr (the project's own "
+              "small network, trained to remove grain; the default), fidelity (SPAN, "
+              "pretrained, sharpest on clean input; put denoise before it on grainy "
+              "film), perceptual (Real-ESRGAN, sharper invented texture), a "
+              "pretrained name (span-x2-ch52, realesrgan-x4plus, ...) or the file name "
+              "of a spandrel super-resolution checkpoint in the models folder (e.g. "
+              "RealESRGAN_x4plus.pth), which must upscale by `scale` (or a multiple "
+              "of it)."),
         Param("tile", "int", 512, "Tile size for the network, in input pixels: bounds "
               "memory on big frames. 0 = the whole frame at once.", min=0, max=4096,
               unit="px"),
@@ -697,6 +702,45 @@ BUILTIN_SCHEMAS: tuple[type[OperatorSchema], ...] = (
 )
 """Every built-in operator, in the order of the operator list in
 gpu_worker.engine.ops (a test checks that each has its implementation there)."""
+
+# The usual place of each operator in a pipeline, as gpu_worker.engine.analysis.
+# suggest_spec builds one: fields first (every later op compares whole frames), then
+# exposure, one-frame defects while the grain is still there, noise, colour, faces,
+# size, sharpening, frame rate, and grain last so it is neither cleaned nor scaled.
+PIPELINE_ORDER: tuple[str, ...] = (
+    "ivtc", "deinterlace",
+    "deflicker", "dust", "scratch", "wire", "denoise",
+    "colour_correct", "colour_transfer", "colour_scheme", "lut",
+    "face_restore",
+    "resize", "super_resolution",
+    "sharpen",
+    "interpolate",
+    "grain",
+)
+
+
+def pipeline_rank(name: str) -> int | None:
+    """Position of operator `name` in PIPELINE_ORDER, or None for an operator it does
+    not place (one added by a plugin)."""
+    try:
+        return PIPELINE_ORDER.index(name)
+    except ValueError:
+        return None
+
+
+def insertion_index(op_names: list[str], name: str) -> int:
+    """Where operator `name` goes into a pipeline of `op_names`: before the first op
+    that usually comes after it, else at the end. Ops PIPELINE_ORDER does not place
+    are stepped over, and so is everything for an op it does not place (appended)."""
+    rank = pipeline_rank(name)
+    if rank is None:
+        return len(op_names)
+    for i, other in enumerate(op_names):
+        other_rank = pipeline_rank(other)
+        if other_rank is not None and other_rank > rank:
+            return i
+    return len(op_names)
+
 
 _SCHEMAS: dict[str, type[OperatorSchema]] = {}
 

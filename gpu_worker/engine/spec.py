@@ -26,7 +26,7 @@ from typing import Any
 
 from gpu_worker.engine.encoding import EncodeError, EncodeSettings
 from gpu_worker.engine.rate import as_rate, output_range, output_rate_ratio
-from gpu_worker.engine.schema import SpecError, get_operator_schema
+from gpu_worker.engine.schema import SpecError, get_operator_schema, insertion_index
 
 __all__ = ["OpSpec", "PipelineSpec", "parse_spec", "load_spec", "mix_seed",
            "apply_overrides", "SpecError", "SPEC_KEYS", "output_frame_rate", "expected_output_frames"]
@@ -195,15 +195,21 @@ def load_spec(path: str | os.PathLike[str]) -> PipelineSpec:
     return parse_spec(text)
 
 
-def apply_overrides(spec: Any, overrides: Mapping[str, Any]) -> PipelineSpec:
+def apply_overrides(spec: Any, overrides: Mapping[str, Any], *, insert: bool = False) -> PipelineSpec:
     """A variant: `spec` with some values replaced, then validated again.
 
     Keys are "OP.PARAM" (the first op of that name), "#N.PARAM" (the op at 1-based
-    position N), "encode.SETTING" or "seed"; "OP.region" / "#N.region" set an op's
-    region.
+    position N of `spec`), "encode.SETTING" or "seed"; "OP.region" / "#N.region" set an
+    op's region.
+
+    insert: an "OP.PARAM" whose operator `spec` lacks adds that operator, with its
+    defaults, at its usual place (schema.PIPELINE_ORDER), so "grain.strength" can be
+    varied from a preset without grain. Without it such a key is an error. "#N" keys
+    always count the ops of `spec` as given, inserted ones aside.
     """
     base = parse_spec(spec).to_dict()
     out = copy.deepcopy(base)
+    positions = list(range(len(out["ops"])))  # where each op of `spec` is now
     for key, value in overrides.items():
         if key == "seed":
             out["seed"] = value
@@ -216,15 +222,22 @@ def apply_overrides(spec: Any, overrides: Mapping[str, Any]) -> PipelineSpec:
             out["encode"][name] = value
             continue
         if target.startswith("#") and target[1:].isdigit():
-            index = int(target[1:]) - 1
-            if not 0 <= index < len(out["ops"]):
-                raise SpecError(f"override {key!r}: there is no op #{index + 1}")
+            number = int(target[1:]) - 1
+            if not 0 <= number < len(positions):
+                raise SpecError(f"override {key!r}: there is no op #{number + 1}")
+            index = positions[number]
         else:
             matches = [i for i, o in enumerate(out["ops"]) if o["op"] == target]
-            if not matches:
+            if matches:
+                index = matches[0]
+            elif insert:
+                get_operator_schema(target)  # an unknown name fails here, named
+                index = insertion_index([o["op"] for o in out["ops"]], target)
+                out["ops"].insert(index, {"op": target, "params": {}})
+                positions = [p + 1 if p >= index else p for p in positions]
+            else:
                 raise SpecError(f"override {key!r}: the spec has no {target!r} op",
                                 op=target)
-            index = matches[0]
         if name == "region":
             out["ops"][index]["region"] = value
         else:

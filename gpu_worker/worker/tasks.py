@@ -328,3 +328,50 @@ def render_job(self: Any, job: dict[str, Any]) -> dict[str, Any]:
         log.warning("job %s attempt %s failed (%s); retrying in %ss", job.get("job_id"),
                     exc.attempt, exc, countdown)
         raise self.retry(countdown=countdown, exc=exc) from exc
+
+
+# --- distinctness of two variants --------------------------------------------------------
+
+COMPARISON_TASK = "restoration.tasks.record_comparison"
+COMPARISON_KEYS = ("comparison_id", "a_uri", "b_uri", "map_uri")
+
+
+def run_comparison(message: Any, notify: Notify) -> dict[str, Any]:
+    """Compare two rendered variants (gpu_worker.engine.distinctness) and report it.
+
+    Message: {"comparison_id": 7, "a_uri": "…/a.mp4", "b_uri": "…/b.mp4",
+    "map_uri": "…/map.png", "frames": 4, "device": null}. Result, sent to
+    `restoration.tasks.record_comparison` and returned: {"comparison_id": 7,
+    "status": "done" | "failed", "jod": 9.7, "details": {...}, "map_uri": "…",
+    "error": ""}. Any failure is reported (a comparison is advice, never retried).
+    """
+    fields = message if isinstance(message, Mapping) else {}
+    comparison_id = fields.get("comparison_id")
+    result: dict[str, Any] = {"comparison_id": comparison_id, "status": "failed", "jod": None,
+                              "details": {}, "map_uri": None, "error": ""}
+    try:
+        missing = [k for k in COMPARISON_KEYS if not fields.get(k)]
+        if missing or not isinstance(comparison_id, int) or isinstance(comparison_id, bool):
+            raise ValueError(f"comparison message: missing or invalid {(missing or ['comparison_id'])[0]}")
+        from gpu_worker.engine.distinctness import FRAMES, compare_videos
+
+        device = os.environ.get("REEL_DEVICE") or fields.get("device") or None
+        frames = int(fields.get("frames") or FRAMES)
+        with storage.local_input(fields["a_uri"]) as a, storage.local_input(fields["b_uri"]) as b, \
+                storage.local_output(fields["map_uri"]) as target:
+            compared = compare_videos(a, b, count=frames, map_path=target, device=device)
+        details = compared.to_dict()
+        details.pop("map_path", None)
+        result.update(status="done", jod=compared.jod, details=details, map_uri=fields["map_uri"])
+    except Exception as exc:  # reported to the site as a failed comparison
+        log.warning("comparison %s failed", comparison_id, exc_info=True)
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    notify(COMPARISON_TASK, result)
+    return result
+
+
+@shared_task(bind=True, name="gpu_worker.tasks.compare_variants", acks_late=True,
+             reject_on_worker_lost=True)
+def compare_variants(self: Any, message: dict[str, Any]) -> dict[str, Any]:
+    """Measure how different two variants look; see run_comparison."""
+    return run_comparison(message, celery_notifier(self))

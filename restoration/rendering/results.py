@@ -1,7 +1,9 @@
 """Results from the GPU workers: the one entry point the `record_result` task calls.
 
-A variant job finishes in restoration.rendering.variants; a film segment's result is
-recorded in restoration.rendering.film, and the last one queues the assembly.
+A variant job finishes in restoration.rendering.variants (and the last variant of a
+sweep to finish queues the comparisons of its pairs, restoration.rendering.
+distinctness); a film segment's result is recorded in restoration.rendering.film, and
+the last one queues the assembly.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from gpu_worker.jobs import JobContractError, JobResult
 from restoration.models import RenderJob
+from restoration.rendering.distinctness import compare_finished_sweep
 from restoration.rendering.film import record_segment_result
 from restoration.rendering.variants import record_variant_result
 
@@ -32,4 +35,10 @@ def record_result(data: dict[str, Any]) -> RenderJob | None:
         return None
     if result.segment is not None:
         return record_segment_result(result)
-    return record_variant_result(result)
+    job = record_variant_result(result)
+    if job is not None and job.variant_id is not None:
+        try:
+            compare_finished_sweep(job.variant)
+        except Exception:  # advice for the technician; never lose a render's result for it
+            log.exception("could not queue the comparisons of the sweep of variant %s", job.variant_id)
+    return job

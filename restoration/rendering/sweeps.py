@@ -4,7 +4,10 @@
                                  "colour_scheme.look": ["neutral", "warm_period"]})
 
 gives 6 variants, each the base spec with one combination of overrides (keys as in
-gpu_worker.engine.spec.apply_overrides: "OP.PARAM", "#N.PARAM" or "seed"). Every
+gpu_worker.engine.spec.apply_overrides: "OP.PARAM", "#N.PARAM" or "seed"). An
+"OP.PARAM" whose operator the base lacks inserts that operator, with its defaults, at
+its usual place in the pipeline (gpu_worker.engine.schema.PIPELINE_ORDER), so
+"grain.strength 0 / 3 / 6" works from a preset without grain. Every
 variant renders the same excerpt with the same encode settings, so they differ only
 in what is being compared. Encode settings cannot be swept for that reason.
 """
@@ -20,7 +23,12 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext
 
-from gpu_worker.engine.schema import SpecError, get_operator_schema
+from gpu_worker.engine.schema import (
+    PIPELINE_ORDER,
+    SpecError,
+    all_operator_schemas,
+    get_operator_schema,
+)
 from gpu_worker.engine.spec import apply_overrides, parse_spec
 from restoration.models import Clip, PresetVersion, RenderJob, Variant
 from restoration.rendering.jobs import TERMINAL
@@ -82,10 +90,11 @@ def _param_schema(spec: Mapping[str, Any], key: str) -> Any:
             raise SweepError(gettext("%(key)s: the base spec has no op #%(n)d") % {"key": key, "n": index + 1})
         op_name = ops[index]["op"]
     else:
-        if not any(o["op"] == target for o in ops):
-            raise SweepError(gettext("%(key)s: the base spec has no %(op)r operator; add it to the preset first")
-                             % {"key": key, "op": target})
-        op_name = target
+        try:
+            get_operator_schema(target)
+        except SpecError as exc:
+            raise SweepError(gettext("%(key)s: %(error)s") % {"key": key, "error": exc}) from None
+        op_name = target  # absent from the base: inserted at its usual place
     for param in get_operator_schema(op_name).params:
         if param.name == name:
             return param
@@ -116,19 +125,49 @@ def parse_values(spec: Mapping[str, Any], key: str, text: str) -> list[Any]:
     return out
 
 
+def _insertable(name: str) -> bool:
+    """Whether a sweep's form offers to insert operator `name`: it must keep the frame
+    size and rate (variants of a sweep are compared frame by frame, side by side) and
+    need no file (a LUT or a reference frame has no sensible default)."""
+    cls = get_operator_schema(name)
+    return not (cls.changes_size or cls.changes_rate) and \
+        not any(p.kind == "path" for p in cls.params)
+
+
+def _param_rows(prefix: str, op_name: str, values: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    rows = []
+    for param in get_operator_schema(op_name).params:
+        if param.kind in ("path", "str"):
+            continue
+        what = param.range_text() if param.min is not None else ", ".join(param.choices) or param.kind
+        row = {"key": f"{prefix}.{param.name}", "kind": param.kind,
+               "label": f"{prefix}.{param.name} ({what})",
+               "current": values.get(param.name) if values is not None else None,
+               "inserted": values is None}
+        if values is None:
+            row["label"] += " · " + gettext("adds %(op)s") % {"op": op_name}
+            row["default"] = param.default
+        rows.append(row)
+    return rows
+
+
 def sweepable_parameters(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every (op, param) of the base spec a sweep may vary, for the form."""
-    rows = [{"key": "seed", "label": "seed (grain and other randomness)", "kind": "int"}]
+    """Every (op, param) a sweep may vary, for the form: the base spec's own first, then
+    those of the operators it lacks (`inserted`: the operator is added, with its
+    defaults, at its usual place), in pipeline order."""
+    rows = [{"key": "seed", "label": gettext("seed (grain and other randomness)"), "kind": "int",
+             "inserted": False}]
     seen: dict[str, int] = {}
     for i, op in enumerate(spec.get("ops", [])):
         seen[op["op"]] = seen.get(op["op"], 0) + 1
         prefix = op["op"] if seen[op["op"]] == 1 else f"#{i + 1}"
-        for param in get_operator_schema(op["op"]).params:
-            if param.kind in ("path", "str"):
-                continue
-            rows.append({"key": f"{prefix}.{param.name}", "kind": param.kind,
-                         "label": f"{prefix}.{param.name} ({param.range_text() if param.min is not None else ', '.join(param.choices) or param.kind})",
-                         "current": op["params"].get(param.name)})
+        rows.extend(_param_rows(prefix, op["op"], op["params"]))
+    known = all_operator_schemas()
+    missing = [n for n in PIPELINE_ORDER if n in known and n not in seen]
+    missing += [n for n in known if n not in PIPELINE_ORDER and n not in seen]
+    for name in missing:
+        if _insertable(name):
+            rows.extend(_param_rows(name, name, None))
     return rows
 
 
@@ -143,7 +182,7 @@ def plan(clip: Clip, version: PresetVersion, axes: Mapping[str, Sequence[Any]], 
         _param_schema(version.spec, key)
     for combo in combos:
         try:
-            apply_overrides(version.spec, combo)
+            apply_overrides(version.spec, combo, insert=True)
         except SpecError as exc:
             raise SweepError(gettext("combination %(combo)s: %(error)s") % {"combo": combo, "error": exc}) from None
     if start is None and end is None:
@@ -178,7 +217,7 @@ def create_sweep(clip: Clip, version: PresetVersion, axes: Mapping[str, Sequence
     with transaction.atomic():
         lock_version(version)
         for combo in sweep.overrides:
-            effective = apply_overrides(version.spec, combo)
+            effective = apply_overrides(version.spec, combo, insert=True)
             variant, created = Variant.objects.get_or_create(
                 clip=clip, spec_hash=effective.spec_hash, start_frame=sweep.start,
                 end_frame=sweep.end,

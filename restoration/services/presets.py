@@ -131,6 +131,37 @@ def starting_spec(start: str, clip: Clip | None = None) -> dict[str, Any]:
                           % {"clip": clip, "error": exc}) from None
 
 
+AUTO_PRESET = "auto"
+
+
+def auto_spec(clip: Clip) -> PipelineSpec:
+    """The `auto` spec of `clip`, validated, or PresetError saying why there is none."""
+    if not clip.analysis or (isinstance(clip.analysis, dict) and clip.analysis.get("error")):
+        raise PresetError(f"{clip} has no analysis yet, so there is no auto spec to start "
+                          "from: wait for the analysis to finish (or run it again from the "
+                          "clip page), or choose a preset")
+    return validate_spec(starting_spec(AUTO_PRESET, clip))
+
+
+def auto_version(clip: Clip, *, user: Any = None) -> PresetVersion:
+    """The `auto` spec of `clip` (built from its analysis) saved as a version of the
+    built-in "auto" preset, so a sweep or a render can start from it directly.
+
+    The same spec (a clip analysed again to the same result, or two clips alike)
+    reuses its version; the version is locked by the render that uses it, like any other.
+    """
+    parsed = auto_spec(clip)
+    preset, _ = Preset.objects.get_or_create(
+        name=AUTO_PRESET, defaults={"builtin": True, "description": (
+            "Built per clip from its analysis: repairs what the analysis measured. Each "
+            "version is the auto spec of the clip named in its note.")})
+    same = preset.versions.filter(spec_hash=parsed.spec_hash).order_by("number").first()
+    if same is not None:
+        return same
+    return save_version(preset, parsed.to_dict(), user=user,
+                        note=f"auto from the analysis of clip {clip.pk} ({clip})")
+
+
 def _coerce(kind: str, raw: str | None, where: str) -> Any:
     """A form field's text as the type the operator's parameter schema asks for."""
     if kind == "bool":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -14,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, role_required
 from restoration.models import Clip, Film, PresetVersion, RenderJob, Variant
+from restoration.rendering import distinctness, jobs, sweeps, variants
 from restoration.rendering import film as film_render
-from restoration.rendering import jobs, sweeps, variants
 from restoration.services import presets
 
 SWEEP_AXES = 3  # rows offered by the sweep form
@@ -30,6 +31,8 @@ def clip_render_context(clip: Clip) -> dict[str, Any]:
     analysis = clip.analysis if isinstance(clip.analysis, dict) else None
     return {
         "variant_rows": rows,
+        "comparison_rows": distinctness.pair_rows(variants),
+        "jnd_jod": distinctness.threshold(),
         "analysis_summary": (analysis or {}).get("summary"),
         "analysis_findings": (analysis or {}).get("findings") or [],
         "analysis_error": (analysis or {}).get("error"),
@@ -38,19 +41,33 @@ def clip_render_context(clip: Clip) -> dict[str, Any]:
 
 # --- sweeps and variant jobs ----------------------------------------------------------------
 
+AUTO = presets.AUTO_PRESET
+
+
 @role_required(TECHNICIAN)
 def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
+    """The sweep form. The base is a saved preset version or "auto": the clip's own
+    spec from its analysis, saved as a version of the "auto" preset when the sweep is made."""
     clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
     presets.ensure_builtin_presets()
     versions = PresetVersion.objects.select_related("preset").order_by("preset__name", "-number")
-    chosen = versions.filter(pk=request.POST.get("version") or request.GET.get("version") or 0).first() \
-        or versions.first()
+    picked = request.POST.get("version") or request.GET.get("version") or ""
     error = ""
+    chosen: PresetVersion | None = None
+    base_spec: dict[str, Any] | None = None
+    if picked == AUTO:
+        try:
+            base_spec = presets.auto_spec(clip).to_dict()
+        except presets.PresetError as exc:
+            error = str(exc)
+    else:
+        chosen = versions.filter(pk=picked if picked.isdigit() else 0).first() or versions.first()
+        base_spec = chosen.spec if chosen else None
     try:
         suggested = sweeps.suggest_excerpt(clip) if clip.frame_count else (0, 0)
     except ValueError:
         suggested = (0, 0)
-    if request.method == "POST" and chosen is not None and request.POST.get("action") == "create":
+    if request.method == "POST" and base_spec is not None and request.POST.get("action") == "create":
         try:
             axes = {}
             for i in range(SWEEP_AXES):
@@ -59,22 +76,41 @@ def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
                 if key and text:
                     if key in axes:
                         raise sweeps.SweepError(f"{key} is chosen twice")
-                    axes[key] = sweeps.parse_values(chosen.spec, key, text)
+                    axes[key] = sweeps.parse_values(base_spec, key, text)
             start_text, end_text = request.POST.get("start", ""), request.POST.get("end", "")
             start = int(start_text) if start_text.strip() else None
             end = int(end_text) if end_text.strip() else None
-            variants = sweeps.create_sweep(clip, chosen, axes, start=start, end=end, user=request.user)
+            with transaction.atomic():  # no "auto" version is left behind by a refused sweep
+                base = chosen or presets.auto_version(clip, user=request.user)
+                variants = sweeps.create_sweep(clip, base, axes, start=start, end=end,
+                                               user=request.user)
         except (sweeps.SweepError, ValueError) as exc:
             error = str(exc)
         else:
             messages.success(request, ngettext("%(n)d variant queued for rendering.", "%(n)d variants queued for rendering.",
                                               len(variants)) % {"n": len(variants)})
             return redirect(clip.get_absolute_url())
-    params = sweeps.sweepable_parameters(chosen.spec) if chosen else []
+    params = sweeps.sweepable_parameters(base_spec) if base_spec else []
     return render(request, "restoration/clip_sweep.html", {
         "clip": clip, "versions": versions, "chosen": chosen, "params": params, "error": error,
         "axes": range(SWEEP_AXES), "suggested": suggested, "cap": sweeps.MAX_VARIANTS,
-        "post": request.POST})
+        "post": request.POST, "auto": picked == AUTO, "base_spec": base_spec,
+        "picked": AUTO if picked == AUTO else (chosen.pk if chosen else "")})
+
+
+@role_required(TECHNICIAN)
+@require_POST
+def clip_compare_variants(request: HttpRequest, clip_id: int) -> HttpResponse:
+    """Measure (again) how different the clip's rendered variants of one sweep look."""
+    clip = get_object_or_404(Clip, pk=clip_id)
+    variant = get_object_or_404(Variant, pk=request.POST.get("variant") or 0, clip=clip)
+    made = distinctness.compare_variants(distinctness.sweep_of(variant),
+                                         again=bool(request.POST.get("again")))
+    if made:
+        messages.info(request, f"{len(made)} comparison(s) of the sweep of “{variant}” queued.")
+    else:
+        messages.error(request, "Fewer than two variants of this sweep have rendered.")
+    return redirect(clip.get_absolute_url())
 
 
 @role_required(TECHNICIAN)

@@ -19,6 +19,7 @@ from gpu_worker.engine.analysis import (
 from gpu_worker.engine.damage import DamageConfig, degrade_frames
 from gpu_worker.engine.io import read_frames
 from gpu_worker.engine.ops import all_operators
+from gpu_worker.engine.schema import pipeline_rank
 from gpu_worker.engine.spec import parse_spec
 from tests.conftest import media_file
 
@@ -220,6 +221,8 @@ def test_suggest_spec_branches_all_validate() -> None:
     names = _check_spec(suggest_spec(report))
     assert names == ["deflicker", "dust", "scratch", "denoise", "colour_correct", "sharpen",
                      "grain"]
+    # The engine's canonical order (where a sweep inserts a missing operator) agrees.
+    assert names == sorted(names, key=pipeline_rank)
     ops = {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}
     assert ops["deflicker"]["radius"] == 8 and ops["deflicker"]["tiles"] == 3
     assert ops["dust"]["search"] == 3 and ops["dust"]["max_size"] == 48

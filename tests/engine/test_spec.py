@@ -119,3 +119,79 @@ def test_load_spec_file(tmp_path):
     assert specs.load_spec(path).seed == 4
     with pytest.raises(SpecError, match="cannot read spec file"):
         specs.load_spec(tmp_path / "missing.json")
+
+
+# --- inserting a missing operator at its usual place -----------------------------------
+
+def _names(spec) -> list[str]:
+    return [o.op for o in spec.ops]
+
+
+def test_pipeline_order_places_every_builtin_operator():
+    from gpu_worker.engine.schema import BUILTIN_SCHEMAS, PIPELINE_ORDER
+
+    assert sorted(PIPELINE_ORDER) == sorted(s.name for s in BUILTIN_SCHEMAS)
+    assert len(set(PIPELINE_ORDER)) == len(PIPELINE_ORDER)
+
+
+def test_shipped_presets_follow_the_pipeline_order():
+    from gpu_worker.engine.presets import get_preset, list_presets
+    from gpu_worker.engine.schema import pipeline_rank
+
+    for shipped in list_presets():
+        if shipped["needs_analysis"]:
+            continue
+        names = _names(specs.parse_spec(get_preset(shipped["name"])))
+        assert names == sorted(names, key=pipeline_rank), shipped["name"]
+
+
+def test_insertion_index_goes_before_the_first_later_operator():
+    from gpu_worker.engine.schema import insertion_index
+
+    faithful_like = ["deflicker", "dust", "scratch", "denoise", "colour_correct", "sharpen"]
+    assert insertion_index(faithful_like, "grain") == 6  # grain comes last
+    assert insertion_index(faithful_like, "wire") == 3  # after scratch, before denoise
+    assert insertion_index(faithful_like, "deinterlace") == 0  # fields first
+    assert insertion_index(faithful_like, "face_restore") == 5  # after colour, before sharpen
+    assert insertion_index(["denoise", "grain"], "interpolate") == 1  # before grain
+    assert insertion_index([], "denoise") == 0
+    # An operator the order does not place goes last; unplaced ones are stepped over.
+    assert insertion_index(["denoise", "test_spec_probe", "grain"], "sharpen") == 2
+    assert insertion_index(["denoise", "grain"], "test_spec_probe") == 2
+
+
+def test_apply_overrides_inserts_a_missing_operator_with_its_defaults():
+    base = {"ops": [{"op": "deflicker"}, {"op": "denoise", "params": {"strength": 0.6}},
+                    {"op": "sharpen"}], "seed": 4}
+    with pytest.raises(SpecError, match="has no 'grain' op"):
+        specs.apply_overrides(base, {"grain.strength": 3.0})
+    v = specs.apply_overrides(base, {"grain.strength": 3.0, "dust.sensitivity": 0.7}, insert=True)
+    assert _names(v) == ["deflicker", "dust", "denoise", "sharpen", "grain"]
+    from gpu_worker.engine.schema import get_operator_schema
+
+    grain_defaults = get_operator_schema("grain").validate_params({})
+    assert v.ops[4].params == {**grain_defaults, "strength": 3.0}
+    assert v.ops[1].params["sensitivity"] == 0.7
+    assert v.ops[2].params["strength"] == 0.6 and v.seed == 4  # the rest untouched
+    # The same override twice makes the same spec (same hash: a sweep reuses it).
+    assert specs.apply_overrides(base, {"grain.strength": 3.0, "dust.sensitivity": 0.7},
+                                 insert=True).spec_hash == v.spec_hash
+    # A present operator is changed, never added again.
+    again = specs.apply_overrides(base, {"denoise.strength": 2.0}, insert=True)
+    assert _names(again) == ["deflicker", "denoise", "sharpen"]
+    assert again.ops[1].params["strength"] == 2.0
+
+
+def test_inserted_values_are_validated_and_unknown_operators_named():
+    base = [{"op": "denoise"}]
+    with pytest.raises(SpecError, match=r"grain.strength: 99.0 is outside"):
+        specs.apply_overrides(base, {"grain.strength": 99}, insert=True)
+    with pytest.raises(SpecError, match="unknown operator 'nosuch'"):
+        specs.apply_overrides(base, {"nosuch.x": 1}, insert=True)
+
+
+def test_position_keys_count_the_base_ops_after_an_insertion():
+    base = [{"op": "deflicker"}, {"op": "denoise"}]
+    v = specs.apply_overrides(base, {"dust.sensitivity": 0.4, "#2.strength": 1.5}, insert=True)
+    assert _names(v) == ["deflicker", "dust", "denoise"]
+    assert v.ops[2].params["strength"] == 1.5  # "#2" is still the base's denoise

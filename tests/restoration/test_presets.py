@@ -169,3 +169,24 @@ def test_spec_files_are_confined_to_the_configured_folders(settings, tmp_path):
     for model in ("../../etc/passwd", "/tmp/x.pth", "sub/x.pth", ".hidden"):
         with pytest.raises(presets.PresetError, match="file name in the models folder"):
             presets.validate_spec({"ops": [{"op": "face_restore", "params": {"model": model}}]})
+
+
+def test_auto_version_saves_the_clips_own_spec_once(tmp_path):
+    from gpu_worker.engine.analysis import analyze
+    from gpu_worker.engine.presets import get_preset
+    from tests.media_factory import make_video
+    from tests.restoration.clip_helpers import ready_clip
+
+    clip = ready_clip(make_video(tmp_path / "a.mp4", frames=12, width=64, height=48))
+    with pytest.raises(presets.PresetError, match="has no analysis yet"):
+        presets.auto_version(clip)
+    clip.analysis = analyze(clip.source.path, faces=False)
+    clip.save(update_fields=["analysis"])
+    version = presets.auto_version(clip)
+    assert version.preset.name == "auto" and version.preset.builtin
+    assert version.spec == presets.validate_spec(get_preset("auto", analysis=clip.analysis)).to_dict()
+    assert f"clip {clip.pk}" in version.note and not version.locked
+    assert presets.auto_version(clip).pk == version.pk  # the same spec is one version
+    clip.analysis = {"error": "the analysis crashed"}
+    with pytest.raises(presets.PresetError, match="has no analysis yet"):
+        presets.auto_spec(clip)

@@ -12,7 +12,7 @@ import factory
 from django.utils import timezone
 
 from tests.factories import ClipFactory, VariantFactory
-from voting.models import Ballot, Contest, ContestEntry, Pairing, Rater
+from voting.models import Ballot, Contest, ContestEntry, Exclusion, Pairing, Rater, ScreeningCode
 
 
 class ContestFactory(factory.django.DjangoModelFactory):
@@ -85,6 +85,29 @@ class BallotFactory(factory.django.DjangoModelFactory):
     watched_left_seconds = 5
     watched_right_seconds = 5
     served_at = factory.LazyFunction(timezone.now)
+
+
+class ScreeningCodeFactory(factory.django.DjangoModelFactory):
+    """An unused screening code of a new contest."""
+
+    class Meta:
+        model = ScreeningCode
+
+    contest = factory.SubFactory(ContestFactory)
+    seat = factory.Sequence(lambda n: str(n + 1))
+
+
+class ExclusionFactory(factory.django.DjangoModelFactory):
+    """A rater shadow-excluded from a contest by an anomaly rule."""
+
+    class Meta:
+        model = Exclusion
+
+    contest = factory.SubFactory(ContestFactory)
+    rater = factory.SubFactory(RaterFactory, ready=True)
+    reason = "machine_timing"
+    cluster = factory.LazyAttribute(lambda o: f"rater {o.rater.pk}")
+    detail = "machine-regular timing"
 
 
 def ready_rater(**fields) -> Rater:

@@ -13,19 +13,28 @@ from frontend.live import outbox
 from restoration.models import PresetVersion, RenderJob, Variant
 from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
-from tests.factories import ClipFactory, VariantFactory, technician
-from tests.voting.factories import GoldenPairingFactory, PairingFactory, RaterFactory, ready_rater
+from tests.factories import ClipFactory, UserFactory, VariantFactory, technician
+from tests.voting.factories import (
+    ExclusionFactory,
+    GoldenPairingFactory,
+    PairingFactory,
+    RaterFactory,
+    ScreeningCodeFactory,
+    ready_rater,
+)
 from tests.voting.voting_factories import fetch_media, make_contest, vote, watch
 from voting import integrity, services, tally
 from voting.integrity import (
     ContestClosed,
     DuplicateBallot,
+    NotFound,
     ProofOfWorkRequired,
     RateLimited,
     VotingError,
     WatchTimeTooShort,
 )
-from voting.models import Ballot, Contest, Pairing
+from voting.models import Ballot, Contest, Exclusion, Pairing, Tier
+from voting.stats.ranking import SITE_DEFAULT_RULE, Comparison, RankingConfig, rank
 
 
 def _render_cannot_start(film, preset_version, user):
@@ -592,11 +601,12 @@ def test_a_render_that_cannot_start_does_not_undo_the_adoption():
 # --------------------------------------------------------------------------- robust decision
 
 
-def _one_sided_votes(contest, ips, per_ip=8, winner="B"):
-    """Raters from ``ips`` who always pick ``winner`` whenever it is shown."""
+def _one_sided_votes(contest, ips, per_ip=8, winner="B", accounts=False):
+    """Raters from ``ips`` who always pick ``winner`` whenever it is shown (signed-in
+    accounts with ``accounts``: those the anomaly checks' network rules leave alone)."""
     for ip in ips:
         for _ in range(per_ip):
-            rater = ready_rater()
+            rater = ready_rater(user=UserFactory()) if accounts else ready_rater()
             for _ in range(3):
                 ballot = vote(contest, rater, ip=ip, chooser=lambda p: (
                     "left" if p.left.label == winner else "right" if p.right.label == winner else "same"))
@@ -608,23 +618,33 @@ def test_one_network_never_decides_a_contest(monkeypatch):
     monkeypatch.setattr(adoption, "start_film_render", lambda *a: pytest.fail("nothing may be adopted"))
     contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
                            p_best_threshold=0.9, auto_adopt=True, min_decision_seconds=0)
-    # Many fresh identities behind one /24: the rule fires, the decision is not robust.
+    # Many fresh identities behind one /24: a burst of new identities, all shadow-excluded,
+    # and the decision the plain rule would take is not robust either.
     _one_sided_votes(contest, [f"203.0.113.{k}" for k in range(1, 5)])
     result, _payload = tally.compute(contest)
-    assert result.decision.decided  # the plain rule would have decided for B
+    assert not result.decision.decided
+    raters = set(Ballot.objects.filter(contest=contest).values_list("rater_id", flat=True))
+    assert set(Exclusion.objects.filter(contest=contest, reason="identity_burst")
+               .values_list("rater_id", flat=True)) == raters
     services.contest_ratings(contest)
     contest.refresh_from_db()
     assert contest.status == Contest.Status.OPEN and contest.winner is None
-    robust, reason = services.robust_decision(contest, result)
-    assert not robust and "1 network(s); 3 needed" in reason
+    unweighted = rank([Comparison(b.left.label, b.right.label, b.choice, str(b.rater_id))
+                       for b in Ballot.objects.filter(contest=contest).select_related("left", "right")],
+                      items=["A", "B", "C"], config=RankingConfig(n_bootstrap=40),
+                      rule=tally.decision_rule(contest))
+    assert unweighted.decision.decided  # the plain rule, counting everyone, would decide for B
+    robust, reason = services.robust_decision(contest, unweighted)
+    assert not robust and "network(s); 3 needed" in reason
     assert Ballot.objects.filter(contest=contest).values("net_hash").distinct().count() == 1
 
 
 def test_a_decision_must_survive_removing_any_one_network_and_take_its_time():
     contest = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
                            p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
-    # One big network carries the result; two small ones add a few indifferent ballots.
-    _one_sided_votes(contest, ["198.51.100.7"], per_ip=12)
+    # One big network carries the result (signed-in accounts, so no network rule of the
+    # anomaly checks removes them first); two small ones add a few indifferent ballots.
+    _one_sided_votes(contest, ["198.51.100.7"], per_ip=12, accounts=True)
     for ip in ("192.0.2.1", "2001:db8:1:2::1"):
         vote(contest, ready_rater(), "same", ip=ip)
     result, _payload = tally.compute(contest)
@@ -634,7 +654,9 @@ def test_a_decision_must_survive_removing_any_one_network_and_take_its_time():
     # With the same support spread over many networks the decision stands...
     spread = make_contest(3, golden_rate=0, min_raters=3, decision_method="probability",
                           p_best_threshold=0.9, min_networks=3, min_decision_seconds=0)
-    _one_sided_votes(spread, [f"10.{k}.0.1" for k in range(12)], per_ip=1)
+    # (accounts again: twelve anonymous raters sharing the test's one user agent would be
+    # a user-agent cluster)
+    _one_sided_votes(spread, [f"10.{k}.0.1" for k in range(12)], per_ip=1, accounts=True)
     result, _payload = tally.compute(spread)
     assert result.decision.decided
     assert services.robust_decision(spread, result)[0] is True
@@ -649,3 +671,85 @@ def test_network_of_groups_by_24_and_48():
     assert integrity.network_of("203.0.113.77") == "203.0.113.0/24"
     assert integrity.network_of("2001:db8:1:2::1") == "2001:db8:1::/48"
     assert integrity.network_of("not an address") == "not an address"
+
+
+# --------------------------------------------------------------------------- trust tiers and screening codes
+
+
+def test_screening_codes_come_in_numbered_batches_of_unique_unguessable_codes():
+    contest = make_contest(2)
+    first = services.generate_screening_codes(contest, 3, seat_prefix="R")
+    second = services.generate_screening_codes(contest, 2)
+    assert [c.seat for c in first + second] == ["R1", "R2", "R3", "4", "5"]
+    codes = [c.code for c in first + second]
+    assert len(set(codes)) == 5 and all(len(c) == 10 and c.isalnum() and c.isupper() for c in codes)
+    for bad in (0, services.MAX_CODES_PER_BATCH + 1):
+        with pytest.raises(VotingError):
+            services.generate_screening_codes(contest, bad)
+
+
+def test_a_screening_code_binds_to_one_rater_once():
+    contest = make_contest(2)
+    code = ScreeningCodeFactory(contest=contest)
+    fan, other = ready_rater(), ready_rater()
+    typed = "-".join([code.code[:5].lower(), code.code[5:]])  # case and dashes do not matter
+    bound = services.redeem_screening_code(contest, fan, typed)
+    assert bound.pk == code.pk and bound.rater == fan and bound.redeemed_at is not None
+    assert services.redeem_screening_code(contest, fan, code.code).pk == code.pk  # idempotent
+    with pytest.raises(services.CodeRefused, match="already been used"):
+        services.redeem_screening_code(contest, other, code.code)
+    second = ScreeningCodeFactory(contest=contest)
+    with pytest.raises(services.CodeRefused, match="already hold a code"):
+        services.redeem_screening_code(contest, fan, second.code)
+    elsewhere = ScreeningCodeFactory()
+    with pytest.raises(NotFound):
+        services.redeem_screening_code(contest, other, elsewhere.code)
+    with pytest.raises(NotFound):
+        services.redeem_screening_code(contest, other, "NOSUCHCODE")
+    Contest.objects.filter(pk=contest.pk).update(status=Contest.Status.CLOSED)
+    contest.refresh_from_db()
+    with pytest.raises(ContestClosed):
+        services.redeem_screening_code(contest, other, second.code)
+
+
+def test_ballot_tier_is_the_heaviest_tier_the_rater_qualifies_for():
+    contest = make_contest(2, weight_anonymous=0.5, weight_screening=1.0, weight_account=2.0)
+    anonymous, member = ready_rater(), ready_rater(user=UserFactory())
+    assert services.ballot_tier(contest, anonymous) == Tier.ANONYMOUS
+    assert services.ballot_tier(contest, member) == Tier.ACCOUNT
+    ScreeningCodeFactory(contest=contest, rater=anonymous)
+    ScreeningCodeFactory(contest=contest, rater=member)
+    assert services.ballot_tier(contest, anonymous) == Tier.SCREENING
+    assert services.ballot_tier(contest, member) == Tier.ACCOUNT  # 2.0 beats 1.0
+    other = make_contest(2)
+    assert services.ballot_tier(other, anonymous) == Tier.ANONYMOUS  # a code is one contest's
+
+
+def test_cast_ballot_records_the_tier():
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    ScreeningCodeFactory(contest=contest, rater=rater)
+    assert vote(contest, rater, "left").tier == Tier.SCREENING
+    assert vote(make_contest(2, golden_rate=0), ready_rater(), "left").tier == Tier.ANONYMOUS
+
+
+def test_audit_lists_clusters_with_reasons_and_ballots():
+    contest = make_contest(2, golden_rate=0)
+    rater = ready_rater()
+    ballot = vote(contest, rater, "left")
+    ExclusionFactory(contest=contest, rater=rater, reason="user_agent_cluster", cluster="ua-x", detail="30 of 40")
+    flagged = ready_rater(flags=["same_side"])
+    vote(contest, flagged, "right")
+    report = services.audit(contest)
+    assert report["n_excluded"] == 1
+    [cluster] = report["clusters"]
+    assert cluster["reason"] == "user_agent_cluster" and cluster["cluster"] == "ua-x"
+    assert cluster["raters"] == [rater.pk] and [b.pk for b in cluster["ballots"]] == [ballot.pk]
+    assert [row["rater"].pk for row in report["reliability"]] == [flagged.pk]
+
+
+def test_the_site_default_decision_rule_is_the_one_the_pairing_benchmark_uses():
+    contest = make_contest(2)
+    assert (contest.decision_method, contest.p_best_threshold) == (
+        SITE_DEFAULT_RULE.method, SITE_DEFAULT_RULE.p_best_threshold)
+    assert tally.decision_rule(contest).method == "probability"

@@ -18,6 +18,7 @@ from django.utils import timezone
 from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
 from tests.factories import ClipFactory, UserFactory, VariantFactory, technician
+from tests.voting.factories import ExclusionFactory, ScreeningCodeFactory
 from tests.voting.voting_factories import make_contest
 from voting import integrity, services, views
 from voting.models import Ballot, Contest, Pairing, Rater
@@ -244,6 +245,27 @@ def test_technician_opens_a_contest_from_the_form_and_sees_the_dashboard():
     assert too_few.status_code == 200 and "between 2 and" in too_few.content.decode()
 
 
+def test_opening_a_contest_over_variants_that_look_alike_warns_but_opens():
+    from tests.factories import VariantComparisonFactory
+
+    tech = Client()
+    tech.force_login(technician())
+    close = VariantComparisonFactory(variant_a__overrides={"denoise.strength": 0.3},
+                                     variant_a__preset_version__recipe={"ops": ["denoise"]},
+                                     variant_b__overrides={"denoise.strength": 2.0}, jod=9.8)
+    clip = close.variant_a.clip
+    url = f"/vote/manage/clips/{clip.pk}/new/"
+    form = tech.get(url).content.decode()
+    assert 'id="indistinct-warnings"' in form and "0.20 JOD" in form
+    response = tech.post(url, {
+        "title": "Denoise", "variants": [close.variant_a.pk, close.variant_b.pk],
+        "min_watch_seconds": 4, "decision_method": "either", "p_best_threshold": 0.95,
+        "min_raters": 5, "golden_rate": 0.1}, follow=True)
+    assert Contest.objects.filter(title="Denoise").exists()  # the technician decides
+    page = response.content.decode()
+    assert "fans may not see a difference" in page and "denoise.strength" in page
+
+
 def test_close_adopt_and_settings_actions(monkeypatch):
     monkeypatch.setattr(adoption, "start_film_render", _render_cannot_start)
     tech = Client()
@@ -387,3 +409,122 @@ def test_large_bodies_are_refused_before_they_are_parsed(settings, monkeypatch):
     assert response.status_code in (400, 413) and parsed in ([], [10])
     settings.VOTING_MAX_BODY_BYTES = 10_000
     assert fan.post("api/heartbeat/", big).status_code == 404  # read and parsed: pairing 1 was not served to this fan
+
+
+# --------------------------------------------------------------------------- screening codes, audit, proxies
+
+
+def test_a_seat_link_shows_the_code_and_binds_only_on_post():
+    contest = make_contest(2)
+    code = ScreeningCodeFactory(contest=contest, seat="12")
+    fan = Fan(contest)
+    page = fan.client.get(f"{fan.base}seat/{code.code}/")
+    assert page.status_code == 200 and code.code in page.content.decode()
+    code.refresh_from_db()
+    assert code.rater is None  # a link preview must not use up the seat
+    response = fan.client.post(f"{fan.base}code/", {"code": code.code}, HTTP_X_CSRFTOKEN=fan.csrf)
+    assert response.status_code == 302 and response["Location"] == fan.base
+    code.refresh_from_db()
+    assert code.rater == fan.rater
+    assert "Seat 12" in fan.client.get(fan.base).content.decode()
+    thief = Fan(contest, ip="10.2.2.2")
+    refused = thief.client.post(f"{thief.base}code/", {"code": code.code}, HTTP_X_CSRFTOKEN=thief.csrf)
+    assert refused.status_code == 409 and "already been used" in refused.content.decode()
+    no_csrf = thief.client.post(f"{thief.base}code/", {"code": code.code})
+    assert no_csrf.status_code == 403
+
+
+def test_screening_codes_page_is_its_contests_creators_and_prints_qr_codes():
+    owner, other = technician(), technician()
+    contest = make_contest(2)
+    Contest.objects.filter(pk=contest.pk).update(created_by=owner)
+    url = f"/vote/manage/{contest.pk}/codes/"
+    client = Client()
+    client.force_login(owner)
+    assert client.post(url, {"count": "3", "seat_prefix": "A"}).status_code == 302
+    page = client.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200 and html.count("<svg") >= 3
+    for code in contest.screening_codes.all():
+        assert code.code in html and code.created_by == owner
+    assert [c.seat for c in contest.screening_codes.order_by("id")] == ["A1", "A2", "A3"]
+    assert "Screening codes" in client.get(f"/vote/manage/{contest.pk}/").content.decode()
+    client.force_login(other)
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"count": "5"}).status_code == 403
+    assert contest.screening_codes.count() == 3
+    assert "Screening codes" not in client.get(f"/vote/manage/{contest.pk}/").content.decode()
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 403
+
+
+def test_audit_view_is_for_technicians_and_lists_clusters_and_ballots():
+    contest = make_contest(2, golden_rate=0, min_watch_seconds=1)
+    fan = Fan(contest)
+    fan.solve_pow()
+    pair = fan.get("api/next/").json()
+    fan.watch(pair["pairing"], 2)
+    assert fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"}).status_code == 200
+    ExclusionFactory(contest=contest, rater=fan.rater, reason="identity_burst", cluster="net-x",
+                     detail="12 new identities from one network")
+    url = f"/vote/manage/{contest.pk}/audit/"
+    client = Client()
+    assert client.get(url).status_code == 302
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 403
+    client.force_login(technician())
+    page = client.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-reason="identity_burst"' in html
+    assert "net-x" in html and "12 new identities from one network" in html
+    ballot = Ballot.objects.get(rater=fan.rater)
+    assert f"<td>{ballot.pk}</td><td>{fan.rater.pk}</td><td>anonymous</td>" in html
+
+
+def test_results_page_shows_votes_per_tier():
+    contest = make_contest(2, golden_rate=0, min_watch_seconds=1, weight_anonymous=0.3)
+    fan = Fan(contest)
+    fan.solve_pow()
+    pair = fan.get("api/next/").json()
+    fan.watch(pair["pairing"], 2)
+    fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
+    html = Client().get(f"/vote/c/{contest.slug}/results/").content.decode()
+    assert 'data-tier="anonymous"' in html and 'data-tier="screening"' in html and 'data-tier="account"' in html
+    row = re.search(r'data-tier="anonymous"><td>[^<]*</td><td>(\d+)</td><td>(\d+)</td><td>([\d.]+)</td>', html)
+    assert row and row.groups() == ("1", "1", "0.30")
+    assert Client().get(f"/vote/c/{contest.slug}/api/tally/").json()["tiers"]["anonymous"]["ballots"] == 1
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_forwarded_addresses_count_only_from_trusted_proxies(settings, trusted):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"] if trusted else []
+    contest = make_contest(2, golden_rate=0, min_watch_seconds=1)
+    hashes = []
+    for client_ip in ("198.51.100.7", "203.0.113.9"):
+        fan = Fan(contest, ip="10.0.0.2")
+        fan.client.defaults["HTTP_X_FORWARDED_FOR"] = f"6.6.6.6, {client_ip}"
+        fan.solve_pow()
+        pair = fan.get("api/next/").json()
+        fan.watch(pair["pairing"], 2)
+        assert fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"}).status_code == 200
+        ballot = Ballot.objects.get(rater=fan.rater)
+        hashes.append(ballot.net_hash)
+        expected = client_ip if trusted else "10.0.0.2"
+        assert ballot.ip_hash == integrity.context_hash(expected)
+    assert (hashes[0] != hashes[1]) is trusted
+
+
+def test_an_anomaly_excluded_rater_gets_the_same_answers():
+    contest = make_contest(2, min_watch_seconds=1, golden_rate=0)
+    answers = []
+    for excluded in (False, True):
+        fan = Fan(contest, ip=f"10.8.8.{int(excluded)}")
+        fan.solve_pow()
+        if excluded:
+            ExclusionFactory(contest=contest, rater=fan.rater)
+        pair = fan.get("api/next/").json()
+        fan.watch(pair["pairing"], 2)
+        response = fan.post("api/ballot/", {"pairing": pair["pairing"], "choice": "left"})
+        answers.append((response.status_code, sorted(response.json()), sorted(fan.get("api/tally/").json())))
+        assert "exclu" not in response.content.decode().lower()
+    assert answers[0] == answers[1]

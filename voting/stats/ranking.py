@@ -387,6 +387,15 @@ class DecisionRule:
     min_comparisons: int = 10
 
 
+#: The site's default decision rule (a new contest's settings; the pairing benchmark
+#: runs under it). Chosen together with the active pair selector: under "the leader's
+#: interval clears the others" the selector spends its votes narrowing the top
+#: contenders' comparisons while the rule waits for *every* other interval, and it
+#: needed about twice uniform pairing's votes; under P(best) >= 0.95 it needs fewer
+#: (docs/benchmarks-pairing.md).
+SITE_DEFAULT_RULE = DecisionRule(method="probability", p_best_threshold=0.95)
+
+
 @dataclass(frozen=True)
 class RankingConfig:
     """Model priors plus the bootstrap settings."""

