@@ -28,9 +28,9 @@ def new_public_slug() -> str:
 class Tier(models.TextChoices):
     """How much the site knows about a rater (the weight of each is a contest setting)."""
 
-    ANONYMOUS = "anonymous", "anonymous web fan"
-    SCREENING = "screening", "screening code holder"
-    ACCOUNT = "account", "signed-in account"
+    ANONYMOUS = "anonymous", _("anonymous web fan")
+    SCREENING = "screening", _("screening code holder")
+    ACCOUNT = "account", _("signed-in account")
 
 
 class Contest(models.Model):

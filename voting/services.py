@@ -340,7 +340,7 @@ def generate_screening_codes(contest: Contest, count: int, *, user=None, seat_pr
     """A batch of one-time screening codes for a contest (a technician's action), seats
     numbered after the contest's existing codes ("<prefix><n>")."""
     if not 1 <= count <= MAX_CODES_PER_BATCH:
-        raise VotingError(f"A batch has between 1 and {MAX_CODES_PER_BATCH} codes.")
+        raise VotingError(_("A batch has between 1 and %(most)d codes.") % {"most": MAX_CODES_PER_BATCH})
     with transaction.atomic():
         Contest.objects.select_for_update().filter(pk=contest.pk).first()  # number seats one batch at a time
         start = ScreeningCode.objects.filter(contest=contest).count() + 1
@@ -355,17 +355,17 @@ def redeem_screening_code(contest: Contest, rater: Rater, code: str) -> Screenin
     already holds another code of this contest (one seat, one weight)."""
     value = normalise_code(code)
     if not contest.is_open:
-        raise ContestClosed("This contest is closed. Thank you for voting!")
+        raise ContestClosed(_("This contest is closed. Thank you for voting!"))
     with transaction.atomic():
         found = ScreeningCode.objects.select_for_update().filter(contest=contest, code=value).first()
         if found is None:
-            raise NotFound("This code is not one of this screening's codes.")
+            raise NotFound(_("This code is not one of this screening's codes."))
         if found.rater_id == rater.pk:
             return found
         if found.rater_id is not None:
-            raise CodeRefused("This code has already been used.")
+            raise CodeRefused(_("This code has already been used."))
         if ScreeningCode.objects.filter(contest=contest, rater=rater).exists():
-            raise CodeRefused("You already hold a code for this screening.")
+            raise CodeRefused(_("You already hold a code for this screening."))
         found.rater, found.redeemed_at = rater, timezone.now()
         found.save(update_fields=["rater", "redeemed_at"])
     log.info("screening code %s of contest %s redeemed", found.pk, contest.pk)

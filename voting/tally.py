@@ -149,7 +149,7 @@ def tier_counts(contest: Contest) -> dict[str, dict[str, Any]]:
     public page must not reveal who weighs nothing)."""
     rows = (Ballot.objects.filter(contest=contest, is_golden=False).values("tier")
             .annotate(ballots=Count("id"), raters=Count("rater", distinct=True)))
-    out = {t.value: {"label": t.label, "ballots": 0, "raters": 0, "weight": contest.tier_weight(t.value)}
+    out = {t.value: {"label": str(t.label), "ballots": 0, "raters": 0, "weight": contest.tier_weight(t.value)}
            for t in Tier}
     for row in rows:
         if row["tier"] in out:

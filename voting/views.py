@@ -30,7 +30,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
@@ -444,7 +444,7 @@ def codes(request: HttpRequest, contest_id: int) -> HttpResponse:
         except VotingError as err:
             messages.error(request, err.message)
         else:
-            messages.success(request, f"{len(made)} new code(s).")
+            messages.success(request, ngettext("%(n)d new code.", "%(n)d new codes.", len(made)) % {"n": len(made)})
         return redirect("voting:codes", contest_id=contest.pk)
     base = request.build_absolute_uri("/")
     all_codes = list(contest.screening_codes.order_by("id"))

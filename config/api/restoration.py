@@ -311,7 +311,7 @@ def sweep_create(request: HttpRequest, clip_id: Id, body: SweepIn):
     that operator, with its defaults, at its usual place."""
     clip = get_object_or_404(Clip, pk=clip_id)
     if (body.preset_version is None) == (body.base is None):
-        raise HttpError(400, 'give either "preset_version" or "base": "auto"')
+        raise HttpError(400, _('give either "preset_version" or "base": "auto"'))
     version = None if body.base else get_object_or_404(PresetVersion, pk=body.preset_version)
     try:
         with transaction.atomic():  # no "auto" version is left behind by a refused sweep
@@ -348,14 +348,14 @@ def comparison_create(request: HttpRequest, clip_id: Id, body: CompareIn):
     clip = get_object_or_404(Clip, pk=clip_id)
     variant = Variant.objects.filter(pk=body.variant, clip=clip).first()
     if variant is None:
-        raise HttpError(400, f"clip {clip.pk} has no variant {body.variant}")
+        raise HttpError(400, _("clip %(clip)s has no variant %(variant)s") % {"clip": clip.pk, "variant": body.variant})
     sweep = distinctness.sweep_of(variant)
     try:
         made = distinctness.compare_variants(sweep, again=body.again)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
     if not made:
-        raise HttpError(400, "fewer than two variants of this sweep have rendered")
+        raise HttpError(400, _("fewer than two variants of this sweep have rendered"))
     ids = {c.pk for c in made}
     return Status(202, [comparison_json(r) for r in distinctness.pair_rows(sweep)
                         if r["comparison"].pk in ids])

@@ -137,9 +137,9 @@ AUTO_PRESET = "auto"
 def auto_spec(clip: Clip) -> PipelineSpec:
     """The `auto` spec of `clip`, validated, or PresetError saying why there is none."""
     if not clip.analysis or (isinstance(clip.analysis, dict) and clip.analysis.get("error")):
-        raise PresetError(f"{clip} has no analysis yet, so there is no auto spec to start "
-                          "from: wait for the analysis to finish (or run it again from the "
-                          "clip page), or choose a preset")
+        raise PresetError(gettext("%(clip)s has no analysis yet, so there is no auto spec to start "
+                                  "from: wait for the analysis to finish (or run it again from the "
+                                  "clip page), or choose a preset") % {"clip": clip})
     return validate_spec(starting_spec(AUTO_PRESET, clip))
 
 

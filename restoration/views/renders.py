@@ -75,7 +75,7 @@ def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
                 text = request.POST.get(f"axis-{i}-values", "").strip()
                 if key and text:
                     if key in axes:
-                        raise sweeps.SweepError(f"{key} is chosen twice")
+                        raise sweeps.SweepError(_("%(key)s is chosen twice") % {"key": key})
                     axes[key] = sweeps.parse_values(base_spec, key, text)
             start_text, end_text = request.POST.get("start", ""), request.POST.get("end", "")
             start = int(start_text) if start_text.strip() else None
@@ -107,9 +107,11 @@ def clip_compare_variants(request: HttpRequest, clip_id: int) -> HttpResponse:
     made = distinctness.compare_variants(distinctness.sweep_of(variant),
                                          again=bool(request.POST.get("again")))
     if made:
-        messages.info(request, f"{len(made)} comparison(s) of the sweep of “{variant}” queued.")
+        messages.info(request, ngettext("%(n)d comparison of the sweep of “%(variant)s” queued.",
+                                        "%(n)d comparisons of the sweep of “%(variant)s” queued.", len(made))
+                      % {"n": len(made), "variant": variant})
     else:
-        messages.error(request, "Fewer than two variants of this sweep have rendered.")
+        messages.error(request, _("Fewer than two variants of this sweep have rendered."))
     return redirect(clip.get_absolute_url())
 
 
