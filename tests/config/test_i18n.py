@@ -214,3 +214,36 @@ def test_a_fans_refused_ballot_is_explained_in_their_language():
                         content_type="application/json")
     assert response.status_code == 410
     assert response.json() == {"error": "此評比已結束。多謝你的投票！", "code": "contest_closed"}
+
+
+# --------------------------------------------------------------------------- screenings and audit
+
+
+@pytest.mark.django_db
+def test_screening_codes_the_audit_and_the_tiers_come_up_in_chinese():
+    from django.utils import translation
+
+    from tests.factories import technician
+    from tests.voting.factories import RaterFactory
+    from tests.voting.voting_factories import make_contest
+    from voting.services import NotFound, redeem_screening_code
+
+    owner = technician()
+    contest = make_contest(2)
+    Contest.objects.filter(pk=contest.pk).update(created_by=owner)
+    tech = Client(HTTP_ACCEPT_LANGUAGE="zh-HK")
+    tech.force_login(owner)
+    made = tech.post(f"/vote/manage/{contest.pk}/codes/", {"count": "2", "seat_prefix": "R"}, follow=True)
+    html = made.content.decode()
+    assert "已產生 2 個新驗證碼。" in html and "座位 <strong>R1</strong>" in html
+    assert "共 2 個驗證碼，已使用 0 個。" in html and "Screening codes" not in html
+    audit = Client(HTTP_ACCEPT_LANGUAGE="zh-CN")
+    audit.force_login(owner)
+    html = audit.get(f"/vote/manage/{contest.pk}/audit/").content.decode()
+    assert "没有发现异常。" in html and "异常检查共排除了 0 位评分者。" in html
+    assert "投票权重：匿名 " in audit.get(f"/vote/manage/{contest.pk}/").content.decode()
+    fan = Client(HTTP_ACCEPT_LANGUAGE="zh-HK")
+    assert "你座位的驗證碼" in fan.get(f"/vote/c/{contest.slug}/code/").content.decode()
+    assert "匿名網上觀眾" in fan.get(f"/vote/c/{contest.slug}/results/").content.decode()
+    with translation.override("zh-hans"), pytest.raises(NotFound, match="这个验证码不属于本场放映。"):
+        redeem_screening_code(contest, RaterFactory(), "NOPE")
