@@ -1,8 +1,9 @@
 # Image for the site, the CPU worker and GPU workers. torch and torchvision are pinned
 # as a matching pair (spandrel imports torchvision; a mismatched pair fails to import),
 # the same pair scripts/install uses; the PyPI build carries CUDA and runs on the CPU too.
+# fonts-noto-cjk: Chinese titles in the server-drawn plots (frontend/plotting.py).
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 ARG TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
 RUN pip install --no-cache-dir $TORCH_SPEC

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 TECHNICIAN = "technician"
 CURATOR = "curator"
@@ -53,9 +54,9 @@ def api_role_required(*roles: str) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
-                return JsonResponse({"error": "authentication required"}, status=401)
+                return JsonResponse({"error": _("authentication required")}, status=401)
             if not any(_has_role(request, role) for role in roles):
-                return JsonResponse({"error": f"this needs the {' or '.join(roles)} role"}, status=403)
+                return JsonResponse({"error": _("this needs the %(roles)s role") % {"roles": _(" or ").join(roles)}}, status=403)
             return view(request, *args, **kwargs)
         return wrapper
     return decorator

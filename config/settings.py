@@ -8,6 +8,7 @@ database. Set DATABASE_URL and REDIS_URL (and storage settings) for production.
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -65,6 +66,9 @@ MIDDLEWARE = [
     "frontend.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of each request (cookie or Accept-Language): after sessions, before
+    # CommonMiddleware, where Django's documentation places it.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -86,6 +90,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "frontend.context_processors.roles",
@@ -122,9 +127,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
+# --- languages, time zone -----------------------------------------------------------
+# English, Simplified Chinese and Traditional Chinese (Hong Kong). LocaleMiddleware picks
+# one from the language cookie (the switcher) or the browser's Accept-Language; Django's own
+# fallbacks map zh-CN/zh-SG to zh-hans and zh-HK/zh-TW/zh-MO to zh-hant.
 LANGUAGE_CODE = "en"
-TIME_ZONE = "UTC"
+LANGUAGES = [
+    ("en", "English"),
+    ("zh-hans", "简体中文"),
+    ("zh-hant", "繁體中文（香港）"),
+]
+# The translations live in one catalogue inside the config package (so a wheel ships them).
+LOCALE_PATHS = [BASE_DIR / "config" / "locale"]
 USE_I18N = True
+TIME_ZONE = os.environ.get("TIME_ZONE", "") or "UTC"
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(f"TIME_ZONE={TIME_ZONE!r} is not a known time zone (e.g. Asia/Hong_Kong)") from exc
 USE_TZ = True
 
 # --- static and media -----------------------------------------------------------

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 def clip_source_key(instance: Clip, filename: str) -> str:
@@ -40,9 +41,9 @@ class Film(models.Model):
 
 class Clip(models.Model):
     class Status(models.TextChoices):
-        PROBING = "probing", "probing"
-        READY = "ready", "ready"
-        FAILED = "failed", "failed"
+        PROBING = "probing", _("probing")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
 
     film = models.ForeignKey(Film, on_delete=models.CASCADE, related_name="clips")
     title = models.CharField(max_length=200, blank=True)
@@ -152,12 +153,12 @@ class Variant(models.Model):
     """One clip rendered (an excerpt) with one preset version plus overrides."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        QUEUED = "queued", "queued"
-        RENDERING = "rendering", "rendering"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
+        PENDING = "pending", _("pending")
+        QUEUED = "queued", _("queued")
+        RENDERING = "rendering", _("rendering")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="variants")
     preset_version = models.ForeignKey(PresetVersion, on_delete=models.PROTECT, related_name="variants")
@@ -241,15 +242,15 @@ class RenderJob(models.Model):
     """A unit of GPU work and its live progress: a variant excerpt or a full-film render."""
 
     class Kind(models.TextChoices):
-        VARIANT = "variant", "variant"
-        FILM = "film", "full film"
+        VARIANT = "variant", _("variant")
+        FILM = "film", _("full film")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.CASCADE,
@@ -325,10 +326,10 @@ class UploadSession(models.Model):
     only a file that passed validation is moved into storage and becomes a Clip."""
 
     class Status(models.TextChoices):
-        RECEIVING = "receiving", "receiving"
-        INGESTING = "ingesting", "ingesting"  # a "complete" request is storing it
-        COMPLETE = "complete", "complete"
-        REJECTED = "rejected", "rejected"
+        RECEIVING = "receiving", _("receiving")
+        INGESTING = "ingesting", _("ingesting")  # a "complete" request is storing it
+        COMPLETE = "complete", _("complete")
+        REJECTED = "rejected", _("rejected")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     film = models.ForeignKey(Film, on_delete=models.CASCADE, related_name="uploads")

@@ -68,6 +68,17 @@ def pytest_report_header(config) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
+def _english_between_tests():
+    """LocaleMiddleware leaves the request's language active in the thread; a test that
+    fetched a page in Chinese must not leave the next test's messages in Chinese."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters and cached ratings never leak from one test to the next."""
     from django.core.cache import cache

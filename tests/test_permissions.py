@@ -55,6 +55,9 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "healthz": {"GET": PUBLIC},
     "readyz": {"GET": PUBLIC},
     "prometheus-django-metrics": {"GET": PUBLIC},
+    # languages: the switcher's target (redirects back) and the JavaScript catalogue
+    "set_language": {"GET": (302, 302, 302, 302), "POST": (302, 302, 302, 302)},
+    "javascript-catalog": {"GET": PUBLIC},
     # accounts
     "login": {"GET": PUBLIC},
     "logout": {"GET": ANY_405},

@@ -27,6 +27,8 @@ MUST_HOLD = [
     "restoration/migrations/0003_builtin_presets.py", "restoration/curation/migrations/0001_initial.py",
     "voting/migrations/0001_initial.py", "gpu_worker/engine/weights/reel-sr-x2.safetensors",
     "gpu_worker/engine/weights/face_restore_v1.md",
+    # the compiled translations (a wheel without them would serve English only)
+    "config/locale/zh_Hans/LC_MESSAGES/django.mo", "config/locale/zh_Hant/LC_MESSAGES/djangojs.mo",
 ]
 
 

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from voting.conf import RateLimit
 
@@ -86,10 +88,11 @@ def hit(scope: str, key: str, rule: RateLimit, *, now: float | None = None) -> t
 def check_rate(scope: str, key: str, rule: RateLimit, what: str, *, now: float | None = None) -> None:
     count, left = hit(scope, key, rule, now=now)
     if count > rule.limit:
-        raise RateLimited(f"Too many {what}: at most {rule.limit} every "
-                          f"{rule.window_seconds // 60 or rule.window_seconds} "
-                          f"{'minutes' if rule.window_seconds >= 60 else 'seconds'}. "
-                          f"Try again in {left} s.", retry_after=left)
+        every = (ngettext("%(n)d minute", "%(n)d minutes", rule.window_seconds // 60)
+                 % {"n": rule.window_seconds // 60} if rule.window_seconds >= 60 else
+                 ngettext("%(n)d second", "%(n)d seconds", rule.window_seconds) % {"n": rule.window_seconds})
+        raise RateLimited(_("Too many %(what)s: at most %(limit)d every %(every)s. Try again in %(left)d s.")
+                          % {"what": what, "limit": rule.limit, "every": every, "left": left}, retry_after=left)
 
 
 # --------------------------------------------------------------------------- request context
@@ -189,16 +192,16 @@ def verify_solution(challenge: str, nonce: str, rater_token: str) -> int:
     try:
         data = signing.loads(challenge, salt=POW_SALT, max_age=POW_MAX_AGE)
     except signing.SignatureExpired:
-        raise ProofOfWorkRequired("The challenge expired; a new one is on its way.") from None
+        raise ProofOfWorkRequired(_("The challenge expired; a new one is on its way.")) from None
     except signing.BadSignature:
-        raise ProofOfWorkRequired("The challenge is not one this server issued.") from None
+        raise ProofOfWorkRequired(_("The challenge is not one this server issued.")) from None
     if data.get("r") != rater_token:
-        raise ProofOfWorkRequired("The challenge belongs to another session.")
+        raise ProofOfWorkRequired(_("The challenge belongs to another session."))
     if len(nonce) > 64:
-        raise ProofOfWorkRequired("The solution is malformed.")
+        raise ProofOfWorkRequired(_("The solution is malformed."))
     bits = int(data.get("b", 0))
     if leading_zero_bits(pow_digest(challenge, nonce)) < bits:
-        raise ProofOfWorkRequired("The solution does not meet the difficulty.")
+        raise ProofOfWorkRequired(_("The solution does not meet the difficulty."))
     return bits
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from restoration.models import Clip, Variant
 from voting.stats.ranking import SITE_DEFAULT_RULE
@@ -27,21 +28,21 @@ def new_public_slug() -> str:
 class Tier(models.TextChoices):
     """How much the site knows about a rater (the weight of each is a contest setting)."""
 
-    ANONYMOUS = "anonymous", "anonymous web fan"
-    SCREENING = "screening", "screening code holder"
-    ACCOUNT = "account", "signed-in account"
+    ANONYMOUS = "anonymous", _("anonymous web fan")
+    SCREENING = "screening", _("screening code holder")
+    ACCOUNT = "account", _("signed-in account")
 
 
 class Contest(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "open"
-        CLOSED = "closed", "closed"
-        DECIDED = "decided", "decided"
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+        DECIDED = "decided", _("decided")
 
     class Method(models.TextChoices):
-        INTERVALS = "intervals", "interval of the leader clears the others"
-        PROBABILITY = "probability", "probability of being best above a threshold"
-        EITHER = "either", "whichever comes first"
+        INTERVALS = "intervals", _("interval of the leader clears the others")
+        PROBABILITY = "probability", _("probability of being best above a threshold")
+        EITHER = "either", _("whichever comes first")
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="contests")
     title = models.CharField(max_length=200, blank=True)

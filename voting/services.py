@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from frontend.live.outbox import publish
 from restoration.models import Clip, Variant
@@ -86,20 +87,22 @@ def open_contest(*, clip: Clip, variants: Sequence[Variant], user=None, title: s
     variants = list(dict.fromkeys(variants))
     decoys = dict(decoys or {})
     if not 2 <= len(variants) <= MAX_VARIANTS:
-        raise VotingError(f"A contest needs between 2 and {MAX_VARIANTS} variants, got {len(variants)}.")
+        raise VotingError(_("A contest needs between 2 and %(most)d variants, got %(count)d.")
+                          % {"most": MAX_VARIANTS, "count": len(variants)})
     for v in [*variants, *decoys.values()]:
         if v.clip_id != clip.pk:
-            raise VotingError(f"Variant {v.pk} belongs to another clip.")
+            raise VotingError(_("Variant %(id)s belongs to another clip.") % {"id": v.pk})
         if v.status != Variant.Status.DONE or not v.output:
-            raise VotingError(f"Variant {v.pk} has not finished rendering.")
+            raise VotingError(_("Variant %(id)s has not finished rendering.") % {"id": v.pk})
     ranges = {(v.start_frame, v.end_frame) for v in [*variants, *decoys.values()]}
     if len(ranges) != 1:
-        raise VotingError("All variants must be renders of the same excerpt (same frame range).")
+        raise VotingError(_("All variants must be renders of the same excerpt (same frame range)."))
     for original, decoy in decoys.items():
         if original not in variants:
-            raise VotingError(f"Decoy {decoy.pk} copies variant {original.pk}, which is not in the contest.")
+            raise VotingError(_("Decoy %(decoy)s copies variant %(original)s, which is not in the contest.")
+                              % {"decoy": decoy.pk, "original": original.pk})
         if decoy in variants:
-            raise VotingError(f"Variant {decoy.pk} cannot both compete and be a decoy.")
+            raise VotingError(_("Variant %(id)s cannot both compete and be a decoy.") % {"id": decoy.pk})
     allowed = {f.name for f in Contest._meta.get_fields()} - {"id", "clip", "variants", "status", "slug",
                                                               "winner", "created_by", "title"}
     unknown = set(settings) - allowed
@@ -248,7 +251,7 @@ def adopt_winner(contest: Contest, *, user=None) -> Contest:
     """Make the winner the film's preset and start the full-film render."""
     contest = Contest.objects.select_related("winner__variant__preset_version__preset", "clip__film").get(pk=contest.pk)
     if contest.status != Contest.Status.DECIDED or contest.winner is None:
-        raise VotingError("Only a decided contest has a winner to adopt.")
+        raise VotingError(_("Only a decided contest has a winner to adopt."))
     adoption = adopt_and_render(contest.clip.film, contest.winner.variant, user=user)
     contest.adopted_preset, contest.adopted_by, contest.adopted_at = (
         adoption.preset_version, user, timezone.now())
@@ -337,7 +340,7 @@ def generate_screening_codes(contest: Contest, count: int, *, user=None, seat_pr
     """A batch of one-time screening codes for a contest (a technician's action), seats
     numbered after the contest's existing codes ("<prefix><n>")."""
     if not 1 <= count <= MAX_CODES_PER_BATCH:
-        raise VotingError(f"A batch has between 1 and {MAX_CODES_PER_BATCH} codes.")
+        raise VotingError(_("A batch has between 1 and %(most)d codes.") % {"most": MAX_CODES_PER_BATCH})
     with transaction.atomic():
         Contest.objects.select_for_update().filter(pk=contest.pk).first()  # number seats one batch at a time
         start = ScreeningCode.objects.filter(contest=contest).count() + 1
@@ -352,17 +355,17 @@ def redeem_screening_code(contest: Contest, rater: Rater, code: str) -> Screenin
     already holds another code of this contest (one seat, one weight)."""
     value = normalise_code(code)
     if not contest.is_open:
-        raise ContestClosed("This contest is closed. Thank you for voting!")
+        raise ContestClosed(_("This contest is closed. Thank you for voting!"))
     with transaction.atomic():
         found = ScreeningCode.objects.select_for_update().filter(contest=contest, code=value).first()
         if found is None:
-            raise NotFound("This code is not one of this screening's codes.")
+            raise NotFound(_("This code is not one of this screening's codes."))
         if found.rater_id == rater.pk:
             return found
         if found.rater_id is not None:
-            raise CodeRefused("This code has already been used.")
+            raise CodeRefused(_("This code has already been used."))
         if ScreeningCode.objects.filter(contest=contest, rater=rater).exists():
-            raise CodeRefused("You already hold a code for this screening.")
+            raise CodeRefused(_("You already hold a code for this screening."))
         found.rater, found.redeemed_at = rater, timezone.now()
         found.save(update_fields=["rater", "redeemed_at"])
     log.info("screening code %s of contest %s redeemed", found.pk, contest.pk)
@@ -461,7 +464,7 @@ def next_pairing(contest: Contest, rater: Rater, *, rng: np.random.Generator | N
     have judged every pair. An unanswered pairing is served again (reloading the page
     does not re-roll it), so nobody can fish for a pair they like."""
     if not contest.is_open:
-        raise ContestClosed("This contest is closed. Thank you for voting!")
+        raise ContestClosed(_("This contest is closed. Thank you for voting!"))
     existing = _open_pairing(contest, rater)
     if existing is not None:
         return existing
@@ -518,7 +521,7 @@ def media_url_token(pairing: Pairing, side: str) -> str:
     share one; the signature uses the site's secret key, the expiry is checked by
     ``open_media``."""
     if side not in SIDES:
-        raise VotingError("side must be left or right.")
+        raise VotingError(_("side must be left or right."))
     return signing.dumps({"p": pairing.pk, "s": side[0], "n": secrets.token_urlsafe(6)},
                          salt=MEDIA_SALT, compress=True)
 
@@ -589,10 +592,10 @@ def record_heartbeat(contest: Contest, rater: Rater, pairing_id: int, *, visible
     are counted as rejected, part of the evidence stored with the ballot.
     """
     if visible not in VISIBLE:
-        raise VotingError("visible must be one of both, left, right, none.")
+        raise VotingError(_("visible must be one of both, left, right, none."))
     if position is not None and not (0 <= position < 1e6):
-        raise VotingError("position must be the player's time in seconds.")
-    check_rate("hb-rater", str(rater.pk), conf.heartbeat_limit_per_rater(), "heartbeats")
+        raise VotingError(_("position must be the player's time in seconds."))
+    check_rate("hb-rater", str(rater.pk), conf.heartbeat_limit_per_rater(), _("heartbeats"))
     now = now or timezone.now()
     with transaction.atomic():
         pairing = (Pairing.objects.select_for_update(of=("self",)).select_related("left__variant")
@@ -648,24 +651,26 @@ def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *,
     only the ratings give their ballots weight 0.
     """
     if choice not in Ballot.Choice.values:
-        raise VotingError("choice must be left, right or same.")
+        raise VotingError(_("choice must be left, right or same."))
     if not contest.is_open:
-        raise ContestClosed("This contest is closed. Thank you for voting!")
+        raise ContestClosed(_("This contest is closed. Thank you for voting!"))
     # Counted before any other check, so hammering the endpoint with bad ballots is
     # limited too.
-    check_rate("ballot-rater", str(rater.pk), conf.ballot_limit_per_rater(), "votes from this browser")
+    check_rate("ballot-rater", str(rater.pk), conf.ballot_limit_per_rater(), _("votes from this browser"))
     check_rate("ballot-ip", context_hash(ip or "unknown"), conf.ballot_limit_per_ip(),
-               "votes from this network")
+               _("votes from this network"))
     if rater.pow_solved_at is None:
-        raise ProofOfWorkRequired("Your browser has to finish a short check before voting.")
+        raise ProofOfWorkRequired(_("Your browser has to finish a short check before voting."))
     pairing = get_pairing(contest, rater, pairing_id)
     if pairing.answered:
-        raise DuplicateBallot("You already voted on this pair.")
+        raise DuplicateBallot(_("You already voted on this pair."))
     watched = min(pairing.watched_left_seconds, pairing.watched_right_seconds)
     if watched < contest.min_watch_seconds:
         raise WatchTimeTooShort(
-            f"Watch both sides for at least {contest.min_watch_seconds:g} s before voting "
-            f"(so far {pairing.watched_left_seconds:.1f} s left, {pairing.watched_right_seconds:.1f} s right).")
+            _("Watch both sides for at least %(need)s s before voting "
+              "(so far %(left)s s left, %(right)s s right).")
+            % {"need": f"{contest.min_watch_seconds:g}", "left": f"{pairing.watched_left_seconds:.1f}",
+               "right": f"{pairing.watched_right_seconds:.1f}"})
     low, high = sorted((pairing.left_id, pairing.right_id))
     try:
         with transaction.atomic():
@@ -684,7 +689,7 @@ def cast_ballot(contest: Contest, rater: Rater, pairing_id: int, choice: str, *,
     except IntegrityError:
         # The constraint one_ballot_per_rater_per_pair (or one ballot per pairing) fired:
         # a double submit or a second tab. The first ballot stands.
-        raise DuplicateBallot("You already voted on this pair.") from None
+        raise DuplicateBallot(_("You already voted on this pair.")) from None
     return ballot
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Count, Max
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from frontend.live.outbox import publish, publish_from_thread
 from voting import conf
@@ -146,11 +146,14 @@ def ballot_weight(contest: Contest, *, tier: str, reliability_weight: float, exc
 
 def tier_counts(contest: Contest) -> dict[str, dict[str, Any]]:
     """Ballots and raters per trust tier, every ballot counted (excluded ones too: the
-    public page must not reveal who weighs nothing)."""
+    public page must not reveal who weighs nothing). The labels are English whatever the
+    request's language: the payload is cached and sent to every viewer, and pages
+    translate them when they show them."""
     rows = (Ballot.objects.filter(contest=contest, is_golden=False).values("tier")
             .annotate(ballots=Count("id"), raters=Count("rater", distinct=True)))
-    out = {t.value: {"label": t.label, "ballots": 0, "raters": 0, "weight": contest.tier_weight(t.value)}
-           for t in Tier}
+    with translation.override("en"):
+        out = {t.value: {"label": str(t.label), "ballots": 0, "raters": 0, "weight": contest.tier_weight(t.value)}
+               for t in Tier}
     for row in rows:
         if row["tier"] in out:
             out[row["tier"]].update(ballots=row["ballots"], raters=row["raters"])

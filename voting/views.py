@@ -30,6 +30,8 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
@@ -79,17 +81,17 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     except ValueError:
         announced = 0
     if announced > limit:
-        raise BodyTooLarge(f"The request body is larger than {limit} bytes.")
+        raise BodyTooLarge(_("The request body is larger than %(limit)d bytes.") % {"limit": limit})
     raw = request.read(limit + 1)
     if len(raw) > limit:
-        raise BodyTooLarge(f"The request body is larger than {limit} bytes.")
+        raise BodyTooLarge(_("The request body is larger than %(limit)d bytes.") % {"limit": limit})
     if request.content_type == "application/json":
         try:
             data = json.loads(raw or b"{}")
         except ValueError:
-            raise VotingError("The request body is not valid JSON.") from None
+            raise VotingError(_("The request body is not valid JSON.")) from None
         if not isinstance(data, dict):
-            raise VotingError("The request body must be a JSON object.")
+            raise VotingError(_("The request body must be a JSON object."))
         return data
     return dict(QueryDict(raw).items())
 
@@ -98,7 +100,7 @@ def _int(data: dict[str, Any], name: str) -> int:
     try:
         return int(data[name])
     except (KeyError, TypeError, ValueError):
-        raise VotingError(f"{name} must be a whole number.") from None
+        raise VotingError(_("%(name)s must be a whole number.") % {"name": name}) from None
 
 
 def json_api(view: Callable) -> Callable:
@@ -107,7 +109,7 @@ def json_api(view: Callable) -> Callable:
     def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
         contest = Contest.objects.filter(slug=slug).select_related("clip").first()
         if contest is None:
-            return JsonResponse({"error": "No such contest.", "code": "not_found"}, status=404)
+            return JsonResponse({"error": _("No such contest."), "code": "not_found"}, status=404)
         rater, created = _rater(request)
         try:
             response = view(request, contest, rater)
@@ -225,7 +227,8 @@ def plot(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         raise Http404("no such plot")
     contest = get_object_or_404(Contest, slug=slug)
     tally = services.contest_ratings(contest)
-    key = f"voting:plot:{contest.pk}:{name}:{tally['version']}:{contest.status}"
+    # One drawing per language too: the axis labels are translated.
+    key = f"voting:plot:{contest.pk}:{name}:{tally['version']}:{contest.status}:{get_language()}"
     svg = cache.get(key)
     if svg is None:
         if name == "ratings":
@@ -248,7 +251,7 @@ def api_tally(request: HttpRequest, slug: str) -> HttpResponse:
     # Read-only and public: no rater identity needed (none is created for it).
     contest = Contest.objects.filter(slug=slug).first()
     if contest is None:
-        return JsonResponse({"error": "No such contest.", "code": "not_found"}, status=404)
+        return JsonResponse({"error": _("No such contest."), "code": "not_found"}, status=404)
     return JsonResponse(selectors.public_tally(services.contest_ratings(contest)))
 
 
@@ -278,7 +281,7 @@ def _position(data: dict[str, Any]) -> float | None:
     try:
         return float(raw)
     except (TypeError, ValueError):
-        raise VotingError("position must be a number of seconds.") from None
+        raise VotingError(_("position must be a number of seconds.")) from None
 
 
 @require_POST
@@ -339,28 +342,32 @@ def media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 
 
 class ContestForm(forms.Form):
-    title = forms.CharField(max_length=200, required=False)
-    variants = forms.ModelMultipleChoiceField(queryset=Variant.objects.none(),
+    title = forms.CharField(max_length=200, required=False, label=gettext_lazy("Title"))
+    variants = forms.ModelMultipleChoiceField(queryset=Variant.objects.none(), label=gettext_lazy("Variants"),
                                               widget=forms.CheckboxSelectMultiple)
-    min_watch_seconds = forms.FloatField(min_value=0, initial=5.0)
-    decision_method = forms.ChoiceField(choices=Contest.Method.choices, initial=SITE_DEFAULT_RULE.method)
+    min_watch_seconds = forms.FloatField(min_value=0, initial=5.0, label=gettext_lazy("Minimum watch time (s)"))
+    decision_method = forms.ChoiceField(choices=Contest.Method.choices, initial=SITE_DEFAULT_RULE.method,
+                                        label=gettext_lazy("Decision rule"))
     p_best_threshold = forms.FloatField(min_value=0.5, max_value=0.999,
-                                        initial=SITE_DEFAULT_RULE.p_best_threshold)
-    min_raters = forms.IntegerField(min_value=1, initial=5)
-    golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
+                                        initial=SITE_DEFAULT_RULE.p_best_threshold,
+                                        label=gettext_lazy("P(best) threshold"))
+    min_raters = forms.IntegerField(min_value=1, initial=5, label=gettext_lazy("Least raters"))
+    golden_rate = forms.FloatField(min_value=0, max_value=0.5, initial=0.1, label=gettext_lazy("Share of golden pairs"))
     # Left empty: the model's defaults (3 networks, 600 s).
     min_networks = forms.IntegerField(min_value=1, initial=3, required=False,
-                                      label="Least distinct networks before deciding")
+                                      label=gettext_lazy("Least distinct networks before deciding"))
     min_decision_seconds = forms.IntegerField(min_value=0, initial=600, required=False,
-                                              label="Least voting time before deciding (s)")
+                                              label=gettext_lazy("Least voting time before deciding (s)"))
     weight_anonymous = forms.FloatField(min_value=0, max_value=10, initial=0.5, required=False,
-                                        label="Weight of an anonymous fan's vote")
+                                        label=gettext_lazy("Weight of an anonymous fan's vote"))
     weight_screening = forms.FloatField(min_value=0, max_value=10, initial=1.0, required=False,
-                                        label="Weight of a screening-code holder's vote")
+                                        label=gettext_lazy("Weight of a screening-code holder's vote"))
     weight_account = forms.FloatField(min_value=0, max_value=10, initial=1.0, required=False,
-                                      label="Weight of a signed-in account's vote")
-    auto_decide = forms.BooleanField(required=False, initial=True)
-    auto_adopt = forms.BooleanField(required=False, initial=False)
+                                      label=gettext_lazy("Weight of a signed-in account's vote"))
+    auto_decide = forms.BooleanField(required=False, initial=True,
+                                     label=gettext_lazy("Close automatically when the rule fires"))
+    auto_adopt = forms.BooleanField(required=False, initial=False,
+                                    label=gettext_lazy("Adopt the winner automatically"))
 
     def __init__(self, *args, clip: Clip, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -437,7 +444,7 @@ def codes(request: HttpRequest, contest_id: int) -> HttpResponse:
         except VotingError as err:
             messages.error(request, err.message)
         else:
-            messages.success(request, f"{len(made)} new code(s).")
+            messages.success(request, ngettext("%(n)d new code.", "%(n)d new codes.", len(made)) % {"n": len(made)})
         return redirect("voting:codes", contest_id=contest.pk)
     base = request.build_absolute_uri("/")
     all_codes = list(contest.screening_codes.order_by("id"))
@@ -464,17 +471,18 @@ def contest_action(request: HttpRequest, contest_id: int, action: str) -> HttpRe
     try:
         if action == "close":
             services.close_contest(contest, user=request.user)
-            messages.success(request, "The contest is closed.")
+            messages.success(request, _("The contest is closed."))
         elif action == "reopen":
             services.reopen_contest(contest)
-            messages.success(request, "The contest is open again.")
+            messages.success(request, _("The contest is open again."))
         elif action == "adopt":
             contest = services.adopt_winner(contest, user=request.user)
-            messages.success(request, f"Adopted {contest.adopted_preset} for {contest.clip.film}. {contest.adoption_note}.")
+            messages.success(request, _("Adopted %(preset)s for %(film)s. %(note)s.") % {
+                "preset": contest.adopted_preset, "film": contest.clip.film, "note": contest.adoption_note})
         elif action == "settings":
             services.update_settings(contest, auto_adopt=request.POST.get("auto_adopt") == "on",
                                      auto_decide=request.POST.get("auto_decide") == "on")
-            messages.success(request, "Settings saved.")
+            messages.success(request, _("Settings saved."))
         else:
             raise Http404("unknown action")
     except VotingError as err:

@@ -9,6 +9,7 @@ project's own static files: nothing comes from a CDN).
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -31,18 +32,18 @@ api.add_router("", curation.router)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     message = str(exc.message)
     if message.startswith("Cannot parse request body"):  # ninja's words for a body it cannot read
-        message = "the request body is not valid JSON"
+        message = _("the request body is not valid JSON")
     return api.create_response(request, {"error": message}, status=exc.status_code)
 
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return api.create_response(request, {"error": "authentication required"}, status=401)
+    return api.create_response(request, {"error": _("authentication required")}, status=401)
 
 
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return api.create_response(request, {"error": "not found"}, status=404)
+    return api.create_response(request, {"error": _("not found")}, status=404)
 
 
 def _field_message(error: dict) -> str:
@@ -59,7 +60,7 @@ def _field_message(error: dict) -> str:
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = list(exc.errors)
     if any(e.get("type") == "json_invalid" for e in errors):
-        message = "the request body is not valid JSON"
+        message = _("the request body is not valid JSON")
     else:
         message = "; ".join(_field_message(e) for e in errors)
     return api.create_response(request, {"error": message, "detail": errors}, status=400)

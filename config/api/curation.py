@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.errors import HttpError
 
@@ -42,7 +43,7 @@ def publication_list(request: HttpRequest):
 def publication_detail(request: HttpRequest, slug: str):
     publication = selectors.public_publication(slug)
     if publication is None:
-        raise HttpError(404, "no published work with this address")
+        raise HttpError(404, _("no published work with this address"))
     return publication_json(publication)
 
 

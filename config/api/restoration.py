@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from ninja import File, Form, Router, Status, UploadedFile
 from ninja.errors import HttpError
 
@@ -115,7 +116,7 @@ def variant_json(variant: Variant) -> dict[str, Any]:
 def _film(film_id: int) -> Film:
     film = Film.objects.filter(pk=film_id).first()
     if film is None:
-        raise HttpError(400, f"no film with id {film_id!r}")
+        raise HttpError(400, _("no film with id %(id)r") % {"id": film_id})
     return film
 
 
@@ -211,12 +212,12 @@ def upload_chunk(request: HttpRequest, session_id: UUID):
     session = _own_session(request, session_id)
     match = CONTENT_RANGE.fullmatch(request.headers.get("Content-Range", ""))
     if not match:
-        raise HttpError(400, "a chunk needs a header Content-Range: bytes START-END/SIZE")
+        raise HttpError(400, _("a chunk needs a header Content-Range: bytes START-END/SIZE"))
     start, end, total = (int(g) for g in match.groups())
     if total != session.size or end < start:
-        raise HttpError(400, "Content-Range does not match this upload")
+        raise HttpError(400, _("Content-Range does not match this upload"))
     if end - start + 1 > settings.UPLOAD_CHUNK_SIZE:
-        raise HttpError(413, f"a chunk is at most {settings.UPLOAD_CHUNK_SIZE} bytes")
+        raise HttpError(413, _("a chunk is at most %(n)s bytes") % {"n": settings.UPLOAD_CHUNK_SIZE})
     try:
         with transaction.atomic():
             locked = UploadSession.objects.select_for_update().get(pk=session.pk)
@@ -287,7 +288,7 @@ def preset_version_save(request: HttpRequest, preset_id: Id, body: VersionIn):
     """Save a spec as the next version (the latest version if the spec is unchanged)."""
     preset = get_object_or_404(Preset, pk=preset_id)
     if preset.builtin:
-        raise HttpError(400, "built-in presets cannot be changed: create a preset of your own")
+        raise HttpError(400, _("built-in presets cannot be changed: create a preset of your own"))
     try:
         version = presets.save_version(preset, body.spec, user=request.auth, note=body.note)
     except presets.PresetError as exc:
@@ -313,7 +314,7 @@ def sweep_create(request: HttpRequest, clip_id: Id, body: SweepIn):
     that operator, with its defaults, at its usual place."""
     clip = get_object_or_404(Clip, pk=clip_id)
     if (body.preset_version is None) == (body.base is None):
-        raise HttpError(400, 'give either "preset_version" or "base": "auto"')
+        raise HttpError(400, _('give either "preset_version" or "base": "auto"'))
     version = None if body.base else get_object_or_404(PresetVersion, pk=body.preset_version)
     try:
         with transaction.atomic():  # no "auto" version is left behind by a refused sweep
@@ -350,14 +351,14 @@ def comparison_create(request: HttpRequest, clip_id: Id, body: CompareIn):
     clip = get_object_or_404(Clip, pk=clip_id)
     variant = Variant.objects.filter(pk=body.variant, clip=clip).first()
     if variant is None:
-        raise HttpError(400, f"clip {clip.pk} has no variant {body.variant}")
+        raise HttpError(400, _("clip %(clip)s has no variant %(variant)s") % {"clip": clip.pk, "variant": body.variant})
     sweep = distinctness.sweep_of(variant)
     try:
         made = distinctness.compare_variants(sweep, again=body.again)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
     if not made:
-        raise HttpError(400, "fewer than two variants of this sweep have rendered")
+        raise HttpError(400, _("fewer than two variants of this sweep have rendered"))
     ids = {c.pk for c in made}
     return Status(202, [comparison_json(r) for r in distinctness.pair_rows(sweep)
                         if r["comparison"].pk in ids])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja.errors import HttpError
 from ninja.security import APIKeyHeader
 from ninja.security.session import SessionAuth
@@ -19,7 +20,7 @@ from accounts.auth import user_from_token_header
 
 def _check_roles(user: Any, roles: tuple[str, ...]) -> Any:
     if roles and not any(user.has_role(role) for role in roles):
-        raise HttpError(403, f"this needs the {' or '.join(roles)} role")
+        raise HttpError(403, _("this needs the %(roles)s role") % {"roles": _(" or ").join(roles)})
     return user
 
 

@@ -13,14 +13,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class Review(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending_review", "pending review"
-        CHANGES = "changes_requested", "changes requested"
-        APPROVED = "approved", "approved"
-        PUBLISHED = "published", "published"
+        PENDING = "pending_review", _("pending review")
+        CHANGES = "changes_requested", _("changes requested")
+        APPROVED = "approved", _("approved")
+        PUBLISHED = "published", _("published")
 
     render_job = models.ForeignKey("restoration.RenderJob", null=True, blank=True,
                                    on_delete=models.CASCADE, related_name="reviews")
@@ -125,7 +126,8 @@ class Publication(models.Model):
     film = models.ForeignKey("restoration.Film", on_delete=models.PROTECT, related_name="publications")
     clip = models.ForeignKey("restoration.Clip", null=True, blank=True, on_delete=models.PROTECT,
                              related_name="publications", help_text="empty for a whole film")
-    slug = models.SlugField(max_length=80, unique=True)
+    # Readable in the title's own script: 《武状元苏乞儿》 is /gallery/武状元苏乞儿/.
+    slug = models.SlugField(max_length=80, unique=True, allow_unicode=True)
     title = models.CharField(max_length=200)
     year = models.PositiveIntegerField(null=True, blank=True)
     credits = models.TextField(blank=True)

@@ -1,13 +1,16 @@
 """URLs of the curation pages: review, publishing, the gallery, the dashboard, the film look."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
+from frontend.converters import UnicodeSlugConverter
 from restoration.curation import views
+
+register_converter(UnicodeSlugConverter, "uslug")
 
 urlpatterns = [
     # public
     path("gallery/", views.gallery, name="gallery"),
-    path("gallery/<slug:slug>/", views.gallery_detail, name="gallery-detail"),
+    path("gallery/<uslug:slug>/", views.gallery_detail, name="gallery-detail"),
     # curators and technicians
     path("review/", views.review_index, name="review-index"),
     path("review/open/<str:kind>/<int:target_id>/", views.review_open, name="review-open"),

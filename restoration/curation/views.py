@@ -17,6 +17,8 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, api_role_required, role_required
@@ -34,7 +36,8 @@ ANON_CACHE_SECONDS = 120
 def cached_for_anonymous(view: Callable) -> Callable:
     """Public pages: anonymous visitors get a cached copy (keyed by the gallery version,
     which publishing and unpublishing bump, so a change shows at once) and a
-    Cache-Control that lets browsers and proxies keep it briefly. Logged-in users get a
+    Cache-Control that lets browsers and proxies keep it briefly (a copy per language;
+    LocaleMiddleware adds Vary: Accept-Language). Logged-in users get a
     fresh, private page (it carries their name and, for curators, links to act on)."""
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -46,7 +49,9 @@ def cached_for_anonymous(view: Callable) -> Callable:
         # the query string is the visitor's to invent, and a key per invented query
         # would let anyone fill the cache and evict what shares it (rate-limit counters).
         # These pages read no query parameters, so one copy serves them all.
-        key = f"anon-page:{publishing.gallery_version()}:{request.get_host()}:{request.path}"
+        # One copy per language too (three at most: LocaleMiddleware picks from LANGUAGES).
+        key = (f"anon-page:{publishing.gallery_version()}:{request.get_host()}:"
+               f"{getattr(request, 'LANGUAGE_CODE', '')}:{request.path}")
         cached = cache.get(key)
         if cached is not None:
             response = HttpResponse(cached["content"], content_type=cached["type"])
@@ -122,10 +127,11 @@ def review_open(request: HttpRequest, kind: str, target_id: int) -> HttpResponse
 
 
 class PublishForm(forms.Form):
-    title = forms.CharField(max_length=200)
-    year = forms.IntegerField(required=False, min_value=1850, max_value=2100)
-    credits = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    restoration_notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    title = forms.CharField(max_length=200, label=gettext_lazy("Title"))
+    year = forms.IntegerField(required=False, min_value=1850, max_value=2100, label=gettext_lazy("Year"))
+    credits = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label=gettext_lazy("Credits"))
+    restoration_notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                                        label=gettext_lazy("Restoration notes"))
 
 
 def _review_queryset():
@@ -177,7 +183,7 @@ def review_note_add(request: HttpRequest, review_id: int) -> HttpResponse:
     except ReviewError as err:
         messages.error(request, str(err))
     else:
-        messages.success(request, "Note added.")
+        messages.success(request, _("Note added."))
     return redirect("review-detail", review_id=review.pk)
 
 
@@ -206,7 +212,7 @@ def review_status(request: HttpRequest, review_id: int) -> HttpResponse:
     except ReviewError as err:
         messages.error(request, str(err))
     else:
-        messages.success(request, f"The review is now {review.get_status_display()}.")
+        messages.success(request, _("The review is now %(status)s.") % {"status": review.get_status_display()})
     return redirect("review-detail", review_id=review.pk)
 
 
@@ -228,15 +234,15 @@ def review_publish(request: HttpRequest, review_id: int) -> HttpResponse:
     review = get_object_or_404(_review_queryset(), pk=review_id)
     form = PublishForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Check the publication form: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _("Check the publication form: %(errors)s") % {"errors": "; ".join(
+            f"{form.fields[k].label if k in form.fields else k}: {' '.join(v)}" for k, v in form.errors.items())})
         return redirect("review-detail", review_id=review.pk)
     try:
         publication = publishing.publish(review, request.user, **form.cleaned_data)
     except ReviewError as err:
         messages.error(request, str(err))
         return redirect("review-detail", review_id=review.pk)
-    messages.success(request, f"“{publication.title}” is published.")
+    messages.success(request, _("“%(title)s” is published.") % {"title": publication.title})
     return redirect(publication.get_absolute_url())
 
 
@@ -249,7 +255,8 @@ def publication_unpublish(request: HttpRequest, publication_id: int) -> HttpResp
     except ReviewError as err:
         messages.error(request, str(err))
     else:
-        messages.success(request, f"“{publication.title}” is no longer in the gallery; its record is kept.")
+        messages.success(request, _("“%(title)s” is no longer in the gallery; its record is kept.")
+                         % {"title": publication.title})
     return redirect("review-detail", review_id=publication.review_id)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from gpu_worker.engine.schema import SpecError, get_operator_schema
 from restoration import queue
@@ -71,12 +72,12 @@ def compare_pair(a: Variant, b: Variant, *, again: bool = False) -> VariantCompa
     """Queue the comparison of two rendered variants of the same excerpt (once: a pair
     already compared or being compared is returned as it is unless `again`)."""
     if a.pk == b.pk:
-        raise ValueError("a variant cannot be compared with itself")
+        raise ValueError(gettext("a variant cannot be compared with itself"))
     a, b = _ordered(a, b)
     if a.clip_id != b.clip_id or (a.start_frame, a.end_frame) != (b.start_frame, b.end_frame):
-        raise ValueError(f"variants {a.pk} and {b.pk} are not renders of the same excerpt")
+        raise ValueError(gettext("variants %(a)s and %(b)s are not renders of the same excerpt") % {"a": a.pk, "b": b.pk})
     if len(_comparable([a, b])) != 2:
-        raise ValueError(f"variants {a.pk} and {b.pk} must both have finished rendering")
+        raise ValueError(gettext("variants %(a)s and %(b)s must both have finished rendering") % {"a": a.pk, "b": b.pk})
     with transaction.atomic():
         row, created = VariantComparison.objects.select_for_update().get_or_create(
             variant_a=a, variant_b=b
@@ -176,22 +177,26 @@ def suggestion(a: Variant, b: Variant) -> str:
         param = _param(key, a)
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
         if param is None or not numeric or param.min is None or param.max is None:
-            tips.append(f"{key}: {va} and {vb} look alike here; try values further apart")
+            tips.append(gettext("%(key)s: %(a)s and %(b)s look alike here; try values further apart")
+                        % {"key": key, "a": va, "b": vb})
             continue
         lo, hi = sorted((float(va), float(vb)))
         span = max(hi - lo, 0.1 * (param.max - param.min))
         new_lo, new_hi = max(param.min, lo - span), min(param.max, hi + span)
         if (new_lo, new_hi) == (lo, hi):
             tips.append(
-                f"{key}: {va} and {vb} already span its range {param.range_text()}; this "
-                "parameter barely changes this excerpt, so vary another"
+                gettext("%(key)s: %(a)s and %(b)s already span its range %(range)s; this "
+                        "parameter barely changes this excerpt, so vary another")
+                % {"key": key, "a": va, "b": vb, "range": param.range_text()}
             )
         else:
             tips.append(
-                f"{key}: {va} and {vb} look alike here; try values further apart, e.g. "
-                f"{new_lo:g} and {new_hi:g} (range {param.range_text()})"
+                gettext("%(key)s: %(a)s and %(b)s look alike here; try values further apart, e.g. "
+                        "%(low)s and %(high)s (range %(range)s)")
+                % {"key": key, "a": va, "b": vb, "low": f"{new_lo:g}", "high": f"{new_hi:g}",
+                   "range": param.range_text()}
             )
-    return "; ".join(tips) or "the two specs differ little here; try values further apart"
+    return gettext("; ").join(tips) or gettext("the two specs differ little here; try values further apart")
 
 
 def pair_rows(variants: Sequence[Variant]) -> list[dict[str, Any]]:
@@ -223,8 +228,10 @@ def pair_rows(variants: Sequence[Variant]) -> list[dict[str, Any]]:
 def indistinct_warnings(variants: Sequence[Variant]) -> list[str]:
     """One sentence per pair of `variants` measured below the just-noticeable threshold."""
     return [
-        f"“{r['a']}” and “{r['b']}” differ by only {r['difference']:.2f} JOD (below "
-        f"{threshold():g}): fans may not see a difference. {r['suggestion']}."
+        gettext("“%(a)s” and “%(b)s” differ by only %(difference)s JOD (below "
+                "%(threshold)s): fans may not see a difference. %(suggestion)s.")
+        % {"a": r["a"], "b": r["b"], "difference": f"{r['difference']:.2f}",
+           "threshold": f"{threshold():g}", "suggestion": r["suggestion"]}
         for r in pair_rows(variants)
         if r["indistinct"]
     ]

@@ -25,6 +25,7 @@ from typing import Any
 from celery import group
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from gpu_worker.jobs import JobResult
 from restoration import leases, queue
@@ -161,8 +162,8 @@ def start_film_render(film: Film, preset_version: PresetVersion, user: Any = Non
     if active is not None:
         if active.preset_version_id == preset_version.pk:
             return active
-        raise FilmRenderError(f"a full-film render with {active.preset_version} is under way; "
-                              "cancel it first")
+        raise FilmRenderError(gettext("a full-film render with %(version)s is under way; cancel it first")
+                              % {"version": active.preset_version})
     try:
         frames_total = sum(expected_frames(preset_version.spec, c, 0, c.frame_count)
                            for c in clips)
@@ -269,9 +270,9 @@ def resume_film_render(job: RenderJob) -> list[RenderSegment]:
     """Continue a failed or interrupted film render: only unfinished segments are sent,
     each with a fresh attempt counter."""
     if job.kind != RenderJob.Kind.FILM:
-        raise FilmRenderError("only a full-film render can be resumed")
+        raise FilmRenderError(gettext("only a full-film render can be resumed"))
     if job.status == RenderJob.Status.DONE:
-        raise FilmRenderError("this film render is finished")
+        raise FilmRenderError(gettext("this film render is finished"))
     from django.core.files.storage import default_storage
 
     for segment in job.segments.exclude(status=RenderJob.Status.DONE):

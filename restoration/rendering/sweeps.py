@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from gpu_worker.engine.schema import (
     PIPELINE_ORDER,
@@ -53,23 +54,25 @@ class SweepPlan:
 def expand(axes: Mapping[str, Sequence[Any]], *, cap: int = MAX_VARIANTS) -> list[dict[str, Any]]:
     """The cartesian product of the axes' values, as override dicts (first axis slowest)."""
     if len(axes) > MAX_AXES:
-        raise SweepError(f"at most {MAX_AXES} parameters can be varied at once (got {len(axes)})")
+        raise SweepError(gettext("at most %(most)d parameters can be varied at once (got %(count)d)")
+                         % {"most": MAX_AXES, "count": len(axes)})
     names = list(axes)
     values = []
     for name in names:
         vals = list(axes[name])
         if not vals:
-            raise SweepError(f"{name}: give at least one value")
+            raise SweepError(gettext("%(key)s: give at least one value") % {"key": name})
         if len({json.dumps(v, sort_keys=True) for v in vals}) != len(vals):
-            raise SweepError(f"{name}: a value is listed twice")
+            raise SweepError(gettext("%(key)s: a value is listed twice") % {"key": name})
         values.append(vals)
     count = 1
     for vals in values:
         count *= len(vals)
     if count > cap:
         sizes = " × ".join(str(len(v)) for v in values)
-        raise SweepError(f"this sweep makes {sizes} = {count} variants; at most {cap} are allowed. "
-                         "Vary fewer parameters or give fewer values.")
+        raise SweepError(gettext("this sweep makes %(sizes)s = %(count)d variants; at most %(cap)d are allowed. "
+                                 "Vary fewer parameters or give fewer values.")
+                         % {"sizes": sizes, "count": count, "cap": cap})
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
 
@@ -79,23 +82,23 @@ def _param_schema(spec: Mapping[str, Any], key: str) -> Any:
         return None
     target, _, name = key.partition(".")
     if target == "encode":
-        raise SweepError(f"{key}: encode settings are the same for every variant of a sweep")
+        raise SweepError(gettext("%(key)s: encode settings are the same for every variant of a sweep") % {"key": key})
     ops = spec.get("ops", [])
     if target.startswith("#") and target[1:].isdigit():
         index = int(target[1:]) - 1
         if not 0 <= index < len(ops):
-            raise SweepError(f"{key}: the base spec has no op #{index + 1}")
+            raise SweepError(gettext("%(key)s: the base spec has no op #%(n)d") % {"key": key, "n": index + 1})
         op_name = ops[index]["op"]
     else:
         try:
             get_operator_schema(target)
         except SpecError as exc:
-            raise SweepError(f"{key}: {exc}") from None
+            raise SweepError(gettext("%(key)s: %(error)s") % {"key": key, "error": exc}) from None
         op_name = target  # absent from the base: inserted at its usual place
     for param in get_operator_schema(op_name).params:
         if param.name == name:
             return param
-    raise SweepError(f"{key}: {op_name} has no parameter {name!r}")
+    raise SweepError(gettext("%(key)s: %(op)s has no parameter %(name)r") % {"key": key, "op": op_name, "name": name})
 
 
 def parse_values(spec: Mapping[str, Any], key: str, text: str) -> list[Any]:
@@ -103,7 +106,7 @@ def parse_values(spec: Mapping[str, Any], key: str, text: str) -> list[Any]:
     param = _param_schema(spec, key)
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise SweepError(f"{key}: give at least one value")
+        raise SweepError(gettext("%(key)s: give at least one value") % {"key": key})
     out: list[Any] = []
     for item in items:
         kind = "int" if param is None else param.kind
@@ -111,11 +114,11 @@ def parse_values(spec: Mapping[str, Any], key: str, text: str) -> list[Any]:
             try:
                 number = float(item)
             except ValueError:
-                raise SweepError(f"{key}: {item!r} is not a number") from None
+                raise SweepError(gettext("%(key)s: %(value)r is not a number") % {"key": key, "value": item}) from None
             out.append(int(number) if kind == "int" and number.is_integer() else number)
         elif kind == "bool":
             if item.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise SweepError(f"{key}: {item!r} is not true or false")
+                raise SweepError(gettext("%(key)s: %(value)r is not true or false") % {"key": key, "value": item})
             out.append(item.lower() in ("true", "1", "yes"))
         else:
             out.append(item)
@@ -142,7 +145,7 @@ def _param_rows(prefix: str, op_name: str, values: Mapping[str, Any] | None) -> 
                "current": values.get(param.name) if values is not None else None,
                "inserted": values is None}
         if values is None:
-            row["label"] += " · adds " + op_name
+            row["label"] += " · " + gettext("adds %(op)s") % {"op": op_name}
             row["default"] = param.default
         rows.append(row)
     return rows
@@ -152,7 +155,7 @@ def sweepable_parameters(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every (op, param) a sweep may vary, for the form: the base spec's own first, then
     those of the operators it lacks (`inserted`: the operator is added, with its
     defaults, at its usual place), in pipeline order."""
-    rows = [{"key": "seed", "label": "seed (grain and other randomness)", "kind": "int",
+    rows = [{"key": "seed", "label": gettext("seed (grain and other randomness)"), "kind": "int",
              "inserted": False}]
     seen: dict[str, int] = {}
     for i, op in enumerate(spec.get("ops", [])):
@@ -172,7 +175,8 @@ def plan(clip: Clip, version: PresetVersion, axes: Mapping[str, Sequence[Any]], 
          start: int | None = None, end: int | None = None, cap: int = MAX_VARIANTS) -> SweepPlan:
     """Validate a sweep fully (every combination's spec, the excerpt) before creating anything."""
     if clip.status != Clip.Status.READY or not clip.frame_count:
-        raise SweepError(f"{clip} is not ready (status {clip.status})")
+        raise SweepError(gettext("%(clip)s is not ready (status %(status)s)")
+                         % {"clip": clip, "status": clip.get_status_display()})
     combos = expand(axes, cap=cap) if axes else [{}]
     for key in axes:
         _param_schema(version.spec, key)
@@ -180,14 +184,14 @@ def plan(clip: Clip, version: PresetVersion, axes: Mapping[str, Sequence[Any]], 
         try:
             apply_overrides(version.spec, combo, insert=True)
         except SpecError as exc:
-            raise SweepError(f"combination {combo}: {exc}") from None
+            raise SweepError(gettext("combination %(combo)s: %(error)s") % {"combo": combo, "error": exc}) from None
     if start is None and end is None:
         start, end = suggest_excerpt(clip)
     elif start is None or end is None:
-        raise SweepError("give both the first and the last frame of the excerpt, or neither")
+        raise SweepError(gettext("give both the first and the last frame of the excerpt, or neither"))
     if not 0 <= start < end <= clip.frame_count:
-        raise SweepError(f"the excerpt [{start}, {end}) must lie within the clip's "
-                         f"{clip.frame_count} frames and not be empty")
+        raise SweepError(gettext("the excerpt [%(start)s, %(end)s) must lie within the clip's %(frames)s frames "
+                                 "and not be empty") % {"start": start, "end": end, "frames": clip.frame_count})
     return SweepPlan(combos, int(start), int(end))
 
 

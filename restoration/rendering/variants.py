@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from gpu_worker.jobs import JobResult
 from restoration import leases
@@ -155,7 +156,7 @@ def record_variant_result(result: JobResult) -> RenderJob | None:
 def rerender_variant(variant: Variant, *, user: Any = None) -> RenderJob:
     """Render a failed or cancelled variant again, as a new job (fresh attempt counter)."""
     if variant.status in (Variant.Status.QUEUED, Variant.Status.RENDERING):
-        raise RenderingError("this variant is already being rendered")
+        raise RenderingError(gettext("this variant is already being rendered"))
     if variant.status == Variant.Status.DONE:
-        raise RenderingError("this variant is already rendered")
+        raise RenderingError(gettext("this variant is already rendered"))
     return dispatch_variant(variant, user=user)

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from gpu_worker.engine.schema import SpecError, get_operator_schema, operator_schemas
 from gpu_worker.engine.spec import REGIONS, PipelineSpec, parse_spec
@@ -38,10 +39,10 @@ def validate_spec(raw: Any) -> PipelineSpec:
     try:
         parsed = parse_spec(raw)
     except SpecError as exc:
-        raise PresetError(f"invalid spec: {exc}") from None
+        raise PresetError(gettext("invalid spec: %(problem)s") % {"problem": exc}) from None
     problem = spec_file_problem(parsed)
     if problem:
-        raise PresetError(f"invalid spec: {problem}")
+        raise PresetError(gettext("invalid spec: %(problem)s") % {"problem": problem})
     return parsed
 
 
@@ -113,18 +114,21 @@ def starting_spec(start: str, clip: Clip | None = None) -> dict[str, Any]:
     from gpu_worker.engine.presets import get_preset
 
     if start not in STARTS:
-        raise PresetError(f"unknown starting point {start!r}; choose one of {', '.join(STARTS)}")
+        raise PresetError(gettext("unknown starting point %(start)r; choose one of %(starts)s")
+                          % {"start": start, "starts": ", ".join(STARTS)})
     if start != "auto":
         return get_preset(start)
     if clip is None or not clip.analysis:
-        raise PresetError("the auto preset is built from a clip's analysis: open it from a "
-                          "clip whose analysis has finished")
+        raise PresetError(gettext("the auto preset is built from a clip's analysis: open it from a "
+                                  "clip whose analysis has finished"))
     try:
         return get_preset("auto", analysis=clip.analysis)
     except SpecError as exc:
-        raise PresetError(f"the analysis of {clip} gave no usable spec: {exc}") from None
+        raise PresetError(gettext("the analysis of %(clip)s gave no usable spec: %(error)s")
+                          % {"clip": clip, "error": exc}) from None
     except Exception as exc:  # the analysis format is the engine's; report, don't crash
-        raise PresetError(f"could not build the auto preset from the analysis of {clip}: {exc}") from None
+        raise PresetError(gettext("could not build the auto preset from the analysis of %(clip)s: %(error)s")
+                          % {"clip": clip, "error": exc}) from None
 
 
 AUTO_PRESET = "auto"
@@ -133,9 +137,9 @@ AUTO_PRESET = "auto"
 def auto_spec(clip: Clip) -> PipelineSpec:
     """The `auto` spec of `clip`, validated, or PresetError saying why there is none."""
     if not clip.analysis or (isinstance(clip.analysis, dict) and clip.analysis.get("error")):
-        raise PresetError(f"{clip} has no analysis yet, so there is no auto spec to start "
-                          "from: wait for the analysis to finish (or run it again from the "
-                          "clip page), or choose a preset")
+        raise PresetError(gettext("%(clip)s has no analysis yet, so there is no auto spec to start "
+                                  "from: wait for the analysis to finish (or run it again from the "
+                                  "clip page), or choose a preset") % {"clip": clip})
     return validate_spec(starting_spec(AUTO_PRESET, clip))
 
 
@@ -163,16 +167,17 @@ def _coerce(kind: str, raw: str | None, where: str) -> Any:
     if kind == "bool":
         return raw not in (None, "", "0", "false", "off")
     if raw is None:
-        raise PresetError(f"{where}: missing value")
+        raise PresetError(gettext("%(where)s: missing value") % {"where": where})
     text = raw.strip()
     if kind in ("float", "int"):
         try:
             number = float(text)
         except ValueError:
-            raise PresetError(f"{where}: {raw!r} is not a number") from None
+            raise PresetError(gettext("%(where)s: %(value)r is not a number") % {"where": where, "value": raw}) from None
         if kind == "int":
             if not number.is_integer():
-                raise PresetError(f"{where}: {raw!r} is not a whole number")
+                raise PresetError(gettext("%(where)s: %(value)r is not a whole number")
+                                  % {"where": where, "value": raw})
             return int(number)
         return number
     return text
@@ -189,7 +194,7 @@ def spec_from_form(data: Mapping[str, str]) -> dict[str, Any]:
     try:
         count = int(data.get("op_count", "0"))
     except ValueError:
-        raise PresetError("op_count must be a number") from None
+        raise PresetError(gettext("op_count must be a number")) from None
     rows = []
     for i in range(count):
         name = data.get(f"op-{i}-op", "")
@@ -210,8 +215,8 @@ def spec_from_form(data: Mapping[str, str]) -> dict[str, Any]:
         row: dict[str, Any] = {"op": name, "params": params}
         region = data.get(f"op-{i}-region") or "all"
         if region not in REGIONS:
-            raise PresetError(f"op #{i + 1} ({name}).region: {region!r} is not one of "
-                              f"{', '.join(REGIONS)}")
+            raise PresetError(gettext("op #%(n)d (%(op)s).region: %(region)r is not one of %(regions)s")
+                              % {"n": i + 1, "op": name, "region": region, "regions": ", ".join(REGIONS)})
         if region != "all":
             row["region"] = region
         rows.append((order, i, row))
@@ -271,17 +276,18 @@ def save_version(preset: Preset, spec: Any, *, user: Any, note: str = "") -> Pre
                     note=note[:300], created_by=user if getattr(user, "pk", None) else None)
         except IntegrityError:
             continue
-    raise PresetError(f"could not save a new version of {preset.name}: too many concurrent saves")
+    raise PresetError(gettext("could not save a new version of %(name)s: too many concurrent saves")
+                      % {"name": preset.name})
 
 
 def create_preset(name: str, spec: Any, *, user: Any, description: str = "",
                   note: str = "") -> PresetVersion:
     name = (name or "").strip()
     if not name:
-        raise PresetError("a preset needs a name")
+        raise PresetError(gettext("a preset needs a name"))
     if Preset.objects.filter(name=name).exists():
-        raise PresetError(f"a preset named {name!r} exists already: save a new version of it, "
-                          "or choose another name")
+        raise PresetError(gettext("a preset named %(name)r exists already: save a new version of it, "
+                                  "or choose another name") % {"name": name})
     validate_spec(spec)  # before creating the preset row
     with transaction.atomic():
         preset = Preset.objects.create(name=name, description=description,
@@ -301,8 +307,8 @@ def edit_version(version: PresetVersion, spec: Any) -> PresetVersion:
     """Change an unused version in place (a locked one refuses: save a new version)."""
     version.refresh_from_db(fields=["locked"])
     if version.locked:
-        raise PresetError(f"{version} has been used by a render and is immutable; save a new "
-                          "version instead")
+        raise PresetError(gettext("%(version)s has been used by a render and is immutable; save a new "
+                                  "version instead") % {"version": version})
     parsed = validate_spec(spec)
     version.spec, version.spec_hash = parsed.to_dict(), parsed.spec_hash
     version.save()
@@ -329,29 +335,31 @@ def import_preset(raw: str | bytes | Mapping[str, Any], *, user: Any,
     """
     if isinstance(raw, (bytes, bytearray)):
         if len(raw) > MAX_IMPORT_BYTES:
-            raise PresetError(f"the file is too large for a preset ({len(raw)} bytes; at most "
-                              f"{MAX_IMPORT_BYTES})")
+            raise PresetError(gettext("the file is too large for a preset (%(size)d bytes; at most %(most)d)")
+                              % {"size": len(raw), "most": MAX_IMPORT_BYTES})
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise PresetError("the file is not UTF-8 text (a preset is a JSON file)") from None
+            raise PresetError(gettext("the file is not UTF-8 text (a preset is a JSON file)")) from None
     if isinstance(raw, str):
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise PresetError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise PresetError(gettext("not valid JSON: %(error)s at line %(line)d column %(column)d")
+                              % {"error": exc.msg, "line": exc.lineno, "column": exc.colno}) from None
     else:
         data = dict(raw)
     if not isinstance(data, dict):
-        raise PresetError("a preset file must be a JSON object")
+        raise PresetError(gettext("a preset file must be a JSON object"))
     if "format" in data:
         if data["format"] != EXPORT_FORMAT:
-            raise PresetError(f"unknown format {data['format']!r}; expected {EXPORT_FORMAT!r}")
+            raise PresetError(gettext("unknown format %(format)r; expected %(expected)r")
+                              % {"format": data["format"], "expected": EXPORT_FORMAT})
         if data.get("format_version") != EXPORT_FORMAT_VERSION:
-            raise PresetError(f"format_version {data.get('format_version')!r} is not supported "
-                              f"(this site reads version {EXPORT_FORMAT_VERSION})")
+            raise PresetError(gettext("format_version %(version)r is not supported (this site reads version %(ours)s)")
+                              % {"version": data.get("format_version"), "ours": EXPORT_FORMAT_VERSION})
         if "spec" not in data:
-            raise PresetError("the preset file has no \"spec\"")
+            raise PresetError(gettext("the preset file has no \"spec\""))
         spec = data["spec"]
     elif "spec" in data:
         spec = data["spec"]
@@ -365,12 +373,12 @@ def import_preset(raw: str | bytes | Mapping[str, Any], *, user: Any,
         note_suffix = ""
     name = (name or data.get("name") or "").strip()
     if not name:
-        raise PresetError("the preset has no name: give one")
+        raise PresetError(gettext("the preset has no name: give one"))
     preset = Preset.objects.filter(name=name).first()
     note = f"imported{note_suffix}"
     if preset is None:
         return create_preset(name, parsed.to_dict(), user=user,
                              description=str(data.get("description", ""))[:2000], note=note)
     if preset.builtin:
-        raise PresetError(f"{name!r} is a built-in preset; import under another name")
+        raise PresetError(gettext("%(name)r is a built-in preset; import under another name") % {"name": name})
     return save_version(preset, parsed.to_dict(), user=user, note=note)

@@ -32,6 +32,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from gpu_worker.engine.io import MediaError, MediaInfo, probe
@@ -68,10 +69,11 @@ def _staging_dir() -> Path:
 
 def check_declared_size(size: int) -> None:
     if size <= 0:
-        raise UploadRejected("the file is empty (0 bytes)")
+        raise UploadRejected(_("the file is empty (0 bytes)"))
     if size > settings.MAX_UPLOAD_SIZE:
         raise UploadRejected(
-            f"the file is {_human(size)}, over the upload limit of {_human(settings.MAX_UPLOAD_SIZE)}")
+            _("the file is %(size)s, over the upload limit of %(limit)s")
+            % {"size": _human(size), "limit": _human(settings.MAX_UPLOAD_SIZE)})
 
 
 def start_upload(*, user: User, film: Film, filename: str, size: int, title: str = "") -> UploadSession:
@@ -90,21 +92,23 @@ def append_chunk(session: UploadSession, offset: int, chunks: Iterable[bytes], *
     `session.received` first and sends from there. ``max_bytes``: the most this chunk may
     carry (its Content-Range), counted as the bytes arrive."""
     if session.status != UploadSession.Status.RECEIVING:
-        raise UploadRejected(f"this upload is {session.status}; start a new one")
+        raise UploadRejected(_("this upload is %(status)s; start a new one") % {"status": session.get_status_display()})
     if offset != session.received:
-        raise UploadRejected(f"expected bytes from offset {session.received}, got {offset}")
+        raise UploadRejected(_("expected bytes from offset %(expected)s, got %(got)s")
+                             % {"expected": session.received, "got": offset})
     written = 0
     with open(session.staging_path, "r+b") as handle:
         handle.seek(offset)
         for chunk in chunks:
             if max_bytes is not None and written + len(chunk) > max_bytes:
                 handle.truncate(offset)
-                raise UploadRejected(f"the chunk carries more than the {max_bytes} bytes its Content-Range names")
+                raise UploadRejected(_("the chunk carries more than the %(n)s bytes its Content-Range names")
+                                     % {"n": max_bytes})
             if offset + written + len(chunk) > session.size:
                 handle.truncate(offset)
                 raise UploadRejected(
-                    f"more bytes than announced ({session.size}); the upload limit is "
-                    f"{_human(settings.MAX_UPLOAD_SIZE)}")
+                    _("more bytes than announced (%(size)s); the upload limit is %(limit)s")
+                    % {"size": session.size, "limit": _human(settings.MAX_UPLOAD_SIZE)})
             handle.write(chunk)
             written += len(chunk)
     session.received = offset + written
@@ -126,11 +130,12 @@ def finish_upload(session: UploadSession) -> Clip:
         if session.status == UploadSession.Status.COMPLETE and session.clip_id:
             return session.clip  # a retried "complete" call is harmless
         if session.status == UploadSession.Status.INGESTING:
-            raise UploadInProgress("this upload is being completed by another request; ask again "
-                                   "in a moment")
+            raise UploadInProgress(_("this upload is being completed by another request; ask "
+                                     "again in a moment"))
         if session.status == UploadSession.Status.REJECTED:
-            raise UploadRejected(session.error or "this upload was rejected")
-        raise UploadRejected(f"the upload is incomplete: {session.received} of {session.size} bytes")
+            raise UploadRejected(session.error or _("this upload was rejected"))
+        raise UploadRejected(_("the upload is incomplete: %(received)s of %(size)s bytes")
+                             % {"received": session.received, "size": session.size})
     try:
         clip = ingest_file(session.staging_path, film=session.film, user=session.created_by,
                            original_filename=session.filename, title=session.title,
@@ -180,9 +185,9 @@ def validate_media(path: Path) -> MediaInfo:
     except MediaError as exc:
         raise UploadRejected(str(exc)) from None
     if info.container in IMAGE_CONTAINERS or (info.frame_count or 0) < 2:
-        raise UploadRejected("this is a still image, not a video clip")
+        raise UploadRejected(_("this is a still image, not a video clip"))
     if info.video_codec not in SUPPORTED_VIDEO_CODECS:
-        raise UploadRejected(f"unsupported video codec {info.video_codec!r}")
+        raise UploadRejected(_("unsupported video codec %(codec)r") % {"codec": info.video_codec})
     return info
 
 

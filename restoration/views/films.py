@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext_lazy
 
 from accounts.roles import CURATOR, TECHNICIAN, is_staff_role, role_required
 from restoration.models import Clip, Film
@@ -18,6 +19,8 @@ class FilmForm(forms.ModelForm):
     class Meta:
         model = Film
         fields = ["title", "year", "description"]
+        labels = {"title": gettext_lazy("Title"), "year": gettext_lazy("Year"),
+                  "description": gettext_lazy("Description")}
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, role_required
@@ -53,7 +54,7 @@ def preset_new(request: HttpRequest) -> HttpResponse:
     except presets.PresetError as exc:
         messages.error(request, str(exc))
         return redirect(clip.get_absolute_url() if clip else "preset-list")
-    return _editor(request, spec=spec, title=f"New preset (from {start})", preset=None, clip=clip,
+    return _editor(request, spec=spec, title=gettext("New preset (from %(start)s)") % {"start": start}, preset=None, clip=clip,
                    start=start)
 
 
@@ -63,8 +64,8 @@ def preset_version_edit(request: HttpRequest, version_id: int) -> HttpResponse:
     version = get_object_or_404(PresetVersion.objects.select_related("preset"), pk=version_id)
     if request.method == "POST":
         return _save_from_editor(request, preset=version.preset, clip=None, start="")
-    return _editor(request, spec=version.spec, title=f"New version of {version.preset.name} "
-                   f"(from v{version.number})", preset=version.preset)
+    return _editor(request, spec=version.spec, title=gettext("New version of %(name)s (from v%(number)s)")
+                   % {"name": version.preset.name, "number": version.number}, preset=version.preset)
 
 
 def _save_from_editor(request: HttpRequest, *, preset: Preset | None, clip: Clip | None,
@@ -74,10 +75,10 @@ def _save_from_editor(request: HttpRequest, *, preset: Preset | None, clip: Clip
     except presets.PresetError as exc:
         fallback = presets.starting_spec(start, clip) if preset is None and start else (
             preset.latest.spec if preset and preset.latest else {"ops": []})
-        return _editor(request, spec=fallback, title="Fix the preset", preset=preset, clip=clip,
+        return _editor(request, spec=fallback, title=gettext("Fix the preset"), preset=preset, clip=clip,
                        start=start, error=str(exc))
     if request.POST.get("action") != "save":  # "add operator" and "apply" re-show the form
-        title = f"New version of {preset.name}" if preset else "New preset"
+        title = (gettext("New version of %(name)s") % {"name": preset.name}) if preset else gettext("New preset")
         return _editor(request, spec=spec, title=title, preset=preset, clip=clip, start=start)
     try:
         if preset is None:
@@ -88,9 +89,9 @@ def _save_from_editor(request: HttpRequest, *, preset: Preset | None, clip: Clip
             version = presets.save_version(preset, spec, user=request.user,
                                            note=request.POST.get("note", ""))
     except presets.PresetError as exc:
-        return _editor(request, spec=spec, title="Fix the preset", preset=preset, clip=clip,
+        return _editor(request, spec=spec, title=gettext("Fix the preset"), preset=preset, clip=clip,
                        start=start, error=str(exc))
-    messages.success(request, f"Saved {version}.")
+    messages.success(request, gettext("Saved %(version)s.") % {"version": version})
     return redirect("preset-detail", preset_id=version.preset_id)
 
 
@@ -118,9 +119,9 @@ def preset_import(request: HttpRequest) -> HttpResponse:
     try:
         version = presets.import_preset(raw, user=request.user, name=request.POST.get("name") or None)
     except presets.PresetError as exc:
-        messages.error(request, f"Import failed: {exc}")
+        messages.error(request, gettext("Import failed: %(error)s") % {"error": exc})
         return redirect("preset-list")
-    messages.success(request, f"Imported {version}.")
+    messages.success(request, gettext("Imported %(version)s.") % {"version": version})
     return redirect("preset-detail", preset_id=version.preset_id)
 
 

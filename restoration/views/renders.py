@@ -9,6 +9,8 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, role_required
@@ -73,7 +75,7 @@ def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
                 text = request.POST.get(f"axis-{i}-values", "").strip()
                 if key and text:
                     if key in axes:
-                        raise sweeps.SweepError(f"{key} is chosen twice")
+                        raise sweeps.SweepError(_("%(key)s is chosen twice") % {"key": key})
                     axes[key] = sweeps.parse_values(base_spec, key, text)
             start_text, end_text = request.POST.get("start", ""), request.POST.get("end", "")
             start = int(start_text) if start_text.strip() else None
@@ -85,7 +87,8 @@ def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
         except (sweeps.SweepError, ValueError) as exc:
             error = str(exc)
         else:
-            messages.success(request, f"{len(variants)} variants queued for rendering.")
+            messages.success(request, ngettext("%(n)d variant queued for rendering.", "%(n)d variants queued for rendering.",
+                                              len(variants)) % {"n": len(variants)})
             return redirect(clip.get_absolute_url())
     params = sweeps.sweepable_parameters(base_spec) if base_spec else []
     return render(request, "restoration/clip_sweep.html", {
@@ -104,9 +107,11 @@ def clip_compare_variants(request: HttpRequest, clip_id: int) -> HttpResponse:
     made = distinctness.compare_variants(distinctness.sweep_of(variant),
                                          again=bool(request.POST.get("again")))
     if made:
-        messages.info(request, f"{len(made)} comparison(s) of the sweep of “{variant}” queued.")
+        messages.info(request, ngettext("%(n)d comparison of the sweep of “%(variant)s” queued.",
+                                        "%(n)d comparisons of the sweep of “%(variant)s” queued.", len(made))
+                      % {"n": len(made), "variant": variant})
     else:
-        messages.error(request, "Fewer than two variants of this sweep have rendered.")
+        messages.error(request, _("Fewer than two variants of this sweep have rendered."))
     return redirect(clip.get_absolute_url())
 
 
@@ -115,7 +120,7 @@ def clip_compare_variants(request: HttpRequest, clip_id: int) -> HttpResponse:
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(RenderJob, pk=job_id)
     jobs.cancel_job(job)
-    messages.info(request, f"Render job {job.pk} cancelled.")
+    messages.info(request, _("Render job %(id)s cancelled.") % {"id": job.pk})
     return redirect(request.POST.get("next") or "home")
 
 
@@ -142,14 +147,14 @@ def film_render_page(request: HttpRequest, film_id: int) -> HttpResponse:
             raise Http404
         version = versions.filter(pk=request.POST.get("version") or 0).first()
         if version is None:
-            messages.error(request, "Choose a preset version.")
+            messages.error(request, _("Choose a preset version."))
         else:
             try:
                 film_render.start_film_render(film, version, request.user)
             except film_render.FilmRenderError as exc:
                 messages.error(request, str(exc))
             else:
-                messages.success(request, f"Full-film render with {version} queued.")
+                messages.success(request, _("Full-film render with %(version)s queued.") % {"version": version})
         return redirect("film-render", film_id=film.pk)
     jobs = film.jobs.filter(kind=RenderJob.Kind.FILM).prefetch_related("segments__clip")[:5]
     return render(request, "restoration/film_render.html", {
@@ -166,7 +171,9 @@ def film_render_resume(request: HttpRequest, job_id: int) -> HttpResponse:
     except film_render.FilmRenderError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Resumed: {len(pending)} unfinished segment(s) queued again.")
+        messages.success(request, ngettext("Resumed: %(n)d unfinished segment queued again.",
+                                          "Resumed: %(n)d unfinished segments queued again.",
+                                          len(pending)) % {"n": len(pending)})
     return redirect("film-render", film_id=job.film_id)
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from django.utils import translation
+
+from frontend.plotting import cjk_font_families
 from voting import plots
 
 TALLY = {
@@ -30,3 +35,17 @@ def test_votes_and_bias_plots_and_their_empty_states():
     assert b"No votes yet" not in plots.votes_plot(times)
     assert b"left-side bias" in plots.position_bias_plot(TALLY, {"left": 5, "right": 4, "same": 3})
     assert b"No votes yet" in plots.position_bias_plot(TALLY, {"left": 0, "right": 0, "same": 0})
+
+
+@pytest.mark.parametrize(("language", "label"), [("zh-hans", "评分（对数强度）及 95% 区间"),
+                                                  ("zh-hant", "評分（對數強度）及 95% 區間")])
+def test_plots_speak_the_visitors_language_with_glyphs_for_it(language, label):
+    if not cjk_font_families():
+        pytest.skip("no CJK font on this machine: scripts/install adds fonts-noto-cjk")
+    with translation.override(language), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        svg = plots.ratings_plot(TALLY).decode()
+        bias = plots.position_bias_plot(TALLY, {"left": 3, "right": 2, "same": 1}).decode()
+    assert label in svg  # matplotlib writes each text as a comment beside its glyph paths
+    assert {"zh-hans": "左边", "zh-hant": "左邊"}[language] in bias
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []

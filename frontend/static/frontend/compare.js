@@ -12,6 +12,9 @@
    to their frame. */
 (function () {
   "use strict";
+  // Django's JavaScript catalogue (jsi18n, loaded by the site shell) translates; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); };
 
   function notes(player) {
     var root = player.root, stage = player.stage;
@@ -40,7 +43,8 @@
       form.elements.x.value = x.toFixed(4);
       form.elements.y.value = y.toFixed(4);
       var where = form.querySelector(".note-where");
-      if (where) where.textContent = "frame " + frame + " at " + Math.round(100 * x) + "% across, " + Math.round(100 * y) + "% down";
+      if (where) where.textContent = interpolate(gettext("frame %(frame)s at %(x)s across, %(y)s down"),
+        { frame: frame, x: Math.round(100 * x) + "%", y: Math.round(100 * y) + "%" }, true);
       form.hidden = false;
       form.elements.text.focus();
       showMarkers();

@@ -2,10 +2,25 @@
    job's websocket topic. On (re)connect the server sends the current state first. */
 (function () {
   "use strict";
+  // Django's JavaScript catalogue (jsi18n, loaded by the site shell) translates; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); };
+
+  // The states a clip or a render reports, as the server's models name them (one literal
+  // per word so that makemessages finds them).
+  var STATUS = {
+    probing: gettext("probing"), ready: gettext("ready"), failed: gettext("failed"),
+    pending: gettext("pending"), queued: gettext("queued"), rendering: gettext("rendering"),
+    running: gettext("running"), done: gettext("done"), cancelled: gettext("cancelled")
+  };
+  function statusText(status) { return STATUS[status] || status; }
+
   function eta(seconds) {
     if (seconds === null || seconds === undefined) return "";
     seconds = Math.round(seconds);
-    return seconds >= 60 ? Math.floor(seconds / 60) + " min " + (seconds % 60) + " s left" : seconds + " s left";
+    return seconds >= 60 ?
+      interpolate(gettext("%(min)s min %(s)s s left"), { min: Math.floor(seconds / 60), s: seconds % 60 }, true) :
+      interpolate(gettext("%(s)s s left"), { s: seconds }, true);
   }
   function watchJob(jobId) {
     return ReelLive.watch("job-" + jobId, function (msg) {
@@ -17,12 +32,12 @@
       var error = document.getElementById("job-" + jobId + "-error");
       if (bar) bar.style.width = (total ? Math.min(100, 100 * done / total) : 0) + "%";
       if (label) {
-        var parts = [done + " / " + total + " frames"];
+        var parts = [interpolate(gettext("%(done)s / %(total)s frames"), { done: done, total: total }, true)];
         if (msg.status === "running" && msg.fps) parts.push(msg.fps.toFixed(1) + " fps", eta(msg.eta_seconds));
-        if (msg.attempts > 1) parts.push("attempt " + msg.attempts);
+        if (msg.attempts > 1) parts.push(interpolate(gettext("attempt %(n)s"), { n: msg.attempts }, true));
         label.textContent = parts.filter(Boolean).join(" · ");
       }
-      if (status) { status.textContent = msg.status; status.className = "status status-" + msg.status; }
+      if (status) { status.textContent = statusText(msg.status); status.className = "status status-" + msg.status; }
       if (error) error.textContent = msg.error || "";
       if (msg.status === "done" && !msg.snapshot && document.body.dataset.reloadOnDone !== "no") {
         // The finished file's player and links come from the server.
@@ -30,5 +45,5 @@
       }
     });
   }
-  window.ReelRender = { watchJob: watchJob };
+  window.ReelRender = { watchJob: watchJob, statusText: statusText };
 })();

@@ -66,7 +66,14 @@
   var SETTLE_MS = 400;         // leave drift out of maxDriftMs this long after a seek/play/loop
   var MAX_ZOOM = 8;
 
-  function defaultTimeText(p) { return "frame " + p.currentFrame() + " · " + p.currentTime().toFixed(2) + " s"; }
+  // Django's JavaScript catalogue (jsi18n, loaded by the site shell) translates; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); };
+
+  function defaultTimeText(p) {
+    return interpolate(gettext("frame %(frame)s · %(seconds)s s"),
+                       { frame: p.currentFrame(), seconds: p.currentTime().toFixed(2) }, true);
+  }
 
   function attach(root, options) {
     options = options || {};
@@ -74,8 +81,8 @@
     var left = q("video.v-left"), right = q("video.v-right"), stage = q(".vstage");
     var fps = Number(options.fps) || Number(root.dataset.fps) || 24;
     var names = {
-      left: (options.names && options.names.left) || root.dataset.leftName || "left",
-      right: (options.names && options.names.right) || root.dataset.rightName || "right"
+      left: (options.names && options.names.left) || root.dataset.leftName || gettext("left"),
+      right: (options.names && options.names.right) || root.dataset.rightName || gettext("right")
     };
     var timeText = options.timeText || defaultTimeText;
     var state = { mode: options.mode || root.dataset.mode || "side", shown: "left", wipe: 50,
@@ -147,7 +154,7 @@
       var t = q(".c-time"), s = q(".c-seek"), b = q(".c-play");
       if (t) t.textContent = timeText(p);
       if (s && d && !seeking) s.value = Math.round(1000 * left.currentTime / d);
-      if (b) { b.textContent = now ? "❚❚" : "▶"; b.setAttribute("aria-label", now ? "Pause" : "Play"); }
+      if (b) { b.textContent = now ? "❚❚" : "▶"; b.setAttribute("aria-label", now ? gettext("Pause") : gettext("Play")); }
       if (now !== wasPlaying) { wasPlaying = now; emit(now ? "play" : "pause"); }
       var shown = currentFrame() + ":" + left.currentTime;
       if (shown !== lastShown) { lastShown = shown; emit("time", { time: left.currentTime, frame: currentFrame() }); }
@@ -239,7 +246,7 @@
       stage.style.setProperty("--wipe", state.wipe + "%");
       stage.querySelector(".pane-left").classList.toggle("pane-hidden", state.mode === "toggle" && state.shown !== "left");
       stage.querySelector(".pane-right").classList.toggle("pane-hidden", state.mode === "toggle" && state.shown !== "right");
-      var t = q(".toggle-side"); if (t) t.textContent = "Showing " + names[state.shown] + " · tap to switch";
+      var t = q(".toggle-side"); if (t) t.textContent = interpolate(gettext("Showing %(side)s · tap to switch"), { side: names[state.shown] }, true);
       if (options.zoom) {
         var limit = (state.zoom - 1) / 2;
         state.panX = Math.max(-limit, Math.min(limit, state.panX));

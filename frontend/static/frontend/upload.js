@@ -7,6 +7,9 @@
       clear reason for rejecting it. */
 (function () {
   "use strict";
+  // Django's JavaScript catalogue (jsi18n, loaded by the site shell) translates; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); };
   var form = document.getElementById("upload-form");
   if (!form) return;
   var progress = document.getElementById("upload-progress");
@@ -35,7 +38,8 @@
     progress.hidden = false;
     var pct = total ? Math.floor(100 * done / total) : 0;
     bar.style.width = pct + "%";
-    label.textContent = note || (pct + "% (" + (done / 1048576).toFixed(1) + " of " + (total / 1048576).toFixed(1) + " MB)");
+    label.textContent = note || interpolate(gettext("%(pct)s (%(done)s of %(total)s MB)"),
+      { pct: pct + "%", done: (done / 1048576).toFixed(1), total: (total / 1048576).toFixed(1) }, true);
   }
   function keyFor(file) { return "reel-upload:" + form.dataset.film + ":" + file.name + ":" + file.size + ":" + file.lastModified; }
 
@@ -59,9 +63,9 @@
     event.preventDefault();
     errorBox.hidden = true;
     var file = document.getElementById("upload-file").files[0];
-    if (!file) return fail("Choose a file first.");
-    if (file.size === 0) return fail("The file is empty (0 bytes).");
-    if (file.size > parseInt(form.dataset.maxSize, 10)) return fail("The file is over the upload limit.");
+    if (!file) return fail(gettext("Choose a file first."));
+    if (file.size === 0) return fail(gettext("The file is empty (0 bytes)."));
+    if (file.size > parseInt(form.dataset.maxSize, 10)) return fail(gettext("The file is over the upload limit."));
     button.disabled = true;
     var key = keyFor(file);
     var known = localStorage.getItem(key);
@@ -79,15 +83,15 @@
       show(session.received, file.size);
       return sendFrom(session, file, session.received, 5);
     }).then(function (session) {
-      show(file.size, file.size, "Checking the file…");
+      show(file.size, file.size, gettext("Checking the file…"));
       return api("POST", form.dataset.startUrl + session.id + "/complete/");
     }).then(function (result) {
       localStorage.removeItem(key);
-      show(file.size, file.size, "Uploaded.");
+      show(file.size, file.size, gettext("Uploaded."));
       window.location.href = result.clip.url;
     }).catch(function (err) {
       if (err.status === 422) localStorage.removeItem(key);
-      fail("Upload rejected: " + err.message);
+      fail(interpolate(gettext("Upload rejected: %(reason)s"), { reason: err.message }, true));
     });
   });
 })();

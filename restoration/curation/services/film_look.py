@@ -18,6 +18,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Prefetch
 
+from frontend.plotting import plot_font_family
 from restoration.curation.services.review import film_offsets
 from restoration.models import Clip, Film, RenderJob, Variant
 from restoration.storage import local_path
@@ -156,6 +157,12 @@ def look_plot_svg(look: dict[str, Any]) -> str:
 
     rows = [r for r in look["looks"] if r.stats]
     metrics = look["metrics"]
+    # Clip titles may be Chinese: a CJK font as fallback draws them (frontend.plotting).
+    with matplotlib.rc_context({"font.family": plot_font_family()}):
+        return _draw_look_plot(plt, rows, metrics, look)
+
+
+def _draw_look_plot(plt: Any, rows: list, metrics: list[str], look: dict[str, Any]) -> str:
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.3 * len(metrics), 2.6), squeeze=False)
     names = [str(r.clip)[:14] for r in rows]
     for ax, metric in zip(axes[0], metrics, strict=True):

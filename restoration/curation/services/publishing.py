@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.roles import CURATOR
 from gpu_worker.engine.media import write_poster
@@ -218,7 +219,9 @@ def assemble_vote_record(review: Review) -> dict[str, Any]:
 # --- publish / unpublish ----------------------------------------------------------------------------
 
 def _unique_slug(title: str, exclude: int | None = None) -> str:
-    base = slugify(title)[:60] or "work"
+    # Unicode slugs: a title in any script keeps its words (slugify without allow_unicode
+    # drops every CJK character, so Chinese titles all became "work", "work-2", …).
+    base = slugify(title, allow_unicode=True)[:60].strip("-_") or "work"
     slug, n = base, 1
     while Publication.objects.filter(slug=slug).exclude(pk=exclude).exists():
         n += 1
@@ -245,17 +248,18 @@ def publish(review: Review, user: Any, *, title: str, year: int | None = None, c
     """Publish an approved review: freeze the vote record, cut the before/after excerpt
     if the review has none, make a poster, and show it in the gallery."""
     if not (user is not None and getattr(user, "is_authenticated", False) and user.has_role(CURATOR)):
-        raise PublishingError("Only a curator may publish.")
+        raise PublishingError(_("Only a curator may publish."))
     title = (title or "").strip()
     if not title:
-        raise PublishingError("A publication needs a title.")
+        raise PublishingError(_("A publication needs a title."))
     if review.status != Review.Status.APPROVED:
-        raise PublishingError(f"Only an approved review can be published; this one is "
-                              f"{review.get_status_display()}.")
+        raise PublishingError(_("Only an approved review can be published; this one is %(status)s.")
+                              % {"status": review.get_status_display()})
     if not (review.before_excerpt and review.after_excerpt):
         prepare_excerpts(review)
     if review.excerpt_error or not review.after_excerpt:
-        raise PublishingError(f"The before/after excerpt could not be made: {review.excerpt_error}")
+        raise PublishingError(_("The before/after excerpt could not be made: %(error)s")
+                              % {"error": review.excerpt_error})
     target = review.target
     if isinstance(target, RenderJob):
         film, clip, restored = target.film, None, target.output.name
@@ -293,9 +297,9 @@ def unpublish(publication: Publication, user: Any, reason: str = "") -> Publicat
     record, its files and the review history; the review goes back to approved, so it
     can be published again."""
     if not (user is not None and getattr(user, "is_authenticated", False) and user.has_role(CURATOR)):
-        raise PublishingError("Only a curator may unpublish.")
+        raise PublishingError(_("Only a curator may unpublish."))
     if not publication.is_public:
-        raise PublishingError("This work is not published.")
+        raise PublishingError(_("This work is not published."))
     with transaction.atomic():
         publication.is_public = False
         publication.unpublished_at, publication.unpublished_by = timezone.now(), user

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.roles import CURATOR, TECHNICIAN
 from gpu_worker.engine.io import MediaError
@@ -49,19 +51,19 @@ class Transition:
 #: The allowed moves. Publishing and unpublishing go through the publishing service
 #: (they need the publication's data), so they are listed but marked as such.
 TRANSITIONS: dict[tuple[str, str], Transition] = {
-    (Status.PENDING, Status.CHANGES): Transition((CURATOR,), "request changes"),
-    (Status.PENDING, Status.APPROVED): Transition((CURATOR,), "approve"),
-    (Status.CHANGES, Status.PENDING): Transition((TECHNICIAN, CURATOR), "resubmit for review"),
-    (Status.CHANGES, Status.APPROVED): Transition((CURATOR,), "approve"),
-    (Status.APPROVED, Status.CHANGES): Transition((CURATOR,), "request changes"),
-    (Status.APPROVED, Status.PUBLISHED): Transition((CURATOR,), "publish"),
-    (Status.PUBLISHED, Status.APPROVED): Transition((CURATOR,), "unpublish"),
+    (Status.PENDING, Status.CHANGES): Transition((CURATOR,), gettext_lazy("request changes")),
+    (Status.PENDING, Status.APPROVED): Transition((CURATOR,), gettext_lazy("approve")),
+    (Status.CHANGES, Status.PENDING): Transition((TECHNICIAN, CURATOR), gettext_lazy("resubmit for review")),
+    (Status.CHANGES, Status.APPROVED): Transition((CURATOR,), gettext_lazy("approve")),
+    (Status.APPROVED, Status.CHANGES): Transition((CURATOR,), gettext_lazy("request changes")),
+    (Status.APPROVED, Status.PUBLISHED): Transition((CURATOR,), gettext_lazy("publish")),
+    (Status.PUBLISHED, Status.APPROVED): Transition((CURATOR,), gettext_lazy("unpublish")),
 }
 VIA_PUBLISHING = {(Status.APPROVED, Status.PUBLISHED), (Status.PUBLISHED, Status.APPROVED)}
 
 
 def _label(status: str) -> str:
-    return Status(status).label
+    return str(Status(status).label)
 
 
 def _has_any_role(user: Any, roles: tuple[str, ...]) -> bool:
@@ -84,14 +86,15 @@ def allowed_transitions(review: Review, user: Any = None) -> list[tuple[str, str
 def check_transition(review: Review, to_status: str, user: Any) -> Transition:
     """The Transition for moving ``review`` to ``to_status``, or ReviewError saying why not."""
     if to_status not in Status.values:
-        raise ReviewError(f"“{to_status}” is not a review status.")
+        raise ReviewError(_("“%(status)s” is not a review status.") % {"status": to_status})
     move = TRANSITIONS.get((review.status, to_status))
     if move is None:
         options = [_label(dst) for (src, dst) in TRANSITIONS if src == review.status]
-        raise ReviewError(f"A review that is {_label(review.status)} cannot become "
-                          f"{_label(to_status)}; from here it can become: {', '.join(options)}.")
+        raise ReviewError(_("A review that is %(now)s cannot become %(to)s; from here it can become: %(options)s.")
+                          % {"now": _label(review.status), "to": _label(to_status), "options": ", ".join(options)})
     if not _has_any_role(user, move.roles):
-        raise ReviewError(f"Only a {' or '.join(move.roles)} may {move.verb}.")
+        raise ReviewError(_("Only a %(roles)s may %(action)s.")
+                          % {"roles": _(" or ").join(move.roles), "action": move.verb})
     return move
 
 
@@ -108,8 +111,8 @@ def apply_transition(review: Review, to_status: str, user: Any, comment: str = "
         locked = Review.objects.select_for_update().get(pk=review.pk)
         check_transition(locked, to_status, user)
         if (locked.status, to_status) in VIA_PUBLISHING and not via_publishing:
-            raise ReviewError("Use the publish and unpublish actions: they need the "
-                              "publication's title, credits and notes.")
+            raise ReviewError(_("Use the publish and unpublish actions: they need the "
+                              "publication's title, credits and notes."))
         previous = locked.status
         locked.status = to_status
         locked.save(update_fields=["status", "updated_at"])
@@ -124,15 +127,16 @@ def reviewable(target: RenderJob | Variant) -> None:
     """Raise ReviewError unless ``target`` is a finished render with an output."""
     if isinstance(target, RenderJob):
         if target.kind != RenderJob.Kind.FILM:
-            raise ReviewError("Review a variant render through its variant.")
+            raise ReviewError(_("Review a variant render through its variant."))
         if target.status != RenderJob.Status.DONE or not target.output:
-            raise ReviewError(f"The full-film render {target.pk} has not finished "
-                              f"(status {target.status}).")
+            raise ReviewError(_("The full-film render %(id)s has not finished (status %(status)s).")
+                              % {"id": target.pk, "status": target.get_status_display()})
     elif isinstance(target, Variant):
         if target.status != Variant.Status.DONE or not target.output:
-            raise ReviewError(f"Variant {target.pk} has not finished rendering (status {target.status}).")
+            raise ReviewError(_("Variant %(id)s has not finished rendering (status %(status)s).")
+                              % {"id": target.pk, "status": target.get_status_display()})
     else:
-        raise ReviewError("Only a full-film render or a variant can be reviewed.")
+        raise ReviewError(_("Only a full-film render or a variant can be reviewed."))
 
 
 def open_review(target: RenderJob | Variant, user: Any = None) -> Review:
@@ -157,30 +161,31 @@ def open_review(target: RenderJob | Variant, user: Any = None) -> Review:
 def add_note(review: Review, user: Any, *, frame: int, x: float, y: float, text: str) -> ReviewNote:
     """A curator's note on one frame at one point of the picture (fractions 0..1)."""
     if not _has_any_role(user, (CURATOR,)):
-        raise ReviewError("Only a curator may add review notes.")
+        raise ReviewError(_("Only a curator may add review notes."))
     if review.status == Status.PUBLISHED:
-        raise ReviewError("This work is published; unpublish it before adding notes.")
+        raise ReviewError(_("This work is published; unpublish it before adding notes."))
     text = (text or "").strip()
     if not text:
-        raise ReviewError("A note needs some text.")
+        raise ReviewError(_("A note needs some text."))
     try:
         frame, x, y = int(frame), float(x), float(y)
     except (TypeError, ValueError):
-        raise ReviewError("frame must be a whole number and x, y numbers.") from None
+        raise ReviewError(_("frame must be a whole number and x, y numbers.")) from None
     if frame < 0:
-        raise ReviewError("frame must not be negative.")
+        raise ReviewError(_("frame must not be negative."))
     limit = excerpt_frames(review)
     if limit is not None and frame >= limit:
-        raise ReviewError(f"frame {frame} is past the end of the excerpt ({limit} frames).")
+        raise ReviewError(_("frame %(frame)d is past the end of the excerpt (%(limit)d frames).")
+                          % {"frame": frame, "limit": limit})
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-        raise ReviewError("x and y are fractions of the picture's width and height (0 to 1).")
+        raise ReviewError(_("x and y are fractions of the picture's width and height (0 to 1)."))
     return ReviewNote.objects.create(review=review, author=user, frame=frame, x=x, y=y, text=text[:4000])
 
 
 def set_note_resolved(note: ReviewNote, user: Any, resolved: bool = True) -> ReviewNote:
     """Technicians mark a note done when they fixed it; curators may too."""
     if not _has_any_role(user, (TECHNICIAN, CURATOR)):
-        raise ReviewError("Only a technician or curator may resolve notes.")
+        raise ReviewError(_("Only a technician or curator may resolve notes."))
     note.resolved = resolved
     note.save(update_fields=["resolved"])
     return note
@@ -252,7 +257,7 @@ def excerpt_plan(review: Review, clip: Clip | None = None) -> tuple[Clip, int, i
     job = review.render_job
     offsets = film_offsets(job)
     if not offsets:
-        raise ReviewError("The film has no clips.")
+        raise ReviewError(_("The film has no clips."))
     chosen = next(((c, o) for c, o in offsets if clip is not None and c.pk == clip.pk), offsets[0])
     film_clip, offset = chosen
     fps = film_clip.fps or 24.0

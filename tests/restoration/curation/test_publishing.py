@@ -13,6 +13,7 @@ from tests.factories import (
     curator,
     technician,
 )
+from tests.restoration.curation.factories import PublicationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +141,22 @@ def test_publish_a_full_film_without_contest(film_job):
     pub = publishing.publish(_approved(film_job, cur), cur, title="The General", year=1926)
     assert pub.kind == "film" and pub.clip is None and pub.restored.name == film_job.output.name
     assert pub.vote_record["contests"] == []
+
+
+def test_a_chinese_title_gets_a_readable_unique_address(film_job):
+    PublicationFactory(slug="武状元苏乞儿")  # an earlier work under the same title
+    cur = curator()
+    pub = publishing.publish(_approved(film_job, cur), cur, title="《武状元苏乞儿》", year=1992)
+    assert pub.slug == "武状元苏乞儿-2"
+    assert pub.get_absolute_url() == "/gallery/%E6%AD%A6%E7%8A%B6%E5%85%83%E8%8B%8F%E4%B9%9E%E5%84%BF-2/"
+
+
+@pytest.mark.parametrize(("title", "slug"), [
+    ("武状元苏乞儿", "武状元苏乞儿"),
+    ("東邪西毒 Ashes of Time", "東邪西毒-ashes-of-time"),
+    ("Броненосец «Потёмкин»", "броненосец-потёмкин"),
+    ("The General — Reel 1", "the-general-reel-1"),
+    ("《》！？", "work"),
+])
+def test_titles_in_any_script_keep_their_words(title, slug):
+    assert publishing._unique_slug(title) == slug

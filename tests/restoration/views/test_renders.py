@@ -211,3 +211,22 @@ def test_clip_page_warns_about_variants_that_look_alike(tech_client, monkeypatch
                                     {"variant": close.variant_a.pk, "again": "1"})
     assert response.status_code == 302 and len(sent) == 1
     assert sent[0][0] == queue.COMPARE_VARIANTS
+
+
+def test_sweep_page_and_look_alike_warnings_in_chinese(tech_client, clip):
+    from restoration.services.clip_analysis import analyze_clip
+    from tests.factories import VariantComparisonFactory
+
+    close = VariantComparisonFactory(variant_a__overrides={"denoise.strength": 0.3},
+                                     variant_a__preset_version__recipe={"ops": ["denoise"]},
+                                     variant_b__overrides={"denoise.strength": 2.0}, jod=9.76)
+    page = tech_client.get(close.variant_a.clip.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-HK").content.decode()
+    assert "各變體看起來有多不同" in page and "只相差 0.24 JOD" in page
+    assert "在這裏看起來差不多；請試試相差更大的取值" in page  # the suggestion, too
+    url = reverse("clip-sweep", args=[clip.pk]) + "?version=auto"
+    page = tech_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "还没有分析结果" in page
+    analyze_clip(clip)
+    page = tech_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert 'label="加到其通常位置"' in page and "添加 grain" in page and "默认 " in page
+    assert "Added at their usual place" not in page

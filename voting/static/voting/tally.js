@@ -4,15 +4,20 @@
 (function () {
   "use strict";
 
+  // Django's JavaScript catalogue (jsi18n, loaded by the site shell) translates; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (s, p, n) { return n === 1 ? s : p; };
+  var interpolate = window.interpolate || function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); };
+
   function fmt(x, digits) { return x === null || x === undefined ? "–" : Number(x).toFixed(digits); }
 
   function decisionText(t) {
     var d = t.decision || {};
-    if (t.status === "closed" && !d.decided) return "Closed without a decision.";
-    if (d.decided) return "Winner: " + d.winner + " — " + (d.reason || "");
-    var more = !d.more_votes ? "" :
-      " — about " + d.more_votes + " more vote" + (d.more_votes === 1 ? "" : "s") + " needed";
-    return "Not decided" + more + (d.reason ? " (" + d.reason + ")" : "");
+    if (t.status === "closed" && !d.decided) return gettext("Closed without a decision.");
+    if (d.decided) return interpolate(gettext("Winner: %(winner)s"), { winner: d.winner }, true) + " — " + (d.reason || "");
+    var more = !d.more_votes ? "" : " — " + interpolate(
+      ngettext("about %(n)s more vote needed", "about %(n)s more votes needed", d.more_votes), { n: d.more_votes }, true);
+    return gettext("Not decided") + more + (d.reason ? " (" + d.reason + ")" : "");
   }
 
   function render(root, t, legend) {
@@ -62,7 +67,7 @@
           dot.className = "dot";
           dot.style.left = pos(it.score);
           track.appendChild(dot);
-          track.title = it.lower === null ? "no comparisons yet" : fmt(it.lower, 2) + " … " + fmt(it.upper, 2);
+          track.title = it.lower === null ? gettext("no comparisons yet") : fmt(it.lower, 2) + " … " + fmt(it.upper, 2);
           td.appendChild(track);
         } else {
           td.textContent = value;

@@ -12,6 +12,9 @@
   "use strict";
 
   var HEARTBEAT_MS = 1000;
+  // Django's JavaScript catalogue (jsi18n, loaded by the site shell) translates; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
+  var interpolate = window.interpolate || function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); };
 
   var cfg = JSON.parse(document.getElementById("vote-config").textContent);
   var app = document.getElementById("vote-app");
@@ -102,8 +105,9 @@
     var have = Math.min(w.watched_left, w.watched_right);
     var share = need > 0 ? Math.min(1, have / need) : 1;
     $("watch-bar").style.width = (100 * share).toFixed(0) + "%";
-    $("watch-label").textContent = w.ready ? "Ready to vote" :
-      "Watch both sides: left " + w.watched_left.toFixed(0) + " s, right " + w.watched_right.toFixed(0) + " s of " + need + " s";
+    $("watch-label").textContent = w.ready ? gettext("Ready to vote") :
+      interpolate(gettext("Watch both sides: left %(left)s s, right %(right)s s of %(need)s s"),
+                  { left: w.watched_left.toFixed(0), right: w.watched_right.toFixed(0), need: need }, true);
     state.ready = !!w.ready;
     document.querySelectorAll(".choice").forEach(function (b) { b.disabled = !state.ready || voting; });
     app.dataset.ready = String(state.ready);
@@ -133,7 +137,7 @@
     $("vote-message").textContent = "";
     return api(cfg.api.next).then(function (r) {
       if (r.status === 410) return closed();
-      if (!r.ok) { $("vote-message").textContent = r.data.error || "Something went wrong."; return; }
+      if (!r.ok) { $("vote-message").textContent = r.data.error || gettext("Something went wrong."); return; }
       if (r.data.done) { app.dataset.state = "done"; $("player").hidden = true; $("done-note").hidden = false; return; }
       state.pairing = r.data.pairing;
       if (r.data.fps) player.setFps(r.data.fps);
@@ -155,7 +159,7 @@
       if (!state.ready || voting) return;
       voting = true;
       document.querySelectorAll(".choice").forEach(function (b) { b.disabled = true; });
-      $("vote-message").textContent = "Sending…";
+      $("vote-message").textContent = gettext("Sending…");
       powReady.then(function () {
         return api(cfg.api.ballot, { pairing: state.pairing, choice: button.dataset.choice });
       }).then(function (r) {
@@ -169,7 +173,7 @@
         } else if (r.status === 410) {
           closed();
         } else {
-          $("vote-message").textContent = r.data.error || "The vote was not accepted.";
+          $("vote-message").textContent = r.data.error || gettext("The vote was not accepted.");
           if (r.data.code === "duplicate_ballot") nextPair();
           else document.querySelectorAll(".choice").forEach(function (b) { b.disabled = !state.ready; });
         }
