@@ -123,17 +123,18 @@ def preflight(film: Film) -> list[Clip]:
     """
     clips = film_clips(film)
     if not clips:
-        raise FilmRenderError(f"{film} has no clips to render")
+        raise FilmRenderError(gettext("%(film)s has no clips to render") % {"film": film})
     not_ready = [c for c in clips if c.status != Clip.Status.READY or not c.frame_count]
     if not_ready:
-        names = "; ".join(f"“{c}” ({c.status}{': ' + c.error if c.error else ''})"
+        names = "; ".join(f"“{c}” ({c.get_status_display()}{': ' + c.error if c.error else ''})"
                           for c in not_ready)
-        raise FilmRenderError(f"these clips are not ready to render: {names}. Wait until every "
-                              "clip is probed, or remove the clips that failed")
+        raise FilmRenderError(gettext(
+            "these clips are not ready to render: %(names)s. Wait until every clip is "
+            "probed, or remove the clips that failed") % {"names": names})
     reference = clip_format(clips[0])
     differ = [c for c in clips[1:] if clip_format(c) != reference]
     if differ:
-        labels = ("size", "frame rate", "pixel format")
+        labels = (gettext("size"), gettext("frame rate"), gettext("pixel format"))
 
         def describe(clip: Clip) -> str:
             own = clip_format(clip)
@@ -141,11 +142,14 @@ def preflight(film: Film) -> list[Clip]:
                                                                           strict=True)
                              if mine != ref)
 
-        names = "; ".join(f"“{c}” has {describe(c)}" for c in differ)
-        raise FilmRenderError(
-            f"the clips of a film must share frame size, frame rate and pixel format to be "
-            f"joined; “{clips[0]}” has {reference[0]}, {reference[1]} fps, {reference[2]}, but "
-            f"{names}. Re-encode them to the film's format and upload them again")
+        names = "; ".join(gettext("“%(clip)s” has %(format)s") % {"clip": c, "format": describe(c)}
+                          for c in differ)
+        raise FilmRenderError(gettext(
+            "the clips of a film must share frame size, frame rate and pixel format to be "
+            "joined; “%(first)s” has %(size)s, %(fps)s fps, %(pix_fmt)s, but %(names)s. "
+            "Re-encode them to the film's format and upload them again") % {
+                "first": clips[0], "size": reference[0], "fps": reference[1],
+                "pix_fmt": reference[2], "names": names})
     return clips
 
 
