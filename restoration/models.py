@@ -334,6 +334,8 @@ class UploadSession(models.Model):
     film = models.ForeignKey(Film, on_delete=models.CASCADE, related_name="uploads")
     filename = models.CharField(max_length=255)
     title = models.CharField(max_length=200, blank=True)
+    frame_rate = models.CharField(max_length=32, blank=True,
+                                  help_text="stated frame rate of an image-sequence zip")
     size = models.BigIntegerField()
     received = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVING)
