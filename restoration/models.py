@@ -75,6 +75,8 @@ class Clip(models.Model):
     color_trc = models.CharField(max_length=32, blank=True)
     sample_aspect_ratio = models.CharField(max_length=32, blank=True)
     bit_rate = models.BigIntegerField(null=True, blank=True)
+    timecode = models.CharField(max_length=16, blank=True,
+                                help_text="source timecode of frame 0 (\";\" drop-frame)")
     poster = models.FileField(max_length=300, blank=True)
 
     analysis = models.JSONField(null=True, blank=True)

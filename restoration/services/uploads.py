@@ -201,6 +201,7 @@ def apply_media_info(clip: Clip, info: MediaInfo) -> None:
         value = getattr(info, name)
         setattr(clip, name, "" if value is None and isinstance(getattr(clip, name), str) else value)
     clip.audio_codec = info.audio_codec or ""
+    clip.timecode = (info.timecode or "")[:16]
 
 
 def ingest_file(path: Path, *, film: Film, user: User | None, original_filename: str,
