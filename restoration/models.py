@@ -268,6 +268,10 @@ class RenderJob(models.Model):
     max_attempts = models.PositiveIntegerField(default=3)
     cancel_requested = models.BooleanField(default=False)
     output = models.FileField(max_length=300, blank=True)
+    proxy = models.FileField(max_length=300, blank=True,
+                             help_text="Film renders: H.264 MP4 copy for the players; empty "
+                                       "when the master is itself H.264 4:2:0 MP4.")
+    poster = models.FileField(max_length=300, blank=True, help_text="Film renders: a still")
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
     task_ids = models.JSONField(default=list, blank=True,
@@ -285,6 +289,11 @@ class RenderJob(models.Model):
     def __str__(self) -> str:
         target = self.variant or self.film
         return f"{self.get_kind_display()} job {self.pk} · {target}"
+
+    @property
+    def playable(self) -> Any:
+        """What the players show: the proxy when there is one, else the master."""
+        return self.proxy if self.proxy else self.output
 
     @property
     def topic(self) -> str:
