@@ -93,7 +93,8 @@ def review_timeline_file(review: Review, fmt: str) -> tuple[bytes, str]:
     InterchangeError when the review has no clip or the format is unknown."""
     if fmt not in TIMELINE_FORMATS:
         raise InterchangeError(f"unknown timeline format {fmt!r}; use edl or otio")
-    clip = review.excerpt_clip
+    # The excerpt's clip; before the excerpt is cut, a variant's own clip.
+    clip = review.excerpt_clip or (review.variant.clip if review.variant_id else None)
     if clip is None or not clip.frame_count:
         raise InterchangeError("this review has no excerpt yet, so no clip to describe")
     cuts = ((clip.analysis or {}).get("scenes") or {}).get("cuts") or []
