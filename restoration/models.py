@@ -76,6 +76,8 @@ class Clip(models.Model):
     color_trc = models.CharField(max_length=32, blank=True)
     sample_aspect_ratio = models.CharField(max_length=32, blank=True)
     bit_rate = models.BigIntegerField(null=True, blank=True)
+    timecode = models.CharField(max_length=16, blank=True,
+                                help_text="source timecode of frame 0 (\";\" drop-frame)")
     poster = models.FileField(max_length=300, blank=True)
 
     analysis = models.JSONField(null=True, blank=True)
@@ -267,6 +269,10 @@ class RenderJob(models.Model):
     max_attempts = models.PositiveIntegerField(default=3)
     cancel_requested = models.BooleanField(default=False)
     output = models.FileField(max_length=300, blank=True)
+    proxy = models.FileField(max_length=300, blank=True,
+                             help_text="Film renders: H.264 MP4 copy for the players; empty "
+                                       "when the master is itself H.264 4:2:0 MP4.")
+    poster = models.FileField(max_length=300, blank=True, help_text="Film renders: a still")
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
     task_ids = models.JSONField(default=list, blank=True,
@@ -284,6 +290,11 @@ class RenderJob(models.Model):
     def __str__(self) -> str:
         target = self.variant or self.film
         return f"{self.get_kind_display()} job {self.pk} · {target}"
+
+    @property
+    def playable(self) -> Any:
+        """What the players show: the proxy when there is one, else the master."""
+        return self.proxy if self.proxy else self.output
 
     @property
     def topic(self) -> str:
@@ -335,6 +346,8 @@ class UploadSession(models.Model):
     film = models.ForeignKey(Film, on_delete=models.CASCADE, related_name="uploads")
     filename = models.CharField(max_length=255)
     title = models.CharField(max_length=200, blank=True)
+    frame_rate = models.CharField(max_length=32, blank=True,
+                                  help_text="stated frame rate of an image-sequence zip")
     size = models.BigIntegerField()
     received = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -217,3 +218,42 @@ def make_image_sequence(folder: Path, *, kind: str = "tiff16", frames: int = 6,
                       else cv2.IMWRITE_EXR_TYPE_FLOAT]
         assert cv2.imwrite(pattern % i, data, params)
     return pattern
+
+
+def encode_image(codec: str, image: np.ndarray) -> bytes:
+    """One (H, W, 3) uint16 RGB image as a 16-bit TIFF ("tiff") or PNG ("png") file."""
+    pix_fmt = {"tiff": "rgb48le", "png": "rgb48be"}[codec]
+    cc = av.CodecContext.create(codec, "w")
+    cc.height, cc.width = image.shape[:2]
+    cc.pix_fmt = pix_fmt
+    cc.time_base = Fraction(1, 24)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint16),
+                                       format="rgb48le").reformat(format=pix_fmt)
+    return b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
+
+
+def sequence_frame(index: int, width: int = 64, height: int = 48) -> np.ndarray:
+    """A 16-bit frame whose values use the bits below 8 (so an 8-bit path would show)."""
+    image = np.zeros((height, width, 3), dtype=np.uint16)
+    image[..., 0] = 1000 + index * 257 + np.arange(width, dtype=np.uint16)[None, :]
+    image[..., 1] = 30001 + np.arange(height, dtype=np.uint16)[:, None] * 3
+    image[..., 2] = 65535 - index
+    return image
+
+
+def make_frame_zip(path: Path, *, codec: str = "tiff", numbers: Iterable[int] = range(1, 13),
+                   name: str = "scan_{n}", folder: str = "reel1/",
+                   sizes: dict[int, tuple[int, int]] | None = None) -> Path:
+    """A zip of numbered 16-bit frames, e.g. reel1/scan_1.tif ... scan_12.tif (unpadded,
+    so alphabetical order would be wrong), written in a shuffled member order."""
+    import random
+    import zipfile
+
+    suffix = {"tiff": ".tif", "png": ".png"}[codec]
+    numbers = list(numbers)
+    random.Random(7).shuffle(numbers)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for n in numbers:
+            w, h = (sizes or {}).get(n, (64, 48))
+            zf.writestr(folder + name.format(n=n) + suffix, encode_image(codec, sequence_frame(n, w, h)))
+    return path

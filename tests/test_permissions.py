@@ -153,6 +153,8 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "review-open": {"GET": CURATOR_ACTION_GET, "POST": (302, 403, 403, 302)},
     "review-detail": {"GET": STAFF_PAGE},
     "review-json": {"GET": STAFF_API},
+    # The world's clip has no frame count, so there is no timeline to give: 404 once in.
+    "review-timeline": {"GET": (302, 403, 404, 404)},
     "review-note-add": {"GET": CURATOR_ACTION_GET, "POST": (302, 403, 403, 302)},
     "review-status": {"GET": STAFF_ACTION_GET, "POST": (302, 403, 302, 302)},
     "review-excerpt": {"GET": CURATOR_ACTION_GET, "POST": (302, 403, 403, None)},
@@ -240,6 +242,7 @@ def world(settings):
         "gallery-detail": {"slug": publication.slug},
         "voting:qr": {"kind": "svg"}, "voting:plot": {"name": "ratings"}, "voting:export": {"fmt": "csv"},
         "voting:contest-action": {"action": "close"}, "review-open": {"kind": "variant"},
+        "review-timeline": {"fmt": "edl"},
         "api:contest-action": {"action": "close"}, "api:publication": {"slug": publication.slug},
     }
     from tests.voting.factories import PairingFactory

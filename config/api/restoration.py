@@ -29,6 +29,7 @@ from config.api.schemas import (
     FilmIn,
     FilmOut,
     FilmRenderIn,
+    FrameRate,
     Id,
     JobOut,
     PresetIn,
@@ -163,12 +164,15 @@ def clip_list(request: HttpRequest, film: int | None = None):
 
 
 @router.post("/clips/", response={201: ClipOut, 400: Error, 422: Error}, auth=TECH, url_name="clips")
-def clip_upload(request: HttpRequest, film: Form[int], file: File[UploadedFile], title: Form[Title] = ""):
-    """Single-request upload (multipart: file, film, title)."""
+def clip_upload(request: HttpRequest, film: Form[int], file: File[UploadedFile],
+                title: Title = Form(""),  # noqa: B008 (ninja; `Form[Title] = ""` stays required)
+                frame_rate: FrameRate = Form("")):  # noqa: B008
+    """Single-request upload (multipart: file, film, title; frame_rate for a zip of
+    DPX/TIFF/EXR/PNG frames, e.g. 24 or 24000/1001)."""
     try:
         clip = uploads.upload_file_object(user=request.auth, film=_film(film), handle=file,
                                           filename=file.name or "upload", size=file.size or 0,
-                                          title=title)
+                                          title=title, frame_rate=frame_rate)
     except UploadRejected as exc:
         raise HttpError(422, str(exc)) from None
     return Status(201, clip_json(clip))
@@ -185,7 +189,7 @@ def upload_start(request: HttpRequest, body: UploadIn):
     try:
         session = uploads.start_upload(user=request.auth, film=_film(body.film),
                                        filename=body.filename or "upload", size=body.size,
-                                       title=body.title)
+                                       title=body.title, frame_rate=body.frame_rate)
     except UploadRejected as exc:
         raise HttpError(400, str(exc)) from None
     return Status(201, session_json(session))

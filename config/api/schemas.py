@@ -14,6 +14,8 @@ Id = Annotated[int, Path(ge=1, le=2**62)]
 PosInt = Annotated[int, Field(ge=1, le=2**62)]
 NoNul = r"^[^\x00]*$"
 Title = Annotated[str, StringConstraints(max_length=200, pattern=NoNul)]
+# Frame rate of a zip of image frames (DPX/TIFF/EXR/PNG): 24, 25, 24000/1001; default 24.
+FrameRate = Annotated[str, StringConstraints(max_length=32, pattern=r"^[0-9./ ]*$")]
 Text = Annotated[str, StringConstraints(max_length=20000, pattern=NoNul)]
 
 
@@ -90,6 +92,7 @@ class UploadIn(Schema):
     filename: Annotated[str, StringConstraints(max_length=255, pattern=NoNul)] = "upload"
     size: Annotated[int, Field(ge=0, le=2**62, description="the file's size in bytes")]
     title: Title = ""
+    frame_rate: FrameRate = ""
 
     @field_validator("size", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ urlpatterns = [
     path("review/open/<str:kind>/<int:target_id>/", views.review_open, name="review-open"),
     path("review/<int:review_id>/", views.review_detail, name="review-detail"),
     path("review/<int:review_id>/review.json", views.review_json, name="review-json"),
+    path("review/<int:review_id>/timeline.<str:fmt>", views.review_timeline, name="review-timeline"),
     path("review/<int:review_id>/notes/", views.review_note_add, name="review-note-add"),
     path("review/<int:review_id>/status/", views.review_status, name="review-status"),
     path("review/<int:review_id>/excerpt/", views.review_excerpt, name="review-excerpt"),

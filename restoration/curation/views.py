@@ -22,11 +22,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, api_role_required, role_required
+from gpu_worker.engine.interchange import InterchangeError
 from restoration.curation import selectors as sel
 from restoration.curation.models import Publication, Review, ReviewNote
 from restoration.curation.services import film_look as film_look_service
 from restoration.curation.services import publishing
 from restoration.curation.services import review as review_service
+from restoration.curation.services import timeline as timeline_service
 from restoration.curation.services.review import ReviewError
 from restoration.models import Clip, Film, RenderJob, Variant
 
@@ -154,7 +156,13 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     film = target.film if review.render_job_id else target.clip.film
     clip = review.excerpt_clip
     notes = list(review.notes.select_related("author"))
+    timecode = timeline_service.clip_timecode(clip) if clip else None
+    first = review.excerpt_start or 0
+    for note in notes:
+        note.timecode = timecode.of(first + note.frame) if timecode else ""
     return render(request, "curation/review.html", {
+        "timecode": timecode, "timecode_base": (timecode.origin + first) if timecode else 0,
+        "excerpt_start_timecode": timecode.of(first) if timecode else "",
         "review": review, "target": target, "film": film, "clip": clip,
         "film_clips": list(film.clips.order_by("created_at", "pk")) if review.render_job_id else [],
         "notes": notes,
@@ -258,6 +266,20 @@ def publication_unpublish(request: HttpRequest, publication_id: int) -> HttpResp
         messages.success(request, _("“%(title)s” is no longer in the gallery; its record is kept.")
                          % {"title": publication.title})
     return redirect("review-detail", review_id=publication.review_id)
+
+
+@role_required(TECHNICIAN, CURATOR)
+@require_GET
+def review_timeline(request: HttpRequest, review_id: int, fmt: str) -> HttpResponse:
+    """The review's notes and the clip's scene cuts as an EDL or OTIO download."""
+    review = get_object_or_404(_review_queryset(), pk=review_id)
+    try:
+        data, name = timeline_service.review_timeline_file(review, fmt)
+    except InterchangeError as exc:
+        raise Http404(str(exc)) from None
+    response = HttpResponse(data, content_type=timeline_service.TIMELINE_FORMATS[fmt][0])
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @api_role_required(TECHNICIAN, CURATOR)

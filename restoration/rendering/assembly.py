@@ -23,7 +23,14 @@ from typing import Any
 from django.utils import timezone
 
 from gpu_worker.engine.io import MediaError, probe
-from gpu_worker.engine.media import ClipAudio, concat_segments, stream_times
+from gpu_worker.engine.media import (
+    ClipAudio,
+    concat_segments,
+    make_proxy,
+    stream_times,
+    write_poster,
+)
+from gpu_worker.jobs import needs_proxy, proxy_uri_for
 from restoration import leases
 from restoration.models import RenderJob, WorkLease
 from restoration.rendering.film import FilmRenderError, film_clips
@@ -107,6 +114,15 @@ def _assemble(job: RenderJob) -> RenderJob:
                                        audio_expected=audio_expected if has_audio else None,
                                        fps=fps)
             stored = replace_file(output, film_output_name(job))
+            # The players get a copy every browser plays when the master is not one
+            # (a ProRes, FFV1, H.265, AV1 or 10-bit render); the master stays the download.
+            proxy_name = ""
+            encode = (job.preset_version.spec or {}).get("encode") if job.preset_version_id else None
+            if needs_proxy(stored, encode):
+                proxy = make_proxy(output, Path(tmp) / "film.proxy.mp4", audio=has_audio)
+                proxy_name = replace_file(proxy, proxy_uri_for(stored))
+            poster = write_poster(output, Path(tmp) / "poster.jpg")
+            poster_name = replace_file(poster, f"{stored.rpartition('.')[0]}.poster.jpg")
     except (FilmRenderError, MediaError, OSError, MemoryError) as exc:
         message = str(exc)
         if isinstance(exc, MemoryError) or getattr(exc, "errno", None) == errno.ENOSPC:
@@ -123,6 +139,8 @@ def _assemble(job: RenderJob) -> RenderJob:
     now = timezone.now()
     job.refresh_from_db()
     job.output.name = stored
+    job.proxy.name = proxy_name
+    job.poster.name = poster_name
     job.status = RenderJob.Status.DONE
     job.frames_done = job.frames_total
     job.eta_seconds = 0.0

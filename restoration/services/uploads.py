@@ -39,6 +39,7 @@ from gpu_worker.engine.io import MediaError, MediaInfo, probe
 from restoration import leases, queue
 from restoration.models import Clip, Film, UploadSession, WorkLease
 from restoration.selectors import METADATA_FIELDS
+from restoration.services import sequences
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,19 @@ def check_declared_size(size: int) -> None:
             % {"size": _human(size), "limit": _human(settings.MAX_UPLOAD_SIZE)})
 
 
-def start_upload(*, user: User, film: Film, filename: str, size: int, title: str = "") -> UploadSession:
+def start_upload(*, user: User, film: Film, filename: str, size: int, title: str = "",
+                 frame_rate: str = "") -> UploadSession:
+    """frame_rate: of an image sequence (a zip of frames); checked now, used at the end."""
     check_declared_size(size)
+    if frame_rate:
+        try:
+            sequences.parse_frame_rate(frame_rate)
+        except sequences.SequenceRejected as exc:
+            raise UploadRejected(str(exc)) from None
     _staging_dir()
     session = UploadSession.objects.create(
         film=film, filename=Path(filename).name[:255] or "upload", size=size, title=title[:200],
-        created_by=user)
+        frame_rate=frame_rate[:32], created_by=user)
     session.staging_path.touch()
     return session
 
@@ -139,7 +147,7 @@ def finish_upload(session: UploadSession) -> Clip:
     try:
         clip = ingest_file(session.staging_path, film=session.film, user=session.created_by,
                            original_filename=session.filename, title=session.title,
-                           upload=session)
+                           upload=session, frame_rate=session.frame_rate)
     except UploadRejected as exc:
         UploadSession.objects.filter(pk=session.pk).update(
             status=UploadSession.Status.REJECTED, error=str(exc), updated_at=timezone.now())
@@ -163,7 +171,7 @@ def abandon_upload(session: UploadSession) -> None:
 
 
 def upload_file_object(*, user: User, film: Film, handle: IO[bytes], filename: str, size: int,
-                       title: str = "") -> Clip:
+                       title: str = "", frame_rate: str = "") -> Clip:
     """Single-request upload (the JSON API's multipart form). Django has already
     streamed a large body to a temporary file; copy it to staging and validate."""
     check_declared_size(size)
@@ -171,7 +179,8 @@ def upload_file_object(*, user: User, film: Film, handle: IO[bytes], filename: s
     try:
         with open(staging, "wb") as out:
             shutil.copyfileobj(handle, out, length=1024 * 1024)
-        return ingest_file(staging, film=film, user=user, original_filename=filename, title=title)
+        return ingest_file(staging, film=film, user=user, original_filename=filename, title=title,
+                           frame_rate=frame_rate)
     finally:
         staging.unlink(missing_ok=True)
 
@@ -197,13 +206,34 @@ def apply_media_info(clip: Clip, info: MediaInfo) -> None:
         value = getattr(info, name)
         setattr(clip, name, "" if value is None and isinstance(getattr(clip, name), str) else value)
     clip.audio_codec = info.audio_codec or ""
+    clip.timecode = (info.timecode or "")[:16]
 
 
 def ingest_file(path: Path, *, film: Film, user: User | None, original_filename: str,
-                title: str = "", upload: UploadSession | None = None) -> Clip:
+                title: str = "", upload: UploadSession | None = None, frame_rate: str = "") -> Clip:
     """Validate, hash and store the file, then create its Clip (and mark `upload`,
     which this request has claimed, complete) in one short transaction. No
-    transaction is open while the bytes are read or copied."""
+    transaction is open while the bytes are read or copied. A zip of image frames is
+    first turned into a lossless FFV1 master at `frame_rate` (services.sequences)."""
+    if sequences.is_zip(path):
+        master = path.with_name(f"{path.name}.master.mkv")
+        try:
+            try:
+                sequences.master_from_zip(path, master, sequences.parse_frame_rate(frame_rate),
+                                          max_bytes=settings.MAX_UPLOAD_SIZE)
+            except sequences.SequenceRejected as exc:
+                raise UploadRejected(str(exc)) from None
+            return _ingest_checked(master, film=film, user=user,
+                                   original_filename=original_filename, title=title,
+                                   upload=upload)
+        finally:
+            master.unlink(missing_ok=True)
+    return _ingest_checked(path, film=film, user=user, original_filename=original_filename,
+                           title=title, upload=upload)
+
+
+def _ingest_checked(path: Path, *, film: Film, user: User | None, original_filename: str,
+                    title: str, upload: UploadSession | None) -> Clip:
     info = validate_media(path)
     digest = _sha256(path)
     clip = Clip(film=film, uploaded_by=user, original_filename=Path(original_filename).name[:255],

@@ -175,3 +175,84 @@ def test_fan_votes_on_a_phone_and_a_second_browser_sees_the_tally_live(embedded_
     assert tech.locator(".qr svg").count() == 1
     tech.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
     watcher.close()
+
+
+def seed_prores_contest() -> None:
+    """Like seed_contest, but each variant's master is ProRes in MOV (no browser plays
+    it) with its H.264 proxy beside it, as the worker leaves them; prints the slug."""
+    import hashlib
+    import random
+    import tempfile
+
+    import av
+    from django.core.files import File
+
+    from gpu_worker.engine.media import make_proxy
+    from restoration.models import Clip, Film, Preset, PresetVersion, Variant
+    from voting import services
+
+    film = Film.objects.create(title="ProRes voting film", year=1927)
+    clip = Clip.objects.create(film=film, title="ProRes excerpt", source="clips/prores-test/source.mp4",
+                               status=Clip.Status.READY, fps=FPS, width=320, height=240, frame_count=FRAMES)
+    variants = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, tint in enumerate([(160, 110, 70), (80, 95, 110)]):
+            spec = {"ops": [{"op": "grain", "params": {"strength": n}}], "seed": 2,
+                    "encode": {"codec": "prores", "prores_profile": 0}}
+            digest = hashlib.sha256(json.dumps(spec).encode()).hexdigest()
+            preset = Preset.objects.create(name=f"prores-browser-{n}-{digest[:6]}")
+            version = PresetVersion.objects.create(preset=preset, number=1, spec=spec, spec_hash=digest)
+            variant = Variant.objects.create(clip=clip, preset_version=version, spec=spec, spec_hash=digest,
+                                             start_frame=0, end_frame=FRAMES, status=Variant.Status.DONE)
+            h264 = make_excerpt(Path(tmp) / f"src{n}.mp4", tint)
+            master = Path(tmp) / f"v{n}.mov"
+            with av.open(str(h264)) as src, av.open(str(master), "w") as out:
+                stream = out.add_stream("prores_ks", rate=Fraction(FPS))
+                stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv422p10le"
+                stream.options = {"profile": "0"}
+                stream.codec_context.time_base = Fraction(1, FPS)
+                for i, frame in enumerate(src.decode(video=0)):
+                    picture = frame.reformat(format="yuv422p10le")
+                    picture.pts, picture.time_base = i, Fraction(1, FPS)
+                    for packet in stream.encode(picture):
+                        out.mux(packet)
+                for packet in stream.encode():
+                    out.mux(packet)
+            proxy = make_proxy(master, Path(tmp) / f"v{n}.proxy.mp4", audio=False)
+            with open(master, "rb") as handle:
+                variant.output.save(f"variant-{n}.mov", File(handle), save=False)
+            with open(proxy, "rb") as handle:
+                variant.proxy.save(f"variant-{n}.proxy.mp4", File(handle), save=False)
+            variant.save()
+            variants.append(variant)
+    contest = services.open_contest(clip=clip, variants=variants, rng=random.Random(2), min_watch_seconds=2,
+                                    golden_rate=0, title="ProRes browser test")
+    print(json.dumps({"slug": contest.slug, "id": contest.pk}))
+
+
+def test_a_prores_variant_is_voted_on_through_its_h264_proxy(embedded_site, browser, artifacts):
+    out = embedded_site.manage("shell", "-c",
+                               "from tests.browser.test_voting import seed_prores_contest; seed_prores_contest()")
+    contest = json.loads(out.strip().splitlines()[-1])
+    vote_url = f"{embedded_site.url}/vote/c/{contest['slug']}/"
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(vote_url)
+    page.wait_for_selector("#vote-app[data-state=watching]", timeout=30_000)
+    # Chromium decodes no ProRes: both sides playing (a picture, time moving) shows the
+    # players were given the H.264 proxies, and the watch time they earn unlocks the vote.
+    page.wait_for_selector("#vote-left:not([disabled])", timeout=30_000)
+    state = page.evaluate("""['video-left', 'video-right'].map(id => {
+        const v = document.getElementById(id);
+        return {error: v.error && v.error.code, width: v.videoWidth, time: v.currentTime, paused: v.paused};
+    })""")
+    assert all(s["error"] is None and s["width"] == 320 and s["time"] > 0 and not s["paused"] for s in state), state
+    page.screenshot(path=str(artifacts / "prores-proxy-players.png"))
+    page.click("#vote-right")
+    page.wait_for_selector("#after-vote:not([hidden])", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('#tally [data-tally=\"n_ballots\"]').textContent === '1'",
+                           timeout=20_000)
+    assert errors == [], errors
+    context.close()

@@ -76,7 +76,8 @@
       if (session && session.status === "receiving") return session;
       return api("POST", form.dataset.startUrl, JSON.stringify({
         film: parseInt(form.dataset.film, 10), filename: file.name, size: file.size,
-        title: document.getElementById("upload-title").value
+        title: document.getElementById("upload-title").value,
+        frame_rate: (document.getElementById("upload-frame-rate") || {value: ""}).value.trim()
       }), {"Content-Type": "application/json"});
     }).then(function (session) {
       localStorage.setItem(key, session.id);

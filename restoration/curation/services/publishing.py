@@ -262,11 +262,11 @@ def publish(review: Review, user: Any, *, title: str, year: int | None = None, c
                               % {"error": review.excerpt_error})
     target = review.target
     if isinstance(target, RenderJob):
-        film, clip, restored = target.film, None, target.output.name
+        film, clip, restored = target.film, None, target.playable.name
         has_audio = any(c.has_audio for c in film.clips.all())
     else:
         variant: Variant = target
-        film, clip, restored = variant.clip.film, variant.clip, variant.output.name
+        film, clip, restored = variant.clip.film, variant.clip, variant.playable.name
         has_audio = variant.clip.has_audio
     record = assemble_vote_record(review)
     existing = Publication.objects.filter(review=review).first()

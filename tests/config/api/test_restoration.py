@@ -17,7 +17,7 @@ from tests.factories import (
     curator,
     technician,
 )
-from tests.media_factory import make_video
+from tests.media_factory import make_frame_zip, make_video
 
 pytestmark = pytest.mark.django_db
 
@@ -242,3 +242,19 @@ def test_a_sweep_from_auto_and_the_comparisons_of_its_variants(tech_client, monk
     other = tech_client.post(f"/api/clips/{clip.pk}/comparisons/", {"variant": close.variant_b.pk},
                              content_type="application/json")
     assert other.status_code == 400 and "has no variant" in other.json()["error"]
+
+
+def test_a_zip_of_frames_uploads_with_its_stated_frame_rate(tech_client, tmp_path):
+    data = make_frame_zip(tmp_path / "scan.zip", codec="png", numbers=range(8, 14)).read_bytes()
+    film = FilmFactory()
+    response = tech_client.post("/api/clips/", {"film": film.pk, "frame_rate": "25",
+                                                "file": SimpleUploadedFile("scan.zip", data)})
+    assert response.status_code == 201, response.json()
+    meta = response.json()["metadata"]
+    assert (meta["frame_count"], meta["fps_fraction"], meta["video_codec"]) == (6, "25/1", "ffv1")
+    started = tech_client.post("/api/uploads/", {"film": film.pk, "filename": "s.zip", "size": 10,
+                                                 "frame_rate": "fast"}, content_type="application/json")
+    assert started.status_code in (400, 422)
+    gappy = make_frame_zip(tmp_path / "gappy.zip", numbers=[1, 2, 4]).read_bytes()
+    refused = tech_client.post("/api/clips/", {"film": film.pk, "file": SimpleUploadedFile("g.zip", gappy)})
+    assert refused.status_code == 422 and "(3)" in refused.json()["error"]

@@ -15,7 +15,7 @@ from restoration.models import Film, RenderJob
 from restoration.rendering import assembly
 from restoration.rendering import film as film_render
 from restoration.services import presets
-from tests.factories import FilmFactory
+from tests.factories import FilmFactory, technician
 from tests.restoration.clip_helpers import cheap_spec, ready_clip
 
 pytestmark = pytest.mark.django_db
@@ -315,3 +315,41 @@ def test_a_failed_assembly_clears_its_flag_and_releases_its_lease(film, small_se
     assert "assembling" not in job.result and not job.output
     assert leases.get(WorkLease.Kind.ASSEMBLY, job.pk).expires_at is None
     assert list(Path(default_storage.path("renders/films")).rglob("film-*-job-*")) == []
+
+
+def test_a_10_bit_film_render_gets_an_8_bit_h264_proxy_and_a_poster_for_the_players(
+        film, small_segments, eager_celery, django_capture_on_commit_callbacks, client):
+    # Film masters are MP4 (segments are joined by stream copy); 10-bit H.264 is what
+    # most browsers and phones cannot play, so the players need the proxy.
+    encode = {"codec": "h264", "pix_fmt": "yuv420p10le", "crf": 28, "preset": "ultrafast", "threads": 1}
+    version = presets.create_preset("10-bit master", {**cheap_spec(seed=3), "encode": encode}, user=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = film_render.start_film_render(film, version, user=None)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    master = Path(default_storage.path(job.output.name))
+    proxy = Path(default_storage.path(job.proxy.name))
+    assert job.proxy.name.endswith(".proxy.mp4") and job.playable == job.proxy
+    with av.open(str(master)) as m, av.open(str(proxy)) as p:
+        assert m.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+        assert p.streams.video[0].codec_context.name == "h264"
+        assert p.streams.video[0].codec_context.pix_fmt == "yuv420p"
+        assert len(p.streams.audio) == 1
+    assert stream_times(proxy).frames == stream_times(master).frames == 110
+    assert job.poster.name.endswith(".poster.jpg")
+    assert Path(default_storage.path(job.poster.name)).read_bytes()[:2] == b"\xff\xd8"
+    # The film page plays the proxy (with the poster) and offers the master for download.
+    client.force_login(technician())
+    page = client.get(f"/films/{film.pk}/render/").content.decode()
+    assert f'<a href="{job.output.url}">Download the restored film</a>' in page
+    assert f'src="{job.proxy.url}" poster="{job.poster.url}"' in page
+
+
+def test_an_h264_film_render_needs_no_proxy_but_gets_a_poster(film, small_segments, eager_celery,
+                                                              django_capture_on_commit_callbacks):
+    version = presets.create_preset("Film look", cheap_spec(seed=5), user=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = film_render.start_film_render(film, version, user=None)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    assert not job.proxy and job.playable == job.output and job.poster

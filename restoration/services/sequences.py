@@ -1,0 +1,176 @@
+"""Image-sequence uploads: a zip of scanned frames (DPX, TIFF, EXR, PNG) becomes a clip.
+
+The zip is unpacked into a temporary folder (member names are flattened to their
+last part, so no path in the archive can point outside it; only image files are
+taken), checked with the engine's sequence reader (natural numeric order; a gap in
+the numbering is refused with the missing numbers named) and encoded, at the frame
+rate the technician states, into a lossless FFV1 master in Matroska: planar RGB at the
+depth of the scans (8, 10, 12 or 16 bits; float EXR is stored as 16-bit). Frames of
+different sizes are refused, naming the first file that differs. The master then
+goes through the ordinary upload checks and probe like any uploaded video.
+
+A master rather than the loose frames: every later step (probe, render, excerpts,
+players) reads one seekable file, and FFV1 keeps every bit of the scan.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from fractions import Fraction
+from pathlib import Path, PurePosixPath
+
+import av
+
+from gpu_worker.engine.io import MediaError, open_input
+from gpu_worker.engine.sequence import IMAGE_SUFFIXES, SequenceError, find_sequence
+
+__all__ = ["SequenceRejected", "is_zip", "parse_frame_rate", "master_from_zip"]
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class SequenceRejected(ValueError):
+    """The archive is not a usable image sequence; the message says why."""
+
+
+def is_zip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        if handle.read(4) != ZIP_MAGIC:
+            return False
+    return zipfile.is_zipfile(path)
+
+
+def parse_frame_rate(text: str | None) -> Fraction:
+    """ "24", "25", "23.976", "24000/1001" → a positive Fraction; 24 when empty.
+    The usual decimal NTSC rates (23.976, 29.97, 59.94) mean their exact x000/1001."""
+    value = (text or "").strip()
+    if not value:
+        return Fraction(24)
+    ntsc = {
+        "23.976": Fraction(24000, 1001),
+        "23.98": Fraction(24000, 1001),
+        "29.97": Fraction(30000, 1001),
+        "59.94": Fraction(60000, 1001),
+        "47.952": Fraction(48000, 1001),
+    }
+    try:
+        rate = ntsc.get(value) or Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise SequenceRejected(
+            f"frame rate {value!r} is not a number (e.g. 24, 25, 24000/1001)"
+        ) from None
+    if not 1 <= rate <= 300:
+        raise SequenceRejected(f"frame rate {value} is outside 1..300 frames per second")
+    return rate
+
+
+def _unpack(archive: Path, folder: Path, max_bytes: int) -> int:
+    """Extract the image members, flattened; return how many."""
+    count, total = 0, 0
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.infolist():
+                if member.is_dir():
+                    continue
+                name = PurePosixPath(member.filename.replace("\\", "/")).name
+                if (
+                    not name
+                    or name.startswith(".")
+                    or name.startswith("__MACOSX")
+                    or PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES
+                    or "/__MACOSX/" in f"/{member.filename}"
+                ):
+                    continue
+                total += member.file_size
+                if total > max_bytes:
+                    raise SequenceRejected(
+                        "the frames in the zip unpack to more than the upload limit"
+                    )
+                target = folder / name
+                if target.exists():
+                    raise SequenceRejected(f"the zip holds two frames named {name}")
+                with zf.open(member) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, length=1024 * 1024)
+                count += 1
+    except zipfile.BadZipFile as exc:
+        raise SequenceRejected(f"the zip archive is damaged: {exc}") from None
+    return count
+
+
+def _master_pix_fmt(fmt: av.VideoFormat) -> str:
+    bits = max((c.bits for c in fmt.components), default=8)
+    if bits <= 8:
+        return "gbrp"
+    if bits <= 10:
+        return "gbrp10le"
+    if bits <= 12:
+        return "gbrp12le"
+    return "gbrp16le"
+
+
+def master_from_zip(archive: Path, output: Path, rate: Fraction, *, max_bytes: int) -> int:
+    """Encode the sequence in `archive` to an FFV1 Matroska master at `output`;
+    return the frame count. Raises SequenceRejected."""
+    with tempfile.TemporaryDirectory(prefix="sequence-") as tmp:
+        folder = Path(tmp)
+        if _unpack(archive, folder, max_bytes) == 0:
+            raise SequenceRejected("the zip holds no DPX, TIFF, EXR or PNG frames")
+        try:
+            seq = find_sequence(folder, rate)
+        except SequenceError as exc:
+            raise SequenceRejected(
+                str(exc).replace(str(folder) + "/", "").replace(str(folder), "the zip")
+            ) from None
+        files = seq.files
+        try:
+            source = open_input(seq)
+        except MediaError as exc:
+            raise SequenceRejected(str(exc)) from None
+        written = 0
+        frame_time_base = Fraction(rate.denominator, rate.numerator)
+        try:
+            with av.open(str(output), mode="w", format="matroska") as out:
+                stream = None
+                size: tuple[int, int] | None = None
+                try:
+                    for frame in source.decode(video=0):
+                        if size is None:
+                            size = (frame.width, frame.height)
+                            stream = out.add_stream("ffv1", rate=rate)
+                            stream.width, stream.height = size
+                            stream.pix_fmt = _master_pix_fmt(frame.format)
+                            # The muxer changes stream.time_base once the header is
+                            # written (Matroska: 1/1000); frames keep the rate's.
+                            stream.time_base = frame_time_base
+                            stream.codec_context.time_base = frame_time_base
+                            stream.options = {"level": "3", "slicecrc": "1"}
+                        elif (frame.width, frame.height) != size:
+                            raise SequenceRejected(
+                                f"frames of different sizes: {files[written].name} is "
+                                f"{frame.width}x{frame.height}, the first frame "
+                                f"{size[0]}x{size[1]}; a sequence has one frame size"
+                            )
+                        assert stream is not None
+                        image = frame.reformat(format=stream.pix_fmt)
+                        image.pts = written
+                        image.time_base = frame_time_base
+                        for packet in stream.encode(image):
+                            out.mux(packet)
+                        written += 1
+                except av.error.FFmpegError as exc:
+                    name = files[written].name if written < len(files) else "a frame"
+                    raise SequenceRejected(f"{name} cannot be decoded: {exc}") from None
+                if stream is not None:
+                    for packet in stream.encode(None):
+                        out.mux(packet)
+        except BaseException:
+            output.unlink(missing_ok=True)
+            raise
+        finally:
+            source.close()
+        if written != seq.count:
+            output.unlink(missing_ok=True)
+            raise SequenceRejected(f"only {written} of {seq.count} frames could be decoded")
+        return written
