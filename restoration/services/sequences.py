@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
 import av
+from django.utils.translation import gettext as _
 
 from gpu_worker.engine.io import MediaError, open_input
 from gpu_worker.engine.sequence import IMAGE_SUFFIXES, SequenceError, find_sequence
@@ -59,10 +60,11 @@ def parse_frame_rate(text: str | None) -> Fraction:
         rate = ntsc.get(value) or Fraction(value)
     except (ValueError, ZeroDivisionError):
         raise SequenceRejected(
-            f"frame rate {value!r} is not a number (e.g. 24, 25, 24000/1001)"
+            _("frame rate %(value)r is not a number (e.g. 24, 25, 24000/1001)") % {"value": value}
         ) from None
     if not 1 <= rate <= 300:
-        raise SequenceRejected(f"frame rate {value} is outside 1..300 frames per second")
+        raise SequenceRejected(_("frame rate %(value)s is outside 1..300 frames per second")
+                               % {"value": value})
     return rate
 
 
@@ -86,16 +88,16 @@ def _unpack(archive: Path, folder: Path, max_bytes: int) -> int:
                 total += member.file_size
                 if total > max_bytes:
                     raise SequenceRejected(
-                        "the frames in the zip unpack to more than the upload limit"
+                        _("the frames in the zip unpack to more than the upload limit")
                     )
                 target = folder / name
                 if target.exists():
-                    raise SequenceRejected(f"the zip holds two frames named {name}")
+                    raise SequenceRejected(_("the zip holds two frames named %(name)s") % {"name": name})
                 with zf.open(member) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out, length=1024 * 1024)
                 count += 1
     except zipfile.BadZipFile as exc:
-        raise SequenceRejected(f"the zip archive is damaged: {exc}") from None
+        raise SequenceRejected(_("the zip archive is damaged: %(error)s") % {"error": exc}) from None
     return count
 
 
@@ -116,7 +118,7 @@ def master_from_zip(archive: Path, output: Path, rate: Fraction, *, max_bytes: i
     with tempfile.TemporaryDirectory(prefix="sequence-") as tmp:
         folder = Path(tmp)
         if _unpack(archive, folder, max_bytes) == 0:
-            raise SequenceRejected("the zip holds no DPX, TIFF, EXR or PNG frames")
+            raise SequenceRejected(_("the zip holds no DPX, TIFF, EXR or PNG frames"))
         try:
             seq = find_sequence(folder, rate)
         except SequenceError as exc:
@@ -148,10 +150,11 @@ def master_from_zip(archive: Path, output: Path, rate: Fraction, *, max_bytes: i
                             stream.options = {"level": "3", "slicecrc": "1"}
                         elif (frame.width, frame.height) != size:
                             raise SequenceRejected(
-                                f"frames of different sizes: {files[written].name} is "
-                                f"{frame.width}x{frame.height}, the first frame "
-                                f"{size[0]}x{size[1]}; a sequence has one frame size"
-                            )
+                                _("frames of different sizes: %(name)s is %(size)s, the first "
+                                  "frame %(first)s; a sequence has one frame size") % {
+                                    "name": files[written].name,
+                                    "size": f"{frame.width}x{frame.height}",
+                                    "first": f"{size[0]}x{size[1]}"})
                         assert stream is not None
                         image = frame.reformat(format=stream.pix_fmt)
                         image.pts = written
@@ -161,7 +164,8 @@ def master_from_zip(archive: Path, output: Path, rate: Fraction, *, max_bytes: i
                         written += 1
                 except av.error.FFmpegError as exc:
                     name = files[written].name if written < len(files) else "a frame"
-                    raise SequenceRejected(f"{name} cannot be decoded: {exc}") from None
+                    raise SequenceRejected(_("%(name)s cannot be decoded: %(error)s")
+                                           % {"name": name, "error": exc}) from None
                 if stream is not None:
                     for packet in stream.encode(None):
                         out.mux(packet)
@@ -172,5 +176,6 @@ def master_from_zip(archive: Path, output: Path, rate: Fraction, *, max_bytes: i
             source.close()
         if written != seq.count:
             output.unlink(missing_ok=True)
-            raise SequenceRejected(f"only {written} of {seq.count} frames could be decoded")
+            raise SequenceRejected(_("only %(written)s of %(count)s frames could be decoded")
+                                   % {"written": written, "count": seq.count})
         return written
