@@ -69,6 +69,10 @@ def watch(contest: Contest, rater: Rater, pairing: Pairing, seconds: float, visi
     return pairing
 
 
+_HUMAN_PACE = random.Random(20261207)
+_RATER_CLOCK: dict[int, object] = {}
+
+
 def vote(contest: Contest, rater: Rater, choice: str | None = None, *, ip: str = "10.0.0.1",
          chooser=None) -> Ballot | None:
     """Serve the next pair, watch it long enough, vote. ``chooser(pairing) -> choice``."""
@@ -77,4 +81,24 @@ def vote(contest: Contest, rater: Rater, choice: str | None = None, *, ip: str =
         return None
     watch(contest, rater, pairing, contest.min_watch_seconds + 1)
     choice = chooser(pairing) if chooser else (choice or "left")
-    return services.cast_ballot(contest, rater, pairing.pk, choice, ip=ip, user_agent="pytest")
+    ballot = services.cast_ballot(contest, rater, pairing.pk, choice, ip=ip, user_agent="pytest")
+    if ballot is not None:
+        _human_timing(contest, rater, ballot)
+    return ballot
+
+
+def _human_timing(contest: Contest, rater: Rater, ballot: Ballot) -> None:
+    """Give the ballot the pace of a person: watched, an irregular few seconds to choose,
+    a pause before the next pair, on a clock of the rater's own that starts five minutes
+    back. A test casting ballots as fast as the code runs would be machine-regular
+    timing to the anomaly checks, as a script is."""
+    now = timezone.now()
+    clock = _RATER_CLOCK.get(rater.pk)
+    if clock is None or clock < now - timedelta(seconds=600) or clock > now:
+        clock = now - timedelta(seconds=300)  # a new rater (or one from an earlier test)
+    served = clock
+    cast = served + timedelta(seconds=contest.min_watch_seconds + 1
+                              + _HUMAN_PACE.uniform(1.0, 8.0))
+    _RATER_CLOCK[rater.pk] = cast + timedelta(seconds=_HUMAN_PACE.uniform(1.0, 6.0))
+    Ballot.objects.filter(pk=ballot.pk).update(served_at=served, cast_at=cast)
+    ballot.served_at, ballot.cast_at = served, cast
