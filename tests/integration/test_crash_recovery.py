@@ -72,6 +72,23 @@ def gpu_worker(shared_media_root, log_dir: Path, name: str):
     )
 
 
+@pytest.fixture
+def spawn_gpu_worker(shared_media_root, tmp_path):
+    """Start GPU workers for one test; every one still running is killed at its end,
+    whatever happens in between (a worker left behind would take the next test's jobs
+    from the shared queue)."""
+    started = []
+
+    def spawn(name: str):
+        worker = gpu_worker(shared_media_root, tmp_path, name)
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        worker.kill(signal.SIGKILL)
+
+
 def decoded_frames(name: str) -> int:
     with av.open(default_storage.path(name)) as container:
         return sum(1 for _ in container.decode(video=0))
@@ -121,9 +138,9 @@ def sweep_until_ended(job: RenderJob, output: Path, *, timeout: float) -> tuple[
 
 
 def test_a_render_killed_with_its_worker_is_recovered_by_the_sweeper(
-    default_worker, short_leases, shared_media_root, tmp_path
+    default_worker, short_leases, shared_media_root, spawn_gpu_worker
 ):
-    first = gpu_worker(shared_media_root, tmp_path, "gpu-1")
+    first = spawn_gpu_worker("gpu-1")
     job = start_render(frames=100)
     output = Path(default_storage.path(job.output.name))
     logs = lambda: f"{first.log()[-4000:]}\n--- default ---\n{default_worker.log()[-4000:]}"  # noqa: E731
@@ -132,7 +149,7 @@ def test_a_render_killed_with_its_worker_is_recovered_by_the_sweeper(
     assert not output.exists()  # nothing published by the killed attempt
     token = leases.get(WorkLease.Kind.VARIANT, job.pk).token
 
-    fresh = gpu_worker(shared_media_root, tmp_path, "gpu-2")
+    fresh = spawn_gpu_worker("gpu-2")
     try:
         seen_partial, sweeps_run = sweep_until_ended(job, output, timeout=120)
         recovered_in = time.monotonic() - killed_at
@@ -157,9 +174,9 @@ def test_a_render_killed_with_its_worker_is_recovered_by_the_sweeper(
 
 
 def test_a_render_that_dies_on_every_attempt_fails_with_a_reason(
-    default_worker, short_leases, shared_media_root, tmp_path
+    default_worker, short_leases, shared_media_root, spawn_gpu_worker
 ):
-    worker = gpu_worker(shared_media_root, tmp_path, "gpu-3")
+    worker = spawn_gpu_worker("gpu-3")
     job = start_render(frames=100, max_attempts=1)
     output = Path(default_storage.path(job.output.name))
     kill_mid_render(job, worker, lambda: worker.log()[-4000:])
@@ -175,14 +192,14 @@ def test_a_render_that_dies_on_every_attempt_fails_with_a_reason(
 
 
 def test_a_film_segment_killed_with_its_worker_is_recovered_and_assembled_once(
-    default_worker, short_leases, shared_media_root, tmp_path
+    default_worker, short_leases, shared_media_root, spawn_gpu_worker
 ):
     from restoration.models import RenderSegment
     from restoration.rendering import film as film_render
     from restoration.rendering.assembly import film_output_name
     from tests.factories import FilmFactory
 
-    first = gpu_worker(shared_media_root, tmp_path, "gpu-4")
+    first = spawn_gpu_worker("gpu-4")
     film = FilmFactory(title="Crash film")
     ready_clip(media_file("old_film/muybridge_buffalo.mp4"), film=film, title="buffalo")
     version = presets.create_preset("Crash film look", SPEC, user=None)
@@ -195,7 +212,7 @@ def test_a_film_segment_killed_with_its_worker_is_recovered_and_assembled_once(
         log=lambda: default_worker.log()[-4000:],
     )
     first.kill(signal.SIGKILL)
-    fresh = gpu_worker(shared_media_root, tmp_path, "gpu-5")
+    fresh = spawn_gpu_worker("gpu-5")
     try:
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
@@ -215,7 +232,8 @@ def test_a_film_segment_killed_with_its_worker_is_recovered_and_assembled_once(
     frames = decoded_frames(job.output.name)
     assert frames == job.frames_total
     folder = Path(default_storage.path(job.output.name)).parent
-    assert [p.name for p in folder.iterdir() if p.name.startswith("film-")] == [
-        Path(job.output.name).name
-    ]
+    # One film, assembled once (its poster, made after assembly, sits beside it).
+    films = [p.name for p in folder.iterdir()
+             if p.name.startswith("film-") and not p.name.endswith(".poster.jpg")]
+    assert films == [Path(job.output.name).name]
     assert leases.get(WorkLease.Kind.ASSEMBLY, job.pk).expires_at is None
