@@ -46,6 +46,19 @@ class Shots:
         page.screenshot(path=str(self.folder / f"{self.n:02d}-{name}.png"), full_page=True)
 
 
+
+def goto_live(page, url: str) -> None:
+    """Open `url` from a live page. A page that reloads itself on a live event (render
+    progress, a new ballot) can start that reload just as the test navigates; the
+    browser then reports the test's navigation as interrupted by one to the same
+    address, which is where the test wanted to be."""
+    try:
+        page.goto(url)
+    except Exception as exc:  # noqa: BLE001 - playwright's Error, narrowed below
+        if "interrupted by another navigation" not in str(exc):
+            raise
+        page.wait_for_load_state()
+
 def poll(page, check, *, what: str, timeout: float, every: float = 2.0, reload: bool = True):
     """Reload ``page`` until ``check()`` is truthy; fail naming ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
@@ -217,7 +230,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
     assert ballots >= 10, f"only {ballots} ballots were cast"
 
     # --- the contest decides; the technician adopts the winner -----------------------------------------------------
-    tech.goto(dashboard_url)
+    goto_live(tech, dashboard_url)
     poll(tech, lambda: "decided" in tech.locator("#contest-status").inner_text().lower(),
          what="the contest's decision", timeout=60)
     shots(tech, "contest-decided")
