@@ -59,8 +59,13 @@ def _rate(clip: Clip) -> Fraction:
     return Fraction(clip.fps or 24).limit_denominator(1001)
 
 
-def clip_timecode(clip: Clip) -> Timecode:
+def clip_timecode(clip: Clip) -> Timecode | None:
+    """How the clip counts timecode, or None at a rate SMPTE timecode has no count for
+    (a hand-cranked film transferred at, say, 28.47 fps): no timecode then, rather than
+    a wrong one."""
     rate = _rate(clip)
+    if not opentime.RationalTime.is_valid_timecode_rate(float(rate)):
+        return None
     start = clip.timecode or ""
     drop = ";" in start if start else rate in DROP_FRAME_RATES
     drop = drop and rate in DROP_FRAME_RATES  # opentime does drop-frame at these rates only
@@ -99,6 +104,9 @@ def review_timeline_file(review: Review, fmt: str) -> tuple[bytes, str]:
         raise InterchangeError("this review has no excerpt yet, so no clip to describe")
     cuts = ((clip.analysis or {}).get("scenes") or {}).get("cuts") or []
     tc = clip_timecode(clip)
+    if tc is None:
+        raise InterchangeError(f"{clip} runs at {float(_rate(clip)):.3f} fps, a rate SMPTE "
+                               "timecode (and so an EDL) cannot count")
     reel = "".join(ch for ch in (clip.title or f"CLIP{clip.pk}").upper() if ch.isalnum())[:8]
     timeline = scene_timeline(
         [c for c in cuts if 0 < int(c) < clip.frame_count],

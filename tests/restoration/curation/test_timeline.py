@@ -90,3 +90,19 @@ def test_review_page_shows_timecode_and_offers_the_downloads(variants, client):
     assert client.get(f"/review/{review.pk}/timeline.aaf").status_code == 404
     client.logout()
     assert client.get(f"/review/{review.pk}/timeline.edl").status_code in (302, 403)
+
+
+def test_a_clip_at_a_rate_timecode_cannot_count_gets_a_page_without_timecode(variants, client):
+    # A hand-cranked film transferred at 28.47 fps (Muybridge's buffalo): SMPTE timecode
+    # has no count at that rate, so the page shows none and the EDL says why.
+    clip = variants[0].clip
+    clip.fps_fraction = "2847/100"
+    clip.save()
+    review = _reviewed(variants, timecode="", cuts=[])
+    assert timeline.clip_timecode(review.excerpt_clip or clip) is None
+    client.force_login(technician())
+    response = client.get(f"/review/{review.pk}/")
+    assert response.status_code == 200
+    assert 'id="review-timecode"' not in response.content.decode()
+    with pytest.raises(timeline.InterchangeError, match="28.470 fps"):
+        timeline.review_timeline_file(review, "edl")
