@@ -174,7 +174,9 @@ class VariantComparisonFactory(factory.django.DjangoModelFactory):
     variant_a = factory.SubFactory(VariantFactory)
     variant_b = factory.SubFactory(VariantFactory, clip=factory.SelfAttribute("..variant_a.clip"),
                                    preset_version=factory.SelfAttribute("..variant_a.preset_version"),
-                                   overrides={"seed": 99})
+                                   # a seed the base's spec does not have, so the two differ
+                                   overrides=factory.LazyAttribute(lambda o: {"seed": int(
+                                       o.factory_parent.variant_a.spec.get("seed") or 0) + 1}))
     status = VariantComparison.Status.DONE
     jod = 8.5
     details = factory.LazyFunction(lambda: {"per_frame": [8.5], "positions": [24]})
