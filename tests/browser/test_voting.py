@@ -118,7 +118,7 @@ def test_fan_votes_on_a_phone_and_a_second_browser_sees_the_tally_live(embedded_
     # The corrector at work: knock the follower off by half a second (re-seek), then by a
     # few frames (playback-rate nudge); both times it comes back within a frame.
     page.evaluate("document.getElementById('video-right').currentTime += 0.5")
-    page.wait_for_function("() => window.reelSync.hardSeeks >= 1", timeout=20_000)
+    page.wait_for_function("() => window.reelSync.hardSeeks >= 1", timeout=60_000)
     page.wait_for_function(f"() => window.reelSync.lastDriftMs < {1000 / FPS}", timeout=20_000)
     page.evaluate("document.getElementById('video-right').currentTime += 0.07")
     page.wait_for_function("() => window.reelSync.nudges >= 1", timeout=20_000)
