@@ -71,7 +71,16 @@ def poll(page, check, *, what: str, timeout: float, every: float = 2.0, reload: 
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
         if reload:
-            page.reload()
+            try:
+                page.reload()
+            except Exception as exc:  # noqa: BLE001 - playwright's Error, narrowed below
+                # The page reloaded itself on a live event at the same moment: it is
+                # being reloaded either way, so wait for that and check again.
+                if not any(race in str(exc) for race in (
+                        "Not attached to an active page", "interrupted by another navigation",
+                        "ERR_ABORTED")):
+                    raise
+                page.wait_for_load_state()
 
 
 def pairing_outputs(var_dir, pairing: str) -> tuple[str, str]:
