@@ -200,14 +200,18 @@ def _cv(values: Sequence[float]) -> float:
     return float(arr.std()) / mean if mean > 0 else 0.0
 
 
-def machine_timing(
-    ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
-) -> list[Finding]:
+def _by_rater(ballots: Sequence[BallotInfo]) -> dict[str, list[BallotInfo]]:
     by_rater: dict[str, list[BallotInfo]] = defaultdict(list)
     for b in ballots:
         by_rater[b.rater].append(b)
+    return by_rater
+
+
+def machine_timing(
+    ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
+) -> list[Finding]:
     out = []
-    for rater, mine in by_rater.items():
+    for rater, mine in _by_rater(ballots).items():
         mine.sort(key=lambda b: b.cast_at)
         decisions = [b.cast_at - b.served_at for b in mine]
         gaps = [b.cast_at - a.cast_at for a, b in zip(mine, mine[1:], strict=False)]
@@ -231,11 +235,8 @@ def machine_timing(
 def ignores_pictures(
     ballots: Sequence[BallotInfo], policy: AnomalyPolicy = AnomalyPolicy()
 ) -> list[Finding]:
-    by_rater: dict[str, list[BallotInfo]] = defaultdict(list)
-    for b in ballots:
-        by_rater[b.rater].append(b)
     out = []
-    for rater, mine in by_rater.items():
+    for rater, mine in _by_rater(ballots).items():
         answer, count = Counter(b.outcome for b in mine).most_common(1)[0]
         goldens = [b for b in mine if b.expected is not None]
         wrong = sum(b.outcome != b.expected for b in goldens)
