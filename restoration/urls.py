@@ -9,6 +9,7 @@ urlpatterns = [
     path("films/<int:film_id>/", films.film_detail, name="film-detail"),
     path("films/<int:film_id>/upload/", films.clip_upload, name="clip-upload"),
     path("clips/<int:clip_id>/", films.clip_detail, name="clip-detail"),
+    path("clips/<int:clip_id>/analysis.png", films.clip_analysis_plot, name="clip-analysis-plot"),
     # presets
     path("presets/", presets.preset_list, name="preset-list"),
     path("presets/new/", presets.preset_new, name="preset-new"),

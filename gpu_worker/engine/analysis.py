@@ -27,7 +27,7 @@ Design notes (see docs/analysis.md for what every number means):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -273,13 +273,18 @@ def _interlace_findings(il: dict[str, Any]) -> list[dict[str, Any]]:
                  "text": f"3:2 pulldown (film transferred to video, "
                          f"{order[t['field_order']]}, cadence phase {t['offset']}): two "
                          "of every five frames mix two film frames; inverse telecine "
-                         "recovers the film frames at 4/5 of the rate."}]
+                         "recovers the film frames at 4/5 of the rate.",
+                 "params": {"field_order": t["field_order"], "offset": t["offset"]}}]
     if il["interlaced"]:
         return [{"kind": "interlaced", "severity": 1.0,
                  "text": f"Interlaced video ({order[il['field_order']]}; the stream says "
                          f"{il['stream_field_order']}, the pictures "
                          f"{il['picture_field_order']}): "
-                         f"{100 * il['combed_fraction']:.0f}% of the frames comb."}]
+                         f"{100 * il['combed_fraction']:.0f}% of the frames comb.",
+                 "params": {"field_order": il["field_order"],
+                            "stream_field_order": il["stream_field_order"],
+                            "picture_field_order": il["picture_field_order"],
+                            "percent": round(100 * il["combed_fraction"])}}]
     return []
 
 
@@ -440,59 +445,76 @@ def _suspected_drops(distinct_diffs: list[tuple[int, float]], cuts: list[int]) -
 
 
 def _findings(s: dict[str, Any]) -> list[dict[str, Any]]:
-    """Plain-language list of what was found, most severe first."""
+    """Plain-language list of what was found, most severe first. Each finding has a
+    stable `kind` and the figures its text quotes in `params` (rounded as in the
+    text), so a reader can word it in another language; `text` is the English."""
     f: list[dict[str, Any]] = []
 
-    def add(kind: str, severity: float, text: str) -> None:
+    def add(kind: str, severity: float, text: str, **params: Any) -> None:
         if severity > 0:
-            f.append({"kind": kind, "severity": round(severity, 3), "text": text})
+            f.append({"kind": kind, "severity": round(severity, 3), "text": text,
+                      "params": params})
 
     fl = s["flicker"]["index"]
     add("flicker", _severity(fl, FLICKER_LEVELS),
         f"Exposure flicker: frames deviate by {100 * fl:.1f}% on average from their "
-        f"neighbours ({s['flicker']['level']}).")
+        f"neighbours ({s['flicker']['level']}).",
+        percent=round(100 * fl, 1), level=s["flicker"]["level"])
     dpf = s["dust"]["per_frame"]
     add("dust", _severity(dpf, DUST_LEVELS),
         f"Dust and specks: about {dpf:.1f} one-frame spots per film frame "
-        f"({s['dust']['level']}).")
+        f"({s['dust']['level']}).",
+        per_frame=round(dpf, 1), level=s["dust"]["level"])
     bpf = s["blotches"]["per_frame"]
     add("blotches", _severity(bpf, BLOTCH_LEVELS),
         f"Blotches (large one-frame dirt or emulsion damage): {bpf:.2f} per film frame "
-        f"({s['blotches']['level']}).")
+        f"({s['blotches']['level']}).",
+        per_frame=round(bpf, 2), level=s["blotches"]["level"])
     sf = s["scratches"]["frames_fraction"]
     add("scratches", _severity(sf, SCRATCH_LEVELS),
-        f"Vertical scratches in {100 * sf:.0f}% of the frames ({s['scratches']['level']}).")
+        f"Vertical scratches in {100 * sf:.0f}% of the frames ({s['scratches']['level']}).",
+        percent=round(100 * sf), level=s["scratches"]["level"])
     nz = s["noise"]["median"]
     add("noise", _severity(nz, NOISE_LEVELS),
-        f"Grain/noise: sigma about {255 * nz:.1f} levels of 8-bit ({s['noise']['level']}).")
+        f"Grain/noise: sigma about {255 * nz:.1f} levels of 8-bit ({s['noise']['level']}).",
+        levels=round(255 * nz, 1), level=s["noise"]["level"])
     c = s["colour"]
     if c["faded"]:
         add("fade", float(np.clip((0.75 - c["contrast"]) / 0.5, 0.1, 1.0)),
-            f"Faded: contrast {c['contrast']:.2f} of full range, blacks at {c['black']:.2f}.")
+            f"Faded: contrast {c['contrast']:.2f} of full range, blacks at {c['black']:.2f}.",
+            contrast=round(c["contrast"], 2), black=round(c["black"], 2))
     if c["cast"] != "neutral":
         strength = max(abs(c["cast_r"]), abs(c["cast_b"]))
         add("cast", float(np.clip(strength / 0.3, 0.1, 1.0)),
             f"Colour cast: {c['cast']} (red {c['cast_r']:+.2f}, blue {c['cast_b']:+.2f} "
-            f"relative to green)" + (", on a monochrome (toned) image." if c["monochrome"] else "."))
+            f"relative to green)" + (", on a monochrome (toned) image." if c["monochrome"] else "."),
+            cast=c["cast"], red=round(c["cast_r"], 2), blue=round(c["cast_b"], 2),
+            monochrome=bool(c["monochrome"]))
     if s["detail"]["soft"]:
         add("soft", float(np.clip((0.3 - s["detail"]["median"]) / 0.3, 0.1, 1.0)),
-            f"Soft picture: fine-detail ratio {s['detail']['median']:.2f} (sharp is 0.5+).")
+            f"Soft picture: fine-detail ratio {s['detail']['median']:.2f} (sharp is 0.5+).",
+            ratio=round(s["detail"]["median"], 2))
     r = s["repeats"]
     if r["count"]:
         add("repeats", min(1.0, r["fraction"] * 1.5),
             f"{r['count']} repeated frames ({100 * r['fraction']:.0f}%)"
-            + (f": each film frame is shown about {r['cadence']} times." if r["cadence"] > 1 else "."))
+            + (f": each film frame is shown about {r['cadence']} times." if r["cadence"] > 1 else "."),
+            count=r["count"], percent=round(100 * r["fraction"]), cadence=r["cadence"])
     if s["drops"]["count"]:
         add("drops", min(1.0, 0.2 * s["drops"]["count"]),
-            f"{s['drops']['count']} suspected missing frames (jumps in motion).")
+            f"{s['drops']['count']} suspected missing frames (jumps in motion).",
+            count=s["drops"]["count"])
     if s["scenes"]["count"] > 1:
         f.append({"kind": "scenes", "severity": 0.0,
                   "text": f"{s['scenes']['count']} shots (cuts at frames "
-                          f"{', '.join(map(str, s['scenes']['cuts'][:12]))})."})
+                          f"{', '.join(map(str, s['scenes']['cuts'][:12]))}).",
+                  "params": {"count": s["scenes"]["count"], "cuts": list(s["scenes"]["cuts"][:12])}})
     if s["faces"]["frames_with_faces"]:
         f.append({"kind": "faces", "severity": 0.0,
                   "text": f"Faces in {s['faces']['frames_with_faces']} of "
-                          f"{s['faces']['frames_checked']} checked frames."})
+                          f"{s['faces']['frames_checked']} checked frames.",
+                  "params": {"frames": s["faces"]["frames_with_faces"],
+                             "checked": s["faces"]["frames_checked"]}})
     f.sort(key=lambda x: -x["severity"])
     return f
 
@@ -593,15 +615,54 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------
 # plot
 # ----------------------------------------------------------------------------
-def plot_report(report: dict[str, Any], path: str | Path) -> Path:
+# The plot's words, in English. A caller showing the plot to readers of another
+# language passes its own (same keys, same {placeholders}) to plot_report.
+PLOT_TEXT: dict[str, str] = {
+    "brightness_legend": "mean brightness",
+    "flicker_legend": "flicker",
+    "flicker_axis": "flicker %",
+    "brightness_axis": "brightness",
+    "flicker_title": "Flicker index {index:.2f}% ({level})",
+    "noise_axis": "noise σ\n(8-bit levels)",
+    "detail_axis": "fine detail\n(sharpness)",
+    "dust_legend": "dust",
+    "blotches_legend": "blotches",
+    "spots_axis": "one-frame\nspots",
+    "scratches_axis": "vertical\nscratches",
+    "frame_axis": "frame",
+    "clip": "clip",
+    "head": ("{name}: {width}x{height}, {fps:.2f} fps, {frames} frames, {shots} shot(s) "
+             "(dashed lines = cuts, grey ticks = repeated frames)"),
+    "suggested": "Suggested: {ops}",
+    "nothing": "nothing to repair",
+}
+
+
+def plot_report(report: dict[str, Any], path: str | Path, *, text: Mapping[str, str] | None = None,
+                findings: Sequence[str] | None = None, levels: Mapping[str, str] | None = None,
+                op_names: Mapping[str, str] | None = None,
+                font_family: Sequence[str] | None = None) -> Path:
     """Draw the per-frame measures over time (scene cuts as vertical lines, repeats as
-    ticks) with a text summary; PNG or SVG by the file extension."""
+    ticks) with a text summary; PNG or SVG by the file extension.
+
+    In English by default; for another language pass `text` (PLOT_TEXT's keys),
+    `findings` (the findings' sentences), `levels` (LEVEL_NAMES worded), `op_names`
+    (operator names worded) and a `font_family` with glyphs for it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
+    words = {**PLOT_TEXT, **(text or {})}
+    rc = {"font.family": list(font_family)} if font_family else {}
+    with matplotlib.rc_context(rc):
+        return _draw_report(plt, report, Path(path), words, findings, levels or {}, op_names or {},
+                            monospace=not font_family)
+
+
+def _draw_report(plt: Any, report: dict[str, Any], path: Path, words: Mapping[str, str],
+                 findings: Sequence[str] | None, levels: Mapping[str, str],
+                 op_names: Mapping[str, str], *, monospace: bool) -> Path:
     s = report["summary"]
     frames = report["frames"]
 
@@ -618,31 +679,33 @@ def plot_report(report: dict[str, Any], path: str | Path) -> Path:
     for a in axes[1:]:
         a.sharex(axes[0])
     x, y = series("luma")
-    axes[0].plot(x, y, color="0.3", lw=1, label="mean brightness")
+    axes[0].plot(x, y, color="0.3", lw=1, label=words["brightness_legend"])
     fx, fy = series("flicker")
     ax2 = axes[0].twinx()
-    ax2.bar(fx, 100 * fy, color="tab:orange", alpha=0.6, width=1.0, label="flicker")
-    ax2.set_ylabel("flicker %")
-    axes[0].set_ylabel("brightness")
-    axes[0].set_title(f"Flicker index {100 * s['flicker']['index']:.2f}% ({s['flicker']['level']})",
+    ax2.bar(fx, 100 * fy, color="tab:orange", alpha=0.6, width=1.0, label=words["flicker_legend"])
+    ax2.set_ylabel(words["flicker_axis"])
+    axes[0].set_ylabel(words["brightness_axis"])
+    level = s["flicker"]["level"]
+    axes[0].set_title(words["flicker_title"].format(index=100 * s["flicker"]["index"],
+                                                    level=levels.get(level, level)),
                       loc="left", fontsize=10)
     x, y = series("noise")
     axes[1].plot(x, 255 * y, color="tab:blue", lw=1)
-    axes[1].set_ylabel("noise σ\n(8-bit levels)")
+    axes[1].set_ylabel(words["noise_axis"])
     x, y = series("detail")
     axes[2].plot(x, y, color="tab:green", lw=1)
     axes[2].axhline(0.3, color="tab:green", ls=":", lw=0.8)
-    axes[2].set_ylabel("fine detail\n(sharpness)")
+    axes[2].set_ylabel(words["detail_axis"])
     x, y = series("dust")
-    axes[3].plot(x, y, ".", color="tab:red", ms=3, label="dust")
+    axes[3].plot(x, y, ".", color="tab:red", ms=3, label=words["dust_legend"])
     x, y = series("blotches")
-    axes[3].plot(x, y, "s", color="tab:purple", ms=3, label="blotches")
-    axes[3].set_ylabel("one-frame\nspots")
+    axes[3].plot(x, y, "s", color="tab:purple", ms=3, label=words["blotches_legend"])
+    axes[3].set_ylabel(words["spots_axis"])
     axes[3].legend(loc="upper right", fontsize=8)
     x, y = series("scratches")
     axes[4].step(x, y, where="mid", color="tab:brown", lw=1)
-    axes[4].set_ylabel("vertical\nscratches")
-    axes[4].set_xlabel("frame")
+    axes[4].set_ylabel(words["scratches_axis"])
+    axes[4].set_xlabel(words["frame_axis"])
     reps = [r["frame"] for r in frames if r.get("repeat")]
     for a in axes:
         for c in s["scenes"]["cuts"]:
@@ -653,15 +716,19 @@ def plot_report(report: dict[str, Any], path: str | Path) -> Path:
     text_ax = fig.add_subplot(grid[5])
     text_ax.axis("off")
     src = report.get("source") or {}
-    head = (f"{Path(src['path']).name if src.get('path') else 'clip'}: {s['width']}x{s['height']}, "
-            f"{s['fps']:.2f} fps, {s['frames']} frames, {s['scenes']['count']} shot(s) "
-            f"(dashed lines = cuts, grey ticks = repeated frames)")
-    lines = [head] + [f"• {f['text']}" for f in report.get("findings", [])[:9]]
+    head = words["head"].format(
+        name=Path(src["path"]).name if src.get("path") else words["clip"], width=s["width"],
+        height=s["height"], fps=s["fps"], frames=s["frames"], shots=s["scenes"]["count"])
+    if findings is None:
+        findings = [f["text"] for f in report.get("findings", [])]
+    lines = [head] + [f"• {line}" for line in list(findings)[:9]]
     ops = suggest_spec(report)["ops"]
-    lines.append("Suggested: " + (" → ".join(o["op"] for o in ops) if ops else "nothing to repair"))
-    text_ax.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace",
-                 wrap=True)
+    lines.append(words["suggested"].format(
+        ops=" → ".join(op_names.get(o["op"], o["op"]) for o in ops) if ops else words["nothing"]))
+    # With a caller's font_family (one with glyphs for its language) that draws the
+    # summary too; the default keeps the English summary in a monospace face.
+    text_ax.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=9, wrap=True,
+                 **({"family": "monospace"} if monospace else {}))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
-

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from gpu_worker.engine.schema import SpecError, get_operator_schema
-from restoration import queue
+from restoration import engine_text, queue
 from restoration.models import Variant, VariantComparison
 from restoration.rendering.jobs import storage_name_from_uri, storage_uri
 
@@ -172,13 +172,16 @@ def suggestion(a: Variant, b: Variant) -> str:
     """What to try instead of a pair fans cannot tell apart: the swept values pushed
     apart, towards the ends of the parameter's range."""
     tips = []
+    spec = a.preset_version.spec if a.preset_version_id else None
     for key in _differing_keys(a, b):
         va, vb = (a.overrides or {}).get(key), (b.overrides or {}).get(key)
         param = _param(key, a)
+        words = {"key": engine_text.key_label(key, spec), "a": engine_text.value_text(va),
+                 "b": engine_text.value_text(vb)}
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
         if param is None or not numeric or param.min is None or param.max is None:
             tips.append(gettext("%(key)s: %(a)s and %(b)s look alike here; try values further apart")
-                        % {"key": key, "a": va, "b": vb})
+                        % words)
             continue
         lo, hi = sorted((float(va), float(vb)))
         span = max(hi - lo, 0.1 * (param.max - param.min))
@@ -187,14 +190,14 @@ def suggestion(a: Variant, b: Variant) -> str:
             tips.append(
                 gettext("%(key)s: %(a)s and %(b)s already span its range %(range)s; this "
                         "parameter barely changes this excerpt, so vary another")
-                % {"key": key, "a": va, "b": vb, "range": param.range_text()}
+                % {**words, "range": engine_text.range_text(param)}
             )
         else:
             tips.append(
                 gettext("%(key)s: %(a)s and %(b)s look alike here; try values further apart, e.g. "
                         "%(low)s and %(high)s (range %(range)s)")
-                % {"key": key, "a": va, "b": vb, "low": f"{new_lo:g}", "high": f"{new_hi:g}",
-                   "range": param.range_text()}
+                % {**words, "low": f"{new_lo:g}", "high": f"{new_hi:g}",
+                   "range": engine_text.range_text(param)}
             )
     return gettext("; ").join(tips) or gettext("the two specs differ little here; try values further apart")
 
@@ -215,8 +218,8 @@ def pair_rows(variants: Sequence[Variant]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "comparison": c,
-                "a": c.variant_a,
-                "b": c.variant_b,
+                "a": engine_text.variant_label(c.variant_a),
+                "b": engine_text.variant_label(c.variant_b),
                 "difference": c.difference,
                 "indistinct": flagged,
                 "suggestion": suggestion(c.variant_a, c.variant_b) if flagged else "",

@@ -3,14 +3,20 @@ the Clip with its plot, and the excerpt it suggests for variant renders."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
+from django.utils.translation import get_language
 
 from frontend.live import outbox
+from frontend.plotting import plot_font_family
+from restoration import engine_text
 from restoration.models import Clip
 from restoration.selectors import clip_payload
 from restoration.storage import local_path, save_file
@@ -81,6 +87,38 @@ def analyze_clip(clip: Clip) -> Clip:
         clip.save(update_fields=["analysis", "analysis_plot", "analysis_status"])
     outbox.publish(f"clip-{clip.pk}", clip_payload(clip))
     return clip
+
+
+PLOT_CACHE_SECONDS = 24 * 3600
+
+
+def analysis_plot_png(clip: Clip) -> bytes | None:
+    """The analysis plot (per-frame measures, findings, the suggested repairs) drawn
+    from the stored report in the active language, with a font that has its glyphs;
+    None when the clip has no finished analysis. The plot stored with the report is the
+    engine's English one; this one is drawn per language and cached per report."""
+    from gpu_worker.engine import analysis
+
+    report = clip.analysis if isinstance(clip.analysis, dict) else None
+    if not report or "summary" not in report or "frames" not in report:
+        return None
+    language = get_language() or "en"
+    digest = hashlib.sha256(json.dumps([report.get("summary"), report.get("findings"),
+                                        len(report.get("frames") or [])], sort_keys=True,
+                                       default=str).encode()).hexdigest()[:16]
+    key = f"analysis-plot:{clip.pk}:{digest}:{language}"
+    png = cache.get(key)
+    if png is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = analysis.plot_report(
+                report, Path(tmp) / "analysis.png", text=engine_text.plot_words(),
+                findings=[f["text"] for f in engine_text.findings(report)],
+                levels={code: str(name) for code, name in engine_text.LEVELS.items()},
+                op_names={op: str(name) for op, name in engine_text.OPERATORS.items()},
+                font_family=plot_font_family())
+            png = path.read_bytes()
+        cache.set(key, png, PLOT_CACHE_SECONDS)
+    return png
 
 
 def scene_cuts(clip: Clip) -> list[int] | None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.translation import gettext_lazy
 
 from accounts.roles import CURATOR, TECHNICIAN, is_staff_role, role_required
 from restoration.models import Clip, Film
 from restoration.selectors import clip_metadata, films_with_clips
+from restoration.services.clip_analysis import analysis_plot_png
 from restoration.views.renders import clip_render_context
 
 
@@ -57,3 +59,17 @@ def clip_detail(request: HttpRequest, clip_id: int) -> HttpResponse:
     clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
     return render(request, "restoration/clip_detail.html", {"clip": clip, "metadata": clip_metadata(clip),
                                                          **clip_render_context(clip)})
+
+
+@role_required(TECHNICIAN, CURATOR)
+def clip_analysis_plot(request: HttpRequest, clip_id: int) -> HttpResponse:
+    """The clip's analysis plot (PNG) in the page's language (`?lang=`, else the request's)."""
+    clip = get_object_or_404(Clip, pk=clip_id)
+    language = request.GET.get("lang")
+    if language not in dict(settings.LANGUAGES):
+        language = translation.get_language()
+    with translation.override(language):
+        png = analysis_plot_png(clip)
+    if png is None:
+        raise Http404
+    return HttpResponse(png, content_type="image/png")

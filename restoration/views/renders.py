@@ -14,6 +14,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, role_required
+from restoration import engine_text
 from restoration.models import Clip, Film, PresetVersion, RenderJob, Variant
 from restoration.rendering import distinctness, jobs, sweeps, variants
 from restoration.rendering import film as film_render
@@ -27,15 +28,28 @@ SWEEP_AXES = 3  # rows offered by the sweep form
 def clip_render_context(clip: Clip) -> dict[str, Any]:
     """What the clip page shows under the metadata: analysis and variants with their jobs."""
     variants = list(clip.variants.select_related("preset_version__preset").order_by("-created_at"))
-    rows = [{"variant": v, "job": sweeps.latest_job(v)} for v in variants]
+    rows = []
+    for v in variants:
+        job = sweeps.latest_job(v)
+        rows.append({"variant": v, "job": job, "label": engine_text.variant_label(v),
+                     "device": engine_text.device_name((v.metrics or {}).get("device")),
+                     "error": engine_text.failure_reason(job.error) if job and job.error else None})
+    comparisons = distinctness.pair_rows(variants)
+    for row in comparisons:
+        error = row["comparison"].error
+        row["error"] = engine_text.failure_reason(error) if error else None
     analysis = clip.analysis if isinstance(clip.analysis, dict) else None
+    summary = (analysis or {}).get("summary")
+    error = (analysis or {}).get("error")
     return {
         "variant_rows": rows,
-        "comparison_rows": distinctness.pair_rows(variants),
+        "comparison_rows": comparisons,
         "jnd_jod": distinctness.threshold(),
-        "analysis_summary": (analysis or {}).get("summary"),
-        "analysis_findings": (analysis or {}).get("findings") or [],
-        "analysis_error": (analysis or {}).get("error"),
+        "analysis_summary": summary,
+        "analysis_levels": engine_text.summary_levels(summary),
+        "analysis_findings": engine_text.findings(analysis),
+        "analysis_error": engine_text.failure_reason(str(error)) if error else None,
+        "clip_error": engine_text.failure_reason(clip.error) if clip.error else None,
     }
 
 

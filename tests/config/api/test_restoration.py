@@ -231,7 +231,7 @@ def test_a_sweep_from_auto_and_the_comparisons_of_its_variants(tech_client, monk
                                      variant_b__overrides={"denoise.strength": 2.0}, jod=9.76)
     listed = tech_client.get(f"/api/clips/{close.variant_a.clip_id}/comparisons/").json()
     assert len(listed) == 1 and listed[0]["indistinct"] and listed[0]["difference"] == 0.24
-    assert "denoise.strength" in listed[0]["suggestion"]
+    assert "denoise · strength" in listed[0]["suggestion"]
     sent = []
     monkeypatch.setattr(queue, "send_with_id", lambda *args: sent.append(args))
     with django_capture_on_commit_callbacks(execute=True):

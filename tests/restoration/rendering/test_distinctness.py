@@ -145,7 +145,7 @@ def test_pairs_below_the_threshold_are_flagged_with_wider_values(settings):
     assert len(rows) == 1 and rows[0]["indistinct"] and rows[0]["difference"] == 0.24
     tip = rows[0]["suggestion"]
     # 0.3 .. 2.0 pushed apart by its own span, within the range [0, 4].
-    assert "denoise.strength" in tip and "0 and 3.7" in tip and "[0.0, 4.0]" in tip
+    assert "denoise · strength" in tip and "0 and 3.7" in tip and "[0.0, 4.0]" in tip
     assert distinctness.indistinct_warnings([close.variant_a, close.variant_b])
     settings.VARIANT_JND_JOD = 0.2
     assert not distinctness.pair_rows([close.variant_a, close.variant_b])[0]["indistinct"]
