@@ -165,6 +165,21 @@ def plot_words() -> dict[str, str]:
     }
 
 
+# --- a clip's probed metadata -------------------------------------------------------------
+
+_COLOUR_FIELDS = ("color_range", "color_space", "color_primaries", "color_trc")
+
+
+def metadata_for_page(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The probe's metadata for a page: colour fields ffprobe could not tell ("unknown",
+    or absent) say so in the reader's language; the names it knows (bt709, tv …) stay."""
+    shown = dict(metadata)
+    for key in _COLOUR_FIELDS:
+        if shown.get(key) in (None, "", "unknown"):
+            shown[key] = str(FIELD_ORDERS["unknown"])
+    return shown
+
+
 # --- operators and their parameters ----------------------------------------------------------
 
 OPERATORS = {

@@ -11,6 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy
 
 from accounts.roles import CURATOR, TECHNICIAN, is_staff_role, role_required
+from restoration import engine_text
 from restoration.models import Clip, Film
 from restoration.selectors import clip_metadata, films_with_clips
 from restoration.services.clip_analysis import analysis_plot_png
@@ -57,7 +58,8 @@ def film_detail(request: HttpRequest, film_id: int) -> HttpResponse:
 @role_required(TECHNICIAN, CURATOR)
 def clip_detail(request: HttpRequest, clip_id: int) -> HttpResponse:
     clip = get_object_or_404(Clip.objects.select_related("film"), pk=clip_id)
-    return render(request, "restoration/clip_detail.html", {"clip": clip, "metadata": clip_metadata(clip),
+    return render(request, "restoration/clip_detail.html", {"clip": clip,
+                                                         "metadata": engine_text.metadata_for_page(clip_metadata(clip)),
                                                          **clip_render_context(clip)})
 
 

@@ -38,7 +38,12 @@
         label.textContent = parts.filter(Boolean).join(" · ");
       }
       if (status) { status.textContent = statusText(msg.status); status.className = "status status-" + msg.status; }
-      if (error) error.textContent = msg.error || "";
+      // A page may show a stored reason in its reader's language (data-original holds it
+      // as stored): only a reason that changed replaces it, in the words it came in.
+      if (error && (msg.error || "") !== (error.dataset.original || "")) {
+        error.textContent = msg.error || "";
+        error.dataset.original = msg.error || "";
+      }
       if (msg.status === "done" && !msg.snapshot && document.body.dataset.reloadOnDone !== "no") {
         // The finished file's player and links come from the server.
         setTimeout(function () { location.reload(); }, 800);
