@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.utils.translation import gettext, pgettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 # --- analysis ------------------------------------------------------------------------------
@@ -81,6 +81,9 @@ FINDINGS = {
 }
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)")
+
+
 def level_name(code: Any) -> str:
     return str(LEVELS.get(code, code)) if code is not None else ""
 
@@ -97,6 +100,8 @@ def finding_text(finding: Mapping[str, Any]) -> str:
     kind, params = finding.get("kind"), finding.get("params")
     if not isinstance(params, Mapping) or kind not in FINDINGS:
         return str(finding.get("text", ""))
+    if any(params.get(name) is None for name in _PLACEHOLDER.findall(str(FINDINGS[kind]))):
+        return str(finding.get("text", ""))  # a figure missing: the engine's own words
     p = dict(params)
     if "level" in p:
         p["level"] = level_name(p["level"])
@@ -122,7 +127,7 @@ def finding_text(finding: Mapping[str, Any]) -> str:
         p[key] = _figure(p.get(key), ".1f")
     try:
         return str(template) % p
-    except (KeyError, TypeError, ValueError):  # figures missing or of another shape
+    except (KeyError, TypeError, ValueError):  # figures of another shape
         return str(finding.get("text", ""))
 
 
@@ -466,11 +471,16 @@ def failure_reason(text: str) -> dict[str, str]:
             return {"text": str(template) % match.groupdict(), "original": text}
         what = str(LEASE_KINDS.get(match["what"], match["what"]))
         args = {"attempts": match["attempts"], "what": what, "seconds": match["seconds"]}
-        said = (gettext("gave up after %(attempts)s attempts: the %(what)s stopped reporting (no sign "
-                        "of life for %(seconds)s s; its worker was probably killed or lost its message)")
+        n = int(match["attempts"])
+        said = (ngettext("gave up after %(attempts)s attempt: the %(what)s stopped reporting (no sign "
+                         "of life for %(seconds)ss; its worker was probably killed or lost its message)",
+                         "gave up after %(attempts)s attempts: the %(what)s stopped reporting (no sign "
+                         "of life for %(seconds)ss; its worker was probably killed or lost its message)", n)
                 if match["how"] == "stopped reporting" else
-                gettext("gave up after %(attempts)s attempts: the %(what)s was never started (no sign "
-                        "of life for %(seconds)s s; its worker was probably killed or lost its message)"))
+                ngettext("gave up after %(attempts)s attempt: the %(what)s was never started (no sign "
+                         "of life for %(seconds)ss; its worker was probably killed or lost its message)",
+                         "gave up after %(attempts)s attempts: the %(what)s was never started (no sign "
+                         "of life for %(seconds)ss; its worker was probably killed or lost its message)", n))
         said %= args
         if match["last"]:
             last = failure_reason(match["last"])

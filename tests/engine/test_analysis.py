@@ -181,6 +181,23 @@ def test_plot_report_writes_png_and_svg(roundhay_report: dict, tmp_path) -> None
     assert "<svg" in text and "Flicker index" in text
 
 
+def test_plot_report_speaks_the_callers_words(tmp_path) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(1)
+    frames = [np.clip(rng.normal(110 + 25 * (i % 2), 12, (48, 64, 3)), 0, 255).astype(np.uint8)
+              for i in range(16)]
+    report = analyze_frames(frames, fps=24, faces=False)
+    assert report["findings"] and all("params" in f for f in report["findings"])
+    svg = plot_report(report, tmp_path / "report.svg",
+                      text={"brightness_axis": "LUMEN-AXIS", "flicker_title": "FLK {index:.1f} {level}"},
+                      findings=["FINDING-ONE"], levels={"strong": "VERY"}, op_names={"deflicker": "DEFLK"},
+                      font_family=["DejaVu Sans"]).read_text()
+    # matplotlib writes each text as a comment beside its glyph paths
+    assert "LUMEN-AXIS" in svg and "FINDING-ONE" in svg and "DEFLK" in svg and "FLK" in svg
+    assert "brightness" not in svg and report["findings"][0]["text"] not in svg
+    english = plot_report(report, tmp_path / "english.svg").read_text()
+    assert "brightness" in english and "Flicker index" in english
+
+
 def test_sampling_and_progress() -> None:
     rng = np.random.default_rng(0)
     frames = [(rng.random((60, 80, 3)) * 40 + 100).astype(np.uint8) for _ in range(12)]
