@@ -14,7 +14,7 @@ later) is shown as the engine wrote it, never dropped.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
@@ -348,6 +348,34 @@ def value_text(value: Any) -> str:
     if isinstance(value, str):
         return str(CHOICES.get(value, value))
     return str(value)
+
+
+KINDS = {"bool": _("yes or no"), "int": _("whole number"), "float": _("number")}
+
+
+def kind_text(kind: str) -> str:
+    return str(KINDS.get(kind, kind))
+
+
+def parse_choice(text: str, choices: Sequence[str]) -> str:
+    """A choice typed in a form: its code, or its name as value_text shows it in the
+    active language (case and spaces aside). Anything else comes back as typed, for the
+    spec's validation to refuse by name."""
+    wanted = " ".join(text.split()).casefold()
+    for code in choices:
+        if wanted in (code.casefold(), " ".join(value_text(code).split()).casefold()):
+            return code
+    return text
+
+
+def parse_bool(text: str) -> bool | None:
+    """true/false, 1/0, yes/no, or the words value_text shows for them; None otherwise."""
+    wanted = text.strip().casefold()
+    if wanted in ("true", "1", "yes", value_text(True).casefold()):
+        return True
+    if wanted in ("false", "0", "no", value_text(False).casefold()):
+        return False
+    return None
 
 
 def device_name(device: Any) -> str:

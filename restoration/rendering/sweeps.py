@@ -30,6 +30,7 @@ from gpu_worker.engine.schema import (
     get_operator_schema,
 )
 from gpu_worker.engine.spec import apply_overrides, parse_spec
+from restoration import engine_text
 from restoration.models import Clip, PresetVersion, RenderJob, Variant
 from restoration.rendering.jobs import TERMINAL
 from restoration.rendering.variants import dispatch_variant
@@ -117,9 +118,13 @@ def parse_values(spec: Mapping[str, Any], key: str, text: str) -> list[Any]:
                 raise SweepError(gettext("%(key)s: %(value)r is not a number") % {"key": key, "value": item}) from None
             out.append(int(number) if kind == "int" and number.is_integer() else number)
         elif kind == "bool":
-            if item.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            value = engine_text.parse_bool(item)
+            if value is None:
                 raise SweepError(gettext("%(key)s: %(value)r is not true or false") % {"key": key, "value": item})
-            out.append(item.lower() in ("true", "1", "yes"))
+            out.append(value)
+        elif kind == "choice":
+            # The choice's code or its name as the form shows it (in the reader's language).
+            out.append(engine_text.parse_choice(item, param.choices))
         else:
             out.append(item)
     return out
@@ -134,19 +139,24 @@ def _insertable(name: str) -> bool:
         not any(p.kind == "path" for p in cls.params)
 
 
-def _param_rows(prefix: str, op_name: str, values: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def _param_rows(prefix: str, op_name: str, values: Mapping[str, Any] | None,
+                spec: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     rows = []
     for param in get_operator_schema(op_name).params:
         if param.kind in ("path", "str"):
             continue
-        what = param.range_text() if param.min is not None else ", ".join(param.choices) or param.kind
-        row = {"key": f"{prefix}.{param.name}", "kind": param.kind,
-               "label": f"{prefix}.{param.name} ({what})",
-               "current": values.get(param.name) if values is not None else None,
+        what = (engine_text.range_text(param) if param.min is not None
+                else ", ".join(engine_text.value_text(c) for c in param.choices) or engine_text.kind_text(param.kind))
+        key = f"{prefix}.{param.name}"
+        current = values.get(param.name) if values is not None else None
+        row = {"key": key, "kind": param.kind,
+               "label": f"{engine_text.key_label(key, spec)} ({what})",
+               "current": current, "current_text": engine_text.value_text(current) if current is not None else None,
                "inserted": values is None}
         if values is None:
-            row["label"] += " · " + gettext("adds %(op)s") % {"op": op_name}
+            row["label"] += " · " + gettext("adds %(op)s") % {"op": engine_text.operator_name(op_name)}
             row["default"] = param.default
+            row["default_text"] = engine_text.value_text(param.default)
         rows.append(row)
     return rows
 
@@ -154,20 +164,20 @@ def _param_rows(prefix: str, op_name: str, values: Mapping[str, Any] | None) -> 
 def sweepable_parameters(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every (op, param) a sweep may vary, for the form: the base spec's own first, then
     those of the operators it lacks (`inserted`: the operator is added, with its
-    defaults, at its usual place), in pipeline order."""
+    defaults, at its usual place), in pipeline order. Labels are in the active language."""
     rows = [{"key": "seed", "label": gettext("seed (grain and other randomness)"), "kind": "int",
              "inserted": False}]
     seen: dict[str, int] = {}
     for i, op in enumerate(spec.get("ops", [])):
         seen[op["op"]] = seen.get(op["op"], 0) + 1
         prefix = op["op"] if seen[op["op"]] == 1 else f"#{i + 1}"
-        rows.extend(_param_rows(prefix, op["op"], op["params"]))
+        rows.extend(_param_rows(prefix, op["op"], op["params"], spec))
     known = all_operator_schemas()
     missing = [n for n in PIPELINE_ORDER if n in known and n not in seen]
     missing += [n for n in known if n not in PIPELINE_ORDER and n not in seen]
     for name in missing:
         if _insertable(name):
-            rows.extend(_param_rows(name, name, None))
+            rows.extend(_param_rows(name, name, None, spec))
     return rows
 
 

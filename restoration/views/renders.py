@@ -106,7 +106,9 @@ def clip_sweep(request: HttpRequest, clip_id: int) -> HttpResponse:
             return redirect(clip.get_absolute_url())
     params = sweeps.sweepable_parameters(base_spec) if base_spec else []
     return render(request, "restoration/clip_sweep.html", {
-        "clip": clip, "versions": versions, "chosen": chosen, "params": params, "error": error,
+        "clip": clip, "chosen": chosen, "params": params, "error": error,
+        "version_rows": [{"version": v, "name": engine_text.version_name(v)} for v in versions],
+        "base_ops": [engine_text.operator_name(op["op"]) for op in (base_spec or {}).get("ops", [])],
         "axes": range(SWEEP_AXES), "suggested": suggested, "cap": sweeps.MAX_VARIANTS,
         "post": request.POST, "auto": picked == AUTO, "base_spec": base_spec,
         "picked": AUTO if picked == AUTO else (chosen.pk if chosen else "")})

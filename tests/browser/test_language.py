@@ -1,11 +1,11 @@
 """In chromium with a Chinese browser: the fan's voting page comes up in Simplified
 Chinese (from Accept-Language), the player's own words (from the JavaScript catalogue)
 too, with no English left; the switcher turns it into Hong Kong Traditional Chinese.
-The technician's pages (film, upload, and the clip page of an analysed clip with its
-findings, variants, comparisons and failures) the same, their analysis plot drawn in
+The technician's pages (film, upload, the clip page of an analysed clip with its
+findings, variants, comparisons and failures, and its sweep form) the same, their analysis plot drawn in
 the page's language with glyphs for it.
-Screenshots go to docs/images/ (vote-zh-hans.png, vote-zh-hant.png, clip-zh-hans.png,
-clip-zh-hant.png, film-zh-hans.png, film-zh-hant.png, upload-zh-hans.png, upload-zh-hant.png)."""
+Screenshots go to docs/images/ (vote-, clip-, sweep-, film- and upload-zh-hans.png and
+-zh-hant.png)."""
 
 from __future__ import annotations
 
@@ -51,15 +51,16 @@ def seed_chinese_contest() -> None:
 
 
 def english_left(page, allowed: set[str] = frozenset()) -> set[str]:
-    """Latin words in the page's visible text and in its labelling attributes, less
+    """Latin words in the page's visible text, its menus' options and its labelling attributes, less
     ALLOWED and `allowed`. Text the page marks translate="no" (a checksum, a reason
     quoted as a library wrote it) is left out; the caller says how much of it to expect."""
     text = page.evaluate("""() => {
         const shown = [...document.querySelectorAll('[aria-label],[title],[placeholder],[alt]')]
           .map(el => ['aria-label', 'title', 'placeholder', 'alt'].map(a => el.getAttribute(a) || '').join(' '));
+        const options = [...document.querySelectorAll('option, optgroup')].map(el => el.label || el.textContent);
         let text = document.body.innerText;
         for (const el of document.querySelectorAll('[translate=no]')) text = text.replace(el.innerText, ' ');
-        return text + ' ' + shown.join(' ');
+        return text + ' ' + shown.join(' ') + ' ' + options.join(' ');
     }""")
     return set(WORD.findall(text)) - ALLOWED - set(allowed)
 
@@ -123,6 +124,8 @@ CLIP_ALLOWED = {"ColorVideoVDP", "standard_fhd", "JOD", "CPU", "GPU", "JSON", "S
 # On the upload page: the file formats it takes, the codec it stores frame sequences in
 # and the units of their sizes.
 UPLOAD_ALLOWED = {"zip", "DPX", "TIFF", "EXR", "PNG", "FFV1"} | SIZE_UNITS
+# On the sweep form: the units of the parameters' ranges (pixels, a factor, a rate).
+SWEEP_ALLOWED = {"px", "x", "fps"}
 # The quote of a library's own error, kept as written (translate="no").
 LIBRARY_ERROR = "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
 GAVE_UP = ("gave up after 3 attempts: the variant render stopped reporting (no sign of life "
@@ -195,6 +198,11 @@ def test_the_technicians_pages_in_chinese_with_their_plot(embedded_site, browser
     clip_url = f"{embedded_site.url}/clips/{seeded['clip']}/"
     film_url = f"{embedded_site.url}/films/{seeded['film']}/"
     upload_url = f"{embedded_site.url}/films/{seeded['film']}/upload/"
+    # The sweep form lists every preset version: technicians' own presets by their own
+    # names (other tests of this site make some), the engine's by their worded names.
+    own = embedded_site.manage("shell", "-c", "import json; from restoration.models import Preset; "
+                               "print(json.dumps(list(Preset.objects.filter(builtin=False).values_list('name', flat=True))))")
+    own_names = set(WORD.findall(" ".join(json.loads(own.strip().splitlines()[-1]))))
     plots = {}
     for language, lang_attr, words in (
             ("zh-hans", "zh-Hans", {"finding": "闪烁", "failed": "尝试 3 次后放弃", "look": "暖调老拷贝"}),
@@ -224,6 +232,13 @@ def test_the_technicians_pages_in_chinese_with_their_plot(embedded_site, browser
         assert response.status == 200 and response.headers["content-type"] == "image/png"
         plots[language] = response.body()
 
+        page.goto(clip_url + "sweep/?version=auto")
+        page.wait_for_selector("#sweep-form")
+        options = page.locator("#sweep-form select[name=axis-0-key] option")
+        assert options.count() > 20 and words["look"] in page.locator("#sweep-form").inner_html()
+        assert english_left(page, SWEEP_ALLOWED | own_names) == set()
+        page.screenshot(path=str(artifacts / f"sweep-{language}.png"), full_page=True)
+
         page.goto(film_url)
         assert "醉拳" in page.locator("h1").inner_text()
         assert english_left(page, CLIP_ALLOWED) == set()
@@ -241,7 +256,7 @@ def test_the_technicians_pages_in_chinese_with_their_plot(embedded_site, browser
     desk.close()
 
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-    for page_name in ("clip", "film", "upload"):
+    for page_name in ("clip", "sweep", "film", "upload"):
         for language in ("zh-hans", "zh-hant"):
             name = f"{page_name}-{language}.png"
             small_png(artifacts / name, DOCS_IMAGES / name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from restoration.models import RenderJob, Variant
 from restoration.rendering import sweeps
@@ -42,6 +43,10 @@ def test_expand_cap_has_a_clear_message():
 def test_parse_values_uses_the_parameter_types(version):
     assert sweeps.parse_values(version.spec, "colour_scheme.amount", "0, 0.5,1") == [0, 0.5, 1]
     assert sweeps.parse_values(version.spec, "colour_scheme.look", "neutral,sepia") == ["neutral", "sepia"]
+    # The form shows choices by name in the reader's language; either is understood.
+    with translation.override("zh-hant"):
+        assert sweeps.parse_values(version.spec, "colour_scheme.look", "暖調舊拷貝, sepia") == ["warm_period", "sepia"]
+        assert sweeps.parse_values(version.spec, "denoise.align", "是,否, true") == [True, False, True]
     with pytest.raises(sweeps.SweepError, match="not a number"):
         sweeps.parse_values(version.spec, "colour_scheme.amount", "much")
     # An operator the base lacks can be swept too (it is inserted at its usual place).
@@ -113,7 +118,8 @@ def test_the_form_lists_missing_operators_that_keep_size_and_rate(version):
     rows = {row["key"]: row for row in sweeps.sweepable_parameters(version.spec)}
     assert not rows["colour_scheme.amount"]["inserted"]
     grain = rows["grain.strength"]
-    assert grain["inserted"] and grain["default"] == 6.0 and "adds grain" in grain["label"]
+    assert grain["inserted"] and grain["default"] == 6.0 and "adds film grain" in grain["label"]
+    assert grain["label"].startswith("film grain · strength ([0.0, 40.0] 8-bit levels)")
     assert "denoise.strength" in rows and "deflicker.strength" in rows
     # Changing the size or rate would make variants incomparable; a LUT needs a file.
     assert not any(k.split(".")[0] in ("resize", "super_resolution", "interpolate", "ivtc", "lut",

@@ -229,5 +229,6 @@ def test_sweep_page_and_look_alike_warnings_in_chinese(tech_client, clip):
     assert "还没有分析结果" in page
     analyze_clip(clip)
     page = tech_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
-    assert 'label="加到其通常位置"' in page and "添加 grain" in page and "默认 " in page
+    assert 'label="加到其通常位置"' in page and "添加 胶片颗粒" in page and "默认 " in page
+    assert "胶片颗粒 · 力度 ([0.0, 40.0] 8 位色阶)" in page and "grain.strength (" not in page
     assert "Added at their usual place" not in page
