@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -69,6 +70,7 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "film-detail": {"GET": STAFF_PAGE},
     "clip-upload": {"GET": TECH_PAGE},
     "clip-detail": {"GET": STAFF_PAGE},
+    "clip-analysis-plot": {"GET": STAFF_PAGE},
     "media": {"GET": PUBLIC},
     # presets, sweeps, renders
     "preset-list": {"GET": STAFF_PAGE},
@@ -216,6 +218,12 @@ def world(settings):
     contest = make_contest(2)
     clip = contest.clip
     film = clip.film
+    # An analysis, so the clip's analysis plot exists for those who may see it.
+    from gpu_worker.engine.analysis import analyze_frames
+
+    clip.analysis = analyze_frames([np.full((48, 64, 3), 100 + i, np.uint8) for i in range(8)], fps=24,
+                                   faces=False)
+    clip.save(update_fields=["analysis"])
     variant = contest.entries.first().variant
     version: PresetVersion = variant.preset_version
     job = RenderJobFactory(film=film, status=RenderJob.Status.DONE, preset_version=version,

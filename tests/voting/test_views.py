@@ -263,7 +263,7 @@ def test_opening_a_contest_over_variants_that_look_alike_warns_but_opens():
         "min_raters": 5, "golden_rate": 0.1}, follow=True)
     assert Contest.objects.filter(title="Denoise").exists()  # the technician decides
     page = response.content.decode()
-    assert "fans may not see a difference" in page and "denoise.strength" in page
+    assert "fans may not see a difference" in page and "denoise · strength" in page
 
 
 def test_close_adopt_and_settings_actions(monkeypatch):
