@@ -35,6 +35,7 @@ PRESET = {"ops": [{"op": "colour_correct", "params": {"white_balance": 0.5, "con
           "seed": 0, "encode": {"codec": "h264", "crf": 23, "preset": "veryfast"}}
 AMOUNTS = ("0.2", "0.6", "1")
 PREFERRED = "colour_scheme.amount=0.6"
+PREFERRED_ON_PAGE = "colour look · amount = 0.6"  # how the clip page words it
 FANS = 5
 
 
@@ -219,7 +220,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
     for i in range(rows.count()):
         row = rows.nth(i)
         outputs[row.locator("td").first.inner_text()] = row.locator("a", has_text="video").get_attribute("href")
-    preferred = next(href for label, href in outputs.items() if PREFERRED in label)
+    preferred = next(href for label, href in outputs.items() if PREFERRED_ON_PAGE in label)
 
     # --- technician: open the contest ---------------------------------------------------------------------
     tech.goto(f"{site}/vote/manage/clips/{clip_id}/new/")
