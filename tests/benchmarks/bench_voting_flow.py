@@ -13,7 +13,10 @@ cast over two hours). At each size it times, through Django's test client in tha
 process (so: the whole request through the middleware, no network, no ASGI server):
 
 - ``static``: a GET of a static file served by WhiteNoise (the baseline);
-- ``next``: a new fan's first ``api/next/`` (the pair selector runs, a pairing is made);
+- ``next``: a new fan's first ``api/next/`` (the pair selector runs, a pairing is made)
+  on the vote table and posterior cached for the contest's current ballots, and
+  ``next, vote table rebuilt``: the same without that cache, as for the first pair
+  asked after a ballot;
 - ``media first byte``: a blind media GET until its first chunk;
 - ``heartbeat``: a heartbeat POST after both sides were fetched;
 - ``ballot``: a ballot POST that recomputes the tally inline (cool-down 0: reliability,
@@ -164,10 +167,10 @@ class Fan:
 def measure(contest, repeats: int, ballot_repeats: int, fan_counter: list[int]) -> dict[str, dict]:
     from django.test import Client, override_settings
 
-    from voting import tally
+    from voting import services, tally
 
     samples: dict[str, list[tuple[float, float]]] = {k: [] for k in (
-        "static", "next", "media first byte", "heartbeat", "ballot", "ballot, no recompute",
+        "static", "next", "next, vote table rebuilt", "media first byte", "heartbeat", "ballot", "ballot, no recompute",
         "anomaly checks", "tally")}
     static_client = Client(HTTP_HOST="127.0.0.1")
     static_client.get(STATIC)  # warm
@@ -181,6 +184,13 @@ def measure(contest, repeats: int, ballot_repeats: int, fan_counter: list[int]) 
     for _ in range(repeats + 2 * ballot_repeats):
         fan_counter[0] += 1
         fans.append(Fan(contest, fan_counter[0]))
+    for _ in range(3):  # warm-up, not timed: first queries of a size, the OS file cache
+        fan_counter[0] += 1
+        warm = Fan(contest, fan_counter[0])
+        pair = warm.client.get(warm.base + "api/next/").json()
+        for side in ("left", "right"):
+            b"".join(warm.client.get(pair[side]["src"]).streaming_content)
+        warm.post("api/heartbeat/", {"pairing": pair["pairing"], "visible": "both", "playing": True})
     for k, fan in enumerate(fans):
         samples["static"].append(_timed(static))
 
@@ -189,7 +199,12 @@ def measure(contest, repeats: int, ballot_repeats: int, fan_counter: list[int]) 
             assert response.status_code == 200, response.content[:200]
             fan.pair = response.json()
 
+        rebuilt = repeats <= k < repeats + ballot_repeats
+        if rebuilt:  # as for the first pair asked after a ballot: no cached table
+            services._table_cache.pop(contest.pk, None)
         timing = _timed(next_pair)
+        if rebuilt:
+            samples["next, vote table rebuilt"].append(timing)
         media = []
         for side in ("left", "right"):
             def first_byte(fan=fan, side=side) -> None:
@@ -281,7 +296,7 @@ def run_backend(name: str, args: argparse.Namespace, var_dir: Path, database_url
 
 
 def markdown(results: list[dict]) -> str:
-    kinds = ["static", "next", "media first byte", "heartbeat", "ballot, no recompute", "ballot",
+    kinds = ["static", "next", "next, vote table rebuilt", "media first byte", "heartbeat", "ballot, no recompute", "ballot",
              "anomaly checks", "tally"]
     lines = []
     for result in results:
