@@ -151,14 +151,19 @@ def publish_blind_media(contest: Contest) -> list[BlindCopy]:
         try:
             with tempfile.TemporaryDirectory(prefix="blind-") as tmp:
                 for entry in entries:
-                    padded = Path(tmp) / "copy.mp4"
+                    padded = Path(tmp) / Path(files[entry.pk]).name
                     with local_path(files[entry.pk], storage) as source:
                         shutil.copyfile(source, padded)
-                    pad_mp4(padded, size)
+                    try:
+                        pad_mp4(padded, size)
+                    except BlindMediaError as err:
+                        raise BlindMediaError(_("Variant %(id)s cannot be shown to fans: %(reason)s")
+                                              % {"id": entry.variant_id, "reason": err.message}) from None
                     for side in SIDES:
                         name = save_file(padded, f"{folder}/{secrets.token_urlsafe(12)}.mp4", storage)
                         made.append(name)
                         copies.append(BlindCopy(contest=contest, entry=entry, side=side, name=name, size=size))
+                    padded.unlink()
             BlindCopy.objects.bulk_create(copies)
         except Exception:
             for name in made:

@@ -89,7 +89,7 @@ def test_a_contest_over_a_file_that_cannot_be_padded_is_not_opened():
     clip = ClipFactory()
     variants = [make_variant(clip, 0), make_variant(clip, 1)]
     variants[1].output.save("broken.mp4", ContentFile(b"junk"))
-    with pytest.raises(VotingError, match="not an MP4 file"):
+    with pytest.raises(VotingError, match=rf"Variant {variants[1].pk} cannot be shown to fans: broken.*\.mp4 is not an MP4 file"):
         services.open_contest(clip=clip, variants=variants)
     assert not Contest.objects.exists() and not BlindCopy.objects.exists()
     # The copy already made of the first variant was removed again.
