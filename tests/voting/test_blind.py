@@ -128,6 +128,16 @@ def test_every_side_of_a_contest_is_served_with_one_size_and_an_opaque_name(vide
     assert lengths == sizes and len(ranges) == 1
 
 
+def test_two_contests_over_the_same_renders_share_no_name(videos):
+    first = make_contest(2, videos=videos, golden_rate=0)
+    variants = [e.variant for e in first.entries.all()]
+    second = services.open_contest(clip=first.clip, variants=variants)
+    names = {c: set(BlindCopy.objects.filter(contest=c).values_list("name", flat=True)) for c in (first, second)}
+    folders = {c: {n.rsplit("/", 1)[0] for n in names[c]} for c in (first, second)}
+    assert len(names[first]) == len(names[second]) == 4 and not names[first] & names[second]
+    assert len(folders[first]) == len(folders[second]) == 1 and folders[first] != folders[second]
+
+
 def test_an_identical_golden_pair_plays_two_different_copies(videos):
     contest = make_contest(2, videos=videos, golden_rate=0)
     fan = Fan(contest)
