@@ -152,6 +152,9 @@ def read_storage(base_dir: Path, environ_map: dict[str, str] | None = None) -> S
             "file_overwrite": False,
             "default_acl": None,
             "querystring_auth": read_bool("S3_SIGNED_URLS", True, environ_map),
+            # Signature V4 (V2 is deprecated and refused by newer regions): presigned URLs
+            # carry their lifetime (X-Amz-Expires), which the blind voting media keep short.
+            "signature_version": "s3v4",
         }
         return StorageChoice("s3", {k: v for k, v in options.items() if v is not None})
     raise ImproperlyConfigured(f"STORAGE_BACKEND={backend!r}: use 'local' or 's3'")

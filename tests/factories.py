@@ -31,6 +31,10 @@ from restoration.models import (
 )
 
 MP4_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"  # what the probe reports for an .mp4
+# A stub render: MP4 boxes (file type, an empty movie, a little media data) and no
+# picture; enough for code that copies or pads files without decoding them.
+STUB_MP4 = (b"\x00\x00\x00\x14ftypisom\x00\x00\x02\x00isom" + b"\x00\x00\x00\x08moov"
+            + b"\x00\x00\x00\x1amdatnot really a video")
 
 
 def stored_file(path: str | Path, name: str) -> ContentFile:
@@ -161,7 +165,7 @@ class VariantFactory(factory.django.DjangoModelFactory):
     status = Variant.Status.DONE
     output = factory.LazyAttribute(
         lambda o: stored_file(o.output_path, o.output_name) if o.output_path
-        else ContentFile(b"not really a video", name=o.output_name))
+        else ContentFile(STUB_MP4, name=o.output_name))
 
 
 class VariantComparisonFactory(factory.django.DjangoModelFactory):

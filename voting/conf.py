@@ -87,6 +87,13 @@ def media_url_max_age() -> int:
     return int(_value("VOTING_MEDIA_URL_MAX_AGE", 3600))
 
 
+def blind_url_seconds() -> int:
+    """How long a presigned S3 URL of a blind copy stays valid (voting.blind): the media
+    view hands out a fresh one each time the player asks, so it only has to outlast one
+    load of a short excerpt, and it bounds how long a leaked URL works."""
+    return int(_value("VOTING_BLIND_URL_SECONDS", 900))
+
+
 def max_body_bytes() -> int:
     """Largest request body the voting API reads (its real bodies are under 200 bytes)."""
     return int(_value("VOTING_MAX_BODY_BYTES", 2048))

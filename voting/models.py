@@ -329,3 +329,27 @@ class Exclusion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater} excluded from contest {self.contest_id}: {self.reason}"
+
+
+class BlindCopy(models.Model):
+    """A contest's copy of one entry's playable file, for one side of the players.
+
+    Stored under ``contests/<random>/<random>.mp4`` (voting.blind): the name says
+    nothing about the variant, its render or its clip, and every copy of a contest is
+    padded to one common size, so neither the URL nor the Content-Length tells the two
+    sides apart. Each entry has one copy per side, so the two sides of an identical
+    golden pair are two different objects. Removed when the contest closes or goes."""
+
+    contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="blind_copies")
+    entry = models.ForeignKey(ContestEntry, on_delete=models.CASCADE, related_name="blind_copies")
+    side = models.CharField(max_length=8)
+    name = models.CharField(max_length=300, help_text="the copy's name in the media storage")
+    size = models.BigIntegerField(help_text="bytes, padding included (the same for every copy of the contest)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contest", "entry", "side"]
+        constraints = [models.UniqueConstraint(fields=["entry", "side"], name="one_blind_copy_per_entry_side")]
+
+    def __str__(self) -> str:
+        return f"blind copy {self.pk} · contest {self.contest_id}"

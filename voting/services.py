@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from frontend.live.outbox import publish
 from restoration.models import Clip, Variant
 from restoration.rendering.adoption import adopt_and_render
-from voting import conf, tally
+from voting import blind, conf, tally
 from voting.integrity import (
     ContestClosed,
     DuplicateBallot,
@@ -119,6 +119,9 @@ def open_contest(*, clip: Clip, variants: Sequence[Variant], user=None, title: s
         for n, (original, decoy) in enumerate(decoys.items(), start=1):
             ContestEntry.objects.create(contest=contest, variant=decoy, label=f"~{n}",
                                         decoy_of=entries[original])
+        # The blind copies fans are served (voting.blind): a file that cannot be copied
+        # or padded leaves no contest behind.
+        blind.publish_blind_media(contest)
     log.info("opened %s over %d variants", contest, len(variants))
     return contest
 
@@ -149,6 +152,7 @@ def close_contest(contest: Contest, *, user=None) -> Contest:
             contest.status = Contest.Status.CLOSED
             contest.closed_at = timezone.now()
             contest.save(update_fields=["status", "closed_at"])
+            blind.withdraw_blind_media(contest)
     publish(contest.topic, {"type": "contest.status", "contest": contest.pk, "status": contest.status})
     return contest
 
@@ -159,6 +163,7 @@ def reopen_contest(contest: Contest) -> Contest:
         if contest.status == Contest.Status.CLOSED:
             contest.status, contest.closed_at = Contest.Status.OPEN, None
             contest.save(update_fields=["status", "closed_at"])
+            blind.publish_blind_media(contest)
     publish(contest.topic, {"type": "contest.status", "contest": contest.pk, "status": contest.status})
     return contest
 
@@ -187,6 +192,7 @@ def decide_contest(contest: Contest, winner_label: str, reason: str) -> bool:
         locked.decision_reason = reason
         locked.decided_at = locked.closed_at = timezone.now()
         locked.save(update_fields=["winner", "status", "decision_reason", "decided_at", "closed_at"])
+        blind.withdraw_blind_media(locked)
     log.info("%s decided: %s", locked, reason)
     notice = {"type": "contest.decided", "contest": locked.pk, "winner": winner_label, "reason": reason}
     publish(locked.topic, notice)
@@ -536,7 +542,7 @@ def open_media(contest: Contest, rater: Rater | None, token: str) -> tuple[Pairi
         raise NotFound("No such media.") from None
     if rater is None:
         raise NotFound("No such media.")
-    pairing = (Pairing.objects.select_related("left__variant", "right__variant")
+    pairing = (Pairing.objects.select_related("contest")
                .filter(pk=pairing_id, contest=contest, rater=rater).first())
     if pairing is None:
         raise NotFound("No such media.")

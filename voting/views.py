@@ -12,7 +12,6 @@ import json
 import uuid
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -39,7 +38,7 @@ from accounts.roles import TECHNICIAN, role_required
 from frontend.media import ranged_response, requested_length
 from restoration.models import Clip, Variant
 from restoration.rendering.distinctness import indistinct_warnings
-from voting import conf, plots, selectors, services
+from voting import blind, conf, plots, selectors, services
 from voting.integrity import RateLimited, VotingError, client_address
 from voting.models import Contest, Pairing, Rater
 from voting.stats.ranking import SITE_DEFAULT_RULE
@@ -311,9 +310,10 @@ def api_ballot(request: HttpRequest, contest: Contest, rater: Rater) -> HttpResp
 def media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     """One side of one pairing, for the rater it was served to, with range requests.
 
-    Every byte served is counted on the pairing: watch time is credited only once both
-    sides were fetched (``services.record_heartbeat``). Local storage is streamed from
-    here; other storage (S3) answers with a redirect to the storage's signed URL.
+    It serves the contest's blind copy of that side (``voting.blind``: an opaque name, the
+    same size for every side). Every byte served is counted on the pairing: watch time is
+    credited only once both sides were fetched (``services.record_heartbeat``). Local
+    storage is streamed from here; S3 answers with a redirect to a presigned URL.
     """
     contest = Contest.objects.filter(slug=slug).select_related("clip").first()
     if contest is None:
@@ -323,12 +323,16 @@ def media(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         pairing, side = services.open_media(contest, services.find_rater(token_value), token)
     except VotingError:
         raise Http404("no such media") from None
-    output = (pairing.left if side == "left" else pairing.right).variant.playable
     try:
-        full = Path(output.path)
-    except NotImplementedError:  # remote storage: no local path
+        copy = blind.copy_for(pairing, side)
+    except VotingError:
+        raise Http404("no such media") from None
+    full = blind.local_file(copy)
+    if full is None:  # remote storage: a short-lived presigned URL of the opaque copy
         services.record_media_served(pairing, side, 1)
-        return redirect(output.url)
+        response = redirect(blind.remote_url(copy))
+        response["Cache-Control"] = "no-store"
+        return response
     if not full.is_file():
         raise Http404("no such media")
     services.record_media_served(pairing, side, requested_length(request, full.stat().st_size))

@@ -52,6 +52,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -187,6 +188,10 @@ def honest_crowd(
         ua = f"ua{int(rng.choice(UA_POOL, p=ua_p))}"
         tier = "account" if rng.random() < 0.2 else "anonymous"
         n = 1 + int(rng.poisson(fans.ballots_mean - 1))
+        # Who casts, from where, and when the identity was made: the same on each ballot.
+        rater_ballot = partial(
+            Ballot, name, "random" if random_fan else "honest", tier, network, ua, t
+        )
         judged: set[frozenset[str]] = set()
         now, served_count, goldens = t, 0, 0
         for _ in range(n):
@@ -201,22 +206,7 @@ def honest_crowd(
                 v = items[int(rng.integers(len(items)))]
                 g = make_golden_pair(v, None if rng.random() < 0.5 else v + "~damaged", rng)
                 ans = _golden_answer(g.expected, g.kind, random_fan, fans, rng)
-                out.append(
-                    Ballot(
-                        name,
-                        "random" if random_fan else "honest",
-                        tier,
-                        network,
-                        ua,
-                        t,
-                        served,
-                        cast,
-                        g.left,
-                        g.right,
-                        ans,
-                        g.expected,
-                    )
-                )
+                out.append(rater_ballot(served, cast, g.left, g.right, ans, g.expected))
                 goldens += 1
             else:
                 pair = _pair(items, judged, rng)
@@ -227,21 +217,7 @@ def honest_crowd(
                     ans = ("left", "right", "same")[int(rng.choice(3, p=fans.random_probs))]
                 else:
                     ans = _answer(theta, items, pair[0], pair[1], fans, rng)
-                out.append(
-                    Ballot(
-                        name,
-                        "random" if random_fan else "honest",
-                        tier,
-                        network,
-                        ua,
-                        t,
-                        served,
-                        cast,
-                        pair[0],
-                        pair[1],
-                        ans,
-                    )
-                )
+                out.append(rater_ballot(served, cast, pair[0], pair[1], ans))
                 n_contest += 1
             served_count += 1
             now = cast
@@ -270,6 +246,7 @@ def attackers(
         network = "attacker-net" if skill == SKILLS[0] else f"proxy-{name}"
         ua = f"ua{int(rng.choice(UA_POOL, p=ua_p))}" if l3 else "Mozilla/5.0 (script)"
         t = start + float(rng.uniform(0, span))
+        rater_ballot = partial(Ballot, name, "attacker", "anonymous", network, ua, t)
         judged: set[frozenset[str]] = set()
         now = t
         per = 3 if not l3 else 1 + int(rng.poisson(fans.ballots_mean - 1))
@@ -291,22 +268,7 @@ def attackers(
                     ans = "left" if g.left == target else "right"
                 else:  # the clean side is the one seen elsewhere (the decoy's bytes are new)
                     ans = g.expected
-                out.append(
-                    Ballot(
-                        name,
-                        "attacker",
-                        "anonymous",
-                        network,
-                        ua,
-                        t,
-                        served,
-                        cast,
-                        g.left,
-                        g.right,
-                        ans,
-                        g.expected,
-                    )
-                )
+                out.append(rater_ballot(served, cast, g.left, g.right, ans, g.expected))
             else:
                 pair = _pair(items, judged, rng)
                 if pair is None:
@@ -318,21 +280,7 @@ def attackers(
                     ans = _answer(theta, items, pair[0], pair[1], fans, rng)
                 else:
                     ans = "left" if rng.random() < 0.5 else "right"
-                out.append(
-                    Ballot(
-                        name,
-                        "attacker",
-                        "anonymous",
-                        network,
-                        ua,
-                        t,
-                        served,
-                        cast,
-                        pair[0],
-                        pair[1],
-                        ans,
-                    )
-                )
+                out.append(rater_ballot(served, cast, pair[0], pair[1], ans))
                 n += 1
             now = cast
     return out

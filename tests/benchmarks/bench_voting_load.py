@@ -232,14 +232,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def seed_contest(min_watch: float = 1.0, variants: int = 6) -> tuple[int, str]:
-    """A clip with finished variants (stub outputs: fans fetch them through the blind media
-    URLs, which is what credits their watch time, but never decode them)."""
+    """A clip with finished variants (stub MP4 outputs: fans fetch them through the blind
+    media URLs, which is what credits their watch time, but never decode them)."""
     import hashlib
     import random
 
     from django.core.files.base import ContentFile
 
     from restoration.models import Clip, Film, Preset, PresetVersion, Variant
+    from tests.factories import STUB_MP4
     from voting import services
 
     film = Film.objects.create(title="Load test film")
@@ -253,7 +254,7 @@ def seed_contest(min_watch: float = 1.0, variants: int = 6) -> tuple[int, str]:
         version = PresetVersion.objects.create(preset=preset, number=1, spec=spec, spec_hash=digest)
         variant = Variant.objects.create(clip=clip, preset_version=version, spec=spec, spec_hash=digest,
                                          start_frame=0, end_frame=48, status=Variant.Status.DONE)
-        variant.output.save(f"load-{n}.mp4", ContentFile(b"stub"), save=True)
+        variant.output.save(f"load-{n}.mp4", ContentFile(STUB_MP4), save=True)
         made.append(variant)
     contest = services.open_contest(clip=clip, variants=made, min_watch_seconds=min_watch, golden_rate=0.1,
                                     min_raters=10_000)  # never decided mid-run: keep it open

@@ -76,6 +76,7 @@ def test_storage_choice(tmp_path):
     s3 = env.read_storage(tmp_path, {"STORAGE_BACKEND": "s3", "S3_BUCKET": "reels",
                                      "S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
     assert s3.options["bucket_name"] == "reels" and s3.options["endpoint_url"] == "http://127.0.0.1:9000"
+    assert s3.options["signature_version"] == "s3v4"  # presigned URLs that say how long they live
     with pytest.raises(ImproperlyConfigured, match="needs S3_BUCKET"):
         env.read_storage(tmp_path, {"STORAGE_BACKEND": "s3"})
     with pytest.raises(ImproperlyConfigured, match="use 'local' or 's3'"):

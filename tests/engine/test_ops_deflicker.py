@@ -13,19 +13,11 @@ from gpu_worker.engine.io import read_frames
 from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.registry import OpContext, SpecError
 from tests.conftest import media_file
+from tests.engine.operator_harness import make_operator, run_in_windows
 
 
 def _run(frames: torch.Tensor, cuts: tuple[int, ...] = (), **params: object) -> torch.Tensor:
-    cls = get_operator("deflicker")
-    op = cls(cls.validate_params(params), OpContext())
-    n, r = len(frames), op.temporal_radius()
-    starts = [0, *cuts, n]
-    rows = []
-    for i in range(n):
-        s = max(c for c in starts[:-1] if c <= i)
-        e = min(c for c in starts[1:] if c > i)
-        rows.append([min(max(i + k, s), e - 1) for k in range(-r, r + 1)])
-    return op.process(frames, torch.tensor(rows), torch.arange(n))
+    return run_in_windows(make_operator("deflicker", OpContext(), **params), frames, cuts)
 
 
 def _flicker(x: torch.Tensor, keep: list[int] | None = None) -> float:

@@ -15,20 +15,12 @@ from gpu_worker.engine.io import read_frames
 from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.registry import OpContext, SpecError
 from tests.conftest import media_file
+from tests.engine.operator_harness import make_operator, run_in_windows
 
 
 def _run(frames: torch.Tensor, cuts: tuple[int, ...] = (), **params: object) -> torch.Tensor:
     """Apply `dust` to a short clip the way the pipeline does: windows clamped at cuts."""
-    cls = get_operator("dust")
-    op = cls(cls.validate_params(params), OpContext(seed=0))
-    n, r = len(frames), op.temporal_radius()
-    starts = [0, *cuts, n]
-    rows = []
-    for i in range(n):
-        s = max(c for c in starts[:-1] if c <= i)
-        e = min(c for c in starts[1:] if c > i)
-        rows.append([min(max(i + k, s), e - 1) for k in range(-r, r + 1)])
-    return op.process(frames, torch.tensor(rows), torch.arange(n))
+    return run_in_windows(make_operator("dust", OpContext(seed=0), **params), frames, cuts)
 
 
 def _moving_scene(n: int = 5, h: int = 96, w: int = 128) -> list[np.ndarray]:

@@ -10,28 +10,9 @@ import torch.nn.functional as F
 
 from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.ops.resize import target_size
-from gpu_worker.engine.registry import OpContext, SpecError
+from gpu_worker.engine.registry import SpecError
 from gpu_worker.engine.resample import resize_frames
-from tests.conftest import media_file
-
-
-def _photo(name: str = "coffee.png") -> np.ndarray:
-    img = cv2.imread(str(media_file(f"clean/{name}")), cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(img[..., ::-1])  # RGB uint8
-
-
-def _tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
-
-
-def _run(op, x: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    n = x.shape[0]
-    return op.process(x, torch.arange(n)[:, None], torch.arange(n))
-
-
-def _make(name: str, **params):  # type: ignore[no-untyped-def]
-    cls = get_operator(name)
-    return cls(cls.validate_params(params), OpContext())
+from tests.engine.operator_harness import clean_photo_u8, make_operator, run_per_frame, to_tensor
 
 
 # -- resize ------------------------------------------------------------------------
@@ -49,15 +30,15 @@ def test_target_size_rules() -> None:
 def test_resize_operator_declares_and_produces_its_size() -> None:
     cls = get_operator("resize")
     assert cls.changes_size is True
-    op = _make("resize", height=90)
+    op = make_operator("resize", height=90)
     assert op.output_size(320, 180) == (160, 90)
-    out = _run(op, torch.rand(2, 3, 180, 320))
+    out = run_per_frame(op, torch.rand(2, 3, 180, 320))
     assert out.shape == (2, 3, 90, 160)
     assert out.dtype == torch.float32 and 0.0 <= out.min() and out.max() <= 1.0
 
 
 def test_resize_same_size_is_identity() -> None:
-    x = _tensor(_photo()[:64, :96])
+    x = to_tensor(clean_photo_u8()[:64, :96])
     assert torch.equal(resize_frames(x, 96, 64, "lanczos"), x)
 
 
@@ -69,14 +50,14 @@ def test_resize_same_size_is_identity() -> None:
 def test_upscale_matches_opencv(method: str, cv_flag: int, tol: float) -> None:
     # Upscaling needs no anti-aliasing, so our kernels must agree with OpenCV's
     # (Lanczos-4 vs our Lanczos-3 differ slightly, hence the tolerance in code values).
-    img = _photo()[100:180, 200:300]
-    ours = resize_frames(_tensor(img), 250, 200, method)[0].permute(1, 2, 0).numpy() * 255
+    img = clean_photo_u8()[100:180, 200:300]
+    ours = resize_frames(to_tensor(img), 250, 200, method)[0].permute(1, 2, 0).numpy() * 255
     ref = cv2.resize(img, (250, 200), interpolation=cv_flag).astype(np.float32)
     assert np.abs(ours - ref).mean() < tol
 
 
 def test_area_halving_is_exact_block_mean() -> None:
-    x = _tensor(_photo()[:64, :64])
+    x = to_tensor(clean_photo_u8()[:64, :64])
     out = resize_frames(x, 32, 32, "area")
     assert torch.allclose(out, F.avg_pool2d(x, 2), atol=1e-6)
 
