@@ -1,6 +1,7 @@
 """`pip install .` gives a complete site: the wheel holds every app (accounts included),
-their migrations, templates and static files and the shipped weights, and an installed
-copy, away from the checkout, passes Django's checks and collects its static files.
+their migrations, templates and static files and the shipped weights, it builds without
+setuptools deprecation warnings, and an installed copy, away from the checkout, passes
+Django's checks and collects its static files.
 
 Kept fast for CI: the wheel is built without build isolation and installed with
 --no-deps into a fresh venv that sees the project venv's packages through a .pth line.
@@ -38,8 +39,13 @@ def test_the_wheel_installs_a_complete_site(tmp_path):
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "var", "__pycache__", "*.egg-info", "build", "dist", "tests", "node_modules"))
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(dist), str(source)], check=True, timeout=300)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(dist), str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    # setuptools announces what a later release will refuse to build (the licence as a
+    # TOML table was one): a fresh clone must still build after that release.
+    assert "BuildBackendWarning" not in built.stderr and "DeprecationWarning" not in built.stderr, \
+        built.stderr[-3000:]
     wheel = next(dist.glob("reel_arena-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [n for n in MUST_HOLD if n not in names]
