@@ -9,7 +9,8 @@
   // The states a clip or a render reports, as the server's models name them (one literal
   // per word so that makemessages finds them).
   var STATUS = {
-    probing: gettext("probing"), ready: gettext("ready"), failed: gettext("failed"),
+    ingesting: gettext("ingesting"), probing: gettext("probing"), ready: gettext("ready"),
+    failed: gettext("failed"),
     pending: gettext("pending"), queued: gettext("queued"), rendering: gettext("rendering"),
     running: gettext("running"), done: gettext("done"), cancelled: gettext("cancelled")
   };
