@@ -46,5 +46,9 @@
       }
     });
   }
-  window.ReelRender = { watchJob: watchJob, statusText: statusText };
+  // An image sequence's master encode, as the clip page shows it.
+  function ingestText(done, total) {
+    return interpolate(gettext("%(done)s of %(total)s frames"), { done: done, total: total }, true);
+  }
+  window.ReelRender = { watchJob: watchJob, statusText: statusText, ingestText: ingestText };
 })();
