@@ -234,14 +234,15 @@ class Stage:
         indices into them, clamped to each frame's scene."""
         buf = self._buf
         r = self.radius
+        cross = bool(getattr(self.op, "windows_cross_cuts", False))
         rows = []
         for pos in positions:
             scene = buf[pos].scene
             lo = pos
-            while lo > 0 and lo > pos - r and buf[lo - 1].scene == scene:
+            while lo > 0 and lo > pos - r and (cross or buf[lo - 1].scene == scene):
                 lo -= 1
             hi = pos
-            while hi + 1 < len(buf) and hi < pos + r and buf[hi + 1].scene == scene:
+            while hi + 1 < len(buf) and hi < pos + r and (cross or buf[hi + 1].scene == scene):
                 hi += 1
             rows.append([min(max(pos + k, lo), hi) for k in range(-r, r + 1)])
         first = min(row[0] for row in rows)

@@ -175,3 +175,23 @@ def test_bad_breaks_are_refused_with_the_parameter_named(bad):
     with pytest.raises(SpecError) as err:
         Ivtc.validate_params({"breaks": bad})
     assert err.value.param == "breaks"
+
+
+def test_a_film_cut_inside_a_cycle_keeps_both_fields_of_its_film_frame(film):
+    # Film frames 0-9 from one shot, 10 on from another: film frame 10 is the C of a
+    # cycle, its fields in the BC frame (12) and the CD frame (13). The scene detector
+    # may put the cut at 13; C must still take its second field from frame 12.
+    other = [255 - p for p in film]
+    pictures = film[:10] + other[10:20]
+    fields = []
+    for k, picture in enumerate(pictures):
+        fields += [picture] * (2 if k % 2 == 0 else 3)
+    video = []
+    for j in range(len(fields) // 2):
+        frame = fields[2 * j + 1].copy()
+        frame[0::2] = fields[2 * j][0::2]
+        video.append(frame)
+    out = ivtc_with(video, {"offset": 0}, scenes=[0 if i < 13 else 1 for i in range(len(video))])
+    assert len(out) == len(pictures)
+    for k, item in enumerate(out):
+        assert np.array_equal(as_uint8(item), pictures[k]), f"film frame {k}"

@@ -6,7 +6,7 @@ found): video frame i makes one film frame unless it is a BC frame or an orphan 
 frame after a break, so the film frames of a clip edited after its transfer come back
 once each, none doubled, none blended. AA, BB and DD frames are film frames as they
 are; a CD frame gives C its first field, the BC frame before it the second one, so
-the operator needs a temporal radius of one. Each film frame keeps its true time (a
+the operator needs a temporal radius of one (its windows cross scene cuts). Each film frame keeps its true time (a
 cycle's four film frames start at 0, 5/4, 10/4 and 15/4 video frames), so the sound
 stays in sync across breaks. The fields are copied as they are: on a lossless source
 the film frames come back bit for bit.
@@ -27,6 +27,11 @@ _PHASE_OF_TIME = {t: ph for ph, t in FILM_TIME.items()}
 
 
 class Ivtc(IvtcSchema, Operator):
+    # A film cut between B and C puts the scene detector's cut at the BC or the CD
+    # frame; C's fields still lie in both. Splices after the transfer are cadence
+    # breaks, where an orphan CD frame makes nothing: no shot is ever mixed.
+    windows_cross_cuts = True
+
     def temporal_radius(self) -> int:
         return 1
 
