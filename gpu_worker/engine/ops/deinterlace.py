@@ -5,7 +5,8 @@ Each output frame keeps one field as it is and rebuilds the lines of the other o
 
 * where the picture is still, the missing line is the average of the same line in
   the two fields of the other parity that bracket the kept field in time (the
-  temporal prediction), so the full vertical detail comes back;
+  temporal prediction), exactly where nothing around it moved, so the full vertical
+  detail comes back;
 * where it moves, it is interpolated: a cubic through the kept lines above and below,
   plus, where the line differs from its neighbours more than it changes in time,
   bwdif's high-frequency term from the bracketing fields (sharper edges than yadif's);
@@ -21,7 +22,8 @@ the next frame's for the second one.
 
 Windows are clamped at scene cuts by the pipeline, so a cut's first frame takes its
 own fields as the "previous" ones and never mixes two shots. Lines at the top and
-bottom are mirrored within their field (the edge lines keep their parity).
+bottom are mirrored within their field (the edge lines keep their parity), and the
+outermost lines are rebuilt as bwdif rebuilds them (no long taps past the picture).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def rebuild_field(prev: torch.Tensor, cur: torch.Tensor, nxt: torch.Tensor,
     td1 = ((rows(pp, -1) - c).abs() + (rows(pp, 1) - e).abs()) * 0.5
     td2 = ((rows(np_, -1) - c).abs() + (rows(np_, 1) - e).abs()) * 0.5
     diff = torch.maximum(torch.maximum(td0 * 0.5, td1), td2)
+    still = diff == 0  # nothing moved around this line: the temporal prediction, exactly
     up2 = rows(p2, -2) + rows(n2, -2)
     down2 = rows(p2, 2) + rows(n2, 2)
     b = up2 * 0.5 - c
@@ -72,13 +75,19 @@ def rebuild_field(prev: torch.Tensor, cur: torch.Tensor, nxt: torch.Tensor,
     dc, de = d - c, d - e
     upper = torch.maximum(torch.maximum(de, dc), torch.minimum(b, f))
     lower = torch.minimum(torch.minimum(de, dc), torch.maximum(b, f))
-    diff = torch.maximum(torch.maximum(diff, lower), -upper)
+    # bwdif's edges: the two outermost lines skip the spatial check, and the four
+    # outermost take the plain average of the lines above and below (their longer
+    # taps would reach past the picture).
+    y = torch.arange(h, device=cur.device).view(1, 1, h, 1)
+    checked = (y >= 2) & (y + 3 <= h)
+    diff = torch.where(checked, torch.maximum(torch.maximum(diff, lower), -upper), diff)
     high = ((_HF[0] * (p2_0 + n2_0) - _HF[1] * (up2 + down2)
              + _HF[2] * (rows(p2, -4) + rows(n2, -4) + rows(p2, 4) + rows(n2, 4))) * 0.25
             + _LF[0] * (c + e) - _LF[1] * (c3 + e3))
     spatial = _SP[0] * (c + e) - _SP[1] * (c3 + e3)
     interp = torch.where((c - e).abs() > td0, high, spatial)
-    rebuilt = torch.minimum(torch.maximum(interp, d - diff), d + diff)
+    interp = torch.where((y < 4) | (y + 5 > h), (c + e) * 0.5, interp)
+    rebuilt = torch.where(still, d, torch.minimum(torch.maximum(interp, d - diff), d + diff))
     missing = 1 if keep_top else 0
     out = cur.clone()
     out[:, :, missing::2] = rebuilt[:, :, missing::2].clamp(0.0, 1.0)
