@@ -305,23 +305,21 @@ class CadenceMap:
     offset: int = 0
     breaks: tuple[tuple[int, int], ...] = ()
 
-    def _segment(self, n: int) -> tuple[int, int, int | None]:
-        """(start, offset, end or None) of the stretch that frame n lies in."""
-        start, offset, end = 0, self.offset, None
-        for k, (frame, o) in enumerate(self.breaks):
+    def _segment(self, n: int) -> tuple[int, int]:
+        """(first frame, offset) of the stretch that frame n lies in."""
+        start, offset = 0, self.offset
+        for frame, o in self.breaks:
             if frame > n:
-                end = frame
                 break
             start, offset = frame, o
-            end = self.breaks[k + 1][0] if k + 1 < len(self.breaks) else None
-        return start, offset, end
+        return start, offset
 
     def phase(self, n: int) -> int:
-        _, offset, _ = self._segment(n)
+        _, offset = self._segment(n)
         return (n - offset) % CADENCE
 
     def makes_film(self, n: int) -> bool:
-        start, offset, _ = self._segment(n)
+        start, offset = self._segment(n)
         ph = (n - offset) % CADENCE
         return ph in (0, 1, 4) or (ph == 3 and n > start)
 

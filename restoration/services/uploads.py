@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
@@ -231,9 +232,9 @@ def upload_file_objects(*, user: User, film: Film,
         staging.unlink(missing_ok=True)
 
 
-def _checked_members(members: Sequence[Sequence[object]], rate: object,
+def _checked_members(members: Sequence[Sequence[object]], rate: Fraction,
                      size: int) -> list[tuple[str, int]]:
-    pairs = sequences.check_members(members, rate)  # type: ignore[arg-type]
+    pairs = sequences.check_members(members, rate)
     total = sum(n for _name, n in pairs)
     if total != size:
         raise sequences.SequenceRejected(
