@@ -118,6 +118,15 @@ def finding_text(finding: Mapping[str, Any]) -> str:
         template = FINDINGS["repeats_cadence"]
     elif kind == "scenes":
         p["cuts"] = ", ".join(str(c) for c in p.get("cuts") or [])
+    elif kind == "telecine" and p.get("breaks"):
+        breaks = list(p["breaks"])
+        try:
+            return (str(template) % p) + ngettext(
+                " The cadence breaks (an edit after the transfer) at frame %(frames)s.",
+                " The cadence breaks (an edit after the transfer) at frames %(frames)s.",
+                len(breaks)) % {"frames": ", ".join(str(b) for b in breaks)}
+        except (KeyError, TypeError, ValueError):
+            return str(finding.get("text", ""))
     elif kind in ("fade", "soft"):
         p = {k: _figure(v, ".2f") for k, v in p.items()}
     elif kind == "blotches":
@@ -212,6 +221,7 @@ PARAMS = {
     "amount": _("amount"),
     "auto": _("automatic detection"),
     "black_point": _("black point"),
+    "breaks": _("cadence breaks"),
     "chroma": _("colour in the grain"),
     "clip": _("clipped share"),
     "contrast": _("contrast"),
@@ -257,6 +267,7 @@ PARAMS = {
     "profile": _("side faces"),
     "quality": _("quality"),
     "radius": _("radius"),
+    "rate": _("output rate"),
     "response": _("tonal response"),
     "sampling": _("resampling"),
     "saturation": _("saturation"),
@@ -293,8 +304,10 @@ CHOICES = {
     "dis": _("DIS optical flow"),
     "exposure": _("exposure"),
     "farneback": _("Farnebäck optical flow"),
+    "field": _("one frame per field"),
     "fast": _("fast"),
     "float16": _("float16"),
+    "frame": _("one frame per frame"),
     "float32": _("float32"),
     "grey_world": _("grey world"),
     "lanczos": _("Lanczos"),

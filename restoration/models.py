@@ -41,6 +41,7 @@ class Film(models.Model):
 
 class Clip(models.Model):
     class Status(models.TextChoices):
+        INGESTING = "ingesting", _("ingesting")  # an image sequence being encoded
         PROBING = "probing", _("probing")
         READY = "ready", _("ready")
         FAILED = "failed", _("failed")
@@ -83,6 +84,17 @@ class Clip(models.Model):
     analysis = models.JSONField(null=True, blank=True)
     analysis_plot = models.FileField(max_length=300, blank=True)
     analysis_status = models.CharField(max_length=16, blank=True, default="")
+
+    # An image-sequence upload waits here, in media storage, while a default-queue
+    # worker encodes its master (status "ingesting"); removed once encoded.
+    sequence_archive = models.FileField(max_length=300, blank=True)
+    sequence_rate = models.CharField(max_length=32, blank=True,
+                                     help_text="stated frame rate of the image sequence")
+    sequence_members = models.JSONField(
+        null=True, blank=True, help_text="[[name, size], ...] of loose frames stored one "
+        "after another in sequence_archive; null when it is a zip")
+    ingest_done = models.PositiveIntegerField(default=0, help_text="frames encoded so far")
+    ingest_total = models.PositiveIntegerField(default=0, help_text="frames in the sequence")
 
     class Meta:
         ordering = ["film", "created_at"]
@@ -348,6 +360,9 @@ class UploadSession(models.Model):
     title = models.CharField(max_length=200, blank=True)
     frame_rate = models.CharField(max_length=32, blank=True,
                                   help_text="stated frame rate of an image-sequence zip")
+    members = models.JSONField(
+        null=True, blank=True, help_text="[[name, size], ...] of an upload of loose image "
+        "frames, sent one after another into the one staging file; null for one file")
     size = models.BigIntegerField()
     received = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVING)
@@ -382,6 +397,7 @@ class WorkLease(models.Model):
         VARIANT = "variant", "variant render"
         SEGMENT = "segment", "film segment"
         ASSEMBLY = "assembly", "film assembly"
+        SEQUENCE = "sequence", "image sequence encode"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     object_id = models.PositiveBigIntegerField(help_text="Clip (probe, analysis), RenderJob "

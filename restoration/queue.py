@@ -16,6 +16,7 @@ from celery import current_app
 from django.db import transaction
 
 PROBE_CLIP = "restoration.tasks.probe_clip"
+ENCODE_SEQUENCE = "restoration.tasks.encode_sequence"
 ANALYZE_CLIP = "restoration.tasks.analyze_clip"
 PLAN_FILM_RENDER = "restoration.tasks.plan_film_render"
 ASSEMBLE_FILM = "restoration.tasks.assemble_film"

@@ -42,6 +42,7 @@ def clip_payload(clip: Clip) -> dict[str, Any]:
         "metadata": clip_metadata(clip),
         "poster_url": clip.poster.url if clip.poster else None,
         "analysis_status": clip.analysis_status,
+        "ingest": {"done": clip.ingest_done, "total": clip.ingest_total},
     }
 
 

@@ -174,6 +174,22 @@ class ProbeHandler(Handler):
         )
 
 
+class SequenceHandler(Handler):
+    """An image-sequence upload whose master encode stopped (services.uploads)."""
+
+    def pending(self, lease: WorkLease) -> bool:
+        return Clip.objects.filter(pk=lease.object_id, status=Clip.Status.INGESTING).exists()
+
+    def redispatch(self, lease: WorkLease) -> None:
+        leases.take(Kind.SEQUENCE, lease.object_id, holder="sequence (sweeper)")
+        queue.send_after_commit(queue.ENCODE_SEQUENCE, lease.object_id)
+
+    def fail(self, lease: WorkLease, reason: str) -> None:
+        Clip.objects.filter(pk=lease.object_id, status=Clip.Status.INGESTING).update(
+            status=Clip.Status.FAILED, error=f"image sequence: {reason}"
+        )
+
+
 class AnalysisHandler(Handler):
     def pending(self, lease: WorkLease) -> bool:
         return Clip.objects.filter(
@@ -347,6 +363,7 @@ def heartbeat_is_fresh(control: str, lease: WorkLease) -> bool:
 
 HANDLERS: dict[str, Handler] = {
     Kind.PROBE: ProbeHandler(),
+    Kind.SEQUENCE: SequenceHandler(),
     Kind.ANALYSIS: AnalysisHandler(),
     Kind.VARIANT: VariantHandler(),
     Kind.SEGMENT: SegmentHandler(),

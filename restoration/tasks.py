@@ -10,7 +10,7 @@ import gpu_worker.worker.tasks  # noqa: F401  registers the render task on the s
 from restoration import leases, queue, sweeper
 from restoration.models import Clip, RenderJob, WorkLease
 from restoration.rendering import assembly, distinctness, film, progress, results
-from restoration.services import clip_analysis, clips
+from restoration.services import clip_analysis, clips, uploads
 from restoration.services.clip_analysis import AnalysisStatus
 
 
@@ -28,6 +28,18 @@ def probe_clip(clip_id: int) -> None:
         Clip.objects.filter(pk=clip.pk).update(analysis_status=AnalysisStatus.QUEUED)
         leases.take(WorkLease.Kind.ANALYSIS, clip.pk, holder="analyze", fresh=True)
         analyze_clip.delay(clip.pk)
+
+
+@shared_task(name=queue.ENCODE_SEQUENCE, acks_late=True, max_retries=2)
+def encode_sequence(clip_id: int) -> None:
+    """An image-sequence upload's FFV1 master, encoded here rather than in the web
+    request; the probe follows (services.uploads.encode_sequence_clip)."""
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None:
+        leases.release(WorkLease.Kind.SEQUENCE, clip_id)
+        return
+    with leases.held(WorkLease.Kind.SEQUENCE, clip.pk):
+        uploads.encode_sequence_clip(clip)
 
 
 # --- analysis and rendering bookkeeping ------------------------------------------------

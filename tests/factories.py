@@ -86,7 +86,8 @@ class FilmFactory(factory.django.DjangoModelFactory):
 class ClipFactory(factory.django.DjangoModelFactory):
     """A ready clip whose source is only a name in storage (no file), unless
     ``source_path`` names a real video, which is then stored as the source.
-    ``probing=True``: a clip just uploaded, its probe not yet run."""
+    ``probing=True``: a clip just uploaded, its probe not yet run. ``ingesting=True``: an
+    image sequence whose master a worker is encoding (no source yet)."""
 
     class Meta:
         model = Clip
@@ -95,6 +96,9 @@ class ClipFactory(factory.django.DjangoModelFactory):
         source_path = None
         probing = factory.Trait(status=Clip.Status.PROBING, title="", fps=None, width=None, height=None,
                                 container=MP4_CONTAINER)
+        ingesting = factory.Trait(status=Clip.Status.INGESTING, title="", fps=None, width=None,
+                                  height=None, source="", sequence_archive="clips/test/sequence.zip",
+                                  sequence_rate="24/1", ingest_done=40, ingest_total=240)
 
     film = factory.SubFactory(FilmFactory)
     title = "Reel 1"

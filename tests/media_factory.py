@@ -132,6 +132,39 @@ def make_telecined(path: Path, film: list[np.ndarray], *, first_field: str = "to
                            "-c:v", "ffv1", "-pix_fmt", "gbrp", "-f", "nut"])
 
 
+def make_spliced_telecine(path: Path, film_a: list[np.ndarray], film_b: list[np.ndarray],
+                          *, cut: int, skip: int, first_field: str = "top") -> Path:
+    """An edit made after the transfer: the pulldown of `film_a` cut after video frame
+    `cut` - 1, then the pulldown of `film_b` from its video frame `skip` on (both
+    through FFmpeg's telecine filter), lossless in NUT at 30000/1001. A cut or a skip
+    that is not a multiple of 5 breaks the cadence mid-cycle."""
+    parts = []
+    for k, film in enumerate((film_a, film_b)):
+        tc = make_telecined(path.with_name(f"{path.stem}.part{k}.nut"), film,
+                            first_field=first_field)
+        with av.open(str(tc)) as container:
+            parts.append([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        tc.unlink()
+    frames = parts[0][:cut] + parts[1][skip:]
+    return _ffmpeg_encode(path, frames, "30000/1001",
+                          ["-c:v", "ffv1", "-pix_fmt", "gbrp", "-f", "nut"])
+
+
+def pulldown_film_frames(video_frames: int, *, start: int = 0, end: int | None = None
+                         ) -> list[int]:
+    """The film frames (numbers) whose both fields lie in video frames [start, end) of
+    a 3:2 pulldown (AA BB BC CD DD) starting on an AA frame."""
+    fields: list[int] = []
+    k = 0
+    while len(fields) < 2 * video_frames:
+        fields += [k] * (2 if k % 2 == 0 else 3)
+        k += 1
+    end = video_frames if end is None else end
+    first = {fields[2 * j] for j in range(start, end)}
+    second = {fields[2 * j + 1] for j in range(start, end)}
+    return sorted(first & second)
+
+
 def make_dv(path: Path, *, frames: int = 60) -> Path:
     """Raw NTSC DV (720x480, 30000/1001, bottom field first), as a tape deck writes it."""
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",

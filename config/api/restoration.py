@@ -168,11 +168,13 @@ def clip_upload(request: HttpRequest, film: Form[int], file: File[UploadedFile],
                 title: Title = Form(""),  # noqa: B008 (ninja; `Form[Title] = ""` stays required)
                 frame_rate: FrameRate = Form("")):  # noqa: B008
     """Single-request upload (multipart: file, film, title; frame_rate for a zip of
-    DPX/TIFF/EXR/PNG frames, e.g. 24 or 24000/1001)."""
+    DPX/TIFF/EXR/PNG frames, e.g. 24 or 24000/1001). Repeat the `file` field to send
+    several image files as one sequence (their names give the order)."""
+    files = request.FILES.getlist("file") or [file]
     try:
-        clip = uploads.upload_file_object(user=request.auth, film=_film(film), handle=file,
-                                          filename=file.name or "upload", size=file.size or 0,
-                                          title=title, frame_rate=frame_rate)
+        clip = uploads.upload_file_objects(
+            user=request.auth, film=_film(film), title=title, frame_rate=frame_rate,
+            files=[(f, f.name or "upload", f.size or 0) for f in files])
     except UploadRejected as exc:
         raise HttpError(422, str(exc)) from None
     return Status(201, clip_json(clip))
@@ -185,11 +187,15 @@ def clip_detail(request: HttpRequest, clip_id: Id):
 
 @router.post("/uploads/", response={201: UploadOut, 400: Error}, auth=TECH, url_name="upload-start")
 def upload_start(request: HttpRequest, body: UploadIn):
-    """Start a resumable upload: then PUT chunks, then POST complete."""
+    """Start a resumable upload: then PUT chunks, then POST complete. For several image
+    files as one sequence, name them in `members` and send their bytes one after
+    another as if they were one file."""
     try:
-        session = uploads.start_upload(user=request.auth, film=_film(body.film),
-                                       filename=body.filename or "upload", size=body.size,
-                                       title=body.title, frame_rate=body.frame_rate)
+        session = uploads.start_upload(
+            user=request.auth, film=_film(body.film),
+            filename=body.filename or "upload", size=body.size,
+            title=body.title, frame_rate=body.frame_rate,
+            members=[list(m) for m in body.members] if body.members is not None else None)
     except UploadRejected as exc:
         raise HttpError(400, str(exc)) from None
     return Status(201, session_json(session))

@@ -80,6 +80,8 @@ class ClipOut(Schema):
     metadata: dict[str, Any]
     poster_url: str | None
     analysis_status: str
+    ingest: dict[str, int] = Field(description="an image sequence's master encode: frames "
+                                   "done and total (status ingesting)")
     url: str
 
 
@@ -93,6 +95,12 @@ class UploadIn(Schema):
     size: Annotated[int, Field(ge=0, le=2**62, description="the file's size in bytes")]
     title: Title = ""
     frame_rate: FrameRate = ""
+    members: list[tuple[Annotated[str, StringConstraints(min_length=1, max_length=255,
+                                                         pattern=NoNul)],
+                        Annotated[int, Field(ge=1, le=2**62)]]] | None = Field(
+        default=None, max_length=200_000,
+        description="several image files sent as one sequence: [[name, size], ...] in the "
+                    "order their bytes follow one another in the upload (size = their sum)")
 
     @field_validator("size", mode="before")
     @classmethod

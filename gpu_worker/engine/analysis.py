@@ -273,8 +273,13 @@ def _interlace_findings(il: dict[str, Any]) -> list[dict[str, Any]]:
                  "text": f"3:2 pulldown (film transferred to video, "
                          f"{order[t['field_order']]}, cadence phase {t['offset']}): two "
                          "of every five frames mix two film frames; inverse telecine "
-                         "recovers the film frames at 4/5 of the rate.",
-                 "params": {"field_order": t["field_order"], "offset": t["offset"]}}]
+                         "recovers the film frames at 4/5 of the rate."
+                         + (f" The cadence breaks (an edit after the transfer) at frame"
+                            f"{'s' if len(t['breaks']) > 1 else ''} "
+                            + ", ".join(str(b["frame"]) for b in t["breaks"]) + "."
+                            if t.get("breaks") else ""),
+                 "params": {"field_order": t["field_order"], "offset": t["offset"],
+                            "breaks": [b["frame"] for b in t.get("breaks") or []]}}]
     if il["interlaced"]:
         return [{"kind": "interlaced", "severity": 1.0,
                  "text": f"Interlaced video ({order[il['field_order']]}; the stream says "
@@ -537,8 +542,10 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     il = report.get("interlace") or {}
     if il.get("telecine"):
         t = il["telecine"]
-        ops.append({"op": "ivtc", "params": {"offset": int(t["offset"]),
-                                             "field_order": t["field_order"]}})
+        params = {"offset": int(t["offset"]), "field_order": t["field_order"]}
+        if t.get("breaks"):
+            params["breaks"] = interlace.format_breaks(t["breaks"])
+        ops.append({"op": "ivtc", "params": params})
     elif il.get("interlaced"):
         ops.append({"op": "deinterlace", "params": {"field_order": il["field_order"]}})
     cadence = int(s["repeats"]["cadence"])

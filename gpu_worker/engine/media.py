@@ -116,7 +116,10 @@ def concat_segments(segments: Sequence[PathLike], output: PathLike, *,
         each clip's audio is cut or padded to its picture length (silence for a clip
         without audio), joined and encoded to AAC, so every clip's sound starts with
         its picture.
-    The MP4 is written with faststart, so it plays while it downloads.
+    The output's container follows its suffix (the segments' own: MP4, or MOV/Matroska
+    for ProRes/FFV1 masters). An MP4 or MOV is written with faststart, so it plays
+    while it downloads. Joined audio is AAC in an MP4, 24-bit PCM in a master's MOV or
+    Matroska (lossless, as the picture is).
     """
     if not segments:
         raise ValueError("concat_segments needs at least one segment")
@@ -127,7 +130,10 @@ def concat_segments(segments: Sequence[PathLike], output: PathLike, *,
         listing.write_text("".join(f"file '{p.as_posix()}'\n" for p in paths))
         joined = ffmpeg.input(str(listing), f="concat", safe=0)
         video = joined["v:0"]
-        options: dict[str, Any] = {"c:v": "copy", "movflags": "+faststart"}
+        options: dict[str, Any] = {"c:v": "copy"}
+        if out.suffix.lower() in (".mp4", ".m4v", ".mov"):
+            options["movflags"] = "+faststart"
+        master = out.suffix.lower() in (".mov", ".mkv")
         if not any(c.has_audio for c in clips):
             graph = ffmpeg.output(video, str(out), an=None, **options)
         elif len(clips) == 1:
@@ -139,8 +145,9 @@ def concat_segments(segments: Sequence[PathLike], output: PathLike, *,
             parts = [_fitted_audio(ffmpeg.input(str(_need_file(c.source)))["a:0"], c.duration)
                      if c.has_audio else _silence(c.duration) for c in clips]
             audio = ffmpeg.concat(*parts, v=0, a=1)
-            graph = ffmpeg.output(video, audio, str(out), **{"c:a": "aac", "b:a": audio_bitrate},
-                                  **options)
+            codec = ({"c:a": "pcm_s24le"} if master
+                     else {"c:a": "aac", "b:a": audio_bitrate})
+            graph = ffmpeg.output(video, audio, str(out), **codec, **options)
         _run(graph, "joining the segments", timeout)
     return out
 

@@ -70,7 +70,7 @@ import torch
 from gpu_worker.engine import encoding, io
 from gpu_worker.engine.device import DeviceError, pick_device, render_threads, torch_threads
 from gpu_worker.engine.ops import get_operator
-from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate, output_range
+from gpu_worker.engine.rate import MAX_TIME_BASE_DEN, as_rate
 from gpu_worker.engine.regions import RegionAnnotator, RegionMasks, apply_region
 from gpu_worker.engine.registry import OpContext, Operator, SpecError
 from gpu_worker.engine.scenes import SceneCutDetector
@@ -87,6 +87,7 @@ ProgressCallback = Callable[[int, int, float, float], None]
 DEFAULT_BATCH = 8
 PROGRESS_INTERVAL = 0.5  # seconds between progress calls
 CANCEL_INTERVAL = 0.25  # seconds between should_cancel calls
+OPEN_END_SLACK = 1_000_000  # frames past an estimated length a whole render may find
 
 
 class RenderCancelled(Exception):
@@ -233,14 +234,15 @@ class Stage:
         indices into them, clamped to each frame's scene."""
         buf = self._buf
         r = self.radius
+        cross = bool(getattr(self.op, "windows_cross_cuts", False))
         rows = []
         for pos in positions:
             scene = buf[pos].scene
             lo = pos
-            while lo > 0 and lo > pos - r and buf[lo - 1].scene == scene:
+            while lo > 0 and lo > pos - r and (cross or buf[lo - 1].scene == scene):
                 lo -= 1
             hi = pos
-            while hi + 1 < len(buf) and hi < pos + r and buf[hi + 1].scene == scene:
+            while hi + 1 < len(buf) and hi < pos + r and (cross or buf[hi + 1].scene == scene):
                 hi += 1
             rows.append([min(max(pos + k, lo), hi) for k in range(-r, r + 1)])
         first = min(row[0] for row in rows)
@@ -303,10 +305,22 @@ class RateStage(Stage):
         self.radius = max(1, self.radius)
         self.pts_scale = self.ratio.numerator
 
+    def frames_out(self, start: int, end: int) -> tuple[int, int]:
+        """Output frames [m0, m1) of input frames [start, end) (the op's numbering)."""
+        return self.op.frames_out(self.op.p, self.ratio, start, end)
+
+    def _stamp(self, item: FrameItem, m: int) -> tuple[Fraction, int]:
+        """(phase, timestamp in the stage's finer time base) of output m of `item`."""
+        phase = Fraction(self.op.output_phase(self.op.p, self.ratio, item.index, m))
+        offset = phase * self.pts_scale
+        if offset.denominator != 1:
+            raise RenderError(f"operator {self.op.name!r}: output {m} falls between "
+                              "ticks of the output time base")
+        return phase, item.pts * self.pts_scale + int(offset) * item.duration
+
     def _run(self, n: int) -> list[FrameItem]:
         buf = self._buf
-        ratio = self.ratio
-        p, q = ratio.numerator, ratio.denominator
+        p, q = self.ratio.numerator, self.ratio.denominator
         positions = range(self._next, self._next + n)
         frames, windows = self._windows(positions)
         device = frames.device
@@ -316,20 +330,20 @@ class RateStage(Stage):
         for j, pos in enumerate(positions):
             item = buf[pos]
             i = item.index
-            m0, m1 = output_range(i, i + 1, ratio)
+            m0, m1 = self.frames_out(i, i + 1)
             nxt = buf[pos + 1] if pos + 1 < len(buf) else None
             if nxt is not None and nxt.index != i + 1:
                 raise RenderError(f"frames {i} and {nxt.index} are not consecutive")
             for m in range(m0, m1):
-                pts = item.pts * p + (m * q - i * p) * item.duration
+                phase, pts = self._stamp(item, m)
                 if m + 1 < m1:
-                    end = item.pts * p + ((m + 1) * q - i * p) * item.duration
-                elif nxt is not None:
-                    end = nxt.pts * p + ((m + 1) * q - (i + 1) * p) * nxt.duration
-                else:  # the end of the stream: the last output ends with its frame
+                    end = self._stamp(item, m + 1)[1]
+                elif nxt is None:  # the end of the stream: the last output ends with its frame
                     end = (item.pts + item.duration) * p
+                else:
+                    end = self._next_start(pos + 1, m + 1, pts, q * item.duration)
                 rows.append(j)
-                phases.append(float(Fraction(m * q - i * p, p)))
+                phases.append(float(phase))
                 stamps.append((m, pos, pts, max(1, end - pts)))
         out: list[FrameItem] = []
         if rows:
@@ -351,6 +365,18 @@ class RateStage(Stage):
                                      source=item.source_index))
         self._release(n)
         return out
+
+    def _next_start(self, pos: int, m: int, pts: int, nominal: int) -> int:
+        """The timestamp of output m, made by the frame at `pos` or one after it still
+        in the buffer; else `pts` plus one nominal output duration."""
+        for later in range(pos, len(self._buf)):
+            item = self._buf[later]
+            m0, m1 = self.frames_out(item.index, item.index + 1)
+            if m0 <= m < m1:
+                return self._stamp(item, m)[1]
+            if m0 > m:
+                break
+        return pts + nominal
 
 
 class RegionStage(Stage):
@@ -375,8 +401,8 @@ def build_stages(spec: PipelineSpec, operators: Sequence[Operator],
     changes the rate), preceded by a RegionStage when any op is limited to a region."""
     stages: list[Stage] = []
     for op, o in zip(operators, spec.ops, strict=True):
-        if op.changes_rate:
-            rate = op.ctx.rate if op.ctx.rate is not None else as_rate(op.ctx.fps)
+        rate = op.ctx.rate if op.ctx.rate is not None else as_rate(op.ctx.fps)
+        if op.changes_rate and op.rate_ratio(op.p, rate) != 1:
             stages.append(RateStage(op, op.rate_ratio(op.p, rate), batch_size))
         else:
             stages.append(Stage(op, batch_size, o.region))
@@ -510,6 +536,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     if last <= first:
         raise SpecError(f"end: frame {last} must be after start frame {first}", param="end")
     last = min(last, total) if total else last
+    # A whole render of a stream whose length is only estimated (no index: NUT, raw
+    # DV) goes to the stream's end, not to the estimate, which can be a frame short.
+    open_end = end is None and bool(total) and not info.frame_count_exact
+    stop = total + OPEN_END_SLACK if open_end else last
 
     source_rate = _source_rate(info)
     operators = build_operators(parsed, width=info.width, height=info.height, fps=info.fps,
@@ -527,10 +557,10 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     stages = build_stages(parsed, operators, batch_size)
     # Rate stages renumber frames: the range to write, in output frame numbers, and
     # the time base of their timestamps (see rate.py).
-    out_first, out_last, pts_scale, out_rate = first, last, 1, source_rate
+    out_first, out_last, pts_scale, out_rate = first, stop, 1, source_rate
     for stage in stages:
         if isinstance(stage, RateStage):
-            out_first, out_last = output_range(out_first, out_last, stage.ratio)
+            out_first, out_last = stage.frames_out(out_first, out_last)
             pts_scale *= stage.pts_scale
             out_rate *= stage.ratio
     # A stage after rate stages counts its radius in their output frames. After a
@@ -542,7 +572,7 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
         if isinstance(stage, RateStage):
             ratio_before *= stage.ratio
     dec_start = max(0, first - context)
-    dec_end = last + context + 1  # +1: the frame after the range gives the last duration
+    dec_end = stop + context + 1  # +1: the frame after the range gives the last duration
 
     container = io.open_input(input_path)
     vstream = container.streams.video[0]
@@ -579,6 +609,12 @@ def render(input_path: str | os.PathLike[str], output_path: str | os.PathLike[st
     cuts: list[int] = []
     frames_done = 0
     frames_total = out_last - out_first
+    if open_end:  # progress counts to the estimate
+        lo, hi = first, last
+        for stage in stages:
+            if isinstance(stage, RateStage):
+                lo, hi = stage.frames_out(lo, hi)
+        frames_total = hi - lo
     last_source = first - 1
     last_progress = 0.0
     last_cancel_check = 0.0

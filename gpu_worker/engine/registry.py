@@ -63,6 +63,12 @@ class Operator(OperatorSchema):
         self.p = dict(params)  # validated, with defaults filled in
         self.ctx = ctx
 
+    # Windows are clamped at scene cuts so no operator blends two shots. An operator
+    # that only pairs the two fields of one film frame (inverse telecine) sets this:
+    # a cut the detector put between the two video frames holding a film frame's
+    # fields (a film cut inside a 3:2 cycle) must not stop it.
+    windows_cross_cuts: bool = False
+
     # -- declared properties -------------------------------------------------
     def temporal_radius(self) -> int:
         """Frames needed before and after each output frame (0 = purely spatial)."""

@@ -13,13 +13,21 @@ alone, without loading the restoration engine.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
-from gpu_worker.engine.rate import target_rate
+from gpu_worker.engine.interlace import (
+    FILM_PER_CYCLE,
+    FILM_TIME,
+    CadenceMap,
+    format_breaks,
+    parse_breaks,
+)
+from gpu_worker.engine.rate import output_range, target_rate
 
 __all__ = ["Param", "ParamKind", "SpecError", "OperatorSchema", "BUILTIN_SCHEMAS",
            "PIPELINE_ORDER", "pipeline_rank", "insertion_index", "add_schema", "get_operator_schema", "all_operator_schemas", "operator_schemas"]
@@ -157,6 +165,23 @@ class OperatorSchema:
         with `changes_rate` return anything but 1.
         Raises SpecError when the params do not fit this input rate."""
         return Fraction(1)
+
+    @classmethod
+    def frames_out(cls, params: Mapping[str, Any], ratio: Fraction, start: int,
+                   end: int) -> tuple[int, int]:
+        """The output frames [m0, m1) that input frames [start, end) make, for an
+        operator with `changes_rate` at rate ratio `ratio` (its `rate_ratio`). By
+        default the even numbering of rate.py; inverse telecine across cadence
+        breaks follows its cadence map instead. Known before rendering."""
+        return output_range(start, end, ratio)
+
+    @classmethod
+    def output_phase(cls, params: Mapping[str, Any], ratio: Fraction, index: int,
+                     m: int) -> Fraction:
+        """Where output m (made by input frame `index`) sits in time, in input frame
+        durations from the start of that frame: m / ratio - index by default. Times
+        `ratio`'s numerator it must be a whole number (the time base of the output)."""
+        return Fraction(m) / ratio - index
 
     @classmethod
     def size_after(cls, params: Mapping[str, Any], width: int, height: int) -> tuple[int, int]:
@@ -668,12 +693,23 @@ class DeinterlaceSchema(OperatorSchema):
                    "first field of each frame and rebuilds the other one, from the fields "
                    "before and after where the picture is still and by edge-preserving "
                    "interpolation where it moves (motion-adaptive, like FFmpeg's yadif/"
-                   "bwdif). One frame out per frame in.")
+                   "bwdif). One frame out per frame in, or one per field at double "
+                   "the frame rate.")
+    changes_rate = True
     params = (
         Param("field_order", "choice", "tff", "Which field comes first in time: tff (top "
               "field first: most HD and MPEG-2) or bff (bottom field first: DV). The "
               "analysis measures it.", choices=("tff", "bff")),
+        Param("rate", "choice", "frame", "frame: one frame per frame (the first field's "
+              "moment), the frame rate is kept; field: one frame per field (both fields "
+              "rebuilt, in their order), the frame rate doubles (25i -> 50p, 29.97i -> "
+              "59.94p) and motion stays as fluid as on a tape deck.",
+              choices=("frame", "field")),
     )
+
+    @classmethod
+    def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
+        return Fraction(2) if params.get("rate") == "field" else Fraction(1)
 
 
 class IvtcSchema(OperatorSchema):
@@ -692,11 +728,44 @@ class IvtcSchema(OperatorSchema):
               "(BB), counted modulo 5.", min=0, max=4),
         Param("field_order", "choice", "tff", "Which field comes first in the pulldown: "
               "tff or bff.", choices=("tff", "bff")),
+        Param("breaks", "str", "", "Cadence breaks (edits made on the video that restart "
+              "the cadence), as frame:offset pairs, e.g. 1234:2, 5678:0: from that frame "
+              "on, the phase is that offset. The analysis finds them. A film frame whose "
+              "other field was cut away is dropped, never shown combed."),
     )
+
+    @classmethod
+    def validate_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = super().validate_params(raw)
+        try:
+            pairs = parse_breaks(out["breaks"])
+        except ValueError as exc:
+            raise SpecError(f"ivtc.breaks: {exc}", op=cls.name, param="breaks") from None
+        out["breaks"] = format_breaks(pairs)
+        return out
 
     @classmethod
     def rate_ratio(cls, params: Mapping[str, Any], fps: Fraction) -> Fraction:
         return Fraction(4, 5)
+
+    @classmethod
+    def cadence_map(cls, params: Mapping[str, Any]) -> CadenceMap:
+        return _cadence_map(int(params.get("offset", 0)), str(params.get("breaks") or ""))
+
+    @classmethod
+    def frames_out(cls, params: Mapping[str, Any], ratio: Fraction, start: int,
+                   end: int) -> tuple[int, int]:
+        return cls.cadence_map(params).output_range(start, end)
+
+    @classmethod
+    def output_phase(cls, params: Mapping[str, Any], ratio: Fraction, index: int,
+                     m: int) -> Fraction:
+        return Fraction(FILM_TIME[cls.cadence_map(params).phase(index)], FILM_PER_CYCLE)
+
+
+@functools.lru_cache(maxsize=64)
+def _cadence_map(offset: int, breaks: str) -> CadenceMap:
+    return CadenceMap(offset, tuple(parse_breaks(breaks)))
 
 
 BUILTIN_SCHEMAS: tuple[type[OperatorSchema], ...] = (

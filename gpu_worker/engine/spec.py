@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_worker.engine.encoding import EncodeError, EncodeSettings
-from gpu_worker.engine.rate import as_rate, output_range, output_rate_ratio
+from gpu_worker.engine.rate import as_rate, output_rate_ratio
 from gpu_worker.engine.schema import SpecError, get_operator_schema, insertion_index
 
 __all__ = ["OpSpec", "PipelineSpec", "parse_spec", "load_spec", "mix_seed",
@@ -287,6 +287,11 @@ def expected_output_frames(spec: Any, source_frames: int, fps: Any, *, start: in
     if source_frames <= 0:
         return 0
     lo, hi = int(start), int(start) + int(source_frames)
-    for r in _spec_ratios(spec, fps):
-        lo, hi = output_range(lo, hi, r)
+    rate = as_rate(fps)
+    for op_spec in parse_spec(spec).ops:
+        cls = get_operator_schema(op_spec.op)
+        if cls.changes_rate:
+            r = cls.rate_ratio(op_spec.params, rate)
+            lo, hi = cls.frames_out(op_spec.params, r, lo, hi)
+            rate *= r
     return hi - lo

@@ -34,7 +34,13 @@ from gpu_worker.jobs import needs_proxy, proxy_uri_for
 from restoration import leases
 from restoration.models import RenderJob, WorkLease
 from restoration.rendering.film import FilmRenderError, film_clips
-from restoration.rendering.jobs import TERMINAL, expected_frames, job_key, publish_job
+from restoration.rendering.jobs import (
+    TERMINAL,
+    expected_frames,
+    job_key,
+    master_suffix,
+    publish_job,
+)
 from restoration.storage import local_path, replace_file
 
 # --- assembly -----------------------------------------------------------------------------
@@ -71,7 +77,9 @@ def check_film_output(path: Path, *, frames: int, duration: float, audio: bool,
 
 
 def film_output_name(job: RenderJob) -> str:
-    return f"renders/films/film-{job.film_id}/film-{job.film_id}-job-{job_key(job)}.mp4"
+    """The assembled film, in its segments' container (the render's master codec)."""
+    return (f"renders/films/film-{job.film_id}/film-{job.film_id}-job-{job_key(job)}"
+            f"{master_suffix(job.preset_version.spec.get('encode'))}")
 
 
 def assemble_film(job: RenderJob) -> RenderJob:
@@ -108,7 +116,7 @@ def _assemble(job: RenderJob) -> RenderJob:
                 else:
                     audio_expected += times.video_duration
             has_audio = any(row[2] for row in clip_rows)
-            output = Path(tmp) / "film.mp4"
+            output = Path(tmp) / f"film{Path(seg_paths[0]).suffix}"
             concat_segments(seg_paths, output, clips=[ClipAudio(*row) for row in clip_rows])
             report = check_film_output(output, frames=frames, duration=duration, audio=has_audio,
                                        audio_expected=audio_expected if has_audio else None,

@@ -39,6 +39,7 @@ from restoration.rendering.jobs import (
     expected_frames,
     job_key,
     job_signature,
+    master_suffix,
     new_task_id,
     publish_job,
     take_lease,
@@ -187,7 +188,10 @@ def start_film_render(film: Film, preset_version: PresetVersion, user: Any = Non
 
 
 def segment_output_name(job: RenderJob, index: int) -> str:
-    return f"renders/films/film-{job.film_id}/job-{job_key(job)}/seg-{index:05d}.mp4"
+    """A segment is written in the render's master codec and container (ProRes in
+    .mov, FFV1 in .mkv, else .mp4), so the assembly joins them without re-encoding."""
+    return (f"renders/films/film-{job.film_id}/job-{job_key(job)}/seg-{index:05d}"
+            f"{master_suffix(job.preset_version.spec.get('encode'))}")
 
 
 def plan_and_dispatch(job: RenderJob) -> list[RenderSegment]:

@@ -96,6 +96,17 @@ def unit_of(job: RenderJob, segment: RenderSegment | None = None) -> tuple[str, 
     return WorkLease.Kind.VARIANT, job.pk
 
 
+# Masters in a codec MP4 does not carry well go in the container made for them.
+MASTER_SUFFIX = {"prores": ".mov", "ffv1": ".mkv"}
+
+
+def master_suffix(encode: dict[str, Any] | None) -> str:
+    """The file suffix of a render encoded with `encode` (a spec's "encode" section):
+    .mov for ProRes, .mkv for FFV1, .mp4 for the delivery codecs."""
+    codec = (encode or {}).get("codec") or "h264"
+    return MASTER_SUFFIX.get(codec, ".mp4")
+
+
 def build_job(job: RenderJob, *, input_name: str, output_name: str, spec: dict[str, Any],
               start: int, end: int, audio: bool, segment: RenderSegment | None = None,
               scene_cuts: list[int] | None = None, lease: str | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from restoration.rendering.jobs import (
     build_job,
     expected_frames,
     job_key,
+    master_suffix,
     new_task_id,
     publish_job,
     send_job,
@@ -31,16 +32,12 @@ from restoration.services.presets import lock_version
 
 log = logging.getLogger(__name__)
 
-# The master's container by codec: ProRes and FFV1 cannot go into MP4.
-MASTER_SUFFIX = {"prores": ".mov", "ffv1": ".mkv"}
-
 
 def variant_output_name(job: RenderJob) -> str:
     variant = job.variant
-    codec = (variant.encode or variant.spec.get("encode") or {}).get("codec") or "h264"
     return (f"renders/variants/clip-{variant.clip_id}/"
             f"job-{job_key(job)}-{variant.spec_hash[:12]}-{variant.start_frame}-"
-            f"{variant.end_frame}{MASTER_SUFFIX.get(codec, '.mp4')}")
+            f"{variant.end_frame}{master_suffix(variant.encode or variant.spec.get('encode'))}")
 
 
 def dispatch_variant(variant: Variant, *, user: Any = None) -> RenderJob:

@@ -22,24 +22,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import tempfile
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import IO
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from frontend.live import outbox
 from gpu_worker.engine.io import MediaError, MediaInfo, probe
 from restoration import leases, queue
 from restoration.models import Clip, Film, UploadSession, WorkLease
-from restoration.selectors import METADATA_FIELDS
+from restoration.selectors import METADATA_FIELDS, clip_payload
 from restoration.services import sequences
+from restoration.storage import local_path, save_file
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ SUPPORTED_VIDEO_CODECS = {
 # Image formats FFmpeg opens as one-frame "videos" are not clips.
 IMAGE_CONTAINERS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe", "webp_pipe",
                     "gif", "gif_pipe", "apng"}
+SEQUENCE_PROGRESS_INTERVAL = 0.5  # seconds between progress reports of a sequence encode
 
 
 class UploadRejected(Exception):
@@ -78,18 +85,28 @@ def check_declared_size(size: int) -> None:
 
 
 def start_upload(*, user: User, film: Film, filename: str, size: int, title: str = "",
-                 frame_rate: str = "") -> UploadSession:
-    """frame_rate: of an image sequence (a zip of frames); checked now, used at the end."""
+                 frame_rate: str = "",
+                 members: Sequence[Sequence[object]] | None = None) -> UploadSession:
+    """frame_rate: of an image sequence (a zip of frames or loose frames); checked now,
+    used at the end. members: for several image files sent as one sequence, their
+    [[name, size], ...] in the order their bytes will follow one another; checked now
+    (names, numbering, gaps, sizes adding up to `size`), so a bad set is refused
+    before any byte is sent."""
     check_declared_size(size)
-    if frame_rate:
-        try:
-            sequences.parse_frame_rate(frame_rate)
-        except sequences.SequenceRejected as exc:
-            raise UploadRejected(str(exc)) from None
+    stored_members = None
+    try:
+        rate = sequences.parse_frame_rate(frame_rate)
+        if members is not None:
+            pairs = _checked_members(members, rate, size)
+            stored_members = [[name, n] for name, n in pairs]
+            if filename in ("", "upload"):
+                filename = _members_name(pairs)
+    except sequences.SequenceRejected as exc:
+        raise UploadRejected(str(exc)) from None
     _staging_dir()
     session = UploadSession.objects.create(
         film=film, filename=Path(filename).name[:255] or "upload", size=size, title=title[:200],
-        frame_rate=frame_rate[:32], created_by=user)
+        frame_rate=frame_rate[:32], members=stored_members, created_by=user)
     session.staging_path.touch()
     return session
 
@@ -147,7 +164,8 @@ def finish_upload(session: UploadSession) -> Clip:
     try:
         clip = ingest_file(session.staging_path, film=session.film, user=session.created_by,
                            original_filename=session.filename, title=session.title,
-                           upload=session, frame_rate=session.frame_rate)
+                           upload=session, frame_rate=session.frame_rate,
+                           members=session.members)
     except UploadRejected as exc:
         UploadSession.objects.filter(pk=session.pk).update(
             status=UploadSession.Status.REJECTED, error=str(exc), updated_at=timezone.now())
@@ -185,6 +203,52 @@ def upload_file_object(*, user: User, film: Film, handle: IO[bytes], filename: s
         staging.unlink(missing_ok=True)
 
 
+def upload_file_objects(*, user: User, film: Film,
+                        files: Sequence[tuple[IO[bytes], str, int]], title: str = "",
+                        frame_rate: str = "") -> Clip:
+    """Single-request upload of several image files as one sequence (the JSON API's
+    multipart form with the file field repeated): (handle, filename, size) each, in any
+    order (the names give the order). One file is an ordinary upload."""
+    if len(files) == 1:
+        handle, filename, size = files[0]
+        return upload_file_object(user=user, film=film, handle=handle, filename=filename,
+                                  size=size, title=title, frame_rate=frame_rate)
+    total = sum(size for _handle, _name, size in files)
+    check_declared_size(total)
+    members = [[Path(name).name, size] for _handle, name, size in files]
+    try:
+        pairs = _checked_members(members, sequences.parse_frame_rate(frame_rate), total)
+    except sequences.SequenceRejected as exc:
+        raise UploadRejected(str(exc)) from None
+    staging = _staging_dir() / f"{uuid.uuid4().hex}.part"
+    try:
+        with open(staging, "wb") as out:
+            for handle, _name, _size in files:
+                shutil.copyfileobj(handle, out, length=1024 * 1024)
+        return ingest_file(staging, film=film, user=user, original_filename=_members_name(pairs),
+                           title=title, frame_rate=frame_rate,
+                           members=[[name, n] for name, n in pairs])
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def _checked_members(members: Sequence[Sequence[object]], rate: Fraction,
+                     size: int) -> list[tuple[str, int]]:
+    pairs = sequences.check_members(members, rate)
+    total = sum(n for _name, n in pairs)
+    if total != size:
+        raise sequences.SequenceRejected(
+            _("the files add up to %(got)s bytes, not the %(want)s announced")
+            % {"got": total, "want": size})
+    return pairs
+
+
+def _members_name(pairs: Sequence[tuple[str, int]]) -> str:
+    """How an upload of loose frames is named: its first and last file (in order)."""
+    names = sorted((name for name, _n in pairs), key=sequences.natural_key)
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
+
+
 def validate_media(path: Path) -> MediaInfo:
     """Probe a file and apply the site's acceptance rules; raise UploadRejected."""
     size = path.stat().st_size
@@ -210,26 +274,143 @@ def apply_media_info(clip: Clip, info: MediaInfo) -> None:
 
 
 def ingest_file(path: Path, *, film: Film, user: User | None, original_filename: str,
-                title: str = "", upload: UploadSession | None = None, frame_rate: str = "") -> Clip:
+                title: str = "", upload: UploadSession | None = None, frame_rate: str = "",
+                members: Sequence[Sequence[object]] | None = None) -> Clip:
     """Validate, hash and store the file, then create its Clip (and mark `upload`,
     which this request has claimed, complete) in one short transaction. No
-    transaction is open while the bytes are read or copied. A zip of image frames is
-    first turned into a lossless FFV1 master at `frame_rate` (services.sequences)."""
-    if sequences.is_zip(path):
-        master = path.with_name(f"{path.name}.master.mkv")
-        try:
-            try:
-                sequences.master_from_zip(path, master, sequences.parse_frame_rate(frame_rate),
-                                          max_bytes=settings.MAX_UPLOAD_SIZE)
-            except sequences.SequenceRejected as exc:
-                raise UploadRejected(str(exc)) from None
-            return _ingest_checked(master, film=film, user=user,
-                                   original_filename=original_filename, title=title,
-                                   upload=upload)
-        finally:
-            master.unlink(missing_ok=True)
+    transaction is open while the bytes are read or copied.
+
+    An image sequence (a zip of frames, or loose frames one after another as `members`
+    lists them) is checked by name here, stored as it came and handed to a
+    default-queue worker that encodes its lossless FFV1 master at `frame_rate`
+    (`encode_sequence_clip`): the clip is "ingesting" until then."""
+    if members is not None or sequences.is_zip(path):
+        return _ingest_sequence(path, film=film, user=user,
+                                original_filename=original_filename, title=title,
+                                upload=upload, frame_rate=frame_rate, members=members)
     return _ingest_checked(path, film=film, user=user, original_filename=original_filename,
                            title=title, upload=upload)
+
+
+def _ingest_sequence(path: Path, *, film: Film, user: User | None, original_filename: str,
+                     title: str, upload: UploadSession | None, frame_rate: str,
+                     members: Sequence[Sequence[object]] | None) -> Clip:
+    size = path.stat().st_size
+    check_declared_size(size)
+    try:
+        rate = sequences.parse_frame_rate(frame_rate)
+        if members is None:
+            count = sequences.check_names(
+                sequences.zip_frame_names(path, settings.MAX_UPLOAD_SIZE), rate)
+            stored_members = None
+        else:
+            pairs = _checked_members(members, rate, size)
+            count = len(pairs)
+            stored_members = [[name, n] for name, n in pairs]
+    except sequences.SequenceRejected as exc:
+        raise UploadRejected(str(exc)) from None
+    clip = Clip(film=film, uploaded_by=user, original_filename=Path(original_filename).name[:255],
+                title=title or Path(original_filename).stem[:200], size_bytes=size,
+                status=Clip.Status.INGESTING, sequence_rate=f"{rate.numerator}/{rate.denominator}",
+                sequence_members=stored_members, ingest_total=count)
+    suffix = ".zip" if members is None else ".frames"
+    stored_name = None
+    try:
+        # The copy into media storage (where a worker on another machine finds it): no
+        # transaction is open meanwhile.
+        stored_name = save_file(path, f"clips/{uuid.uuid4().hex}/sequence{suffix}")
+        clip.sequence_archive.name = stored_name
+        with transaction.atomic():
+            clip.save()
+            if upload is not None and not UploadSession.objects.filter(
+                    pk=upload.pk, status=UploadSession.Status.INGESTING).update(
+                    status=UploadSession.Status.COMPLETE, clip=clip, error="",
+                    updated_at=timezone.now()):
+                raise UploadInProgress("this upload was handed back while it was being completed")
+            leases.take(WorkLease.Kind.SEQUENCE, clip.pk, holder="sequence", fresh=True)
+            queue.send_after_commit(queue.ENCODE_SEQUENCE, clip.pk)
+    except BaseException:
+        if stored_name:
+            default_storage.delete(stored_name)
+        raise
+    return clip
+
+
+def encode_sequence_clip(clip: Clip) -> Clip:
+    """Encode an ingesting clip's image sequence into its FFV1 master (on a
+    default-queue worker, under the clip's "sequence" lease), store it as the clip's
+    source and hand the clip to the probe; or fail the clip with the reason (frames of
+    different sizes, an undecodable frame). Progress (frames encoded) is kept on the
+    clip and published on its live topic. Safe to run twice: only the run that moves
+    the clip out of "ingesting" keeps its master."""
+    clip.refresh_from_db()  # a redelivered message may find it done
+    if clip.status != Clip.Status.INGESTING or not clip.sequence_archive:
+        return clip
+    archive_name = clip.sequence_archive.name
+    last_report = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last_report[0] < SEQUENCE_PROGRESS_INTERVAL:
+            return
+        last_report[0] = now
+        clip.ingest_done, clip.ingest_total = done, total
+        Clip.objects.filter(pk=clip.pk, status=Clip.Status.INGESTING).update(
+            ingest_done=done, ingest_total=total)
+        outbox.publish(f"clip-{clip.pk}", clip_payload(clip))
+
+    with tempfile.TemporaryDirectory(prefix="sequence-master-") as tmp:
+        master = Path(tmp) / "master.mkv"
+        try:
+            rate = sequences.parse_frame_rate(clip.sequence_rate)
+            with local_path(archive_name) as archive:
+                if clip.sequence_members is None:
+                    count = sequences.master_from_zip(archive, master, rate,
+                                                      max_bytes=settings.MAX_UPLOAD_SIZE,
+                                                      progress=progress)
+                else:
+                    count = sequences.master_from_files(archive, clip.sequence_members,
+                                                        master, rate, progress=progress)
+            info = validate_media(master)
+        except (sequences.SequenceRejected, UploadRejected) as exc:
+            return _fail_sequence(clip, str(exc))
+        digest = _sha256(master)
+        apply_media_info(clip, info)  # the stored name's suffix follows the container
+        with open(master, "rb") as handle:
+            clip.source.save("source", File(handle), save=False)  # the copy: no transaction
+        stored_name = clip.source.name
+        try:
+            with transaction.atomic():
+                fields = {name: getattr(clip, name) for name in METADATA_FIELDS}
+                moved = Clip.objects.filter(pk=clip.pk, status=Clip.Status.INGESTING).update(
+                    **fields, timecode=clip.timecode,
+                    source=stored_name, sha256=digest, size_bytes=master.stat().st_size,
+                    status=Clip.Status.PROBING, error="", ingest_done=count,
+                    ingest_total=count, sequence_archive="")
+                if moved:
+                    leases.take(WorkLease.Kind.PROBE, clip.pk, holder="probe", fresh=True)
+                    queue.send_after_commit(queue.PROBE_CLIP, clip.pk)
+        except BaseException:
+            default_storage.delete(stored_name)
+            raise
+        if not moved:  # another run finished it meanwhile: its master stays
+            default_storage.delete(stored_name)
+    default_storage.delete(archive_name)
+    clip.refresh_from_db()
+    outbox.publish(f"clip-{clip.pk}", clip_payload(clip))
+    return clip
+
+
+def _fail_sequence(clip: Clip, message: str) -> Clip:
+    """The sequence cannot become a clip: say why on the clip, drop the stored frames."""
+    archive_name = clip.sequence_archive.name
+    Clip.objects.filter(pk=clip.pk, status=Clip.Status.INGESTING).update(
+        status=Clip.Status.FAILED, error=message, sequence_archive="")
+    if archive_name:
+        default_storage.delete(archive_name)
+    clip.refresh_from_db()
+    outbox.publish(f"clip-{clip.pk}", clip_payload(clip))
+    return clip
 
 
 def _ingest_checked(path: Path, *, film: Film, user: User | None, original_filename: str,

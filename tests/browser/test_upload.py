@@ -68,3 +68,33 @@ def test_bad_file_is_refused_on_the_page(embedded_site, browser, tmp_path):
     assert error.inner_text().startswith("Upload rejected:")
     assert "video" in error.inner_text() or "media" in error.inner_text()
     page.close()
+
+
+def test_technician_uploads_loose_frames_and_watches_the_master_encode(embedded_site, browser,
+                                                                       tmp_path, artifacts):
+    from tests.media_factory import encode_image, sequence_frame
+
+    files = []
+    for n in (7, 1, 12, 3, 10, 2, 4, 5, 6, 8, 9, 11):  # chosen in any order
+        path = tmp_path / f"scan_{n}.png"
+        path.write_bytes(encode_image("png", sequence_frame(n)))
+        files.append(str(path))
+    user, password = embedded_site.add_user("edith", "technician")
+    page = browser.new_page()
+    log_in(page, embedded_site, user, password)
+    page.get_by_role("link", name="New film").click()
+    page.fill("input[name=title]", "Loose scans")
+    page.click("form.form button[type=submit]")
+    page.wait_for_selector("#upload-form")
+    page.set_input_files("#upload-file", files)
+    page.fill("#upload-frame-rate", "24")
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r"/clips/\d+/$"), timeout=60_000)
+    # The page shows the encode (or, on a fast worker, what followed it), then the clip.
+    page.wait_for_selector("#clip-status:text('ready')", timeout=90_000)
+    assert page.locator("[data-field=resolution]").inner_text() == "64x48"
+    assert page.locator("[data-field=frame_count]").inner_text() == "12"
+    assert page.locator("[data-field=video_codec]").inner_text() == "ffv1"
+    assert "scan_1.png … scan_12.png" in page.content()
+    page.screenshot(path=str(artifacts / "loose-frames-clip.png"), full_page=True)
+    page.close()

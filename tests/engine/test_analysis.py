@@ -286,7 +286,9 @@ def test_analysis_reports_pulldown_and_auto_removes_it(tmp_path):
     src = make_telecined(tmp_path / "tc.nut", moving_pictures(24, step=5), first_field="bottom")
     report = analyze(src, faces=False)
     tc = report["interlace"]["telecine"]
-    assert tc == {"pattern": "3:2", "offset": 0, "field_order": "bff", "confidence": tc["confidence"]}
+    assert tc == {"pattern": "3:2", "offset": 0, "field_order": "bff", "breaks": [],
+                  "confidence": tc["confidence"]}
+    assert isinstance(tc["confidence"], float) and tc["confidence"] > 0.9
     assert report["findings"][0]["kind"] == "telecine"
     spec = suggest_spec(report)
     assert spec["ops"][0] == {"op": "ivtc", "params": {"offset": 0, "field_order": "bff"}}

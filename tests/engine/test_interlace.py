@@ -72,33 +72,58 @@ def test_repeated_whole_frames_are_not_pulldown():
     assert summary_of(frames)["telecine"] is None
 
 
+def spliced(order: str, cut: int, skip: int) -> list[np.ndarray]:
+    a = pulldown(moving_pictures(32, step=5, seed=1), order)[:cut]
+    b = pulldown(moving_pictures(32, step=-4, seed=2), order)[skip:]
+    return a + b
+
+
+@pytest.mark.parametrize("order", ["tff", "bff"])
+@pytest.mark.parametrize(("cut", "skip"), [(12, 0), (13, 4), (14, 1), (11, 2)])
+def test_a_cadence_break_is_reported_with_its_new_phase(order, cut, skip):
+    tc = summary_of(spliced(order, cut, skip))["telecine"]
+    assert tc is not None and tc["field_order"] == order and tc["offset"] == 0
+    assert len(tc["breaks"]) == 1
+    brk = tc["breaks"][0]
+    # The first frames after a splice can often be read in either phase (whole film
+    # frames either way); the break lands within two frames and the phase after it is
+    # the spliced stream's.
+    assert abs(brk["frame"] - cut) <= 2
+    assert brk["offset"] == (cut - skip) % 5
+
+
+def test_a_splice_that_keeps_the_phase_is_a_break_where_fields_would_mix():
+    # Cut after a BC frame, spliced on a CD frame: the phase runs on, but weaving the
+    # CD frame with the BC frame before would pair two shots' fields.
+    tc = summary_of(spliced("tff", 13, 3))["telecine"]
+    assert tc["breaks"] == [{"frame": 13, "offset": 0}]
+
+
+def test_no_breaks_in_an_unbroken_pulldown():
+    assert summary_of(pulldown(moving_pictures(48, step=5), "tff"))["telecine"]["breaks"] == []
+
+
+@pytest.mark.parametrize("breaks", [(), ((7, 4),), ((3, 1), (9, 0), (10, 3))])
 @pytest.mark.parametrize("offset", range(5))
-def test_film_source_gives_every_film_frame_once_in_order(offset):
-    film = pulldown_labels(offset, 60)
-    got = [film_of(film, interlace.film_source(i, offset)) for i in range(60) if i % 5 != 4]
-    got = [g for g in got if g is not None]
-    assert got == sorted(set(got)) and got == list(range(got[0], got[0] + len(got)))
-    for i in range(60):
-        if i % 5 != 4:
-            a, b = interlace.film_source(i, offset)
-            assert i - 1 <= min(a, b) and max(a, b) <= i + 1
+def test_cadence_map_counts_the_film_frames_each_frame_makes(offset, breaks):
+    cmap = interlace.CadenceMap(offset, breaks)
+    made = [cmap.makes_film(n) for n in range(40)]
+    for n in range(41):
+        assert cmap.films_before(n) == sum(made[:n])
+    starts = {0} | {f for f, _ in breaks}
+    for n in range(40):
+        if cmap.phase(n) == 2 or (cmap.phase(n) == 3 and n in starts):
+            assert not made[n]  # a BC frame, or a CD frame that lost its BC frame
+        else:
+            assert made[n]
+    if not breaks:  # four film frames in every five video frames
+        assert cmap.films_before(offset + 35) - cmap.films_before(offset) == 28
 
 
-def pulldown_labels(offset: int, n: int) -> list[tuple[int, int]]:
-    """(first field's film frame, second field's) of video frames 0..n-1 whose AA
-    frames are at offset (mod 5); film frames numbered from the cycle at offset - 5."""
-    out = []
-    for i in range(n):
-        cycle, pos = divmod(i - offset + 5, 5)
-        a = 4 * cycle
-        out.append([(a, a), (a + 1, a + 1), (a + 1, a + 2), (a + 2, a + 3), (a + 3, a + 3)][pos])
-    return out
-
-
-def film_of(labels: list[tuple[int, int]], src: tuple[int, int]) -> int | None:
-    first, second = src
-    if min(first, second) < 0 or max(first, second) >= len(labels):
-        return None
-    a, b = labels[first][0], labels[second][1]
-    assert a == b, f"fields of two film frames: {src}"
-    return a
+def test_breaks_text_round_trip_and_errors():
+    assert interlace.parse_breaks(" 12:3, 40:0 ") == [(12, 3), (40, 0)]
+    assert interlace.format_breaks([{"frame": 12, "offset": 3}]) == "12:3"
+    assert interlace.parse_breaks("") == []
+    for bad in ("12", "12:5", "0:1", "12:1,12:2", "a:b"):
+        with pytest.raises(ValueError):
+            interlace.parse_breaks(bad)

@@ -33,6 +33,10 @@ SUMMARY = {
 }
 INTERLACE = [
     {"telecine": {"field_order": "tff", "offset": 2}, "interlaced": True},
+    {"telecine": {"field_order": "bff", "offset": 0, "breaks": [{"frame": 41}]}, "interlaced": True},
+    {"telecine": {"field_order": "tff", "offset": 3, "breaks": [{"frame": 41, "offset": 1},
+                                                               {"frame": 97, "offset": 4}]},
+     "interlaced": True},
     {"telecine": None, "interlaced": True, "field_order": "bff", "stream_field_order": "unknown",
      "picture_field_order": "bff", "combed_fraction": 0.83},
 ]

@@ -9,7 +9,8 @@
   // The states a clip or a render reports, as the server's models name them (one literal
   // per word so that makemessages finds them).
   var STATUS = {
-    probing: gettext("probing"), ready: gettext("ready"), failed: gettext("failed"),
+    ingesting: gettext("ingesting"), probing: gettext("probing"), ready: gettext("ready"),
+    failed: gettext("failed"),
     pending: gettext("pending"), queued: gettext("queued"), rendering: gettext("rendering"),
     running: gettext("running"), done: gettext("done"), cancelled: gettext("cancelled")
   };
@@ -50,5 +51,9 @@
       }
     });
   }
-  window.ReelRender = { watchJob: watchJob, statusText: statusText };
+  // An image sequence's master encode, as the clip page shows it.
+  function ingestText(done, total) {
+    return interpolate(gettext("%(done)s of %(total)s frames"), { done: done, total: total }, true);
+  }
+  window.ReelRender = { watchJob: watchJob, statusText: statusText, ingestText: ingestText };
 })();

@@ -4,7 +4,11 @@
    2. PUT chunks with Content-Range; on a dropped connection, retry from the offset
       the server reports
    3. POST complete -> the server probes the file and answers with the clip or a
-      clear reason for rejecting it. */
+      clear reason for rejecting it.
+   Several image files chosen at once are one sequence: the session is started with
+   their names and sizes ("members"), and their bytes are sent one after another as
+   if they were one file (a Blob of the files, sliced lazily; nothing is zipped or
+   held in memory), so chunking and resuming work as for one file. */
 (function () {
   "use strict";
   // Django's JavaScript catalogue (jsi18n, loaded by the site shell) translates; without it, English.
@@ -42,11 +46,27 @@
       { pct: pct + "%", done: (done / 1048576).toFixed(1), total: (total / 1048576).toFixed(1) }, true);
   }
   function keyFor(file) { return "reel-upload:" + form.dataset.film + ":" + file.name + ":" + file.size + ":" + file.lastModified; }
+  var IMAGE = /\.(dpx|tiff?|exr|png)$/i;
+  // The chosen files as what is sent: one file as it is, several image files as one
+  // Blob with their names and sizes in the same order.
+  function chosen(list) {
+    var files = Array.prototype.slice.call(list);
+    if (files.length <= 1) return { file: files[0], members: null };
+    var notImage = files.filter(function (f) { return !IMAGE.test(f.name); });
+    if (notImage.length) return { error: interpolate(gettext("%(name)s is not a DPX, TIFF, EXR or PNG frame; several files must all be frames of one sequence."), { name: notImage[0].name }, true) };
+    var blob = new Blob(files);
+    var last = files.reduce(function (a, f) { return Math.max(a, f.lastModified || 0); }, 0);
+    return {
+      file: { blob: blob, size: blob.size, name: files[0].name, lastModified: last, count: files.length },
+      members: files.map(function (f) { return [f.name, f.size]; })
+    };
+  }
+  function bytesOf(file) { return file.blob || file; }
 
   function sendFrom(session, file, offset, retries) {
     if (offset >= file.size) return Promise.resolve(session);
     var end = Math.min(offset + chunkSize, file.size);
-    return api("PUT", form.dataset.startUrl + session.id + "/", file.slice(offset, end),
+    return api("PUT", form.dataset.startUrl + session.id + "/", bytesOf(file).slice(offset, end),
                {"Content-Range": "bytes " + offset + "-" + (end - 1) + "/" + file.size,
                 "Content-Type": "application/octet-stream"})
       .then(function (s) { show(s.received, file.size); return sendFrom(s, file, s.received, 5); })
@@ -62,23 +82,27 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     errorBox.hidden = true;
-    var file = document.getElementById("upload-file").files[0];
+    var choice = chosen(document.getElementById("upload-file").files);
+    if (choice.error) return fail(choice.error);
+    var file = choice.file;
     if (!file) return fail(gettext("Choose a file first."));
     if (file.size === 0) return fail(gettext("The file is empty (0 bytes)."));
     if (file.size > parseInt(form.dataset.maxSize, 10)) return fail(gettext("The file is over the upload limit."));
     button.disabled = true;
-    var key = keyFor(file);
+    var key = keyFor(file) + (file.count ? ":" + file.count : "");
     var known = localStorage.getItem(key);
     var begin = known
       ? api("GET", form.dataset.startUrl + known + "/").catch(function () { return null; })
       : Promise.resolve(null);
     begin.then(function (session) {
       if (session && session.status === "receiving") return session;
-      return api("POST", form.dataset.startUrl, JSON.stringify({
-        film: parseInt(form.dataset.film, 10), filename: file.name, size: file.size,
+      var start = {
+        film: parseInt(form.dataset.film, 10), filename: choice.members ? "" : file.name, size: file.size,
         title: document.getElementById("upload-title").value,
         frame_rate: (document.getElementById("upload-frame-rate") || {value: ""}).value.trim()
-      }), {"Content-Type": "application/json"});
+      };
+      if (choice.members) start.members = choice.members;
+      return api("POST", form.dataset.startUrl, JSON.stringify(start), {"Content-Type": "application/json"});
     }).then(function (session) {
       localStorage.setItem(key, session.id);
       show(session.received, file.size);

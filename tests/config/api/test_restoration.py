@@ -17,7 +17,7 @@ from tests.factories import (
     curator,
     technician,
 )
-from tests.media_factory import make_frame_zip, make_video
+from tests.media_factory import encode_image, make_frame_zip, make_video, sequence_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -244,13 +244,21 @@ def test_a_sweep_from_auto_and_the_comparisons_of_its_variants(tech_client, monk
     assert other.status_code == 400 and "has no variant" in other.json()["error"]
 
 
-def test_a_zip_of_frames_uploads_with_its_stated_frame_rate(tech_client, tmp_path):
+def test_a_zip_of_frames_uploads_with_its_stated_frame_rate(
+        tech_client, tmp_path, eager_celery, django_capture_on_commit_callbacks):
     data = make_frame_zip(tmp_path / "scan.zip", codec="png", numbers=range(8, 14)).read_bytes()
     film = FilmFactory()
-    response = tech_client.post("/api/clips/", {"film": film.pk, "frame_rate": "25",
-                                                "file": SimpleUploadedFile("scan.zip", data)})
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = tech_client.post("/api/clips/", {"film": film.pk, "frame_rate": "25",
+                                                    "file": SimpleUploadedFile("scan.zip", data)})
     assert response.status_code == 201, response.json()
-    meta = response.json()["metadata"]
+    # The answer comes before the encode: the clip is ingesting, its progress shown.
+    body = response.json()
+    assert body["status"] == "ingesting" and body["ingest"] == {"done": 0, "total": 6}
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+    meta = tech_client.get(f"/api/clips/{body['id']}/").json()["metadata"]
     assert (meta["frame_count"], meta["fps_fraction"], meta["video_codec"]) == (6, "25/1", "ffv1")
     started = tech_client.post("/api/uploads/", {"film": film.pk, "filename": "s.zip", "size": 10,
                                                  "frame_rate": "fast"}, content_type="application/json")
@@ -258,3 +266,41 @@ def test_a_zip_of_frames_uploads_with_its_stated_frame_rate(tech_client, tmp_pat
     gappy = make_frame_zip(tmp_path / "gappy.zip", numbers=[1, 2, 4]).read_bytes()
     refused = tech_client.post("/api/clips/", {"film": film.pk, "file": SimpleUploadedFile("g.zip", gappy)})
     assert refused.status_code == 422 and "(3)" in refused.json()["error"]
+
+
+def test_several_image_files_upload_as_one_sequence(tech_client, eager_celery,
+                                                    django_capture_on_commit_callbacks):
+    film = FilmFactory()
+    frames = {n: encode_image("png", sequence_frame(n)) for n in (3, 1, 2, 10, 4, 5, 6, 7, 8, 9)}
+    # In one request: the file field repeated.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = tech_client.post("/api/clips/", {"film": film.pk, "frame_rate": "24", "file": [
+            SimpleUploadedFile(f"f_{n}.png", data) for n, data in frames.items()]})
+    assert response.status_code == 201, response.json()
+    clip = tech_client.get(f"/api/clips/{response.json()['id']}/").json()
+    assert clip["status"] == "ready" and clip["metadata"]["frame_count"] == 10
+    assert clip["original_filename"] == "f_1.png … f_10.png"
+    # Resumable: the files named with their sizes, then their bytes one after another.
+    blob = b"".join(frames.values())
+    started = tech_client.post("/api/uploads/", {
+        "film": film.pk, "size": len(blob), "frame_rate": "24",
+        "members": [[f"f_{n}.png", len(data)] for n, data in frames.items()]},
+        content_type="application/json")
+    assert started.status_code == 201, started.json()
+    session = started.json()["id"]
+    half = len(blob) // 2  # a chunk boundary inside a file
+    for start, end in ((0, half), (half, len(blob))):
+        put = tech_client.put(f"/api/uploads/{session}/", blob[start:end],
+                              content_type="application/octet-stream",
+                              HTTP_CONTENT_RANGE=f"bytes {start}-{end - 1}/{len(blob)}")
+        assert put.status_code == 200, put.json()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = tech_client.post(f"/api/uploads/{session}/complete/")
+    assert done.status_code == 201 and done.json()["clip"]["status"] == "ingesting"
+    again = tech_client.get(f"/api/clips/{done.json()['clip']['id']}/").json()
+    assert again["status"] == "ready" and again["metadata"]["frame_count"] == 10
+    # A gap is refused before any byte is sent.
+    gap = tech_client.post("/api/uploads/", {
+        "film": film.pk, "size": 20, "members": [["f_1.png", 10], ["f_3.png", 10]]},
+        content_type="application/json")
+    assert gap.status_code == 400 and "(2)" in gap.json()["error"]

@@ -78,7 +78,12 @@ def beep_onsets(path: Path) -> list[float]:
         for frame in container.decode(stream):
             if first is None:
                 first = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
-            chunks.append(frame.to_ndarray().mean(axis=0))
+            samples = frame.to_ndarray()
+            if not frame.format.is_planar:  # interleaved (PCM): one row, channels mixed
+                samples = samples.reshape(-1, len(frame.layout.channels)).T
+            if samples.dtype.kind == "i":  # integer PCM: to [-1, 1]
+                samples = samples / float(np.iinfo(samples.dtype).max)
+            chunks.append(samples.mean(axis=0))
         signal = np.concatenate(chunks)
         rate = stream.rate
     loud = np.abs(signal) > 0.1
@@ -319,8 +324,8 @@ def test_a_failed_assembly_clears_its_flag_and_releases_its_lease(film, small_se
 
 def test_a_10_bit_film_render_gets_an_8_bit_h264_proxy_and_a_poster_for_the_players(
         film, small_segments, eager_celery, django_capture_on_commit_callbacks, client):
-    # Film masters are MP4 (segments are joined by stream copy); 10-bit H.264 is what
-    # most browsers and phones cannot play, so the players need the proxy.
+    # An H.264 film master is MP4 (segments are joined by stream copy); 10-bit H.264 is
+    # what most browsers and phones cannot play, so the players need the proxy.
     encode = {"codec": "h264", "pix_fmt": "yuv420p10le", "crf": 28, "preset": "ultrafast", "threads": 1}
     version = presets.create_preset("10-bit master", {**cheap_spec(seed=3), "encode": encode}, user=None)
     with django_capture_on_commit_callbacks(execute=True):
@@ -353,3 +358,33 @@ def test_an_h264_film_render_needs_no_proxy_but_gets_a_poster(film, small_segmen
     job.refresh_from_db()
     assert job.status == RenderJob.Status.DONE, job.error
     assert not job.proxy and job.playable == job.output and job.poster
+
+
+@pytest.mark.parametrize(("encode", "suffix", "codec"), [
+    ({"codec": "ffv1"}, ".mkv", "ffv1"),
+    ({"codec": "prores", "prores_profile": 0}, ".mov", "prores"),
+])
+def test_a_film_rendered_in_a_master_codec_is_assembled_in_its_container(
+        film, small_segments, eager_celery, django_capture_on_commit_callbacks, encode, suffix,
+        codec):
+    version = presets.create_preset(f"{codec} master", {**cheap_spec(seed=9), "encode": encode},
+                                    user=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = film_render.start_film_render(film, version, user=None)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    # Segments in the master codec, joined by stream copy: nothing re-encoded lossy.
+    assert all(s.output.name.endswith(suffix) for s in job.segments.all())
+    assert job.output.name.endswith(suffix)
+    master = Path(default_storage.path(job.output.name))
+    with av.open(str(master)) as m:
+        assert m.streams.video[0].codec_context.name == codec
+        # Two clips' sound joined: lossless PCM in a master's container.
+        assert m.streams.audio[0].codec_context.name == "pcm_s24le"
+    times = stream_times(master)
+    assert times.frames == job.result["check"]["frames"] == 110
+    flashes, beeps = flash_times(master), beep_onsets(master)
+    assert len(flashes) == len(beeps) == 4
+    assert max(abs(b - f) for b, f in zip(beeps, flashes, strict=True)) < 1 / FPS
+    # Browsers get an H.264 copy; the master stays the download.
+    assert job.proxy.name.endswith(".proxy.mp4") and job.playable == job.proxy

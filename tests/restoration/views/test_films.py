@@ -1,5 +1,5 @@
 """Pages for films and clips: the clip's analysis plot, drawn in the page's language
-with a font that has its glyphs."""
+with a font that has its glyphs; the clip page of an image sequence still being encoded."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from frontend.plotting import cjk_font_families
 from restoration.services import clip_analysis
-from tests.factories import UserFactory, technician
+from tests.factories import ClipFactory, UserFactory, technician
 from tests.media_factory import make_video
 from tests.restoration.clip_helpers import ready_clip
 
@@ -72,3 +72,20 @@ def test_the_clip_page_words_the_findings_and_links_the_plot_in_its_language(cli
     assert findings, "the test clip should have findings"
     for finding in findings:
         assert finding["text"] not in page
+
+
+def test_an_ingesting_clip_shows_its_encode_progress_and_no_player(client):
+    clip = ClipFactory(ingesting=True)
+    client.force_login(technician())
+    page = client.get(f"/clips/{clip.pk}/").content.decode()
+    assert 'id="clip-status" class="status status-ingesting"' in page
+    assert '<progress id="clip-ingest-bar" max="240" value="40">' in page
+    assert "40 of 240 frames" in page
+    assert 'id="clip-video"' not in page  # no source to play yet
+
+
+def test_a_ready_clip_has_its_player_and_no_encode_progress(client):
+    clip = ClipFactory()
+    client.force_login(technician())
+    page = client.get(f"/clips/{clip.pk}/").content.decode()
+    assert 'id="clip-video"' in page and 'id="clip-ingest"' not in page
