@@ -253,15 +253,21 @@ def make_image_sequence(folder: Path, *, kind: str = "tiff16", frames: int = 6,
     return pattern
 
 
-def encode_image(codec: str, image: np.ndarray) -> bytes:
-    """One (H, W, 3) uint16 RGB image as a 16-bit TIFF ("tiff") or PNG ("png") file."""
-    pix_fmt = {"tiff": "rgb48le", "png": "rgb48be"}[codec]
+def encode_image(codec: str, image: np.ndarray, bits: int = 16) -> bytes:
+    """One (H, W, 3) uint16 RGB image as a TIFF ("tiff") or PNG ("png") file of 16 bits
+    per channel, or of 8 (the image's top 8 bits)."""
+    if bits == 8:
+        pix_fmt, source = "rgb24", av.VideoFrame.from_ndarray(
+            np.ascontiguousarray(image >> 8, dtype=np.uint8), format="rgb24")
+    else:
+        pix_fmt = {"tiff": "rgb48le", "png": "rgb48be"}[codec]
+        source = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint16),
+                                            format="rgb48le")
     cc = av.CodecContext.create(codec, "w")
     cc.height, cc.width = image.shape[:2]
     cc.pix_fmt = pix_fmt
     cc.time_base = Fraction(1, 24)
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint16),
-                                       format="rgb48le").reformat(format=pix_fmt)
+    frame = source.reformat(format=pix_fmt)
     return b"".join(bytes(p) for p in [*cc.encode(frame), *cc.encode(None)])
 
 
@@ -276,8 +282,8 @@ def sequence_frame(index: int, width: int = 64, height: int = 48) -> np.ndarray:
 
 def make_frame_zip(path: Path, *, codec: str = "tiff", numbers: Iterable[int] = range(1, 13),
                    name: str = "scan_{n}", folder: str = "reel1/",
-                   sizes: dict[int, tuple[int, int]] | None = None) -> Path:
-    """A zip of numbered 16-bit frames, e.g. reel1/scan_1.tif ... scan_12.tif (unpadded,
+                   sizes: dict[int, tuple[int, int]] | None = None, bits: int = 16) -> Path:
+    """A zip of numbered 16-bit (or 8-bit) frames, e.g. reel1/scan_1.tif ... scan_12.tif (unpadded,
     so alphabetical order would be wrong), written in a shuffled member order."""
     import random
     import zipfile
@@ -288,5 +294,6 @@ def make_frame_zip(path: Path, *, codec: str = "tiff", numbers: Iterable[int] = 
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for n in numbers:
             w, h = (sizes or {}).get(n, (64, 48))
-            zf.writestr(folder + name.format(n=n) + suffix, encode_image(codec, sequence_frame(n, w, h)))
+            zf.writestr(folder + name.format(n=n) + suffix,
+                        encode_image(codec, sequence_frame(n, w, h), bits))
     return path

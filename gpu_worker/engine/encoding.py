@@ -35,7 +35,7 @@ PIX_FMTS = {"h264": ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le"),
             "prores": ("yuv422p10le", "yuv444p10le"),
             # FFV1: lossless archival masters, 8 to 16 bits, YUV or RGB planes.
             "ffv1": ("yuv420p", "yuv422p", "yuv444p", "yuv422p10le", "yuv444p10le",
-                     "yuv444p12le", "yuv444p16le", "gbrp", "gbrp10le", "gbrp12le",
+                     "yuv444p12le", "yuv444p16le", "bgr0", "gbrp10le", "gbrp12le",
                      "gbrp16le"),
             "tiff": ("rgb24", "rgb48le"),
             "dpx": ("rgb24", "gbrp10le", "gbrp12le", "rgb48le"),

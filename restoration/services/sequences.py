@@ -214,7 +214,7 @@ def _unpack(archive: Path, folder: Path, max_bytes: int) -> int:
 def _master_pix_fmt(fmt: av.VideoFormat) -> str:
     bits = max((c.bits for c in fmt.components), default=8)
     if bits <= 8:
-        return "gbrp"
+        return "bgr0"  # FFmpeg's FFV1 has no 8-bit planar RGB (gbrp)
     if bits <= 10:
         return "gbrp10le"
     if bits <= 12:

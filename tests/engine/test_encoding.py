@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
-from gpu_worker.engine.encoding import EncodeError, EncodeSettings, pix_fmt_bit_depth
+from gpu_worker.engine.encoding import PIX_FMTS, EncodeError, EncodeSettings, pix_fmt_bit_depth
 
 
 @pytest.mark.parametrize(("pix_fmt", "bits"), [
@@ -28,6 +30,20 @@ def test_ffv1_is_a_lossless_archival_codec():
     with pytest.raises(EncodeError, match="FFV1 needs a .mkv or .mov"):
         ffv1.check_container("mp4")
     ffv1.check_container("matroska")
+
+
+def test_every_ffv1_pixel_format_offered_opens_ffmpegs_encoder():
+    # An offered format FFmpeg's encoder refuses (8-bit planar RGB, gbrp) would fail
+    # only at the end of a render; 8-bit RGB is offered as bgr0.
+    import av
+
+    for pix_fmt in PIX_FMTS["ffv1"]:
+        cc = av.CodecContext.create("ffv1", "w")
+        cc.width, cc.height, cc.pix_fmt = 64, 48, pix_fmt
+        cc.time_base = Fraction(1, 24)
+        cc.options = EncodeSettings(codec="ffv1", pix_fmt=pix_fmt).codec_options()
+        cc.open()
+    assert EncodeSettings(codec="ffv1", pix_fmt="bgr0").bit_depth == 8
 
 
 def test_depths_of_the_default_and_ten_bit_outputs():

@@ -88,6 +88,21 @@ def test_16_bit_sequence_becomes_a_lossless_ffv1_master_in_natural_order(
     assert names.count("source.mkv") == 1 and not [n for n in names if "sequence" in n]
 
 
+@pytest.mark.parametrize("codec", ["tiff", "png"])
+def test_8_bit_scans_become_an_8_bit_rgb_master(codec, tmp_path, settings, eager_celery,
+                                                django_capture_on_commit_callbacks):
+    # FFmpeg's FFV1 has no 8-bit planar RGB (gbrp): 8-bit scans are kept as bgr0.
+    archive = make_frame_zip(tmp_path / f"reel8_{codec}.zip", codec=codec, numbers=range(1, 5), bits=8)
+    with django_capture_on_commit_callbacks(execute=True):
+        clip = upload(archive)
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.READY, clip.error
+    assert clip.video_codec == "ffv1" and clip.frame_count == 4
+    frames = list(iter_decoded(clip.source.path))
+    for n, decoded in enumerate(frames, start=1):
+        np.testing.assert_array_equal(decoded.image, (sequence_frame(n) >> 8).astype(np.uint8))
+
+
 def test_default_rate_is_24_and_decimal_ntsc_means_1001(tmp_path):
     assert sequences.parse_frame_rate("") == 24
     assert sequences.parse_frame_rate("23.976") == Fraction(24000, 1001)
