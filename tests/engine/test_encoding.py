@@ -1,4 +1,5 @@
-"""Encoding settings: codecs, pixel formats and their bit depth (no PyAV needed)."""
+"""Encoding settings: codecs, pixel formats and their bit depth (PyAV only where a test asks
+FFmpeg's own encoder)."""
 
 from __future__ import annotations
 
