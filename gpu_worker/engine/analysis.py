@@ -622,7 +622,7 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
         denoised = float(np.clip(nz / NOISE_LEVELS[1], 0.5, 2.0))
         ops.append({"op": "denoise", "params": {
             "strength": round(denoised, 2), "temporal_radius": int(np.clip(cadence + 1, 2, 4)),
-            "spatial": 1.0, "noise_level": 0.0, "detail": 0.15}})
+            "spatial": 1.0, "noise_level": 0.0, "detail": 0.0}})
 
     c = s["colour"]
     # Evidence, 0..1 (reports from before it was measured: the yes/no findings).
