@@ -62,10 +62,13 @@ FINDINGS = {
                   "frame (%(level)s)."),
     "scratches": _("Vertical scratches in %(percent)s%% of the frames (%(level)s)."),
     "noise": _("Grain/noise: sigma about %(levels)s levels of 8-bit (%(level)s)."),
-    "fade": _("Faded: contrast %(contrast)s of full range, blacks at %(black)s."),
-    "cast": _("Colour cast: %(cast)s (red %(red)s, blue %(blue)s relative to green)."),
-    "cast_toned": _("Colour cast: %(cast)s (red %(red)s, blue %(blue)s relative to green), on a "
-                    "monochrome (toned) image."),
+    "fade": _("Faded: the darkest tones of every channel sit at %(floor)s or above (lifted "
+              "blacks); contrast %(contrast)s of full range."),
+    "cast": _("Colour cast: %(cast)s (red %(red)s, blue %(blue)s relative to green on "
+              "near-neutral tones, alike from shadows to highlights)."),
+    "cast_toned": _("Colour cast: %(cast)s (red %(red)s, blue %(blue)s relative to green on "
+                    "near-neutral tones, alike from shadows to highlights), on a monochrome "
+                    "(toned) image."),
     "soft": _("Soft picture: fine-detail ratio %(ratio)s (sharp is 0.5+)."),
     "repeats": _("%(count)s repeated frames (%(percent)s%%)."),
     "repeats_cadence": _("%(count)s repeated frames (%(percent)s%%): each film frame is shown "

@@ -57,6 +57,19 @@ BLOTCH_LEVELS = (0.15, 0.5, 1.5)  # blotches per distinct frame
 SCRATCH_LEVELS = (0.1, 0.3, 0.6)  # fraction of frames with a vertical scratch
 FREE_CHROMA_TONED = 0.009  # below: colour explained by brightness alone (a toned print)
 LEVEL_NAMES = ("none", "mild", "moderate", "strong")
+# Tone evidence (see _tone_evidence): the darkest channel's floor, rising from no fade
+# to certain fade over [0], [1], and falling back to none over [2], [3];
+FADE_FLOOR = (0.06, 0.09, 0.18, 0.24)
+# a cast's size on neutral pixels (hypot of R/G-1 and B/G-1): none below [0], full at
+# [1]; and its spread across brightness bands relative to its size: full evidence up
+# to [0], none from [1] (looser on a print the fade evidence already marks as faded).
+CAST_SIZE = (0.03, 0.07)
+CAST_SPREAD = (0.3, 0.5)
+CAST_SPREAD_FADED = (0.6, 1.0)
+MIN_TONE_CONFIDENCE = 0.25  # below: no colour_correct at all
+FADE_REMOVE = 1.0  # share of the measured black lift that is removed, at full confidence
+NATURAL_FLOOR = 0.02  # where the darkest channel of unfaded footage sits
+FADE_PIVOT = 0.63  # the level fading leaves in place: blacks rise far more than whites fall
 
 
 def _level(value: float, levels: tuple[float, float, float]) -> str:
@@ -210,6 +223,7 @@ def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_ev
                 "black": round(cs["black"], 4),
                 "white": round(cs["white"], 4),
                 "scratches": M.scratch_count(small),
+                **{k: [round(v, 4) for v in vals] for k, vals in M.tone_stats(small).items()},
             })
         if faces and n % face_every == 0:
             face_frames.append({"frame": n, "faces": detect_faces(frame)})
@@ -342,7 +356,12 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
     # sepia (0.010-0.021).
     free_chroma = float(np.median(values("free_chroma"))) if len(values("free_chroma")) else 0.0
     toned = bool(monochrome or free_chroma < FREE_CHROMA_TONED)
-    faded = contrast < 0.6 or black > 0.12
+    tone = _tone_evidence([r for r in per_frame if "lo" in r])
+    faded = tone["fade_confidence"] >= 0.5
+    if tone["cast_confidence"] >= 0.5:
+        cast = _cast_name(tone["neutral_r"], tone["neutral_b"])
+    else:
+        cast = "neutral"
 
     # Repeats and their cadence (each film frame shown k times).
     rep_frac = float(np.mean(repeats[1:])) if count > 1 else 0.0
@@ -374,7 +393,7 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
                    "black": round(black, 4), "white": round(float(np.median(values("white"))), 4),
                    "cast_r": round(cast_r, 4), "cast_b": round(cast_b, 4),
                    "cast": cast, "monochrome": bool(monochrome), "faded": bool(faded),
-                   "free_chroma": round(free_chroma, 4), "toned": toned},
+                   "free_chroma": round(free_chroma, 4), "toned": toned, **tone},
         "scenes": {"cuts": cuts, "count": len(cuts) + 1},
         "repeats": {"count": int(sum(repeats)), "fraction": round(rep_frac, 4),
                     "cadence": cadence},
@@ -393,6 +412,57 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
     }
     return {"version": REPORT_VERSION, "summary": summary,
             "findings": _findings(summary), "frames": per_frame, "source": {}}
+
+
+def _ramp(x: float, lo: float, hi: float) -> float:
+    """0 at or below lo, 1 at or above hi, linear between (a falling ramp if lo > hi)."""
+    return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
+
+
+def _tone_evidence(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """How sure the analysis is that the print is faded and that it carries a colour
+    cast, from the per-frame tone statistics (metrics.tone_stats), as 0..1.
+
+    Fading lifts the blacks of every channel: the darkest tones of every frame sit
+    well above black (`floor`, the lowest channel's 0.5th percentile, median over
+    the frames). A scene that is simply dark or warm keeps true blacks in at least
+    one channel. Evidence starts at FADE_FLOOR[0] and is full at FADE_FLOOR[1]; it
+    falls away again above FADE_FLOOR[2]..[3], where the lift exceeds what fading does
+    to a print and the scene itself has no dark tones (fog, a grey car park, a
+    bright wall): restretching such a scene invents contrast it never had.
+
+    A cast from the print tints the near-neutral pixels by the same ratio at every
+    brightness; the cast is the median of the per-band tints, and its evidence is
+    scaled down as the bands disagree (spread / size of the cast), since a warm
+    scene (a ginger cat, tungsten light) tints its shadows and highlights unequally.
+    """
+    if not records:
+        return {"floor": 0.0, "black3": 0.0, "white3": 1.0, "neutral_r": 0.0,
+                "neutral_b": 0.0, "neutral_spread": 0.0, "fade_confidence": 0.0,
+                "cast_confidence": 0.0}
+    lo = np.median(np.array([r["lo"] for r in records], dtype=np.float64), axis=0)
+    hi = np.median(np.array([r["hi"] for r in records], dtype=np.float64), axis=0)
+    floor = float(lo.min())
+    fade_c = _ramp(floor, *FADE_FLOOR[:2]) * _ramp(floor, FADE_FLOOR[3], FADE_FLOOR[2])
+    banded = [np.stack([r["neutral_r"], r["neutral_b"]], axis=1) for r in records
+              if len(r.get("neutral_r") or ()) == M.NEUTRAL_BANDS]
+    cast_r = cast_b = spread = 0.0
+    cast_c = 0.0
+    if banded:
+        bands = np.median(np.stack(banded), axis=0)  # (bands, 2)
+        centre = np.median(bands, axis=0)
+        cast_r, cast_b = float(centre[0]), float(centre[1])
+        size = float(np.hypot(cast_r, cast_b))
+        spread = float(np.hypot(*(bands - centre).T).max())
+        if size > 0:
+            # Fading corroborates a print defect: the bands may then disagree more
+            # (the lift itself is neutral and dilutes the tint of the darkest band).
+            full, none = CAST_SPREAD_FADED if fade_c >= 0.5 else CAST_SPREAD
+            cast_c = _ramp(size, *CAST_SIZE) * _ramp(spread / size, none, full)
+    return {"floor": round(floor, 4), "black3": round(float(lo.mean()), 4),
+            "white3": round(float(hi.mean()), 4), "neutral_r": round(cast_r, 4),
+            "neutral_b": round(cast_b, 4), "neutral_spread": round(spread, 4),
+            "fade_confidence": round(fade_c, 3), "cast_confidence": round(cast_c, 3)}
 
 
 def _thin(items: list[Any], k: int) -> list[Any]:
@@ -485,15 +555,16 @@ def _findings(s: dict[str, Any]) -> list[dict[str, Any]]:
         levels=round(255 * nz, 1), level=s["noise"]["level"])
     c = s["colour"]
     if c["faded"]:
-        add("fade", float(np.clip((0.75 - c["contrast"]) / 0.5, 0.1, 1.0)),
-            f"Faded: contrast {c['contrast']:.2f} of full range, blacks at {c['black']:.2f}.",
-            contrast=round(c["contrast"], 2), black=round(c["black"], 2))
+        add("fade", float(np.clip(c["fade_confidence"], 0.1, 1.0)),
+            f"Faded: the darkest tones of every channel sit at {c['floor']:.2f} or above "
+            f"(lifted blacks); contrast {c['contrast']:.2f} of full range.",
+            floor=round(c["floor"], 2), contrast=round(c["contrast"], 2))
     if c["cast"] != "neutral":
-        strength = max(abs(c["cast_r"]), abs(c["cast_b"]))
-        add("cast", float(np.clip(strength / 0.3, 0.1, 1.0)),
-            f"Colour cast: {c['cast']} (red {c['cast_r']:+.2f}, blue {c['cast_b']:+.2f} "
-            f"relative to green)" + (", on a monochrome (toned) image." if c["monochrome"] else "."),
-            cast=c["cast"], red=round(c["cast_r"], 2), blue=round(c["cast_b"], 2),
+        add("cast", float(np.clip(c["cast_confidence"], 0.1, 1.0)),
+            f"Colour cast: {c['cast']} (red {c['neutral_r']:+.2f}, blue {c['neutral_b']:+.2f} "
+            f"relative to green on near-neutral tones, alike from shadows to highlights)"
+            + (", on a monochrome (toned) image." if c["monochrome"] else "."),
+            cast=c["cast"], red=round(c["neutral_r"], 2), blue=round(c["neutral_b"], 2),
             monochrome=bool(c["monochrome"]))
     if s["detail"]["soft"]:
         add("soft", float(np.clip((0.3 - s["detail"]["median"]) / 0.3, 0.1, 1.0)),
@@ -580,30 +651,34 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
         denoised = float(np.clip(nz / NOISE_LEVELS[1], 0.5, 2.0))
         ops.append({"op": "denoise", "params": {
             "strength": round(denoised, 2), "temporal_radius": int(np.clip(cadence + 1, 2, 4)),
-            "spatial": 1.0, "noise_level": 0.0, "detail": 0.15}})
+            "spatial": 1.0, "noise_level": 0.0, "detail": 0.0}})
 
     c = s["colour"]
-    if c["faded"] or c["cast"] != "neutral":
+    # Evidence, 0..1 (reports from before it was measured: the yes/no findings).
+    fade_c = float(c.get("fade_confidence", 1.0 if c["faded"] else 0.0))
+    cast_c = float(c.get("cast_confidence", 0.0 if c["cast"] == "neutral" else 1.0))
+    if max(fade_c, cast_c) >= MIN_TONE_CONFIDENCE:
         warm = c["cast"] in ("sepia", "orange")
         # A warm cast is toning (sepia) or a colour film gone brown; reports from
         # before "toned" was measured count every warm cast as toning.
         toned = bool(c["monochrome"]) or (warm and bool(c.get("toned", True)))
         # A toned print: restore its range, keep most of the toning. A colour film
         # under a warm cast: remove most of it (some warmth is often the film's own).
-        # Other casts (magenta, cyan...) are faded dyes: neutralise them.
-        white_balance = 0.3 if toned else 0.7 if warm else 1.0
-        ops.append({"op": "colour_correct", "params": {
-            "method": "percentile",
-            "white_balance": white_balance,
-            # Half-way back to the range natural footage keeps (a little above black,
-            # a little below white): how far the print's own range reached is unknown
-            # (clean footage's darkest tones lie anywhere from 0 to a third of full
-            # scale), and a full stretch also stretches what grain is left.
-            "contrast": 0.5 if c["faded"] else 0.2,
-            "black_point": 0.03, "white_point": 0.96,
-            "clip": 0.5,
-            "saturation": 0.0 if c["monochrome"] else 0.5,
-            "temporal_radius": 6}})
+        # Other casts (magenta, cyan...) are faded dyes: neutralise them. All scaled
+        # by how sure the analysis is that the cast is the print's, not the scene's.
+        white_balance = (0.3 if toned else 0.7 if warm else 1.0) * cast_c
+        params: dict[str, Any] = {"method": "percentile",
+                                  "white_balance": round(white_balance, 2), "clip": 0.5,
+                                  "saturation": 0.0 if c["monochrome"] else round(0.5 * fade_c, 2),
+                                  "temporal_radius": 6}
+        if fade_c > 0 and "black3" in c:
+            params.update(_fade_levels(c, fade_c))
+        else:
+            # Levels left alone (contrast 0), or, for reports without the tone
+            # measures, half-way back to the range natural footage keeps.
+            params.update({"contrast": 0.5 if c["faded"] and "black3" not in c else 0.0,
+                           "black_point": 0.03, "white_point": 0.96})
+        ops.append({"op": "colour_correct", "params": params})
 
     # Grain reads as fine detail, so on grainy film the "soft" measure cannot be
     # trusted; after a strong denoise (which also softens edges a little) a light
@@ -617,6 +692,24 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     # (faithful keeps some, a sweep on grain.strength inserts it into any preset)
     # and for the audience to choose.
     return {"ops": ops}
+
+
+def _fade_levels(c: dict[str, Any], fade_c: float) -> dict[str, float]:
+    """colour_correct's black and white points undoing the measured fade.
+
+    The black lift is the darkest channel's floor above NATURAL_FLOOR, removed in
+    proportion to the evidence. Fading compresses tones towards a light level
+    (FADE_PIVOT): blacks rise far more than whites fall, so the white point moves by
+    the same compression around the pivot instead of being stretched to full white,
+    which would brighten a low-key scene that never had whites.
+    """
+    black, white = float(c["black3"]), float(c["white3"])
+    lift = FADE_REMOVE * fade_c * max(0.0, float(c["floor"]) - NATURAL_FLOOR)
+    target = max(0.0, black - lift)
+    k = (FADE_PIVOT - black) / max(FADE_PIVOT - target, 1e-3)  # the fade's compression
+    white_t = FADE_PIVOT + (white - FADE_PIVOT) / max(k, 0.25)
+    return {"contrast": 1.0, "black_point": round(float(np.clip(target, 0.0, 0.2)), 3),
+            "white_point": round(float(np.clip(white_t, 0.3, 1.0)), 3)}
 
 
 # ----------------------------------------------------------------------------

@@ -194,6 +194,55 @@ def colour_stats(frame: np.ndarray) -> dict[str, float]:
     }
 
 
+TONE_SIDE = 128  # tone statistics are measured on thumbnails this size, like colour_correct
+NEUTRAL_BANDS = 4
+
+
+def tone_stats(frame: np.ndarray) -> dict[str, list[float]]:
+    """Black/white levels per channel and the colour of near-neutral pixels per
+    brightness band, for telling a faded or cast print from a scene that is simply
+    dark, bright or warm.
+
+    Measured on an area thumbnail `TONE_SIDE` pixels on the long side (grain averages
+    out, and these are the levels the colour_correct operator measures):
+    lo/hi: each channel's 0.5th and 99.5th percentile (R, G, B).
+    neutral_r/neutral_b: in each of `NEUTRAL_BANDS` luma bands (quantiles of the
+    unclipped pixels), R/G - 1 and B/G - 1 of the mean of the 30% least saturated
+    pixels of the band. A cast from the print (dye fading, toning) tints neutral
+    pixels by the same ratio at every brightness; a warm or cool scene tints its
+    darkest greys very differently from its brightest ones, or not at all. Empty
+    lists when the frame has too few unclipped pixels.
+    """
+    f = frame.astype(np.float32) / (255.0 if frame.dtype == np.uint8 else 1.0)
+    h, w = f.shape[:2]
+    s = TONE_SIDE / max(h, w)
+    if s < 1.0:
+        f = cv2.resize(f, (max(1, round(w * s)), max(1, round(h * s))),
+                       interpolation=cv2.INTER_AREA)
+    px = f.reshape(-1, 3)
+    y = px @ np.array(_LUMA, dtype=np.float32)
+    lo = np.percentile(px, 0.5, axis=0)
+    hi = np.percentile(px, 99.5, axis=0)
+    usable = (px.min(1) > 0.02) & (px.max(1) < 0.98)
+    rel = (px.max(1) - px.min(1)) / np.maximum(y, 0.02)
+    nr: list[float] = []
+    nb: list[float] = []
+    if usable.sum() >= 25 * NEUTRAL_BANDS:
+        edges = np.quantile(y[usable], np.linspace(0, 1, NEUTRAL_BANDS + 1))
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            band = usable & (y >= a) & (y <= b)
+            if band.sum() < 10:
+                nr, nb = [], []
+                break
+            calm = band & (rel <= np.quantile(rel[band], 0.3))
+            mu = px[calm].mean(0)
+            g = max(float(mu[1]), 1e-3)
+            nr.append(float(mu[0] / g - 1.0))
+            nb.append(float(mu[2] / g - 1.0))
+    return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi],
+            "neutral_r": nr, "neutral_b": nb}
+
+
 # ----------------------------------------------------------------------------
 # no-reference, over time
 # ----------------------------------------------------------------------------

@@ -238,7 +238,7 @@ class ColourCorrectSchema(OperatorSchema):
               "black). Natural footage keeps a little detail above black: 0.02-0.04.",
               min=0.0, max=0.2, step=0.01),
         Param("white_point", "float", 1.0, "Where the stretched white point lands (1 = full "
-              "white).", min=0.8, max=1.0, step=0.01),
+              "white; below 1 for a scene without whites).", min=0.3, max=1.0, step=0.01),
         Param("clip", "float", 0.5, "Share of the darkest and of the brightest pixels "
               "allowed to clip when measuring black and white points.", min=0.0, max=5.0,
               unit="%", step=0.1),

@@ -224,7 +224,8 @@ def test_suggest_spec_branches_all_validate() -> None:
     s = report["summary"]
     # A smooth synthetic grey gradient reads as faded and soft; start from a clean state.
     assert s["colour"]["faded"] and s["detail"]["soft"]
-    s["colour"].update(faded=False, cast="neutral", monochrome=True)
+    s["colour"].update(faded=False, cast="neutral", monochrome=True, fade_confidence=0.0,
+                       cast_confidence=0.0)
     s["detail"]["soft"] = False
     assert suggest_spec(report)["ops"] == []
     # Grainy, soft? Sharpening before denoising would amplify the grain: denoise, a
@@ -239,13 +240,25 @@ def test_suggest_spec_branches_all_validate() -> None:
     assert den["strength"] == 2.0 and den["temporal_radius"] == 3
     # Clean but soft and faded with a magenta cast: colour, then sharpen.
     s["noise"]["median"] = 0.002
-    s["colour"].update(faded=True, cast="magenta", monochrome=False)
+    s["colour"].update(faded=True, cast="magenta", monochrome=False, fade_confidence=1.0,
+                       cast_confidence=1.0, floor=0.12, black3=0.13, white3=0.85)
     names = _check_spec(suggest_spec(report))
     assert names == ["colour_correct", "sharpen"]
     cc = suggest_spec(report)["ops"][0]["params"]
     assert cc["white_balance"] == 1.0
-    # Faded: levels go half-way back, towards natural black and white points.
-    assert cc["contrast"] == 0.5 and 0 < cc["black_point"] < 0.1 and cc["white_point"] < 1
+    # Faded: the measured lift of the blacks is removed (floor 0.12 back to 0.02, so
+    # 0.13 -> 0.03); the whites move by the same compression around the pivot, a
+    # little up, not to full white.
+    assert cc["contrast"] == 1.0 and cc["black_point"] == pytest.approx(0.03)
+    assert 0.85 < cc["white_point"] < 0.95
+    # Half the evidence: half the correction, half the white balance.
+    s["colour"].update(fade_confidence=0.5, cast_confidence=0.5)
+    cc = suggest_spec(report)["ops"][0]["params"]
+    assert cc["black_point"] == pytest.approx(0.08) and cc["white_balance"] == 0.5
+    # Too little evidence of either: the tones are left alone.
+    s["colour"].update(fade_confidence=0.2, cast_confidence=0.2)
+    assert _check_spec(suggest_spec(report)) == ["sharpen"]
+    s["colour"].update(fade_confidence=1.0, cast_confidence=1.0)
     # Everything at once keeps the documented order.
     s["flicker"]["index"] = 0.05
     s["dust"]["per_frame"] = 50.0
@@ -314,3 +327,80 @@ def test_progressive_clip_gets_no_field_ops(tmp_path):
     report = analyze(src, faces=False)
     assert not report["interlace"]["interlaced"] and report["interlace"]["telecine"] is None
     assert not any(o["op"] in ("ivtc", "deinterlace") for o in suggest_spec(report)["ops"])
+
+
+# -- tone decisions on synthetic scenes ----------------------------------------------
+def _smooth(rng: np.random.Generator, h: int, w: int, sigma: float) -> np.ndarray:
+    """A smooth random field with values spread evenly over [0, 1] (ranks)."""
+    f = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), sigma)
+    ranks = np.argsort(np.argsort(f.ravel())).reshape(h, w)
+    return (ranks / (h * w - 1)).astype(np.float32)
+
+
+def _scene(luma_curve=lambda y: y, tint=lambda y: (1.0, 1.0, 1.0), seed: int = 3,
+           frames: int = 8) -> list[np.ndarray]:
+    """A moving textured scene as float RGB in [0, 1]: luma over the full range (true
+    blacks and whites) through `luma_curve`, half of it coloured (hues of its own),
+    half near-neutral, then tinted per pixel by `tint(luma)` (three gains)."""
+    rng = np.random.default_rng(seed)
+    h, w = 120, 200
+    y = luma_curve(_smooth(rng, h, w + 4 * frames, 5))
+    hues = np.stack([_smooth(rng, h, w + 4 * frames, 9) - 0.5 for _ in range(3)], -1)
+    hues -= hues.mean(-1, keepdims=True)
+    coloured = (_smooth(rng, h, w + 4 * frames, 12) > 0.5)[..., None]
+    rgb = y[..., None] * (1.0 + 1.2 * hues * coloured)
+    gains = np.stack(tint(y), -1) if callable(tint) else np.asarray(tint)
+    rgb = np.clip(rgb * gains, 0, 1)
+    out = []
+    for t in range(frames):
+        f = rgb[:, 4 * t:4 * t + w] + rng.normal(0, 0.004, (h, w, 3))
+        out.append((np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8))
+    return out
+
+
+def _tone_ops(frames: list[np.ndarray]) -> tuple[dict, dict | None]:
+    report = analyze_frames(frames, fps=24, faces=False)
+    cc = [o["params"] for o in suggest_spec(report)["ops"] if o["op"] == "colour_correct"]
+    return report["summary"]["colour"], (cc[0] if cc else None)
+
+
+def test_a_warm_scene_with_true_blacks_is_left_alone() -> None:
+    # Tungsten-warm midtones (up to +30% red, -30% blue), neutral shadows and whites.
+    def warm(y: np.ndarray) -> tuple[np.ndarray, ...]:
+        k = 0.3 * np.sin(np.pi * y)
+        return 1 + k, np.ones_like(y), 1 - k
+
+    colour, cc = _tone_ops(_scene(tint=warm))
+    assert colour["floor"] < 0.03 and colour["fade_confidence"] == 0.0
+    assert colour["cast_confidence"] < 0.25 and not colour["faded"]
+    assert cc is None
+
+
+def test_a_low_key_scene_with_true_blacks_is_left_alone() -> None:
+    # Mostly shadows, highlights at half of full scale: low contrast, not faded.
+    colour, cc = _tone_ops(_scene(luma_curve=lambda y: 0.5 * y ** 2.5))
+    assert colour["white3"] < 0.6 and colour["floor"] < 0.03
+    assert colour["fade_confidence"] == 0.0 and cc is None
+
+
+def test_a_faded_print_gets_its_blacks_back() -> None:
+    clean = _scene()
+    faded = [(np.clip(f / 255.0 * 0.8 + 0.12, 0, 1) * 255 + 0.5).astype(np.uint8)
+             for f in clean]
+    colour, cc = _tone_ops(faded)
+    assert colour["faded"] and colour["fade_confidence"] == 1.0
+    assert cc is not None and cc["contrast"] == 1.0
+    # The lift (about 0.12) is removed: the black point lands near natural black, the
+    # whites stay near the top.
+    assert cc["black_point"] < colour["black3"] - 0.08 and cc["black_point"] < 0.06
+    assert cc["white_point"] >= 0.9
+    assert cc["white_balance"] < 0.25  # no cast was added: none is removed
+
+
+def test_a_global_cast_on_neutrals_is_corrected() -> None:
+    colour, cc = _tone_ops(_scene(tint=(1.12, 1.0, 0.82)))
+    assert colour["cast_confidence"] >= 0.9 and colour["cast"] in ("sepia", "orange")
+    assert colour["neutral_r"] > 0.08 and colour["neutral_b"] < -0.12
+    assert colour["fade_confidence"] == 0.0
+    assert cc is not None and cc["white_balance"] >= 0.6
+    assert cc["contrast"] == 0.0  # levels untouched: the blacks were never lifted

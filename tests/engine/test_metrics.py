@@ -92,6 +92,36 @@ def test_free_chroma_tells_a_toned_print_from_colour_film_under_a_cast() -> None
     assert toned["free_chroma"] < 0.005 < 0.02 < colour["free_chroma"]
 
 
+def test_tone_stats_levels_per_channel() -> None:
+    a = _image(96, 128, seed=2)  # values 0.1..0.9 in every channel
+    lifted = a * 0.5 + np.array([0.3, 0.2, 0.1], np.float32)
+    t0, t1 = M.tone_stats(a), M.tone_stats((lifted * 255 + 0.5).astype(np.uint8))
+    for ch, off in enumerate((0.3, 0.2, 0.1)):
+        assert t1["lo"][ch] == pytest.approx(0.5 * t0["lo"][ch] + off, abs=0.01)
+        assert t1["hi"][ch] == pytest.approx(0.5 * t0["hi"][ch] + off, abs=0.01)
+        assert t0["lo"][ch] < 0.3 and t0["hi"][ch] > 0.7
+
+
+def test_tone_stats_tell_a_cast_on_neutrals_from_a_scene_warm_in_its_midtones() -> None:
+    rng = np.random.default_rng(7)
+    y = cv2.GaussianBlur(rng.random((96, 128)).astype(np.float32), (0, 0), 4)
+    y = (y - y.min()) / (y.max() - y.min()) * 0.9 + 0.05
+    grey = np.repeat(y[..., None], 3, axis=-1)
+    cast = M.tone_stats(grey * np.array([1.1, 1.0, 0.85], np.float32))
+    assert cast["neutral_r"] == pytest.approx([0.1] * M.NEUTRAL_BANDS, abs=0.01)
+    assert cast["neutral_b"] == pytest.approx([-0.15] * M.NEUTRAL_BANDS, abs=0.01)
+    k = 0.3 * np.sin(np.pi * y)  # warm midtones, neutral shadows and highlights
+    warm = M.tone_stats(np.clip(np.stack([y * (1 + k), y, y * (1 - k)], -1), 0, 1))
+    assert max(warm["neutral_r"]) - min(warm["neutral_r"]) > 0.1
+    assert M.tone_stats(grey)["neutral_r"] == pytest.approx([0.0] * M.NEUTRAL_BANDS, abs=1e-3)
+
+
+def test_tone_stats_need_unclipped_pixels() -> None:
+    black = np.zeros((40, 60, 3), np.uint8)
+    t = M.tone_stats(black)
+    assert t["neutral_r"] == [] and t["neutral_b"] == [] and t["lo"] == [0.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize("grain", [0.01, 0.03])
 def test_temporal_noise_sigma_sees_correlated_grain_under_motion(grain: float) -> None:
     base = (_image(160, 200, seed=6) * 255).astype(np.uint8)
