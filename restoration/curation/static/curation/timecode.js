@@ -20,6 +20,8 @@
            pad(s % 60) + (drop ? ";" : ":") + pad(ff);
   }
 
+  window.ReelTimecode = timecode;
+
   var out = document.getElementById("review-timecode");
   if (!out || !window.ReelCompare || !window.ReelCompare.players.length) return;
   var player = window.ReelCompare.players[0];
@@ -27,5 +29,4 @@
   function show() { out.textContent = timecode(base + player.currentFrame(), fps, drop); }
   player.on("time", show);
   show();
-  window.ReelTimecode = timecode;
 })();
