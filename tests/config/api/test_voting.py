@@ -56,4 +56,4 @@ def test_opening_over_variants_that_look_alike_answers_with_a_warning(client):
                        content_type="application/json")
     assert made.status_code == 201, made.json()  # opened: the technician decides
     (warning,) = made.json()["warnings"]
-    assert "0.24 JOD" in warning and "grain.strength" in warning
+    assert "0.24 JOD" in warning and "film grain · strength" in warning  # the parameter, worded
