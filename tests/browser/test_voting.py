@@ -116,11 +116,19 @@ def test_fan_votes_on_a_phone_and_a_second_browser_sees_the_tally_live(embedded_
           f"{sync['hardSeeks']} re-seeks")
 
     # The corrector at work: knock the follower off by half a second (re-seek), then by a
-    # few frames (playback-rate nudge); both times it comes back within a frame.
-    page.evaluate("document.getElementById('video-right').currentTime += 0.5")
+    # few frames (playback-rate nudge); both times it comes back within a frame. The knock
+    # is given mid-excerpt: pushed past its end, the follower would simply be put back by
+    # the loop, with nothing for the corrector to do.
+    knock = """async (seconds) => {
+        const left = document.getElementById('video-left');
+        while (!(left.currentTime > 0.3 && left.currentTime < left.duration - 1.5))
+            await new Promise(r => setTimeout(r, 20));
+        document.getElementById('video-right').currentTime += seconds;
+    }"""
+    page.evaluate(knock, 0.5)
     page.wait_for_function("() => window.reelSync.hardSeeks >= 1", timeout=60_000)
     page.wait_for_function(f"() => window.reelSync.lastDriftMs < {1000 / FPS}", timeout=20_000)
-    page.evaluate("document.getElementById('video-right').currentTime += 0.07")
+    page.evaluate(knock, 0.07)
     page.wait_for_function("() => window.reelSync.nudges >= 1", timeout=20_000)
     page.wait_for_function(f"() => window.reelSync.lastDriftMs < {1000 / FPS}", timeout=20_000)
 
