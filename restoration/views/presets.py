@@ -23,7 +23,10 @@ from restoration.services import presets
 @role_required(TECHNICIAN, CURATOR)
 def preset_list(request: HttpRequest) -> HttpResponse:
     presets.ensure_builtin_presets()
-    items = Preset.objects.prefetch_related("versions").order_by("-builtin", "name")
+    items = list(Preset.objects.prefetch_related("versions").order_by("-builtin", "name"))
+    for preset in items:  # the engine's presets by their names in the reader's language
+        preset.label = engine_text.preset_name(preset)
+        preset.shown_description = engine_text.builtin_preset_description(preset)
     return render(request, "restoration/preset_list.html", {"presets": items})
 
 

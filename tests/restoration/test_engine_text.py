@@ -5,7 +5,11 @@ it); in Chinese no Latin word is left; an unknown code is shown as it is."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import polib
 import pytest
 from django.utils import timezone, translation
 
@@ -15,6 +19,7 @@ from restoration import engine_text
 from restoration.sweeper import give_up_reason
 from tests.factories import VariantFactory, WorkLeaseFactory
 
+REPO = Path(__file__).resolve().parents[2]
 LATIN_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9_]+")
 
 SUMMARY = {
@@ -236,3 +241,17 @@ def test_every_category_and_region_has_a_name():
     with translation.override("zh-hans"):
         assert engine_text.region_name("all") == "整个画面" and engine_text.category_name("tone") == "影调"
         assert engine_text.region_name("elsewhere") == "elsewhere"
+
+
+@pytest.mark.skipif(shutil.which("xgettext") is None, reason="needs GNU gettext's xgettext")
+def test_xgettext_takes_exactly_the_marked_help_texts_from_the_engine(tmp_path):
+    # What the README's makemessages does to gpu_worker: xgettext with the override's
+    # options over every Python file. It finds the N_ texts and nothing else.
+    from restoration.management.commands.makemessages import Command
+
+    files = sorted(str(p) for p in (REPO / "gpu_worker").rglob("*.py"))
+    pot = tmp_path / "engine.pot"
+    subprocess.run(["xgettext", "-L", "Python", *Command.xgettext_options, "--no-wrap",
+                    "-o", str(pot), *files], check=True, cwd=REPO)
+    extracted = {entry.msgid for entry in polib.pofile(str(pot)) if entry.msgid}
+    assert extracted == set(engine_help_texts())

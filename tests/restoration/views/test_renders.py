@@ -173,6 +173,9 @@ def test_a_builtin_presets_page_reads_in_chinese_and_a_technicians_as_written(te
     own = presets.create_preset("My look", cheap_spec(), user=None, description="Warm and soft")
     page = tech_client.get(reverse("preset-detail", args=[own.preset_id]), HTTP_ACCEPT_LANGUAGE="zh-HK").content.decode()
     assert "<h1>My look" in page and "Warm and soft" in page
+    listing = tech_client.get(reverse("preset-list"), HTTP_ACCEPT_LANGUAGE="zh-HK").content.decode()
+    assert f'{clean.pk}/">潔淨</a>' in listing and "現代的畫面" in listing and CLEAN.description not in listing
+    assert f'{own.preset_id}/">My look</a>' in listing and "Warm and soft" in listing
 
 
 def test_editor_offers_a_region_per_op_and_saves_it(tech_client):
