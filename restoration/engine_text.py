@@ -349,6 +349,69 @@ BUILTIN_PRESETS = {
 }
 
 
+# Operator categories (the editor groups and labels operators by them).
+CATEGORIES = {
+    "cleanup": pgettext_lazy("operator category", "cleanup"),
+    "colour": pgettext_lazy("operator category", "colour"),
+    "detail": pgettext_lazy("operator category", "detail"),
+    "look": pgettext_lazy("operator category", "look"),
+    "size": pgettext_lazy("operator category", "size"),
+    "temporal": pgettext_lazy("operator category", "temporal"),
+    "tone": pgettext_lazy("operator category", "tone"),
+    "misc": pgettext_lazy("operator category", "other"),
+}
+
+# Where in the picture an operator acts (gpu_worker.engine.spec.REGIONS).
+REGIONS = {
+    "all": pgettext_lazy("region", "whole frame"),
+    "face": pgettext_lazy("region", "faces"),
+    "person": pgettext_lazy("region", "people"),
+    "background": pgettext_lazy("region", "background"),
+}
+
+
+def category_name(category: str) -> str:
+    return str(CATEGORIES.get(category, category))
+
+
+def region_name(region: str) -> str:
+    return str(REGIONS.get(region, region))
+
+
+def help_text(text: str) -> str:
+    """One of the engine's long help texts (an operator's or a parameter's description,
+    a shipped preset's title or description) in the active language. The engine marks
+    them with gpu_worker.engine.i18n.N_, so makemessages puts them in the catalogue;
+    a text the catalogue lacks is shown as the engine wrote it."""
+    return gettext(text) if text else ""
+
+
+def operator_for_page(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """An operator's schema (OperatorSchema.schema()) with its words for a page beside
+    the codes: `label`, `category_label`, `help` and, per parameter, `label`, `help`,
+    `unit_label` and `choice_labels` (code, name) pairs. The codes stay as they are."""
+    params = [{**p, "label": param_name(p["name"]), "help": help_text(p.get("description", "")),
+               "unit_label": unit_text(p.get("unit", "")),
+               "choice_labels": [(c, value_text(c)) for c in p.get("choices", ())]}
+              for p in schema.get("params", ())]
+    return {**schema, "label": operator_name(schema["name"]),
+            "category_label": category_name(schema.get("category", "")),
+            "help": help_text(schema.get("description", "")), "params": params}
+
+
+def builtin_preset_description(preset: Any) -> str:
+    """A preset's description: a built-in one's as the engine ships it, in the active
+    language; a technician's own as written."""
+    description = getattr(preset, "description", "") or ""
+    if getattr(preset, "builtin", False):
+        from gpu_worker.engine.presets import PRESETS
+
+        shipped = PRESETS.get(getattr(preset, "name", ""))
+        if shipped is not None and description == shipped.description:
+            return help_text(description)
+    return description
+
+
 def operator_name(op: str) -> str:
     return str(OPERATORS.get(op, op))
 

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_worker.engine.i18n import N_
 from gpu_worker.engine.schema import SpecError, all_operator_schemas
 from gpu_worker.engine.spec import PipelineSpec, parse_spec
 
@@ -39,8 +40,8 @@ class Preset:
 
 
 FAITHFUL = Preset(
-    name="faithful", version=1, title="Faithful",
-    description=("Removes flicker, dust and scratches, calms the noise and lifts the "
+    name="faithful", version=1, title=N_("Faithful"),
+    description=N_("Removes flicker, dust and scratches, calms the noise and lifts the "
                  "fade, but keeps the period look: toning and much of the grain stay."),
     spec={
         "ops": [
@@ -60,8 +61,8 @@ FAITHFUL = Preset(
 )
 
 CLEAN = Preset(
-    name="clean", version=1, title="Clean",
-    description=("A modern picture: damage repaired, grain removed, colour fade and cast "
+    name="clean", version=1, title=N_("Clean"),
+    description=N_("A modern picture: damage repaired, grain removed, colour fade and cast "
                  "corrected, gently sharpened."),
     spec={
         "ops": [
@@ -81,8 +82,8 @@ CLEAN = Preset(
 )
 
 AUTO = Preset(
-    name="auto", version=1, title="Automatic",
-    description=("Built from an analysis of the clip: each kind of damage found gets "
+    name="auto", version=1, title=N_("Automatic"),
+    description=N_("Built from an analysis of the clip: each kind of damage found gets "
                  "its operator, at a strength matched to how much was measured."),
     spec=None,
 )

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import CURATOR, TECHNICIAN, role_required
 from gpu_worker.engine.encoding import CODECS
+from restoration import engine_text
 from restoration.models import Clip, Preset, PresetVersion
 from restoration.services import presets
 
@@ -22,7 +23,10 @@ from restoration.services import presets
 @role_required(TECHNICIAN, CURATOR)
 def preset_list(request: HttpRequest) -> HttpResponse:
     presets.ensure_builtin_presets()
-    items = Preset.objects.prefetch_related("versions").order_by("-builtin", "name")
+    items = list(Preset.objects.prefetch_related("versions").order_by("-builtin", "name"))
+    for preset in items:  # the engine's presets by their names in the reader's language
+        preset.label = engine_text.preset_name(preset)
+        preset.shown_description = engine_text.builtin_preset_description(preset)
     return render(request, "restoration/preset_list.html", {"presets": items})
 
 
@@ -32,7 +36,12 @@ def _editor(request: HttpRequest, *, spec: dict[str, Any], title: str, preset: P
         rows = presets.editor_rows(spec)
     except presets.PresetError as exc:
         rows, error = [], error or str(exc)
-    catalog = presets.operator_catalog()
+    # The engine's codes stay in the form's names and values; the page shows their words.
+    for row in rows:
+        shown = engine_text.operator_for_page({**row["schema"], "params": row["params"]})
+        row["schema"], row["params"] = shown, shown["params"]
+        row["region_labels"] = [(r, engine_text.region_name(r)) for r in row["regions"]]
+    catalog = [engine_text.operator_for_page(op) for op in presets.operator_catalog()]
     return render(request, "restoration/preset_edit.html", {
         "rows": rows, "spec": spec, "catalog": catalog, "title": title, "preset": preset,
         "clip": clip, "start": start, "error": error, "codecs": list(CODECS),
@@ -54,7 +63,8 @@ def preset_new(request: HttpRequest) -> HttpResponse:
     except presets.PresetError as exc:
         messages.error(request, str(exc))
         return redirect(clip.get_absolute_url() if clip else "preset-list")
-    return _editor(request, spec=spec, title=gettext("New preset (from %(start)s)") % {"start": start}, preset=None, clip=clip,
+    return _editor(request, spec=spec, title=gettext("New preset (from %(start)s)") % {
+        "start": engine_text.BUILTIN_PRESETS.get(start, start)}, preset=None, clip=clip,
                    start=start)
 
 
@@ -98,8 +108,14 @@ def _save_from_editor(request: HttpRequest, *, preset: Preset | None, clip: Clip
 @role_required(TECHNICIAN, CURATOR)
 def preset_detail(request: HttpRequest, preset_id: int) -> HttpResponse:
     preset = get_object_or_404(Preset, pk=preset_id)
+    versions = list(preset.versions.order_by("-number"))
+    for version in versions:  # the operators by their names in the reader's language
+        version.op_labels = [engine_text.operator_name(op.get("op", "")) for op in (version.spec or {}).get("ops", [])
+                             if isinstance(op, dict)]
     return render(request, "restoration/preset_detail.html", {
-        "preset": preset, "versions": preset.versions.order_by("-number")})
+        "preset": preset, "versions": versions,
+        "preset_name": engine_text.preset_name(preset),
+        "preset_description": engine_text.builtin_preset_description(preset)})
 
 
 @role_required(TECHNICIAN, CURATOR)

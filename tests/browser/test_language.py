@@ -2,10 +2,10 @@
 Chinese (from Accept-Language), the player's own words (from the JavaScript catalogue)
 too, with no English left; the switcher turns it into Hong Kong Traditional Chinese.
 The technician's pages (film, upload, the clip page of an analysed clip with its
-findings, variants, comparisons and failures, and its sweep form) the same, their analysis plot drawn in
-the page's language with glyphs for it.
-Screenshots go to docs/images/ (vote-, clip-, sweep-, film- and upload-zh-hans.png and
--zh-hant.png)."""
+findings, variants, comparisons and failures, and its sweep form) and the preset editor
+the same, their analysis plot drawn in the page's language with glyphs for it.
+Screenshots go to docs/images/ (vote-, clip-, sweep-, film-, upload- and preset-zh-hans.png
+and -zh-hant.png)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gpu_worker.engine.encoding import CODECS
 from tests.browser.conftest import REPO, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -126,6 +127,10 @@ CLIP_ALLOWED = {"ColorVideoVDP", "standard_fhd", "JOD", "CPU", "GPU", "JSON", "S
 UPLOAD_ALLOWED = {"zip", "DPX", "TIFF", "EXR", "PNG", "FFV1"} | SIZE_UNITS
 # On the sweep form: the units of the parameters' ranges (pixels, a factor, a rate).
 SWEEP_ALLOWED = {"px", "x", "fps"}
+# In the preset editor: the codecs it encodes with (their own names), and the programs,
+# models and methods its help texts name (Real-ESRGAN, GFPGAN, FFmpeg's yadif/bwdif …).
+PRESET_ALLOWED = ({"px", "fps", "cube", "USM", "SPAN", "Real", "ESRGAN", "GFPGAN", "RestoreFormer",
+                   "Lanczos", "FFmpeg", "yadif", "bwdif"} | set(WORD.findall(" ".join(CODECS))))
 # The quote of a library's own error, kept as written (translate="no").
 LIBRARY_ERROR = "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
 GAVE_UP = ("gave up after 3 attempts: the variant render stopped reporting (no sign of life "
@@ -205,8 +210,10 @@ def test_the_technicians_pages_in_chinese_with_their_plot(embedded_site, browser
     own_names = set(WORD.findall(" ".join(json.loads(own.strip().splitlines()[-1]))))
     plots = {}
     for language, lang_attr, words in (
-            ("zh-hans", "zh-Hans", {"finding": "闪烁", "failed": "尝试 3 次后放弃", "look": "暖调老拷贝"}),
-            ("zh-hant", "zh-Hant-HK", {"finding": "閃爍", "failed": "嘗試 3 次後放棄", "look": "暖調舊拷貝"})):
+            ("zh-hans", "zh-Hans", {"finding": "闪烁", "failed": "尝试 3 次后放弃", "look": "暖调老拷贝",
+                                    "deflicker": "去除亮度闪烁"}),
+            ("zh-hant", "zh-Hant-HK", {"finding": "閃爍", "failed": "嘗試 3 次後放棄", "look": "暖調舊拷貝",
+                                       "deflicker": "去除亮度閃爍"})):
         if language == "zh-hant":  # the switcher, as a visitor would
             page.goto(clip_url)
             page.click("#language-switcher button[value=zh-hant]")
@@ -248,6 +255,17 @@ def test_the_technicians_pages_in_chinese_with_their_plot(embedded_site, browser
         assert english_left(page, UPLOAD_ALLOWED) == set()
         page.screenshot(path=str(artifacts / f"upload-{language}.png"), full_page=True)
 
+        # The preset editor, from "faithful": its operators, parameters, choices, regions
+        # and the engine's help texts (also each operator's in the "add operator" menu's
+        # tooltips) in the page's language, the codes shown beside them marked translate="no".
+        page.goto(f"{embedded_site.url}/presets/new/?start=faithful")
+        editor = page.locator("#preset-editor")
+        assert editor.locator("fieldset.op").count() == 5
+        assert words["deflicker"] in editor.locator("fieldset.op").first.inner_text()
+        assert page.locator("#preset-editor code[translate=no]").count() > 20
+        assert english_left(page, PRESET_ALLOWED) == set()
+        page.screenshot(path=str(artifacts / f"preset-{language}.png"), full_page=True)
+
     # Each language has its own plot, and every glyph drawn in it was in a font: matplotlib
     # warns "Glyph … missing from font(s)" for each one it had to draw as an empty box.
     assert plots["zh-hans"] != plots["zh-hant"]
@@ -256,7 +274,7 @@ def test_the_technicians_pages_in_chinese_with_their_plot(embedded_site, browser
     desk.close()
 
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-    for page_name in ("clip", "sweep", "film", "upload"):
+    for page_name in ("clip", "sweep", "film", "upload", "preset"):
         for language in ("zh-hans", "zh-hant"):
             name = f"{page_name}-{language}.png"
             small_png(artifacts / name, DOCS_IMAGES / name)

@@ -5,7 +5,11 @@ it); in Chinese no Latin word is left; an unknown code is shown as it is."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import polib
 import pytest
 from django.utils import timezone, translation
 
@@ -15,6 +19,7 @@ from restoration import engine_text
 from restoration.sweeper import give_up_reason
 from tests.factories import VariantFactory, WorkLeaseFactory
 
+REPO = Path(__file__).resolve().parents[2]
 LATIN_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9_]+")
 
 SUMMARY = {
@@ -167,3 +172,89 @@ def test_metadata_for_a_page_words_what_ffprobe_could_not_tell():
                                                "color_primaries": None, "container": "mov"})
     assert shown == {"color_range": "未知", "color_space": "bt709", "color_primaries": "未知",
                      "color_trc": "未知", "container": "mov"}
+
+
+# A figure in a help text (0.5, 12, 29.97), not a digit of a name (technicolor_2strip, 4K).
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])")
+
+
+def engine_help_texts() -> list[str]:
+    """Every long help text the engine marks with N_: operator and parameter
+    descriptions, the shipped presets' titles and descriptions."""
+    from gpu_worker.engine.presets import PRESETS
+
+    texts = []
+    for schema in all_operator_schemas().values():
+        texts.append(schema.description)
+        texts.extend(param.description for param in schema.params)
+    for preset in PRESETS.values():
+        texts.extend((preset.title, preset.description))
+    return texts
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "zh-hant"])
+def test_every_help_text_of_the_engine_is_translated(language):
+    # A new or reworded description in gpu_worker/engine/schema.py or presets.py needs
+    # makemessages (it collects N_(...)) and its translation in both catalogues.
+    texts = engine_help_texts()
+    assert len(texts) > 100 and all(texts)
+    with translation.override(language):
+        missing = [text for text in texts if engine_text.help_text(text) == text]
+        assert missing == []
+        for text in texts:
+            shown = engine_text.help_text(text)
+            assert re.search(r"[\u4e00-\u9fff]", shown), shown
+            # Figures keep their values: every number of the English is in the Chinese.
+            assert set(FIGURE.findall(text)) <= set(FIGURE.findall(shown)), text
+    with translation.override("en"):
+        assert all(engine_text.help_text(text) == text for text in texts)
+
+
+def test_the_marker_is_plain_and_makemessages_collects_it():
+    from gpu_worker.engine.i18n import N_
+    from restoration.management.commands.makemessages import Command
+
+    assert N_("any text") == "any text"
+    assert "--keyword=N_" in Command.xgettext_options
+    assert engine_text.help_text("") == ""
+    with translation.override("zh-hans"):
+        assert engine_text.help_text("Not one of the engine's texts.") == "Not one of the engine's texts."
+
+
+def test_an_operator_for_a_page_keeps_its_codes_beside_its_words():
+    schema = get_operator_schema("colour_correct").schema()
+    with translation.override("zh-hant"):
+        shown = engine_text.operator_for_page(schema)
+    assert shown["name"] == "colour_correct" and shown["label"] == "色彩校正"
+    assert shown["category"] == "colour" and shown["category_label"] == "色彩"
+    assert shown["description"] == schema["description"] and shown["help"].startswith("自動校正褪色和偏色")
+    method = shown["params"][0]
+    assert method["name"] == "method" and method["label"] == "方法" and method["help"].startswith("偏色的量度方式")
+    assert method["choice_labels"] == [("percentile", "百分位"), ("grey_world", "灰色世界")]
+    radius = next(p for p in shown["params"] if p["name"] == "temporal_radius")
+    assert radius["unit"] == "frames" and radius["unit_label"] == "幀"
+
+
+def test_every_category_and_region_has_a_name():
+    from gpu_worker.engine.spec import REGIONS
+
+    for schema in all_operator_schemas().values():
+        assert schema.category in engine_text.CATEGORIES, schema.category
+    assert set(REGIONS) == set(engine_text.REGIONS)
+    with translation.override("zh-hans"):
+        assert engine_text.region_name("all") == "整个画面" and engine_text.category_name("tone") == "影调"
+        assert engine_text.region_name("elsewhere") == "elsewhere"
+
+
+@pytest.mark.skipif(shutil.which("xgettext") is None, reason="needs GNU gettext's xgettext")
+def test_xgettext_takes_exactly_the_marked_help_texts_from_the_engine(tmp_path):
+    # What the README's makemessages does to gpu_worker: xgettext with the override's
+    # options over every Python file. It finds the N_ texts and nothing else.
+    from restoration.management.commands.makemessages import Command
+
+    files = sorted(str(p) for p in (REPO / "gpu_worker").rglob("*.py"))
+    pot = tmp_path / "engine.pot"
+    subprocess.run(["xgettext", "-L", "Python", *Command.xgettext_options, "--no-wrap",
+                    "-o", str(pot), *files], check=True, cwd=REPO)
+    extracted = {entry.msgid for entry in polib.pofile(str(pot)) if entry.msgid}
+    assert extracted == set(engine_help_texts())

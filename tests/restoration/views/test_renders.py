@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from restoration.models import Preset, RenderJob, Variant
 from restoration.services import presets
@@ -135,7 +136,46 @@ def test_clip_page_shows_the_analysis_and_auto_starts_from_it(tech_client, clip)
     assert 'id="analysis-plot"' in page and reverse("clip-analysis-plot", args=[clip.pk]) + "?lang=en" in page
     assert "Compose a preset from this analysis" in page and "Shots" in page
     editor = tech_client.get(reverse("preset-new") + f"?start=auto&clip={clip.pk}")
-    assert editor.status_code == 200 and "New preset (from auto)" in editor.content.decode()
+    assert editor.status_code == 200 and "New preset (from automatic)" in editor.content.decode()
+
+
+def test_the_editor_shows_the_engines_words_in_chinese_and_keeps_its_codes(tech_client):
+    from gpu_worker.engine.schema import get_operator_schema
+
+    deflicker = get_operator_schema("deflicker")
+    radius = next(p for p in deflicker.params if p.name == "radius")
+    page = tech_client.get(reverse("preset-new") + "?start=faithful", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "新建预设（起点：忠于原片）" in page
+    # Operator, category, parameter, unit, choice and region by their words …
+    assert "1. 去闪烁</strong>" in page and '<span class="muted">影调</span></legend>' in page
+    assert "<span>半径 (帧) <code" in page
+    assert '<code translate="no">deflicker</code>' in page and '<code translate="no">radius</code>' in page
+    assert ">影调曲线</option>" in page and ">整个画面</option>" in page and "(帧)" in page
+    # … the help texts translated, as text and as the label's tooltip …
+    assert escape(deflicker.description) not in page and escape(radius.description) not in page
+    assert "去除亮度闪烁" in page and 'title="作为参考曝光的前后帧数' in page
+    # … and the form still posts the engine's codes.
+    assert 'name="op-0-op" value="deflicker"' in page and '<option value="tone" selected>' in page
+    assert '<option value="all" selected>' in page
+    english = tech_client.get(reverse("preset-new") + "?start=faithful", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert escape(deflicker.description) in english and escape(radius.description) in english
+    assert "New preset (from faithful)" in english
+
+
+def test_a_builtin_presets_page_reads_in_chinese_and_a_technicians_as_written(tech_client):
+    from gpu_worker.engine.presets import CLEAN
+
+    presets.ensure_builtin_presets()
+    clean = Preset.objects.get(name="clean", builtin=True)
+    page = tech_client.get(reverse("preset-detail", args=[clean.pk]), HTTP_ACCEPT_LANGUAGE="zh-HK").content.decode()
+    assert CLEAN.description not in page and "現代的畫面" in page and "<h1>潔淨" in page
+    assert "去閃爍 → 除塵" in page  # the operators by their names
+    own = presets.create_preset("My look", cheap_spec(), user=None, description="Warm and soft")
+    page = tech_client.get(reverse("preset-detail", args=[own.preset_id]), HTTP_ACCEPT_LANGUAGE="zh-HK").content.decode()
+    assert "<h1>My look" in page and "Warm and soft" in page
+    listing = tech_client.get(reverse("preset-list"), HTTP_ACCEPT_LANGUAGE="zh-HK").content.decode()
+    assert f'{clean.pk}/">潔淨</a>' in listing and "現代的畫面" in listing and CLEAN.description not in listing
+    assert f'{own.preset_id}/">My look</a>' in listing and "Warm and soft" in listing
 
 
 def test_editor_offers_a_region_per_op_and_saves_it(tech_client):
