@@ -211,6 +211,11 @@ def _unpack(archive: Path, folder: Path, max_bytes: int) -> int:
     return count
 
 
+def _master_failed(name: str, exc: Exception) -> str:
+    return _("the lossless master could not be written at %(name)s: %(error)s") % {
+        "name": name, "error": exc}
+
+
 def _master_pix_fmt(fmt: av.VideoFormat) -> str:
     bits = max((c.bits for c in fmt.components), default=8)
     if bits <= 8:
@@ -273,41 +278,53 @@ def _master_from_folder(folder: Path, output: Path, rate: Fraction, where: str,
         with av.open(str(output), mode="w", format="matroska") as out:
             stream = None
             size: tuple[int, int] | None = None
-            try:
-                for frame in source.decode(video=0):
-                    if size is None:
-                        size = (frame.width, frame.height)
-                        stream = out.add_stream("ffv1", rate=rate)
-                        stream.width, stream.height = size
-                        stream.pix_fmt = _master_pix_fmt(frame.format)
-                        # The muxer changes stream.time_base once the header is
-                        # written (Matroska: 1/1000); frames keep the rate's.
-                        stream.time_base = frame_time_base
-                        stream.codec_context.time_base = frame_time_base
-                        stream.options = {"level": "3", "slicecrc": "1"}
-                    elif (frame.width, frame.height) != size:
-                        raise SequenceRejected(
-                            _("frames of different sizes: %(name)s is %(size)s, the first "
-                              "frame %(first)s; a sequence has one frame size") % {
-                                "name": files[written].name,
-                                "size": f"{frame.width}x{frame.height}",
-                                "first": f"{size[0]}x{size[1]}"})
-                    assert stream is not None
+            frames = source.decode(video=0)
+            while True:
+                # A frame the decoder refuses is the scan's fault; an encoder refusal
+                # is the master's, and the message says which it was.
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as exc:
+                    name = files[written].name if written < len(files) else "a frame"
+                    raise SequenceRejected(_("%(name)s cannot be decoded: %(error)s")
+                                           % {"name": name, "error": exc}) from None
+                if size is None:
+                    size = (frame.width, frame.height)
+                    stream = out.add_stream("ffv1", rate=rate)
+                    stream.width, stream.height = size
+                    stream.pix_fmt = _master_pix_fmt(frame.format)
+                    # The muxer changes stream.time_base once the header is
+                    # written (Matroska: 1/1000); frames keep the rate's.
+                    stream.time_base = frame_time_base
+                    stream.codec_context.time_base = frame_time_base
+                    stream.options = {"level": "3", "slicecrc": "1"}
+                elif (frame.width, frame.height) != size:
+                    raise SequenceRejected(
+                        _("frames of different sizes: %(name)s is %(size)s, the first "
+                          "frame %(first)s; a sequence has one frame size") % {
+                            "name": files[written].name,
+                            "size": f"{frame.width}x{frame.height}",
+                            "first": f"{size[0]}x{size[1]}"})
+                assert stream is not None
+                try:
                     image = frame.reformat(format=stream.pix_fmt)
                     image.pts = written
                     image.time_base = frame_time_base
                     for packet in stream.encode(image):
                         out.mux(packet)
-                    written += 1
-                    if progress is not None:
-                        progress(written, seq.count)
-            except av.error.FFmpegError as exc:
-                name = files[written].name if written < len(files) else "a frame"
-                raise SequenceRejected(_("%(name)s cannot be decoded: %(error)s")
-                                       % {"name": name, "error": exc}) from None
+                except av.error.FFmpegError as exc:
+                    raise SequenceRejected(_master_failed(files[written].name, exc)) from None
+                written += 1
+                if progress is not None:
+                    progress(written, seq.count)
             if stream is not None:
-                for packet in stream.encode(None):
-                    out.mux(packet)
+                try:
+                    for packet in stream.encode(None):
+                        out.mux(packet)
+                except av.error.FFmpegError as exc:
+                    raise SequenceRejected(_master_failed(files[-1].name, exc)) from None
     except BaseException:
         output.unlink(missing_ok=True)
         raise

@@ -103,6 +103,20 @@ def test_8_bit_scans_become_an_8_bit_rgb_master(codec, tmp_path, settings, eager
         np.testing.assert_array_equal(decoded.image, (sequence_frame(n) >> 8).astype(np.uint8))
 
 
+def test_an_encoder_refusal_fails_the_clip_as_the_masters_fault_not_the_scans(
+        tmp_path, settings, eager_celery, django_capture_on_commit_callbacks):
+    # gbrp: 8-bit planar RGB, which FFmpeg's FFV1 encoder does not take.
+    archive = make_frame_zip(tmp_path / "reel8.zip", codec="png", numbers=range(1, 4), bits=8)
+    with patch.object(sequences, "_master_pix_fmt", return_value="gbrp"):
+        with django_capture_on_commit_callbacks(execute=True):
+            clip = upload(archive)
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.FAILED
+    assert clip.error.startswith("the lossless master could not be written at scan_1.png: "), clip.error
+    assert "cannot be decoded" not in clip.error
+    assert not [p for p in leftovers(settings) if p.suffix == ".mkv"]
+
+
 def test_default_rate_is_24_and_decimal_ntsc_means_1001(tmp_path):
     assert sequences.parse_frame_rate("") == 24
     assert sequences.parse_frame_rate("23.976") == Fraction(24000, 1001)
