@@ -35,6 +35,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -314,25 +315,11 @@ def _ingest_sequence(path: Path, *, film: Film, user: User | None, original_file
                 status=Clip.Status.INGESTING, sequence_rate=f"{rate.numerator}/{rate.denominator}",
                 sequence_members=stored_members, ingest_total=count)
     suffix = ".zip" if members is None else ".frames"
-    stored_name = None
-    try:
-        # The copy into media storage (where a worker on another machine finds it): no
-        # transaction is open meanwhile.
-        stored_name = save_file(path, f"clips/{uuid.uuid4().hex}/sequence{suffix}")
-        clip.sequence_archive.name = stored_name
-        with transaction.atomic():
-            clip.save()
-            if upload is not None and not UploadSession.objects.filter(
-                    pk=upload.pk, status=UploadSession.Status.INGESTING).update(
-                    status=UploadSession.Status.COMPLETE, clip=clip, error="",
-                    updated_at=timezone.now()):
-                raise UploadInProgress("this upload was handed back while it was being completed")
-            leases.take(WorkLease.Kind.SEQUENCE, clip.pk, holder="sequence", fresh=True)
-            queue.send_after_commit(queue.ENCODE_SEQUENCE, clip.pk)
-    except BaseException:
-        if stored_name:
-            default_storage.delete(stored_name)
-        raise
+    # The copy into media storage (where a worker on another machine finds it): no
+    # transaction is open meanwhile.
+    clip.sequence_archive.name = save_file(path, f"clips/{uuid.uuid4().hex}/sequence{suffix}")
+    _commit_new_clip(clip, upload, clip.sequence_archive, WorkLease.Kind.SEQUENCE,
+                     queue.ENCODE_SEQUENCE)
     return clip
 
 
@@ -421,11 +408,18 @@ def _ingest_checked(path: Path, *, film: Film, user: User | None, original_filen
                 title=title or Path(original_filename).stem[:200], size_bytes=path.stat().st_size,
                 sha256=digest, status=Clip.Status.PROBING)
     apply_media_info(clip, info)
-    stored_name = None
+    with open(path, "rb") as handle:
+        clip.source.save("source", File(handle), save=False)  # the copy: no transaction
+    _commit_new_clip(clip, upload, clip.source, WorkLease.Kind.PROBE, queue.PROBE_CLIP)
+    return clip
+
+
+def _commit_new_clip(clip: Clip, upload: UploadSession | None, stored: FieldFile,
+                     first_unit: str, task: str) -> None:
+    """Save a clip whose file is already stored, mark its upload complete (a conditional
+    UPDATE: of two concurrent completions one wins), take the lease of its first unit
+    of work and send that once committed. If any of it fails, the stored file goes."""
     try:
-        with open(path, "rb") as handle:
-            clip.source.save("source", File(handle), save=False)  # the copy: no transaction
-        stored_name = clip.source.name
         with transaction.atomic():
             clip.save()
             if upload is not None and not UploadSession.objects.filter(
@@ -433,13 +427,11 @@ def _ingest_checked(path: Path, *, film: Film, user: User | None, original_filen
                     status=UploadSession.Status.COMPLETE, clip=clip, error="",
                     updated_at=timezone.now()):
                 raise UploadInProgress("this upload was handed back while it was being completed")
-            leases.take(WorkLease.Kind.PROBE, clip.pk, holder="probe", fresh=True)
-            queue.send_after_commit(queue.PROBE_CLIP, clip.pk)
+            leases.take(first_unit, clip.pk, holder=first_unit, fresh=True)
+            queue.send_after_commit(task, clip.pk)
     except BaseException:
-        if stored_name:
-            clip.source.storage.delete(stored_name)
+        stored.storage.delete(stored.name)
         raise
-    return clip
 
 
 def _sha256(path: Path) -> str:
