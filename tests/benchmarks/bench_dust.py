@@ -11,7 +11,8 @@ Parts (each prints a table; `--parts` picks some):
   and a crop sheet of the frames where the old detector filled most
   (``<workdir>/dust-worst-<clip>.png``: as scanned | old repair | new repair, what
   each repaired outlined in red);
-- ``damage``: the 20 clean clips (`clean_media`, `--frames` frames, 480 px wide)
+- ``damage``: the 20 clean clips (`clean_media`, `--frames` frames, 480 px wide, a
+  still as a static shot of as many frames)
   aged with the dust of the project's damage model (the `moderate` preset's dust,
   250 specks per megapixel, over its grain 0.03): detection recall and precision
   against the model's dust mask (regions: a speck counts as found when the repair
@@ -21,7 +22,7 @@ Parts (each prints a table; `--parts` picks some):
   dust at all: every repaired region is a false one): regions repaired per frame and
   PSNR of the whole frame;
 - ``speed``: ms per frame of the repair at 640x360 (cockatoo with the damage model's
-  dust), best of 3 passes over 8 frames.
+  dust), best of `--speed-passes` passes over `--speed-frames` frames.
 
 Every frame is repaired from its two neighbours (frames -1 and +1; on the old film
 the nearest distinct ones within the `search` that `auto` chose), as `Dust.process`
@@ -155,6 +156,9 @@ def damage(clips: list[clean_media.CleanClip]) -> None:
     tot = {k: [] for k in ("rec_old", "rec_new", "pre_old", "pre_new", "in_deg", "in_old",
                            "in_new", "fr_deg", "fr_old", "fr_new")}
     for clip in clips:
+        if len(clip.frames) < 3:
+            print(f"| {clip.name} | not judged: {len(clip.frames)} frames, none has two neighbours |")
+            continue
         dam = list(damage_stream(clip.frames, DAMAGE, seed=11))
         aged = [d.frame for d in dam]
         found = {n: 0 for n, _ in DETECTORS}
@@ -188,7 +192,7 @@ def damage(clips: list[clean_media.CleanClip]) -> None:
               f"{row['in_old']:.2f} | {row['in_new']:.2f} | {row['fr_deg']:.2f} | "
               f"{row['fr_old']:.2f} | {row['fr_new']:.2f} |")
     m = {k: float(np.mean(v)) for k, v in tot.items()}
-    print(f"| **mean of {len(clips)}** | | {m['rec_old']:.3f} | {m['rec_new']:.3f} | "
+    print(f"| **mean of {len(tot['rec_old'])}** | | {m['rec_old']:.3f} | {m['rec_new']:.3f} | "
           f"{m['pre_old']:.3f} | {m['pre_new']:.3f} | {m['in_deg']:.2f} | {m['in_old']:.2f} | "
           f"{m['in_new']:.2f} | {m['fr_deg']:.2f} | {m['fr_old']:.2f} | {m['fr_new']:.2f} |")
 
@@ -199,6 +203,9 @@ def realesrgan(clips: list[clean_media.CleanClip]) -> None:
     print("|---|---|---|---|---|---|")
     tot = {k: [] for k in ("n_old", "n_new", "deg", "old", "new")}
     for clip in clips:
+        if len(clip.frames) < 3:
+            print(f"| {clip.name} | not judged: {len(clip.frames)} frames, none has two neighbours |")
+            continue
         aged = [degradations.realesrgan_degrade(f, 1, seed=1000 + i)
                 for i, f in enumerate(clip.frames)]
         n = {name: [] for name, _ in DETECTORS}
@@ -215,35 +222,38 @@ def realesrgan(clips: list[clean_media.CleanClip]) -> None:
         print(f"| {clip.name} | {row['n_old']:.1f} | {row['n_new']:.1f} | {row['deg']:.2f} | "
               f"{row['old']:.2f} | {row['new']:.2f} |")
     m = {k: float(np.mean(v)) for k, v in tot.items()}
-    print(f"| **mean of {len(clips)}** | {m['n_old']:.1f} | {m['n_new']:.1f} | {m['deg']:.2f} | "
+    print(f"| **mean of {len(tot['n_old'])}** | {m['n_old']:.1f} | {m['n_new']:.1f} | {m['deg']:.2f} | "
           f"{m['old']:.2f} | {m['new']:.2f} |")
 
 
-def speed() -> None:
+def speed(n_frames: int, passes: int) -> None:
     path = clean_media.MEDIA / "clean" / "cockatoo_720p.mp4"
     frames = [cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA)
-              for f in io.read_frames(path, end=10)]
+              for f in io.read_frames(path, end=n_frames + 2)]
     aged = [d.frame for d in damage_stream(frames, DAMAGE, seed=11)]
     x = tensor(aged)
     op = make_dust()
     best = {}
-    for _ in range(3):
+    for _ in range(passes):
         for name, confirm in DETECTORS:
             t0 = time.perf_counter()
             for c in range(1, len(aged) - 1):
                 op.repair(x[c:c + 1], x[c - 1:c], x[c + 1:c + 2], confirm=confirm)
             dt = (time.perf_counter() - t0) / (len(aged) - 2)
             best[name] = min(best.get(name, dt), dt)
-    print("\n## Speed (640x360, CPU, best of 3 passes over 8 frames)\n")
+    print(f"\n## Speed (640x360, CPU, best of {passes} passes over {n_frames} frames)\n")
     print(f"repair: old {best['old'] * 1000:.0f} ms/frame, new {best['new'] * 1000:.0f} "
           f"ms/frame ({best['new'] / best['old']:.2f}x)")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, default=8, help="frames of each clean clip")
+    ap.add_argument("--frames", type=int, default=5,
+                    help="frames of each clean clip (stills: a static shot this long)")
     ap.add_argument("--film-frames", type=int, default=48, help="frames of each old film")
     ap.add_argument("--parts", default="old_film,damage,realesrgan,speed")
+    ap.add_argument("--speed-frames", type=int, default=8)
+    ap.add_argument("--speed-passes", type=int, default=3)
     ap.add_argument("--names", default="", help="only clean clips whose name holds one of these")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_dust"))
     args = ap.parse_args()
@@ -255,14 +265,15 @@ def main() -> int:
     if "old_film" in parts:
         old_film(args.workdir, args.film_frames)
     if {"damage", "realesrgan"} & set(parts):
-        clips = clean_media.load_all(frames=args.frames, width=480,
-                                     names=[n for n in args.names.split(",") if n] or None)
+        names = [n for n in args.names.split(",") if n]
+        clips = [clean_media.load(p, frames=args.frames, width=480, still_frames=args.frames)
+                 for p in clean_media.clip_paths() if not names or any(n in p.name for n in names)]
         if "damage" in parts:
             damage(clips)
         if "realesrgan" in parts:
             realesrgan(clips)
     if "speed" in parts:
-        speed()
+        speed(args.speed_frames, args.speed_passes)
     return 0
 
 
