@@ -2,16 +2,19 @@
 
 Run from the repository root (nice it on a shared machine)::
 
-    nice -n 10 .venv/bin/python tests/benchmarks/bench_redteam.py --seeds 8   # writes docs/benchmarks-redteam.md
-    .venv/bin/python tests/benchmarks/bench_redteam.py --quick               # smoke run, no doc
+    nice -n 10 .venv/bin/python tests/benchmarks/bench_redteam.py --seeds 12  # writes docs/benchmarks-redteam.md
+    .venv/bin/python tests/benchmarks/bench_redteam.py --quick --no-cost     # smoke run, no doc
 
 Every ballot goes through the functions the site's tally runs after each vote, with
 the site's default settings: the anomaly checks (``voting.stats.anomalies``, shadow
 exclusion), rater reliability from golden pairs (``voting.stats.reliability``), trust-tier
 weights (anonymous 0.5, account 1.0), the ranking with the site's default decision rule
 (``voting.stats.ranking.SITE_DEFAULT_RULE``) and the robust decision
-(``voting.stats.robust``: at least 3 networks, 600 s, the same winner without any one
-network). What it does not drive is the HTTP layer: the proof of work, the blind media
+(``voting.stats.robust``: at least 3 networks, 600 s, the same decided winner without the
+``trim`` share of the ballot weight most favourable to it, the same winner without any
+one network). Every trim of ``--trims`` (0, 0.1, 0.2, 0.3 by default; 0 is the rule
+before the trim) is played on the same ballots in one pass: at each check one fit and
+one network check, then the trim check of each trim not yet decided. What it does not drive is the HTTP layer: the proof of work, the blind media
 and watch evidence are assumed solved by every attacker (they are, at these skill
 levels: each of them is a few lines of script), so the attackers here are the ones
 those layers do not stop.
@@ -42,6 +45,13 @@ Reported per cell: runs decided for the attacker's target, runs whose honest-onl
 decision was flipped (decided for another variant), the share of the attackers'
 nominal weight still counted at the end, and honest raters (and their ballots)
 shadow-excluded.
+
+Cost to honest contests: the same honest crowds alone, continued at the same pace to
+``--budget`` contest ballots (3000, the budget of ``voting.stats.simulation``; the first
+800 are the red-team crowd), checked every 50 ballots up to 800 and every 200 after:
+per trim, the contest ballots before the first robust decision, whether it came within
+800 and within the budget, and whether it named the true best. The trim over the whole
+contest (``per_pair=False``) is measured there too.
 """
 
 from __future__ import annotations
@@ -81,7 +91,7 @@ ATTACK_ONLY_BALLOTS = 300
 TIER_WEIGHTS = {"anonymous": 0.5, "screening": 1.0, "account": 1.0}
 MIN_NETWORKS, MIN_SECONDS = 3, 600.0
 CHECK_EVERY = 25
-COST_CHECK_EVERY = 100  # past the red-team crowd's 800 ballots, to keep the cost runs short
+COST_CHECK_EVERY = (50, 200)  # honest-cost runs: every 50 ballots up to 800, every 200 after (CPU time)
 GOLDEN_RATE = 0.1
 UA_POOL = 40
 
@@ -402,15 +412,27 @@ def play(
     return out
 
 
-def run(args: tuple[str, float, int, tuple[float, ...]]) -> list[RunOutcome]:
-    skill, share, seed, trims = args
+def baseline_run(args: tuple[int, tuple[float, ...]]) -> tuple[int, dict[float, tuple[str | None, int]]]:
+    """The honest crowd of ``seed`` alone, played under each trim (the same for every
+    attacker cell of that seed, so computed once)."""
+    seed, trims = args
+    scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
+    items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
+    theta = np.asarray(scenario.strengths, dtype=float)
+    return seed, play(honest_crowd(seed, theta, items, FanModel()), items, seed, trims)
+
+
+def run(
+    args: tuple[str, float, int, tuple[float, ...], dict[float, tuple[str | None, int]]],
+) -> list[RunOutcome]:
+    skill, share, seed, trims, honest_play = args
     scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
     items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
     theta = np.asarray(scenario.strengths, dtype=float)
     fans = FanModel()
     target = items[int(np.argsort(theta)[-2])]
     honest = honest_crowd(seed, theta, items, fans) if share < 1 else []
-    baseline = play(honest, items, seed, trims) if honest else {t: (None, 0) for t in trims}
+    baseline = honest_play if honest else {t: (None, 0) for t in trims}
     n_honest = sum(1 for b in honest if b.expected is None)
     n_att = ATTACK_ONLY_BALLOTS if share >= 1 else int(round(share / (1 - share) * n_honest))
     if skill == SKILLS[0]:
@@ -536,8 +558,8 @@ class CostOutcome:
 def cost_run(args: tuple[int, int, tuple[float, ...], tuple[float, ...]]) -> list[CostOutcome]:
     """An honest crowd alone (no attacker), extended to ``budget`` contest ballots at the
     red-team crowd's pace (its first 800 ballots are the red-team crowd): the contest
-    ballots each rule needs before its first robust decision (checked every CHECK_EVERY
-    ballots up to 800, every COST_CHECK_EVERY after)."""
+    ballots each rule needs before its first robust decision (checked every
+    COST_CHECK_EVERY[0] ballots up to 800, every COST_CHECK_EVERY[1] after)."""
     seed, budget, pair_trims, any_trims = args
     scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
     items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
@@ -555,7 +577,7 @@ def cost_run(args: tuple[int, int, tuple[float, ...], tuple[float, ...]]) -> lis
         if b.expected is not None:
             continue
         seen += 1
-        if seen > budget or seen % (CHECK_EVERY if seen <= HONEST_BALLOTS else COST_CHECK_EVERY):
+        if seen > budget or seen % COST_CHECK_EVERY[seen > HONEST_BALLOTS]:
             continue
         open_rules = [r for r in rules if r not in found]
         if not open_rules:
@@ -627,17 +649,30 @@ def main() -> None:
     args = parser.parse_args()
     seeds = 2 if args.quick else args.seeds
     trims = tuple(sorted({float(t) for t in args.trims.split(",")} | {0.0, DEFAULT_TRIM}))
-    jobs = [(skill, share, seed, trims) for skill in SKILLS for share in SHARES for seed in range(seeds)]
     t0 = time.perf_counter()
+    cost: list[CostOutcome] = []
+    took_cost = 0.0
     with Pool(args.processes) as pool:
+        baselines = dict(pool.imap_unordered(baseline_run, [(seed, trims) for seed in range(seeds)]))
+        jobs = [
+            (skill, share, seed, trims, baselines[seed])
+            for skill in SKILLS
+            for share in SHARES
+            for seed in range(seeds)
+        ]
         outcomes = [o for chunk in pool.imap_unordered(run, jobs) for o in chunk]
         took = time.perf_counter() - t0
-        cost: list[CostOutcome] = []
+        if not args.quick:
+            write_doc(args, seeds, trims, outcomes, cost, took, took_cost)
         if not args.no_cost:
-            any_trims = tuple(t for t in trims if 0 < t <= 0.2)
+            any_trims = (0.1,)  # over the whole contest: 0.1 already leaves nothing decided (see the doc)
             cost_jobs = [(seed, args.budget, trims, any_trims) for seed in range(seeds)]
             cost = [o for chunk in pool.imap_unordered(cost_run, cost_jobs) for o in chunk]
-    took_cost = time.perf_counter() - t0 - took
+            took_cost = time.perf_counter() - t0 - took
+    print_and_write(args, seeds, trims, outcomes, cost, took, took_cost, len(jobs))
+
+
+def print_and_write(args, seeds, trims, outcomes, cost, took, took_cost, n_jobs) -> None:  # noqa: ANN001
     tables = {t: table(outcomes, t) for t in trims}
     short = summary(outcomes, trims)
     costs = cost_table(cost, args.budget) if cost else []
@@ -652,9 +687,20 @@ def main() -> None:
     print("\n".join(short))
     print("\n".join(costs))
     print("findings (raters named, all runs at the default trim):", dict(reasons))
-    print(f"{len(jobs)} runs, {took:.0f} s; cost runs {took_cost:.0f} s")
-    if args.quick:
-        return
+    print(f"{n_jobs} runs, {took:.0f} s; cost runs {took_cost:.0f} s")
+    if not args.quick:
+        write_doc(args, seeds, trims, outcomes, cost, took, took_cost)
+
+
+def write_doc(args, seeds, trims, outcomes, cost, took, took_cost) -> None:  # noqa: ANN001
+    tables = {t: table(outcomes, t) for t in trims}
+    short = summary(outcomes, trims)
+    costs = cost_table(cost, args.budget) if cost else ["(not run yet)"]
+    reasons: dict[str, int] = defaultdict(int)
+    for o in outcomes:
+        if o.trim == DEFAULT_TRIM:
+            for r, n in o.reasons.items():
+                reasons[r] += n
     others = "\n\n".join(
         f"### Trim {t:g}{' (the old rule: no trim)' if t == 0 else ''}\n\n" + "\n".join(tables[t])
         for t in trims

@@ -96,7 +96,12 @@ def trim_for_leader(
       for the leader on it would have decided for the leader on the honest ballots
       alone (a Bradley-Terry fit only moves against a variant when its wins are taken
       away, and less weight only widens the intervals). So an attacker within the share
-      can neither decide a contest for its variant nor flip one to it.
+      can neither decide a contest for its variant nor flip one to it. What the bound
+      does not cover: the attacker's ballots on pairs without its variant are left in
+      (answered as fans do, as the red-team's human-like attacker does, they change
+      nothing; voted against the leader's closest rival they are outside it), and an
+      attacker that churns identities to be served its variant's pairs more often than
+      fans are holds more than its overall share of those pairs.
     * ``per_pair=False``: ``share`` of the whole contest's ballot weight, taken from the
       leader's wins over its closest rival first (``rivals``, closest first; by default
       the order of the rivals' win rates against the leader), then the next. This
