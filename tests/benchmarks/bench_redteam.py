@@ -350,8 +350,9 @@ def verdicts(
     per_pair: bool = True,
 ) -> dict[float, str | None]:
     """The robust decision (``voting.stats.robust.robust_check``) under each trim: the
-    winner, or None. One fit and one network check serve every trim (the network check
-    does not depend on the trim; the trim check is the same function robust_check runs)."""
+    winner, or None: ``robust_check(trim=t)`` is its network checks (``trim=0``) and
+    ``trim_check(t)``, so one fit and one network check serve every trim, and the
+    network check runs only when some trim check passes (same verdicts, fewer fits)."""
     config = RankingConfig(n_bootstrap=60, seed=seed)
     result = rank(
         [c.comparison for c in comps], items=list(items), config=config, rule=SITE_DEFAULT_RULE
@@ -359,6 +360,14 @@ def verdicts(
     out: dict[float, str | None] = dict.fromkeys(trims)
     winner = result.decision.winner
     if not result.decision.decided or winner is None:
+        return out
+    weighed = [c.comparison for c in comps if c.comparison.weight > 0]
+    passing = [
+        t
+        for t in trims
+        if trim_check(weighed, items, winner, t, rule=SITE_DEFAULT_RULE, config=config, per_pair=per_pair)
+    ]
+    if not passing:  # (the network check would not change that: skip its fits)
         return out
     robust, _why = robust_check(
         comps,
@@ -370,14 +379,8 @@ def verdicts(
         min_seconds=MIN_SECONDS,
         trim=0.0,
     )
-    if not robust:
-        return out
-    weighed = [c.comparison for c in comps if c.comparison.weight > 0]
-    for t in trims:
-        if trim_check(
-            weighed, items, winner, t, rule=SITE_DEFAULT_RULE, config=config, per_pair=per_pair
-        ):
-            out[t] = winner
+    for t in passing if robust else []:
+        out[t] = winner
     return out
 
 

@@ -164,7 +164,8 @@ def trim_for_leader(
             take = min(weights[k], amount)
             weights[k] -= take
             amount -= take
-    return [c if w == c.weight else replace(c, weight=w) for c, w in zip(comps, weights) if w > _EPS]
+    return [c if w == c.weight else replace(c, weight=w) for c, w in zip(comps, weights, strict=True)
+            if w > _EPS]
 
 
 def trim_check(
