@@ -32,6 +32,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from frontend.live.outbox import publish
 from restoration.models import Clip, Variant
@@ -248,7 +249,9 @@ def held_reason_text(code: str, params: dict[str, Any]) -> str:
     sentences for its updates. Empty for an unknown code."""
     params = {k: (f"{v:g}" if isinstance(v, float) else v) for k, v in params.items()}
     if code == "networks":
-        return _("The votes that count come from %(have)s networks; %(need)s are needed.") % params
+        return ngettext("The votes that count come from %(have)s network; %(need)s are needed.",
+                        "The votes that count come from %(have)s networks; %(need)s are needed.",
+                        int(params["have"])) % params
     if code == "duration":
         return _("The votes span %(seconds)s s; %(need)s s are needed.") % params
     if code == "trim":

@@ -708,7 +708,9 @@ def test_without_the_trim_the_same_ballots_decide_and_adopt(monkeypatch):
 
 def test_held_reasons_read_as_sentences():
     assert services.held_reason_text("networks", {"have": 1, "need": 3}) == (
-        "The votes that count come from 1 networks; 3 are needed.")
+        "The votes that count come from 1 network; 3 are needed.")
+    assert services.held_reason_text("networks", {"have": 2, "need": 3}) == (
+        "The votes that count come from 2 networks; 3 are needed.")
     assert services.held_reason_text("duration", {"seconds": 120, "need": 600.0}) == (
         "The votes span 120 s; 600 s are needed.")
     assert services.held_reason_text("one_network", {"ballots": 36}) == (

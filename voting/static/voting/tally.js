@@ -17,7 +17,8 @@
     var p = held.params || {};
     switch (held.code) {
       case "networks":
-        return interpolate(gettext("The votes that count come from %(have)s networks; %(need)s are needed."), p, true);
+        return interpolate(ngettext("The votes that count come from %(have)s network; %(need)s are needed.",
+          "The votes that count come from %(have)s networks; %(need)s are needed.", p.have), p, true);
       case "duration":
         return interpolate(gettext("The votes span %(seconds)s s; %(need)s s are needed."), p, true);
       case "trim":
