@@ -57,12 +57,13 @@ contest (``per_pair=False``) is measured there too.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache, partial
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -425,10 +426,14 @@ def baseline_run(args: tuple[int, tuple[float, ...]]) -> tuple[int, dict[float, 
     return seed, play(honest_crowd(seed, theta, items, FanModel()), items, seed, trims)
 
 
-def run(
-    args: tuple[str, float, int, tuple[float, ...], dict[float, tuple[str | None, int]]],
-) -> list[RunOutcome]:
-    skill, share, seed, trims, honest_play = args
+@lru_cache(maxsize=4)
+def _baseline(seed: int, trims: tuple[float, ...]) -> dict[float, tuple[str | None, int]]:
+    return baseline_run((seed, trims))[1]
+
+
+def run(args: tuple[str, float, int, tuple[float, ...]]) -> list[RunOutcome]:
+    skill, share, seed, trims = args
+    honest_play = _baseline(seed, trims) if share < 1 else {}
     scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
     items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
     theta = np.asarray(scenario.strengths, dtype=float)
@@ -649,30 +654,68 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=3000, help="honest-cost runs: contest ballots")
     parser.add_argument("--no-cost", action="store_true", help="skip the honest-cost runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-redteam.md")
+    parser.add_argument("--partial", type=Path, default=Path("redteam-partial.jsonl"),
+                        help="every outcome, appended as it comes")
+    parser.add_argument("--from-partial", type=Path, default=None,
+                        help="write the doc from a --partial file (the seeds that finished)")
     args = parser.parse_args()
     seeds = 2 if args.quick else args.seeds
     trims = tuple(sorted({float(t) for t in args.trims.split(",")} | {0.0, DEFAULT_TRIM}))
     t0 = time.perf_counter()
-    cost: list[CostOutcome] = []
-    took_cost = 0.0
-    with Pool(args.processes) as pool:
-        baselines = dict(pool.imap_unordered(baseline_run, [(seed, trims) for seed in range(seeds)]))
-        jobs = [
-            (skill, share, seed, trims, baselines[seed])
-            for skill in SKILLS
-            for share in SHARES
-            for seed in range(seeds)
-        ]
-        outcomes = [o for chunk in pool.imap_unordered(run, jobs) for o in chunk]
-        took = time.perf_counter() - t0
-        if not args.quick:
-            write_doc(args, seeds, trims, outcomes, cost, took, took_cost)
+    if args.from_partial:
+        outcomes, cost = read_partial(args.from_partial, seeds)
+        print_and_write(args, seeds, trims, outcomes, cost, 0.0, 0.0, len(outcomes) // len(trims))
+        return
+    # Seed by seed (the human-like attacker first, then the seed's honest-cost run), each
+    # result appended to --partial as it comes: a run cut short still gives whole seeds.
+    jobs: list[tuple] = []
+    for seed in range(seeds):
+        jobs += [("run", (skill, share, seed, trims)) for skill in SKILLS[::-1] for share in SHARES]
         if not args.no_cost:
-            any_trims = (0.1,)  # over the whole contest: 0.1 already leaves nothing decided (see the doc)
-            cost_jobs = [(seed, args.budget, trims, any_trims) for seed in range(seeds)]
-            cost = [o for chunk in pool.imap_unordered(cost_run, cost_jobs) for o in chunk]
-            took_cost = time.perf_counter() - t0 - took
-    print_and_write(args, seeds, trims, outcomes, cost, took, took_cost, len(jobs))
+            jobs.append(("cost", (seed, args.budget, trims, ANY_PAIR_TRIMS)))
+    args.partial.write_text("")
+    outcomes: list[RunOutcome] = []
+    cost: list[CostOutcome] = []
+    took_runs = took_cost = 0.0
+    with Pool(args.processes) as pool, args.partial.open("a") as log:
+        for kind, took_job, chunk in pool.imap_unordered(work, jobs):
+            (outcomes if kind == "run" else cost).extend(chunk)
+            if kind == "run":
+                took_runs += took_job
+            else:
+                took_cost += took_job
+            for o in chunk:
+                log.write(json.dumps({"kind": kind, **asdict(o)}) + "\n")
+            log.flush()
+    total = time.perf_counter() - t0
+    # Wall time split in proportion to the jobs' own times.
+    share_runs = took_runs / (took_runs + took_cost) if took_runs + took_cost else 1.0
+    print_and_write(args, seeds, trims, outcomes, cost, total * share_runs, total * (1 - share_runs),
+                    sum(1 for k, _ in jobs if k == "run"))
+
+
+ANY_PAIR_TRIMS = (0.1,)  # over the whole contest: 0.1 already leaves nothing decided (see the doc)
+
+
+def work(job: tuple[str, tuple]) -> tuple[str, float, list]:
+    kind, args = job
+    started = time.perf_counter()
+    out = run(args) if kind == "run" else cost_run(args)
+    return kind, time.perf_counter() - started, out
+
+
+def read_partial(path: Path, seeds: int) -> tuple[list[RunOutcome], list[CostOutcome]]:
+    """The outcomes of an interrupted run, keeping only the seeds whose every cell (and
+    honest-cost run) finished."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = [RunOutcome(**{k: v for k, v in r.items() if k != "kind"}) for r in rows if r["kind"] == "run"]
+    cost = [CostOutcome(**{k: v for k, v in r.items() if k != "kind"}) for r in rows if r["kind"] == "cost"]
+    cells = len(SKILLS) * len(SHARES)
+    per_seed: dict[int, set[tuple[str, float]]] = defaultdict(set)
+    for o in runs:
+        per_seed[o.seed].add((o.skill, o.share))
+    whole = {s for s, c in per_seed.items() if len(c) == cells and any(o.seed == s for o in cost)}
+    return [o for o in runs if o.seed in whole], [o for o in cost if o.seed in whole]
 
 
 def print_and_write(args, seeds, trims, outcomes, cost, took, took_cost, n_jobs) -> None:  # noqa: ANN001
@@ -709,12 +752,16 @@ def write_doc(args, seeds, trims, outcomes, cost, took, took_cost) -> None:  # n
         for t in trims
         if t != DEFAULT_TRIM
     )
+    seen = sorted({o.seed for o in outcomes})
+    done = ", ".join(map(str, seen)) if seen != list(range(seeds)) else f"0..{seeds - 1}"
+    cut = (f" (of {seeds} asked: the run was cut short and only the seeds whose every cell and "
+           "honest-cost run finished are counted)") if seen != list(range(seeds)) else ""
     doc = f"""# Red-team benchmark
 
 Generated by `tests/benchmarks/bench_redteam.py --seeds {seeds}` on {args.processes} processes in
 {(took + took_cost) / 60:.1f} min ({took / 60:.1f} min the attacks, {took_cost / 60:.1f} min the honest
 cost runs), Python {platform.python_version()}, a shared two-core machine (2-core CPU, no GPU,
-Debian 12, other jobs running). Seeds 0..{seeds - 1} per cell; seed k plays scenario k mod 4 of
+Debian 12, other jobs running). Seeds {done} per cell{cut}; seed k plays scenario k mod 4 of
 `voting.stats.simulation` (clear winner, close top two, three contenders, one bad rest close;
 six variants each). Method: the module docstring of the benchmark. Every trim is played
 on the same ballots in one pass (trim 0 is the rule before the trim).
