@@ -105,14 +105,14 @@ def _human_timing(contest: Contest, rater: Rater, ballot: Ballot) -> None:
     ballot.served_at, ballot.cast_at = served, cast
 
 
-def attacked_crowd(contest: Contest, *, fans: int = 80, attackers: int = 20, target: str = "B") -> None:
+def attacked_crowd(contest: Contest, *, fans: int = 200, attackers: int = 50, target: str = "B") -> None:
     """Ballots written straight to the table (factories, no vote flow) for a contest over
     A, B and C: ``fans`` signed-in fans who each judge every pair once (per ten fans,
     A-B: 5 for A, 4 for B, 1 tie; A-C and B-C: 6, 3, 1) and ``attackers`` signed-in
     accounts who vote for ``target`` on each pair it is in: a fifth of those pairs'
     ballots with the defaults. Seven networks, sides alternating, a person's pace; the
-    fans alone leave A ahead and the contest undecided, the attackers make the plain
-    rule decide for ``target``."""
+    fans alone put A ahead, the attackers make the plain rule decide for ``target``
+    (whatever the bootstrap's seed: checked over 60 seeds at 40 replicates)."""
     entries = {e.label: e for e in contest.entries.all()}
     start = timezone.now() - timedelta(hours=2)
     k = 0
