@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from restoration.models import Clip, Variant
 from voting.stats.ranking import SITE_DEFAULT_RULE
+from voting.stats.robust import DEFAULT_TRIM
 
 
 def new_public_slug() -> str:
@@ -70,6 +71,13 @@ class Contest(models.Model):
     min_networks = models.PositiveIntegerField(default=3, help_text="Distinct networks before a decision.")
     min_decision_seconds = models.PositiveIntegerField(
         default=600, help_text="Least time between the first and last ballot before a decision.")
+    # ... and the same decided winner once this share of the ballot weight most favourable
+    # to it is removed (voting.stats.robust.trim_for_leader): an attacker holding at most
+    # this share of the ballots can neither decide the contest for its variant nor flip it.
+    trim = models.FloatField(
+        default=DEFAULT_TRIM,
+        help_text="Share of the ballot weight an attacker may hold: the winner must still win without "
+                  "this share of the ballots most favourable to it (0 turns the check off).")
 
     # Rater trust tiers (voting.services.ballot_tier): the weight each tier's ballots carry
     # in the tally, multiplied by the rater's reliability weight.
@@ -101,6 +109,7 @@ class Contest(models.Model):
                                    name="contest_golden_rate_range"),
             models.CheckConstraint(condition=Q(weight_anonymous__gte=0) & Q(weight_screening__gte=0)
                                    & Q(weight_account__gte=0), name="contest_tier_weights_nonnegative"),
+            models.CheckConstraint(condition=Q(trim__gte=0) & Q(trim__lt=0.5), name="contest_trim_range"),
         ]
 
     def __str__(self) -> str:

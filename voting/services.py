@@ -32,6 +32,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from frontend.live.outbox import publish
 from restoration.models import Clip, Variant
@@ -63,7 +64,7 @@ from voting.models import (
 from voting.stats.pairing import PairingConfig, Posterior, choose_pair_from_table, fit_posterior
 from voting.stats.ranking import Comparison, RankingConfig, RankingResult, VoteTable
 from voting.stats.reliability import GoldenPolicy, should_serve_golden
-from voting.stats.robust import NetworkBallot, robust_check
+from voting.stats.robust import NetworkBallot, Reason, robust_check
 
 log = logging.getLogger(__name__)
 
@@ -219,33 +220,65 @@ def weighted_ballots(contest: Contest) -> list[NetworkBallot]:
             for net, cast, left, right, choice, rater, weight, staff, tier in rows]
 
 
-def robust_decision(contest: Contest, result: RankingResult) -> tuple[bool, str]:
+def robust_decision(contest: Contest, result: RankingResult) -> tuple[bool, Reason]:
     """Whether a decision by the rule also survives its likeliest attackers
     (voting.stats.robust.robust_check): ballots that weigh something from at least
-    ``min_networks`` networks (/24 or /48), spread over at least ``min_decision_seconds``,
-    and the same winner after removing all ballots of any one of the largest network
-    clusters. A script behind one address (or one cloud subnet) can therefore never
-    decide a contest on its own, however many fresh identities it mints."""
+    ``min_networks`` networks (/24 or /48), spread over at least ``min_decision_seconds``;
+    the same decided winner once the contest's ``trim`` share of the ballot weight most
+    favourable to it is removed (so attackers holding at most that share, however
+    human-like, can neither decide the contest for their variant nor flip it); and the
+    same winner after removing all ballots of any one of the largest network clusters.
+    A script behind one address (or one cloud subnet) can therefore never decide a
+    contest on its own, however many fresh identities it mints. The reason, when it
+    does not stand, carries a code and figures for the pages (:func:`held_reason_text`)."""
     if not result.decision.decided:
-        return False, result.decision.reason
+        return False, Reason(result.decision.reason)
     items = sorted(e.label for e in contest.entries.all() if not e.is_decoy)
     config = RankingConfig(n_bootstrap=min(conf.ratings_bootstrap(), 100), confidence=contest.confidence,
                            seed=contest.pk)
     robust, why = robust_check(weighted_ballots(contest), items, result.decision.winner,
                                rule=tally.decision_rule(contest), config=config,
-                               min_networks=contest.min_networks, min_seconds=contest.min_decision_seconds)
-    return robust, (result.decision.reason if robust else why)
+                               min_networks=contest.min_networks, min_seconds=contest.min_decision_seconds,
+                               trim=contest.trim)
+    return robust, (Reason(result.decision.reason) if robust else why)
 
 
-def apply_decision_rule(contest: Contest, result: RankingResult) -> None:
-    """Called after each recompute: close the contest when the rule fires and the
-    decision is robust (so auto-adopt, which follows the decision, needs it too)."""
-    if contest.status == Contest.Status.OPEN and contest.auto_decide and result.decision.decided:
-        robust, reason = robust_decision(contest, result)
-        if robust:
+def held_reason_text(code: str, params: dict[str, Any]) -> str:
+    """A robust check's reason (voting.stats.robust.Reason's code and figures) in the
+    request's language; the live tally (voting/static/voting/tally.js) has the same
+    sentences for its updates. Empty for an unknown code."""
+    params = {k: (f"{v:g}" if isinstance(v, float) else v) for k, v in params.items()}
+    if code == "networks":
+        return ngettext("The votes that count come from %(have)s network; %(need)s are needed.",
+                        "The votes that count come from %(have)s networks; %(need)s are needed.",
+                        int(params["have"])) % params
+    if code == "duration":
+        return _("The votes span %(seconds)s s; %(need)s s are needed.") % params
+    if code == "trim":
+        return _("%(winner)s leads, but not by enough: it must still win without the %(percent)s %% of the "
+                 "votes most favourable to it (the most an attacker may hold).") % {
+            "winner": params["winner"], "percent": round(100 * float(params["share"]))}
+    if code == "one_network":
+        return _("The result does not hold without the %(ballots)s votes from one network.") % params
+    return ""
+
+
+def apply_decision_rule(contest: Contest, result: RankingResult) -> dict[str, Any] | None:
+    """Called after each recompute: when the rule fires, check that the decision is
+    robust, and close the contest if it is and ``auto_decide`` is on (so auto-adopt,
+    which follows the decision, needs the robust decision too). Returns what the tally
+    must show instead of the rule's decision when it is not robust (the contest is not
+    decided, and why: voting.tally puts it in the tally's ``decision``), else None."""
+    if contest.status != Contest.Status.OPEN or not result.decision.decided:
+        return None
+    robust, reason = robust_decision(contest, result)
+    if robust:
+        if contest.auto_decide:
             decide_contest(contest, result.decision.winner, reason)
-        else:
-            log.info("%s: the rule fired but the decision is not robust: %s", contest, reason)
+        return None
+    log.info("%s: the rule fired but the decision is not robust: %s", contest, reason)
+    return {"decided": False, "winner": None, "reason": str(reason), "more_votes": None,
+            "held": {"code": reason.code, "params": reason.params, "leader": result.decision.winner}}
 
 
 def contest_ratings(contest: Contest) -> dict[str, Any]:

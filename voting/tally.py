@@ -258,7 +258,9 @@ def _with_contest_state(contest: Contest, payload: dict[str, Any]) -> dict[str, 
     return out
 
 
-OnResult = Callable[[Contest, RankingResult], None]
+#: Called with each fresh result (voting.services.apply_decision_rule); may return what
+#: the tally's ``decision`` shows instead of the rule's own (a decision held back).
+OnResult = Callable[[Contest, RankingResult], "dict[str, Any] | None"]
 
 
 def _cooldown_key(contest_id: int) -> str:
@@ -308,7 +310,9 @@ def refresh(contest_id: int, on_result: OnResult | None = None,
             started = time.perf_counter()
             result, payload = compute(contest)
             if on_result is not None:
-                on_result(contest, result)
+                held = on_result(contest, result)
+                if held:
+                    payload["decision"] = {**payload["decision"], **held}
                 contest.refresh_from_db()
             payload = _with_contest_state(contest, payload)
             cost = time.perf_counter() - started

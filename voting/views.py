@@ -42,6 +42,7 @@ from voting import blind, conf, plots, selectors, services
 from voting.integrity import RateLimited, VotingError, client_address
 from voting.models import Contest, Pairing, Rater
 from voting.stats.ranking import SITE_DEFAULT_RULE
+from voting.stats.robust import DEFAULT_TRIM
 
 RATER_COOKIE = "reel_rater"
 RATER_SALT = "voting.rater"
@@ -203,7 +204,14 @@ def code_page(request: HttpRequest, slug: str, code: str = "") -> HttpResponse:
 def results_page(request: HttpRequest, slug: str) -> HttpResponse:
     contest = get_object_or_404(Contest.objects.select_related("clip__film", "winner"), slug=slug)
     tally = selectors.public_tally(services.contest_ratings(contest))
-    return render(request, "voting/results.html", {"contest": contest, "tally": tally, "staff": False})
+    return render(request, "voting/results.html", {"contest": contest, "tally": tally, "staff": False,
+                                                   "held_reason": held_reason(tally)})
+
+
+def held_reason(tally: dict[str, Any]) -> str:
+    """Why the rule's decision is held back (not robust), in the request's language; ""."""
+    held = (tally.get("decision") or {}).get("held")
+    return services.held_reason_text(held["code"], held["params"]) if held else ""
 
 
 @require_GET
@@ -362,6 +370,11 @@ class ContestForm(forms.Form):
                                       label=gettext_lazy("Least distinct networks before deciding"))
     min_decision_seconds = forms.IntegerField(min_value=0, initial=600, required=False,
                                               label=gettext_lazy("Least voting time before deciding (s)"))
+    trim = forms.FloatField(min_value=0, max_value=0.45, initial=DEFAULT_TRIM, required=False,
+                            label=gettext_lazy("Share of the votes an attacker may hold"),
+                            help_text=gettext_lazy("The winner must still win without this share of the votes "
+                                                   "most favourable to it (0.2 = 20 %; 0 turns the check off). "
+                                                   "Higher is safer and needs more votes."))
     weight_anonymous = forms.FloatField(min_value=0, max_value=10, initial=0.5, required=False,
                                         label=gettext_lazy("Weight of an anonymous fan's vote"))
     weight_screening = forms.FloatField(min_value=0, max_value=10, initial=1.0, required=False,
@@ -418,7 +431,7 @@ def dashboard(request: HttpRequest, contest_id: int) -> HttpResponse:
     link = request.build_absolute_uri(contest.get_absolute_url())
     legend = selectors.entry_legend(contest)
     return render(request, "voting/dashboard.html", {
-        "contest": contest, "tally": tally, "staff": True, "link": link,
+        "contest": contest, "tally": tally, "staff": True, "link": link, "held_reason": held_reason(tally),
         "qr_svg": services.qr_code(link, "svg", scale=5).decode(),
         "legend": legend, "legend_map": {e.label: str(e.variant.preset_version) for e in legend},
         "can_manage_codes": can_manage_codes(request.user, contest),

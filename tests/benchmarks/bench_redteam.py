@@ -2,16 +2,19 @@
 
 Run from the repository root (nice it on a shared machine)::
 
-    nice -n 10 .venv/bin/python tests/benchmarks/bench_redteam.py --seeds 8   # writes docs/benchmarks-redteam.md
-    .venv/bin/python tests/benchmarks/bench_redteam.py --quick               # smoke run, no doc
+    nice -n 10 .venv/bin/python tests/benchmarks/bench_redteam.py --seeds 12  # writes docs/benchmarks-redteam.md
+    .venv/bin/python tests/benchmarks/bench_redteam.py --quick --no-cost     # smoke run, no doc
 
 Every ballot goes through the functions the site's tally runs after each vote, with
 the site's default settings: the anomaly checks (``voting.stats.anomalies``, shadow
 exclusion), rater reliability from golden pairs (``voting.stats.reliability``), trust-tier
 weights (anonymous 0.5, account 1.0), the ranking with the site's default decision rule
 (``voting.stats.ranking.SITE_DEFAULT_RULE``) and the robust decision
-(``voting.stats.robust``: at least 3 networks, 600 s, the same winner without any one
-network). What it does not drive is the HTTP layer: the proof of work, the blind media
+(``voting.stats.robust``: at least 3 networks, 600 s, the same decided winner without the
+``trim`` share of the ballot weight most favourable to it, the same winner without any
+one network). Every trim of ``--trims`` (0, 0.1, 0.2, 0.3 by default; 0 is the rule
+before the trim) is played on the same ballots in one pass: at each check one fit and
+one network check, then the trim check of each trim not yet decided. What it does not drive is the HTTP layer: the proof of work, the blind media
 and watch evidence are assumed solved by every attacker (they are, at these skill
 levels: each of them is a few lines of script), so the attackers here are the ones
 those layers do not stop.
@@ -42,17 +45,25 @@ Reported per cell: runs decided for the attacker's target, runs whose honest-onl
 decision was flipped (decided for another variant), the share of the attackers'
 nominal weight still counted at the end, and honest raters (and their ballots)
 shadow-excluded.
+
+Cost to honest contests: the same honest crowds alone, continued at the same pace to
+``--budget`` contest ballots (3000, the budget of ``voting.stats.simulation``; the first
+800 are the red-team crowd), checked every 50 ballots up to 800 and every 200 after:
+per trim, the contest ballots before the first robust decision, whether it came within
+800 and within the budget, and whether it named the true best. The trim over the whole
+contest (``per_pair=False``) is measured there too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache, partial
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -70,7 +81,7 @@ from voting.stats.ranking import (  # noqa: E402
     rank,
 )
 from voting.stats.reliability import BallotRecord, assess_raters, make_golden_pair  # noqa: E402
-from voting.stats.robust import NetworkBallot, robust_check  # noqa: E402
+from voting.stats.robust import DEFAULT_TRIM, NetworkBallot, robust_check, trim_check  # noqa: E402
 from voting.stats.simulation import SCENARIOS, FanModel  # noqa: E402
 
 SKILLS = ("L1 one network", "L2 many networks", "L3 human-like")
@@ -81,6 +92,7 @@ ATTACK_ONLY_BALLOTS = 300
 TIER_WEIGHTS = {"anonymous": 0.5, "screening": 1.0, "account": 1.0}
 MIN_NETWORKS, MIN_SECONDS = 3, 600.0
 CHECK_EVERY = 25
+COST_CHECK_EVERY = (50, 200)  # honest-cost runs: every 50 ballots up to 800, every 200 after (CPU time)
 GOLDEN_RATE = 0.1
 UA_POOL = 40
 
@@ -118,6 +130,8 @@ class RunOutcome:
     honest_ballots: int
     honest_ballots_excluded: int
     reasons: dict[str, int] = field(default_factory=dict)
+    trim: float = 0.0
+    best: str = ""
 
 
 def _ua_weights() -> np.ndarray:
@@ -170,16 +184,23 @@ def _pair(
 
 
 def honest_crowd(
-    seed: int, theta: np.ndarray, items: tuple[str, ...], fans: FanModel
+    seed: int,
+    theta: np.ndarray,
+    items: tuple[str, ...],
+    fans: FanModel,
+    n_ballots: int = HONEST_BALLOTS,
+    seconds: float = HONEST_SECONDS,
 ) -> list[Ballot]:
+    """``n_ballots`` contest ballots over ``seconds``; a longer crowd with the same seed
+    starts with the same fans (the cost runs extend the red-team crowd)."""
     rng = np.random.default_rng([seed, 11])
     ua_p = _ua_weights()
     out: list[Ballot] = []
     n_contest = 0
     fan = 0
-    rate = HONEST_BALLOTS / fans.ballots_mean / HONEST_SECONDS  # fans per second
+    rate = n_ballots / fans.ballots_mean / seconds  # fans per second
     t = 0.0
-    while n_contest < HONEST_BALLOTS:
+    while n_contest < n_ballots:
         t += float(rng.exponential(1.0 / rate))
         name = f"h{fan}"
         fan += 1
@@ -286,11 +307,12 @@ def attackers(
     return out
 
 
-def tally(
-    ballots: list[Ballot], items: tuple[str, ...], seed: int, *, final: bool = False
-) -> tuple[bool, str | None, dict[str, float], set[str], list[anomalies.Finding]]:
-    """What the site's tally computes from these ballots: decided (robustly)?, winner,
-    per-rater weights, the shadow-excluded raters and the anomaly findings."""
+def weigh(
+    ballots: list[Ballot],
+) -> tuple[list[NetworkBallot], dict[str, float], set[str], list[anomalies.Finding]]:
+    """What the site's tally weighs from these ballots: the contest ballots with their
+    weights (anomaly checks, reliability, tier), per-rater weights, the shadow-excluded
+    raters and the anomaly findings."""
     findings = anomalies.detect(
         anomalies.BallotInfo(
             b.rater, b.tier, b.network, b.ua, b.created, b.served, b.cast, b.outcome, b.expected
@@ -303,7 +325,6 @@ def tally(
         for b in ballots
     )
     weights = {r: (0.0 if r in excluded or a.excluded else a.weight) for r, a in assessed.items()}
-    contest = [b for b in ballots if b.expected is None]
     comps = [
         NetworkBallot(
             b.network,
@@ -316,55 +337,110 @@ def tally(
                 TIER_WEIGHTS[b.tier] * weights.get(b.rater, 0.0),
             ),
         )
-        for b in contest
+        for b in ballots
+        if b.expected is None
     ]
-    if final:
-        return False, None, weights, excluded, findings
+    return comps, weights, excluded, findings
+
+
+def verdicts(
+    comps: list[NetworkBallot],
+    items: tuple[str, ...],
+    seed: int,
+    trims: tuple[float, ...],
+    per_pair: bool = True,
+) -> dict[float, str | None]:
+    """The robust decision (``voting.stats.robust.robust_check``) under each trim: the
+    winner, or None: ``robust_check(trim=t)`` is its network checks (``trim=0``) and
+    ``trim_check(t)``, so one fit and one network check serve every trim, and the
+    network check runs only when some trim check passes (same verdicts, fewer fits)."""
     config = RankingConfig(n_bootstrap=60, seed=seed)
     result = rank(
         [c.comparison for c in comps], items=list(items), config=config, rule=SITE_DEFAULT_RULE
     )
-    if not result.decision.decided:
-        return False, None, weights, excluded, findings
+    out: dict[float, str | None] = dict.fromkeys(trims)
+    winner = result.decision.winner
+    if not result.decision.decided or winner is None:
+        return out
+    weighed = [c.comparison for c in comps if c.comparison.weight > 0]
+    passing = [
+        t
+        for t in trims
+        if trim_check(weighed, items, winner, t, rule=SITE_DEFAULT_RULE, config=config, per_pair=per_pair)
+    ]
+    if not passing:  # (the network check would not change that: skip its fits)
+        return out
     robust, _why = robust_check(
         comps,
         items,
-        result.decision.winner,
+        winner,
         rule=SITE_DEFAULT_RULE,
         config=config,
         min_networks=MIN_NETWORKS,
         min_seconds=MIN_SECONDS,
+        trim=0.0,
     )
-    return robust, (result.decision.winner if robust else None), weights, excluded, findings
+    for t in passing if robust else []:
+        out[t] = winner
+    return out
 
 
 def play(
-    ballots: list[Ballot], items: tuple[str, ...], seed: int
-) -> tuple[bool, str | None, list[Ballot]]:
+    ballots: list[Ballot],
+    items: tuple[str, ...],
+    seed: int,
+    trims: tuple[float, ...],
+    per_pair: bool = True,
+) -> dict[float, tuple[str | None, int]]:
     """Cast the ballots in time order, checking every CHECK_EVERY contest ballots as the
-    site does after votes; stop at the first robust decision (the contest closes)."""
+    site does after votes; under each trim the contest closes at its first robust
+    decision. Returns, per trim, the winner (None: never decided) and how many ballots
+    (all kinds) had been cast by then."""
     ballots = sorted(ballots, key=lambda b: b.cast)
+    out: dict[float, tuple[str | None, int]] = {}
     contest_seen = 0
     for k, b in enumerate(ballots):
+        last = k == len(ballots) - 1
         if b.expected is None:
             contest_seen += 1
-            if contest_seen % CHECK_EVERY == 0:
-                decided, winner, *_ = tally(ballots[: k + 1], items, seed)
-                if decided:
-                    return True, winner, ballots[: k + 1]
-    decided, winner, *_ = tally(ballots, items, seed)
-    return decided, winner, ballots
+        if (b.expected is None and contest_seen % CHECK_EVERY == 0) or last:
+            open_trims = tuple(t for t in trims if t not in out)
+            if not open_trims:
+                break
+            comps, *_ = weigh(ballots[: k + 1])
+            for t, winner in verdicts(comps, items, seed, open_trims, per_pair).items():
+                if winner is not None:
+                    out[t] = (winner, k + 1)
+    for t in trims:
+        out.setdefault(t, (None, len(ballots)))
+    return out
 
 
-def run(args: tuple[str, float, int]) -> RunOutcome:
-    skill, share, seed = args
+def baseline_run(args: tuple[int, tuple[float, ...]]) -> tuple[int, dict[float, tuple[str | None, int]]]:
+    """The honest crowd of ``seed`` alone, played under each trim (the same for every
+    attacker cell of that seed, so computed once)."""
+    seed, trims = args
+    scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
+    items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
+    theta = np.asarray(scenario.strengths, dtype=float)
+    return seed, play(honest_crowd(seed, theta, items, FanModel()), items, seed, trims)
+
+
+@lru_cache(maxsize=4)
+def _baseline(seed: int, trims: tuple[float, ...]) -> dict[float, tuple[str | None, int]]:
+    return baseline_run((seed, trims))[1]
+
+
+def run(args: tuple[str, float, int, tuple[float, ...]]) -> list[RunOutcome]:
+    skill, share, seed, trims = args
+    honest_play = _baseline(seed, trims) if share < 1 else {}
     scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
     items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
     theta = np.asarray(scenario.strengths, dtype=float)
     fans = FanModel()
     target = items[int(np.argsort(theta)[-2])]
     honest = honest_crowd(seed, theta, items, fans) if share < 1 else []
-    base_decided, base_winner, _ = play(honest, items, seed) if honest else (False, None, [])
+    baseline = honest_play if honest else {t: (None, 0) for t in trims}
     n_honest = sum(1 for b in honest if b.expected is None)
     n_att = ATTACK_ONLY_BALLOTS if share >= 1 else int(round(share / (1 - share) * n_honest))
     if skill == SKILLS[0]:
@@ -372,36 +448,46 @@ def run(args: tuple[str, float, int]) -> RunOutcome:
     else:
         start, span = 0.0, (HONEST_SECONDS if honest else 600.0 - 60.0)
     attack = attackers(seed, skill, n_att, target, theta, items, fans, start, span)
-    decided, winner, cast = play(honest + attack, items, seed)
-    _d, _w, weights, excluded, findings = tally(cast, items, seed, final=True)
-    att = [b for b in cast if b.kind == "attacker" and b.expected is None]
-    nominal = sum(TIER_WEIGHTS[b.tier] for b in att)
-    kept = sum(TIER_WEIGHTS[b.tier] * weights.get(b.rater, 0.0) for b in att)
-    honest_raters = {b.rater for b in cast if b.kind == "honest"}
-    honest_contest = [b for b in cast if b.kind == "honest" and b.expected is None]
-    reasons: dict[str, int] = defaultdict(int)
-    for f in findings:
-        reasons[f.reason] += len(f.raters)
-    return RunOutcome(
-        skill,
-        share,
-        seed,
-        scenario.name,
-        decided,
-        winner,
-        target,
-        base_decided,
-        base_winner,
-        kept / nominal if nominal else 0.0,
-        len(honest_raters),
-        len(honest_raters & excluded),
-        len(honest_contest),
-        sum(1 for b in honest_contest if b.rater in excluded),
-        dict(reasons),
-    )
+    everything = sorted(honest + attack, key=lambda b: b.cast)
+    played = play(everything, items, seed, trims)
+    outcomes = []
+    for t in trims:
+        winner, n_cast = played[t]
+        cast = everything[:n_cast]
+        _comps, weights, excluded, findings = weigh(cast)
+        att = [b for b in cast if b.kind == "attacker" and b.expected is None]
+        nominal = sum(TIER_WEIGHTS[b.tier] for b in att)
+        kept = sum(TIER_WEIGHTS[b.tier] * weights.get(b.rater, 0.0) for b in att)
+        honest_raters = {b.rater for b in cast if b.kind == "honest"}
+        honest_contest = [b for b in cast if b.kind == "honest" and b.expected is None]
+        reasons: dict[str, int] = defaultdict(int)
+        for f in findings:
+            reasons[f.reason] += len(f.raters)
+        outcomes.append(
+            RunOutcome(
+                skill,
+                share,
+                seed,
+                scenario.name,
+                winner is not None,
+                winner,
+                target,
+                baseline[t][0] is not None,
+                baseline[t][0],
+                kept / nominal if nominal else 0.0,
+                len(honest_raters),
+                len(honest_raters & excluded),
+                len(honest_contest),
+                sum(1 for b in honest_contest if b.rater in excluded),
+                dict(reasons),
+                trim=t,
+                best=items[scenario.best],
+            )
+        )
+    return outcomes
 
 
-def table(outcomes: list[RunOutcome]) -> list[str]:
+def table(outcomes: list[RunOutcome], trim: float) -> list[str]:
     lines = [
         "| attacker | share of ballots | runs | decided for the attacker | flipped a decided contest "
         "| decided at all | attacker weight kept | honest raters excluded | honest ballots lost |",
@@ -409,7 +495,8 @@ def table(outcomes: list[RunOutcome]) -> list[str]:
     ]
     cells: dict[tuple[str, float], list[RunOutcome]] = defaultdict(list)
     for o in outcomes:
-        cells[(o.skill, o.share)].append(o)
+        if o.trim == trim:
+            cells[(o.skill, o.share)].append(o)
     for (skill, share), runs in sorted(
         cells.items(), key=lambda kv: (SKILLS.index(kv[0][0]), kv[0][1])
     ):
@@ -432,46 +519,279 @@ def table(outcomes: list[RunOutcome]) -> list[str]:
     return lines
 
 
+def summary(outcomes: list[RunOutcome], trims: tuple[float, ...]) -> list[str]:
+    """Per trim: the targets' cells (attackers at <= 20 %) over every attacker kind."""
+    lines = [
+        "| trim | ≤ 20 %: decided for the attacker | ≤ 20 %: flipped | L3 50 %: decided for it "
+        "| 100 %: decided for it | honest raters excluded (most in a cell) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in trims:
+        runs = [o for o in outcomes if o.trim == t]
+        low = [o for o in runs if o.share <= 0.2]
+        for_att = sum(o.decided and o.winner == o.target for o in low)
+        flipped = sum(o.baseline_decided and o.decided and o.winner != o.baseline_winner for o in low)
+        base = sum(o.baseline_decided for o in low)
+        l3 = [o for o in runs if o.skill == SKILLS[2] and o.share == 0.5]
+        full = [o for o in runs if o.share >= 1]
+        cells: dict[tuple[str, float], list[RunOutcome]] = defaultdict(list)
+        for o in runs:
+            if o.honest_raters:
+                cells[(o.skill, o.share)].append(o)
+        worst = max(
+            (sum(o.honest_excluded for o in c) / sum(o.honest_raters for o in c) for c in cells.values()),
+            default=0.0,
+        )
+        lines.append(
+            f"| {t:g} | {for_att} of {len(low)} | {flipped} of {base} "
+            f"| {sum(o.decided and o.winner == o.target for o in l3)} of {len(l3)} "
+            f"| {sum(o.decided and o.winner == o.target for o in full)} of {len(full)} | {worst:.1%} |"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------- honest cost
+
+
+@dataclass
+class CostOutcome:
+    seed: int
+    scenario: str
+    per_pair: bool
+    trim: float
+    votes: int | None  # contest ballots when first decided (None: not within the budget)
+    correct: bool
+
+
+def cost_run(args: tuple[int, int, tuple[float, ...], tuple[float, ...]]) -> list[CostOutcome]:
+    """An honest crowd alone (no attacker), extended to ``budget`` contest ballots at the
+    red-team crowd's pace (its first 800 ballots are the red-team crowd): the contest
+    ballots each rule needs before its first robust decision (checked every
+    COST_CHECK_EVERY[0] ballots up to 800, every COST_CHECK_EVERY[1] after)."""
+    seed, budget, pair_trims, any_trims = args
+    scenario = list(SCENARIOS.values())[seed % len(SCENARIOS)]
+    items = tuple(f"v{k}" for k in range(len(scenario.strengths)))
+    theta = np.asarray(scenario.strengths, dtype=float)
+    fans = FanModel()
+    best = items[scenario.best]
+    ballots = sorted(
+        honest_crowd(seed, theta, items, fans, budget, budget * HONEST_SECONDS / HONEST_BALLOTS),
+        key=lambda b: b.cast,
+    )
+    rules = [(True, t) for t in pair_trims] + [(False, t) for t in any_trims]
+    found: dict[tuple[bool, float], tuple[int, str]] = {}
+    seen = 0
+    for k, b in enumerate(ballots):
+        if b.expected is not None:
+            continue
+        seen += 1
+        if seen > budget or seen % COST_CHECK_EVERY[seen > HONEST_BALLOTS]:
+            continue
+        open_rules = [r for r in rules if r not in found]
+        if not open_rules:
+            break
+        comps, *_ = weigh(ballots[: k + 1])
+        for per_pair in (True, False):
+            trims = tuple(t for p, t in open_rules if p == per_pair)
+            if trims:
+                for t, winner in verdicts(comps, items, seed, trims, per_pair).items():
+                    if winner is not None:
+                        found[(per_pair, t)] = (seen, winner)
+    return [
+        CostOutcome(
+            seed,
+            scenario.name,
+            p,
+            t,
+            found[(p, t)][0] if (p, t) in found else None,
+            (p, t) in found and found[(p, t)][1] == best,
+        )
+        for p, t in rules
+    ]
+
+
+def cost_table(outcomes: list[CostOutcome], budget: int) -> list[str]:
+    lines = [
+        "| rule | scenario | runs | decided within 800 ballots | decided within "
+        f"{budget} | median ballots to decide (decided runs) | extra ballots vs trim 0, same runs (median) "
+        "| decided for the true best |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    base = {o.seed: o.votes for o in outcomes if o.trim == 0 and o.per_pair}
+    keys = sorted({(not o.per_pair, o.trim) for o in outcomes})
+    scenarios = list(SCENARIOS)
+    for any_pair, t in keys:
+        for scen in scenarios + ["all"]:
+            runs = [
+                o
+                for o in outcomes
+                if o.per_pair != any_pair and o.trim == t and (scen == "all" or o.scenario == scen)
+            ]
+            if not runs:
+                continue
+            dec = [o for o in runs if o.votes is not None]
+            both = [o.votes - base[o.seed] for o in dec if base.get(o.seed) is not None]
+            name = f"trim {t:g}" + (" (any pair)" if any_pair and t > 0 else "")
+            lines.append(
+                f"| {name} | {scen} | {len(runs)} | {sum(o.votes <= 800 for o in dec)} | {len(dec)} "
+                f"| {int(np.median([o.votes for o in dec])) if dec else '–'} "
+                f"| {('+' + str(int(np.median(both)))) if both else '–'} "
+                f"| {sum(o.correct for o in dec)} of {len(dec)} |"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--quick", action="store_true", help="2 seeds, no doc")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--trims", type=str, default="0,0.1,0.2,0.3", help="trim shares compared (one pass)"
+    )
+    parser.add_argument("--budget", type=int, default=3000, help="honest-cost runs: contest ballots")
+    parser.add_argument("--no-cost", action="store_true", help="skip the honest-cost runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-redteam.md")
+    parser.add_argument("--partial", type=Path, default=Path("redteam-partial.jsonl"),
+                        help="every outcome, appended as it comes")
+    parser.add_argument("--from-partial", type=Path, default=None,
+                        help="write the doc from a --partial file (the seeds that finished)")
     args = parser.parse_args()
     seeds = 2 if args.quick else args.seeds
-    jobs = [(skill, share, seed) for skill in SKILLS for share in SHARES for seed in range(seeds)]
+    trims = tuple(sorted({float(t) for t in args.trims.split(",")} | {0.0, DEFAULT_TRIM}))
     t0 = time.perf_counter()
-    with Pool(args.processes) as pool:
-        outcomes = pool.map(run, jobs, chunksize=1)
-    took = time.perf_counter() - t0
-    rows = table(outcomes)
+    if args.from_partial:
+        outcomes, cost = read_partial(args.from_partial, seeds)
+        print_and_write(args, seeds, trims, outcomes, cost, 0.0, 0.0, len(outcomes) // len(trims))
+        return
+    # Seed by seed (the human-like attacker first, then the seed's honest-cost run), each
+    # result appended to --partial as it comes: a run cut short still gives whole seeds.
+    jobs: list[tuple] = []
+    for seed in range(seeds):
+        jobs += [("run", (skill, share, seed, trims)) for skill in SKILLS[::-1] for share in SHARES]
+        if not args.no_cost:
+            jobs.append(("cost", (seed, args.budget, trims, ANY_PAIR_TRIMS)))
+    args.partial.write_text("")
+    outcomes: list[RunOutcome] = []
+    cost: list[CostOutcome] = []
+    took_runs = took_cost = 0.0
+    with Pool(args.processes) as pool, args.partial.open("a") as log:
+        for kind, took_job, chunk in pool.imap_unordered(work, jobs):
+            (outcomes if kind == "run" else cost).extend(chunk)
+            if kind == "run":
+                took_runs += took_job
+            else:
+                took_cost += took_job
+            for o in chunk:
+                log.write(json.dumps({"kind": kind, **asdict(o)}) + "\n")
+            log.flush()
+    total = time.perf_counter() - t0
+    # Wall time split in proportion to the jobs' own times.
+    share_runs = took_runs / (took_runs + took_cost) if took_runs + took_cost else 1.0
+    print_and_write(args, seeds, trims, outcomes, cost, total * share_runs, total * (1 - share_runs),
+                    sum(1 for k, _ in jobs if k == "run"))
+
+
+ANY_PAIR_TRIMS = (0.1,)  # over the whole contest: 0.1 already leaves nothing decided (see the doc)
+
+
+def work(job: tuple[str, tuple]) -> tuple[str, float, list]:
+    kind, args = job
+    started = time.perf_counter()
+    out = run(args) if kind == "run" else cost_run(args)
+    return kind, time.perf_counter() - started, out
+
+
+def read_partial(path: Path, seeds: int) -> tuple[list[RunOutcome], list[CostOutcome]]:
+    """The outcomes of an interrupted run, keeping only the seeds whose every cell (and
+    honest-cost run) finished."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = [RunOutcome(**{k: v for k, v in r.items() if k != "kind"}) for r in rows if r["kind"] == "run"]
+    cost = [CostOutcome(**{k: v for k, v in r.items() if k != "kind"}) for r in rows if r["kind"] == "cost"]
+    cells = len(SKILLS) * len(SHARES)
+    per_seed: dict[int, set[tuple[str, float]]] = defaultdict(set)
+    for o in runs:
+        per_seed[o.seed].add((o.skill, o.share))
+    whole = {s for s, c in per_seed.items() if len(c) == cells and any(o.seed == s for o in cost)}
+    return [o for o in runs if o.seed in whole], [o for o in cost if o.seed in whole]
+
+
+def print_and_write(args, seeds, trims, outcomes, cost, took, took_cost, n_jobs) -> None:  # noqa: ANN001
+    tables = {t: table(outcomes, t) for t in trims}
+    short = summary(outcomes, trims)
+    costs = cost_table(cost, args.budget) if cost else []
     reasons: dict[str, int] = defaultdict(int)
     for o in outcomes:
-        for r, n in o.reasons.items():
-            reasons[r] += n
-    print("\n".join(rows))
-    print("findings (raters named, all runs):", dict(reasons))
-    print(f"{len(jobs)} runs, {took:.0f} s")
-    if args.quick:
-        return
+        if o.trim == DEFAULT_TRIM:
+            for r, n in o.reasons.items():
+                reasons[r] += n
+    for t in trims:
+        print(f"trim {t:g}")
+        print("\n".join(tables[t]))
+    print("\n".join(short))
+    print("\n".join(costs))
+    print("findings (raters named, all runs at the default trim):", dict(reasons))
+    print(f"{n_jobs} runs, {took:.0f} s; cost runs {took_cost:.0f} s")
+    if not args.quick:
+        write_doc(args, seeds, trims, outcomes, cost, took, took_cost)
+
+
+def write_doc(args, seeds, trims, outcomes, cost, took, took_cost) -> None:  # noqa: ANN001
+    tables = {t: table(outcomes, t) for t in trims}
+    short = summary(outcomes, trims)
+    costs = cost_table(cost, args.budget) if cost else ["(not run yet)"]
+    reasons: dict[str, int] = defaultdict(int)
+    for o in outcomes:
+        if o.trim == DEFAULT_TRIM:
+            for r, n in o.reasons.items():
+                reasons[r] += n
+    others = "\n\n".join(
+        f"### Trim {t:g}{' (the old rule: no trim)' if t == 0 else ''}\n\n" + "\n".join(tables[t])
+        for t in trims
+        if t != DEFAULT_TRIM
+    )
+    seen = sorted({o.seed for o in outcomes})
+    done = ", ".join(map(str, seen)) if seen != list(range(seeds)) else f"0..{seeds - 1}"
+    cut = (f" (of {seeds} asked: the run was cut short and only the seeds whose every cell and "
+           "honest-cost run finished are counted)") if seen != list(range(seeds)) else ""
     doc = f"""# Red-team benchmark
 
 Generated by `tests/benchmarks/bench_redteam.py --seeds {seeds}` on {args.processes} processes in
-{took / 60:.1f} min, Python {platform.python_version()}, a shared two-core machine (2-core CPU, no GPU,
-Debian 12). Seeds 0..{seeds - 1} per cell; seed k plays scenario k mod 4 of
-`voting.stats.simulation` (clear winner, close top two, three contenders, one bad rest close).
-Method: the module docstring of the benchmark.
+{(took + took_cost) / 60:.1f} min ({took / 60:.1f} min the attacks, {took_cost / 60:.1f} min the honest
+cost runs), Python {platform.python_version()}, a shared two-core machine (2-core CPU, no GPU,
+Debian 12, other jobs running). Seeds {done} per cell{cut}; seed k plays scenario k mod 4 of
+`voting.stats.simulation` (clear winner, close top two, three contenders, one bad rest close;
+six variants each). Method: the module docstring of the benchmark. Every trim is played
+on the same ballots in one pass (trim 0 is the rule before the trim).
 
-{chr(10).join(rows)}
+## Default rule: trim {DEFAULT_TRIM:g} (per pair)
 
-"flipped": of the runs whose honest crowd alone reached a robust decision, those where the
-attacked contest was decided for another variant. "attacker weight kept": the attackers'
-contest ballots' weight in the final tally as a share of their nominal (anonymous) weight.
-Honest raters exclude random clickers (they are weighed by the reliability checks, not
-counted here). Findings over all runs (raters named per rule): {dict(sorted(reasons.items()))}.
+{chr(10).join(tables[DEFAULT_TRIM])}
+
+"flipped": of the runs whose honest crowd alone reached a robust decision under the same
+rule, those where the attacked contest was decided for another variant. "attacker weight
+kept": the attackers' contest ballots' weight in the final tally as a share of their
+nominal (anonymous) weight. Honest raters exclude random clickers (they are weighed by
+the reliability checks, not counted here). Findings at the default trim (raters named per
+rule): {dict(sorted(reasons.items()))}.
+
+## Trade-off by trim (attacks)
+
+{chr(10).join(short)}
+
+## Cost to honest contests (no attacker)
+
+The same honest crowds, continued at the same pace to {args.budget} contest ballots (the budget of
+`voting.stats.simulation`); "any pair": the trim taken from the whole contest's weight,
+the leader's wins over its closest rival first (`per_pair=False`).
+
+{chr(10).join(costs)}
+
+## Every trim, every cell
+
+{others}
 """
     args.out.write_text(doc)
     print(f"wrote {args.out}")

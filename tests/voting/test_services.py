@@ -22,7 +22,7 @@ from tests.voting.factories import (
     ScreeningCodeFactory,
     ready_rater,
 )
-from tests.voting.voting_factories import fetch_media, make_contest, vote, watch
+from tests.voting.voting_factories import attacked_crowd, fetch_media, make_contest, vote, watch
 from voting import integrity, services, tally
 from voting.integrity import (
     ContestClosed,
@@ -665,6 +665,57 @@ def test_a_decision_must_survive_removing_any_one_network_and_take_its_time():
     spread.refresh_from_db()
     robust, reason = services.robust_decision(spread, result)
     assert not robust and "600 s needed" in reason
+
+
+def test_a_fifth_of_one_sided_ballots_neither_decides_the_contest_nor_adopts(monkeypatch):
+    monkeypatch.setattr(adoption, "start_film_render", lambda *a: pytest.fail("nothing may be adopted"))
+    contest = make_contest(3, golden_rate=0, auto_adopt=True, min_decision_seconds=0)
+    assert contest.trim == 0.2  # the default
+    attacked_crowd(contest)  # fans leave A ahead; accounts backing B hold a fifth of B's pairs
+    result, _payload = tally.compute(contest)
+    assert result.decision.decided and result.decision.winner == "B"  # the plain rule is bought
+    robust, reason = services.robust_decision(contest, result)
+    assert not robust and (reason.code, reason.params) == ("trim", {"winner": "B", "share": 0.2})
+    payload = services.contest_ratings(contest)
+    contest.refresh_from_db()
+    assert contest.status == Contest.Status.OPEN and contest.winner is None and contest.adopted_at is None
+    decision = payload["decision"]
+    assert not decision["decided"] and decision["winner"] is None
+    assert decision["held"] == {"code": "trim", "params": {"winner": "B", "share": 0.2}, "leader": "B"}
+    assert services.held_reason_text("trim", decision["held"]["params"]) == (
+        "B leads, but not by enough: it must still win without the 20 % of the votes most favourable "
+        "to it (the most an attacker may hold).")
+
+
+def test_without_the_trim_the_same_ballots_decide_and_adopt(monkeypatch):
+    started = []
+    monkeypatch.setattr(adoption, "start_film_render",
+                        lambda film, pv, user: started.append(pv.pk) or RenderJob(pk=1))
+    # (one network declared enough: removing a seventh of so thin a lead is another check)
+    contest = make_contest(3, golden_rate=0, auto_adopt=True, min_decision_seconds=0, min_networks=1, trim=0.0)
+    attacked_crowd(contest)
+    services.contest_ratings(contest)
+    contest.refresh_from_db()
+    assert contest.status == Contest.Status.DECIDED and contest.winner.label == "B"
+    assert len(started) == 1 and contest.adopted_at is not None
+    # The venue setting does not lift the trim: at 0.2 the same ballots stay undecided.
+    held = make_contest(3, golden_rate=0, auto_adopt=True, min_decision_seconds=0, min_networks=1)
+    attacked_crowd(held)
+    assert services.contest_ratings(held)["decision"]["held"]["code"] == "trim"
+    held.refresh_from_db()
+    assert held.status == Contest.Status.OPEN and len(started) == 1
+
+
+def test_held_reasons_read_as_sentences():
+    assert services.held_reason_text("networks", {"have": 1, "need": 3}) == (
+        "The votes that count come from 1 network; 3 are needed.")
+    assert services.held_reason_text("networks", {"have": 2, "need": 3}) == (
+        "The votes that count come from 2 networks; 3 are needed.")
+    assert services.held_reason_text("duration", {"seconds": 120, "need": 600.0}) == (
+        "The votes span 120 s; 600 s are needed.")
+    assert services.held_reason_text("one_network", {"ballots": 36}) == (
+        "The result does not hold without the 36 votes from one network.")
+    assert services.held_reason_text("who knows", {}) == ""
 
 
 def test_network_of_groups_by_24_and_48():

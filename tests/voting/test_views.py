@@ -19,7 +19,7 @@ from restoration.rendering import adoption
 from restoration.rendering.film import FilmRenderError
 from tests.factories import ClipFactory, UserFactory, VariantFactory, technician
 from tests.voting.factories import ExclusionFactory, ScreeningCodeFactory
-from tests.voting.voting_factories import make_contest
+from tests.voting.voting_factories import attacked_crowd, make_contest
 from voting import integrity, services, views
 from voting.models import Ballot, Contest, Pairing, Rater
 from voting.views import RATER_COOKIE
@@ -496,6 +496,35 @@ def test_results_page_shows_votes_per_tier():
     row = re.search(r'data-tier="anonymous"><td>[^<]*</td><td>(\d+)</td><td>(\d+)</td><td>([\d.]+)</td>', html)
     assert row and row.groups() == ("1", "1", "0.30")
     assert Client().get(f"/vote/c/{contest.slug}/api/tally/").json()["tiers"]["anonymous"]["ballots"] == 1
+
+
+def test_results_page_says_why_a_bought_lead_is_not_decided(settings):
+    settings.VOTING_BOOTSTRAP = 40
+    contest = make_contest(3, golden_rate=0, min_decision_seconds=0)
+    attacked_crowd(contest)
+    html = Client().get(f"/vote/c/{contest.slug}/results/").content.decode()
+    contest.refresh_from_db()
+    assert contest.status == Contest.Status.OPEN
+    assert ("Not decided yet (B leads, but not by enough: it must still win without the 20 % of the votes "
+            "most favourable to it (the most an attacker may hold).)") in html
+    tally = Client().get(f"/vote/c/{contest.slug}/api/tally/").json()
+    assert tally["decision"]["held"]["code"] == "trim" and not tally["decision"]["decided"]
+
+
+def test_the_contest_form_sets_the_trim():
+    tech = Client()
+    tech.force_login(technician())
+    clip = ClipFactory()
+    variants = VariantFactory.create_batch(2, clip=clip)
+    form = {"variants": [v.pk for v in variants], "min_watch_seconds": 4, "decision_method": "probability",
+            "p_best_threshold": 0.95, "min_raters": 5, "golden_rate": 0.1}
+    assert 'name="trim"' in tech.get(f"/vote/manage/clips/{clip.pk}/new/").content.decode()
+    tech.post(f"/vote/manage/clips/{clip.pk}/new/", {**form, "title": "default"})
+    tech.post(f"/vote/manage/clips/{clip.pk}/new/", {**form, "title": "safer", "trim": "0.3"})
+    assert Contest.objects.get(title="default").trim == 0.2
+    assert Contest.objects.get(title="safer").trim == 0.3
+    refused = tech.post(f"/vote/manage/clips/{clip.pk}/new/", {**form, "title": "too much", "trim": "0.6"})
+    assert refused.status_code == 200 and not Contest.objects.filter(title="too much").exists()
 
 
 @pytest.mark.parametrize("trusted", [False, True])

@@ -11,9 +11,32 @@
 
   function fmt(x, digits) { return x === null || x === undefined ? "–" : Number(x).toFixed(digits); }
 
+  // Why the rule's decision is held back (voting.stats.robust reason codes); the same
+  // sentences as voting.services.held_reason_text, which renders the page's first view.
+  function heldText(held) {
+    var p = held.params || {};
+    switch (held.code) {
+      case "networks":
+        return interpolate(ngettext("The votes that count come from %(have)s network; %(need)s are needed.",
+          "The votes that count come from %(have)s networks; %(need)s are needed.", p.have), p, true);
+      case "duration":
+        return interpolate(gettext("The votes span %(seconds)s s; %(need)s s are needed."), p, true);
+      case "trim":
+        return interpolate(gettext("%(winner)s leads, but not by enough: it must still win without the %(percent)s %% of the votes most favourable to it (the most an attacker may hold)."),
+          { winner: p.winner, percent: Math.round(100 * Number(p.share)) }, true).replace("%%", "%");
+      case "one_network":
+        return interpolate(gettext("The result does not hold without the %(ballots)s votes from one network."), p, true);
+    }
+    return "";
+  }
+
   function decisionText(t) {
     var d = t.decision || {};
     if (t.status === "closed" && !d.decided) return gettext("Closed without a decision.");
+    if (!d.decided && d.held) {
+      var why = heldText(d.held);
+      return gettext("Not decided") + (why ? " (" + why + ")" : "");
+    }
     if (d.decided) return interpolate(gettext("Winner: %(winner)s"), { winner: d.winner }, true) + " — " + (d.reason || "");
     var more = !d.more_votes ? "" : " — " + interpolate(
       ngettext("about %(n)s more vote needed", "about %(n)s more votes needed", d.more_votes), { n: d.more_votes }, true);
@@ -99,5 +122,5 @@
     }, function (state) { root.dataset.socket = state; });
   }
 
-  window.ReelTally = { render: render, follow: follow, decisionText: decisionText };
+  window.ReelTally = { render: render, follow: follow, decisionText: decisionText, heldText: heldText };
 })();
