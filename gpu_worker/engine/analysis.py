@@ -67,8 +67,23 @@ CAST_SIZE = (0.03, 0.07)
 CAST_SPREAD = (0.3, 0.5)
 CAST_SPREAD_FADED = (0.6, 1.0)
 MIN_TONE_CONFIDENCE = 0.25  # below: no colour_correct at all
+# Lifted blacks alone do not make a fade: a bright daylight scene's own darkest tones
+# sit near 0.1 too. The lift counts as a fade when something else corroborates it:
+# a print cast (dyes fade at different rates, so a faded colour print is also tinted;
+# full corroboration at CAST_CORROBORATES of cast evidence), or shadow mass (the
+# share of the picture in its deepest tones, metrics.tone_stats "shadow"): where
+# large areas sit at the floor, a lift of the floor is a lift of real blacks; where
+# only a sliver of small shadows does, the floor is the scene's. None below
+# SHADOW_MASS[0], full from [1].
+CAST_CORROBORATES = 0.5
+SHADOW_MASS = (0.03, 0.08)
 FADE_REMOVE = 1.0  # share of the measured black lift that is removed, at full confidence
-NATURAL_FLOOR = 0.02  # where the darkest channel of unfaded footage sits
+# Where the darkest channel of unfaded footage sits: near 0.02 in a scene with deep
+# shadows (NATURAL_FLOOR), up to NATURAL_FLOOR_THIN in one whose darkest tones are a
+# sliver of small shadows (flare and ambient light keep those off black), following
+# the same shadow-mass ramp.
+NATURAL_FLOOR = 0.02
+NATURAL_FLOOR_THIN = 0.06
 FADE_PIVOT = 0.63  # the level fading leaves in place: blacks rise far more than whites fall
 
 
@@ -439,15 +454,21 @@ def _tone_evidence(records: list[dict[str, Any]]) -> dict[str, Any]:
     if not records:
         return {"floor": 0.0, "black3": 0.0, "white3": 1.0, "neutral_r": 0.0,
                 "neutral_b": 0.0, "neutral_spread": 0.0, "fade_confidence": 0.0,
-                "cast_confidence": 0.0}
+                "cast_confidence": 0.0, "lift_confidence": 0.0, "shadow_mass": 0.0,
+                "natural_floor": NATURAL_FLOOR}
     lo = np.median(np.array([r["lo"] for r in records], dtype=np.float64), axis=0)
     hi = np.median(np.array([r["hi"] for r in records], dtype=np.float64), axis=0)
     floor = float(lo.min())
-    fade_c = _ramp(floor, *FADE_FLOOR[:2]) * _ramp(floor, FADE_FLOOR[3], FADE_FLOOR[2])
+    # The lift: the floor in the band fading puts it in.
+    lift_c = _ramp(floor, *FADE_FLOOR[:2]) * _ramp(floor, FADE_FLOOR[3], FADE_FLOOR[2])
+    shadows = [r["shadow"][0] for r in records if r.get("shadow")]
+    # Reports measured before shadow mass existed: the lift alone, as then.
+    shadow = float(np.median(shadows)) if shadows else 1.0
+    deep = _ramp(shadow, *SHADOW_MASS)
     banded = [np.stack([r["neutral_r"], r["neutral_b"]], axis=1) for r in records
               if len(r.get("neutral_r") or ()) == M.NEUTRAL_BANDS]
     cast_r = cast_b = spread = 0.0
-    cast_c = 0.0
+    cast_strict = cast_loose = 0.0
     if banded:
         bands = np.median(np.stack(banded), axis=0)  # (bands, 2)
         centre = np.median(bands, axis=0)
@@ -455,14 +476,22 @@ def _tone_evidence(records: list[dict[str, Any]]) -> dict[str, Any]:
         size = float(np.hypot(cast_r, cast_b))
         spread = float(np.hypot(*(bands - centre).T).max())
         if size > 0:
-            # Fading corroborates a print defect: the bands may then disagree more
-            # (the lift itself is neutral and dilutes the tint of the darkest band).
-            full, none = CAST_SPREAD_FADED if fade_c >= 0.5 else CAST_SPREAD
-            cast_c = _ramp(size, *CAST_SIZE) * _ramp(spread / size, none, full)
+            cast_strict = _ramp(size, *CAST_SIZE) * _ramp(spread / size, *CAST_SPREAD[::-1])
+            cast_loose = _ramp(size, *CAST_SIZE) * _ramp(spread / size,
+                                                          *CAST_SPREAD_FADED[::-1])
+    # A cast corroborates the lift only if it is a print's cast by the strict measure
+    # (a cast cannot vouch for the fade that would excuse its own spread).
+    fade_c = lift_c * max(deep, _ramp(cast_strict, 0.0, CAST_CORROBORATES))
+    # Fading corroborates a print defect: the bands may then disagree more (the lift
+    # itself is neutral and dilutes the tint of the darkest band).
+    cast_c = cast_loose if fade_c >= 0.5 else cast_strict
+    natural = NATURAL_FLOOR_THIN + (NATURAL_FLOOR - NATURAL_FLOOR_THIN) * deep
     return {"floor": round(floor, 4), "black3": round(float(lo.mean()), 4),
             "white3": round(float(hi.mean()), 4), "neutral_r": round(cast_r, 4),
             "neutral_b": round(cast_b, 4), "neutral_spread": round(spread, 4),
-            "fade_confidence": round(fade_c, 3), "cast_confidence": round(cast_c, 3)}
+            "fade_confidence": round(fade_c, 3), "cast_confidence": round(cast_c, 3),
+            "lift_confidence": round(lift_c, 3), "shadow_mass": round(shadow, 4),
+            "natural_floor": round(natural, 4)}
 
 
 def _thin(items: list[Any], k: int) -> list[Any]:
@@ -704,7 +733,8 @@ def _fade_levels(c: dict[str, Any], fade_c: float) -> dict[str, float]:
     which would brighten a low-key scene that never had whites.
     """
     black, white = float(c["black3"]), float(c["white3"])
-    lift = FADE_REMOVE * fade_c * max(0.0, float(c["floor"]) - NATURAL_FLOOR)
+    natural = float(c.get("natural_floor", NATURAL_FLOOR))
+    lift = FADE_REMOVE * fade_c * max(0.0, float(c["floor"]) - natural)
     target = max(0.0, black - lift)
     k = (FADE_PIVOT - black) / max(FADE_PIVOT - target, 1e-3)  # the fade's compression
     white_t = FADE_PIVOT + (white - FADE_PIVOT) / max(k, 0.25)

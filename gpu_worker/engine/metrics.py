@@ -196,6 +196,7 @@ def colour_stats(frame: np.ndarray) -> dict[str, float]:
 
 TONE_SIDE = 128  # tone statistics are measured on thumbnails this size, like colour_correct
 NEUTRAL_BANDS = 4
+SHADOW_BAND = 0.1  # tone_stats' shadow mass: pixels within this share of the range
 
 
 def tone_stats(frame: np.ndarray) -> dict[str, list[float]]:
@@ -212,6 +213,12 @@ def tone_stats(frame: np.ndarray) -> dict[str, list[float]]:
     pixels by the same ratio at every brightness; a warm or cool scene tints its
     darkest greys very differently from its brightest ones, or not at all. Empty
     lists when the frame has too few unclipped pixels.
+    shadow: [the share of pixels whose luma lies within SHADOW_BAND of the luma range
+    (0.5th to 99.5th percentile) above the 0.5th percentile]. A scene with real deep
+    shadows (a night street, a dark interior, faces against a dark ground) has a
+    wide band of them; a bright daylight scene keeps only a sliver (small shadows
+    under objects) whose level says little about how dark its blacks were meant to
+    be. Unchanged by any global gain and offset, so fading and flicker do not move it.
     """
     f = frame.astype(np.float32) / (255.0 if frame.dtype == np.uint8 else 1.0)
     h, w = f.shape[:2]
@@ -239,8 +246,13 @@ def tone_stats(frame: np.ndarray) -> dict[str, list[float]]:
             g = max(float(mu[1]), 1e-3)
             nr.append(float(mu[0] / g - 1.0))
             nb.append(float(mu[2] / g - 1.0))
+    # Shadow mass: the share of the picture within SHADOW_BAND of the luma range above
+    # its darkest tones. Any global gain and offset (a fade, exposure flicker) leaves
+    # it unchanged, so it describes the scene, not the print.
+    ylo, yhi = np.percentile(y, [0.5, 99.5])
+    shadow = float((y <= ylo + SHADOW_BAND * max(float(yhi - ylo), 1e-3)).mean())
     return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi],
-            "neutral_r": nr, "neutral_b": nb}
+            "neutral_r": nr, "neutral_b": nb, "shadow": [shadow]}
 
 
 # ----------------------------------------------------------------------------

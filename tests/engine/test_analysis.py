@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gpu_worker.engine import mtcnn
+from gpu_worker.engine import analysis, mtcnn
 from gpu_worker.engine.analysis import (
     analyze,
     analyze_frames,
@@ -404,3 +404,78 @@ def test_a_global_cast_on_neutrals_is_corrected() -> None:
     assert colour["fade_confidence"] == 0.0
     assert cc is not None and cc["white_balance"] >= 0.6
     assert cc["contrast"] == 0.0  # levels untouched: the blacks were never lifted
+
+
+def _daylight_scene(frames: int = 8, seed: int = 4) -> list[np.ndarray]:
+    """A bright moving daylight scene (luma 0.35..1, half of it coloured) with a few
+    small real shadows (about 1.5% of the frame) at 0.07..0.12: natural blacks near
+    0.1, in a sliver of the picture, and no print damage."""
+    rng = np.random.default_rng(seed)
+    base = _scene(luma_curve=lambda y: 0.35 + 0.65 * y, seed=seed, frames=frames)
+    h, w = base[0].shape[:2]
+    centres = [(int(rng.integers(6, w - 6)), int(rng.integers(6, h - 6))) for _ in range(40)]
+    out = []
+    for f in base:
+        f = f.copy()
+        for x, y in centres:
+            level = int(255 * (0.07 + 0.05 * rng.random()))
+            cv2.circle(f, (x, y), 2, (level, level, level), -1)
+        out.append(f)
+    return out
+
+
+def _age(frames: list[np.ndarray], gain: float, offset: float,
+         tint: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> list[np.ndarray]:
+    return [(np.clip((f / 255.0 * gain + offset) * np.asarray(tint), 0, 1) * 255 + 0.5
+             ).astype(np.uint8) for f in frames]
+
+
+def test_a_daylight_scene_with_its_own_shadows_is_not_faded() -> None:
+    # Natural blacks near 0.1 sit in the band fading lifts blacks to, but only a
+    # sliver of the picture is that dark and no print cast corroborates a fade.
+    colour, cc = _tone_ops(_daylight_scene())
+    assert 0.07 <= colour["floor"] <= 0.12 and colour["lift_confidence"] >= 0.5
+    assert colour["shadow_mass"] < 0.03
+    assert colour["fade_confidence"] == 0.0 and not colour["faded"]
+    assert cc is None  # no tone change at all
+
+
+def test_a_faded_print_with_deep_shadows_is_faded_without_a_cast() -> None:
+    # The same kind of lift on a scene with real deep shadows (a third of the frame):
+    # the lift of those shadows is a fade, cast or not.
+    frames = _daylight_scene()
+    for f in frames:
+        f[:, :70] = (f[:, :70].astype(np.float32) * 0.08).astype(np.uint8)
+    colour, cc = _tone_ops(_age(frames, 0.82, 0.1))
+    assert colour["shadow_mass"] > 0.08 and colour["natural_floor"] == pytest.approx(0.02)
+    assert colour["fade_confidence"] == 1.0 and cc is not None
+    assert cc["black_point"] < colour["black3"] - 0.06
+
+
+def test_a_faded_and_tinted_daylight_print_is_faded_but_keeps_lighter_blacks() -> None:
+    # Faded and tinted by the print: the cast corroborates the lift; as the scene's
+    # darkest tones are a sliver, its blacks are put back near NATURAL_FLOOR_THIN, not
+    # crushed to the 0.02 of a scene with deep shadows.
+    frames = _daylight_scene()
+    colour, cc = _tone_ops(_age(frames, 0.85, 0.1, tint=(1.1, 1.0, 0.8)))
+    assert colour["cast_confidence"] >= 0.5 and colour["fade_confidence"] >= 0.9
+    assert colour["shadow_mass"] < 0.03
+    assert colour["natural_floor"] == pytest.approx(analysis.NATURAL_FLOOR_THIN)
+    assert cc is not None and cc["contrast"] == 1.0
+    deep = dict(colour, natural_floor=analysis.NATURAL_FLOOR)
+    assert cc["black_point"] > analysis._fade_levels(deep, 1.0)["black_point"] + 0.03
+
+
+def test_only_the_flicker_a_clip_has_is_repaired() -> None:
+    # Exposure flicker (a gain and an offset per frame) on an unfaded scene: deflicker,
+    # and no levels change; the same scene steady: neither.
+    frames = _scene(frames=10)
+    rng = np.random.default_rng(0)
+    flick = [_age([f], 1 + 0.07 * rng.standard_normal(), 0.02 * rng.standard_normal())[0]
+             for f in frames]
+    steady = suggest_spec(analyze_frames(frames, fps=24, faces=False))["ops"]
+    flickering = suggest_spec(analyze_frames(flick, fps=24, faces=False))["ops"]
+    tone_ops = {"deflicker", "colour_correct"}
+    assert not tone_ops & {o["op"] for o in steady}
+    assert [o["op"] for o in flickering][:1] == ["deflicker"]
+    assert "colour_correct" not in [o["op"] for o in flickering]

@@ -116,6 +116,36 @@ def test_tone_stats_tell_a_cast_on_neutrals_from_a_scene_warm_in_its_midtones() 
     assert M.tone_stats(grey)["neutral_r"] == pytest.approx([0.0] * M.NEUTRAL_BANDS, abs=1e-3)
 
 
+def _daylight(seed: int = 5, shadow_share: float = 0.015) -> np.ndarray:
+    """A bright textured scene (luma 0.4..1) with a few small real shadows (about
+    `shadow_share` of the frame) at 0.06..0.12, as RGB float in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    h, w = 120, 160
+    y = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 5)
+    y = 0.4 + 0.6 * (y - y.min()) / (y.max() - y.min())
+    n = int(shadow_share * h * w)
+    mask = np.zeros((h, w), np.uint8)
+    while int(mask.sum()) < n:
+        cv2.circle(mask, (int(rng.integers(5, w - 5)), int(rng.integers(5, h - 5))), 2, 1, -1)
+    y = np.where(mask > 0, 0.06 + 0.06 * rng.random((h, w)), y).astype(np.float32)
+    return np.repeat(y[..., None], 3, axis=-1)
+
+
+def test_tone_stats_shadow_mass_tells_deep_shadows_from_a_sliver() -> None:
+    day = _daylight()
+    # The same picture with a third of it in deep shadow (a dark doorway).
+    low_key = day.copy()
+    low_key[:, :50] = 0.03 + 0.1 * day[:, 50:100] ** 2
+    s_day, s_low = M.tone_stats(day)["shadow"][0], M.tone_stats(low_key)["shadow"][0]
+    assert s_day < 0.03 < 0.08 < s_low
+    # A fade or an exposure change (any gain and offset) leaves it where it was.
+    for gain, offset in ((0.8, 0.12), (1.2, -0.05), (0.7, 0.2)):
+        moved = M.tone_stats(np.clip(day * gain + offset, 0, 1))["shadow"][0]
+        assert moved == pytest.approx(s_day, abs=0.004)
+        moved = M.tone_stats(np.clip(low_key * gain + offset, 0, 1))["shadow"][0]
+        assert moved == pytest.approx(s_low, abs=0.01)
+
+
 def test_tone_stats_need_unclipped_pixels() -> None:
     black = np.zeros((40, 60, 3), np.uint8)
     t = M.tone_stats(black)
