@@ -764,6 +764,10 @@ class VideoWriter:
             raise EncodeError(f"{width}x{height}: 4:2:0 video needs even width and height")
         self.colour = colour or ColourTags()
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        # No random or version-dependent header fields: Matroska otherwise writes
+        # random segment and track UIDs (every .mkv render differed in ~40 header
+        # bytes), and every muxer its libavformat version.
+        options["fflags"] = "+bitexact"
         if fmt == "image2":
             from gpu_worker.engine.encoding import image_codec_for
 
