@@ -13,6 +13,7 @@ from the packet index.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -43,6 +44,9 @@ __all__ = [
     "frame_pts_table",
     "open_input",
     "ImageSequence",
+    "VideoWriter",
+    "encoder_options",
+    "x264_asm",
 ]
 
 MIN_SIDE = 16
@@ -686,6 +690,60 @@ class AudioCarrier:
         self._in.close()
 
 
+X264_ASM_ENV = "REEL_ARENA_X264_ASM"
+X264_SAFE_ASM = "AVX2"
+"""The x264 instruction sets a render uses on a CPU with AVX-512: everything up to
+AVX2 (with FMA3 and BMI2), which every AVX-512 CPU has."""
+
+
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=1)
+def x264_asm() -> str | None:
+    """The `asm` setting x264 gets (None: its own CPU detection).
+
+    x264's AVX-512 code (core 165, as bundled with PyAV) reads memory it never
+    initialised in the lookahead's macroblock-tree pass when B-frames are on (the
+    default): the same frames then encode to different bytes, and different pictures,
+    from one run to the next, depending on what that memory held (other allocations,
+    thread timing). Its SSE to AVX2 code gives identical bytes on every run and at
+    every level, so on a CPU with AVX-512 x264 is held to AVX2; renders are then also
+    the same bytes on AVX2 and AVX-512 workers. `REEL_ARENA_X264_ASM` overrides the
+    choice: "auto" for x264's own detection, or x264's `asm` value as it is (a level
+    such as "AVX2"; x264 only warns about a name it does not know).
+    """
+    raw = os.environ.get(X264_ASM_ENV, "").strip()
+    if raw:
+        return None if raw.lower() == "auto" else raw
+    if any(flag.startswith("avx512") for flag in _cpu_flags()):
+        return X264_SAFE_ASM
+    return None
+
+
+def encoder_options(settings: EncodeSettings) -> dict[str, str]:
+    """The encoder's private options: the spec's (`EncodeSettings.codec_options`) plus
+    what this machine needs for repeatable output (x264's `asm`, see `x264_asm`),
+    unless the spec's own x264-params already set it."""
+    opts = settings.codec_options()
+    asm = x264_asm() if settings.codec == "h264" else None
+    if asm is not None:
+        params = opts.get("x264-params", "")
+        keys = {item.partition("=")[0].strip() for item in params.split(":") if item}
+        if "asm" not in keys:
+            opts["x264-params"] = f"{params}:asm={asm}" if params else f"asm={asm}"
+    return opts
+
+
 class VideoWriter:
     """Encodes RGB frames with their original timestamps, plus the source audio.
 
@@ -706,6 +764,10 @@ class VideoWriter:
             raise EncodeError(f"{width}x{height}: 4:2:0 video needs even width and height")
         self.colour = colour or ColourTags()
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        # No random or version-dependent header fields: Matroska otherwise writes
+        # random segment and track UIDs (every .mkv render differed in ~40 header
+        # bytes), and every muxer its libavformat version.
+        options["fflags"] = "+bitexact"
         if fmt == "image2":
             from gpu_worker.engine.encoding import image_codec_for
 
@@ -737,7 +799,7 @@ class VideoWriter:
             cc.color_primaries = _name_to_code(COLOR_PRIMARIES_NAMES,
                                                self.colour.color_primaries, 2)
             cc.color_trc = _name_to_code(COLOR_TRC_NAMES, self.colour.color_trc, 2)
-            stream.options = settings.codec_options()
+            stream.options = encoder_options(settings)
             if timecode and fmt in ("mov", "mp4", "matroska"):
                 # MOV/MP4 muxers write it as a timecode track, Matroska as a tag.
                 stream.metadata["timecode"] = timecode

@@ -9,7 +9,8 @@ variant (an operator `faithful` lacks, such as grain, is inserted at its usual p
 `apply_overrides(..., insert=True)`), with the engine directly (no site), then scores
 pairs with `gpu_worker.engine.distinctness.compare_videos` (ColorVideoVDP, display
 'standard_fhd', 4 frames) and writes the difference maps beside the renders. The
-first pair is the same spec rendered twice: the floor the encode leaves.
+first pair is the same spec rendered twice: identical files, so 0 JOD apart (it was
+0.17 while x264's AVX-512 code made encodes unrepeatable; see docs/engine.md).
 Prints a Markdown table (difference = 10 - JOD; flagged below VARIANT_JND_JOD = 0.5).
 """
 

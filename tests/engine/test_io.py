@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gpu_worker.engine import io
+from gpu_worker.engine.encoding import EncodeSettings
 from tests.conftest import media_file
 
 MUYBRIDGE = "old_film/muybridge_buffalo.mp4"
@@ -282,3 +283,96 @@ def test_timecode_is_read_and_kept_in_outputs(tmp_path):
     pipeline.render(src, tmp_path / "part.mkv", {"ops": []}, start=3)
     assert io.probe(tmp_path / "part.mkv").timecode == "01:00:00:03"
     assert io.probe(write_clip(tmp_path / "none.mp4", 3)).timecode is None
+
+
+# -- repeatable encodes ----------------------------------------------------------------
+
+
+def grainy_frames(n: int, width: int = 96, height: int = 64, seed: int = 0) -> list[np.ndarray]:
+    """A textured picture panning one pixel a frame under fresh grain, like a film
+    scan: the kind of input on which x264's AVX-512 lookahead lost its repeatability."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(60, 200, (height, width, 3)).astype(np.float32)
+    return [np.clip(np.roll(base, i, axis=1) + rng.normal(0, 12, base.shape), 0, 255)
+            .astype(np.uint8) for i in range(n)]
+
+
+def encode_with_heap_churn(path: Path, frames: list[np.ndarray], churn_seed: int,
+                           settings: EncodeSettings | None = None) -> bytes:
+    """Encode `frames`, allocating and freeing buffers of seeded random sizes and bytes
+    before each frame, as a render's operators do: the encoder's memory then holds
+    whatever those left, different for each `churn_seed`."""
+    rng = np.random.default_rng(churn_seed)
+    kept: list[np.ndarray] = []
+    height, width = frames[0].shape[:2]
+    with io.VideoWriter(path, width=width, height=height, time_base=Fraction(1, 25),
+                        rate=Fraction(25), settings=settings or EncodeSettings()) as writer:
+        for i, frame in enumerate(frames):
+            for _ in range(16):
+                size = int(rng.integers(1_000, 400_000))
+                kept.append(rng.integers(0, 256, size, dtype=np.uint8))
+            del kept[:12]
+            writer.write(frame, i, 1)
+    return path.read_bytes()
+
+
+def test_h264_encode_does_not_depend_on_what_memory_held(tmp_path):
+    # With x264's AVX-512 code these three gave three different files (and pictures);
+    # on a CPU without AVX-512 the test holds either way.
+    frames = grainy_frames(32)
+    outputs = [encode_with_heap_churn(tmp_path / f"{seed}.mp4", frames, seed)
+               for seed in (1, 2, 3)]
+    assert outputs[0] == outputs[1] == outputs[2]
+    decoded = [np.stack(list(io.read_frames(tmp_path / f"{seed}.mp4"))) for seed in (1, 2, 3)]
+    assert decoded[0].shape == (32, 64, 96, 3)
+    assert np.array_equal(decoded[0], decoded[1]) and np.array_equal(decoded[0], decoded[2])
+
+
+@pytest.fixture
+def fresh_x264_asm(monkeypatch):
+    io.x264_asm.cache_clear()
+    yield monkeypatch
+    io.x264_asm.cache_clear()
+
+
+def test_x264_is_held_to_avx2_on_an_avx512_cpu(fresh_x264_asm):
+    fresh_x264_asm.delenv(io.X264_ASM_ENV, raising=False)
+    fresh_x264_asm.setattr(io, "_cpu_flags",
+                           lambda: frozenset({"sse4_2", "avx2", "avx512f", "avx512bw"}))
+    assert io.encoder_options(EncodeSettings(crf=20))["x264-params"] == "asm=AVX2"
+    # The spec's own x264 parameters are kept, and its own asm choice wins.
+    own = EncodeSettings(options={"x264-params": "keyint=24:bframes=2"})
+    assert io.encoder_options(own)["x264-params"] == "keyint=24:bframes=2:asm=AVX2"
+    chosen = EncodeSettings(options={"x264-params": "asm=0"})
+    assert io.encoder_options(chosen)["x264-params"] == "asm=0"
+    # Other encoders are not x264.
+    assert "x264-params" not in io.encoder_options(EncodeSettings(codec="h265"))
+
+
+def test_x264_keeps_its_own_detection_without_avx512(fresh_x264_asm):
+    fresh_x264_asm.delenv(io.X264_ASM_ENV, raising=False)
+    fresh_x264_asm.setattr(io, "_cpu_flags", lambda: frozenset({"sse4_2", "avx", "avx2"}))
+    assert io.x264_asm() is None
+    assert io.encoder_options(EncodeSettings(crf=20)) == EncodeSettings(crf=20).codec_options()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("auto", None), ("AUTO", None),
+                                                 ("SSE4.2", "SSE4.2")])
+def test_x264_asm_setting_overrides_the_choice(fresh_x264_asm, value, expected):
+    fresh_x264_asm.setenv(io.X264_ASM_ENV, value)
+    fresh_x264_asm.setattr(io, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert io.x264_asm() == expected
+
+
+
+@pytest.mark.parametrize(("name", "codec"), [("a.mkv", "ffv1"), ("a.mov", "prores"),
+                                             ("a.mp4", "h264")])
+def test_containers_carry_no_random_or_version_fields(tmp_path, name, codec):
+    # Matroska wrote random segment and track UIDs: every master differed in its header.
+    frames = grainy_frames(4)
+    files = []
+    for run in (1, 2):
+        path = tmp_path / f"{run}-{name}"
+        files.append(encode_with_heap_churn(path, frames, run, EncodeSettings(codec=codec)))
+    assert files[0] == files[1]
+    assert b"Lavf6" not in files[0]  # the muxer's version is left out too

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from gpu_worker.engine import io, pipeline
+from gpu_worker.engine.device import CPU_THREADS_ENV
 from gpu_worker.engine.pipeline import FrameItem, Stage
 from gpu_worker.engine.registry import OpContext, Operator, Param, SpecError, register
 from tests.conftest import media_file
-from tests.engine.test_io import frame_number_of, write_clip
+from tests.engine.test_io import frame_number_of, grainy_frames, write_clip
 
 # -- test-only operators -------------------------------------------------------------
 
@@ -65,6 +66,28 @@ class _SeededNoise(Operator):
             noise = torch.randn(out.shape[1:], generator=gen) * self.p["amount"]
             out[b] += noise.to(out.device)
         return out.clamp(0, 1)
+
+
+@register
+class _HeapChurn(Operator):
+    """Passes frames through, allocating and freeing buffers of seeded random sizes
+    and bytes, as heavier operators do: the encoder then works in memory that held
+    something else on each render."""
+
+    name = "test_heap_churn"
+    params = (Param("churn", "int", 0, min=0, max=1000),)
+
+    def __init__(self, params, ctx):
+        super().__init__(params, ctx)
+        self._rng = np.random.default_rng(self.p["churn"])
+        self._kept: list[np.ndarray] = []
+
+    def process(self, frames, windows, frame_numbers):
+        for _ in range(16 * len(frame_numbers)):
+            size = int(self._rng.integers(1_000, 400_000))
+            self._kept.append(self._rng.integers(0, 256, size, dtype=np.uint8))
+        del self._kept[:-8]
+        return self.centre(frames, windows)
 
 
 @register
@@ -236,6 +259,36 @@ def test_render_is_byte_identical_for_same_seed(clip, tmp_path):
     pipeline.render(clip, c, {**spec, "seed": 43}, batch_size=4)
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
+
+
+def test_render_is_byte_identical_whatever_memory_and_thread_counts(tmp_path, monkeypatch):
+    # The default encode (x264 medium: B-frames, macroblock tree) of grainy frames,
+    # rendered with different leftovers in memory and different torch and OpenCV
+    # thread counts. x264's AVX-512 code made these files, and their pictures, differ.
+    import cv2
+
+    frames = grainy_frames(32)
+    clip = write_clip(tmp_path / "grain.mp4", 32, width=96, height=64,
+                      frame_fn=lambda i, w, h: frames[i])
+    cv_threads = cv2.getNumThreads()
+    outputs, pictures = [], []
+    try:
+        for churn, threads in ((1, 1), (2, 2), (3, 1)):
+            monkeypatch.setenv(CPU_THREADS_ENV, str(threads))
+            cv2.setNumThreads(threads)
+            out = tmp_path / f"out-{churn}.mp4"
+            pipeline.render(clip, out, {"ops": [{"op": "test_seeded_noise"},
+                                                {"op": "test_heap_churn",
+                                                 "params": {"churn": churn}},
+                                                {"op": "test_temporal_mean"}],
+                                        "seed": 42}, device="cpu")
+            outputs.append(out.read_bytes())
+            pictures.append(np.stack(list(io.read_frames(out))))
+    finally:
+        cv2.setNumThreads(cv_threads)
+    assert pictures[0].shape == (32, 64, 96, 3)
+    assert all(np.array_equal(pictures[0], p) for p in pictures[1:])
+    assert outputs[0] == outputs[1] == outputs[2]
 
 
 def test_cpu_render_runs_on_one_torch_thread_and_restores_the_setting(clip, tmp_path,

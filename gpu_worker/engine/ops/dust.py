@@ -74,7 +74,7 @@ def is_repeat(a: torch.Tensor, b: torch.Tensor) -> bool:
     d = (a - b).abs()
     if d.numel() > 200_000:  # a sparse sample is plenty for a yes/no
         d = d.flatten()[:: max(1, d.numel() // 200_000)]
-    if float(d.mean()) >= _REPEAT_MEAN:
+    if _mean_std(d)[0] >= _REPEAT_MEAN:
         return False
     return float(torch.quantile(d.flatten().float(), 0.999)) < _REPEAT_P999
 
@@ -131,12 +131,23 @@ def _min3(x: torch.Tensor) -> torch.Tensor:
     return fast if fast is not None else -F.max_pool2d(-x, 3, stride=1, padding=1)
 
 
+def _mean_std(t: torch.Tensor) -> tuple[float, float]:
+    """Mean and (unbiased) std-dev of a tensor. On the CPU in numpy, in float64: torch
+    splits a sum between its threads, so its last bits (and the spots found near the
+    threshold) depended on the torch thread count; numpy sums in one fixed order."""
+    if t.device.type == "cpu":
+        a = t.detach().numpy()
+        return float(a.mean(dtype=np.float64)), float(a.std(dtype=np.float64, ddof=1))
+    return float(t.mean()), float(t.std())
+
+
 def _match_exposure(x: torch.Tensor, y_ref: torch.Tensor) -> torch.Tensor:
     """RGB (1, 3, H, W) `x` with a gain and offset making its luma mean and std-dev
     those of the reference luma (1, 1, H, W)."""
-    y = luma_torch(x)
-    gain = y_ref.std() / y.std().clamp(min=1e-4)
-    return (x - y.mean()) * gain + y_ref.mean()
+    mean, std = _mean_std(luma_torch(x))
+    ref_mean, ref_std = _mean_std(y_ref)
+    gain = ref_std / max(std, 1e-4)
+    return (x - mean) * gain + ref_mean
 
 
 def _difference_sigma(d: torch.Tensor) -> float:
