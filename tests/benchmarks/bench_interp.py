@@ -16,8 +16,10 @@ Methods:
 * ffmpeg minterpolate, mi_mode=blend (a cross-fade) and mi_mode=mci with
   mc_mode=aobmc, me_mode=bidir, vsbmc=1 (motion-compensated), run as a subprocess on
   raw frames through pipes (yuv444p inside, so chroma is not subsampled).
-* the `interpolate` operator: its defaults (DIS ultrafast, flow at 320 px), bicubic
-  sampling, and DIS fast; called on the frames in memory as the pipeline's RateStage calls it
+* the `interpolate` operator: its defaults (DIS ultrafast, flow at 320 px or half the
+  frame, adaptive sampling, timing blur 0.1), then without the timing blur, then also with
+  bilinear sampling (the defaults before both were added); called on the frames in
+  memory as the pipeline's RateStage calls it, with each frame's window of neighbours
   (including the float conversion and the rounding back to 8 bits).
 
 Speed is output frames per second of wall time for the whole 2x rebuild (the kept
@@ -122,10 +124,16 @@ def ours_rebuild(kept: list[np.ndarray], **params) -> tuple[list[np.ndarray], fl
         tensors = [_to_tensor(k, DEVICE).unsqueeze(0) for k in kept]
         rows = torch.tensor([0, 0], device=DEVICE)
         phases = torch.tensor([0.0, 0.5], device=DEVICE)
-        windows = torch.tensor([[0, 0, 1]], device=DEVICE)
-        for a, b, img in zip(tensors, tensors[1:], kept, strict=False):
-            # As the RateStage calls it: the source frame (phase 0) and the new one.
-            mid = op.process_rate(torch.cat([a, b]), windows, rows, phases)[1]
+        r = op.temporal_radius()
+        last = len(tensors) - 1
+        # The RateStage hands the op a batch of frames and each output frame's window
+        # of +-r frames as indices into it, clamped at the ends of the clip.
+        frames = torch.cat(tensors)
+        for i, img in enumerate(kept[:-1]):
+            # The source frame (phase 0) and the new one between it and the next.
+            windows = torch.tensor([[min(max(i + d, 0), last) for d in range(-r, r + 1)]],
+                                   device=DEVICE)
+            mid = op.process_rate(frames, windows, rows, phases)[1]
             out.append(img)
             out.append(_to_image(mid))
         out.append(kept[-1])
@@ -159,9 +167,10 @@ def run_clip(name: str, frames: list[np.ndarray]) -> list[dict]:
         ("repeat previous frame", lambda: repeat_rebuild(kept)),
         ("ffmpeg minterpolate blend", lambda: ffmpeg_rebuild(kept, BLEND)),
         ("ffmpeg minterpolate mci", lambda: ffmpeg_rebuild(kept, MCI)),
-        ("interpolate (default: DIS ultrafast, flow at 320 px)", lambda: ours_rebuild(kept)),
-        ("interpolate (bicubic sampling)", lambda: ours_rebuild(kept, sampling="bicubic")),
-        ("interpolate (DIS fast, flow at 320 px)", lambda: ours_rebuild(kept, quality="fast")),
+        ("interpolate (defaults)", lambda: ours_rebuild(kept)),
+        ("interpolate (no timing blur)", lambda: ours_rebuild(kept, timing_blur=0.0)),
+        ("interpolate (bilinear, no timing blur)",
+         lambda: ours_rebuild(kept, timing_blur=0.0, sampling="bilinear")),
     ]
     rows = []
     for label, fn in methods:
