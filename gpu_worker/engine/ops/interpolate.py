@@ -476,8 +476,9 @@ class Interpolate(InterpolateSchema, Operator):
         positions = []
         warped = []
         for img, fl in ((a_hwc, small[0]), (b_hwc, small[1])):
-            pos = full(fl)
-            pos += grid  # sampling positions, one (x, y) map as remap takes it
+            # Sampling positions, one (x, y) map as remap takes it (`small` kept intact).
+            pos = full(fl) if resized else fl.copy()
+            pos += grid
             positions.append(pos)
             warped.append(cv2.remap(img, pos, None, interpolation,
                                     borderMode=cv2.BORDER_REPLICATE))
