@@ -31,6 +31,7 @@ minterpolate mci are the figures to read.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -203,7 +204,11 @@ NOTES = """## Notes
   twelve rebuilt frames per clip: small samples, so a clip's figure moves by a few
   tenths of a dB with the excerpt. 08_selfie_faces_hilltop has irregular frame timing
   (its second frame repeats the first), so the dropped frame is often not half-way
-  between its neighbours and no interpolator gains much there.
+  between its neighbours: the operator's timing blur (docs/interpolation.md, step 6)
+  is what lifts it above mci.
+* Tuning clips (settings chosen on them): cockatoo, 02_davis_tennis_pan,
+  05_marathon_crowd, 08_selfie_faces_hilltop, 10_grid_talking_head,
+  17_davis_blackswan_small_motion; the other nine are held out.
 * The FILM pair (15_film_pair_child_face) has two frames and nothing to rebuild.
 * ffmpeg's minterpolate runs on one core; the operator's optical flow uses OpenCV's
   threads and its torch work one thread (see docs/interpolation.md). Timings are the
@@ -296,16 +301,34 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks-interp.md"))
     parser.add_argument("--device", default="cpu", help="where the operator's torch work "
                         "runs (the optical flow is OpenCV's, on the CPU)")
+    parser.add_argument("--clips", default="", help="comma-separated clip names: run only "
+                        "these (to split a run over several processes)")
+    parser.add_argument("--rows-out", default="", help="also write the measured rows as JSON")
+    parser.add_argument("--merge", nargs="*", default=[], help="build the report from the "
+                        "JSON rows of earlier runs instead of measuring")
     args = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
-    clips = {name: load_clip(path, args.width, args.frames) for name, path in clean_clips()}
     all_rows = []
     shapes = {}
-    for name, frames in clips.items():
-        h, w = frames[0].shape[:2]
-        shapes[name] = (w, h, len(frames) - (1 - len(frames) % 2))
-        all_rows += run_clip(name, frames)
+    if args.merge:
+        order = [name for name, _ in clean_clips()]
+        for path in args.merge:
+            data = json.loads(Path(path).read_text())
+            all_rows += data["rows"]
+            shapes.update({k: tuple(v) for k, v in data["shapes"].items()})
+        all_rows.sort(key=lambda r: order.index(r["clip"]))
+        shapes = {k: shapes[k] for k in order if k in shapes}
+    else:
+        wanted = set(filter(None, args.clips.split(",")))
+        clips = {name: load_clip(path, args.width, args.frames) for name, path in clean_clips()
+                 if not wanted or name in wanted}
+        for name, frames in clips.items():
+            h, w = frames[0].shape[:2]
+            shapes[name] = (w, h, len(frames) - (1 - len(frames) % 2))
+            all_rows += run_clip(name, frames)
+        if args.rows_out:
+            Path(args.rows_out).write_text(json.dumps({"rows": all_rows, "shapes": shapes}))
     text = markdown(all_rows, args, shapes)
     text += "\n" + NOTES + "\n"
     machine = (f"Operator's torch work on {DEVICE}. "

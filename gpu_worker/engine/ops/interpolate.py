@@ -1,9 +1,12 @@
 """Frame interpolation: raise the frame rate by a multiplier or to a target rate.
 
-Each new frame at phase t between frames I0 and I1 (0 < t < 1) is made in five steps:
+Each new frame at phase t between frames I0 and I1 (0 < t < 1) is made in these steps:
 
+0. Two source frames that show the same picture (a repeated frame, within codec
+   noise) are cross-faded: there is no motion to follow.
 1. Optical flow both ways, F01 and F10, with OpenCV's DIS (default; Farneback as
-   an option), on luma at a reduced size for large frames (`flow_size`).
+   an option), on luma at a reduced size (`flow_size`, or half the frame where that
+   is smaller, not below 160 px).
 2. Forward-backward consistency: c0(x) = |F01(x) + F10(x + F01(x))| is small where
    the pixel x of I0 is seen again in I1, large where it is covered in I1 (and the
    same for c1). It measures occlusion and unreliable flow at once.
@@ -15,7 +18,8 @@ Each new frame at phase t between frames I0 and I1 (0 < t < 1) is made in five s
    confirmed both ways wins. Places no pixel reaches get the linear estimate from
    the flows there.
 4. I0 and I1 are warped to time t (OpenCV remap on the CPU, `grid_sample` elsewhere;
-   bilinear by default, bicubic as an option).
+   bilinear, with bicubic detail added where the picture barely moves by default:
+   `sampling` = adaptive).
 5. Occlusion-aware blending: the splatting of step 3 also says how much confirmed
    content of each frame lands at each place at time t (its visibility). A region
    about to be covered in I1 is reached from I0 only, a region just uncovered from I1
@@ -23,6 +27,12 @@ Each new frame at phase t between frames I0 and I1 (0 < t < 1) is made in five s
    frame that shows it; where both are visible it is the plain temporal blend. A
    frame whose flow is mostly unreliable (a flash, a whip pan) is not warped at all:
    the nearer source frame is repeated (`fallback`).
+6. Uncertain timing: the frames before I0 and after I1 (the op's window has radius 2)
+   show whether the motion from frame to frame is steady. Where the motion from I0
+   to I1 departs from its neighbours' (`motion_irregularity`: handheld phone footage,
+   frames repeated or taken late), the time of the new frame is uncertain, and the
+   new frame is averaged with itself moved `timing_blur` (at most) of the motion
+   either way: a motion blur, the expected picture over the uncertain time.
 
 Scene cuts: the pipeline clamps windows at cuts, so the last frame of a scene is
 its own next frame and is held (duplicated) rather than blended with the next shot.
