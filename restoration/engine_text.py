@@ -289,12 +289,14 @@ PARAMS = {
     "threshold": _("threshold"),
     "tile": _("tile size"),
     "tiles": _("tiles"),
+    "timing_blur": _("timing blur"),
     "white_balance": _("white balance"),
     "white_point": _("white point"),
     "width": _("width"),
 }
 
 CHOICES = {
+    "adaptive": _("adaptive"),
     "area": _("area average"),
     "auto": pgettext_lazy("choice", "automatic"),
     "bff": _("bottom field first"),

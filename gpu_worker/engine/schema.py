@@ -466,15 +466,22 @@ class InterpolateSchema(OperatorSchema):
               "(more iterations: slower, a little better on fine motion)."),
               choices=DIS_QUALITIES),
         Param("flow_size", "int", 320, N_("Optical flow is computed on frames scaled down to "
-              "this longer side (motion is then scaled back up); larger follows small "
-              "detail better but costs more. 0 = full size."), min=0, max=8192, unit="px"),
-        Param("sampling", "choice", "bilinear", N_("How the source frames are resampled "
-              "along the motion: bicubic (sharper) or bilinear (a little faster)."),
-              choices=("bicubic", "bilinear")),
+              "this longer side, or to half the frame's size where that is smaller (not "
+              "below 160 px); motion is then scaled back up. Larger follows small detail "
+              "better but costs more. 0 = full size."), min=0, max=8192, unit="px"),
+        Param("sampling", "choice", "adaptive", N_("How the source frames are resampled "
+              "along the motion: adaptive = bicubic where the picture barely moves, "
+              "bilinear where it moves; bicubic (sharper everywhere) or bilinear "
+              "(softer, a little faster)."),
+              choices=("adaptive", "bicubic", "bilinear")),
         Param("occlusion", "float", 1.0, N_("How strongly visibility (where each frame's motion, "
               "confirmed both ways, lands) decides "
               "which frame a pixel comes from (0 = plain blend of the two warped frames)."),
               min=0.0, max=4.0, step=0.1),
+        Param("timing_blur", "float", 0.1, N_("Where the motion from frame to frame is "
+              "irregular (handheld phone footage, repeated frames), the time of a new "
+              "frame is uncertain: it is blurred along the motion over up to this share "
+              "of the frame interval either side. 0 = off."), min=0.0, max=0.5, step=0.05),
         Param("fallback", "choice", "nearest", N_("What a new frame becomes when most of its "
               "motion is unreliable (flash, whip pan): nearest = repeat the nearer "
               "source frame; blend = cross-fade the two."), choices=("nearest", "blend")),

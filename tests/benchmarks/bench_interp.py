@@ -16,8 +16,10 @@ Methods:
 * ffmpeg minterpolate, mi_mode=blend (a cross-fade) and mi_mode=mci with
   mc_mode=aobmc, me_mode=bidir, vsbmc=1 (motion-compensated), run as a subprocess on
   raw frames through pipes (yuv444p inside, so chroma is not subsampled).
-* the `interpolate` operator: its defaults (DIS ultrafast, flow at 320 px), bicubic
-  sampling, and DIS fast; called on the frames in memory as the pipeline's RateStage calls it
+* the `interpolate` operator: its defaults (DIS ultrafast, flow at 320 px or half the
+  frame, adaptive sampling, timing blur 0.1), then without the timing blur, then also with
+  bilinear sampling (the defaults before both were added); called on the frames in
+  memory as the pipeline's RateStage calls it, with each frame's window of neighbours
   (including the float conversion and the rounding back to 8 bits).
 
 Speed is output frames per second of wall time for the whole 2x rebuild (the kept
@@ -29,6 +31,7 @@ minterpolate mci are the figures to read.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -122,10 +125,16 @@ def ours_rebuild(kept: list[np.ndarray], **params) -> tuple[list[np.ndarray], fl
         tensors = [_to_tensor(k, DEVICE).unsqueeze(0) for k in kept]
         rows = torch.tensor([0, 0], device=DEVICE)
         phases = torch.tensor([0.0, 0.5], device=DEVICE)
-        windows = torch.tensor([[0, 0, 1]], device=DEVICE)
-        for a, b, img in zip(tensors, tensors[1:], kept, strict=False):
-            # As the RateStage calls it: the source frame (phase 0) and the new one.
-            mid = op.process_rate(torch.cat([a, b]), windows, rows, phases)[1]
+        r = op.temporal_radius()
+        last = len(tensors) - 1
+        # The RateStage hands the op a batch of frames and each output frame's window
+        # of +-r frames as indices into it, clamped at the ends of the clip.
+        frames = torch.cat(tensors)
+        for i, img in enumerate(kept[:-1]):
+            # The source frame (phase 0) and the new one between it and the next.
+            windows = torch.tensor([[min(max(i + d, 0), last) for d in range(-r, r + 1)]],
+                                   device=DEVICE)
+            mid = op.process_rate(frames, windows, rows, phases)[1]
             out.append(img)
             out.append(_to_image(mid))
         out.append(kept[-1])
@@ -159,9 +168,10 @@ def run_clip(name: str, frames: list[np.ndarray]) -> list[dict]:
         ("repeat previous frame", lambda: repeat_rebuild(kept)),
         ("ffmpeg minterpolate blend", lambda: ffmpeg_rebuild(kept, BLEND)),
         ("ffmpeg minterpolate mci", lambda: ffmpeg_rebuild(kept, MCI)),
-        ("interpolate (default: DIS ultrafast, flow at 320 px)", lambda: ours_rebuild(kept)),
-        ("interpolate (bicubic sampling)", lambda: ours_rebuild(kept, sampling="bicubic")),
-        ("interpolate (DIS fast, flow at 320 px)", lambda: ours_rebuild(kept, quality="fast")),
+        ("interpolate (defaults)", lambda: ours_rebuild(kept)),
+        ("interpolate (no timing blur)", lambda: ours_rebuild(kept, timing_blur=0.0)),
+        ("interpolate (bilinear, no timing blur)",
+         lambda: ours_rebuild(kept, timing_blur=0.0, sampling="bilinear")),
     ]
     rows = []
     for label, fn in methods:
@@ -194,7 +204,11 @@ NOTES = """## Notes
   twelve rebuilt frames per clip: small samples, so a clip's figure moves by a few
   tenths of a dB with the excerpt. 08_selfie_faces_hilltop has irregular frame timing
   (its second frame repeats the first), so the dropped frame is often not half-way
-  between its neighbours and no interpolator gains much there.
+  between its neighbours: the operator's timing blur (docs/interpolation.md, step 6)
+  is what lifts it above mci.
+* Tuning clips (settings chosen on them): cockatoo, 02_davis_tennis_pan,
+  05_marathon_crowd, 08_selfie_faces_hilltop, 10_grid_talking_head,
+  17_davis_blackswan_small_motion; the other nine are held out.
 * The FILM pair (15_film_pair_child_face) has two frames and nothing to rebuild.
 * ffmpeg's minterpolate runs on one core; the operator's optical flow uses OpenCV's
   threads and its torch work one thread (see docs/interpolation.md). Timings are the
@@ -287,16 +301,34 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks-interp.md"))
     parser.add_argument("--device", default="cpu", help="where the operator's torch work "
                         "runs (the optical flow is OpenCV's, on the CPU)")
+    parser.add_argument("--clips", default="", help="comma-separated clip names: run only "
+                        "these (to split a run over several processes)")
+    parser.add_argument("--rows-out", default="", help="also write the measured rows as JSON")
+    parser.add_argument("--merge", nargs="*", default=[], help="build the report from the "
+                        "JSON rows of earlier runs instead of measuring")
     args = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
-    clips = {name: load_clip(path, args.width, args.frames) for name, path in clean_clips()}
     all_rows = []
     shapes = {}
-    for name, frames in clips.items():
-        h, w = frames[0].shape[:2]
-        shapes[name] = (w, h, len(frames) - (1 - len(frames) % 2))
-        all_rows += run_clip(name, frames)
+    if args.merge:
+        order = [name for name, _ in clean_clips()]
+        for path in args.merge:
+            data = json.loads(Path(path).read_text())
+            all_rows += data["rows"]
+            shapes.update({k: tuple(v) for k, v in data["shapes"].items()})
+        all_rows.sort(key=lambda r: order.index(r["clip"]))
+        shapes = {k: shapes[k] for k in order if k in shapes}
+    else:
+        wanted = set(filter(None, args.clips.split(",")))
+        clips = {name: load_clip(path, args.width, args.frames) for name, path in clean_clips()
+                 if not wanted or name in wanted}
+        for name, frames in clips.items():
+            h, w = frames[0].shape[:2]
+            shapes[name] = (w, h, len(frames) - (1 - len(frames) % 2))
+            all_rows += run_clip(name, frames)
+        if args.rows_out:
+            Path(args.rows_out).write_text(json.dumps({"rows": all_rows, "shapes": shapes}))
     text = markdown(all_rows, args, shapes)
     text += "\n" + NOTES + "\n"
     machine = (f"Operator's torch work on {DEVICE}. "

@@ -11,7 +11,17 @@ import pytest
 import torch
 
 from gpu_worker.engine import io, metrics, pipeline
-from gpu_worker.engine.ops.interpolate import Interpolate, _splat_torch, consistency, splat
+from gpu_worker.engine.ops.interpolate import (
+    IRREGULAR_HIGH,
+    IRREGULAR_LOW,
+    Interpolate,
+    _splat_torch,
+    consistency,
+    is_duplicate,
+    motion_irregularity,
+    splat,
+    timing_spread,
+)
 from gpu_worker.engine.pipeline import FrameItem, RateStage
 from gpu_worker.engine.rate import as_rate
 from gpu_worker.engine.registry import OpContext, SpecError
@@ -140,6 +150,118 @@ def test_output_is_deterministic():
     first = make_op().interpolate_pair(a[None], b[None], [0.25, 0.5])
     for _ in range(2):
         assert torch.equal(make_op().interpolate_pair(a[None], b[None], [0.25, 0.5]), first)
+
+
+def pan(x: float, size: tuple[int, int] = (160, 120)) -> np.ndarray:
+    """The texture seen through a (w, h) window panned `x` px to the right (sub-pixel
+    positions resampled; the texture is smooth enough for that to be exact)."""
+    m = np.float32([[1, 0, 20 + x], [0, 1, 20]])
+    return cv2.warpAffine(TEXTURE, m, size, flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+
+
+def luma(img: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    y = cv2.cvtColor((img * 255).round().astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(y, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale != 1 else y
+
+
+def test_repeated_frames_are_found_and_cross_faded_without_flow():
+    a = scene(0)
+    noisy = np.clip(a + _rng.normal(0, 0.5 / 255, a.shape).astype(np.float32), 0, 1)
+    assert is_duplicate(luma(a), luma(noisy))  # codec-level noise: the same picture
+    moved = scene(0)
+    moved[40:50, 40:50] = 1.0  # a small object appears: not a repeat
+    assert not is_duplicate(luma(a), luma(moved))
+    assert not is_duplicate(luma(scene(0)), luma(scene(1)))
+    mid = make_op().interpolate_pair(tensor(a)[None], tensor(noisy)[None], [0.25])[0]
+    assert torch.allclose(mid, 0.75 * tensor(a) + 0.25 * tensor(noisy), atol=1e-6)
+
+
+def test_motion_irregularity_is_low_for_a_steady_pan_and_high_for_uneven_timing():
+    # Panning 4 px per frame interval: frames taken on time ...
+    steady = [luma(pan(4 * k)) for k in (-1, 0, 1, 2)]
+    assert motion_irregularity(*steady) < IRREGULAR_LOW
+    # ... or at uneven times (b taken a quarter interval after a, as when a phone
+    # drops a frame and the next one comes late or early).
+    uneven = [luma(pan(4 * k)) for k in (-1, 0, 0.25, 2)]
+    assert motion_irregularity(*uneven) > IRREGULAR_HIGH
+    # One known neighbour is enough; none gives no evidence.
+    assert motion_irregularity(None, *steady[1:]) < IRREGULAR_LOW
+    assert motion_irregularity(None, uneven[1], uneven[2], None) == 0.0
+
+
+def test_timing_spread_grows_with_the_irregularity_up_to_the_limit():
+    assert timing_spread(IRREGULAR_LOW, 0.1) == 0.0
+    assert timing_spread(IRREGULAR_HIGH + 1, 0.1) == pytest.approx(0.1)
+    mid = (IRREGULAR_LOW + IRREGULAR_HIGH) / 2
+    assert timing_spread(mid, 0.1) == pytest.approx(0.05)
+    assert timing_spread(5.0, 0.0) == 0.0
+
+
+def test_uneven_timing_blurs_the_new_frame_along_the_motion_and_steady_timing_does_not():
+    frames = {k: tensor(pan(4 * k))[None] for k in (-1, 0, 0.25, 1, 2)}
+    op = make_op()
+    # Steady: the neighbours change nothing.
+    plain = op.interpolate_pair(frames[0], frames[1], [0.5])[0]
+    steady = op.interpolate_pair(frames[0], frames[1], [0.5], prev=frames[-1],
+                                 after=frames[2])[0]
+    assert torch.equal(plain, steady)
+    # Uneven: blurred along the motion (horizontal), not across it.
+    sharp = op.interpolate_pair(frames[0], frames[0.25], [0.5])[0]
+    blurred = op.interpolate_pair(frames[0], frames[0.25], [0.5], prev=frames[-1],
+                                  after=frames[2])[0]
+    assert not torch.equal(sharp, blurred)
+    off = make_op(timing_blur=0.0).interpolate_pair(frames[0], frames[0.25], [0.5],
+                                                     prev=frames[-1], after=frames[2])[0]
+    assert torch.equal(off, sharp)
+
+    def gradient(img: torch.Tensor, dim: int) -> float:
+        return float(img.diff(dim=dim).abs()[:, 10:-10, 10:-10].mean())
+    assert gradient(blurred, 2) < gradient(sharp, 2)  # along x: softer
+    assert gradient(blurred, 1) == pytest.approx(gradient(sharp, 1), rel=0.05)
+
+
+FINE = cv2.GaussianBlur(_rng.random((240, 400, 3)).astype(np.float32), (0, 0), 1.0)
+
+
+def fine_pan(half_px: int) -> np.ndarray:
+    """A detailed picture panned by half pixels: a window of a texture at twice the
+    size, moved by whole pixels there and area-averaged down (as a camera samples)."""
+    crop = FINE[10:230, 20 + half_px:340 + half_px]
+    return cv2.resize(crop, (160, 110), interpolation=cv2.INTER_AREA)
+
+
+def test_adaptive_sampling_keeps_the_detail_of_a_slow_sub_pixel_pan():
+    # Half a pixel per frame: bilinear resampling at a half-pixel shift softens most.
+    a, truth, b = (tensor(fine_pan(k))[None] for k in (0, 1, 2))
+    adaptive = make_op().interpolate_pair(a, b, [0.5])[0]
+    bilinear = make_op(sampling="bilinear").interpolate_pair(a, b, [0.5])[0]
+    assert metrics.psnr(adaptive, truth[0]) > metrics.psnr(bilinear, truth[0]) + 1.0
+    # Fast motion: bilinear throughout (the flow is not trusted to a fraction of a pixel).
+    a, b = tensor(pan(0.0))[None], tensor(pan(24.0))[None]
+    assert torch.allclose(make_op().interpolate_pair(a, b, [0.5]),
+                          make_op(sampling="bilinear").interpolate_pair(a, b, [0.5]),
+                          atol=0.02)
+
+
+@pytest.mark.parametrize(("size", "flow_size", "expected"), [
+    ((1920, 1080), 320, 320), ((640, 360), 320, 320), ((360, 288), 320, 180),
+    ((200, 100), 320, 160), ((128, 96), 320, 128), ((640, 360), 0, 640)])
+def test_flow_is_computed_at_flow_size_or_half_the_frame(size, flow_size, expected):
+    w, h = size
+    assert make_op(flow_size=flow_size).flow_scale(h, w) * w == pytest.approx(expected)
+
+
+def test_process_rate_gives_the_op_the_frames_around_the_pair():
+    frames = torch.stack([tensor(pan(4 * k)) for k in (-1, 0, 0.25, 2)])
+    op = make_op()
+    # A window of radius 2 around frame 1: the neighbours make the uneven pair blurred.
+    out = op.process_rate(frames, torch.tensor([[0, 0, 1, 2, 3]]), torch.tensor([0, 0]),
+                          torch.tensor([0.0, 0.5]))
+    alone = op.interpolate_pair(frames[1:2], frames[2:3], [0.5])[0]
+    with_neighbours = op.interpolate_pair(frames[1:2], frames[2:3], [0.5], prev=frames[0:1],
+                                          after=frames[3:4])[0]
+    assert torch.equal(out[0], frames[1])
+    assert torch.equal(out[1], with_neighbours) and not torch.equal(out[1], alone)
 
 
 # -- parameters ----------------------------------------------------------------------
