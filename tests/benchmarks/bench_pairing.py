@@ -27,10 +27,10 @@ machine; only the seconds depend on the hardware:
 
 The active strategy is the site's default (``PairingConfig().strategy``).
 
-Decision-rule section of docs/benchmarks-pairing.md (10 seeds per scenario; ``--scale 1``
-or ``--scale 2`` for 20 or 40, the uniform runs traced up to 0.98 cost most)::
+Decision-rule section of docs/benchmarks-pairing.md (20 seeds per scenario, 10 min on the
+loaded shared machine; ``--scale 2`` for 40, the uniform runs traced up to 0.98 cost most)::
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tests/benchmarks/bench_pairing.py --only 1 --scale 0.5 --processes 8
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tests/benchmarks/bench_pairing.py --only 1 --scale 1 --processes 8
 """
 
 from __future__ import annotations
