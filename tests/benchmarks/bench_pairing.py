@@ -17,8 +17,20 @@ machine; only the seconds depend on the hardware:
    Per run, "settled" = the ballots after which that run's leader stays the true best.
 2. Same decision rule for both: votes until the site's default rule
    (``voting.stats.ranking.SITE_DEFAULT_RULE``, P(best) >= 0.95 from the rater bootstrap)
-   fires, with the wrong-winner rate of each strategy; then the same under the interval
-   rule (the former default), which the active selector does not help.
+   fires, with the wrong-winner rate of each strategy and the pooled vote ratio (95 %
+   interval from paired seed resamples). Under one rule the two strategies make
+   different numbers of wrong calls, so the same runs are traced on
+   (``voting.stats.simulation.simulate_trace``) and uniform is also stopped at stricter
+   thresholds (``SWEEP``): the lowest at which its pooled wrong-winner rate is no higher
+   than active's under the site's rule gives the matched-error ratio. Then the same
+   under the interval rule (the former default), which the active selector does not help.
+
+The active strategy is the site's default (``PairingConfig().strategy``).
+
+Decision-rule section of docs/benchmarks-pairing.md (20 seeds per scenario, 10 min on the
+loaded shared machine; ``--scale 2`` for 40, the uniform runs traced up to 0.98 cost most)::
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tests/benchmarks/bench_pairing.py --only 1 --scale 1 --processes 8
 """
 
 from __future__ import annotations
@@ -44,19 +56,24 @@ from voting.stats.simulation import (  # noqa: E402
     SCENARIOS,
     BudgetTrace,
     FanModel,
+    RuleTrace,
     RunResult,
     SimConfig,
     Summary,
     simulate_budget,
     simulate_run,
+    simulate_trace,
     summarise,
     votes_for_accuracy,
 )
 
-ACTIVE = "best_contrasts"
+ACTIVE = PairingConfig().strategy  # the site's default selector
 UNIFORM = "uniform"
 TARGET = 0.95
 N_RESAMPLES = 2000
+#: Uniform's thresholds for the matched-error comparison (P(best) comes from 100
+#: bootstrap replicates, so it moves in steps of 0.01).
+SWEEP = (0.95, 0.96, 0.97, 0.98)
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,9 @@ class RuleExperiment:
     seeds: int
     fans: FanModel
     config: SimConfig
+    #: Stricter P(best) thresholds tried on uniform to match active's wrong-winner rate
+    #: under ``config.rule`` (empty: no matching; needs the probability rule).
+    sweep: tuple[float, ...] = ()
 
 
 INTERVALS_TITLE = ("Same decision rule for both: 95 % intervals clear (the site's default until it was "
@@ -110,6 +130,7 @@ def experiments(scale: float) -> list[BudgetExperiment | RuleExperiment]:
             n(20),
             FanModel(),
             replace(base, rule=SITE_DEFAULT_RULE),
+            SWEEP,
         ),
         RuleExperiment(
             INTERVALS_TITLE,
@@ -129,6 +150,11 @@ def _budget_job(args: tuple[str, str, int, int, FanModel, SimConfig]) -> BudgetT
 def _rule_job(args: tuple[str, str, int, FanModel, SimConfig]) -> RunResult:
     scenario, strategy, seed, fans, config = args
     return simulate_run(SCENARIOS[scenario], strategy, seed, fans, config)  # type: ignore[arg-type]
+
+
+def _trace_job(args: tuple[str, str, int, float, FanModel, SimConfig]) -> RuleTrace:
+    scenario, strategy, seed, until, fans, config = args
+    return simulate_trace(SCENARIOS[scenario], strategy, seed, until, fans, config)  # type: ignore[arg-type]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -211,6 +237,92 @@ def budget_table(traces: list[BudgetTrace], budgets: dict[str, int]) -> tuple[li
     return lines, figures
 
 
+def pooled_ratio(results: list[RunResult], seed: int = 0) -> tuple[float, float, float, int] | None:
+    """Active's mean votes over uniform's, pooled over every scenario and seed both ran,
+    with a 95 % percentile interval from paired resamples of the seeds within each
+    scenario (a seed gives both strategies the same crowd); also the number of pairs."""
+    by = {(r.scenario, r.strategy, r.seed): r.votes for r in results}
+    pairs: dict[str, list[tuple[int, int]]] = {}
+    for (sc, st, seed_), v in by.items():
+        if st == ACTIVE and (sc, UNIFORM, seed_) in by:
+            pairs.setdefault(sc, []).append((v, by[(sc, UNIFORM, seed_)]))
+    if not pairs:
+        return None
+    arrays = [np.array(p, dtype=float) for p in pairs.values()]
+    total = np.concatenate(arrays)
+    point = total[:, 0].sum() / total[:, 1].sum()
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(N_RESAMPLES)
+    for r in range(N_RESAMPLES):
+        sums = np.zeros(2)
+        for a in arrays:
+            sums += a[rng.integers(len(a), size=len(a))].sum(axis=0)
+        ratios[r] = sums[0] / sums[1]
+    return float(point), float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975)), len(total)
+
+
+def _wrong_rate(runs: list[RunResult]) -> float:
+    decided = sum(r.decided for r in runs)
+    return sum(r.decided and not r.correct for r in runs) / decided if decided else float("nan")
+
+
+def _matched(active: dict[str, list[RunResult]], uniform: dict[float, dict[str, list[RunResult]]],
+             picks: dict[str, np.ndarray]) -> tuple[float, float, float, float]:
+    """Active's wrong-winner rate (site rule), uniform's lowest threshold whose rate is no
+    higher (the strictest one if none), and the pooled vote ratio there; ``picks``
+    indexes the paired seeds of each scenario (a resample or all of them)."""
+    a = [active[sc][k] for sc in picks for k in picks[sc]]
+    err_a = _wrong_rate(a)
+    chosen = max(uniform)
+    for t in sorted(uniform):
+        if _wrong_rate([uniform[t][sc][k] for sc in picks for k in picks[sc]]) <= err_a:
+            chosen = t
+            break
+    u = [uniform[chosen][sc][k] for sc in picks for k in picks[sc]]
+    return err_a, chosen, sum(r.votes for r in a) / sum(r.votes for r in u), _wrong_rate(u)
+
+
+def matched_table(traces: list[RuleTrace], threshold: float, sweep: tuple[float, ...]) -> list[str]:
+    """Uniform held to active's wrong-winner rate: active under the site's rule, uniform
+    under the lowest threshold of ``sweep`` at which its pooled rate is no higher."""
+    scen = sorted({t.scenario for t in traces})
+    by = {(t.scenario, t.strategy, t.seed): t for t in traces}
+    seeds = {sc: sorted(s for (c, st, s) in by if c == sc and st == ACTIVE and (sc, UNIFORM, s) in by) for sc in scen}
+    active = {sc: [by[(sc, ACTIVE, s)].stop(threshold) for s in seeds[sc]] for sc in scen}
+    uniform = {t: {sc: [by[(sc, UNIFORM, s)].stop(t) for s in seeds[sc]] for sc in scen} for t in sweep}
+    every = {sc: np.arange(len(seeds[sc])) for sc in scen}
+    err_a, chosen, ratio, err_u = _matched(active, uniform, every)
+    rng = np.random.default_rng(1)
+    boot = np.array([_matched(active, uniform, {sc: rng.integers(len(seeds[sc]), size=len(seeds[sc])) for sc in scen})[2]
+                     for _ in range(N_RESAMPLES)])
+    a_all = [r for sc in scen for r in active[sc]]
+    k_a, n_a = sum(r.decided and not r.correct for r in a_all), sum(r.decided for r in a_all)
+    lines = [
+        f"Active under the site's rule (P(best) >= {threshold:g}): {k_a} wrong of {n_a} decided runs "
+        f"({k_a / n_a:.1%}, 95% CI {wilson(k_a, n_a)[0]:.1%}–{wilson(k_a, n_a)[1]:.1%}), mean "
+        f"{np.mean([r.votes for r in a_all]):.0f} votes. Uniform under stricter thresholds (same runs, traced on):",
+        "",
+        "| uniform's threshold | decided | wrong (rate, 95% CI) | undecided at the cap | mean votes | active/uniform mean votes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in sweep:
+        u_all = [r for sc in scen for r in uniform[t][sc]]
+        k, n = sum(r.decided and not r.correct for r in u_all), sum(r.decided for r in u_all)
+        lo, hi = wilson(k, n)
+        mark = " (matched)" if t == chosen else ""
+        lines.append(f"| {t:g}{mark} | {n} | {k} ({k / n:.1%}, {lo:.0%}–{hi:.0%}) | {len(u_all) - n} | "
+                     f"{np.mean([r.votes for r in u_all]):.0f} | {sum(r.votes for r in a_all) / sum(r.votes for r in u_all):.2f} |")
+    lines += [
+        "",
+        f"Matched (uniform's pooled wrong-winner rate no higher than active's, lowest such threshold: {chosen:g}; "
+        f"{err_u:.1%} against {err_a:.1%}): active needed **{ratio:.2f}** of uniform's votes (95% CI "
+        f"{np.quantile(boot, 0.025):.2f}–{np.quantile(boot, 0.975):.2f}: paired seed resamples within each scenario, "
+        "the matching redone in every resample; where no threshold of the sweep matches, the strictest is used, "
+        "which flatters uniform; undecided runs count at the cap, which flatters uniform too).",
+    ]
+    return lines
+
+
 def rule_table(summaries: list[Summary]) -> list[str]:
     by = {(s.scenario, s.strategy): s for s in summaries}
     lines = [
@@ -263,12 +375,36 @@ def main() -> None:
             extra = (f"Mean seconds per run: active {secs[ACTIVE]:.1f}, uniform {secs[UNIFORM]:.1f}; "
                      f"mean goldens per run {np.mean([t.golden_ballots for t in traces]):.0f}.")
         else:
-            jobs = [(sc, st, seed, exp.fans, exp.config) for sc in exp.scenarios
-                    for st in (ACTIVE, UNIFORM) for seed in range(exp.seeds)]
-            with Pool(args.processes) as pool:
-                results = pool.map(_rule_job, jobs, chunksize=1)
-            rows = rule_table(summarise(results))
+            threshold = exp.config.rule.p_best_threshold
+            if exp.sweep:  # traced runs: the site's rule and uniform's stricter thresholds from one run each
+                until = {ACTIVE: threshold, UNIFORM: max(exp.sweep + (threshold,))}
+                jobs = [(sc, st, seed, until[st], exp.fans, exp.config) for sc in exp.scenarios
+                        for st in (ACTIVE, UNIFORM) for seed in range(exp.seeds)]
+                with Pool(args.processes) as pool:
+                    traces = pool.map(_trace_job, jobs, chunksize=1)
+                results = [t.stop(threshold) for t in traces]
+            else:
+                jobs = [(sc, st, seed, exp.fans, exp.config) for sc in exp.scenarios
+                        for st in (ACTIVE, UNIFORM) for seed in range(exp.seeds)]
+                with Pool(args.processes) as pool:
+                    results = pool.map(_rule_job, jobs, chunksize=1)
+            summaries = summarise(results)
+            rows = rule_table(summaries)
+            pooled = pooled_ratio(results)
             extra = ""
+            if pooled is not None:
+                point, lo, hi, n_pairs = pooled
+                wrong = {st: (sum(s.wrong for s in summaries if s.strategy == st),
+                              sum(s.decided for s in summaries if s.strategy == st)) for st in (ACTIVE, UNIFORM)}
+                err = "; ".join(f"{st} {k} of {n} decided runs ({k / n:.1%}, 95% CI {wilson(k, n)[0]:.1%}–"
+                                f"{wilson(k, n)[1]:.1%})" for st, (k, n) in wrong.items() if n)
+                extra = (f"Pooled over the scenarios ({n_pairs} paired runs): active needed **{point:.2f}** of "
+                         f"uniform's votes (95% CI {lo:.2f}–{hi:.2f}, paired seed resamples within each "
+                         f"scenario). Wrong winners: {err}.")
+                if exp.sweep:
+                    extra += ("\n\n#### At a matched wrong-winner rate\n\n"
+                              + "\n".join(matched_table(traces, threshold, exp.sweep)))
+                print(extra)
         took = time.perf_counter() - t0
         print(f"\n## {exp.title}  ({len(jobs)} runs, {took:.0f} s)")
         print("\n".join(rows), flush=True)

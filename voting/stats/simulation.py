@@ -258,6 +258,80 @@ def simulate_run(
 
 
 @dataclass(frozen=True)
+class RuleTrace:
+    """One contest checked like :func:`simulate_run` but run on past the rule, so that
+    one run answers "when would a P(best) rule with threshold t have fired" for every
+    ``t`` up to ``until``. Per check: the contest ballots so far, the leader's bootstrap
+    P(best), whether every floor of the rule other than the threshold is met (ballots
+    per variant, raters; and P(best) > 0), and whether the leader is the true best."""
+
+    scenario: str
+    strategy: str
+    seed: int
+    checkpoints: tuple[int, ...]
+    p_best: tuple[float, ...]
+    eligible: tuple[bool, ...]
+    correct: tuple[bool, ...]
+    goldens: tuple[int, ...]
+    max_votes: int
+    seconds: float
+
+    def stop(self, threshold: float) -> RunResult:
+        """The run as :func:`simulate_run` would have ended it under a "probability"
+        rule with this threshold (and the traced rule's floors)."""
+        checks = zip(self.checkpoints, self.p_best, self.eligible, self.correct, self.goldens, strict=True)
+        for v, p, ok, right, g in checks:
+            if ok and p >= threshold:
+                return RunResult(self.scenario, self.strategy, self.seed, True, v, g, None, right, self.seconds)
+        return RunResult(self.scenario, self.strategy, self.seed, False, self.max_votes,
+                         self.goldens[-1] if self.goldens else 0, None, False, self.seconds)
+
+
+def simulate_trace(
+    scenario: Scenario,
+    strategy: Strategy,
+    seed: int,
+    until: float,
+    fans: FanModel = FanModel(),
+    config: SimConfig = SimConfig(),
+) -> RuleTrace:
+    """:func:`simulate_run` under ``config.rule`` (method "probability") with its
+    threshold replaced by ``until``, recording every check. The selector never sees the
+    rule, so ``trace.stop(t)`` for ``t <= until`` is exactly what :func:`simulate_run`
+    gives with threshold ``t`` (but ``winner`` is left out and ``seconds`` is the whole trace's)."""
+    if config.rule.method != "probability":
+        raise ValueError("a rule trace needs the probability rule")
+    t0 = time.perf_counter()
+    contest = _Contest(scenario, strategy, seed, fans, config)
+    ranking_cfg = RankingConfig(model=config.model, n_bootstrap=config.n_bootstrap, seed=seed)
+    # Threshold ~0: "decided" then says that every floor is met (a threshold of exactly 0
+    # would break the votes-needed estimate, which takes its normal quantile).
+    floors_only = replace(config.rule, p_best_threshold=1e-9)
+    checkpoints: list[int] = []
+    p_best: list[float] = []
+    eligible: list[bool] = []
+    correct: list[bool] = []
+    goldens: list[int] = []
+    while contest.votes < config.max_votes:
+        contest.vote()
+        if contest.votes % config.check_every == 0:
+            contest.refresh()
+            goldens.append(contest.goldens)
+            result = rank_table(contest.table, contest.per_rater(), ranking_cfg, floors_only)
+            top = min(result.items, key=lambda r: (-r.score, r.item))
+            checkpoints.append(contest.votes)
+            p_best.append(top.p_best if top.p_best is not None else 0.0)
+            eligible.append(result.decision.decided)
+            correct.append(top.item == contest.items[scenario.best])
+            if eligible[-1] and p_best[-1] >= until:
+                break
+    return RuleTrace(
+        scenario.name, strategy, seed, tuple(checkpoints), tuple(p_best), tuple(eligible), tuple(correct),
+        tuple(goldens), config.max_votes, time.perf_counter() - t0,
+    )
+
+
+@dataclass(frozen=True)
 class BudgetTrace:
     """One contest run to a fixed budget. ``correct[k]`` says whether the fitted leader
     (the point estimate's best variant) after ``checkpoints[k]`` contest ballots is the

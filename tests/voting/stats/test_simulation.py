@@ -3,7 +3,10 @@ tests/benchmarks/bench_pairing.py): active selection must beat uniform with a ma
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from voting.stats.ranking import DecisionRule
 from voting.stats.simulation import (
@@ -15,6 +18,7 @@ from voting.stats.simulation import (
     run_many,
     simulate_budget,
     simulate_run,
+    simulate_trace,
     summarise,
     votes_for_accuracy,
 )
@@ -87,3 +91,24 @@ def test_summary_counts_errors_and_undecided_runs() -> None:
     assert s.error_rate == 0.5
     assert s.mean_votes == 400 and s.median_votes == 200
     assert np.isnan(summarise([runs[2]])[0].error_rate)
+
+
+def test_a_rule_trace_stops_where_simulate_run_does() -> None:
+    """One trace run past the rule gives, for every threshold up to ``until``, the very
+    run simulate_run gives with that threshold (the selector never sees the rule)."""
+    scenario = SCENARIOS["close_top_two"]
+    config = SimConfig(max_votes=400, check_every=20, n_bootstrap=30, rule=DecisionRule("probability"))
+    for strategy, seed in (("uniform", 0), ("best_contrasts", 1)):
+        trace = simulate_trace(scenario, strategy, seed, 0.99, FanModel(), config)
+        assert trace.checkpoints == tuple(range(20, trace.checkpoints[-1] + 1, 20))
+        previous = 0
+        for threshold in (0.8, 0.95):
+            run = simulate_run(scenario, strategy, seed, FanModel(),
+                               replace(config, rule=DecisionRule("probability", p_best_threshold=threshold)))
+            stopped = trace.stop(threshold)
+            assert (stopped.decided, stopped.votes, stopped.correct, stopped.golden_ballots) == (
+                run.decided, run.votes, run.correct, run.golden_ballots)
+            assert stopped.votes >= previous  # a stricter threshold never fires sooner
+            previous = stopped.votes
+    with pytest.raises(ValueError, match="probability"):
+        simulate_trace(scenario, "uniform", 0, 0.95, FanModel(), replace(config, rule=DecisionRule("intervals")))
