@@ -130,7 +130,10 @@ def concat_segments(segments: Sequence[PathLike], output: PathLike, *,
         listing.write_text("".join(f"file '{p.as_posix()}'\n" for p in paths))
         joined = ffmpeg.input(str(listing), f="concat", safe=0)
         video = joined["v:0"]
-        options: dict[str, Any] = {"c:v": "copy"}
+        # bitexact: Matroska otherwise writes random segment and track UIDs (and every
+        # container the muxer's version), so joining the same segments twice would give
+        # different files; renders are repeatable byte for byte up to here.
+        options: dict[str, Any] = {"c:v": "copy", "fflags": "+bitexact"}
         if out.suffix.lower() in (".mp4", ".m4v", ".mov"):
             options["movflags"] = "+faststart"
         master = out.suffix.lower() in (".mov", ".mkv")
