@@ -180,25 +180,14 @@ class _Reader:
 
 def _read_weights(layer: NcnnLayer, reader: _Reader) -> None:
     kind = layer.type
-    if kind == "Convolution":
+    if kind in ("Convolution", "Deconvolution"):
         out_c, k_w = int(layer.p(0)), int(layer.p(1))
         k_h = int(layer.p(11, k_w))
         size = int(layer.p(6))
-        if int(layer.p(2, 1)) != 1 or int(layer.p(8, 0)):
+        if kind == "Convolution" and (int(layer.p(2, 1)) != 1 or int(layer.p(8, 0))):
             raise NcnnError(f"{layer.name}: dilated or int8 convolutions are not "
                             "supported")
-        if size % (out_c * k_h * k_w):
-            raise NcnnError(f"{layer.name}: weight size {size} does not fit "
-                            f"{out_c}x?x{k_h}x{k_w}")
-        in_c = size // (out_c * k_h * k_w)
-        layer.weights["weight"] = reader.tagged(size).reshape(out_c, in_c, k_h, k_w)
-        if int(layer.p(5)):
-            layer.weights["bias"] = reader.raw(out_c)
-    elif kind == "Deconvolution":
-        out_c, k_w = int(layer.p(0)), int(layer.p(1))
-        k_h = int(layer.p(11, k_w))
-        size = int(layer.p(6))
-        if int(layer.p(2, 1)) != 1 or int(layer.p(7, 1)) != 1:
+        if kind == "Deconvolution" and (int(layer.p(2, 1)) != 1 or int(layer.p(7, 1)) != 1):
             raise NcnnError(f"{layer.name}: dilated or grouped deconvolutions are not "
                             "supported")
         if size % (out_c * k_h * k_w):

