@@ -126,19 +126,16 @@ def trim_for_leader(
         return comps
     on_pair: dict[str, float] = defaultdict(float)  # weight per rival on the leader's pairs
     wins: dict[str, list[int]] = defaultdict(list)  # the leader's wins per rival (indices)
+    # Partisanship of each rater: share of their weight on the leader's pairs won by it.
+    mine: dict[str, float] = defaultdict(float)
+    theirs: dict[str, float] = defaultdict(float)
     for k, c in enumerate(comps):
         if leader in (c.left, c.right):
             rival = c.right if c.left == leader else c.left
             on_pair[rival] += c.weight
-            if _winner_of(c) == leader:
-                wins[rival].append(k)
-    # Partisanship of each rater: share of their weight on the leader's pairs won by it.
-    mine: dict[str, float] = defaultdict(float)
-    theirs: dict[str, float] = defaultdict(float)
-    for c in comps:
-        if leader in (c.left, c.right):
             theirs[c.rater] += c.weight
             if _winner_of(c) == leader:
+                wins[rival].append(k)
                 mine[c.rater] += c.weight
     for rival in wins:
         wins[rival].sort(key=lambda k: (-mine[comps[k].rater] / theirs[comps[k].rater],
