@@ -77,7 +77,8 @@ class Contest(models.Model):
     trim = models.FloatField(
         default=DEFAULT_TRIM,
         help_text="Share of the ballot weight an attacker may hold: the winner must still win without "
-                  "this share of the ballots most favourable to it (0 turns the check off).")
+                  "this share of the ballots most favourable to it, taken from ballots cast without a "
+                  "screening code (0 turns the check off).")
 
     # Rater trust tiers (voting.services.ballot_tier): the weight each tier's ballots carry
     # in the tally, multiplied by the rater's reliability weight.

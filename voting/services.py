@@ -208,7 +208,8 @@ def decide_contest(contest: Contest, winner_label: str, reason: str) -> bool:
 
 def weighted_ballots(contest: Contest) -> list[NetworkBallot]:
     """The contest's non-golden ballots as the tally weighs them (trust tier, reliability,
-    shadow exclusion), with their network and time, for the robustness check."""
+    shadow exclusion), with their network and time, for the robustness check; ballots
+    cast with a screening code are vouched for (the trim leaves them)."""
     excluded = tally.excluded_rater_ids(contest)
     rows = Ballot.objects.filter(contest=contest, is_golden=False).values_list(
         "net_hash", "cast_at", "left__label", "right__label", "choice", "rater_id", "rater__weight",
@@ -216,7 +217,8 @@ def weighted_ballots(contest: Contest) -> list[NetworkBallot]:
     return [NetworkBallot(net, cast.timestamp(), Comparison(
                 left, right, choice, str(rater),
                 tally.ballot_weight(contest, tier=tier, reliability_weight=weight,
-                                    excluded=rater in excluded or staff)))
+                                    excluded=rater in excluded or staff)),
+                          vouched=tier == Tier.SCREENING)
             for net, cast, left, right, choice, rater, weight, staff, tier in rows]
 
 

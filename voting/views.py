@@ -374,7 +374,8 @@ class ContestForm(forms.Form):
                             label=gettext_lazy("Share of the votes an attacker may hold"),
                             help_text=gettext_lazy("The winner must still win without this share of the votes "
                                                    "most favourable to it (0.2 = 20 %; 0 turns the check off). "
-                                                   "Higher is safer and needs more votes."))
+                                                   "Higher is safer and needs more votes. Votes cast with a "
+                                                   "screening code are never set aside."))
     weight_anonymous = forms.FloatField(min_value=0, max_value=10, initial=0.5, required=False,
                                         label=gettext_lazy("Weight of an anonymous fan's vote"))
     weight_screening = forms.FloatField(min_value=0, max_value=10, initial=1.0, required=False,

@@ -706,6 +706,33 @@ def test_without_the_trim_the_same_ballots_decide_and_adopt(monkeypatch):
     assert held.status == Contest.Status.OPEN and len(started) == 1
 
 
+def test_a_screening_audience_is_decided_by_its_votes_alone(monkeypatch):
+    monkeypatch.setattr(adoption, "start_film_render", lambda *a: pytest.fail("auto-adopt is off"))
+    # The fans' own lead (A ahead, no attackers) is within the default trim's reach: cast
+    # by accounts, it is held back as an attacker's could be...
+    online = make_contest(3, golden_rate=0, min_decision_seconds=0)
+    attacked_crowd(online, fans=400, attackers=0)
+    result, _payload = tally.compute(online)
+    assert result.decision.decided and result.decision.winner == "A"
+    robust, reason = services.robust_decision(online, result)
+    assert not robust and reason.code == "trim"
+    # ...while the same votes cast with screening codes (one per person in the room) stand.
+    screening = make_contest(3, golden_rate=0, min_decision_seconds=0)
+    attacked_crowd(screening, fans=400, attackers=0, fan_tier=Tier.SCREENING)
+    assert all(b.vouched for b in services.weighted_ballots(screening))
+    assert not any(b.vouched for b in services.weighted_ballots(online))
+    services.contest_ratings(screening)
+    screening.refresh_from_db()
+    assert screening.status == Contest.Status.DECIDED and screening.winner.label == "A"
+    # Attackers without codes are still trimmed away among them.
+    mixed = make_contest(3, golden_rate=0, min_decision_seconds=0)
+    attacked_crowd(mixed, fan_tier=Tier.SCREENING)
+    result, _payload = tally.compute(mixed)
+    assert result.decision.decided and result.decision.winner == "B"
+    robust, reason = services.robust_decision(mixed, result)
+    assert not robust and reason.code == "trim"
+
+
 def test_held_reasons_read_as_sentences():
     assert services.held_reason_text("networks", {"have": 1, "need": 3}) == (
         "The votes that count come from 1 network; 3 are needed.")

@@ -105,26 +105,28 @@ def _human_timing(contest: Contest, rater: Rater, ballot: Ballot) -> None:
     ballot.served_at, ballot.cast_at = served, cast
 
 
-def attacked_crowd(contest: Contest, *, fans: int = 200, attackers: int = 50, target: str = "B") -> None:
+def attacked_crowd(contest: Contest, *, fans: int = 200, attackers: int = 50, target: str = "B",
+                   fan_tier: str = "account") -> None:
     """Ballots written straight to the table (factories, no vote flow) for a contest over
     A, B and C: ``fans`` signed-in fans who each judge every pair once (per ten fans,
     A-B: 5 for A, 4 for B, 1 tie; A-C and B-C: 6, 3, 1) and ``attackers`` signed-in
     accounts who vote for ``target`` on each pair it is in: a fifth of those pairs'
     ballots with the defaults. Seven networks, sides alternating, a person's pace; the
     fans alone put A ahead, the attackers make the plain rule decide for ``target``
-    (whatever the bootstrap's seed: checked over 60 seeds at 40 replicates)."""
+    (whatever the bootstrap's seed: checked over 60 seeds at 40 replicates). ``fan_tier``:
+    the tier the fans' ballots were cast in (``screening``: each held a code)."""
     entries = {e.label: e for e in contest.entries.all()}
     start = timezone.now() - timedelta(hours=2)
     k = 0
 
-    def cast(rater: Rater, a: str, b: str, won: str | None) -> None:
+    def cast(rater: Rater, a: str, b: str, won: str | None, tier: str = "account") -> None:
         nonlocal k
         left, right = (a, b) if k % 2 == 0 else (b, a)
         choice = "same" if won is None else ("left" if won == left else "right")
         served = start + timedelta(seconds=20 * k + (k * 7) % 11)
         ballot = BallotFactory(pairing=PairingFactory(contest=contest, rater=rater, left=entries[left],
                                                       right=entries[right], answered=True),
-                               choice=choice, tier="account", net_hash=f"net{k % 7}", ua_hash=f"ua{k % 5}",
+                               choice=choice, tier=tier, net_hash=f"net{k % 7}", ua_hash=f"ua{k % 5}",
                                served_at=served)
         Ballot.objects.filter(pk=ballot.pk).update(cast_at=served + timedelta(seconds=8 + (k * 13) % 17))
         k += 1
@@ -134,7 +136,7 @@ def attacked_crowd(contest: Contest, *, fans: int = 200, attackers: int = 50, ta
         rater = ready_rater()
         for (a, b), (first, second) in pattern.items():
             m = r % 10
-            cast(rater, a, b, a if m < first else (b if m < first + second else None))
+            cast(rater, a, b, a if m < first else (b if m < first + second else None), fan_tier)
     for _ in range(attackers):
         rater = ready_rater()
         for other in sorted(set(entries) - {target}):

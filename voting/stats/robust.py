@@ -9,6 +9,9 @@ leave the same decided winner:
   ``trim`` of the ballot weight, removed as if every one of them had been an
   attacker's vote for it. An attacker holding at most that share cannot decide a
   contest for its variant, nor flip one: see :func:`trim_for_leader` for the bound.
+  Ballots cast with a one-time screening code are not removed (``vouched``): each code
+  was handed to one person in the room, so an attacker cannot mint them, and a
+  screening whose audience all hold codes is decided by its votes alone.
 * **networks**: all ballots of any one of the largest network clusters removed, one at
   a time (a script behind one address or one cloud subnet).
 """
@@ -16,7 +19,7 @@ leave the same decided winner:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,11 +60,13 @@ class Reason(str):
 
 @dataclass(frozen=True)
 class NetworkBallot:
-    """A contest (non-golden) ballot with the network it came from and when (seconds)."""
+    """A contest (non-golden) ballot with the network it came from and when (seconds);
+    ``vouched``: cast by someone an attacker cannot be (a one-time screening code)."""
 
     network: str
     cast_at: float
     comparison: Comparison
+    vouched: bool = False
 
 
 def _winner_of(c: Comparison) -> str | None:
@@ -75,6 +80,7 @@ def trim_for_leader(
     *,
     per_pair: bool = True,
     rivals: Sequence[str] | None = None,
+    exempt: Collection[str] = (),
 ) -> list[Comparison]:
     """The comparisons with the ``share`` of ballot weight most favourable to ``leader``
     removed: its wins, as if each had been an attacker's vote for it.
@@ -113,6 +119,12 @@ def trim_for_leader(
       near that removes them all: measured in the red-team benchmark, kept as an
       option for a contest with two or three variants.
 
+    ``exempt`` names raters whose ballots stay (screening-code holders: see
+    :func:`robust_check`). The budget is still the share of *all* the weight (of each
+    pair, or of the contest), taken from the others' wins only, so the bound above holds
+    for any attacker outside ``exempt``; where the others' wins weigh less than the
+    budget they all go.
+
     Within a class (the leader's wins over one rival) the ballots of the raters most
     partisan for the leader (share of their weight on the leader's pairs that are wins
     for it) go first, as an attacker's would, then the heaviest; the last ballot removed
@@ -135,7 +147,8 @@ def trim_for_leader(
             on_pair[rival] += c.weight
             theirs[c.rater] += c.weight
             if _winner_of(c) == leader:
-                wins[rival].append(k)
+                if c.rater not in exempt:
+                    wins[rival].append(k)
                 mine[c.rater] += c.weight
     for rival in wins:
         wins[rival].sort(key=lambda k: (-mine[comps[k].rater] / theirs[comps[k].rater],
@@ -174,12 +187,14 @@ def trim_check(
     rule: DecisionRule,
     config: RankingConfig,
     per_pair: bool = True,
+    exempt: Collection[str] = (),
 ) -> bool:
     """Whether ``winner`` is still the decided winner once the ``share`` of ballot weight
-    most favourable to it is removed (:func:`trim_for_leader`)."""
+    most favourable to it is removed (:func:`trim_for_leader`; ``exempt`` raters'
+    ballots stay)."""
     if share <= 0:
         return True
-    trimmed = trim_for_leader(comparisons, winner, share, per_pair=per_pair)
+    trimmed = trim_for_leader(comparisons, winner, share, per_pair=per_pair, exempt=exempt)
     decision = rank(trimmed, items=list(items), config=config, rule=rule).decision
     return decision.decided and decision.winner == winner
 
@@ -200,7 +215,9 @@ def robust_check(
     """Whether a decision for ``winner`` stands: ballots from at least ``min_networks``
     networks (counting only networks whose ballots weigh something), spread over at
     least ``min_seconds``; the same decided winner once the ``trim`` share of the ballot
-    weight most favourable to it is removed (:func:`trim_for_leader`); and the same
+    weight most favourable to it is removed (:func:`trim_for_leader`; the ballots of
+    raters all of whose ballots are ``vouched`` stay, the share is taken from the
+    others); and the same
     winner after removing all ballots of any one of the largest network clusters
     (skipped when ``min_networks`` is 1: the technician declared one network enough,
     e.g. a screening behind one venue's NAT). Returns the verdict and, when it does not
@@ -214,8 +231,12 @@ def robust_check(
     if span < min_seconds:
         return False, Reason(f"ballots over {span:.0f} s; {min_seconds:g} s needed",
                              "duration", {"seconds": round(span), "need": min_seconds})
+    # A rater counts as vouched only if every ballot of theirs was (a code redeemed
+    # midway does not vouch for the ballots cast before it).
+    unvouched = {b.comparison.rater for b in weighed if not b.vouched}
+    vouched = {b.comparison.rater for b in weighed} - unvouched
     if not trim_check([b.comparison for b in weighed], items, winner, trim, rule=rule, config=config,
-                      per_pair=per_pair):
+                      per_pair=per_pair, exempt=vouched):
         return False, Reason(
             f"{winner} is not clear of the others without the {trim:.0%} of the ballot weight most "
             f"favourable to it (the most an attacker may hold)", "trim", {"winner": winner, "share": trim})

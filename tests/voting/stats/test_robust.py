@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 
@@ -203,6 +204,49 @@ def test_a_one_sided_attacker_with_20_percent_cannot_decide_an_open_contest_for_
     assert _decide(attacked) == (True, "B")
     assert not trim_check(attacked, ITEMS, "B", 0.2, rule=TRIM_RULE, config=TRIM_CONFIG)
     assert trim_check(attacked, ITEMS, "B", 0.0, rule=TRIM_RULE, config=TRIM_CONFIG)
+
+
+def test_screening_code_holders_ballots_are_never_trimmed():
+    # A close lead the trim holds back when anyone could have cast the ballots...
+    screening = honest_crowd(60, ab=(6, 3, 1), ac=(6, 3, 1), bc=(5, 4, 1))
+    assert _decide(screening) == (True, "A")
+    ok, why = robust_check(_spread(screening), ITEMS, "A", rule=TRIM_RULE, config=TRIM_CONFIG,
+                           min_networks=3, min_seconds=0, trim=0.2)
+    assert not ok and why.code == "trim"
+    # ...stands when every ballot came with a screening code: nothing is set aside.
+    vouched = [replace(b, vouched=True) for b in _spread(screening)]
+    assert robust_check(vouched, ITEMS, "A", rule=TRIM_RULE, config=TRIM_CONFIG,
+                        min_networks=3, min_seconds=0, trim=0.2) == (True, "")
+    raters = {c.rater for c in screening}
+    assert trim_for_leader(screening, "A", 0.2, exempt=raters) == screening
+    # One ballot without the code, and that rater's ballots are fair game again.
+    trimmed = trim_for_leader(screening, "A", 0.2, exempt=raters - {"h0"})
+    assert {c.rater for c in screening if c not in trimmed} == {"h0"}
+    # Every fan's first ballot cast before the code was redeemed: none is vouched for.
+    seen: set[str] = set()
+    late = []
+    for b in vouched:
+        late.append(replace(b, vouched=b.comparison.rater in seen))
+        seen.add(b.comparison.rater)
+    ok, why = robust_check(late, ITEMS, "A", rule=TRIM_RULE, config=TRIM_CONFIG, min_networks=3,
+                           min_seconds=0, trim=0.2)
+    assert not ok and why.code == "trim"
+
+
+def test_the_trim_still_bounds_attackers_among_screening_code_holders():
+    # Fans with codes, and a fifth of each of B's pairs from anonymous attackers backing B.
+    honest = honest_crowd(80, ab=(5, 4, 1), ac=(6, 3, 1), bc=(6, 3, 1))
+    attacked = honest + one_sided_attack(20)
+    assert _decide(attacked) == (True, "B")
+    fans = {c.rater for c in honest}
+    # The budget is a fifth of all of each pair's weight, taken from the others' wins: the
+    # attackers' ballots all go, the fans' all stay.
+    left = trim_for_leader(attacked, "B", 0.2, exempt=fans)
+    assert left == honest
+    ballots = [replace(b, vouched=b.comparison.rater in fans) for b in _spread(attacked)]
+    ok, why = robust_check(ballots, ITEMS, "B", rule=TRIM_RULE, config=TRIM_CONFIG,
+                           min_networks=3, min_seconds=0, trim=0.2)
+    assert not ok and why.code == "trim"
 
 
 def test_a_clear_winner_survives_the_trim():
