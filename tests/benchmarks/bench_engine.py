@@ -89,6 +89,11 @@ FFMPEG_CHAINS = {
     "deflicker+nlmeans+normalize": (
         "deflicker=size=5:mode=am,nlmeans=s=4:p=7:r=15,"
         "normalize=blackpt=black:whitept=white:smoothing=24:independence=0:strength=0.5"),
+    # Denoisers alone: ffmpeg's deflicker needs frames around each frame, and on a
+    # two-frame clip it returns a picture far darker or brighter than its input (about
+    # 11 dB), so without these a two-frame clip had no sound ffmpeg baseline at all.
+    "hqdn3d": "hqdn3d=4:3:6:4.5",
+    "nlmeans": "nlmeans=s=4:p=7:r=15",
 }
 
 
@@ -218,19 +223,7 @@ def bench_quality(clips: list[Clip], work: Path,
             p, s, _ = score(out, clip.frames)
             others = {"clean": {"psnr": p, "ssim": s, "seconds": r.seconds}}
 
-            chains = {}
-            for name, chain in FFMPEG_CHAINS.items():
-                dst = work / f"{stem}_ff_{name}.mkv"
-                try:
-                    secs = run_ffmpeg(degraded, dst, chain, FF_LOSSLESS)
-                    p, s, _ = score(dst, clip.frames)
-                except (subprocess.CalledProcessError, subprocess.TimeoutExpired, io.MediaError) as exc:
-                    # e.g. a temporal filter on a two-frame clip gives no frames
-                    print(f"{stem}: chain {name} gave no output ({exc})", flush=True)
-                    continue
-                chains[name] = {"psnr": p, "ssim": s, "seconds": secs}
-            best = max(chains, key=lambda k: chains[k]["psnr"])
-            best_ssim = max(chains, key=lambda k: chains[k]["ssim"])
+            chains, failed = run_chains(degraded, work, stem, clip.frames, FFMPEG_CHAINS)
             rows.append({
                 "clip": clip.name, "degradation": degradation, "frames": n,
                 "size": f"{clip.frames[0].shape[1]}x{clip.frames[0].shape[0]}",
@@ -241,15 +234,42 @@ def bench_quality(clips: list[Clip], work: Path,
                 "engine_presets": others,
                 "pretrained": pretrained(degraded, work / f"{stem}_pretrained.mkv",
                                          clip.frames),
-                "ffmpeg_best": {"chain": best, **chains[best]},
-                "ffmpeg_best_ssim": {"chain": best_ssim, **chains[best_ssim]},
+                **best_chains(chains),
                 "ffmpeg_all": chains,
+                "ffmpeg_failed": failed,
             })
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "ffmpeg_all"},
                              default=float), flush=True)
             if save is not None:
                 save(rows)
     return rows
+
+
+def run_chains(degraded: Path, work: Path, stem: str, clean: list[np.ndarray],
+               chains: dict[str, str]) -> tuple[dict[str, dict], list[str]]:
+    """Each ffmpeg chain on the aged clip, scored: ({name: psnr, ssim, seconds}, the
+    names of the chains that gave no output)."""
+    scores, failed = {}, []
+    for name, chain in chains.items():
+        dst = work / f"{stem}_ff_{name}.mkv"
+        try:
+            secs = run_ffmpeg(degraded, dst, chain, FF_LOSSLESS)
+            p, s, _ = score(dst, clean)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, io.MediaError) as exc:
+            # e.g. a temporal filter on a two-frame clip gives no frames
+            print(f"{stem}: chain {name} gave no output ({exc})", flush=True)
+            failed.append(name)
+            continue
+        scores[name] = {"psnr": p, "ssim": s, "seconds": secs}
+    return scores, failed
+
+
+def best_chains(chains: dict[str, dict]) -> dict[str, dict]:
+    """The row's best chain by PSNR and by SSIM (chosen after scoring)."""
+    best = max(chains, key=lambda k: chains[k]["psnr"])
+    best_ssim = max(chains, key=lambda k: chains[k]["ssim"])
+    return {"ffmpeg_best": {"chain": best, **chains[best]},
+            "ffmpeg_best_ssim": {"chain": best_ssim, **chains[best_ssim]}}
 
 
 # -- (b) speed -----------------------------------------------------------------------
@@ -476,8 +496,10 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--parts", default="quality,speed,memory",
                     help="comma-separated subset of quality,speed,memory (and pretrained: "
-                    "redo only the pretrained baseline of a quality run); results of "
-                    "earlier parts are kept in WORKDIR/results.json and merged")
+                    "redo only the pretrained baseline of a quality run; ffmpeg: run the "
+                    "ffmpeg chains a quality run's rows have not tried yet, e.g. chains "
+                    "added since); results of earlier parts are kept in "
+                    "WORKDIR/results.json and merged")
     args = ap.parse_args()
     if args.quick:
         args.frames, args.width = 6, 160
@@ -509,11 +531,32 @@ def main() -> int:
                 src, work / f"{row['clip']}_{row['degradation']}_pretrained.mkv", clip.frames)
             print(row["clip"], row["degradation"], row["pretrained"], flush=True)
             store.write_text(json.dumps(results, indent=1, default=float))
+    if "ffmpeg" in parts:
+        # Chains added since a quality run, on the aged files it left in the work folder.
+        for row in results["quality"]:
+            tried = set(row["ffmpeg_all"]) | set(row.get("ffmpeg_failed", []))
+            todo = {k: v for k, v in FFMPEG_CHAINS.items() if k not in tried}
+            if not todo:
+                continue
+            clip = load_clips(args.frames, args.width, [row["clip"]])[0]
+            suffix = ".mkv" if row["degradation"] == "ours" else ".mp4"
+            stem = f"{row['clip']}_{row['degradation']}"
+            scores, failed = run_chains(work / f"{stem}_degraded{suffix}", work, stem,
+                                        clip.frames, todo)
+            row["ffmpeg_all"].update(scores)
+            row["ffmpeg_failed"] = sorted(set(row.get("ffmpeg_failed", [])) | set(failed))
+            row.update(best_chains(row["ffmpeg_all"]))
+            print(stem, {k: round(v["psnr"], 2) for k, v in scores.items()},
+                  "best", row["ffmpeg_best"]["chain"], flush=True)
+            store.write_text(json.dumps(results, indent=1, default=float))
     if "speed" in parts:
         # Speed on one longer clip: the cockatoo, 48 frames at 640 px, our damage model.
         cockatoo = load_clips(8 if args.quick else 48, 160 if args.quick else 640,
                               ["cockatoo"])[0]
-        src = age(cockatoo, "ours", work)
+        # In its own folder: the quality part's aged cockatoo (10 frames at 480 px) has
+        # the same name, and the pretrained and ffmpeg parts read it again later.
+        (work / "speed").mkdir(exist_ok=True)
+        src = age(cockatoo, "ours", work / "speed")
         results["speed"] = bench_speed(src, len(cockatoo.frames), "deflicker+nlmeans", work)
         results["speed"]["size"] = cockatoo.size if hasattr(cockatoo, "size") else \
             f"{cockatoo.frames[0].shape[1]}x{cockatoo.frames[0].shape[0]}"
