@@ -18,6 +18,7 @@ import random
 import re
 import sqlite3
 import time
+from urllib.parse import urljoin
 
 import pytest
 
@@ -96,9 +97,10 @@ def pairing_outputs(var_dir, pairing: str) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int, var_dir) -> int:
-    """One fan in a browser context of their own: vote every pair served, preferring the
-    variant whose file is ``preferred_src``; returns the number of ballots cast."""
+def fan_votes(browser, seat_url: str, preferred_src: str, shots, index: int, var_dir) -> int:
+    """One fan in a browser context of their own, arriving by their seat card's link (its
+    QR code): use the seat's code, then vote every pair served, preferring the variant
+    whose file is ``preferred_src``; returns the number of ballots cast."""
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
     accepted = []  # ballots the server accepted (the page may close on the decision first)
@@ -110,7 +112,11 @@ def fan_votes(browser, vote_url: str, preferred_src: str, shots, index: int, var
     page.on("request", lambda r: sent.append(r) if "/api/ballot/" in r.url else None)
     page.on("requestfinished", lambda r: settled.append(r) if "/api/ballot/" in r.url else None)
     page.on("requestfailed", lambda r: settled.append(r) if "/api/ballot/" in r.url else None)
-    page.goto(vote_url)
+    page.goto(seat_url)
+    if index == 0:
+        shots(page, "fan-seat-code")
+    page.click("#use-code")
+    page.wait_for_selector("#vote-app")
     pace = random.Random(index)
     cast = 0
     deadline = time.monotonic() + 180
@@ -234,10 +240,10 @@ def test_whole_journey(embedded_site, browser, artifacts):
     # Every fan here is one browser on this machine: one network, a few minutes.
     tech.fill("input[name=min_networks]", "1")
     tech.fill("input[name=min_decision_seconds]", "0")
-    # And the technician vouches for this audience: no share of the votes is set aside
-    # for attackers (the default 20 % would leave five fans' 15 ballots under the ten
-    # per variant a decision needs; the trim is tested in tests/voting).
-    tech.fill("input[name=trim]", "0")
+    # The trim stays at its default (20 %): the fans vote with screening codes, whose
+    # votes it never sets aside (it would leave five anonymous fans' 15 ballots under the
+    # ten per variant a decision needs).
+    assert tech.input_value("input[name=trim]") == "0.2"
     shots(tech, "contest-new")
     tech.click("form.form button")
     tech.wait_for_url(re.compile(r"/vote/manage/\d+/$"))
@@ -245,8 +251,18 @@ def test_whole_journey(embedded_site, browser, artifacts):
     vote_url = tech.locator("#vote-link").get_attribute("href")
     shots(tech, "contest-dashboard-open")
 
+    # --- the technician prints a code per seat --------------------------------------------------------------------
+    tech.goto(dashboard_url + "codes/")
+    tech.fill("input[name=count]", str(FANS))
+    tech.fill("input[name=seat_prefix]", "R")
+    tech.click("#generate")
+    poll(tech, lambda: tech.locator("#seat-cards .seat-card").count() == FANS, what="the seat cards", timeout=30)
+    codes = [card.get_attribute("data-code") for card in tech.locator("#seat-cards .seat-card").all()]
+    shots(tech, "screening-codes")
+
     # --- fans vote from their own phones ---------------------------------------------------------------------
-    ballots = sum(fan_votes(browser, vote_url, preferred, shots, k, embedded_site.var_dir) for k in range(FANS))
+    seat_urls = [urljoin(site + "/", f"{vote_url.rstrip('/')}/seat/{code}/") for code in codes]
+    ballots = sum(fan_votes(browser, seat_urls[k], preferred, shots, k, embedded_site.var_dir) for k in range(FANS))
     assert ballots >= 10, f"only {ballots} ballots were cast"
 
     # --- the contest decides; the technician adopts the winner -----------------------------------------------------
@@ -256,8 +272,15 @@ def test_whole_journey(embedded_site, browser, artifacts):
              what="the contest's decision", timeout=60)
     except pytest.fail.Exception:
         shots(tech, "contest-not-decided")
-        pytest.fail(f"the contest was not decided: {tech.locator('[data-tally=decision]').inner_text()!r}")
+        reason = tech.locator("[data-tally=decision]").inner_text()
+        tech.goto(dashboard_url + "audit/")  # who was weighted out, and why
+        shots(tech, "contest-audit")
+        pytest.fail(f"the contest was not decided: {reason!r}; audit: {tech.locator('main').inner_text()[:1500]!r}")
     shots(tech, "contest-decided")
+    # Every vote came with a seat's code: the dashboard counts them per tier.
+    per_tier = {row.get_attribute("data-tier"): [int(row.locator("td").nth(k).inner_text()) for k in (1, 2)]
+                for row in tech.locator("#tiers tr[data-tier]").all()}
+    assert per_tier == {"screening": [ballots, FANS], "anonymous": [0, 0], "account": [0, 0]}, per_tier
     tech.click("#adopt")
     tech.wait_for_load_state()
     shots(tech, "winner-adopted")
