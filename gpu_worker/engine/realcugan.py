@@ -24,12 +24,13 @@ the whole-frame output up to float rounding. With a smaller overlap the means ar
 close approximations and the output is cross-faded as `models.run_tiled` does.
 
 Memory: every tile's intermediate tensors are kept between stages, in the model's
-dtype on its device, so the bound is the frame's, not one tile's: measured on a
+dtype on its device, so the bound is the frame's, not one tile's: counted on a
 640x360 frame in two 512-pixel tiles in float32, 726 MiB at 2x and 1136 MiB at 4x at
 the largest stage, about 1.9 KB (2x) and 3.0 KB (4x) per input pixel of the tiles
-(the tiles' summed area, overlaps counted twice); float16 halves it. A 1920x1080 frame
-at the default tile 512 (15 tiles, 3.9 million tile pixels) in float16 on CUDA: about
-3.8 GB at 2x, 5.9 GB at 4x. A smaller tile does not lower it (it adds overlaps).
+(the tiles' summed area, overlaps counted twice); float16 halves it by element size.
+Estimated from that, a 1920x1080 frame at the default tile 512 (15 tiles, 3.9 million
+tile pixels) in float16 on CUDA: about 3.8 GB at 2x, 5.9 GB at 4x. A smaller tile
+does not lower it (it adds overlaps).
 """
 
 from __future__ import annotations
