@@ -23,14 +23,15 @@ tile gives the pixels it owns) when the overlap allows it, so the tiled output e
 the whole-frame output up to float rounding. With a smaller overlap the means are
 close approximations and the output is cross-faded as `models.run_tiled` does.
 
-Memory: every tile's intermediate tensors are kept between stages, in the model's
-dtype on its device, so the bound is the frame's, not one tile's: counted on a
-640x360 frame in two 512-pixel tiles in float32, 726 MiB at 2x and 1136 MiB at 4x at
-the largest stage, about 1.9 KB (2x) and 3.0 KB (4x) per input pixel of the tiles
-(the tiles' summed area, overlaps counted twice); float16 halves it by element size.
-Estimated from that, a 1920x1080 frame at the default tile 512 (15 tiles, 3.9 million
-tile pixels) in float16 on CUDA: about 3.8 GB at 2x, 5.9 GB at 4x. A smaller tile
-does not lower it (it adds overlaps).
+Memory: by default every tile's intermediate tensors are kept between stages, in the
+model's dtype on its device, so the bound is the frame's, not one tile's. `keep_bytes`
+gives it exactly (tested against the tensors): a 640x360 frame in two 512-pixel tiles
+in float32 keeps 658 MiB at 2x, 1068 MiB at 4x; a 1920x1080 frame at tile 512 (15
+tiles) in float16, 3.4 GB at 2x and 5.6 GB at 4x (twice that in float32). Where it
+exceeds `keep_limit` (half the free memory of a CUDA device; 8 GiB on the CPU), each
+stage is recomputed from the tiles' inputs instead: the same output in one tile's
+memory, for several times the computation (the earlier stages are redone for each SE
+block: 3.9 times the time of plain tiles on the CPU, weights/realcugan.md).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ import torch.nn.functional as F
 
 from gpu_worker.engine.models import LoadedModel, ModelError, _blend_weight, _tile_starts
 
-__all__ = ["MIN_TILE", "RECEPTIVE_RADIUS", "SE_STRIDES", "se_sync_supported", "run_tiled_synced"]
+__all__ = ["KEEP_LIMIT_CPU", "MIN_TILE", "RECEPTIVE_RADIUS", "SE_STRIDES", "keep_bytes",
+           "se_sync_supported", "run_tiled_synced"]
 
 # Input pixels each side that a UpCunet output or feature depends on (its reflection
 # padding: all its convolutions are unpadded), by scale.
@@ -54,6 +56,10 @@ RECEPTIVE_RADIUS = {2: 18, 4: 19}
 # unet2.conv2, unet2.conv3, unet2.conv4), the same for UpCunet2x and UpCunet4x.
 SE_STRIDES = (2, 1, 2, 1)
 MIN_TILE = 64  # input pixels
+# Bytes the kept tensors may take on the CPU before stages are recomputed instead:
+# a 1920x1080 frame at 2x (6.9 GB in float32 at tile 512) is kept, a 4x one (11.1 GB)
+# is recomputed.
+KEEP_LIMIT_CPU = 8 << 30
 
 
 def _upcunet(model: LoadedModel) -> Any | None:
@@ -185,14 +191,19 @@ def _owned(span: _Span, n: int, stride: int) -> slice:
 
 
 def run_tiled_synced(model: LoadedModel, image: torch.Tensor, *, tile: int = 512,
-                     overlap: int = 48, edge_pad: int = 0) -> torch.Tensor:
+                     overlap: int = 48, edge_pad: int = 0,
+                     keep_limit: int | None = None) -> torch.Tensor:
     """A Real-CUGAN model over `image` (B, 3, H, W) in tiles that share SE means.
 
     Same arguments and tiles as `models.run_tiled` (tile and overlap in input pixels,
     `edge_pad` pixels of reflection around the frame); returns float32 (B, 3, H·s, W·s)
     on the image's device. See the module's docstring for why the result equals the
-    whole-frame output when overlap >= 2 x the receptive radius (36 at 2x, 38 at 4x),
-    and for the memory it holds.
+    whole-frame output when overlap >= 2 x the receptive radius (36 at 2x, 38 at 4x).
+
+    keep_limit: bytes the tiles' intermediate tensors may take (default: half the free
+    memory of a CUDA device, `KEEP_LIMIT_CPU` on the CPU). Above it, each stage is
+    recomputed from the tile's input instead of kept: the same output in one tile's
+    memory, for several times the computation.
     """
     net = _upcunet(model)
     if net is None:
@@ -202,13 +213,14 @@ def run_tiled_synced(model: LoadedModel, image: torch.Tensor, *, tile: int = 512
         p = min(edge_pad, image.shape[2] - 1, image.shape[3] - 1)
         if p > 0:
             padded = F.pad(image, (p, p, p, p), mode="reflect")
-            out = run_tiled_synced(model, padded, tile=tile, overlap=overlap)
+            out = run_tiled_synced(model, padded, tile=tile, overlap=overlap,
+                                   keep_limit=keep_limit)
             return out[:, :, p * scale:-p * scale, p * scale:-p * scale]
     b, _, h, w = image.shape
     if tile <= 0 or (h <= tile and w <= tile):
         return model(image).float().to(image.device)
-    # spandrel pads smaller inputs to 32 pixels; tiles this small would save no memory
-    # here (every tile's features are kept) and leave little owned area.
+    # spandrel pads smaller inputs to 32 pixels; tiles this small leave little owned
+    # area and would only add overlaps.
     tile = max(tile, MIN_TILE)
     if h <= tile and w <= tile:
         return model(image).float().to(image.device)
@@ -216,49 +228,124 @@ def run_tiled_synced(model: LoadedModel, image: torch.Tensor, *, tile: int = 512
     rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
     tiles = [(r, c) for r in rows for c in cols]
     stages = _stages(net)
-    dev, dtype = model.device, model.dtype
-
+    limit = keep_limit if keep_limit is not None else _default_keep_limit(model.device)
+    run = _run_keeping if keep_bytes(model, tiles, b) <= limit else _run_recomputing
     with torch.inference_mode():
-        states: list[Any] = []
-        se_inputs: list[torch.Tensor] = []
-        for r, c in tiles:
-            x = image[:, :, r.start:r.end, c.start:c.end].to(device=dev, dtype=dtype)
-            state, se_in = stages[0](x)
-            states.append(state)
-            se_inputs.append(se_in)
-        for k, stage in enumerate(stages[1:]):
-            mean = _common_mean(tiles, se_inputs, SE_STRIDES[k]).to(dtype)
-            se_inputs = []
-            for t in range(len(tiles)):
-                result = stage(states[t], mean)
-                if k < len(stages) - 2:
-                    states[t], se_in = result
-                    se_inputs.append(se_in)
-                else:
-                    states[t] = result.float().to(image.device)
-    return _stitch(tiles, states, b, h, w, scale, overlap, image.device,
+        pieces = run(model, stages, image, tiles)
+    return _stitch(tiles, pieces, b, h, w, scale, overlap, image.device,
                    exact=overlap // 2 >= RECEPTIVE_RADIUS[scale])
 
 
-def _common_mean(tiles: list[tuple[_Span, _Span]], features: list[torch.Tensor],
-                 stride: int) -> torch.Tensor:
-    """(B, C, 1, 1): the mean over the frame of one SE block's input, from the parts
-    of the tiles' feature maps that each tile owns."""
-    total: torch.Tensor | None = None
-    count = 0
-    for (r, c), f in zip(tiles, features, strict=True):
+def keep_bytes(model: LoadedModel, tiles: list[tuple[_Span, _Span]], batch: int = 1) -> int:
+    """Bytes the tiles' intermediate tensors take at the largest stage when kept.
+
+    From the shapes of UpCunet's unpadded stages for a tile of h x w input pixels:
+    after SE block 1 a tile holds its input, UNet1's output at twice the resolution
+    (3 channels at 2x, 64 at 4x), UNet2's first level (64 channels at twice the
+    resolution) and its second (128 channels at 1x); after SE block 2 the second
+    level is cropped and its third (128 channels at 1/2) added.
+    """
+    e = RECEPTIVE_RADIUS[model.scale] - 18  # the 4x network pads one pixel more
+    c1 = 3 if model.scale == 2 else 64
+
+    def tile_values(h0: int, w0: int) -> int:
+        h, w = h0 + (h0 & 1), w0 + (w0 & 1)  # the network pads odd sizes by one
+        kept = 3 * h0 * w0 + c1 * (2 * h + 40 + 4 * e) * (2 * w + 40 + 4 * e) \
+            + 64 * (2 * h + 4 + 4 * e) * (2 * w + 4 + 4 * e)
+        after1 = 128 * (h + 14 + 2 * e) * (w + 14 + 2 * e)
+        after2 = 128 * ((h + 6 + 2 * e) * (w + 6 + 2 * e)
+                        + (h // 2 + 3 + e) * (w // 2 + 3 + e))
+        return kept + max(after1, after2)
+
+    values = sum(tile_values(r.end - r.start, c.end - c.start) for r, c in tiles)
+    return batch * values * torch.finfo(model.dtype).bits // 8
+
+
+def _default_keep_limit(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2  # the other half for the stage being computed and the output
+    return KEEP_LIMIT_CPU
+
+
+def _tile_input(model: LoadedModel, image: torch.Tensor, span: tuple[_Span, _Span]
+                ) -> torch.Tensor:
+    r, c = span
+    return image[:, :, r.start:r.end, c.start:c.end].to(device=model.device,
+                                                        dtype=model.dtype)
+
+
+def _run_keeping(model: LoadedModel, stages: list[Callable[..., Any]], image: torch.Tensor,
+                 tiles: list[tuple[_Span, _Span]]) -> list[torch.Tensor]:
+    """Stage by stage over all tiles, every tile's tensors kept between stages."""
+    sums = _MeanSum()
+    states: list[Any] = []
+    for span in tiles:
+        state, se_in = stages[0](_tile_input(model, image, span))
+        states.append(state)
+        sums.add(span, se_in, SE_STRIDES[0])
+    for k, stage in enumerate(stages[1:], start=1):
+        mean, sums = sums.mean(model.dtype), _MeanSum()
+        for t, span in enumerate(tiles):
+            result = stage(states[t], mean)
+            if k < len(stages) - 1:
+                states[t], se_in = result
+                sums.add(span, se_in, SE_STRIDES[k])
+            else:
+                states[t] = result.float().to(image.device)
+    return states
+
+
+def _run_recomputing(model: LoadedModel, stages: list[Callable[..., Any]],
+                     image: torch.Tensor, tiles: list[tuple[_Span, _Span]]
+                     ) -> list[torch.Tensor]:
+    """The same in one tile's memory: for SE block k, every tile is run from its input
+    through the stages before it (with the means found so far), then once more to
+    the end with all four."""
+    means: list[torch.Tensor] = []
+    for k in range(len(stages)):
+        sums, pieces = _MeanSum(), []
+        for span in tiles:
+            state, se_in = stages[0](_tile_input(model, image, span))
+            for j in range(1, k + 1):
+                result = stages[j](state, means[j - 1])
+                if j < len(stages) - 1:
+                    state, se_in = result
+            if k < len(stages) - 1:
+                sums.add(span, se_in, SE_STRIDES[k])
+            else:
+                pieces.append(result.float().to(image.device))
+            del state, se_in
+        if k == len(stages) - 1:
+            return pieces
+        means.append(sums.mean(model.dtype))
+    raise AssertionError("unreachable")
+
+
+class _MeanSum:
+    """The mean over the frame of one SE block's input, from the parts of the tiles'
+    feature maps that each tile owns."""
+
+    def __init__(self) -> None:
+        self.total: torch.Tensor | None = None
+        self.count = 0
+
+    def add(self, span: tuple[_Span, _Span], f: torch.Tensor, stride: int) -> None:
+        r, c = span
         ys, xs = _owned(r, f.shape[2], stride), _owned(c, f.shape[3], stride)
-        n = (ys.stop - ys.start) * (xs.stop - xs.start)
         if ys.stop <= ys.start or xs.stop <= xs.start:
-            continue
+            return
         # float32 sums, as the network's own SE block takes its mean (pairwise
         # summation keeps them exact enough); the tiles' sums add up in float64
         part = f[:, :, ys, xs].sum(dim=(2, 3), dtype=torch.float32).double()
-        total = part if total is None else total + part
-        count += n
-    if total is None:
-        raise ModelError("no tile owns any feature (tile too small for the network)")
-    return (total / count)[:, :, None, None]
+        self.total = part if self.total is None else self.total + part
+        self.count += (ys.stop - ys.start) * (xs.stop - xs.start)
+
+    def mean(self, dtype: torch.dtype) -> torch.Tensor:
+        """(B, C, 1, 1) in the network's dtype."""
+        if self.total is None:
+            raise ModelError("no tile owns any feature (tile too small for the network)")
+        return (self.total / self.count)[:, :, None, None].to(dtype)
 
 
 def _stitch(tiles: list[tuple[_Span, _Span]], pieces: list[torch.Tensor], b: int, h: int,

@@ -2,7 +2,7 @@
 
     nice -n 10 .venv/bin/python tests/benchmarks/bench_realcugan_tiles.py
         [--models realcugan-x2-conservative,realcugan-x4-conservative] [--tiles 512,256]
-        [--size 640x360] [--repeat 3]
+        [--size 640x360] [--repeat 3] [--recompute]
 
 Not a pytest test. Frame 250 of ../shared/media/clean/cockatoo_720p.mp4, resized to
 `--size` (Lanczos), upscaled through the `super_resolution` operator (temporal
@@ -12,6 +12,8 @@ reference), then with each tile size twice: with the SE means shared between til
 `models.run_tiled` gives). Prints, per model and tile size, the max and mean absolute
 difference from the whole frame in 8-bit levels, PSNR against it, and the seconds per
 frame (best of `--repeat`, the two alternated, all in the same run), with the load average.
+With `--recompute`, a third variant shares the means but recomputes the stages instead
+of keeping the tiles' tensors (the path taken above the memory limit).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpu_worker.engine import io
+from gpu_worker.engine import io, realcugan
 from gpu_worker.engine.metrics import to_tensor
 from gpu_worker.engine.ops import get_operator
 from gpu_worker.engine.registry import OpContext
@@ -56,6 +58,7 @@ def main() -> None:
     ap.add_argument("--size", default="640x360")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--models-dir", default=None)
+    ap.add_argument("--recompute", action="store_true")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     clip = shared_media_dir() / "clean" / "cockatoo_720p.mp4"
@@ -71,22 +74,28 @@ def main() -> None:
         print(f"{name}: whole frame {t_whole:.1f} s")
         for tile in (int(v) for v in args.tiles.split(",")):
             op = _operator(name, scale, tile, args.models_dir)
-            outs: dict[bool, torch.Tensor] = {}
-            times: dict[bool, float] = {False: float("inf"), True: float("inf")}
-            for _ in range(args.repeat):  # alternated, so a change of load hits both
-                for shared in (False, True):
-                    op.share_se_means = shared
-                    outs[shared], secs = _timed(op, x, 1)
-                    times[shared] = min(times[shared], secs)
-            for shared in (False, True):
-                diff = (outs[shared] - whole).abs() * 255.0
-                mse = float(((outs[shared] - whole) ** 2).mean())
+            variants = ["own", "shared"] + (["recomputed"] if args.recompute else [])
+            outs: dict[str, torch.Tensor] = {}
+            times = dict.fromkeys(variants, float("inf"))
+            keep_limit = realcugan.KEEP_LIMIT_CPU
+            for _ in range(args.repeat):  # alternated, so a change of load hits all
+                for variant in variants:
+                    op.share_se_means = variant != "own"
+                    realcugan.KEEP_LIMIT_CPU = 0 if variant == "recomputed" else keep_limit
+                    outs[variant], secs = _timed(op, x, 1)
+                    times[variant] = min(times[variant], secs)
+            realcugan.KEEP_LIMIT_CPU = keep_limit
+            for variant in variants:
+                diff = (outs[variant] - whole).abs() * 255.0
+                mse = float(((outs[variant] - whole) ** 2).mean())
                 psnr = 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")
-                print(f"  tile {tile} {'shared' if shared else 'own   '} means: max "
+                print(f"  tile {tile} {variant:>10} means: max "
                       f"{float(diff.max()):.4f} mean {float(diff.mean()):.5f} levels, "
-                      f"PSNR {psnr:.1f} dB, {times[shared]:.2f} s/frame (best of "
+                      f"PSNR {psnr:.1f} dB, {times[variant]:.2f} s/frame (best of "
                       f"{args.repeat})")
-            print(f"  tile {tile}: shared/own time {times[True] / times[False]:.2f}")
+            for variant in variants[1:]:
+                print(f"  tile {tile}: {variant}/own time "
+                      f"{times[variant] / times['own']:.2f}")
     print(f"load at the end {os.getloadavg()}")
 
 

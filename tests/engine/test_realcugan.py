@@ -19,6 +19,8 @@ from gpu_worker.engine.realcugan import (
     MIN_TILE,
     RECEPTIVE_RADIUS,
     _spans,
+    _stages,
+    keep_bytes,
     run_tiled_synced,
     se_sync_supported,
 )
@@ -166,3 +168,39 @@ def test_half_precision_shares_means_too(tmp_path):
     assert synced.dtype == torch.float32
     assert _levels(synced, whole) < 0.1 * _levels(own, whole), (
         _levels(synced, whole), _levels(own, whole))
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_recomputing_gives_the_same_output_as_keeping(tmp_path, scale):
+    """Over the memory limit each stage is recomputed from the tiles' inputs: the same
+    output as keeping the tensors, and the whole frame's."""
+    model = _cugan(tmp_path, scale, seed=13)
+    x = _image(90, 171, seed=14)
+    kept = run_tiled_synced(model, x, tile=80, overlap=48)
+    recomputed = run_tiled_synced(model, x, tile=80, overlap=48, keep_limit=0)
+    assert torch.equal(kept, recomputed)
+    assert _levels(recomputed, models.run_tiled(model, x, scale=scale, tile=0)) < 0.01
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_keep_bytes_estimates_the_kept_tensors_from_above(tmp_path, scale):
+    """The estimate that chooses between keeping and recomputing is the largest memory
+    the tiles' states take after a stage (the tensors' own sizes)."""
+    model = _cugan(tmp_path, scale, seed=15)
+    x = _image(100, 179, seed=16)  # odd: the last column of tiles is odd
+    tiles = [(r, c) for r in _spans(100, 80, 40) for c in _spans(179, 80, 40)]
+    stages = _stages(model.descriptor.model)
+
+    def nbytes(state: tuple[torch.Tensor, ...]) -> int:
+        return sum(t.numel() * t.element_size() for t in state)
+
+    totals = [0] * 4
+    with torch.inference_mode():
+        for r, c in tiles:
+            state, se_in = stages[0](x[:, :, r.start:r.end, c.start:c.end])
+            totals[0] += nbytes(state)
+            for k in range(1, 4):
+                state, se_in = stages[k](state, se_in.mean((2, 3), keepdim=True))
+                totals[k] += nbytes(state)
+    estimate = keep_bytes(model, tiles)
+    assert estimate == max(totals), (totals, estimate)
