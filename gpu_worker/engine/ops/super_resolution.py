@@ -14,7 +14,10 @@ The `model` parameter chooses the network by intent or by name:
 Pretrained weights are converted into the models folder on first use when they are
 not there yet (nothing is downloaded). The model is loaded when the operator is built,
 so a missing or unsuitable model is a SpecError before any frame is decoded. It runs in overlapping tiles (bounded memory
-at 4K output, no seams), in float16 on CUDA where the architecture allows it.
+at 4K output, no seams), in float16 on CUDA where the architecture allows it. Real-CUGAN
+models with squeeze-and-excitation blocks run their tiles stage by stage with the SE
+means shared over the frame (gpu_worker.engine.realcugan), so their tiled output is
+their whole-frame output.
 
 Temporal stabilisation. A network upscales each frame on its own, so grain and noise
 that change from frame to frame come out as shimmering texture on things that do not
@@ -44,6 +47,7 @@ from gpu_worker.engine.models import (
     run_tiled,
 )
 from gpu_worker.engine.pretrained import CATALOGUE, PretrainedError, ensure, resolve_alias
+from gpu_worker.engine.realcugan import run_tiled_synced, se_sync_supported
 from gpu_worker.engine.registry import OpContext, Operator
 from gpu_worker.engine.resample import resize_frames
 from gpu_worker.engine.schema import SpecError, SuperResolutionSchema
@@ -151,6 +155,9 @@ class SuperResolution(SuperResolutionSchema, Operator):
             except (ModelError, PretrainedError) as exc:
                 raise SpecError(f"{self.name}.model: {exc}", op=self.name,
                                 param="model") from None
+        # SE blocks scale channels by their mean over the whole input: such a network's
+        # tiles share those means (a tile's own mean would change its output).
+        self.share_se_means = self.model is not None and se_sync_supported(self.model)
 
     def temporal_radius(self) -> int:
         return 1 if self.p["temporal"] > 0 else 0
@@ -172,9 +179,14 @@ class SuperResolution(SuperResolutionSchema, Operator):
         for i in range(frames.shape[0]):
             # The frame's edges are extended by reflection by a quarter of the overlap,
             # the context a tile border gets, so edges are treated like the inside.
-            out = run_tiled(self.model, frames[i:i + 1], scale=net_scale, tile=tile,
-                            overlap=self.p["overlap"],
-                            edge_pad=self.p["overlap"] // 4).to(frames.device)
+            if self.share_se_means:
+                out = run_tiled_synced(self.model, frames[i:i + 1], tile=tile,
+                                       overlap=self.p["overlap"],
+                                       edge_pad=self.p["overlap"] // 4).to(frames.device)
+            else:
+                out = run_tiled(self.model, frames[i:i + 1], scale=net_scale, tile=tile,
+                                overlap=self.p["overlap"],
+                                edge_pad=self.p["overlap"] // 4).to(frames.device)
             if net_scale != s:  # e.g. animevideov3 x4 → x2, as its upstream graph does
                 out = F.interpolate(out, size=(frames.shape[2] * s, frames.shape[3] * s),
                                     mode="bicubic", align_corners=False)
