@@ -676,7 +676,9 @@ class SuperResolutionSchema(OperatorSchema):
               unit="px"),
         Param("overlap", "int", 48, N_("Pixels shared by neighbouring tiles; their outer "
               "quarter is dropped and the rest cross-faded, so no seam shows (the frame's "
-              "edges are extended by reflection by a quarter of it, likewise)."), min=0,
+              "edges are extended by reflection by a quarter of it, likewise). Real-CUGAN "
+              "tiles share their channel statistics and, from 38 px on, are joined at the "
+              "overlap's middle, matching the whole frame."), min=0,
               max=256, unit="px"),
         Param("detail", "float", 0.5, N_("Lanczos method only: detail enhancement (unsharp "
               "mask) after resampling; 0 = plain Lanczos."), min=0.0, max=2.0, step=0.05),
