@@ -106,7 +106,7 @@ def _human_timing(contest: Contest, rater: Rater, ballot: Ballot) -> None:
 
 
 def attacked_crowd(contest: Contest, *, fans: int = 200, attackers: int = 50, target: str = "B",
-                   fan_tier: str = "account") -> None:
+                   fan_tier: str = "account", pattern: dict[tuple[str, str], tuple[int, int]] | None = None) -> None:
     """Ballots written straight to the table (factories, no vote flow) for a contest over
     A, B and C: ``fans`` signed-in fans who each judge every pair once (per ten fans,
     A-B: 5 for A, 4 for B, 1 tie; A-C and B-C: 6, 3, 1) and ``attackers`` signed-in
@@ -114,7 +114,9 @@ def attacked_crowd(contest: Contest, *, fans: int = 200, attackers: int = 50, ta
     ballots with the defaults. Seven networks, sides alternating, a person's pace; the
     fans alone put A ahead, the attackers make the plain rule decide for ``target``
     (whatever the bootstrap's seed: checked over 60 seeds at 40 replicates). ``fan_tier``:
-    the tier the fans' ballots were cast in (``screening``: each held a code)."""
+    the tier the fans' ballots were cast in (``screening``: each held a code); ``pattern``:
+    per pair, the first and second variant's wins per ten fans (the rest tie), instead
+    of the one above."""
     entries = {e.label: e for e in contest.entries.all()}
     start = timezone.now() - timedelta(hours=2)
     k = 0
@@ -131,7 +133,7 @@ def attacked_crowd(contest: Contest, *, fans: int = 200, attackers: int = 50, ta
         Ballot.objects.filter(pk=ballot.pk).update(cast_at=served + timedelta(seconds=8 + (k * 13) % 17))
         k += 1
 
-    pattern = {("A", "B"): (5, 4), ("A", "C"): (6, 3), ("B", "C"): (6, 3)}
+    pattern = pattern or {("A", "B"): (5, 4), ("A", "C"): (6, 3), ("B", "C"): (6, 3)}
     for r in range(fans):
         rater = ready_rater()
         for (a, b), (first, second) in pattern.items():
