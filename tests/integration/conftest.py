@@ -122,6 +122,34 @@ def celery_worker_process(integration_settings, transactional_db, shared_media_r
     worker.kill(signal.SIGTERM)
 
 
+QUEUES = ("default", "gpu")
+
+
+def wait_until_idle(timeout: float = 180.0) -> None:
+    """Until no message waits in the broker's queues and no worker runs or holds a task.
+
+    A test's follow-up tasks can outlive it: a sweep queues a comparison of its finished
+    variants, whose answer the default worker records. The database is emptied between
+    transactional tests (TRUNCATE), which deadlocks against such a task's open
+    transaction, so module-scoped workers must be idle before a test's teardown."""
+    from config.celery import app
+
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        with app.connection_for_write() as conn:
+            client = conn.default_channel.client
+            queued = {queue: client.llen(queue) for queue in QUEUES}
+        control = app.control.inspect(timeout=1.0)
+        running = {name: len(tasks) for reply in (control.active(), control.reserved())
+                   for name, tasks in (reply or {}).items() if tasks}
+        if not any(queued.values()) and not running:
+            return
+        state = f"queued {queued}, running {running}"
+        time.sleep(0.5)
+    raise AssertionError(f"the workers were still busy after {timeout:.0f} s: {state}")
+
+
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition", log=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

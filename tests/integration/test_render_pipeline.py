@@ -30,7 +30,7 @@ from restoration.rendering import jobs, sweeps, variants
 from restoration.services import presets
 from tests.conftest import media_file
 from tests.factories import technician
-from tests.integration.conftest import require_real_services, start_worker, wait_for
+from tests.integration.conftest import require_real_services, start_worker, wait_for, wait_until_idle
 from tests.restoration.clip_helpers import FAST_ENCODE, ready_clip
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -63,6 +63,14 @@ def render_workers(django_db_setup, shared_media_root, tmp_path_factory):
         began = time.monotonic()
         worker.kill(signal.SIGKILL)  # nothing is running by now; no need to wait politely
         print(f"stopped {worker.log_path.name} in {time.monotonic() - began:.1f}s")
+
+
+@pytest.fixture(autouse=True)
+def workers_idle_after_each_test(render_workers):
+    """The workers outlive each test (module scope): its follow-up tasks finish before
+    the database is emptied for the next (see wait_until_idle)."""
+    yield
+    wait_until_idle()
 
 
 def logs(workers) -> str:
