@@ -379,11 +379,8 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *
     its convolutions' zero padding, as it does between tiles.
     """
     if edge_pad > 0:
-        p = min(edge_pad, image.shape[2] - 1, image.shape[3] - 1)
-        if p > 0:
-            padded = F.pad(image, (p, p, p, p), mode="reflect")
-            out = run_tiled(fn, padded, scale=scale, tile=tile, overlap=overlap)
-            return out[:, :, p * scale:-p * scale, p * scale:-p * scale]
+        return edge_padded(lambda x: run_tiled(fn, x, scale=scale, tile=tile, overlap=overlap),
+                           image, edge_pad, scale)
     b, c, h, w = image.shape
     if tile <= 0 or (h <= tile and w <= tile):
         return fn(image).float()
@@ -393,7 +390,6 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *
     ys, xs = _tile_starts(h, tile, overlap), _tile_starts(w, tile, overlap)
     for y in ys:
         th = min(tile, h - y)
-        wy = _blend_weight(th * scale, overlap * scale, y == 0, y + th == h, image.device)
         for x in xs:
             tw = min(tile, w - x)
             piece = fn(image[:, :, y:y + th, x:x + tw]).to(image.device, torch.float32)
@@ -403,11 +399,32 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, *
             if out is None:
                 out = torch.zeros(b, piece.shape[1], h * scale, w * scale,
                                   device=image.device)
-            wx = _blend_weight(tw * scale, overlap * scale, x == 0, x + tw == w,
-                               image.device)
-            mask = (wy[:, None] * wx[None, :])[None, None]
-            ys_, xs_ = slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale)
-            out[:, :, ys_, xs_].addcmul_(piece, mask)
-            weight[:, :, ys_, xs_] += mask
+            add_cross_faded(out, weight, piece, (y, y + th), (x, x + tw), scale, overlap)
     assert out is not None
     return out.div_(weight.clamp_min_(1e-8))
+
+
+def edge_padded(run: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
+                edge_pad: int, scale: int) -> torch.Tensor:
+    """`run(image)` on the frame extended by `edge_pad` pixels of reflection on every
+    side (at most its size less one), the result cropped back to the frame."""
+    p = min(edge_pad, image.shape[2] - 1, image.shape[3] - 1)
+    if p <= 0:
+        return run(image)
+    out = run(F.pad(image, (p, p, p, p), mode="reflect"))
+    return out[:, :, p * scale:-p * scale, p * scale:-p * scale]
+
+
+def add_cross_faded(out: torch.Tensor, weight: torch.Tensor, piece: torch.Tensor,
+                    rows: tuple[int, int], cols: tuple[int, int], scale: int,
+                    overlap: int) -> None:
+    """Add a tile's output (input rows and columns [start, end) of the frame) to `out`
+    under its cross-fade mask, and the mask to `weight`; `out / weight` is the frame."""
+    h, w = out.shape[2] // scale, out.shape[3] // scale
+    (y0, y1), (x0, x1) = rows, cols
+    wy = _blend_weight((y1 - y0) * scale, overlap * scale, y0 == 0, y1 == h, out.device)
+    wx = _blend_weight((x1 - x0) * scale, overlap * scale, x0 == 0, x1 == w, out.device)
+    mask = (wy[:, None] * wx[None, :])[None, None]
+    ys, xs = slice(y0 * scale, y1 * scale), slice(x0 * scale, x1 * scale)
+    out[:, :, ys, xs].addcmul_(piece, mask)
+    weight[:, :, ys, xs] += mask

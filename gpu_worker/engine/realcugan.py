@@ -44,7 +44,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gpu_worker.engine.models import LoadedModel, ModelError, _blend_weight, _tile_starts
+from gpu_worker.engine.models import (
+    LoadedModel,
+    ModelError,
+    _tile_starts,
+    add_cross_faded,
+    edge_padded,
+)
 
 __all__ = ["KEEP_LIMIT_CPU", "MIN_TILE", "RECEPTIVE_RADIUS", "SE_STRIDES", "keep_bytes",
            "se_sync_supported", "run_tiled_synced"]
@@ -210,19 +216,15 @@ def run_tiled_synced(model: LoadedModel, image: torch.Tensor, *, tile: int = 512
         raise ModelError(f"model {model.info.name!r} is not a Real-CUGAN 2x/4x network")
     scale = model.scale
     if edge_pad > 0:
-        p = min(edge_pad, image.shape[2] - 1, image.shape[3] - 1)
-        if p > 0:
-            padded = F.pad(image, (p, p, p, p), mode="reflect")
-            out = run_tiled_synced(model, padded, tile=tile, overlap=overlap,
-                                   keep_limit=keep_limit)
-            return out[:, :, p * scale:-p * scale, p * scale:-p * scale]
+        return edge_padded(lambda x: run_tiled_synced(model, x, tile=tile, overlap=overlap,
+                                                      keep_limit=keep_limit),
+                           image, edge_pad, scale)
     b, _, h, w = image.shape
+    if tile > 0:
+        # spandrel pads smaller inputs to 32 pixels; tiles this small leave little owned
+        # area and would only add overlaps.
+        tile = max(tile, MIN_TILE)
     if tile <= 0 or (h <= tile and w <= tile):
-        return model(image).float().to(image.device)
-    # spandrel pads smaller inputs to 32 pixels; tiles this small leave little owned
-    # area and would only add overlaps.
-    tile = max(tile, MIN_TILE)
-    if h <= tile and w <= tile:
         return model(image).float().to(image.device)
     overlap = max(0, min(overlap, tile // 2))
     rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
@@ -302,24 +304,22 @@ def _run_recomputing(model: LoadedModel, stages: list[Callable[..., Any]],
     """The same in one tile's memory: for SE block k, every tile is run from its input
     through the stages before it (with the means found so far), then once more to
     the end with all four."""
+    def through(span: tuple[_Span, _Span], k: int) -> tuple[State, torch.Tensor]:
+        # the tile from its input through stage k: its state and SE block k's input
+        state, se_in = stages[0](_tile_input(model, image, span))
+        for j in range(1, k + 1):
+            state, se_in = stages[j](state, means[j - 1])
+        return state, se_in
+
     means: list[torch.Tensor] = []
-    for k in range(len(stages)):
-        sums, pieces = _MeanSum(), []
+    for k in range(len(stages) - 1):
+        sums = _MeanSum()
         for span in tiles:
-            state, se_in = stages[0](_tile_input(model, image, span))
-            for j in range(1, k + 1):
-                result = stages[j](state, means[j - 1])
-                if j < len(stages) - 1:
-                    state, se_in = result
-            if k < len(stages) - 1:
-                sums.add(span, se_in, SE_STRIDES[k])
-            else:
-                pieces.append(result.float().to(image.device))
-            del state, se_in
-        if k == len(stages) - 1:
-            return pieces
+            sums.add(span, through(span, k)[1], SE_STRIDES[k])
         means.append(sums.mean(model.dtype))
-    raise AssertionError("unreachable")
+    last = len(stages) - 1
+    return [stages[last](through(span, last - 1)[0], means[last - 1]).float().to(image.device)
+            for span in tiles]
 
 
 class _MeanSum:
@@ -366,12 +366,5 @@ def _stitch(tiles: list[tuple[_Span, _Span]], pieces: list[torch.Tensor], b: int
         return out
     weight = torch.zeros(1, 1, h * scale, w * scale, device=device)
     for (r, c), piece in zip(tiles, pieces, strict=True):
-        th, tw = r.end - r.start, c.end - c.start
-        wy = _blend_weight(th * scale, overlap * scale, r.start == 0, r.end == h, device)
-        wx = _blend_weight(tw * scale, overlap * scale, c.start == 0, c.end == w, device)
-        mask = (wy[:, None] * wx[None, :])[None, None]
-        ys = slice(r.start * scale, r.end * scale)
-        xs = slice(c.start * scale, c.end * scale)
-        out[:, :, ys, xs].addcmul_(piece, mask)
-        weight[:, :, ys, xs] += mask
+        add_cross_faded(out, weight, piece, (r.start, r.end), (c.start, c.end), scale, overlap)
     return out.div_(weight.clamp_min_(1e-8))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -175,18 +176,13 @@ class SuperResolution(SuperResolutionSchema, Operator):
             return unsharp_mask(up, self.p["detail"], 0.5 * s + 0.3, 1.5 / 255.0)
         tile = 0 if self.model.info.tiling == "internal" else self.p["tile"]
         net_scale = self.model.scale
+        run_tiles = run_tiled_synced if self.share_se_means else partial(run_tiled, scale=net_scale)
         outs = []
         for i in range(frames.shape[0]):
             # The frame's edges are extended by reflection by a quarter of the overlap,
             # the context a tile border gets, so edges are treated like the inside.
-            if self.share_se_means:
-                out = run_tiled_synced(self.model, frames[i:i + 1], tile=tile,
-                                       overlap=self.p["overlap"],
-                                       edge_pad=self.p["overlap"] // 4).to(frames.device)
-            else:
-                out = run_tiled(self.model, frames[i:i + 1], scale=net_scale, tile=tile,
-                                overlap=self.p["overlap"],
-                                edge_pad=self.p["overlap"] // 4).to(frames.device)
+            out = run_tiles(self.model, frames[i:i + 1], tile=tile, overlap=self.p["overlap"],
+                            edge_pad=self.p["overlap"] // 4).to(frames.device)
             if net_scale != s:  # e.g. animevideov3 x4 → x2, as its upstream graph does
                 out = F.interpolate(out, size=(frames.shape[2] * s, frames.shape[3] * s),
                                     mode="bicubic", align_corners=False)
