@@ -30,7 +30,12 @@ from restoration.rendering import jobs, sweeps, variants
 from restoration.services import presets
 from tests.conftest import media_file
 from tests.factories import technician
-from tests.integration.conftest import require_real_services, start_worker, wait_for, wait_until_idle
+from tests.integration.conftest import (
+    require_real_services,
+    start_worker,
+    wait_for,
+    wait_until_idle,
+)
 from tests.restoration.clip_helpers import FAST_ENCODE, ready_clip
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
