@@ -1,35 +1,48 @@
 """Active pair selection: which two variants to show the next fan.
 
-A contest has to answer "which variant is best", not the full order, so the selector
-spends votes on the comparisons that most sharpen that answer. It is an optimal-design
-rule on the strengths' Laplace posterior:
+A contest has to answer "which variant is best", not the full order, and the site
+decides it when the leader's probability of being best reaches a threshold
+(:data:`voting.stats.ranking.SITE_DEFAULT_RULE`). That is the best-arm identification
+problem, for which top-two Thompson sampling is the standard efficient rule; the
+default selector (``top_two``) is its pairwise form on the strengths' Laplace posterior:
 
 1. Posterior. Fit the rating model (:mod:`voting.stats.ranking`) and take its Laplace
    approximation ``theta ~ N(m, Sigma)`` (the strengths block of the inverse Hessian of
    the penalised negative log-likelihood). :func:`fit_posterior` warm-starts the Newton
    fit from the previous posterior, so after one more ballot it takes one or two steps;
    the web service caches the posterior per contest version.
-2. What matters. For every contrast ``theta_k - theta_c`` (all unordered pairs) with
-   ``z = |m_k - m_c| / sd(theta_k - theta_c)``, its weight is
+2. Top two. ``p_k = P(best = k)`` from posterior samples. Top-two Thompson sampling
+   draws a leader ``I`` with probability ``p_I`` and a challenger from the other
+   variants in proportion to theirs, so pair ``{i, j}`` comes up with probability
+
+       q_ij = p_i p_j / (1 - p_i) + p_j p_i / (1 - p_j)
+
+   The selector draws among the pairs this fan may still judge with probability
+   proportional to ``q`` (``reason="top_two"``). Votes go to the leader against
+   whoever could still beat it, each challenger as often as it could plausibly be
+   best, and to two challengers when both could be; a fan who has already judged the
+   leader's pairs is given a pair of two other contenders rather than none. When no
+   allowed pair has ``q > 0`` (every sample has the same best variant, or this fan has
+   judged every pair of two variants that ever came out on top), it falls back to
+   ``best_contrasts``.
+3. ``best_contrasts``: an optimal-design rule. For every contrast ``theta_k - theta_c``
+   with ``z = |m_k - m_c| / sd(theta_k - theta_c)``, its weight is
 
        w_kc = (P(best = k) + P(best = c)) * phi(z) * max(z, 1)
 
-   ``P(best)`` comes from posterior samples: a contrast only matters if one of its two
-   variants may be the best. ``phi(z) * z`` is the derivative of ``Phi(-z)`` (the
-   Gaussian chance that the contrast has the wrong sign) with respect to the log of its
-   variance, i.e. how much one unit of relative variance reduction lowers the error
-   bound; ``z`` is floored at 1 because at ``z = 0`` (two variants level at the top) the
-   bound is flat, yet those are exactly the pairs that need votes.
-3. Choice. One ballot on pair ``a = e_i - e_j`` adds Fisher information ``f_ij a a^T``
-   (``f_ij`` from the Davidson model at the point estimate, sides averaged, times the
-   mean rater weight), which shrinks every contrast ``b`` by Sherman-Morrison::
+   (``phi(z) * z`` is the derivative of ``Phi(-z)``, the Gaussian chance that the
+   contrast has the wrong sign, with respect to the log of its variance; ``z`` is
+   floored at 1 because at ``z = 0`` the bound is flat, yet those are exactly the pairs
+   that need votes). One ballot on pair ``a = e_i - e_j`` adds Fisher information
+   ``f_ij a a^T`` (``f_ij`` from the Davidson model at the point estimate, sides
+   averaged, times the mean rater weight), which shrinks every contrast ``b`` by
+   Sherman-Morrison::
 
        Var'(b) = Var(b) - f (b' Sigma a)^2 / (1 + f a' Sigma a)
 
-   The selector returns the allowed pair maximising ``sum_b w_b log(Var(b) / Var'(b))``
-   (``reason="best_contrasts"``): the leader against whoever could still beat it,
-   weighted by how plausibly and how closely, plus indirect comparisons when the direct
-   one is used up for this fan.
+   and the rule returns the allowed pair maximising ``sum_b w_b log(Var(b) / Var'(b))``.
+   It was the default before ``top_two`` and needed more votes under the site's rule
+   (docs/benchmarks-pairing.md); it stays as a strategy and as the fallback.
 4. Exploration: any pair seen fewer than ``min_per_pair`` times overall is served first,
    then any variant with fewer than ``min_per_item`` ballots (matching the decision
    rule's floor, ``DecisionRule.min_comparisons``), then with probability ``epsilon`` a
@@ -60,14 +73,14 @@ from voting.stats.ranking import (
     _Problem,
 )
 
-Strategy = Literal["best_contrasts", "uniform"]
+Strategy = Literal["top_two", "best_contrasts", "uniform"]
 
 
 @dataclass(frozen=True)
 class PairingConfig:
     """Selector settings; the defaults are what the simulation benchmark used."""
 
-    strategy: Strategy = "best_contrasts"
+    strategy: Strategy = "top_two"
     epsilon: float = 0.05
     min_per_pair: int = 1
     min_per_item: int = 10
@@ -79,8 +92,8 @@ class PairingConfig:
 class PairChoice:
     """The pair to show, already in its (random) screen positions.
 
-    ``reason`` says which rule picked it ("coverage", "explore", "best_contrasts",
-    "uniform"), for the audit trail.
+    ``reason`` says which rule picked it ("coverage", "explore", "top_two",
+    "best_contrasts", "uniform"), for the audit trail.
     """
 
     left: str
@@ -154,7 +167,7 @@ def choose_pair_from_table(
     ]
     if not allowed:
         return None
-    if config.strategy not in ("best_contrasts", "uniform"):
+    if config.strategy not in ("top_two", "best_contrasts", "uniform"):
         raise ValueError(f"unknown strategy {config.strategy!r}")
     if config.strategy == "uniform":
         return _place(items, allowed[rng.integers(len(allowed))], "uniform", rng)
@@ -172,6 +185,10 @@ def choose_pair_from_table(
         return _place(items, allowed[rng.integers(len(allowed))], "explore", rng)
 
     post = posterior if posterior is not None else fit_posterior(table, config.model)
+    if config.strategy == "top_two":
+        q = top_two_weights(p_best(post, rng, config.n_samples), np.array(allowed))
+        if q.sum() > 0:
+            return _place(items, allowed[rng.choice(len(allowed), p=q / q.sum())], "top_two", rng)
     gain = contrast_gain(post, np.array(allowed), rng, config.n_samples)
     best = np.flatnonzero(gain >= gain.max() * (1 - 1e-9))
     return _place(items, allowed[best[rng.integers(len(best))]], "best_contrasts", rng)
@@ -211,6 +228,16 @@ def p_best(post: Posterior, rng: np.random.Generator, n_samples: int = 256) -> n
     root = v * np.sqrt(np.clip(w, 0.0, None))
     samples = post.mean + rng.standard_normal((n_samples, len(post.mean))) @ root.T
     return np.bincount(samples.argmax(axis=1), minlength=len(post.mean)) / n_samples
+
+
+def top_two_weights(p_best: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """How often top-two Thompson sampling would pick each pair (module doc, step 2):
+    ``q_ij = p_i p_j / (1 - p_i) + p_j p_i / (1 - p_j)``, a leader drawn by its chance
+    of being best and a challenger by theirs among the rest; 0 for a pair with a side
+    that was never best in the samples."""
+    rest = np.clip(1.0 - p_best, 1e-12, None)
+    pi, pj = p_best[pairs[:, 0]], p_best[pairs[:, 1]]
+    return pi * pj / rest[pairs[:, 0]] + pj * pi / rest[pairs[:, 1]]
 
 
 def ballot_information(post: Posterior, pairs: np.ndarray) -> np.ndarray:

@@ -19,6 +19,8 @@ from voting.stats.pairing import (
     contrast_gain,
     fit_posterior,
     judged_pairs,
+    p_best,
+    top_two_weights,
 )
 from voting.stats.ranking import OUTCOMES, Comparison, VoteTable, outcome_probabilities
 
@@ -43,7 +45,7 @@ def top_two_close() -> list[Comparison]:
     return crowd([0.6, 0.5, -0.6, -0.8, -1.0, -1.2], 600, seed=1)
 
 
-@pytest.mark.parametrize("strategy", ["best_contrasts", "uniform"])
+@pytest.mark.parametrize("strategy", ["top_two", "best_contrasts", "uniform"])
 def test_never_repeats_a_pair_for_the_same_rater(strategy: str) -> None:
     comps = crowd([0.5, 0.2, 0.0, -0.2], 80, seed=2)
     items = ["v0", "v1", "v2", "v3"]
@@ -136,7 +138,7 @@ def test_judged_pairs_ignore_order() -> None:
     assert judged_pairs(comps, "me") == {frozenset(("a", "b")), frozenset(("a", "c"))}
 
 
-@pytest.mark.parametrize("strategy", ["best_contrasts"])
+@pytest.mark.parametrize("strategy", ["top_two", "best_contrasts"])
 def test_fast_for_twelve_variants_and_thousands_of_votes(strategy: str) -> None:
     items = [f"v{k}" for k in range(12)]
     comps = crowd(list(np.linspace(1.0, -1.0, 12)), 5000, seed=6, per_rater=8)
@@ -215,4 +217,59 @@ def test_a_cached_posterior_gives_the_same_choice(top_two_close: list[Comparison
     with_cache = [choose_pair_from_table(table, (), np.random.default_rng(s), config, post) for s in range(10)]
     without = [choose_pair_from_table(table, (), np.random.default_rng(s), config) for s in range(10)]
     assert with_cache == without
-    assert all(c.reason == "best_contrasts" for c in with_cache)
+    assert all(c.reason == "top_two" for c in with_cache)
+
+
+def test_top_two_weights_are_the_chance_top_two_thompson_sampling_picks_each_pair() -> None:
+    p = np.array([0.5, 0.3, 0.15, 0.05, 0.0])
+    pairs = np.array(list(itertools.combinations(range(5), 2)))
+    q = top_two_weights(p, pairs)
+    # Leader drawn by P(best), challenger by P(best) among the rest, order forgotten.
+    rng = np.random.default_rng(0)
+    leaders = rng.choice(5, size=200_000, p=p)
+    counts: Counter[tuple[int, int]] = Counter()
+    for leader in range(4):
+        rest = np.where(np.arange(5) == leader, 0.0, p) / (1 - p[leader])
+        n = int((leaders == leader).sum())
+        for challenger, k in Counter(rng.choice(5, size=n, p=rest).tolist()).items():
+            counts[tuple(sorted((leader, challenger)))] += k
+    freq = np.array([counts[(int(i), int(j))] for i, j in pairs]) / len(leaders)
+    assert q.sum() == pytest.approx(1.0)
+    assert np.abs(freq - q).max() < 0.005
+    # A variant that was never best is never a challenger, nor a leader.
+    assert q[[k for k, (i, j) in enumerate(pairs) if 4 in (i, j)]].max() == 0.0
+    assert q[[k for k, (i, j) in enumerate(pairs) if 4 not in (i, j)]].min() > 0
+
+
+def test_top_two_serves_the_contenders_in_proportion_to_their_chances(top_two_close: list[Comparison]) -> None:
+    table = VoteTable.from_comparisons(top_two_close, ITEMS)
+    post = fit_posterior(table)
+    pb = p_best(post, np.random.default_rng(0))
+    assert pb[0] + pb[1] > 0.95  # the fixture: two contenders, four clear losers
+    config = PairingConfig(epsilon=0.0)
+    picks = Counter(frozenset((c.left, c.right)) for c in (
+        choose_pair_from_table(table, (), np.random.default_rng(s), config, post) for s in range(300)))
+    assert picks[frozenset(("v0", "v1"))] > 200
+    # Pairs of two clear losers are not worth a vote.
+    assert not any(pair <= {"v2", "v3", "v4", "v5"} for pair in picks)
+    # A fan who has judged the contenders' pair gets a pair with a contender in it:
+    # a losing challenger drawn by top two, or best_contrasts' pick where no loser was
+    # ever best in the samples.
+    judged = {frozenset(("v0", "v1"))}
+    reasons = Counter()
+    for s in range(50):
+        c = choose_pair_from_table(table, judged, np.random.default_rng(s), config, post)
+        assert {c.left, c.right} & {"v0", "v1"}
+        reasons[c.reason] += 1
+    assert set(reasons) <= {"top_two", "best_contrasts"}
+
+
+def test_top_two_falls_back_to_best_contrasts_when_no_allowed_pair_has_a_contender() -> None:
+    items = ["v0", "v1", "v2"]
+    comps = crowd([3.0, -1.0, -1.2], 900, seed=9, per_rater=3)
+    table = VoteTable.from_comparisons(comps, items)
+    post = fit_posterior(table)
+    assert p_best(post, np.random.default_rng(0))[0] == 1.0
+    config = PairingConfig(epsilon=0.0)
+    c = choose_pair_from_table(table, (), np.random.default_rng(0), config, post)
+    assert c.reason == "best_contrasts"
