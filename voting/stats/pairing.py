@@ -230,13 +230,14 @@ def p_best(post: Posterior, rng: np.random.Generator, n_samples: int = 256) -> n
     return np.bincount(samples.argmax(axis=1), minlength=len(post.mean)) / n_samples
 
 
-def top_two_weights(p_best: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """How often top-two Thompson sampling would pick each pair (module doc, step 2):
+def top_two_weights(chance_best: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """How often top-two Thompson sampling would pick each pair (module doc, step 2),
+    from each variant's chance of being best (:func:`p_best`):
     ``q_ij = p_i p_j / (1 - p_i) + p_j p_i / (1 - p_j)``, a leader drawn by its chance
     of being best and a challenger by theirs among the rest; 0 for a pair with a side
     that was never best in the samples."""
-    rest = np.clip(1.0 - p_best, 1e-12, None)
-    pi, pj = p_best[pairs[:, 0]], p_best[pairs[:, 1]]
+    rest = np.clip(1.0 - chance_best, 1e-12, None)
+    pi, pj = chance_best[pairs[:, 0]], chance_best[pairs[:, 1]]
     return pi * pj / rest[pairs[:, 0]] + pj * pi / rest[pairs[:, 1]]
 
 
