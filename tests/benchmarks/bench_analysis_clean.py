@@ -31,9 +31,8 @@ import bench_engine as B  # noqa: E402
 from gpu_worker.engine import analysis, presets  # noqa: E402
 
 CONDITIONS = ("clean", "ours", "realesrgan")
-#: What each condition truly needs from `auto`'s tone and film repairs (None: any).
+#: Whether each condition's input carries a fade or cast that `colour_correct` should undo.
 TRUE_TONE = {"clean": False, "ours": True, "realesrgan": False}
-FILM_OPS = ("deflicker", "dust", "scratch")
 
 
 def analyse(path: Path) -> dict:
