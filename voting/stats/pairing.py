@@ -185,11 +185,14 @@ def choose_pair_from_table(
         return _place(items, allowed[rng.integers(len(allowed))], "explore", rng)
 
     post = posterior if posterior is not None else fit_posterior(table, config.model)
+    chance_best = None
     if config.strategy == "top_two":
-        q = top_two_weights(p_best(post, rng, config.n_samples), np.array(allowed))
+        chance_best = p_best(post, rng, config.n_samples)
+        q = top_two_weights(chance_best, np.array(allowed))
         if q.sum() > 0:
             return _place(items, allowed[rng.choice(len(allowed), p=q / q.sum())], "top_two", rng)
-    gain = contrast_gain(post, np.array(allowed), rng, config.n_samples)
+    # The fallback reuses top_two's draw of P(best) rather than sampling it again.
+    gain = contrast_gain(post, np.array(allowed), rng, config.n_samples, chance_best)
     best = np.flatnonzero(gain >= gain.max() * (1 - 1e-9))
     return _place(items, allowed[best[rng.integers(len(best))]], "best_contrasts", rng)
 
@@ -258,15 +261,20 @@ def ballot_information(post: Posterior, pairs: np.ndarray) -> np.ndarray:
 
 
 def contrast_gain(
-    post: Posterior, pairs: np.ndarray, rng: np.random.Generator, n_samples: int = 256
+    post: Posterior, pairs: np.ndarray, rng: np.random.Generator, n_samples: int = 256,
+    chance_best: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The selection criterion (module doc, steps 2-3) for each candidate pair."""
+    """The selection criterion (module doc, steps 2-3) for each candidate pair.
+
+    ``chance_best`` is :func:`p_best` of ``post`` where the caller has drawn it already;
+    it is sampled here when missing.
+    """
     n = len(post.mean)
     k, c = np.triu_indices(n, 1)
     sigma = post.cov
     var_b = sigma[k, k] + sigma[c, c] - 2 * sigma[k, c]
     z = np.abs(post.mean[k] - post.mean[c]) / np.sqrt(np.clip(var_b, 1e-12, None))
-    pb = p_best(post, rng, n_samples)
+    pb = chance_best if chance_best is not None else p_best(post, rng, n_samples)
     weight = (pb[k] + pb[c]) * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi) * np.maximum(z, 1.0)
     i, j = pairs[:, 0], pairs[:, 1]
     # b' Sigma a for every contrast b (rows) and candidate a (columns)

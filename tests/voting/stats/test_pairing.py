@@ -210,6 +210,19 @@ def test_contrast_gain_prefers_the_leaders_and_their_closest_rival() -> None:
     assert gain[[k for k, p in enumerate(pairs) if set(p) <= {2, 3, 4}]].max() < 1e-3 * gain.max()
 
 
+def test_contrast_gain_uses_a_given_draw_of_p_best() -> None:
+    mean = np.array([0.5, 0.45, -0.8, 0.1])
+    post = Posterior(mean, np.eye(4) * 0.05, bias=0.0, eta=-1.0, phi=np.zeros(8), mean_weight=1.0)
+    pairs = np.array(list(itertools.combinations(range(4), 2)))
+    drawn = p_best(post, np.random.default_rng(3), 256)
+    given = contrast_gain(post, pairs, np.random.default_rng(99), 256, chance_best=drawn)
+    np.testing.assert_allclose(given, contrast_gain(post, pairs, np.random.default_rng(3), 256))
+    # A different draw gives a different criterion, so the argument is not ignored.
+    other = contrast_gain(post, pairs, np.random.default_rng(99), 256,
+                          chance_best=np.array([0.0, 0.0, 0.0, 1.0]))
+    assert not np.allclose(given, other)
+
+
 def test_a_cached_posterior_gives_the_same_choice(top_two_close: list[Comparison]) -> None:
     table = VoteTable.from_comparisons(top_two_close, ITEMS)
     post = fit_posterior(table)
