@@ -85,6 +85,13 @@ FADE_REMOVE = 1.0  # share of the measured black lift that is removed, at full c
 NATURAL_FLOOR = 0.02
 NATURAL_FLOOR_THIN = 0.06
 FADE_PIVOT = 0.63  # the level fading leaves in place: blacks rise far more than whites fall
+# Once the tones of a colour film are corrected at all, at least this share of the
+# channel imbalance its percentiles show is removed, even where the cast evidence is
+# weak: that evidence asks for a tint alike from shadows to highlights, and it missed
+# the print cast on 5 of the 20 clean clips aged by the damage model. Toned and
+# monochrome prints keep their toning. Chosen on the six tone-tuning clips with
+# tests/benchmarks/bench_tone.py (docs/benchmarks-tone.md).
+MIN_WHITE_BALANCE = 0.5
 
 
 def _level(value: float, levels: tuple[float, float, float]) -> str:
@@ -696,6 +703,8 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
         # Other casts (magenta, cyan...) are faded dyes: neutralise them. All scaled
         # by how sure the analysis is that the cast is the print's, not the scene's.
         white_balance = (0.3 if toned else 0.7 if warm else 1.0) * cast_c
+        if not toned:
+            white_balance = max(white_balance, MIN_WHITE_BALANCE)
         params: dict[str, Any] = {"method": "percentile",
                                   "white_balance": round(white_balance, 2), "clip": 0.5,
                                   "saturation": 0.0 if c["monochrome"] else round(0.5 * fade_c, 2),

@@ -8,9 +8,11 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from gpu_worker.engine import analysis, mtcnn
 from gpu_worker.engine.analysis import (
+    MIN_WHITE_BALANCE,
     analyze,
     analyze_frames,
     detect_faces,
@@ -23,6 +25,7 @@ from gpu_worker.engine.ops import all_operators
 from gpu_worker.engine.schema import pipeline_rank
 from gpu_worker.engine.spec import parse_spec
 from tests.conftest import media_file
+from tests.engine.operator_harness import make_operator, run_per_frame, to_tensor
 
 
 def _check_spec(spec: dict) -> list[str]:
@@ -107,7 +110,6 @@ def test_clean_footage_shows_much_less_damage_than_degraded(cockatoo: list[np.nd
     assert cc["params"]["white_balance"] >= 0.7
 
 
-@pytest.mark.media
 @pytest.mark.media
 def test_a_sepia_toned_black_and_white_print_keeps_its_toning(cockatoo: list[np.ndarray]
                                                                ) -> None:
@@ -255,6 +257,21 @@ def test_suggest_spec_branches_all_validate() -> None:
     s["colour"].update(fade_confidence=0.5, cast_confidence=0.5)
     cc = suggest_spec(report)["ops"][0]["params"]
     assert cc["black_point"] == pytest.approx(0.08) and cc["white_balance"] == 0.5
+    # A faded colour film whose cast the evidence missed: still half of the channel
+    # imbalance is removed (a warm cast at low confidence likewise); a toned print
+    # keeps its toning (0.3 of the evidence) and a monochrome one gets none.
+    s["colour"].update(fade_confidence=1.0, cast_confidence=0.0, cast="neutral")
+    assert suggest_spec(report)["ops"][0]["params"]["white_balance"] == MIN_WHITE_BALANCE
+    s["colour"].update(cast_confidence=0.4, cast="sepia", toned=False)
+    assert suggest_spec(report)["ops"][0]["params"]["white_balance"] == MIN_WHITE_BALANCE
+    s["colour"].update(cast_confidence=1.0, cast="sepia", toned=False)
+    assert suggest_spec(report)["ops"][0]["params"]["white_balance"] == 0.7
+    s["colour"].update(toned=True)
+    assert suggest_spec(report)["ops"][0]["params"]["white_balance"] == 0.3
+    s["colour"].update(cast_confidence=0.0, cast="neutral", monochrome=True)
+    assert suggest_spec(report)["ops"][0]["params"]["white_balance"] == 0.0
+    s["colour"].update(fade_confidence=0.5, cast_confidence=0.5, cast="magenta",
+                       monochrome=False, toned=False)
     # Too little evidence of either: the tones are left alone.
     s["colour"].update(fade_confidence=0.2, cast_confidence=0.2)
     assert _check_spec(suggest_spec(report)) == ["sharpen"]
@@ -394,7 +411,21 @@ def test_a_faded_print_gets_its_blacks_back() -> None:
     # whites stay near the top.
     assert cc["black_point"] < colour["black3"] - 0.08 and cc["black_point"] < 0.06
     assert cc["white_point"] >= 0.9
-    assert cc["white_balance"] < 0.25  # no cast was added: none is removed
+    # No cast was added, so none is found; the least white balance a corrected colour
+    # film gets leaves its greys as neutral as they were.
+    assert colour["cast_confidence"] < 0.25
+    assert cc["white_balance"] == analysis.MIN_WHITE_BALANCE
+    out = run_per_frame(make_operator("colour_correct", **cc),
+                        torch.cat([to_tensor(f) for f in faded]))
+
+    def grey_tint(frames: torch.Tensor) -> float:
+        # Largest spread between the channels' 2nd and 98th percentiles.
+        q = torch.quantile(frames.permute(1, 0, 2, 3).flatten(1), torch.tensor([0.02, 0.98]),
+                           dim=1)
+        return float((q.amax(dim=1) - q.amin(dim=1)).max())
+
+    clean_tint = grey_tint(torch.cat([to_tensor(f) for f in clean]))
+    assert grey_tint(out) < clean_tint + 0.02
 
 
 def test_a_global_cast_on_neutrals_is_corrected() -> None:
