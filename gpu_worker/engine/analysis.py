@@ -90,7 +90,7 @@ FADE_PIVOT = 0.63  # the level fading leaves in place: blacks rise far more than
 # weak: that evidence asks for a tint alike from shadows to highlights, and it missed
 # the print cast on 5 of the 20 clean clips aged by the damage model. Toned and
 # monochrome prints keep their toning. Chosen on the six tone-tuning clips with
-# tests/benchmarks/bench_tone.py (docs/benchmarks-tone.md).
+# tests/benchmarks/bench_auto_ablation.py (docs/benchmarks-tone.md).
 MIN_WHITE_BALANCE = 0.5
 
 

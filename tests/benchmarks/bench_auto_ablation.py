@@ -1,38 +1,36 @@
-"""What `auto`'s tone decisions are worth: its colour_correct against alternatives.
+"""What `auto`'s decisions are worth: its spec against variants of it, clip by clip.
 
-    .venv/bin/python tests/benchmarks/bench_tone.py [--clips a,b] [--degradations ours]
-        [--variants "auto,no tone"] [--workdir DIR] [--rows rows.jsonl[,more.jsonl]]
-        [--about TEXT] [--out docs/benchmarks-tone.md]
+    .venv/bin/python tests/benchmarks/bench_auto_ablation.py [--clips a,b]
+        [--degradations ours] [--variants "auto,no tone"] [--workdir DIR]
+        [--rows rows.jsonl[,more.jsonl]] [--about TEXT] [--out docs/benchmarks-tone.md]
 
 Every clean clip of bench_engine (same frames, width, damage model and seeds), aged
-both ways. For each aged clip the analysis is run once and `auto`'s spec is split at
-its colour_correct: the operators before it (deflicker, dust, scratch, denoise) are
-rendered once, losslessly, and every tone variant then renders only colour_correct and
-what follows it (sharpen) from that file, so the variants differ in tone alone.
+both ways. For each aged clip the analysis is run once and `auto`'s spec built; each
+variant is a change to that spec. The operators that `auto` and every variant of the
+run share (deflicker, dust, scratch for variants of denoise; everything before
+colour_correct for tone variants) are rendered once, losslessly, and each variant
+renders the rest from that file, so the variants differ only where their specs do.
 Variants:
 
-- auto: the spec `auto` builds;
-- no tone: colour_correct left out;
-- levels ×0.6: auto's levels stretched part-way (contrast 0.6, as `clean` does);
-- lift ×0.7: the analysis removes 70 % of the measured black lift (FADE_REMOVE);
-- white balance ≥ 0.5: at least half of any measured cast removed, even where the
-  analysis found no tint on the greys;
-- clean's tone: the `clean` preset's colour_correct in place of auto's (inserted
-  where auto has none);
-- white balance >= 0.5 unless toned: as above, except on a toned or monochrome print;
-- warm cast removed: a colour film's warm cast removed fully (auto removes 0.7);
-- and combinations of these (names joined by " + ").
+- tone (colour_correct): `no tone`; `levels x0.6` (auto's levels stretched part-way,
+  as `clean` does); `lift x0.7` (70 % of the measured black lift removed,
+  analysis.FADE_REMOVE); `white balance >= 0.5` (at least half of any measured cast
+  removed), `... unless toned` (except on a toned or monochrome print); `warm cast
+  removed` (a colour film's warm cast removed fully); `clean's tone` (the `clean`
+  preset's colour_correct in place of auto's, inserted where auto has none);
+- repairs: `no dust`, `denoise x1.5`, `denoise x0.7` (strength scaled), `no sharpen`;
+- and combinations (names joined by " + ").
 
-PSNR / SSIM on all 20 clips, per degradation, on the tone-tuning clips and the rest
-(bench_engine.TUNING_CLIPS). An ablation, not a baseline comparison: the best
-variant is chosen after scoring, on every clip, so a change it suggests is tuned on
-all 20 and must say so.
+PSNR / SSIM per clip, per degradation, on the tone-tuning clips and the rest
+(bench_engine.TUNING_CLIPS). An ablation, not a baseline comparison: a change it
+suggests is chosen on the tuning clips and read on the others, or it says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import platform
 import sys
@@ -119,42 +117,100 @@ def _combined(*steps: Callable[[dict | None, dict], dict | None]
     return apply
 
 
-VARIANTS: dict[str, Callable[[dict | None, dict], dict | None]] = {
-    "auto": lambda tone, report: tone,
-    "no tone": lambda tone, report: None,
-    "levels x0.6": lambda tone, report: _scaled_levels(tone),
-    "lift x0.7": lambda tone, report: _auto_tone_with(report, 0.7),
-    "white balance >= 0.5": lambda tone, report: _wb_floor(tone),
-    "clean's tone": lambda tone, report: copy.deepcopy(CLEAN_TONE),
-    "white balance >= 0.5 unless toned": _wb_floor_untoned,
-    "warm cast removed": _warm_cast_removed,
-    "white balance >= 0.5 + warm cast removed": _combined(
-        lambda tone, report: _wb_floor(tone), _warm_cast_removed),
-    "white balance >= 0.5 + lift x0.7": _combined(
-        lambda tone, report: _auto_tone_with(report, 0.7), lambda tone, report: _wb_floor(tone)),
-    "white balance >= 0.5 + warm cast removed + lift x0.7": _combined(
+ToneFn = Callable[[dict | None, dict], dict | None]
+SpecFn = Callable[[list[dict], dict], list[dict]]
+
+
+def _tone(make: ToneFn) -> SpecFn:
+    """A variant of auto's spec that replaces its colour_correct by make(tone, report)."""
+    def apply(ops: list[dict], report: dict) -> list[dict]:
+        before, tone, after = split_at_tone({"ops": ops})
+        variant = make(copy.deepcopy(tone), report)
+        return before + ([variant] if variant else []) + after
+    return apply
+
+
+def _with_params(op_name: str, **factors: float) -> SpecFn:
+    """auto's `op_name` with each named parameter multiplied (the spec is validated when
+    it renders, so a value out of the operator's range fails loudly)."""
+    def apply(ops: list[dict], report: dict) -> list[dict]:
+        out = copy.deepcopy(ops)
+        for op in out:
+            if op["op"] == op_name:
+                for key, factor in factors.items():
+                    op["params"][key] = round(float(op["params"][key]) * factor, 3)
+        return out
+    return apply
+
+
+def _without(op_name: str) -> SpecFn:
+    return lambda ops, report: [op for op in ops if op["op"] != op_name]
+
+
+def _then(*steps: SpecFn) -> SpecFn:
+    def apply(ops: list[dict], report: dict) -> list[dict]:
+        for step in steps:
+            ops = step(ops, report)
+        return ops
+    return apply
+
+
+VARIANTS: dict[str, SpecFn] = {
+    "auto": lambda ops, report: ops,
+    # tone (colour_correct)
+    "no tone": _tone(lambda tone, report: None),
+    "levels x0.6": _tone(lambda tone, report: _scaled_levels(tone)),
+    "lift x0.7": _tone(lambda tone, report: _auto_tone_with(report, 0.7)),
+    "white balance >= 0.5": _tone(lambda tone, report: _wb_floor(tone)),
+    "clean's tone": _tone(lambda tone, report: copy.deepcopy(CLEAN_TONE)),
+    "white balance >= 0.5 unless toned": _tone(_wb_floor_untoned),
+    "warm cast removed": _tone(_warm_cast_removed),
+    "white balance >= 0.5 + warm cast removed": _tone(_combined(
+        lambda tone, report: _wb_floor(tone), _warm_cast_removed)),
+    "white balance >= 0.5 + lift x0.7": _tone(_combined(
+        lambda tone, report: _auto_tone_with(report, 0.7), lambda tone, report: _wb_floor(tone))),
+    "white balance >= 0.5 + warm cast removed + lift x0.7": _tone(_combined(
         lambda tone, report: _auto_tone_with(report, 0.7), lambda tone, report: _wb_floor(tone),
-        _warm_cast_removed),
+        _warm_cast_removed)),
+    # repairs (dust, denoise, sharpen)
+    "no dust": _without("dust"),
+    "denoise x1.5": _with_params("denoise", strength=1.5),
+    "denoise x0.7": _with_params("denoise", strength=0.7),
+    "no sharpen": _without("sharpen"),
+    "denoise x1.5 + no sharpen": _then(_with_params("denoise", strength=1.5), _without("sharpen")),
 }
 
 
+def common_prefix(specs: list[list[dict]]) -> int:
+    """How many leading operators every spec shares."""
+    n = 0
+    while all(len(s) > n for s in specs) and all(s[n] == specs[0][n] for s in specs):
+        n += 1
+    return n
+
+
 def run_clip(clip: B.Clip, degradation: str, work: Path, variants: list[str]) -> dict:
+    """Every variant of `auto`'s spec on one aged clip. The operators all variants share
+    are rendered once (losslessly, cached in `work` by their JSON) and each variant
+    renders the rest from there, so the variants differ only where their specs do."""
     src = B.age(clip, degradation, work)
     report = analysis.analyze(src)
-    spec = presets.get_preset("auto", analysis=report)
-    before, tone, after = split_at_tone(spec)
+    auto_ops = presets.get_preset("auto", analysis=report)["ops"]
+    specs = {name: VARIANTS[name](copy.deepcopy(auto_ops), report) for name in variants}
+    n = common_prefix([auto_ops, *specs.values()])
+    shared = auto_ops[:n]
     stem = f"{clip.name}_{degradation}"
-    mid = work / f"{stem}_before_tone.mkv"
+    key = hashlib.sha1(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:12]
+    mid = work / f"{stem}_shared_{key}.mkv"
     if not mid.exists():  # a rerun in the same work folder reuses it: same input, same ops
-        pipeline.render(src, mid, {"ops": before, "encode": dict(B.LOSSLESS)})
+        pipeline.render(src, mid, {"ops": shared, "encode": dict(B.LOSSLESS)})
+    tone = split_at_tone({"ops": auto_ops})[1]
     row: dict = {"clip": clip.name, "degradation": degradation,
-                 "tone": tone["params"] if tone else None, "variants": {}}
-    for name in variants:
-        make = VARIANTS[name]
-        variant = make(tone, report)
-        ops = ([variant] if variant else []) + after
-        dst = work / f"{stem}_{name.replace(' ', '_').replace('>=', 'ge')}.mkv"
-        pipeline.render(mid, dst, {"ops": ops, "encode": dict(B.LOSSLESS)})
+                 "tone": tone["params"] if tone else None,
+                 "ops": auto_ops, "variants": {}}
+    for name, ops in specs.items():
+        dst = work / f"{stem}_{hashlib.sha1(name.encode()).hexdigest()[:10]}.mkv"
+        pipeline.render(mid, dst, {"ops": ops[n:], "encode": dict(B.LOSSLESS)})
         p, s, _ = B.score(dst, clip.frames)
         row["variants"][name] = {"psnr": p, "ssim": s}
     return row
@@ -165,15 +221,16 @@ def _means(rows: list[dict], name: str) -> tuple[float, float]:
             float(np.mean([r["variants"][name]["ssim"] for r in rows])))
 
 
-def markdown(rows: list[dict], meta: str) -> str:
+def markdown(rows: list[dict], meta: str, title: str) -> str:
     names = [n for n in VARIANTS if all(n in r["variants"] for r in rows)]
-    out = ["# Tone ablation: `auto`'s colour_correct against alternatives", "",
-           "Generated by `tests/benchmarks/bench_tone.py`. " + meta, "",
-           "Each variant renders only colour_correct and what follows it from the same "
-           "lossless render of `auto`'s earlier operators, so the columns differ in tone "
-           "alone. The tone-tuning clips (bench_engine.TUNING_CLIPS) are marked. The best "
-           "variant is chosen after scoring, on every clip: this is an ablation, not a "
-           "held-out figure.", ""]
+    out = [f"# {title}", "",
+           "Generated by `tests/benchmarks/bench_auto_ablation.py`. " + meta, "",
+           "For each aged clip, the operators that `auto` and every variant share are "
+           "rendered once, losslessly, and each variant renders the rest from that file, "
+           "so the columns differ only where the specs do. The tone-tuning clips "
+           "(bench_engine.TUNING_CLIPS) are marked. Reading every clip's row to pick a "
+           "variant makes every clip a tuning clip: a change is chosen on the marked clips "
+           "and read on the others.", ""]
     head = "| clip | " + " | ".join(names) + " |"
     rule = "|---|" + "---|" * len(names)
     for deg in B.DEGRADATIONS:
@@ -232,6 +289,8 @@ def main() -> int:
     ap.add_argument("--rows", default="rows.jsonl", help="file in the work folder the rows "
                     "are appended to (a run resumes from it); more files, comma-separated, "
                     "are joined into the report (one clip's variants from every file)")
+    ap.add_argument("--title", default="Ablation of `auto`'s spec",
+                    help="the report's heading")
     ap.add_argument("--about", default="", help="the report's sentence on when and how it "
                     "ran (default: this run's machine and times)")
     args = ap.parse_args()
@@ -264,7 +323,7 @@ def main() -> int:
         f"{platform.machine()}, CPU only, {len(clips)} clips, 10 frames at 480 px wide "
         f"(as bench_engine), started {started}, finished "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
-    text = markdown(rows, meta)
+    text = markdown(rows, meta, args.title)
     args.out.write_text(text + "\n")
     print(text)
     return 0
