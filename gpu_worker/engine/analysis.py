@@ -694,10 +694,8 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     fade_c = float(c.get("fade_confidence", 1.0 if c["faded"] else 0.0))
     cast_c = float(c.get("cast_confidence", 0.0 if c["cast"] == "neutral" else 1.0))
     if max(fade_c, cast_c) >= MIN_TONE_CONFIDENCE:
-        warm = c["cast"] in ("sepia", "orange")
-        # A warm cast is toning (sepia) or a colour film gone brown; reports from
-        # before "toned" was measured count every warm cast as toning.
-        toned = bool(c["monochrome"]) or (warm and bool(c.get("toned", True)))
+        warm = is_warm_cast(c)
+        toned = is_toned_print(c)
         # A toned print: restore its range, keep most of the toning. A colour film
         # under a warm cast: remove most of it (some warmth is often the film's own).
         # Other casts (magenta, cyan...) are faded dyes: neutralise them. All scaled
@@ -730,6 +728,18 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     # (faithful keeps some, a sweep on grain.strength inserts it into any preset)
     # and for the audience to choose.
     return {"ops": ops}
+
+
+def is_warm_cast(colour: dict[str, Any]) -> bool:
+    """Whether the report's colour summary found a warm (sepia, orange) cast."""
+    return colour["cast"] in ("sepia", "orange")
+
+
+def is_toned_print(colour: dict[str, Any]) -> bool:
+    """Whether the report's colour summary reads as a toned or monochrome print, whose
+    toning `auto` keeps. A warm cast is toning (sepia) or a colour film gone brown;
+    reports from before "toned" was measured count every warm cast as toning."""
+    return bool(colour["monochrome"]) or (is_warm_cast(colour) and bool(colour.get("toned", True)))
 
 
 def _fade_levels(c: dict[str, Any], fade_c: float) -> dict[str, float]:

@@ -46,6 +46,11 @@ import bench_engine as B  # noqa: E402
 
 from gpu_worker.engine import analysis, pipeline, presets  # noqa: E402
 
+# A variant of auto's colour_correct (None: none) given the analysis report, and a
+# variant of auto's whole list of operators.
+ToneFn = Callable[[dict | None, dict], dict | None]
+SpecFn = Callable[[list[dict], dict], list[dict]]
+
 CLEAN_TONE = next(op for op in presets.PRESETS["clean"].spec["ops"]
                   if op["op"] == "colour_correct")
 
@@ -69,19 +74,20 @@ def _scaled_levels(tone: dict | None) -> dict | None:
     return out
 
 
+WB_FLOOR = 0.5  # the "white balance >= 0.5" variants (analysis.MIN_WHITE_BALANCE came of them)
+
+
 def _wb_floor(tone: dict | None) -> dict | None:
     if tone is None:
         return None
     out = copy.deepcopy(tone)
-    out["params"]["white_balance"] = max(0.5, float(out["params"].get("white_balance", 0.0)))
+    out["params"]["white_balance"] = max(WB_FLOOR, float(out["params"].get("white_balance", 0.0)))
     return out
 
 
 def _wb_floor_untoned(tone: dict | None, report: dict) -> dict | None:
     """_wb_floor, except on a toned or monochrome print, whose toning auto keeps."""
-    c = report["summary"]["colour"]
-    warm = c["cast"] in ("sepia", "orange")
-    if bool(c["monochrome"]) or (warm and bool(c.get("toned", True))):
+    if analysis.is_toned_print(report["summary"]["colour"]):
         return tone
     return _wb_floor(tone)
 
@@ -100,25 +106,18 @@ def _warm_cast_removed(tone: dict | None, report: dict) -> dict | None:
     if tone is None:
         return None
     c = report["summary"]["colour"]
-    warm = c["cast"] in ("sepia", "orange")
-    toned = bool(c["monochrome"]) or (warm and bool(c.get("toned", True)))
     out = copy.deepcopy(tone)
-    if warm and not toned:
+    if analysis.is_warm_cast(c) and not analysis.is_toned_print(c):
         out["params"]["white_balance"] = round(float(c.get("cast_confidence", 0.0)), 2)
     return out
 
 
-def _combined(*steps: Callable[[dict | None, dict], dict | None]
-              ) -> Callable[[dict | None, dict], dict | None]:
+def _combined(*steps: ToneFn) -> ToneFn:
     def apply(tone: dict | None, report: dict) -> dict | None:
         for step in steps:
             tone = step(tone, report)
         return tone
     return apply
-
-
-ToneFn = Callable[[dict | None, dict], dict | None]
-SpecFn = Callable[[list[dict], dict], list[dict]]
 
 
 def _tone(make: ToneFn) -> SpecFn:
