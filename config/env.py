@@ -128,6 +128,19 @@ def read_redis_url(name: str, environ_map: dict[str, str] | None = None) -> str 
     return raw.strip()
 
 
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30.0
+"""Seconds a channel-layer connection waits for Redis to answer. A websocket's channel
+is read with BZPOPMIN blocking for 5 s on the server (channels-redis's brpop_timeout);
+redis-py 8 gives every connection a 5 s socket timeout by default, so a channel quiet
+for 5 s raised TimeoutError in its consumer, and the websocket got nothing more."""
+
+
+def channel_layer_hosts(redis_url: str) -> list[dict]:
+    """The RedisChannelLayer `hosts` for a Redis URL: a read timeout well above the
+    layer's blocking pop, so a quiet channel is waited on, not an error. A
+    `?socket_timeout=` in the URL still wins."""
+    return [{"address": redis_url, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}]
+
 @dataclass(frozen=True)
 class StorageChoice:
     backend: str  # "local" or "s3"

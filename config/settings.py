@@ -14,6 +14,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
+    channel_layer_hosts,
     installation_secret,
     read_bool,
     read_database,
@@ -192,7 +193,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "reel-arena:"},
+            "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL), "prefix": "reel-arena:"},
         }
     }
     # The cache may live in another Redis database (REDIS_CACHE_URL), so clearing it

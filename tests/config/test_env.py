@@ -70,6 +70,22 @@ def test_redis_urls():
         env.read_redis_url("REDIS_URL", {"REDIS_URL": "redis://r:notaport/0"})
 
 
+
+def test_channel_layer_waits_longer_than_its_blocking_pop():
+    """channels-redis reads a channel with a 5 s BZPOPMIN; a connection that gives up
+    reading at the same 5 s (redis-py 8's default) raises TimeoutError in the websocket
+    consumer whenever its channel is quiet for 5 s."""
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.utils import create_pool, decode_hosts
+
+    hosts = env.channel_layer_hosts("redis://r:6379/3")
+    pool = create_pool(decode_hosts(hosts)[0])  # connects only when used
+    assert pool.connection_kwargs["socket_timeout"] >= RedisChannelLayer.brpop_timeout + 10
+    assert pool.connection_kwargs["db"] == 3
+    # An operator's own timeout in the URL still wins.
+    pool = create_pool(decode_hosts(env.channel_layer_hosts("redis://r:6379/0?socket_timeout=60"))[0])
+    assert pool.connection_kwargs["socket_timeout"] == 60
+
 def test_storage_choice(tmp_path):
     local = env.read_storage(tmp_path, {})
     assert local.backend == "local" and local.options["location"].endswith("var/media")
