@@ -141,6 +141,7 @@ def channel_layer_hosts(redis_url: str) -> list[dict]:
     `?socket_timeout=` in the URL still wins."""
     return [{"address": redis_url, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}]
 
+
 @dataclass(frozen=True)
 class StorageChoice:
     backend: str  # "local" or "s3"

@@ -70,7 +70,6 @@ def test_redis_urls():
         env.read_redis_url("REDIS_URL", {"REDIS_URL": "redis://r:notaport/0"})
 
 
-
 def test_channel_layer_waits_longer_than_its_blocking_pop():
     """channels-redis reads a channel with a 5 s BZPOPMIN; a connection that gives up
     reading at the same 5 s (redis-py 8's default) raises TimeoutError in the websocket
