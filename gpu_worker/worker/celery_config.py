@@ -14,6 +14,7 @@ from kombu import Exchange, Queue
 
 DEFAULT_QUEUE = "default"
 GPU_QUEUE = "gpu"
+FILESYSTEM_POLLING_SECONDS = 0.1
 
 
 def filesystem_broker_options(broker_dir: Path) -> dict[str, Any]:
@@ -28,6 +29,13 @@ def filesystem_broker_options(broker_dir: Path) -> dict[str, Any]:
         "data_folder_out": str(queue_dir),
         "processed_folder": str(processed_dir),
         "store_processed": False,
+        # How long a worker sleeps when it finds nothing it may take. kombu's default (1 s)
+        # also applies after every task: with one prefetched task at a time (acks_late,
+        # prefetch 1) the worker finds "nothing" until the task is acknowledged, so it
+        # sleeps a second after each one, and a backlog of progress reports drains at one
+        # a second, holding results and live progress seconds behind the renders. A poll
+        # lists one small folder.
+        "polling_interval": FILESYSTEM_POLLING_SECONDS,
     }
 
 
