@@ -299,6 +299,8 @@ SPEC_FILE_ROOTS = read_list("SPEC_FILE_ROOTS", [str(VAR_DIR / "assets"), str(MED
 MAX_OUTPUT_PIXELS = read_int("MAX_OUTPUT_PIXELS", 7680 * 4320, minimum=64 * 64)
 MAX_OUTPUT_FRAMES = read_int("MAX_OUTPUT_FRAMES", 2_000_000, minimum=1)
 DEMO_FILM_ON_START = read_bool("DEMO_FILM_ON_START", True)
+# The damage analysis a clip gets once it is probed (restoration.tasks.probe_clip).
+ANALYZE_AFTER_PROBE = read_bool("ANALYZE_AFTER_PROBE", True)
 
 # --- logs, errors ---------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
