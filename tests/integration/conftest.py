@@ -11,11 +11,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from celery.utils.nodenames import host_format
 from django.conf import settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +49,7 @@ def integration_settings(settings, shared_media_root):
 class WorkerProcess:
     process: subprocess.Popen
     log_path: Path
+    nodename: str = ""  # as Celery's control commands address it (name@host)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -100,7 +102,7 @@ def start_worker(media_root: Path, log_dir: Path, *, queues: str = "default,gpu"
          "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=REPO, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    worker = WorkerProcess(process, log_path)
+    worker = WorkerProcess(process, log_path, host_format(f"{name}@%h"))
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -125,13 +127,17 @@ def celery_worker_process(integration_settings, transactional_db, shared_media_r
 QUEUES = ("default", "gpu")
 
 
-def wait_until_idle(timeout: float = 180.0) -> None:
+def wait_until_idle(timeout: float = 180.0, workers: Sequence[str] = ()) -> None:
     """Until no message waits in the broker's queues and no worker runs or holds a task.
 
     A test's follow-up tasks can outlive it: a sweep queues a comparison of its finished
     variants, whose answer the default worker records. The database is emptied between
     transactional tests (TRUNCATE), which deadlocks against such a task's open
-    transaction, so module-scoped workers must be idle before a test's teardown."""
+    transaction, so module-scoped workers must be idle before a test's teardown.
+
+    `workers` names the workers (nodenames) to ask: a question addressed to them returns
+    once they have answered, one sent to all waits out its whole timeout (1 s) for
+    whoever else might answer."""
     from config.celery import app
 
     deadline = time.monotonic() + timeout
@@ -140,7 +146,7 @@ def wait_until_idle(timeout: float = 180.0) -> None:
         with app.connection_for_write() as conn:
             client = conn.default_channel.client
             queued = {queue: client.llen(queue) for queue in QUEUES}
-        control = app.control.inspect(timeout=1.0)
+        control = app.control.inspect(timeout=1.0, destination=list(workers) or None)
         running = {name: len(tasks) for reply in (control.active(), control.reserved())
                    for name, tasks in (reply or {}).items() if tasks}
         if not any(queued.values()) and not running:

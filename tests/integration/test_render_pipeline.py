@@ -75,7 +75,7 @@ def workers_idle_after_each_test(render_workers):
     """The workers outlive each test (module scope): its follow-up tasks finish before
     the database is emptied for the next (see wait_until_idle)."""
     yield
-    wait_until_idle()
+    wait_until_idle(workers=[worker.nodename for worker in render_workers.values()])
 
 
 def logs(workers) -> str:
