@@ -174,8 +174,7 @@ def test_whole_journey(embedded_site, browser, artifacts):
     source = media_file("old_film/muybridge_buffalo.mp4")
     site = embedded_site.url
     shots = Shots(artifacts)
-    tech_user = embedded_site.add_user("journey-tech", "technician")
-    curator_user = embedded_site.add_user("journey-curator", "curator")
+    tech_user, curator_user = embedded_site.add_users(("journey-tech", "technician"), ("journey-curator", "curator"))
 
     # --- technician: film, upload, analysis ------------------------------------------------------
     tech_context = browser.new_context(viewport={"width": 1280, "height": 900})
