@@ -116,8 +116,11 @@ def start_worker(media_root: Path, log_dir: Path, *, queues: str = "default,gpu"
 
 @pytest.fixture
 def celery_worker_process(integration_settings, transactional_db, shared_media_root, tmp_path) -> Iterator[WorkerProcess]:
-    """A real Celery worker consuming both queues from Redis, using the test database."""
-    worker = start_worker(shared_media_root, tmp_path)
+    """A real Celery worker consuming both queues from Redis, using the test database.
+
+    Without the damage analysis a probe queues after it (ANALYZE_AFTER_PROBE=0): no test
+    here looks at it, and the worker's warm shutdown at teardown waited for it (14 s)."""
+    worker = start_worker(shared_media_root, tmp_path, extra_env={"ANALYZE_AFTER_PROBE": "0"})
     print(f"\nintegration backends: broker={settings.REDIS_URL} database={settings.DATABASES['default']['NAME']} "
           f"(PostgreSQL), worker pid {worker.process.pid}")
     yield worker
