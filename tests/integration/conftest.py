@@ -140,7 +140,7 @@ def wait_until_idle(timeout: float = 180.0, workers: Sequence[str] = ()) -> None
 
     `workers` names the workers (nodenames) to ask: a question addressed to them returns
     once they have answered, one sent to all waits out its whole timeout (1 s) for
-    whoever else might answer."""
+    whoever else might answer. Named workers must answer: silence is not idleness."""
     from config.celery import app
 
     deadline = time.monotonic() + timeout
@@ -150,11 +150,14 @@ def wait_until_idle(timeout: float = 180.0, workers: Sequence[str] = ()) -> None
             client = conn.default_channel.client
             queued = {queue: client.llen(queue) for queue in QUEUES}
         control = app.control.inspect(timeout=1.0, destination=list(workers) or None)
-        running = {name: len(tasks) for reply in (control.active(), control.reserved())
-                   for name, tasks in (reply or {}).items() if tasks}
-        if not any(queued.values()) and not running:
+        replies = [reply or {} for reply in (control.active(), control.reserved())]
+        running = {name: len(tasks) for reply in replies for name, tasks in reply.items()
+                   if tasks}
+        # A named worker that did not answer both questions is not known to be idle.
+        silent = sorted(set(workers) - set.intersection(*(set(reply) for reply in replies)))
+        if not any(queued.values()) and not running and not silent:
             return
-        state = f"queued {queued}, running {running}"
+        state = f"queued {queued}, running {running}, not answering {silent}"
         time.sleep(0.5)
     raise AssertionError(f"the workers were still busy after {timeout:.0f} s: {state}")
 
