@@ -4,12 +4,14 @@ too, with no English left; the switcher turns it into Hong Kong Traditional Chin
 The technician's pages (film, upload, the clip page of an analysed clip with its
 findings, variants, comparisons and failures, and its sweep form) and the preset editor
 the same, their analysis plot drawn in the page's language with glyphs for it.
-Screenshots go to docs/images/ (vote-, clip-, sweep-, film-, upload- and preset-zh-hans.png
-and -zh-hant.png)."""
+Screenshots go to test-artifacts/; with REEL_ARENA_DOC_IMAGES=1 they also replace the
+ones in docs/images/ (vote-, clip-, sweep-, film-, upload- and preset-zh-hans.png and
+-zh-hant.png), so a plain test run leaves the checkout as it was."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -22,6 +24,14 @@ from tests.browser.conftest import REPO, log_in
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DOCS_IMAGES = REPO / "docs" / "images"
+
+
+def doc_images_dir(artifacts: Path) -> Path:
+    """Where the documentation's screenshots are written: docs/images/ when
+    REEL_ARENA_DOC_IMAGES=1 asks for them to be refreshed, else beside the artifacts."""
+    target = DOCS_IMAGES if os.environ.get("REEL_ARENA_DOC_IMAGES") == "1" else artifacts / "docs"
+    target.mkdir(parents=True, exist_ok=True)
+    return target
 # Names and units that stay as they are in every language.
 ALLOWED = {"Reel", "Arena", "English", "fps", "A", "B", "s", "f"}
 # A word: Latin letters, with the digits and underscores of an identifier (yuv420p,
@@ -108,10 +118,10 @@ def test_a_chinese_browser_gets_the_voting_page_in_chinese(embedded_site, browse
     assert errors == [], errors
     phone.close()
 
-    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    docs = doc_images_dir(artifacts)
     for name in ("vote-zh-hans.png", "vote-zh-hant.png"):
-        shutil.copy(artifacts / name, DOCS_IMAGES / name)
-    assert Path(DOCS_IMAGES / "vote-zh-hans.png").stat().st_size > 10_000
+        shutil.copy(artifacts / name, docs / name)
+    assert Path(docs / "vote-zh-hans.png").stat().st_size > 10_000
 
 
 # --------------------------------------------------------------------------- technician's pages
@@ -273,12 +283,12 @@ def test_the_technicians_pages_in_chinese_with_their_plot(embedded_site, browser
     assert errors == [], errors
     desk.close()
 
-    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    docs = doc_images_dir(artifacts)
     for page_name in ("clip", "sweep", "film", "upload", "preset"):
         for language in ("zh-hans", "zh-hant"):
             name = f"{page_name}-{language}.png"
-            small_png(artifacts / name, DOCS_IMAGES / name)
-            assert 10_000 < (DOCS_IMAGES / name).stat().st_size < 600_000, name
+            small_png(artifacts / name, docs / name)
+            assert 10_000 < (docs / name).stat().st_size < 600_000, name
 
 
 def small_png(source: Path, target: Path) -> None:
