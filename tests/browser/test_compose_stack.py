@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 from celery.utils.nodenames import host_format
@@ -179,8 +180,6 @@ def compose_stack(tmp_path_factory) -> Iterator[Stack]:
 
 
 def test_the_compose_services_serve_a_working_voting_page(compose_stack, browser, artifacts):
-    import psycopg
-
     stack = compose_stack
 
     # Ready: database, broker and storage answer.
