@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_auto_ablation.py [--clips a,b]
         [--degradations ours] [--variants "auto,no tone"] [--workdir DIR]
-        [--rows rows.jsonl[,more.jsonl]] [--about TEXT] [--out docs/benchmarks-tone.md]
+        [--rows rows.jsonl[,more.jsonl]] [--title TEXT] [--about TEXT] [--out FILE.md]
 
 Every clean clip of bench_engine (same frames, width, damage model and seeds), aged
 both ways. For each aged clip the analysis is run once and `auto`'s spec built; each
@@ -282,7 +282,8 @@ def main() -> int:
     ap.add_argument("--clips", default="", help="comma-separated name parts")
     ap.add_argument("--degradations", default=",".join(B.DEGRADATIONS))
     ap.add_argument("--workdir", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=B.REPO / "docs" / "benchmarks-tone.md")
+    ap.add_argument("--out", type=Path, default=None, help="Markdown report to write "
+                    "(docs/benchmarks-tone.md, docs/benchmarks-repairs.md); printed either way")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help="comma-separated variant names (default: all)")
     ap.add_argument("--rows", default="rows.jsonl", help="file in the work folder the rows "
@@ -293,7 +294,7 @@ def main() -> int:
     ap.add_argument("--about", default="", help="the report's sentence on when and how it "
                     "ran (default: this run's machine and times)")
     args = ap.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-tone-"))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-ablation-"))
     work.mkdir(parents=True, exist_ok=True)
     names = [c for c in args.clips.split(",") if c] or None
     clips = B.load_clips(10, 480, names)
@@ -323,7 +324,8 @@ def main() -> int:
         f"(as bench_engine), started {started}, finished "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     text = markdown(rows, meta, args.title)
-    args.out.write_text(text + "\n")
+    if args.out:
+        args.out.write_text(text + "\n")
     print(text)
     return 0
 
