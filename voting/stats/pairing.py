@@ -185,14 +185,15 @@ def choose_pair_from_table(
         return _place(items, allowed[rng.integers(len(allowed))], "explore", rng)
 
     post = posterior if posterior is not None else fit_posterior(table, config.model)
+    pairs = np.array(allowed)
     chance_best = None
     if config.strategy == "top_two":
         chance_best = p_best(post, rng, config.n_samples)
-        q = top_two_weights(chance_best, np.array(allowed))
+        q = top_two_weights(chance_best, pairs)
         if q.sum() > 0:
             return _place(items, allowed[rng.choice(len(allowed), p=q / q.sum())], "top_two", rng)
     # The fallback reuses top_two's draw of P(best) rather than sampling it again.
-    gain = contrast_gain(post, np.array(allowed), rng, config.n_samples, chance_best)
+    gain = contrast_gain(post, pairs, rng, config.n_samples, chance_best)
     best = np.flatnonzero(gain >= gain.max() * (1 - 1e-9))
     return _place(items, allowed[best[rng.integers(len(best))]], "best_contrasts", rng)
 
