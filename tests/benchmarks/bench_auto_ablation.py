@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,11 +113,13 @@ def _warm_cast_removed(tone: dict | None, report: dict) -> dict | None:
     return out
 
 
-def _combined(*steps: ToneFn) -> ToneFn:
-    def apply(tone: dict | None, report: dict) -> dict | None:
+def _chain(*steps: Callable[[Any, dict], Any]) -> Callable[[Any, dict], Any]:
+    """Steps applied one after the other, each to the previous one's result: for tone
+    functions (ToneFn) and spec functions (SpecFn) alike."""
+    def apply(value: Any, report: dict) -> Any:
         for step in steps:
-            tone = step(tone, report)
-        return tone
+            value = step(value, report)
+        return value
     return apply
 
 
@@ -146,14 +149,6 @@ def _without(op_name: str) -> SpecFn:
     return lambda ops, report: [op for op in ops if op["op"] != op_name]
 
 
-def _then(*steps: SpecFn) -> SpecFn:
-    def apply(ops: list[dict], report: dict) -> list[dict]:
-        for step in steps:
-            ops = step(ops, report)
-        return ops
-    return apply
-
-
 VARIANTS: dict[str, SpecFn] = {
     "auto": lambda ops, report: ops,
     # tone (colour_correct)
@@ -164,11 +159,11 @@ VARIANTS: dict[str, SpecFn] = {
     "clean's tone": _tone(lambda tone, report: copy.deepcopy(CLEAN_TONE)),
     "white balance >= 0.5 unless toned": _tone(_wb_floor_untoned),
     "warm cast removed": _tone(_warm_cast_removed),
-    "white balance >= 0.5 + warm cast removed": _tone(_combined(
+    "white balance >= 0.5 + warm cast removed": _tone(_chain(
         lambda tone, report: _wb_floor(tone), _warm_cast_removed)),
-    "white balance >= 0.5 + lift x0.7": _tone(_combined(
+    "white balance >= 0.5 + lift x0.7": _tone(_chain(
         lambda tone, report: _auto_tone_with(report, 0.7), lambda tone, report: _wb_floor(tone))),
-    "white balance >= 0.5 + warm cast removed + lift x0.7": _tone(_combined(
+    "white balance >= 0.5 + warm cast removed + lift x0.7": _tone(_chain(
         lambda tone, report: _auto_tone_with(report, 0.7), lambda tone, report: _wb_floor(tone),
         _warm_cast_removed)),
     # repairs (dust, denoise, sharpen)
@@ -176,7 +171,7 @@ VARIANTS: dict[str, SpecFn] = {
     "denoise x1.5": _with_params("denoise", strength=1.5),
     "denoise x0.7": _with_params("denoise", strength=0.7),
     "no sharpen": _without("sharpen"),
-    "denoise x1.5 + no sharpen": _then(_with_params("denoise", strength=1.5), _without("sharpen")),
+    "denoise x1.5 + no sharpen": _chain(_with_params("denoise", strength=1.5), _without("sharpen")),
 }
 
 
