@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,16 @@ def media_file(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"real media file not found: {path}")
     return path
+
+
+@contextmanager
+def embedded_database(var_dir: Path) -> Iterator[sqlite3.Connection]:
+    """The SQLite database of an embedded site running from `var_dir` (the default of
+    config.settings.DATABASES), opened read-only beside the running site: a look at its
+    state without the seconds a `manage.py shell` takes to start."""
+    uri = f"file:{Path(var_dir) / 'reel_arena.sqlite3'}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
+        yield db
 
 
 # --- Django-wide test settings ----------------------------------------------------

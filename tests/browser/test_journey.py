@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import random
 import re
-import sqlite3
 import time
 from urllib.parse import urljoin
 
 import pytest
 
 from tests.browser.conftest import log_in
-from tests.conftest import media_file
+from tests.conftest import embedded_database, media_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.media]
 
@@ -88,7 +87,7 @@ def poll(page, check, *, what: str, timeout: float, every: float = 2.0, reload: 
 def pairing_outputs(var_dir, pairing: str) -> tuple[str, str]:
     """The stored render files of a pairing's left and right sides, read from the site's
     database: the page itself only gets blind media URLs that name neither."""
-    with sqlite3.connect(f"file:{var_dir / 'reel_arena.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
+    with embedded_database(var_dir) as db:
         row = db.execute(
             "SELECT lv.output, rv.output FROM voting_pairing p "
             "JOIN voting_contestentry le ON le.id = p.left_id JOIN restoration_variant lv ON lv.id = le.variant_id "

@@ -14,17 +14,15 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import av
 import pytest
 
-from tests.conftest import media_file
+from tests.conftest import embedded_database, media_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,7 +56,7 @@ def read_state(var: Path, clip: int, job: int) -> dict:
     """The clip's and the render's state, read straight from the site's SQLite database
     (read-only, beside the running site): a `manage.py shell` per look would take seconds
     of the two cores the render needs, and see the end seconds late."""
-    with closing(sqlite3.connect(f"file:{var / 'reel_arena.sqlite3'}?mode=ro", uri=True, timeout=30)) as db:
+    with embedded_database(var) as db:
         row = db.execute("SELECT status, error FROM restoration_clip WHERE id = ?", (clip,)).fetchone()
         out: dict = {"clip": dict(zip(("status", "error"), row, strict=True)) if row else None}
         row = db.execute("SELECT status, frames_done, error, output, result FROM restoration_renderjob "
