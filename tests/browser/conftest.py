@@ -51,9 +51,7 @@ class EmbeddedSite:
         return result.stdout
 
     def add_user(self, username: str, *roles: str, password: str = "pass-word-1") -> tuple[str, str]:
-        role_args = [arg for role in roles for arg in ("--role", role)]
-        self.manage("add_user", username, "--password", password, *role_args)
-        return username, password
+        return self.add_users((username, *roles), password=password)[0]
 
     def add_users(self, *users: tuple[str, ...], password: str = "pass-word-1") -> list[tuple[str, str]]:
         """`add_user` for each (username, *roles), all in one manage.py process: each
