@@ -147,8 +147,10 @@ def fan_votes(browser, seat_url: str, preferred_src: str, shots, index: int, var
             if page.locator("#vote-app").get_attribute("data-state") in ("voted", "closed"):
                 break
             # The server has not credited the watch time yet (a heartbeat answer for the
-            # previous pair can enable the buttons early): keep watching, then vote again.
-            page.wait_for_timeout(1500)
+            # previous pair can enable the buttons early): keep watching, then vote again,
+            # after a wait of its own each time: a fixed one lands every retried ballot the
+            # same moment after the server's credit, machine-regular timing again.
+            page.wait_for_timeout(1500 + pace.uniform(0, 1500))
             page.wait_for_selector("#vote-left:enabled", timeout=60_000)
         else:
             shots(page, f"fan-{index}-stuck")
