@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -38,6 +38,9 @@ from gpu_worker.engine import faces as face_detection
 from gpu_worker.engine import interlace
 from gpu_worker.engine import metrics as M
 from gpu_worker.engine.scenes import SceneCutDetector
+
+if TYPE_CHECKING:
+    from gpu_worker.engine.io import MediaInfo
 
 __all__ = ["analyze", "analyze_frames", "suggest_spec", "plot_report", "detect_faces",
            "ANALYSIS_SIDE", "REPORT_VERSION"]
@@ -92,6 +95,15 @@ FADE_PIVOT = 0.63  # the level fading leaves in place: blacks rise far more than
 # monochrome prints keep their toning. Chosen on the six tone-tuning clips with
 # tests/benchmarks/bench_auto_ablation.py (docs/benchmarks-tone.md).
 MIN_WHITE_BALANCE = 0.5
+# A source squeezed by a lossy codec at delivery rates (bits per pixel per frame: a
+# web H.264 copy 0.05-0.5, DVD MPEG-2 about 0.6; ProRes and lossless masters 2 and
+# more) has had its noise smeared into blotches that the noise estimates, which look
+# at fine scales and at frame-to-frame change, read low. Its denoise strength is
+# multiplied by up to COMPRESSED_DENOISE, ramping in from COMPRESSED_BPP[0] down to
+# COMPRESSED_BPP[1]. Chosen on the six tone-tuning clips (docs/benchmarks-repairs.md).
+COMPRESSED_BPP = (1.0, 0.4)
+COMPRESSED_DENOISE = 2.0
+AUDIO_BIT_RATE = 192_000  # subtracted from a container-wide rate that includes audio
 
 
 def _level(value: float, levels: tuple[float, float, float]) -> str:
@@ -182,8 +194,21 @@ def analyze(path: str | Path, *, max_frames: int | None = None, sample_every: in
         "path": str(path), "width": info.width, "height": info.height, "fps": info.fps,
         "frame_count": info.frame_count, "duration": info.duration,
         "has_audio": info.has_audio, "video_codec": info.video_codec,
+        "bits_per_pixel": bits_per_pixel(info),
     }
     return report
+
+
+def bits_per_pixel(info: MediaInfo) -> float | None:
+    """The video stream's bits per pixel per frame (io.MediaInfo), None where the file
+    gives no bit rate (image sequences, some containers). The video stream's own rate
+    where the file has it; otherwise the container's, less a typical audio track."""
+    rate = info.video_bit_rate or info.bit_rate
+    if not rate or not info.width or not info.height or not info.fps:
+        return None
+    if not info.video_bit_rate and info.has_audio:
+        rate = max(rate - AUDIO_BIT_RATE, rate // 2)
+    return round(float(rate) / (info.width * info.height * info.fps), 4)
 
 
 def analyze_frames(frames: Iterable[np.ndarray], *, fps: float = 24.0, sample_every: int = 1,
@@ -685,8 +710,9 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     denoised = 0.0
     if nz >= NOISE_LEVELS[0]:
         denoised = float(np.clip(nz / NOISE_LEVELS[1], 0.5, 2.0))
+        strength = min(denoised * compression_denoise_factor(report), 4.0)
         ops.append({"op": "denoise", "params": {
-            "strength": round(denoised, 2), "temporal_radius": int(np.clip(cadence + 1, 2, 4)),
+            "strength": round(strength, 2), "temporal_radius": int(np.clip(cadence + 1, 2, 4)),
             "spatial": 1.0, "noise_level": 0.0, "detail": 0.0}})
 
     c = s["colour"]
@@ -718,7 +744,8 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
 
     # Grain reads as fine detail, so on grainy film the "soft" measure cannot be
     # trusted; after a strong denoise (which also softens edges a little) a light
-    # sharpen is applied either way.
+    # sharpen is applied either way. "Strong" is judged by the noise measured, before
+    # the compression factor, as the factor was chosen with the sharpen rule unchanged.
     if (s["detail"]["soft"] and nz < NOISE_LEVELS[1]) or denoised >= 1.0:
         ops.append({"op": "sharpen", "params": {"amount": 0.5, "radius": 1.2,
                                                 "threshold": 3.0, "luma_only": True}})
@@ -728,6 +755,16 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     # (faithful keeps some, a sweep on grain.strength inserts it into any preset)
     # and for the audience to choose.
     return {"ops": ops}
+
+
+def compression_denoise_factor(report: dict[str, Any]) -> float:
+    """How much harder `auto` denoises because the source was squeezed by a lossy codec
+    (see COMPRESSED_BPP): 1 for lossless, intra-frame mezzanine and unknown rates,
+    up to COMPRESSED_DENOISE for a web-rate copy."""
+    bpp = (report.get("source") or {}).get("bits_per_pixel")
+    if not bpp:
+        return 1.0
+    return 1.0 + (COMPRESSED_DENOISE - 1.0) * _ramp(float(bpp), *COMPRESSED_BPP)
 
 
 def is_warm_cast(colour: dict[str, Any]) -> bool:

@@ -114,6 +114,7 @@ class MediaInfo:
     field_order: str = "unknown"  # progressive, tff, bff, interlaced, unknown
     bit_depth: int = 8  # bits per component of the decoded pictures
     timecode: str | None = None  # of the first frame ("01:00:00:00"; ";" drop-frame)
+    video_bit_rate: int | None = None  # of the video stream alone, where the file says
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -408,6 +409,7 @@ def probe(path: str | os.PathLike[str], *, deep: bool = False,
             audio_channels=int(audio.codec_context.channels) if audio else None,
             bit_depth=_format_bits(cc.pix_fmt),
             timecode=_timecode(container, stream),
+            video_bit_rate=int(stream.bit_rate) if stream.bit_rate else None,
         )
         if is_sequence_path(path):
             seq = find_sequence(path)

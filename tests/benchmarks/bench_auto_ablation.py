@@ -132,15 +132,17 @@ def _tone(make: ToneFn) -> SpecFn:
     return apply
 
 
-def _with_params(op_name: str, **factors: float) -> SpecFn:
-    """auto's `op_name` with each named parameter multiplied (the spec is validated when
-    it renders, so a value out of the operator's range fails loudly)."""
+def _with_params(op_name: str, most: float | None = None, **factors: float) -> SpecFn:
+    """auto's `op_name` with each named parameter multiplied, and limited to `most` when
+    given (otherwise the spec is validated when it renders, so a value out of the
+    operator's range fails loudly)."""
     def apply(ops: list[dict], report: dict) -> list[dict]:
         out = copy.deepcopy(ops)
         for op in out:
             if op["op"] == op_name:
                 for key, factor in factors.items():
-                    op["params"][key] = round(float(op["params"][key]) * factor, 3)
+                    value = float(op["params"][key]) * factor
+                    op["params"][key] = round(value if most is None else min(value, most), 3)
         return out
     return apply
 
@@ -170,7 +172,13 @@ VARIANTS: dict[str, SpecFn] = {
     "no dust": _without("dust"),
     "denoise x1.5": _with_params("denoise", strength=1.5),
     "denoise x0.7": _with_params("denoise", strength=0.7),
+    "denoise x2": _with_params("denoise", strength=2.0),
+    "denoise x3": _with_params("denoise", most=4.0, strength=3.0),
     "no sharpen": _without("sharpen"),
+    "sharpen x2": _with_params("sharpen", amount=2.0),
+    "sharpen radius x2": _with_params("sharpen", radius=2.0),
+    "no compression factor": lambda ops, report: _with_params(
+        "denoise", strength=1.0 / analysis.compression_denoise_factor(report))(ops, report),
     "denoise x1.5 + no sharpen": _chain(_with_params("denoise", strength=1.5), _without("sharpen")),
 }
 

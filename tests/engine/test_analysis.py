@@ -291,6 +291,70 @@ def test_suggest_spec_branches_all_validate() -> None:
     assert ops["dust"]["search"] == 3 and ops["dust"]["max_size"] == 48
 
 
+def test_a_source_squeezed_by_a_lossy_codec_is_denoised_harder() -> None:
+    report = _summary_of_smooth_clip()
+    s = report["summary"]
+    s["noise"]["median"] = 0.015  # the rule's strength 1
+    s["detail"]["soft"] = False
+    s["colour"].update(faded=False, cast="neutral", monochrome=True, fade_confidence=0.0,
+                       cast_confidence=0.0)
+
+    def denoise_strength(bpp: float | None) -> float:
+        report["source"] = {"bits_per_pixel": bpp}
+        ops = {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}
+        return ops["denoise"]["strength"]
+
+    # Lossless and mezzanine rates, and files that give no rate: the measured noise alone.
+    assert denoise_strength(10.0) == denoise_strength(2.0) == denoise_strength(None) == 1.0
+    del report["source"]
+    assert suggest_spec(report)["ops"][0]["params"]["strength"] == 1.0
+    # A web-rate copy: twice as hard; a DVD-like rate in between.
+    assert denoise_strength(0.3) == analysis.COMPRESSED_DENOISE == 2.0
+    assert 1.0 < denoise_strength(0.6) < 2.0
+    # Strong noise on a squeezed copy: at most the operator's range.
+    s["noise"]["median"] = 0.035
+    assert denoise_strength(0.1) == 4.0
+    # The sharpen that follows a strong denoise is judged by the noise, not the factor.
+    s["noise"]["median"] = 0.009
+    assert denoise_strength(0.1) == 1.2
+    names = [o["op"] for o in suggest_spec(report)["ops"]]
+    report["source"] = {"bits_per_pixel": 10.0}
+    assert names == [o["op"] for o in suggest_spec(report)["ops"]] == ["denoise"]
+
+
+def test_bits_per_pixel_prefers_the_video_streams_rate() -> None:
+    from types import SimpleNamespace
+
+    def info(video: int | None, container: int | None, audio: bool) -> SimpleNamespace:
+        return SimpleNamespace(video_bit_rate=video, bit_rate=container, has_audio=audio,
+                               width=640, height=480, fps=25.0)
+
+    pixels = 640 * 480 * 25.0
+    assert analysis.bits_per_pixel(info(1_000_000, 5_000_000, True)) == round(1e6 / pixels, 4)
+    # Only the container's rate: a typical audio track is taken off, never more than half.
+    assert analysis.bits_per_pixel(info(None, 1_192_000, True)) == round(1e6 / pixels, 4)
+    assert analysis.bits_per_pixel(info(None, 200_000, True)) == round(1e5 / pixels, 4)
+    assert analysis.bits_per_pixel(info(None, 1_000_000, False)) == round(1e6 / pixels, 4)
+    assert analysis.bits_per_pixel(info(None, None, False)) is None
+
+
+@pytest.mark.media
+def test_bits_per_pixel_tells_a_web_copy_from_a_lossless_master(cockatoo: list[np.ndarray],
+                                                                tmp_path) -> None:  # noqa: ANN001
+    from tests.media_factory import _ffmpeg_encode
+
+    aged = list(degrade_frames(cockatoo[:12], DamageConfig.preset("moderate", fps=24), seed=5))
+    web = _ffmpeg_encode(tmp_path / "web.mp4", aged, "24",
+                         ["-c:v", "libx264", "-crf", "28", "-pix_fmt", "yuv420p"])
+    master = _ffmpeg_encode(tmp_path / "master.mkv", aged, "24", ["-c:v", "ffv1"])
+    web_report = analyze(web, faces=False)
+    master_report = analyze(master, faces=False)
+    assert web_report["source"]["bits_per_pixel"] < analysis.COMPRESSED_BPP[1]
+    assert master_report["source"]["bits_per_pixel"] > analysis.COMPRESSED_BPP[0]
+    assert analysis.compression_denoise_factor(web_report) == analysis.COMPRESSED_DENOISE
+    assert analysis.compression_denoise_factor(master_report) == 1.0
+
+
 def test_face_checks_stay_few_on_long_clips(monkeypatch: pytest.MonkeyPatch) -> None:
     import gpu_worker.engine.analysis as analysis
 
