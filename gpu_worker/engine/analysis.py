@@ -103,7 +103,12 @@ MIN_WHITE_BALANCE = 0.5
 # COMPRESSED_BPP[1]. Chosen on the six tone-tuning clips (docs/benchmarks-repairs.md).
 COMPRESSED_BPP = (1.0, 0.4)
 COMPRESSED_DENOISE = 2.0
-AUDIO_BIT_RATE = 192_000  # subtracted from a container-wide rate that includes audio
+AUDIO_BIT_RATE = 192_000
+SHARPEN_RADIUS = 1.2  # px, auto's sharpen on a picture whose fine detail reads intact
+# Fine-detail ratio (summary detail.median) from which the radius starts to grow, and
+# at which it is twice SHARPEN_RADIUS. Chosen on the six tone-tuning clips
+# (docs/benchmarks-repairs.md).
+SHARPEN_WIDER_DETAIL = (1.0, 0.6)  # subtracted from a container-wide rate that includes audio
 
 
 def _level(value: float, levels: tuple[float, float, float]) -> str:
@@ -747,7 +752,11 @@ def suggest_spec(report: dict[str, Any]) -> dict[str, Any]:
     # sharpen is applied either way. "Strong" is judged by the noise measured, before
     # the compression factor, as the factor was chosen with the sharpen rule unchanged.
     if (s["detail"]["soft"] and nz < NOISE_LEVELS[1]) or denoised >= 1.0:
-        ops.append({"op": "sharpen", "params": {"amount": 0.5, "radius": 1.2,
+        # The softer the picture reads, the wider the detail its blur took: the radius
+        # doubles as the fine-detail ratio falls through SHARPEN_WIDER_DETAIL.
+        detail = float(s["detail"].get("median", SHARPEN_WIDER_DETAIL[0]))
+        radius = SHARPEN_RADIUS * (1.0 + _ramp(detail, *SHARPEN_WIDER_DETAIL))
+        ops.append({"op": "sharpen", "params": {"amount": 0.5, "radius": round(radius, 2),
                                                 "threshold": 3.0, "luma_only": True}})
 
     # No grain is put back: `auto` repairs what was measured, and grain is a look,

@@ -147,6 +147,17 @@ def _with_params(op_name: str, most: float | None = None, **factors: float) -> S
     return apply
 
 
+def _set_params(op_name: str, **values: Any) -> SpecFn:
+    """auto's `op_name` with the named parameters set."""
+    def apply(ops: list[dict], report: dict) -> list[dict]:
+        out = copy.deepcopy(ops)
+        for op in out:
+            if op["op"] == op_name:
+                op["params"].update(values)
+        return out
+    return apply
+
+
 def _without(op_name: str) -> SpecFn:
     return lambda ops, report: [op for op in ops if op["op"] != op_name]
 
@@ -177,6 +188,7 @@ VARIANTS: dict[str, SpecFn] = {
     "no sharpen": _without("sharpen"),
     "sharpen x2": _with_params("sharpen", amount=2.0),
     "sharpen radius x2": _with_params("sharpen", radius=2.0),
+    "sharpen radius 1.2": _set_params("sharpen", radius=1.2),
     "no compression factor": lambda ops, report: _with_params(
         "denoise", strength=1.0 / analysis.compression_denoise_factor(report))(ops, report),
     "denoise x1.5 + no sharpen": _chain(_with_params("denoise", strength=1.5), _without("sharpen")),

@@ -322,6 +322,26 @@ def test_a_source_squeezed_by_a_lossy_codec_is_denoised_harder() -> None:
     assert names == [o["op"] for o in suggest_spec(report)["ops"]] == ["denoise"]
 
 
+def test_the_softer_the_picture_the_wider_auto_sharpens() -> None:
+    report = _summary_of_smooth_clip()
+    s = report["summary"]
+    s["colour"].update(faded=False, cast="neutral", monochrome=True, fade_confidence=0.0,
+                       cast_confidence=0.0)
+    s["noise"]["median"] = 0.02  # a denoise at strength 1 or more, then a sharpen
+
+    def radius(detail: float) -> float:
+        s["detail"]["median"] = detail
+        ops = {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}
+        return ops["sharpen"]["radius"]
+
+    assert radius(1.5) == radius(1.0) == analysis.SHARPEN_RADIUS == 1.2
+    assert radius(0.8) == pytest.approx(1.8)
+    assert radius(0.6) == radius(0.2) == 2.4
+    # Reports from before the median was kept: the radius for intact detail.
+    del s["detail"]["median"]
+    assert {o["op"]: o["params"] for o in suggest_spec(report)["ops"]}["sharpen"]["radius"] == 1.2
+
+
 def test_bits_per_pixel_prefers_the_video_streams_rate() -> None:
     from types import SimpleNamespace
 
