@@ -2,7 +2,8 @@
 filesystem broker, web + workers as supervised child processes), the `gpu` worker
 SIGKILLed mid-render. The filesystem broker has dropped the message; the supervisor
 restarts the worker and its sweeper thread sends the render again once its lease
-expires. Before leases, this render stayed "rendering" for good.
+expires. Before leases, this render stayed "rendering" for good. And the same site
+sharing its default worker: an upload is probed while another clip is analysed.
 
 Needs no Redis or PostgreSQL: the site under test runs in its own var folder; this
 test writes to its database through `manage.py shell` and reads it with sqlite3.
@@ -34,7 +35,7 @@ from pathlib import Path
 from restoration.models import Film
 from restoration.services.uploads import ingest_file
 film = Film.objects.create(title="Crash reel")
-clip = ingest_file(Path({source!r}), film=film, user=None, original_filename="buffalo.mp4")
+clip = ingest_file(Path({source!r}), film=film, user=None, original_filename={name!r})
 print(json.dumps({{"clip": clip.pk}}))
 """
 
@@ -51,6 +52,12 @@ variant = sweeps.create_sweep(clip, version, {{}}, start=0, end=300, dispatch=Fa
 job = variants.dispatch_variant(variant)
 print(json.dumps({{"job": job.pk}}))
 """
+
+def analysis_status(var: Path, clip: int) -> str:
+    with embedded_database(var) as db:
+        return db.execute("SELECT analysis_status FROM restoration_clip WHERE id = ?",
+                          (clip,)).fetchone()[0]
+
 
 def read_state(var: Path, clip: int, job: int) -> dict:
     """The clip's and the render's state, read straight from the site's SQLite database
@@ -95,7 +102,7 @@ def children_of(pid: int) -> list[tuple[int, str]]:
 
 
 @pytest.fixture
-def embedded_site(tmp_path):
+def embedded_site(tmp_path, request):
     var = tmp_path / "var"
     environ = {
         k: v
@@ -116,6 +123,8 @@ def embedded_site(tmp_path):
             "WORK_QUEUED_LEASE_SECONDS": "300",
             "SWEEP_INTERVAL_SECONDS": "1",
             "ANALYZE_AFTER_PROBE": "0",
+            # a test's own settings (parametrize embedded_site indirectly)
+            **getattr(request, "param", {}),
         }
     )
     log_path = tmp_path / "embedded.log"
@@ -178,7 +187,7 @@ def wait_state(site, clip: int, job: int, predicate, *, timeout: float, what: st
 def test_embedded_render_killed_with_its_gpu_worker_is_recovered(embedded_site):
     site = embedded_site
     source = media_file("old_film/muybridge_buffalo.mp4")
-    clip = site["shell"](SETUP.format(source=str(source)))["clip"]
+    clip = site["shell"](SETUP.format(source=str(source), name="buffalo.mp4"))["clip"]
     wait_state(
         site, clip, 0, lambda s: s["clip"]["status"] == "ready", timeout=90, what="the clip's probe"
     )
@@ -230,3 +239,22 @@ def test_embedded_render_killed_with_its_gpu_worker_is_recovered(embedded_site):
         assert sum(1 for _ in container.decode(video=0)) == 300
     assert sorted(p.name for p in output.parent.iterdir()) == [output.name]
     print(f"\nembedded: recovered {recovered_in:.1f}s after SIGKILL (lease 10s, sweep every 1s)")
+
+
+@pytest.mark.parametrize("embedded_site", [{"ANALYZE_AFTER_PROBE": "1"}], indirect=True)
+def test_an_upload_is_probed_while_another_clip_is_analysed(embedded_site):
+    """On first start the demo film's analysis takes tens of seconds; a newcomer's first
+    upload used to wait behind it on the embedded default's one default-queue process."""
+    site = embedded_site
+    long_clip = site["shell"](SETUP.format(source=str(media_file("clean/cockatoo_720p.mp4")),
+                                           name="cockatoo.mp4"))["clip"]
+    deadline = time.monotonic() + 120
+    while analysis_status(site["var"], long_clip) != "running":
+        assert time.monotonic() < deadline, f"the analysis did not start\n{site['log']()}"
+        time.sleep(0.2)
+    upload = site["shell"](SETUP.format(source=str(media_file("old_film/muybridge_buffalo.mp4")),
+                                        name="buffalo.mp4"))["clip"]
+    wait_state(site, upload, 0, lambda s: s["clip"]["status"] == "ready", timeout=120,
+               what="the upload's probe")
+    assert analysis_status(site["var"], long_clip) == "running", (
+        "the upload was probed only after the other clip's analysis\n" + site["log"]())

@@ -32,6 +32,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 log = logging.getLogger(__name__)
+DEFAULT_WORKER_CONCURRENCY = 2
 
 
 class SweeperThread(threading.Thread):
@@ -144,13 +145,17 @@ class Command(BaseCommand):
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings", PYTHONUNBUFFERED="1")
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                  "--without-gossip", "--without-mingle", "--pool", "prefork", "--concurrency", "1"]
+                  "--without-gossip", "--without-mingle", "--pool", "prefork"]
         return [
             Child("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"],
                   dict(env, REEL_ARENA_PROCESS="web")),
-            Child("default-worker", [*celery, "-Q", "default", "-n", "default@%h"],
+            # Two at a time on the default queue, as in production: an analysis (the
+            # demo film's on first start, tens of seconds) does not hold up the probe
+            # of a clip someone has just uploaded.
+            Child("default-worker", [*celery, "--concurrency", str(DEFAULT_WORKER_CONCURRENCY),
+                                     "-Q", "default", "-n", "default@%h"],
                   dict(env, REEL_ARENA_PROCESS="worker")),
-            Child("gpu-worker", [*celery, "-Q", "gpu", "-n", "gpu@%h"],
+            Child("gpu-worker", [*celery, "--concurrency", "1", "-Q", "gpu", "-n", "gpu@%h"],
                   dict(env, REEL_ARENA_PROCESS="worker")),
         ]
 
