@@ -247,12 +247,11 @@ def markdown(rows: list[dict], meta: str, title: str) -> str:
            "and read on the others.", ""]
     head = "| clip | " + " | ".join(names) + " |"
     rule = "|---|" + "---|" * len(names)
-    for deg in B.DEGRADATIONS:
+    for deg in (*B.DEGRADATIONS, *B.OTHER_DEGRADATIONS):
         sub = [r for r in rows if r["degradation"] == deg]
         if not sub:
             continue
-        title = {"ours": "The project's damage model",
-                 "realesrgan": "Real-ESRGAN's second-order degradation"}[deg]
+        title = B.DEGRADATION_TITLES[deg]
         out += [f"## {title}",
                 "", "PSNR dB / SSIM.", "", head, rule]
         for r in sub:

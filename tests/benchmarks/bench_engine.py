@@ -151,6 +151,12 @@ def run_ffmpeg(src: Path, dst: Path, chain: str | None, codec_args: list[str]) -
 # -- (a) quality ---------------------------------------------------------------------
 
 DEGRADATIONS = ("ours", "realesrgan")
+# Not part of this benchmark's run: the damage model's film delivered as a web copy
+# (H.264 crf 28), for checks of what compression changes (bench_auto_ablation.py).
+OTHER_DEGRADATIONS = ("ours-h264",)
+DEGRADATION_TITLES = {"ours": "The project's damage model",
+                      "realesrgan": "Real-ESRGAN's second-order degradation",
+                      "ours-h264": "The project's damage model, delivered as H.264 crf 28"}
 DELIVERED = {"codec": "h264", "crf": 28, "preset": "medium", "pix_fmt": "yuv420p"}
 PRETRAINED_SPEC = {"ops": [{"op": "super_resolution", "params": {"scale": 2,
                                                                  "model": "perceptual"}}]}
@@ -159,10 +165,12 @@ PRETRAINED_SPEC = {"ops": [{"op": "super_resolution", "params": {"scale": 2,
 def age(clip: Clip, degradation: str, work: Path) -> Path:
     """The clip aged by `degradation`, written as the file every method restores."""
     path = work / f"{clip.name}_{degradation}_degraded.mkv"
-    if degradation == "ours":
+    if degradation in ("ours", "ours-h264"):
         cfg = damage.DamageConfig.preset("moderate", fps=clip.fps)
-        return write_frames(path, list(damage.degrade_frames(clip.frames, cfg, seed=11)),
-                            clip.fps)
+        aged = list(damage.degrade_frames(clip.frames, cfg, seed=11))
+        if degradation == "ours":
+            return write_frames(path, aged, clip.fps)
+        return write_frames(path.with_suffix(".mp4"), aged, clip.fps, DELIVERED)
     aged = [degradations.realesrgan_degrade(f, 1, seed=1000 + i)
             for i, f in enumerate(clip.frames)]
     return write_frames(path.with_suffix(".mp4"), aged, clip.fps, DELIVERED)
