@@ -70,6 +70,9 @@ FINDINGS = {
                     "near-neutral tones, alike from shadows to highlights), on a monochrome "
                     "(toned) image."),
     "soft": _("Soft picture: fine-detail ratio %(ratio)s (sharp is 0.5+)."),
+    "compressed": _("Lossy compression: about %(bits)s bits per pixel per frame; the codec "
+                    "has smeared grain and noise into blotches, which read lower than they "
+                    "are."),
     "repeats": _("%(count)s repeated frames (%(percent)s%%)."),
     "repeats_cadence": _("%(count)s repeated frames (%(percent)s%%): each film frame is shown "
                          "about %(cadence)s times."),
@@ -130,7 +133,7 @@ def finding_text(finding: Mapping[str, Any]) -> str:
                 len(breaks)) % {"frames": ", ".join(str(b) for b in breaks)}
         except (KeyError, TypeError, ValueError):
             return str(finding.get("text", ""))
-    elif kind in ("fade", "soft"):
+    elif kind in ("fade", "soft", "compressed"):
         p = {k: _figure(v, ".2f") for k, v in p.items()}
     elif kind == "blotches":
         p["per_frame"] = _figure(p.get("per_frame"), ".2f")

@@ -201,7 +201,22 @@ def analyze(path: str | Path, *, max_frames: int | None = None, sample_every: in
         "has_audio": info.has_audio, "video_codec": info.video_codec,
         "bits_per_pixel": bits_per_pixel(info),
     }
+    report["findings"].extend(_source_findings(report["source"]))
+    report["findings"].sort(key=lambda x: -x["severity"])  # most severe first, as documented
     return report
+
+
+def _source_findings(source: dict[str, Any]) -> list[dict[str, Any]]:
+    """Findings about the file rather than the pictures: a codec that squeezed it."""
+    bpp = source.get("bits_per_pixel")
+    severity = _ramp(float(bpp), *COMPRESSED_BPP) if bpp else 0.0
+    if severity <= 0:
+        return []
+    return [{"kind": "compressed", "severity": round(severity, 3),
+             "text": (f"Lossy compression: about {bpp:.2f} bits per pixel per frame; the "
+                      "codec has smeared grain and noise into blotches, which read lower "
+                      "than they are."),
+             "params": {"bits": round(float(bpp), 2)}}]
 
 
 def bits_per_pixel(info: MediaInfo) -> float | None:

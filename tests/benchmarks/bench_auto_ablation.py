@@ -186,6 +186,7 @@ VARIANTS: dict[str, SpecFn] = {
     "denoise x2": _with_params("denoise", strength=2.0),
     "denoise x3": _with_params("denoise", most=4.0, strength=3.0),
     "no sharpen": _without("sharpen"),
+    "sharpen x1.5": _with_params("sharpen", amount=1.5),
     "sharpen x2": _with_params("sharpen", amount=2.0),
     "sharpen radius x2": _with_params("sharpen", radius=2.0),
     "sharpen radius 1.2": _set_params("sharpen", radius=1.2),

@@ -373,6 +373,11 @@ def test_bits_per_pixel_tells_a_web_copy_from_a_lossless_master(cockatoo: list[n
     assert master_report["source"]["bits_per_pixel"] > analysis.COMPRESSED_BPP[0]
     assert analysis.compression_denoise_factor(web_report) == analysis.COMPRESSED_DENOISE
     assert analysis.compression_denoise_factor(master_report) == 1.0
+    # The technician reads why: a finding on the web copy, none on the master.
+    (found,) = [f for f in web_report["findings"] if f["kind"] == "compressed"]
+    assert found["severity"] == 1.0
+    assert found["params"]["bits"] == round(web_report["source"]["bits_per_pixel"], 2)
+    assert not [f for f in master_report["findings"] if f["kind"] == "compressed"]
 
 
 def test_face_checks_stay_few_on_long_clips(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,6 +52,7 @@ def every_finding() -> list[dict]:
     """Every kind of finding the engine writes, from the engine itself."""
     found = analysis._findings(SUMMARY)
     found += [f for il in INTERLACE for f in analysis._interlace_findings(il)]
+    found += analysis._source_findings({"bits_per_pixel": 0.253})
     return found
 
 
@@ -59,7 +60,7 @@ def test_the_engine_gives_each_finding_a_kind_and_its_figures():
     found = every_finding()
     assert {f["kind"] for f in found} == {"flicker", "dust", "blotches", "scratches", "noise", "fade", "cast",
                                           "soft", "repeats", "drops", "scenes", "faces", "telecine",
-                                          "interlaced"}
+                                          "interlaced", "compressed"}
     assert all(isinstance(f["params"], dict) and f["params"] for f in found)
 
 
