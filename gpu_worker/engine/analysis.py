@@ -100,15 +100,16 @@ MIN_WHITE_BALANCE = 0.5
 # more) has had its noise smeared into blotches that the noise estimates, which look
 # at fine scales and at frame-to-frame change, read low. Its denoise strength is
 # multiplied by up to COMPRESSED_DENOISE, ramping in from COMPRESSED_BPP[0] down to
-# COMPRESSED_BPP[1]. Chosen on the six tone-tuning clips (docs/benchmarks-repairs.md).
+# COMPRESSED_BPP[1] (ends set by those typical rates; the factor chosen on the six
+# tone-tuning clips, docs/benchmarks-repairs.md).
 COMPRESSED_BPP = (1.0, 0.4)
 COMPRESSED_DENOISE = 2.0
-AUDIO_BIT_RATE = 192_000
+AUDIO_BIT_RATE = 192_000  # taken off a container-wide rate that includes an audio track
 SHARPEN_RADIUS = 1.2  # px, auto's sharpen on a picture whose fine detail reads intact
 # Fine-detail ratio (summary detail.median) from which the radius starts to grow, and
 # at which it is twice SHARPEN_RADIUS. Chosen on the six tone-tuning clips
 # (docs/benchmarks-repairs.md).
-SHARPEN_WIDER_DETAIL = (1.0, 0.6)  # subtracted from a container-wide rate that includes audio
+SHARPEN_WIDER_DETAIL = (1.0, 0.6)
 
 
 def _level(value: float, levels: tuple[float, float, float]) -> str:

@@ -102,6 +102,22 @@ def _auto_tone_with(report: dict, fade_remove: float) -> dict | None:
         analysis.FADE_REMOVE = saved
 
 
+def _natural_floor_by_shadow(shadow_masses: tuple[float, ...],
+                             floors: tuple[float, ...]) -> ToneFn:
+    """auto's fade levels with the unfaded scene's floor (analysis.NATURAL_FLOOR...)
+    read off the shadow mass by these points instead: a floor near black only where
+    much of the picture is in deep shadow."""
+    def make(tone: dict | None, report: dict) -> dict | None:
+        if tone is None or tone["params"].get("contrast") != 1.0:
+            return tone  # no fade levels to move
+        c = dict(report["summary"]["colour"])
+        c["natural_floor"] = float(np.interp(c.get("shadow_mass", 1.0), shadow_masses, floors))
+        out = copy.deepcopy(tone)
+        out["params"].update(analysis._fade_levels(c, float(c["fade_confidence"])))
+        return out
+    return make
+
+
 def _warm_cast_removed(tone: dict | None, report: dict) -> dict | None:
     """A colour film's warm cast removed fully (auto removes 0.7 of it)."""
     if tone is None:
@@ -172,6 +188,12 @@ VARIANTS: dict[str, SpecFn] = {
     "clean's tone": _tone(lambda tone, report: copy.deepcopy(CLEAN_TONE)),
     "white balance >= 0.5 unless toned": _tone(_wb_floor_untoned),
     "warm cast removed": _tone(_warm_cast_removed),
+    "natural floor 0.05 mid": _tone(_natural_floor_by_shadow((0.03, 0.08, 0.3),
+                                                             (0.06, 0.05, 0.02))),
+    "natural floor 0.04 mid": _tone(_natural_floor_by_shadow((0.03, 0.08, 0.3),
+                                                             (0.06, 0.04, 0.02))),
+    "natural floor 0.05 to 0.5": _tone(_natural_floor_by_shadow((0.03, 0.08, 0.5),
+                                                                (0.06, 0.05, 0.02))),
     "white balance >= 0.5 + warm cast removed": _tone(_chain(
         lambda tone, report: _wb_floor(tone), _warm_cast_removed)),
     "white balance >= 0.5 + lift x0.7": _tone(_chain(
