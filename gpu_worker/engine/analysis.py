@@ -81,12 +81,17 @@ MIN_TONE_CONFIDENCE = 0.25  # below: no colour_correct at all
 CAST_CORROBORATES = 0.5
 SHADOW_MASS = (0.03, 0.08)
 FADE_REMOVE = 1.0  # share of the measured black lift that is removed, at full confidence
-# Where the darkest channel of unfaded footage sits: near 0.02 in a scene with deep
-# shadows (NATURAL_FLOOR), up to NATURAL_FLOOR_THIN in one whose darkest tones are a
-# sliver of small shadows (flare and ambient light keep those off black), following
-# the same shadow-mass ramp.
+# Where the darkest channel of unfaded footage sits: near 0.02 only where much of the
+# picture is deep shadow (NATURAL_FLOOR from DEEP_SHADOW_MASS: night, space), about
+# NATURAL_FLOOR_MID where shadows are a fair share of it (SHADOW_MASS[1]), and up to
+# NATURAL_FLOOR_THIN where the darkest tones are a sliver of small shadows
+# (SHADOW_MASS[0]); linear between. Flare and the glare of bright areas keep modest
+# shadows off black. The middle point was chosen on the six tone-tuning clips
+# (docs/benchmarks-tone.md).
 NATURAL_FLOOR = 0.02
+NATURAL_FLOOR_MID = 0.04
 NATURAL_FLOOR_THIN = 0.06
+DEEP_SHADOW_MASS = 0.3
 FADE_PIVOT = 0.63  # the level fading leaves in place: blacks rise far more than whites fall
 # Once the tones of a colour film are corrected at all, at least this share of the
 # channel imbalance its percentiles show is removed, even where the cast evidence is
@@ -487,6 +492,13 @@ def _ramp(x: float, lo: float, hi: float) -> float:
     return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
 
 
+def natural_floor(shadow_mass: float) -> float:
+    """Where the darkest channel of the unfaded scene is taken to sit, given its shadow
+    mass (see NATURAL_FLOOR)."""
+    return float(np.interp(shadow_mass, (SHADOW_MASS[0], SHADOW_MASS[1], DEEP_SHADOW_MASS),
+                           (NATURAL_FLOOR_THIN, NATURAL_FLOOR_MID, NATURAL_FLOOR)))
+
+
 def _tone_evidence(records: list[dict[str, Any]]) -> dict[str, Any]:
     """How sure the analysis is that the print is faded and that it carries a colour
     cast, from the per-frame tone statistics (metrics.tone_stats), as 0..1.
@@ -538,7 +550,7 @@ def _tone_evidence(records: list[dict[str, Any]]) -> dict[str, Any]:
     # Fading corroborates a print defect: the bands may then disagree more (the lift
     # itself is neutral and dilutes the tint of the darkest band).
     cast_c = cast_loose if fade_c >= 0.5 else cast_strict
-    natural = NATURAL_FLOOR_THIN + (NATURAL_FLOOR - NATURAL_FLOOR_THIN) * deep
+    natural = natural_floor(shadow)
     return {"floor": round(floor, 4), "black3": round(float(lo.mean()), 4),
             "white3": round(float(hi.mean()), 4), "neutral_r": round(cast_r, 4),
             "neutral_b": round(cast_b, 4), "neutral_spread": round(spread, 4),

@@ -243,7 +243,8 @@ def test_suggest_spec_branches_all_validate() -> None:
     # Clean but soft and faded with a magenta cast: colour, then sharpen.
     s["noise"]["median"] = 0.002
     s["colour"].update(faded=True, cast="magenta", monochrome=False, fade_confidence=1.0,
-                       cast_confidence=1.0, floor=0.12, black3=0.13, white3=0.85)
+                       cast_confidence=1.0, floor=0.12, black3=0.13, white3=0.85,
+                       natural_floor=analysis.natural_floor(0.5))  # deep shadows: 0.02
     names = _check_spec(suggest_spec(report))
     assert names == ["colour_correct", "sharpen"]
     cc = suggest_spec(report)["ops"][0]["params"]
@@ -378,6 +379,13 @@ def test_bits_per_pixel_tells_a_web_copy_from_a_lossless_master(cockatoo: list[n
     assert found["severity"] == 1.0
     assert found["params"]["bits"] == round(web_report["source"]["bits_per_pixel"], 2)
     assert not [f for f in master_report["findings"] if f["kind"] == "compressed"]
+
+
+def test_the_unfaded_floor_sits_nearer_black_the_more_of_the_picture_is_shadow() -> None:
+    floors = [analysis.natural_floor(m) for m in (0.0, 0.03, 0.08, 0.19, 0.3, 0.76)]
+    assert floors[:3] == [0.06, 0.06, 0.04] and floors[-2:] == [0.02, 0.02]
+    assert 0.02 < floors[3] < 0.04
+    assert floors == sorted(floors, reverse=True)
 
 
 def test_face_checks_stay_few_on_long_clips(monkeypatch: pytest.MonkeyPatch) -> None:
