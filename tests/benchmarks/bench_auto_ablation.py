@@ -18,8 +18,15 @@ Variants:
   removed), `... unless toned` (except on a toned or monochrome print); `warm cast
   removed` (a colour film's warm cast removed fully); `clean's tone` (the `clean`
   preset's colour_correct in place of auto's, inserted where auto has none);
-- repairs: `no dust`, `denoise x1.5`, `denoise x0.7` (strength scaled), `no sharpen`;
+  `natural floor ...` (the unfaded floor read off the shadow mass by other points);
+- repairs: `no dust`, `denoise x0.7` / `x1.5` / `x2` / `x3` (strength scaled),
+  `no compression factor` (auto's denoise without analysis.compression_denoise_factor),
+  `no sharpen`, `sharpen x1.5` / `x2` (amount), `sharpen radius x2`, `sharpen radius
+  1.2` (the radius auto used before it followed the fine-detail ratio);
 - and combinations (names joined by " + ").
+
+`--degradations` also takes `ours-h264`: the damage model's aging delivered as H.264
+crf 28, a compressed copy of grainy film (bench_engine.OTHER_DEGRADATIONS).
 
 PSNR / SSIM per clip, per degradation, on the tone-tuning clips and the rest
 (bench_engine.TUNING_CLIPS). An ablation, not a baseline comparison: a change it
