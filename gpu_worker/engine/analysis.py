@@ -398,17 +398,22 @@ def _summarise(per_frame: list[dict[str, Any]], lumas: list[float], diffs: list[
         per_frame[i]["flicker"] = round(float(dev), 5)
     flicker = float(np.abs(series).mean()) if len(series) else 0.0
 
-    def values(key: str) -> np.ndarray:
-        return np.array([r[key] for r in per_frame if key in r], dtype=np.float64)
+    def values(key: str, where: str | None = None) -> np.ndarray:
+        return np.array([r[key] for r in per_frame if key in r and (where is None or where in r)],
+                        dtype=np.float64)
 
-    def stat(key: str) -> dict[str, float]:
-        v = values(key)
+    def stat(key: str, where: str | None = None) -> dict[str, float]:
+        v = values(key, where)
         if not len(v):
             return {"mean": 0.0, "median": 0.0, "p90": 0.0}
         return {"mean": round(float(v.mean()), 6), "median": round(float(np.median(v)), 6),
                 "p90": round(float(np.percentile(v, 90)), 6)}
 
-    noise = stat("noise")
+    # Where frame-to-frame noise was measured, those frames speak for the clip: the
+    # first frame of each shot has only the single-frame estimate, which reads clumped
+    # grain low, and in a clip of a few frames or shots it would pull the median down.
+    temporal = any("noise_temporal" in r for r in per_frame)
+    noise = stat("noise", "noise_temporal" if temporal else None)
     dust_v, blotch_v = values("dust"), values("blotches")
     dust_pf = float(dust_v.mean()) if len(dust_v) else 0.0
     blotch_pf = float(blotch_v.mean()) if len(blotch_v) else 0.0

@@ -21,6 +21,8 @@ Variants:
   `natural floor ...` (the unfaded floor read off the shadow mass by other points);
 - repairs: `no dust`, `denoise x0.7` / `x1.5` / `x2` / `x3` (strength scaled),
   `no compression factor` (auto's denoise without analysis.compression_denoise_factor),
+  `noise of every frame` (the noise median over every frame, not only those with a
+  frame-to-frame measure),
   `no sharpen`, `sharpen x1.5` / `x2` (amount), `sharpen radius x2`, `sharpen radius
   1.2` (the radius auto used before it followed the fine-detail ratio);
 - and combinations (names joined by " + ").
@@ -181,6 +183,15 @@ def _set_params(op_name: str, **values: Any) -> SpecFn:
     return apply
 
 
+def _noise_of_every_frame(ops: list[dict], report: dict) -> list[dict]:
+    """auto's spec from the noise median over every measured frame, as before the
+    analysis let the frames with a frame-to-frame measure speak for the clip."""
+    old = copy.deepcopy(report)
+    measured = [r["noise"] for r in old["frames"] if "noise" in r]
+    old["summary"]["noise"]["median"] = round(float(np.median(measured)), 6)
+    return presets.get_preset("auto", analysis=old)["ops"]
+
+
 def _without(op_name: str) -> SpecFn:
     return lambda ops, report: [op for op in ops if op["op"] != op_name]
 
@@ -219,6 +230,7 @@ VARIANTS: dict[str, SpecFn] = {
     "sharpen x2": _with_params("sharpen", amount=2.0),
     "sharpen radius x2": _with_params("sharpen", radius=2.0),
     "sharpen radius 1.2": _set_params("sharpen", radius=1.2),
+    "noise of every frame": _noise_of_every_frame,
     "no compression factor": lambda ops, report: _with_params(
         "denoise", strength=1.0 / analysis.compression_denoise_factor(report))(ops, report),
     "denoise x1.5 + no sharpen": _chain(_with_params("denoise", strength=1.5), _without("sharpen")),

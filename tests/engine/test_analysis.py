@@ -388,6 +388,19 @@ def test_the_unfaded_floor_sits_nearer_black_the_more_of_the_picture_is_shadow()
     assert floors == sorted(floors, reverse=True)
 
 
+@pytest.mark.media
+def test_a_short_clips_noise_comes_from_its_frame_to_frame_measure(cockatoo: list[np.ndarray]
+                                                                    ) -> None:
+    # Two frames of grainy film: only the second has a predecessor. The single-frame
+    # estimate of the first reads the clumped grain at a fraction of its sigma.
+    aged = list(degrade_frames(cockatoo[:2], DamageConfig(grain=0.04), seed=3))
+    report = analyze_frames(aged, fps=24, faces=False)
+    first, second = report["frames"]
+    assert "noise_temporal" not in first and "noise_temporal" in second
+    assert first["noise"] < 0.6 * second["noise"]
+    assert report["summary"]["noise"]["median"] == second["noise"]
+
+
 def test_face_checks_stay_few_on_long_clips(monkeypatch: pytest.MonkeyPatch) -> None:
     import gpu_worker.engine.analysis as analysis
 
