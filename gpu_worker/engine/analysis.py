@@ -212,17 +212,24 @@ def analyze(path: str | Path, *, max_frames: int | None = None, sample_every: in
     return report
 
 
+def _squeeze(source: Mapping[str, Any]) -> float:
+    """How hard a lossy codec squeezed the file (report["source"]), 0..1 over
+    COMPRESSED_BPP: 0 for lossless, intra-frame mezzanine and unknown rates."""
+    bpp = source.get("bits_per_pixel")
+    return _ramp(float(bpp), *COMPRESSED_BPP) if bpp else 0.0
+
+
 def _source_findings(source: dict[str, Any]) -> list[dict[str, Any]]:
     """Findings about the file rather than the pictures: a codec that squeezed it."""
-    bpp = source.get("bits_per_pixel")
-    severity = _ramp(float(bpp), *COMPRESSED_BPP) if bpp else 0.0
+    severity = _squeeze(source)
     if severity <= 0:
         return []
+    bpp = float(source["bits_per_pixel"])
     return [{"kind": "compressed", "severity": round(severity, 3),
              "text": (f"Lossy compression: about {bpp:.2f} bits per pixel per frame; the "
                       "codec has smeared grain and noise into blotches, which read lower "
                       "than they are."),
-             "params": {"bits": round(float(bpp), 2)}}]
+             "params": {"bits": round(bpp, 2)}}]
 
 
 def bits_per_pixel(info: MediaInfo) -> float | None:
@@ -803,10 +810,7 @@ def compression_denoise_factor(report: dict[str, Any]) -> float:
     """How much harder `auto` denoises because the source was squeezed by a lossy codec
     (see COMPRESSED_BPP): 1 for lossless, intra-frame mezzanine and unknown rates,
     up to COMPRESSED_DENOISE for a web-rate copy."""
-    bpp = (report.get("source") or {}).get("bits_per_pixel")
-    if not bpp:
-        return 1.0
-    return 1.0 + (COMPRESSED_DENOISE - 1.0) * _ramp(float(bpp), *COMPRESSED_BPP)
+    return 1.0 + (COMPRESSED_DENOISE - 1.0) * _squeeze(report.get("source") or {})
 
 
 def is_warm_cast(colour: dict[str, Any]) -> bool:
