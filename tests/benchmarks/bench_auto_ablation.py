@@ -111,20 +111,22 @@ def _auto_tone_with(report: dict, fade_remove: float) -> dict | None:
         analysis.FADE_REMOVE = saved
 
 
+def _auto_for(report: dict, edit: Callable[[dict], None]) -> list[dict]:
+    """auto's operators for a copy of the report changed by `edit`: a variant that
+    differs in what the analysis measured goes through auto's own rules."""
+    changed = copy.deepcopy(report)
+    edit(changed)
+    return presets.get_preset("auto", analysis=changed)["ops"]
+
+
 def _natural_floor_by_shadow(shadow_masses: tuple[float, ...],
                              floors: tuple[float, ...]) -> ToneFn:
-    """auto's fade levels with the unfaded scene's floor (analysis.NATURAL_FLOOR...)
-    read off the shadow mass by these points instead: a floor near black only where
-    much of the picture is in deep shadow."""
-    def make(tone: dict | None, report: dict) -> dict | None:
-        if tone is None or tone["params"].get("contrast") != 1.0:
-            return tone  # no fade levels to move
-        c = dict(report["summary"]["colour"])
+    """auto's tone with the unfaded scene's floor (analysis.natural_floor) read off the
+    shadow mass by these points instead."""
+    def edit(report: dict) -> None:
+        c = report["summary"]["colour"]
         c["natural_floor"] = float(np.interp(c.get("shadow_mass", 1.0), shadow_masses, floors))
-        out = copy.deepcopy(tone)
-        out["params"].update(analysis._fade_levels(c, float(c["fade_confidence"])))
-        return out
-    return make
+    return lambda tone, report: split_at_tone({"ops": _auto_for(report, edit)})[1]
 
 
 def _warm_cast_removed(tone: dict | None, report: dict) -> dict | None:
@@ -186,10 +188,10 @@ def _set_params(op_name: str, **values: Any) -> SpecFn:
 def _noise_of_every_frame(ops: list[dict], report: dict) -> list[dict]:
     """auto's spec from the noise median over every measured frame, as before the
     analysis let the frames with a frame-to-frame measure speak for the clip."""
-    old = copy.deepcopy(report)
-    measured = [r["noise"] for r in old["frames"] if "noise" in r]
-    old["summary"]["noise"]["median"] = round(float(np.median(measured)), 6)
-    return presets.get_preset("auto", analysis=old)["ops"]
+    def edit(report: dict) -> None:
+        measured = [r["noise"] for r in report["frames"] if "noise" in r]
+        report["summary"]["noise"]["median"] = round(float(np.median(measured)), 6)
+    return _auto_for(report, edit)
 
 
 def _without(op_name: str) -> SpecFn:
