@@ -168,11 +168,11 @@ def age(clip: Clip, degradation: str, work: Path) -> Path:
     if degradation in ("ours", "ours-h264"):
         cfg = damage.DamageConfig.preset("moderate", fps=clip.fps)
         aged = list(damage.degrade_frames(clip.frames, cfg, seed=11))
-        if degradation == "ours":
-            return write_frames(path, aged, clip.fps)
-        return write_frames(path.with_suffix(".mp4"), aged, clip.fps, DELIVERED)
-    aged = [degradations.realesrgan_degrade(f, 1, seed=1000 + i)
-            for i, f in enumerate(clip.frames)]
+    else:
+        aged = [degradations.realesrgan_degrade(f, 1, seed=1000 + i)
+                for i, f in enumerate(clip.frames)]
+    if degradation == "ours":  # lossless, as a scan would be
+        return write_frames(path, aged, clip.fps)
     return write_frames(path.with_suffix(".mp4"), aged, clip.fps, DELIVERED)
 
 
