@@ -53,19 +53,15 @@ job = variants.dispatch_variant(variant)
 print(json.dumps({{"job": job.pk}}))
 """
 
-def analysis_status(var: Path, clip: int) -> str:
-    with embedded_database(var) as db:
-        return db.execute("SELECT analysis_status FROM restoration_clip WHERE id = ?",
-                          (clip,)).fetchone()[0]
-
-
 def read_state(var: Path, clip: int, job: int) -> dict:
     """The clip's and the render's state, read straight from the site's SQLite database
     (read-only, beside the running site): a `manage.py shell` per look would take seconds
     of the two cores the render needs, and see the end seconds late."""
     with embedded_database(var) as db:
-        row = db.execute("SELECT status, error FROM restoration_clip WHERE id = ?", (clip,)).fetchone()
-        out: dict = {"clip": dict(zip(("status", "error"), row, strict=True)) if row else None}
+        row = db.execute("SELECT status, error, analysis_status FROM restoration_clip WHERE id = ?",
+                         (clip,)).fetchone()
+        out: dict = {"clip": dict(zip(("status", "error", "analysis_status"), row, strict=True))
+                     if row else None}
         row = db.execute("SELECT status, frames_done, error, output, result FROM restoration_renderjob "
                          "WHERE id = ?", (job,)).fetchone()
         if row is not None:
@@ -248,13 +244,11 @@ def test_an_upload_is_probed_while_another_clip_is_analysed(embedded_site):
     site = embedded_site
     long_clip = site["shell"](SETUP.format(source=str(media_file("clean/cockatoo_720p.mp4")),
                                            name="cockatoo.mp4"))["clip"]
-    deadline = time.monotonic() + 120
-    while analysis_status(site["var"], long_clip) != "running":
-        assert time.monotonic() < deadline, f"the analysis did not start\n{site['log']()}"
-        time.sleep(0.2)
+    wait_state(site, long_clip, 0, lambda s: s["clip"]["analysis_status"] == "running",
+               timeout=120, what="the analysis to start")
     upload = site["shell"](SETUP.format(source=str(media_file("old_film/muybridge_buffalo.mp4")),
                                         name="buffalo.mp4"))["clip"]
     wait_state(site, upload, 0, lambda s: s["clip"]["status"] == "ready", timeout=120,
                what="the upload's probe")
-    assert analysis_status(site["var"], long_clip) == "running", (
+    assert read_state(site["var"], long_clip, 0)["clip"]["analysis_status"] == "running", (
         "the upload was probed only after the other clip's analysis\n" + site["log"]())
