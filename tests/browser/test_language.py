@@ -24,6 +24,11 @@ from tests.browser.conftest import REPO, log_in
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DOCS_IMAGES = REPO / "docs" / "images"
+# Names and units that stay as they are in every language.
+ALLOWED = {"Reel", "Arena", "English", "fps", "A", "B", "s", "f"}
+# A word: Latin letters, with the digits and underscores of an identifier (yuv420p,
+# standard_fhd), not inside a number or size (640x480).
+WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9_]+")
 
 
 def doc_images_dir(artifacts: Path) -> Path:
@@ -32,11 +37,6 @@ def doc_images_dir(artifacts: Path) -> Path:
     target = DOCS_IMAGES if os.environ.get("REEL_ARENA_DOC_IMAGES") == "1" else artifacts / "docs"
     target.mkdir(parents=True, exist_ok=True)
     return target
-# Names and units that stay as they are in every language.
-ALLOWED = {"Reel", "Arena", "English", "fps", "A", "B", "s", "f"}
-# A word: Latin letters, with the digits and underscores of an identifier (yuv420p,
-# standard_fhd), not inside a number or size (640x480).
-WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9_]+")
 
 
 def seed_chinese_contest() -> None:
