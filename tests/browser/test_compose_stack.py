@@ -30,7 +30,7 @@ import pytest
 import yaml
 from celery.utils.nodenames import host_format
 
-from tests.browser.conftest import free_port
+from tests.conftest import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

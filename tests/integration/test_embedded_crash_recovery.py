@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.conftest import embedded_database, media_file
+from tests.conftest import embedded_database, free_port, media_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -74,12 +73,6 @@ def read_state(var: Path, clip: int, job: int) -> dict:
                           "lease_token": lease[1] if lease else None,
                           "lease_held": bool(lease and lease[2])}
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def children_of(pid: int) -> list[tuple[int, str]]:
