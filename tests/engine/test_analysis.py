@@ -221,14 +221,21 @@ def _summary_of_smooth_clip() -> dict:
     return analyze_frames(frames, fps=24, faces=False)
 
 
+def _without_damage(report: dict) -> dict:
+    """The smooth clip's report with its reading as a faded, soft picture taken away."""
+    s = report["summary"]
+    s["colour"].update(faded=False, cast="neutral", monochrome=True, fade_confidence=0.0,
+                       cast_confidence=0.0)
+    s["detail"]["soft"] = False
+    return report
+
+
 def test_suggest_spec_branches_all_validate() -> None:
     report = _summary_of_smooth_clip()
     s = report["summary"]
     # A smooth synthetic grey gradient reads as faded and soft; start from a clean state.
     assert s["colour"]["faded"] and s["detail"]["soft"]
-    s["colour"].update(faded=False, cast="neutral", monochrome=True, fade_confidence=0.0,
-                       cast_confidence=0.0)
-    s["detail"]["soft"] = False
+    _without_damage(report)
     assert suggest_spec(report)["ops"] == []
     # Grainy, soft? Sharpening before denoising would amplify the grain: denoise, a
     # light sharpen of what is left (denoising softens edges). No grain is put back:
@@ -293,12 +300,9 @@ def test_suggest_spec_branches_all_validate() -> None:
 
 
 def test_a_source_squeezed_by_a_lossy_codec_is_denoised_harder() -> None:
-    report = _summary_of_smooth_clip()
+    report = _without_damage(_summary_of_smooth_clip())
     s = report["summary"]
     s["noise"]["median"] = 0.015  # the rule's strength 1
-    s["detail"]["soft"] = False
-    s["colour"].update(faded=False, cast="neutral", monochrome=True, fade_confidence=0.0,
-                       cast_confidence=0.0)
 
     def denoise_strength(bpp: float | None) -> float:
         report["source"] = {"bits_per_pixel": bpp}
@@ -324,10 +328,8 @@ def test_a_source_squeezed_by_a_lossy_codec_is_denoised_harder() -> None:
 
 
 def test_the_softer_the_picture_the_wider_auto_sharpens() -> None:
-    report = _summary_of_smooth_clip()
+    report = _without_damage(_summary_of_smooth_clip())
     s = report["summary"]
-    s["colour"].update(faded=False, cast="neutral", monochrome=True, fade_confidence=0.0,
-                       cast_confidence=0.0)
     s["noise"]["median"] = 0.02  # a denoise at strength 1 or more, then a sharpen
 
     def radius(detail: float) -> float:
